@@ -23,7 +23,7 @@ std::string BuildRuleset(const NetworkNames& names, const AddressLease& lease, c
     << "    " << iif << " meta nfproto ipv6 drop\n"
     << "    " << iif << " ip saddr != " << sb << " drop\n"
     << "  }\n"
-    << "  chain redirect {\n"
+    << "  chain to_local {\n"
     << "    type nat hook prerouting priority dstnat; policy accept;\n"
     << "    " << iif << " ip saddr " << sb << " tcp dport 443 redirect to :" << port(net.proxyTransparentTlsPort) << "\n"
     << "    " << iif << " ip saddr " << sb << " tcp dport 80 redirect to :" << port(net.proxyTransparentHttpPort) << "\n"
@@ -31,7 +31,7 @@ std::string BuildRuleset(const NetworkNames& names, const AddressLease& lease, c
     << "    " << iif << " ip saddr " << sb << " tcp dport 53 redirect to :" << port(net.dnsPort) << "\n"
     << "  }\n"
     // After NAT every allowed packet is addressed to the host side itself.
-    << "  chain input {\n"
+    << "  chain accept_local {\n"
     << "    type filter hook input priority filter; policy accept;\n"
     << "    " << iif << " ip saddr " << sb << " ip daddr " << host << " tcp dport { " << port(net.proxyExplicitPort)
     << ", " << port(net.proxyTransparentTlsPort) << ", " << port(net.proxyTransparentHttpPort) << ", "
@@ -39,7 +39,7 @@ std::string BuildRuleset(const NetworkNames& names, const AddressLease& lease, c
     << "    " << iif << " ip saddr " << sb << " ip daddr " << host << " udp dport " << port(net.dnsPort) << " accept\n"
     << "    " << iif << " drop\n"
     << "  }\n"
-    << "  chain forward {\n"
+    << "  chain no_forward {\n"
     << "    type filter hook forward priority filter; policy accept;\n"
     << "    " << iif << " drop\n"
     << "    oifname \"" << names.hostVeth << "\" drop\n"
