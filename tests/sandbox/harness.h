@@ -61,6 +61,12 @@ class SandboxTest : public ::testing::Test {
   std::string prefix_ = "osbt";
 };
 
+// Lets plain TESTs use the fixture's leftover check.
+struct SandboxTestAccess : SandboxTest {
+  using SandboxTest::ExpectNoLeftovers;
+  void TestBody() override {}
+};
+
 // Output of a host command (stdout+stderr).
 std::string HostOutput(const std::vector<std::string>& argv);
 
