@@ -1,0 +1,166 @@
+// osb proxy: run the secrets proxy alone (tests, benchmarks, debugging).
+// Sessions come from --sessions FILE (re-read on SIGHUP); see docs/proxy.md.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cmd/osb_command.h"
+#include "common/log.h"
+#include "common/secure_memory.h"
+#include "secretsproxy/proxy.h"
+#include "secretsproxy/sessions_file.h"
+
+namespace {
+
+namespace sp = osb::secretsproxy;
+
+struct ProxyFlags {
+  std::vector<std::string> listen;
+  std::vector<std::string> transparent_listen;
+  std::vector<std::string> transparent_http_listen;
+  std::string metrics_listen;
+  std::string state_dir;
+  std::string sessions;
+  std::string upstream_ca;
+  std::vector<std::string> allow_private;
+  std::vector<std::string> resolve;
+  std::string audit_log;
+  std::string ready_file;
+  int threads = 2;
+  uint16_t transparent_port = 443;
+};
+
+// Registers every session of the file; on reload, replaces the previous set.
+bool LoadSessions(const std::string& path, sp::SessionRegistry& reg, std::vector<std::string>* ids) {
+  auto entries = sp::LoadSessionsFile(path);
+  if (!entries) {
+    std::cerr << "error: " << entries.error().message << "\n";
+    return false;
+  }
+  for (const auto& id : *ids) (void)reg.Unregister(id);
+  ids->clear();
+  bool ok = true;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    auto& e = (*entries)[i];
+    std::string id = e.session.sandbox_id;
+    auto st = reg.Register(e.source, std::move(e.session));
+    if (!st) {
+      std::cerr << "error: sessions[" << i << "]: " << st.error().message << "\n";
+      ok = false;
+    } else {
+      ids->push_back(id);
+    }
+  }
+  return ok;
+}
+
+void RaiseFileLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+int RunProxy(const ProxyFlags& f) {
+  sp::ProxyConfig config;
+  config.listen = f.listen;
+  config.transparent_listen = f.transparent_listen;
+  config.transparent_http_listen = f.transparent_http_listen;
+  config.metrics_listen = f.metrics_listen;
+  config.state_dir = f.state_dir;
+  config.upstream_ca_file = f.upstream_ca;
+  config.allow_private = f.allow_private;
+  config.audit_log = f.audit_log;
+  config.threads = f.threads;
+  config.transparent_tls_port = f.transparent_port;
+  for (const auto& r : f.resolve) {
+    const auto eq = r.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "error: --resolve: expected NAME=ADDR[:PORT], got '" << r << "'\n";
+      return 2;
+    }
+    config.resolve[r.substr(0, eq)] = r.substr(eq + 1);
+  }
+  if (config.listen.empty() && config.transparent_listen.empty() && config.transparent_http_listen.empty()) {
+    config.listen.push_back("127.0.0.1:3128");
+  }
+  RaiseFileLimit();
+
+  auto registry = std::make_shared<sp::SessionRegistry>();
+  std::vector<std::string> ids;
+  if (!f.sessions.empty() && !LoadSessions(f.sessions, *registry, &ids)) return 2;
+
+  // Block the signals we wait for before any thread starts.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  sp::Proxy proxy(config, registry);
+  auto st = proxy.Start();
+  if (!st) {
+    std::cerr << "error: " << st.error().message << "\n";
+    return 2;
+  }
+  nlohmann::json ready;
+  ready["listen"] = proxy.listen_ports();
+  ready["transparentListen"] = proxy.transparent_ports();
+  ready["transparentHttpListen"] = proxy.transparent_http_ports();
+  ready["metricsPort"] = proxy.metrics_port();
+  ready["caCert"] = proxy.ca_cert_path().string();
+  ready["pid"] = getpid();
+  std::cout << "osb proxy ready " << ready.dump() << std::endl;
+  if (!f.ready_file.empty()) {
+    const std::string tmp = f.ready_file + ".tmp";
+    std::ofstream(tmp) << ready.dump() << "\n";
+    std::rename(tmp.c_str(), f.ready_file.c_str());
+  }
+  while (true) {
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (sig == SIGHUP && !f.sessions.empty()) {
+      LoadSessions(f.sessions, *registry, &ids);
+      std::cerr << "osb proxy: sessions reloaded\n";
+      continue;
+    }
+    if (sig == SIGINT || sig == SIGTERM) break;
+  }
+  proxy.Stop();
+  return 0;
+}
+
+const bool registered = osb::cmd::RegisterOsbCommand(40, [](CLI::App& root, int& exit_code) {
+  auto* sub = root.add_subcommand("proxy", "Run the secrets proxy alone (sessions from a JSON file)");
+  auto f = std::make_shared<ProxyFlags>();
+  sub->add_option("--listen", f->listen, "Explicit proxy listener ADDR:PORT (CONNECT + http://); repeatable. "
+                                         "Default 127.0.0.1:3128 when no listener is given");
+  sub->add_option("--transparent-listen", f->transparent_listen,
+                  "Transparent TLS listener ADDR:PORT (target = ClientHello SNI); repeatable");
+  sub->add_option("--transparent-http-listen", f->transparent_http_listen,
+                  "Transparent plain-HTTP listener ADDR:PORT (target = Host); repeatable");
+  sub->add_option("--transparent-upstream-port", f->transparent_port,
+                  "Upstream port for transparent TLS targets (default 443)");
+  sub->add_option("--metrics-listen", f->metrics_listen, "Prometheus metrics endpoint ADDR:PORT");
+  sub->add_option("--state-dir", f->state_dir, "Directory holding the proxy CA (ca.key mode 0600, ca.crt)")
+      ->required();
+  sub->add_option("--sessions", f->sessions,
+                  "JSON list of {source, sandboxId, allowlist, secrets:[{name, token, value, allowedHosts}]}; "
+                  "re-read on SIGHUP");
+  sub->add_option("--upstream-ca", f->upstream_ca, "Extra CA bundle trusted for upstreams (PEM)");
+  sub->add_option("--allow-private", f->allow_private,
+                  "CIDR that may be connected to despite being private/loopback (tests); repeatable");
+  sub->add_option("--resolve", f->resolve, "NAME=ADDR[:PORT] overriding DNS for NAME (tests); repeatable");
+  sub->add_option("--audit-log", f->audit_log, "Append audit JSON lines to FILE (default stderr)");
+  sub->add_option("--ready-file", f->ready_file, "Write bound ports as JSON to FILE once listening");
+  sub->add_option("--threads", f->threads, "Worker threads (default 2)");
+  sub->callback([f, &exit_code] { exit_code = RunProxy(*f); });
+});
+
+}  // namespace

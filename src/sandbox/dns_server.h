@@ -1,0 +1,64 @@
+// DnsServer: the worker's DNS responder for sandboxes (UDP and TCP).
+//
+// It never forwards anything to a real resolver. A query is answered by
+// looking up the sandbox by the packet's source address:
+//   unknown source                         -> REFUSED
+//   name not allowed by that sandbox's allowlist (allowlist.h) -> NXDOMAIN
+//   allowed, type A                        -> one A record: the sandbox's
+//                                             host-side veth address (its
+//                                             443/80 lead to the proxy)
+//   allowed, any other type (AAAA, MX, …)  -> NOERROR with no answer
+//   malformed / not a standard query       -> FORMERR / NOTIMP, or dropped
+// (Other types get NODATA rather than NXDOMAIN because NXDOMAIN asserts the
+// name has no records of any type, which would contradict the A answer.)
+//
+// Listens on one address (default 0.0.0.0, i.e. every host-side veth
+// address; sandboxes reach it through the nft redirect of port 53). One
+// background thread serves everything with poll(); at most 128 TCP
+// connections, each closed after 10 s idle.
+//
+// Thread safety: SetSandbox / RemoveSandbox / Port may be called from any
+// thread while it runs. The destructor stops the thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace osb::sandbox {
+
+class DnsServer {
+ public:
+  struct Options {
+    std::string listenAddress = "0.0.0.0";
+    uint16_t port = 0;  // 0 = pick a free port (see Port())
+    uint32_t ttl = 5;
+  };
+
+  // Binds UDP and TCP on the same port and starts the thread.
+  // kUnavailable when the address/port cannot be bound.
+  static Result<std::unique_ptr<DnsServer>> Start(const Options& options);
+  ~DnsServer();
+  DnsServer(const DnsServer&) = delete;
+  DnsServer& operator=(const DnsServer&) = delete;
+
+  uint16_t Port() const;
+
+  // Registers (or replaces) the sandbox whose queries come from
+  // sandboxAddress; allowed A queries are answered with answerAddress.
+  // kInvalidArgument if either is not a dotted IPv4 address.
+  Status SetSandbox(const std::string& sandboxAddress, const std::string& answerAddress,
+                    std::vector<std::string> allowlist);
+  void RemoveSandbox(const std::string& sandboxAddress);
+
+  struct Impl;
+
+ private:
+  explicit DnsServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace osb::sandbox

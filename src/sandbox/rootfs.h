@@ -1,0 +1,46 @@
+// Builds a sandbox's root filesystem inside its own mount namespace and
+// pivots into it. Runs in the sandbox init (osb-sandbox-init), as root,
+// before any untrusted code exists.
+//
+// The new root is a fresh tmpfs that contains ONLY:
+//   /usr /bin /lib /lib64 /sbin ...  read-only binds (or a template's entries)
+//   /etc   a directory of read-only binds of the host's /etc entries, minus
+//          account, shadow, ssh, sudo and resolver files, plus generated
+//          passwd, group, hosts, hostname, resolv.conf and the CA bundle
+//   /proc  a fresh procfs of the sandbox's PID namespace (hidepid)
+//   /dev   tmpfs with binds of null zero full random urandom tty, /dev/shm
+//   /tmp, /home/sandbox  size-limited tmpfs owned by the sandbox user
+// Nothing else of the host (in particular /, /work, /var/lib, /run, the
+// worker's state dir, DB and keys) is bound, and the old root is detached.
+//
+// Errors: kInternal naming the path and the failing operation.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace osb::sandbox {
+
+struct GeneratedFile {
+  std::string path;     // absolute inside the sandbox, e.g. /etc/hosts
+  std::string content;
+  mode_t mode = 0644;
+};
+
+struct RootfsPlan {
+  std::string stagingDir;      // an existing empty host directory (mount point)
+  std::string templateDir;     // empty = host system dirs
+  uint64_t tmpfsBytes = 0;     // size cap of /tmp, /home/sandbox and /dev/shm each
+  uid_t uid = 1000;
+  gid_t gid = 1000;
+  std::vector<GeneratedFile> files;  // written after the binds (override them)
+};
+
+// Mounts everything under plan.stagingDir, pivots into it and makes / read-only.
+Status BuildRootfsAndPivot(const RootfsPlan& plan);
+
+}  // namespace osb::sandbox

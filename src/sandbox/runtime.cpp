@@ -1,0 +1,316 @@
+#include "sandbox/runtime.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+
+#include "sandbox/dns_server.h"
+#include "sandbox/init_launcher.h"
+#include "sandbox/init_protocol.h"
+#include "sandbox/nft.h"
+#include "sandbox/runtime_internal.h"
+
+namespace osb::sandbox {
+namespace {
+
+constexpr const char* kCaPath = "/etc/ssl/certs/ca-certificates.crt";
+constexpr auto kSetupTimeout = std::chrono::seconds(30);
+
+Status MkdirIfMissing(const std::string& path, mode_t mode) {
+  if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
+    return MakeError(ErrorCode::kInternal, "cannot create " + path + ": " + std::strerror(errno));
+  return {};
+}
+
+// Waits for the init's reply to the setup message ('R' or 'F' <error>).
+Status AwaitReady(int fd, int pidfd) {
+  auto deadline = std::chrono::steady_clock::now() + kSetupTimeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return MakeError(ErrorCode::kInternal, "sandbox init did not become ready in time");
+    pollfd fds[2] = {{fd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    int n = poll(fds, pidfd >= 0 ? 2 : 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (fds[0].revents) break;
+    if (n > 0 && fds[1].revents) return MakeError(ErrorCode::kInternal, "sandbox init exited during setup");
+  }
+  auto rec = RecvRecord(fd);
+  if (!rec) return MakeError(ErrorCode::kInternal, "sandbox init exited during setup");
+  WireReader r(*rec);
+  char tag = r.Tag();
+  if (tag == 'R') return {};
+  auto msg = r.Str();
+  return MakeError(ErrorCode::kInternal, "sandbox setup failed: " + (msg ? *msg : std::string("unknown error")));
+}
+
+std::vector<GeneratedFile> EtcFiles(const SandboxSpec& spec, const SandboxInfo& info, const RuntimeConfig& cfg) {
+  const std::string uid = std::to_string(cfg.uid), gid = std::to_string(cfg.gid);
+  std::vector<GeneratedFile> files = {
+      {"/etc/passwd",
+       "root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:" + uid + ":" + gid +
+           ":sandbox:/home/sandbox:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
+      {"/etc/group", "root:x:0:\nsandbox:x:" + gid + ":\nnogroup:x:65534:\n"},
+      {"/etc/hostname", spec.id + "\n"},
+      {"/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost\n" + info.sandboxAddress + "\t" + spec.id + "\n"},
+      {"/etc/resolv.conf", "nameserver " + info.hostAddress + "\noptions ndots:0 timeout:2 attempts:2\n"},
+  };
+  if (!spec.caBundlePem.empty()) files.push_back({kCaPath, spec.caBundlePem});
+  return files;
+}
+
+std::map<std::string, std::string> BaseEnv(const SandboxSpec& spec) {
+  std::map<std::string, std::string> env;
+  env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  env["HOME"] = "/home/sandbox";
+  if (!spec.caBundlePem.empty()) {
+    env["SSL_CERT_FILE"] = kCaPath;
+    env["REQUESTS_CA_BUNDLE"] = kCaPath;
+    env["NODE_EXTRA_CA_CERTS"] = kCaPath;
+  }
+  for (const auto& [k, v] : spec.env) env[k] = v;  // the worker's values win
+  return env;
+}
+
+bool ValidPrefix(const std::string& p) {
+  if (p.empty() || p.size() > 6) return false;
+  for (char c : p)
+    if (c < 'a' || c > 'z') return false;
+  return true;
+}
+
+}  // namespace
+
+Sandbox::~Sandbox() {
+  if (controlFd >= 0) close(controlFd);
+  if (pidfd >= 0) close(pidfd);
+}
+
+SandboxRuntime::SandboxRuntime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<SandboxRuntime>> SandboxRuntime::Create(RuntimeConfig config) {
+  if (!ValidPrefix(config.namePrefix)) return MakeError(ErrorCode::kInvalidArgument, "namePrefix: must be 1..6 of [a-z]");
+  if (config.runDir.empty() || config.runDir.front() != '/')
+    return MakeError(ErrorCode::kInvalidArgument, "runDir: must be an absolute path");
+  if (config.uid == 0 || config.gid == 0) return MakeError(ErrorCode::kInvalidArgument, "uid/gid: must not be 0");
+  if (config.initBinary.empty()) config.initBinary = DefaultInitBinary();
+  if (access(config.initBinary.c_str(), X_OK) != 0)
+    return MakeError(ErrorCode::kFailedPrecondition, "initBinary: not executable: " + config.initBinary);
+  auto pool = AddressPool::Create(config.addressPool);
+  if (!pool) return pool.error();
+  if (auto s = MkdirIfMissing(config.runDir, 0700); !s) return s.error();
+  auto impl = std::make_unique<Impl>();
+  impl->config = std::move(config);
+  impl->pool = std::move(*pool);
+  Impl* raw = impl.get();
+  impl->supervisor = std::thread([raw] { raw->SupervisorLoop(); });
+  return std::unique_ptr<SandboxRuntime>(new SandboxRuntime(std::move(impl)));
+}
+
+SandboxRuntime::~SandboxRuntime() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->supervisorCv.notify_all();
+  impl_->supervisor.join();
+  std::map<std::string, std::shared_ptr<Sandbox>> all;
+  {
+    std::lock_guard lock(impl_->mu);
+    all.swap(impl_->sandboxes);
+  }
+  for (auto& [id, sb] : all) (void)impl_->Teardown(*sb);
+}
+
+Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
+  if (auto s = ValidateSpec(spec); !s) return s.error();
+  Impl& im = *impl_;
+  {
+    std::lock_guard lock(im.mu);
+    if (im.sandboxes.count(spec.id) || im.creating.count(spec.id))
+      return MakeError(ErrorCode::kAlreadyExists, "sandbox " + spec.id + " already exists");
+    im.creating.insert(spec.id);
+  }
+  auto sb = std::make_shared<Sandbox>();
+  // Any failure below tears down exactly what was built so far.
+  auto fail = [&](Error e) -> Result<SandboxInfo> {
+    (void)im.Teardown(*sb);
+    std::lock_guard lock(im.mu);
+    im.creating.erase(spec.id);
+    return e;
+  };
+
+  auto lease = im.pool->Allocate();
+  if (!lease) return fail(lease.error());
+  sb->lease = *lease;
+  sb->names = NamesFor(im.config.namePrefix, spec.id);
+  sb->runDir = im.config.runDir + "/" + spec.id;
+  sb->info.id = spec.id;
+  sb->info.sandboxAddress = lease->sandboxAddress;
+  sb->info.hostAddress = lease->hostAddress;
+  sb->info.netnsName = sb->names.netns;
+
+  auto cg = Cgroup::Create(im.config.cgroupRoot, im.config.namePrefix + "-" + spec.id,
+                           CgroupLimits{spec.cpuCount, spec.memoryMB << 20, spec.pidsMax});
+  if (!cg) return fail(cg.error());
+  sb->cgroup = *cg;
+  if (auto s = MkdirIfMissing(im.config.runDir, 0700); !s) return fail(s.error());
+  if (auto s = MkdirIfMissing(sb->runDir, 0700); !s) return fail(s.error());
+  if (auto s = MkdirIfMissing(sb->runDir + "/root", 0700); !s) return fail(s.error());
+
+  auto init = LaunchInit(im.config.initBinary);
+  if (!init) return fail(init.error());
+  sb->initPid = init->pid;
+  sb->pidfd = init->pidfd;
+  sb->controlFd = init->setupFd;
+  sb->info.initPid = init->pid;
+  if (auto s = sb->cgroup.AddProcess(init->pid); !s) return fail(s.error());
+  // The sandbox's OOM victims are its commands, never its init.
+  std::ofstream(std::string("/proc/") + std::to_string(init->pid) + "/oom_score_adj") << "-1000";
+  if (auto s = SetupNetwork(sb->names, sb->lease, init->pid); !s) return fail(s.error());
+  if (auto s = InstallRules(sb->names, sb->lease, spec.network); !s) return fail(s.error());
+
+  SetupMessage setup;
+  setup.rootfs.stagingDir = sb->runDir + "/root";
+  setup.rootfs.templateDir = spec.rootfsTemplate;
+  setup.rootfs.tmpfsBytes = spec.memoryMB << 20;
+  setup.rootfs.uid = im.config.uid;
+  setup.rootfs.gid = im.config.gid;
+  setup.rootfs.files = EtcFiles(spec, sb->info, im.config);
+  setup.hostname = spec.id;
+  setup.controlSocketPath = sb->runDir + "/ctl.sock";
+  setup.baseEnv = BaseEnv(spec);
+  if (!SendRecord(sb->controlFd, EncodeSetup(setup)))
+    return fail(MakeError(ErrorCode::kInternal, std::string("cannot send sandbox setup: ") + std::strerror(errno)));
+  if (auto s = AwaitReady(sb->controlFd, sb->pidfd); !s) return fail(s.error());
+  if (im.config.dns) {
+    if (auto s = im.config.dns->SetSandbox(sb->info.sandboxAddress, sb->info.hostAddress, spec.dnsAllowlist); !s)
+      return fail(s.error());
+  }
+
+  sb->info.startedAtUnix = std::time(nullptr);
+  sb->info.endsAtUnix = sb->info.startedAtUnix + static_cast<int64_t>(spec.timeoutSec);
+  sb->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(spec.timeoutSec);
+  {
+    std::lock_guard lock(im.mu);
+    im.creating.erase(spec.id);
+    im.sandboxes[spec.id] = sb;
+  }
+  im.supervisorCv.notify_all();
+  return sb->info;
+}
+
+Status SandboxRuntime::Impl::Teardown(Sandbox& sb) {
+  std::vector<std::string> errors;
+  auto note = [&](const Status& s) {
+    if (!s) errors.push_back(s.error().message);
+  };
+  if (sb.initPid > 0) {
+    // PID 1 dying takes every process of its PID namespace with it.
+    kill(sb.initPid, SIGKILL);
+    if (sb.pidfd >= 0) {
+      pollfd p{sb.pidfd, POLLIN, 0};
+      while (poll(&p, 1, 10000) < 0 && errno == EINTR) {
+      }
+    }
+    while (waitpid(sb.initPid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    sb.initPid = -1;
+  }
+  if (!sb.cgroup.Dirs().empty()) note(sb.cgroup.KillAndRemove());
+  if (config.dns && !sb.info.sandboxAddress.empty()) config.dns->RemoveSandbox(sb.info.sandboxAddress);
+  if (!sb.names.netns.empty()) {
+    note(RemoveRules(sb.names.nftTable));
+    note(TeardownNetwork(sb.names));
+  }
+  if (!sb.runDir.empty()) {
+    // The root tmpfs lives only in the sandbox's (now dead) mount namespace;
+    // a detach here covers a mount that leaked by mistake.
+    umount2((sb.runDir + "/root").c_str(), MNT_DETACH);
+    rmdir((sb.runDir + "/root").c_str());
+    unlink((sb.runDir + "/ctl.sock").c_str());
+    if (rmdir(sb.runDir.c_str()) != 0 && errno != ENOENT)
+      errors.push_back("cannot remove " + sb.runDir + ": " + std::strerror(errno));
+  }
+  if (!sb.lease.hostAddress.empty()) {
+    pool->Release(sb.lease.block);
+    sb.lease.hostAddress.clear();
+  }
+  if (errors.empty()) return {};
+  std::string msg = "destroy " + sb.info.id + ":";
+  for (const auto& e : errors) msg += " " + e + ";";
+  return MakeError(ErrorCode::kInternal, msg);
+}
+
+Result<ExecResult> SandboxRuntime::Exec(const std::string& id, const ExecRequest& request) {
+  if (auto s = ValidateExec(request); !s) return s.error();
+  std::shared_ptr<Sandbox> sb;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->sandboxes.find(id);
+    if (it == impl_->sandboxes.end()) return MakeError(ErrorCode::kNotFound, "sandbox " + id + " not found");
+    sb = it->second;
+  }
+  return impl_->RunExec(*sb, request);
+}
+
+Status SandboxRuntime::Destroy(const std::string& id) {
+  std::shared_ptr<Sandbox> sb;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->sandboxes.find(id);
+    if (it == impl_->sandboxes.end()) return MakeError(ErrorCode::kNotFound, "sandbox " + id + " not found");
+    sb = it->second;
+    impl_->sandboxes.erase(it);
+  }
+  return impl_->Teardown(*sb);
+}
+
+std::vector<SandboxInfo> SandboxRuntime::List() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<SandboxInfo> out;
+  for (const auto& [id, sb] : impl_->sandboxes) out.push_back(sb->info);
+  return out;
+}
+
+void SandboxRuntime::Impl::SupervisorLoop() {
+  std::unique_lock lock(mu);
+  while (!stopping) {
+    auto now = std::chrono::steady_clock::now();
+    auto wake = now + std::chrono::seconds(1);  // also polls for dead inits
+    std::vector<std::pair<std::shared_ptr<Sandbox>, std::string>> ended;
+    for (auto it = sandboxes.begin(); it != sandboxes.end();) {
+      auto& sb = it->second;
+      pollfd p{sb->pidfd, POLLIN, 0};
+      std::string reason;
+      if (sb->deadline <= now) reason = "timeout";
+      else if (sb->pidfd >= 0 && poll(&p, 1, 0) > 0) reason = "exited";
+      if (!reason.empty()) {
+        ended.emplace_back(sb, reason);
+        it = sandboxes.erase(it);
+        continue;
+      }
+      if (sb->deadline < wake) wake = sb->deadline;
+      ++it;
+    }
+    if (!ended.empty()) {
+      lock.unlock();
+      for (auto& [sb, reason] : ended) {
+        (void)Teardown(*sb);
+        if (config.onSandboxEnded) config.onSandboxEnded(sb->info.id, reason);
+      }
+      lock.lock();
+      continue;
+    }
+    supervisorCv.wait_until(lock, wake);
+  }
+}
+
+}  // namespace osb::sandbox

@@ -1,0 +1,105 @@
+// SandboxRuntime: creates, runs commands in, and destroys sandboxes on this
+// host. The worker's only entry point into src/sandbox (plus DnsServer).
+//
+// Each sandbox = a PID-1 process (osb-sandbox-init) in its own mount, PID,
+// UTS, IPC and network namespaces, inside a cgroup with CPU/memory/pids
+// limits, behind a veth pair with host-side nftables rules; see
+// docs/sandbox.md. Commands run as an unprivileged uid with no
+// capabilities, no_new_privs and a seccomp filter.
+//
+// Requires root (CAP_SYS_ADMIN + CAP_NET_ADMIN + write access to cgroups)
+// and the `ip` and `nft` tools.
+//
+// Thread safety: every method may be called concurrently from any thread;
+// calls on different sandboxes proceed in parallel, and several Exec calls
+// may run in the same sandbox at once. Exec blocks the calling thread until
+// the command ends (at most its timeoutSec plus a short drain).
+//
+// Lifetime: the destructor destroys every sandbox this runtime owns. After a
+// crash, a new runtime's ReconcileLeftovers removes what the old one left
+// (sandboxes are NOT re-adopted: their processes are killed).
+//
+// Errors (osb::Error, message safe to show; never contains env values):
+//   kInvalidArgument  a spec/request field is invalid (named in the message)
+//   kAlreadyExists    Create with an id that exists
+//   kNotFound         unknown sandbox id
+//   kUnavailable      address pool exhausted, or the sandbox ended mid-Exec
+//   kTooLarge         Exec request over 1 MiB
+//   kInternal         the host refused a step (mount, cgroup, ip, nft, ...)
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "sandbox/spec.h"
+
+namespace osb::sandbox {
+
+class DnsServer;
+
+struct RuntimeConfig {
+  // Prefix of every host object: cgroups "<p>-<id>", netns "<p>-<id>",
+  // veths "<p>h<hash>", nft tables "<p>_<id>", run dir entries. [a-z]{1,6}.
+  std::string namePrefix = "osb";
+  std::string addressPool = "10.200.0.0/16";  // IPv4, /8../29, split in /30s
+  std::string runDir = "/run/osb";            // per-sandbox mount point + control socket
+  std::string cgroupRoot = "/sys/fs/cgroup";
+  std::string initBinary;                     // empty = osb-sandbox-init beside /proc/self/exe
+  uid_t uid = 1000;                           // the sandbox user ("sandbox" in its /etc/passwd)
+  gid_t gid = 1000;
+  // Optional: Create registers the sandbox's address + dnsAllowlist here,
+  // Destroy unregisters. Not owned; must outlive the runtime.
+  DnsServer* dns = nullptr;
+  // Optional: called (from the runtime's supervisor thread, no locks held)
+  // after a sandbox was destroyed without a Destroy call: reason "timeout"
+  // or "exited" (its init died, e.g. killed from outside).
+  std::function<void(const std::string& id, const std::string& reason)> onSandboxEnded;
+};
+
+struct ReconcileReport {
+  std::vector<std::string> removed;  // host objects removed, e.g. "cgroup osb-abc"
+  std::vector<std::string> errors;   // what could not be removed
+};
+
+class SandboxRuntime {
+ public:
+  // Validates the config (kInvalidArgument), finds the init binary
+  // (kFailedPrecondition) and starts the supervisor thread.
+  static Result<std::unique_ptr<SandboxRuntime>> Create(RuntimeConfig config);
+  ~SandboxRuntime();
+  SandboxRuntime(const SandboxRuntime&) = delete;
+  SandboxRuntime& operator=(const SandboxRuntime&) = delete;
+
+  // Builds and starts a sandbox; returns once it can Exec. On error nothing
+  // of it is left behind.
+  Result<SandboxInfo> Create(const SandboxSpec& spec);
+
+  // Runs one command in the sandbox and waits for it. Output beyond
+  // kMaxOutputBytes per stream is discarded and flagged. When the command
+  // exits, whatever it left in its process group is killed. On timeout the
+  // group is killed and the result has timedOut=true, exitCode=124.
+  Result<ExecResult> Exec(const std::string& id, const ExecRequest& request);
+
+  // Kills every process and removes cgroups, mounts, netns, veth, nft table
+  // and run dir of the sandbox. kNotFound if unknown.
+  Status Destroy(const std::string& id);
+
+  std::vector<SandboxInfo> List() const;
+
+  // Removes host objects with this runtime's prefix that it does not own
+  // (leftovers of a crashed previous worker). Call once at worker start.
+  ReconcileReport ReconcileLeftovers();
+
+  struct Impl;
+
+ private:
+  explicit SandboxRuntime(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace osb::sandbox

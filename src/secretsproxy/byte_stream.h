@@ -1,0 +1,78 @@
+// ByteStream: one connection end (plain TCP or TLS over TCP) with a timeout
+// on every operation, so the relay code is written once for both.
+// Expected failures (EOF, reset, timeout = boost::asio::error::timed_out)
+// come back as error codes, never exceptions. Created with std::make_shared
+// (timer handlers hold a weak_ptr). Not thread-safe: use from the
+// connection's strand only.
+#pragma once
+
+#include <utility>  // before Boost 1.74 awaitable.hpp, which needs std::exchange
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <string_view>
+
+namespace osb::secretsproxy {
+
+using Millis = std::chrono::milliseconds;
+
+class ByteStream : public std::enable_shared_from_this<ByteStream> {
+ public:
+  virtual ~ByteStream() = default;
+  // Reads at least one byte, or returns 0 with ec set (eof, timed_out, ...).
+  virtual boost::asio::awaitable<size_t> ReadSome(char* data, size_t size, Millis timeout,
+                                                  boost::system::error_code& ec) = 0;
+  virtual boost::asio::awaitable<void> WriteAll(std::string_view data, Millis timeout,
+                                                boost::system::error_code& ec) = 0;
+  // Orderly close (TLS close_notify, bounded by a short timeout), then Close().
+  virtual boost::asio::awaitable<void> GracefulClose() = 0;
+  virtual void Close() = 0;
+  virtual boost::asio::ip::tcp::socket& socket() = 0;
+
+ protected:
+  // Arms the per-operation timer: on expiry the socket's operations are
+  // cancelled and *timed_out becomes true.
+  void Arm(boost::asio::steady_timer& timer, Millis timeout);
+  void Disarm(boost::asio::steady_timer& timer);
+  bool timed_out_ = false;
+  uint64_t generation_ = 0;
+};
+
+class PlainStream final : public ByteStream {
+ public:
+  explicit PlainStream(boost::asio::ip::tcp::socket s);
+  boost::asio::awaitable<size_t> ReadSome(char* data, size_t size, Millis timeout,
+                                          boost::system::error_code& ec) override;
+  boost::asio::awaitable<void> WriteAll(std::string_view data, Millis timeout, boost::system::error_code& ec) override;
+  boost::asio::awaitable<void> GracefulClose() override;
+  void Close() override;
+  boost::asio::ip::tcp::socket& socket() override { return sock_; }
+
+ private:
+  boost::asio::ip::tcp::socket sock_;
+  boost::asio::steady_timer timer_;
+};
+
+class TlsStream final : public ByteStream {
+ public:
+  TlsStream(boost::asio::ip::tcp::socket s, boost::asio::ssl::context& ctx);
+  SSL* native() { return stream_.native_handle(); }
+  boost::asio::awaitable<void> Handshake(boost::asio::ssl::stream_base::handshake_type type, Millis timeout,
+                                         boost::system::error_code& ec);
+  boost::asio::awaitable<size_t> ReadSome(char* data, size_t size, Millis timeout,
+                                          boost::system::error_code& ec) override;
+  boost::asio::awaitable<void> WriteAll(std::string_view data, Millis timeout, boost::system::error_code& ec) override;
+  boost::asio::awaitable<void> GracefulClose() override;
+  void Close() override;
+  boost::asio::ip::tcp::socket& socket() override { return stream_.next_layer(); }
+
+ private:
+  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
+  boost::asio::steady_timer timer_;
+};
+
+}  // namespace osb::secretsproxy

@@ -1,0 +1,200 @@
+#include "secretsproxy/session_registry.h"
+
+#include <boost/asio/ip/address.hpp>
+#include <set>
+
+#include "common/secure_memory.h"
+
+namespace osb::secretsproxy {
+namespace {
+
+constexpr size_t kMaxValue = 64 * 1024;
+
+void WipeSession(Session& s) {
+  for (auto& sec : s.secrets) SecureWipe(sec.value);
+}
+
+bool ValidName(const std::string& n) {
+  if (n.empty() || n.size() > 256) return false;
+  for (size_t i = 0; i < n.size(); ++i) {
+    char c = n[i];
+    bool ok = c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool IsSealedToken(std::string_view s) {
+  constexpr std::string_view kPrefix = "osb_sealed_";
+  if (s.size() != kPrefix.size() + 32 || s.substr(0, kPrefix.size()) != kPrefix) return false;
+  for (char c : s.substr(kPrefix.size())) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string NormalizeSourceIp(const std::string& ip) {
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(ip, ec);
+  if (ec) return "";
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
+  return a.to_string();
+}
+
+SessionSnapshot::~SessionSnapshot() = default;  // PatternSets wipe themselves
+
+bool SessionSnapshot::Expired() const { return expiry_ && std::chrono::system_clock::now() >= *expiry_; }
+
+std::vector<bool> SessionSnapshot::EnabledFor(std::string_view host) const {
+  std::vector<bool> enabled(secrets_.size());
+  for (size_t i = 0; i < secrets_.size(); ++i) enabled[i] = secrets_[i].allowed_hosts.Matches(host);
+  return enabled;
+}
+
+SessionRegistry::~SessionRegistry() {
+  for (auto& [id, e] : by_sandbox_) WipeSession(e.session);
+}
+
+Result<std::shared_ptr<const SessionSnapshot>> SessionRegistry::Build(const Entry& e) {
+  auto snap = std::make_shared<SessionSnapshot>();
+  snap->sandbox_id_ = e.session.sandbox_id;
+  auto allow = HostList::Parse(e.session.egress_allowlist, "allowlist");
+  if (!allow) return allow.error();
+  snap->allowlist_ = std::move(*allow);
+  snap->expiry_ = e.session.expiry;
+  snap->connections_ = e.connections;
+  std::vector<PatternSet::Pattern> subs, scrub;
+  for (size_t i = 0; i < e.session.secrets.size(); ++i) {
+    const auto& s = e.session.secrets[i];
+    auto hosts = HostList::Parse(s.allowed_hosts, "secrets[" + std::to_string(i) + "].allowedHosts");
+    if (!hosts) return hosts.error();
+    snap->secrets_.push_back({s.name, s.token, std::move(*hosts)});
+    subs.push_back({s.token, s.value});
+    scrub.push_back({s.value, s.token});
+  }
+  snap->substitutions_ = std::make_shared<PatternSet>(std::move(subs));
+  snap->scrubber_ = std::make_shared<PatternSet>(std::move(scrub));
+  return std::shared_ptr<const SessionSnapshot>(std::move(snap));
+}
+
+Status SessionRegistry::Register(const std::string& source, Session session) {
+  struct Wiper {
+    Session& s;
+    ~Wiper() { WipeSession(s); }
+  } wiper{session};
+  const std::string src = NormalizeSourceIp(source);
+  if (src.empty()) return MakeError(ErrorCode::kInvalidArgument, "source: not an IP address");
+  if (session.sandbox_id.empty()) return MakeError(ErrorCode::kInvalidArgument, "sandboxId: empty");
+  std::set<std::string> names, tokens;
+  for (size_t i = 0; i < session.secrets.size(); ++i) {
+    const auto& s = session.secrets[i];
+    const std::string field = "secrets[" + std::to_string(i) + "]";
+    if (!ValidName(s.name)) return MakeError(ErrorCode::kInvalidArgument, field + ".name: invalid");
+    if (!IsSealedToken(s.token)) {
+      return MakeError(ErrorCode::kInvalidArgument, field + ".token: must be osb_sealed_ + 32 lowercase hex");
+    }
+    if (s.value.empty() || s.value.size() > kMaxValue) {
+      return MakeError(ErrorCode::kInvalidArgument, field + ".value: must be 1 byte to 64 KiB");
+    }
+    if (!names.insert(s.name).second) return MakeError(ErrorCode::kInvalidArgument, field + ".name: duplicate");
+    if (!tokens.insert(s.token).second) return MakeError(ErrorCode::kInvalidArgument, field + ".token: duplicate");
+  }
+  Entry e;
+  e.source = src;
+  e.connections = std::make_shared<std::atomic<int>>(0);
+  e.session = std::move(session);
+  auto snap = Build(e);
+  if (!snap) {
+    WipeSession(e.session);
+    return snap.error();
+  }
+  e.snapshot = *snap;
+  std::lock_guard lock(mu_);
+  if (by_sandbox_.count(e.session.sandbox_id)) {
+    WipeSession(e.session);
+    return MakeError(ErrorCode::kAlreadyExists, "sandboxId: already registered");
+  }
+  if (sandbox_by_source_.count(src)) {
+    WipeSession(e.session);
+    return MakeError(ErrorCode::kAlreadyExists, "source: already registered to another sandbox");
+  }
+  sandbox_by_source_[src] = e.session.sandbox_id;
+  std::string id = e.session.sandbox_id;
+  by_sandbox_.emplace(std::move(id), std::move(e));
+  return {};
+}
+
+Status SessionRegistry::UpdateSecretValue(const std::string& sandbox_id, const std::string& name,
+                                          std::string new_value) {
+  struct Wiper {
+    std::string& v;
+    ~Wiper() { SecureWipe(v); }
+  } wiper{new_value};
+  if (new_value.empty() || new_value.size() > kMaxValue) {
+    return MakeError(ErrorCode::kInvalidArgument, "value: must be 1 byte to 64 KiB");
+  }
+  std::lock_guard lock(mu_);
+  auto it = by_sandbox_.find(sandbox_id);
+  if (it == by_sandbox_.end()) return MakeError(ErrorCode::kNotFound, "sandboxId: unknown");
+  for (auto& s : it->second.session.secrets) {
+    if (s.name != name) continue;
+    std::string old = std::move(s.value);
+    s.value = new_value;
+    auto snap = Build(it->second);
+    if (!snap) {
+      SecureWipe(s.value);
+      s.value = std::move(old);
+      return snap.error();
+    }
+    SecureWipe(old);
+    it->second.snapshot = *snap;
+    return {};
+  }
+  return MakeError(ErrorCode::kNotFound, "name: no such secret in this sandbox");
+}
+
+Status SessionRegistry::RemoveSecret(const std::string& sandbox_id, const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = by_sandbox_.find(sandbox_id);
+  if (it == by_sandbox_.end()) return MakeError(ErrorCode::kNotFound, "sandboxId: unknown");
+  auto& secrets = it->second.session.secrets;
+  for (auto s = secrets.begin(); s != secrets.end(); ++s) {
+    if (s->name != name) continue;
+    SecureWipe(s->value);
+    secrets.erase(s);
+    auto snap = Build(it->second);
+    if (!snap) return snap.error();
+    it->second.snapshot = *snap;
+    return {};
+  }
+  return MakeError(ErrorCode::kNotFound, "name: no such secret in this sandbox");
+}
+
+Status SessionRegistry::Unregister(const std::string& sandbox_id) {
+  std::lock_guard lock(mu_);
+  auto it = by_sandbox_.find(sandbox_id);
+  if (it == by_sandbox_.end()) return MakeError(ErrorCode::kNotFound, "sandboxId: unknown");
+  sandbox_by_source_.erase(it->second.source);
+  WipeSession(it->second.session);
+  by_sandbox_.erase(it);
+  return {};
+}
+
+std::shared_ptr<const SessionSnapshot> SessionRegistry::Lookup(const std::string& source_ip) const {
+  const std::string src = NormalizeSourceIp(source_ip);
+  std::lock_guard lock(mu_);
+  auto s = sandbox_by_source_.find(src);
+  if (s == sandbox_by_source_.end()) return nullptr;
+  auto it = by_sandbox_.find(s->second);
+  if (it == by_sandbox_.end() || it->second.snapshot->Expired()) return nullptr;
+  return it->second.snapshot;
+}
+
+size_t SessionRegistry::size() const {
+  std::lock_guard lock(mu_);
+  return by_sandbox_.size();
+}
+
+}  // namespace osb::secretsproxy

@@ -1,0 +1,115 @@
+// Sessions: which sandbox a connection belongs to (found by the connection's
+// source IP), its egress allowlist and its secrets.
+//
+// The registry stores an immutable SessionSnapshot per sandbox and swaps it
+// atomically on every change: a request in flight keeps the snapshot it
+// started with, the next request sees the new one (UpdateSecretValue keeps the
+// token, changes the value). Real values live only in memory; every copy the
+// registry owns is wiped when replaced or removed (SecureWipe).
+// Thread-safe: all methods may be called concurrently from any thread.
+// Errors name the field; they never contain a value or a token.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "secretsproxy/host_rules.h"
+#include "secretsproxy/pattern_set.h"
+
+namespace osb::secretsproxy {
+
+struct SecretBinding {
+  std::string name;                        // env var name, e.g. OPENAI_API_KEY
+  std::string token;                       // osb_sealed_ + 32 lowercase hex
+  std::string value;                       // real value, 1 B .. 64 KiB
+  std::vector<std::string> allowed_hosts;  // empty = every host on the allowlist
+};
+
+struct Session {
+  std::string sandbox_id;
+  std::vector<std::string> egress_allowlist;  // empty = every host
+  std::vector<SecretBinding> secrets;
+  std::optional<std::chrono::system_clock::time_point> expiry;
+};
+
+// What a connection sees: immutable, shared.
+class SessionSnapshot {
+ public:
+  struct Secret {
+    std::string name;
+    std::string token;
+    HostList allowed_hosts;
+  };
+  ~SessionSnapshot();
+
+  const std::string& sandbox_id() const { return sandbox_id_; }
+  const HostList& allowlist() const { return allowlist_; }
+  const std::vector<Secret>& secrets() const { return secrets_; }
+  bool Expired() const;
+  // token -> value (pattern i = secrets()[i]).
+  const std::shared_ptr<const PatternSet>& substitutions() const { return substitutions_; }
+  // value -> token (pattern i = secrets()[i]).
+  const std::shared_ptr<const PatternSet>& scrubber() const { return scrubber_; }
+  // Which substitutions may be applied toward `host`.
+  std::vector<bool> EnabledFor(std::string_view host) const;
+  // Live connections of this sandbox (shared by all its snapshots).
+  std::atomic<int>& connections() const { return *connections_; }
+
+ private:
+  friend class SessionRegistry;
+  std::string sandbox_id_;
+  HostList allowlist_;
+  std::vector<Secret> secrets_;
+  std::optional<std::chrono::system_clock::time_point> expiry_;
+  std::shared_ptr<const PatternSet> substitutions_;
+  std::shared_ptr<const PatternSet> scrubber_;
+  std::shared_ptr<std::atomic<int>> connections_;
+};
+
+class SessionRegistry {
+ public:
+  SessionRegistry() = default;
+  ~SessionRegistry();
+  SessionRegistry(const SessionRegistry&) = delete;
+  SessionRegistry& operator=(const SessionRegistry&) = delete;
+
+  // `source` is an IP literal. Fails (kAlreadyExists) if the source or the
+  // sandbox id is taken; kInvalidArgument names the bad field. Takes
+  // ownership of the values and wipes the caller's copies.
+  Status Register(const std::string& source, Session session);
+  // kNotFound if the sandbox or the secret name is unknown.
+  Status UpdateSecretValue(const std::string& sandbox_id, const std::string& name, std::string new_value);
+  Status RemoveSecret(const std::string& sandbox_id, const std::string& name);
+  Status Unregister(const std::string& sandbox_id);
+
+  // nullptr when no live session owns this source IP.
+  std::shared_ptr<const SessionSnapshot> Lookup(const std::string& source_ip) const;
+  size_t size() const;
+
+ private:
+  struct Entry {
+    std::string source;
+    Session session;  // owns the values
+    std::shared_ptr<std::atomic<int>> connections;
+    std::shared_ptr<const SessionSnapshot> snapshot;
+  };
+  static Result<std::shared_ptr<const SessionSnapshot>> Build(const Entry& e);
+
+  mutable std::mutex mu_;
+  std::map<std::string, Entry> by_sandbox_;
+  std::map<std::string, std::string> sandbox_by_source_;
+};
+
+// Normalizes an IP literal ("::ffff:127.0.0.1" -> "127.0.0.1"); "" if invalid.
+std::string NormalizeSourceIp(const std::string& ip);
+// True for osb_sealed_ followed by exactly 32 lowercase hex characters.
+bool IsSealedToken(std::string_view s);
+
+}  // namespace osb::secretsproxy

@@ -1,0 +1,57 @@
+// StreamReplacer: replaces every occurrence of a PatternSet's needles in a
+// byte stream delivered in arbitrary pieces, with bounded memory.
+//
+// Semantics: scanning left to right, the first position where some enabled
+// needle ENDS wins; among needles ending there the longest wins; scanning
+// restarts right after it (matches never overlap). For sealed tokens (all 43
+// bytes, distinct, none a substring of another) this is plain "replace every
+// token". Bytes that might still become a match are held back between Feed
+// calls: never more than max_length()-1 bytes.
+//
+// `enabled` selects which patterns may be replaced (e.g. only the tokens whose
+// allowedHosts match this upstream); a disabled needle passes unchanged.
+// Not thread-safe (one per message direction); the PatternSet is shared.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "secretsproxy/pattern_set.h"
+
+namespace osb::secretsproxy {
+
+class StreamReplacer {
+ public:
+  // enabled.empty() = all enabled.
+  explicit StreamReplacer(std::shared_ptr<const PatternSet> set, std::vector<bool> enabled = {});
+  ~StreamReplacer();
+
+  // Appends the processed output of `in` to *out.
+  void Feed(std::string_view in, std::string* out);
+  // End of stream: flushes held-back bytes; the replacer may be reused.
+  void Finish(std::string* out);
+  // One-shot helper for a complete string (header values, request target).
+  std::string ReplaceAll(std::string_view in);
+
+  // Which patterns were replaced so far (index into the PatternSet).
+  const std::vector<bool>& matched() const { return matched_; }
+  bool any_matched() const { return any_matched_; }
+  size_t held_back() const { return pending_.size(); }
+
+ private:
+  bool Enabled(int32_t p) const { return enabled_.empty() || enabled_[static_cast<size_t>(p)]; }
+  int32_t EnabledOutput(uint32_t s) const;
+  // Appends the first k bytes of (pending_ + in[from..)) to *out.
+  void EmitPrefix(size_t k, std::string_view in, size_t from, std::string* out) const;
+
+  std::shared_ptr<const PatternSet> set_;
+  std::vector<bool> enabled_;
+  std::vector<bool> matched_;
+  bool any_matched_ = false;
+  uint32_t state_ = PatternSet::kRoot;
+  std::string pending_;
+};
+
+}  // namespace osb::secretsproxy

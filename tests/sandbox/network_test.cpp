@@ -1,0 +1,139 @@
+// The sandbox's network: only the proxy ports, 443/80 redirects and DNS.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+
+#include "harness.h"
+
+namespace osb::sandbox::testing {
+namespace {
+
+class NetworkTest : public SandboxTest {};
+
+// Connects to host:port from inside and prints the first line received.
+const char* kConnect =
+    "import socket, sys\n"
+    "s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n"
+    "print(s.makefile().readline().strip())\n";
+
+ExecResult Connect(SandboxTest* t, SandboxRuntime& rt, const std::string& id, const std::string& host, uint16_t port) {
+  (void)t;
+  ExecRequest req;
+  req.cmd = "/usr/bin/python3";
+  req.args = {"-c", kConnect, host, std::to_string(port)};
+  req.timeoutSec = 30;
+  auto r = rt.Exec(id, req);
+  EXPECT_TRUE(r.ok());
+  return r.ok() ? *r : ExecResult{-1};
+}
+
+TEST_F(NetworkTest, Ports443And80AreRedirectedToTheTransparentListeners) {
+  auto info = CreateOrDie(MakeSpec("redir"));
+  // 203.0.113.7 (TEST-NET-3) never leaves: the redirect delivers locally,
+  // and this test's namespace has no route anywhere else.
+  auto tls = Connect(this, *runtime_, info.id, "203.0.113.7", 443);
+  EXPECT_EQ(tls.stdoutData, "peer=" + info.sandboxAddress + " orig=203.0.113.7:443\n") << tls.stderrData;
+  auto http = Connect(this, *runtime_, info.id, "203.0.113.8", 80);
+  EXPECT_EQ(http.stdoutData, "peer=" + info.sandboxAddress + " orig=203.0.113.8:80\n") << http.stderrData;
+  auto proxy = Connect(this, *runtime_, info.id, info.hostAddress, explicitProxy_->port());
+  EXPECT_EQ(proxy.stdoutData.rfind("peer=" + info.sandboxAddress + " ", 0), 0u) << proxy.stderrData;
+}
+
+TEST_F(NetworkTest, EverythingElseIsDropped) {
+  auto info = CreateOrDie(MakeSpec("drop"));
+  auto r = Connect(this, *runtime_, info.id, info.hostAddress, forbidden_->port());
+  EXPECT_NE(r.exitCode, 0);
+  auto other = Connect(this, *runtime_, info.id, "203.0.113.7", 8443);
+  EXPECT_NE(other.exitCode, 0);
+  auto loop = Connect(this, *runtime_, info.id, "127.0.0.1", forbidden_->port());  // its own loopback
+  EXPECT_NE(loop.exitCode, 0);
+  EXPECT_TRUE(forbidden_->Peers().empty());
+  // ICMP echo sockets are not available to the sandbox user (the new
+  // netns keeps the default ping_group_range), and raw sockets need caps.
+  auto icmp = Run(info.id, {"/usr/bin/python3", "-c",
+                            "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)\n"});
+  EXPECT_NE(icmp.exitCode, 0);
+}
+
+TEST_F(NetworkTest, DnsAnswersAllowedNamesWithTheHostSideAddress) {
+  auto spec = MakeSpec("dns");
+  spec.dnsAllowlist = {"api.example.com", "*.allowed.test"};
+  auto info = CreateOrDie(spec);
+  auto ok = Run(info.id, {"getent", "ahostsv4", "API.example.com"});
+  EXPECT_EQ(ok.exitCode, 0) << ok.stderrData;
+  EXPECT_EQ(ok.stdoutData.rfind(info.hostAddress + " ", 0), 0u) << ok.stdoutData;
+  EXPECT_EQ(Run(info.id, {"getent", "ahostsv4", "deep.sub.allowed.test"}).exitCode, 0);
+  EXPECT_EQ(Run(info.id, {"getent", "ahostsv4", "blocked.example.org"}).exitCode, 2);
+  EXPECT_EQ(Run(info.id, {"getent", "ahostsv4", "allowed.test"}).exitCode, 2);
+  // Python's resolver and a connect by name both land on the proxy listener.
+  auto byName = Connect(this, *runtime_, info.id, "api.example.com", 443);
+  EXPECT_EQ(byName.stdoutData, "peer=" + info.sandboxAddress + " orig=" + info.hostAddress + ":443\n")
+      << byName.stderrData;
+}
+
+TEST_F(NetworkTest, SpoofedSourceAddressesAreDropped) {
+  auto info = CreateOrDie(MakeSpec("spoof"));
+  // The sandbox cannot add addresses (no CAP_NET_ADMIN); the harness can.
+  ASSERT_EQ(HostOutput({"ip", "-n", info.netnsName, "addr", "add", "10.200.250.9/32", "dev", "eth0"}), "");
+  const std::string script =
+      "import socket, sys\n"
+      "s = socket.socket()\n"
+      "s.settimeout(3)\n"
+      "s.bind((sys.argv[1], 0))\n"
+      "s.connect((sys.argv[2], int(sys.argv[3])))\n"
+      "print('connected')\n";
+  auto port = std::to_string(explicitProxy_->port());
+  auto genuine = HostOutput({"ip", "netns", "exec", info.netnsName, "/usr/bin/python3", "-c", script,
+                             info.sandboxAddress, info.hostAddress, port});
+  EXPECT_EQ(genuine, "connected\n");
+  auto spoofed = HostOutput({"ip", "netns", "exec", info.netnsName, "/usr/bin/python3", "-c", script,
+                             "10.200.250.9", info.hostAddress, port});
+  EXPECT_EQ(spoofed.find("connected"), std::string::npos) << spoofed;
+  for (const auto& p : explicitProxy_->Peers()) EXPECT_EQ(p, info.sandboxAddress);
+}
+
+// Accepts one connection on port 8080 inside netns `ns` (the harness's
+// stand-in for a server some sandbox runs).
+int ListenInNetns(const std::string& ns) {
+  int nsFd = open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  int fd = -1;
+  if (setns(nsFd, CLONE_NEWNET) == 0) {
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(8080);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(fd, 4);
+    setns(self, CLONE_NEWNET);
+  }
+  close(nsFd);
+  close(self);
+  return fd;
+}
+
+TEST_F(NetworkTest, SandboxesCannotReachEachOther) {
+  auto a = CreateOrDie(MakeSpec("peer-a"));
+  auto b = CreateOrDie(MakeSpec("peer-b"));
+  int listener = std::async(std::launch::async, ListenInNetns, b.netnsName).get();
+  ASSERT_GE(listener, 0);
+  // B reaches its own server, so the server is there...
+  EXPECT_EQ(Run(b.id, {"/usr/bin/python3", "-c", "import socket\nsocket.create_connection(('127.0.0.1', 8080), 3)\n"})
+                .exitCode,
+            0);
+  // ...but A cannot reach it, nor B's host side proxy address.
+  auto direct = Run(a.id, {"/usr/bin/python3", "-c",
+                           "import socket, sys\nsocket.create_connection((sys.argv[1], 8080), 3)\n", b.sandboxAddress});
+  EXPECT_NE(direct.exitCode, 0);
+  auto viaHost = Connect(this, *runtime_, a.id, b.hostAddress, explicitProxy_->port());
+  EXPECT_NE(viaHost.exitCode, 0);
+  close(listener);
+}
+
+}  // namespace
+}  // namespace osb::sandbox::testing

@@ -1,0 +1,178 @@
+// Exec semantics: identity, env, cwd, stdin, exit codes, timeout, output caps.
+#include <condition_variable>
+#include <map>
+#include <sstream>
+
+#include "harness.h"
+
+namespace osb::sandbox::testing {
+namespace {
+
+class RuntimeTest : public SandboxTest {};
+
+TEST_F(RuntimeTest, CommandsRunAsTheUnprivilegedSandboxUser) {
+  auto info = CreateOrDie(MakeSpec("id"));
+  auto r = Run(info.id, {"id"});
+  EXPECT_EQ(r.exitCode, 0) << r.stderrData;
+  EXPECT_EQ(r.stdoutData, "uid=1000(sandbox) gid=1000(sandbox) groups=1000(sandbox)\n");
+  auto host = Run(info.id, {"hostname"});
+  EXPECT_EQ(host.stdoutData, info.id + "\n");
+}
+
+TEST_F(RuntimeTest, EnvIsExactlyTheGivenOnePlusDocumentedDefaults) {
+  auto spec = MakeSpec("env");
+  spec.caBundlePem = "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n";
+  auto info = CreateOrDie(spec);
+  ExecRequest req;
+  req.cmd = "/usr/bin/env";
+  req.env = {{"EXTRA", "1"}, {"GREETING", "overridden"}};
+  auto r = runtime_->Exec(info.id, req);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  std::map<std::string, std::string> got;
+  std::istringstream lines(r->stdoutData);
+  for (std::string line; std::getline(lines, line);) got[line.substr(0, line.find('='))] = line.substr(line.find('=') + 1);
+  const std::string ca = "/etc/ssl/certs/ca-certificates.crt";
+  std::map<std::string, std::string> want = {
+      {"GREETING", "overridden"},
+      {"API_TOKEN", spec.env["API_TOKEN"]},
+      {"EXTRA", "1"},
+      {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+      {"HOME", "/home/sandbox"},
+      {"SSL_CERT_FILE", ca},
+      {"REQUESTS_CA_BUNDLE", ca},
+      {"NODE_EXTRA_CA_CERTS", ca}};
+  EXPECT_EQ(got, want);
+  auto bundle = Run(info.id, {"cat", ca});
+  EXPECT_EQ(bundle.stdoutData, spec.caBundlePem);
+}
+
+TEST_F(RuntimeTest, CwdStdinAndExitCodes) {
+  auto info = CreateOrDie(MakeSpec("cwd"));
+  ExecRequest req;
+  req.cmd = "pwd";
+  req.cwd = "/tmp";
+  auto r = runtime_->Exec(info.id, req);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->stdoutData, "/tmp\n");
+  EXPECT_EQ(Run(info.id, {"pwd"}).stdoutData, "/home/sandbox\n");
+
+  EXPECT_EQ(Run(info.id, {"sh", "-c", "echo out; echo err >&2; exit 7"}).exitCode, 7);
+  auto both = Run(info.id, {"sh", "-c", "echo out; echo err >&2"});
+  EXPECT_EQ(both.stdoutData, "out\n");
+  EXPECT_EQ(both.stderrData, "err\n");
+
+  ExecRequest cat;
+  cat.cmd = "cat";
+  cat.stdinData = "from stdin";
+  auto c = runtime_->Exec(info.id, cat);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->stdoutData, "from stdin");
+
+  auto missing = Run(info.id, {"no-such-command"});
+  EXPECT_EQ(missing.exitCode, 127);
+  EXPECT_NE(missing.stderrData.find("no-such-command"), std::string::npos);
+  auto killed = Run(info.id, {"sh", "-c", "kill -9 $$"});
+  EXPECT_EQ(killed.exitCode, 137);
+  EXPECT_EQ(killed.termSignal, 9);
+  ExecRequest badCwd;
+  badCwd.cmd = "true";
+  badCwd.cwd = "/nonexistent";
+  EXPECT_EQ(runtime_->Exec(info.id, badCwd)->exitCode, 126);
+}
+
+TEST_F(RuntimeTest, TimeoutKillsTheCommandAndItsGroup) {
+  auto info = CreateOrDie(MakeSpec("tmo"));
+  auto r = Run(info.id, {"sh", "-c", "sleep 300 & echo started; sleep 300"}, 1);
+  EXPECT_TRUE(r.timedOut);
+  EXPECT_EQ(r.exitCode, 124);
+  EXPECT_EQ(r.stdoutData, "started\n");
+  // Nothing of it survives: only this ps (and no sleep) runs as the user.
+  auto ps = Run(info.id, {"sh", "-c", "for p in /proc/[0-9]*; do cat $p/comm; done"});
+  EXPECT_EQ(ps.stdoutData.find("sleep"), std::string::npos) << ps.stdoutData;
+  EXPECT_EQ(Run(info.id, {"echo", "still-alive"}).stdoutData, "still-alive\n");
+}
+
+TEST_F(RuntimeTest, OutputIsCappedAndMarkedTruncated) {
+  auto info = CreateOrDie(MakeSpec("trunc"));
+  auto r = Run(info.id, {"sh", "-c", "head -c 3000000 /dev/zero; head -c 1500000 /dev/zero >&2; echo done >&2"});
+  EXPECT_EQ(r.exitCode, 0);
+  EXPECT_EQ(r.stdoutData.size(), kMaxOutputBytes);
+  EXPECT_EQ(r.stderrData.size(), kMaxOutputBytes);
+  EXPECT_TRUE(r.stdoutTruncated);
+  EXPECT_TRUE(r.stderrTruncated);
+  auto small = Run(info.id, {"echo", "x"});
+  EXPECT_FALSE(small.stdoutTruncated);
+}
+
+TEST_F(RuntimeTest, ConcurrentExecsInOneSandbox) {
+  auto info = CreateOrDie(MakeSpec("conc"));
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&, i] {
+      ExecRequest req;
+      req.cmd = "sh";
+      req.args = {"-c", "sleep 0.2; echo " + std::to_string(i)};
+      auto r = runtime_->Exec(info.id, req);
+      if (r.ok() && r->stdoutData == std::to_string(i) + "\n") ++ok;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 8);
+}
+
+TEST_F(RuntimeTest, ErrorsForUnknownAndDuplicateSandboxes) {
+  ExecRequest req;
+  req.cmd = "true";
+  EXPECT_EQ(runtime_->Exec("missing", req).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(runtime_->Destroy("missing").error().code, ErrorCode::kNotFound);
+  auto spec = MakeSpec("dup");
+  CreateOrDie(spec);
+  EXPECT_EQ(runtime_->Create(spec).error().code, ErrorCode::kAlreadyExists);
+  auto bad = MakeSpec("bad");
+  bad.id = "Bad_Id";
+  EXPECT_EQ(runtime_->Create(bad).error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(RuntimeTest, DestroyLeavesNothingBehind) {
+  auto info = CreateOrDie(MakeSpec("gone"));
+  EXPECT_EQ(Run(info.id, {"true"}).exitCode, 0);
+  ASSERT_EQ(runtime_->List().size(), 1u);
+  auto names = NamesFor(prefix_, info.id);
+  EXPECT_NE(HostOutput({"nft", "list", "tables"}).find(names.nftTable), std::string::npos);
+  ASSERT_TRUE(runtime_->Destroy(info.id).ok());
+  EXPECT_TRUE(runtime_->List().empty());
+  ExpectNoLeftovers(prefix_, info);
+}
+
+TEST_F(RuntimeTest, SandboxIsKilledAtItsTimeout) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string endedId, endedReason;
+  runtime_.reset();
+  RuntimeConfig cfg;
+  cfg.namePrefix = prefix_;
+  cfg.runDir = "/run/" + prefix_;
+  cfg.initBinary = OSB_SANDBOX_INIT;
+  cfg.dns = dns_.get();
+  cfg.onSandboxEnded = [&](const std::string& id, const std::string& reason) {
+    std::lock_guard lock(mu);
+    endedId = id;
+    endedReason = reason;
+    cv.notify_all();
+  };
+  runtime_ = SandboxRuntime::Create(cfg).value();
+  auto spec = MakeSpec("life");
+  spec.timeoutSec = 2;
+  auto info = CreateOrDie(spec);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return !endedId.empty(); }));
+  }
+  EXPECT_EQ(endedId, info.id);
+  EXPECT_EQ(endedReason, "timeout");
+  EXPECT_TRUE(runtime_->List().empty());
+  ExpectNoLeftovers(prefix_, info);
+}
+
+}  // namespace
+}  // namespace osb::sandbox::testing
