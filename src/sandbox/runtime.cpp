@@ -66,7 +66,7 @@ std::vector<GeneratedFile> EtcFiles(const SandboxSpec& spec, const SandboxInfo& 
   return files;
 }
 
-std::map<std::string, std::string> BaseEnv(const SandboxSpec& spec) {
+std::map<std::string, std::string> BaseEnv(const SandboxSpec& spec, const SandboxInfo& info) {
   std::map<std::string, std::string> env;
   env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   env["HOME"] = "/home/sandbox";
@@ -74,6 +74,16 @@ std::map<std::string, std::string> BaseEnv(const SandboxSpec& spec) {
     env["SSL_CERT_FILE"] = kCaPath;
     env["REQUESTS_CA_BUNDLE"] = kCaPath;
     env["NODE_EXTRA_CA_CERTS"] = kCaPath;
+    env["CURL_CA_BUNDLE"] = kCaPath;
+  }
+  // The explicit proxy lives on the host side of this sandbox's veth, whose
+  // address is only known once the lease is taken, so the runtime (not the
+  // worker) writes the proxy variables.
+  if (spec.network.proxyExplicitPort != 0) {
+    const std::string url =
+        "http://" + info.hostAddress + ":" + std::to_string(spec.network.proxyExplicitPort);
+    for (const char* var : {"HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"}) env[var] = url;
+    env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1,::1";
   }
   for (const auto& [k, v] : spec.env) env[k] = v;  // the worker's values win
   return env;
@@ -186,7 +196,7 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   setup.rootfs.files = EtcFiles(spec, sb->info, im.config);
   setup.hostname = spec.id;
   setup.controlSocketPath = sb->runDir + "/ctl.sock";
-  setup.baseEnv = BaseEnv(spec);
+  setup.baseEnv = BaseEnv(spec, sb->info);
   if (!SendRecord(sb->controlFd, EncodeSetup(setup)))
     return fail(MakeError(ErrorCode::kInternal, std::string("cannot send sandbox setup: ") + std::strerror(errno)));
   if (auto s = AwaitReady(sb->controlFd, sb->pidfd); !s) return fail(s.error());

@@ -18,17 +18,9 @@ bool IsSealedToken(std::string_view s) {
 
 std::map<std::string, std::string> ComposeSandboxEnv(
     const std::map<std::string, std::string>& plain_envs,
-    const std::map<std::string, std::string>& name_to_token, const SandboxNetworkEnv& net) {
+    const std::map<std::string, std::string>& name_to_token) {
   std::map<std::string, std::string> env = plain_envs;
   for (const auto& [name, token] : name_to_token) env.emplace(name, token);  // plain wins
-  for (const char* var : {"HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"}) {
-    env[var] = net.proxy_url;
-  }
-  env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1,::1";
-  for (const char* var : {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
-                          "CURL_CA_BUNDLE"}) {
-    env[var] = net.ca_bundle_path;
-  }
   return env;
 }
 

@@ -23,20 +23,13 @@ std::string MintToken();
 // True for exactly the token shape above.
 bool IsSealedToken(std::string_view s);
 
-// What the worker adds to every sandbox's environment besides the user's.
-struct SandboxNetworkEnv {
-  std::string proxy_url;       // "http://10.200.0.1:3128"
-  std::string ca_bundle_path;  // path inside the sandbox
-};
-
-// The sandbox environment, in precedence order (later wins):
-//   1. plain envs (project defaults merged with the request: already resolved)
-//   2. one token per secret, under the secret's name — unless a plain env of
-//      the same name exists (plaintext wins; the control plane already drops
-//      such secrets, this keeps the rule true if it does not)
-//   3. proxy and CA variables, which the sandbox needs to work at all
+// The secrets part of a sandbox environment: plain envs (project defaults
+// merged with the request, already resolved) plus one token per secret under
+// the secret's name, unless a plain env of that name exists (plaintext wins;
+// the control plane already drops such secrets, this keeps the rule true if
+// it does not). The runtime adds PATH, HOME, proxy and CA variables.
 std::map<std::string, std::string> ComposeSandboxEnv(
     const std::map<std::string, std::string>& plain_envs,
-    const std::map<std::string, std::string>& name_to_token, const SandboxNetworkEnv& net);
+    const std::map<std::string, std::string>& name_to_token);
 
 }  // namespace osb::worker

@@ -1,0 +1,73 @@
+// osb worker: one worker host (sandbox runtime + secrets proxy + gRPC).
+#include <signal.h>
+
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "cmd/osb_command.h"
+#include "cmd/signals.h"
+#include "worker/worker_node.h"
+
+namespace {
+
+using osb::worker::WorkerOptions;
+
+int RunWorker(WorkerOptions opt, const std::vector<std::string>& resolve) {
+  for (const auto& r : resolve) {
+    const auto eq = r.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == r.size()) {
+      std::cerr << "error: --resolve: expected NAME=ADDR, got " << r << "\n";
+      return 2;
+    }
+    opt.resolve[r.substr(0, eq)] = r.substr(eq + 1);
+  }
+  auto tls = osb::proto::GrpcTlsFromEnvironment();
+  if (!tls) {
+    std::cerr << "error: " << tls.error().message << "\n";
+    return 2;
+  }
+  opt.tls = *tls;
+  osb::cmd::BlockTerminationSignals();
+  auto node = osb::worker::WorkerNode::Start(std::move(opt));
+  if (!node) {
+    std::cerr << "error: " << node.error().message << "\n";
+    return 1;
+  }
+  osb::cmd::WaitForTerminationSignal();
+  (*node)->Stop();
+  return 0;
+}
+
+const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int& exit_code) {
+  auto* sub = root.add_subcommand("worker", "Run a worker: sandboxes, secrets proxy, gRPC for the control plane");
+  auto opt = std::make_shared<WorkerOptions>();
+  auto resolve = std::make_shared<std::vector<std::string>>();
+  sub->add_option("--listen", opt->listen, "gRPC listen address HOST:PORT")->capture_default_str();
+  sub->add_option("--advertise", opt->advertise, "Address the control plane dials (default: --listen)");
+  sub->add_option("--control-plane", opt->control_plane, "Control plane gRPC address HOST:PORT")
+      ->capture_default_str();
+  sub->add_option("--worker-id", opt->worker_id, "Worker id (default: kept in the state dir)");
+  sub->add_option("--state-dir", opt->state_dir, "State directory (proxy CA, sandbox records; never secret values)")
+      ->capture_default_str();
+  sub->add_option("--capacity", opt->capacity, "Maximum concurrent sandboxes")->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  sub->add_option("--proxy-listen", opt->proxy_listen, "Explicit proxy (CONNECT) listen address")
+      ->capture_default_str();
+  sub->add_option("--transparent-listen", opt->transparent_listen,
+                  "Transparent TLS listener (sandbox port 443 is redirected here)")->capture_default_str();
+  sub->add_option("--transparent-http-listen", opt->transparent_http_listen,
+                  "Transparent plain-HTTP listener (sandbox port 80)")->capture_default_str();
+  sub->add_option("--dns-listen", opt->dns_listen, "DNS responder for sandboxes")->capture_default_str();
+  sub->add_option("--metrics-listen", opt->metrics_listen, "Proxy metrics (Prometheus) listen address");
+  sub->add_option("--audit-log", opt->audit_log, "Proxy audit log file (default stderr)");
+  sub->add_option("--address-pool", opt->address_pool, "IPv4 pool for sandbox veth pairs")->capture_default_str();
+  sub->add_option("--rootfs", opt->rootfs_template, "Directory used as every sandbox's read-only root");
+  sub->add_option("--templates-dir", opt->templates_dir, "Directory of root filesystems by template id");
+  sub->add_option("--upstream-ca", opt->upstream_ca, "Extra CA file the proxy trusts for upstreams (tests)");
+  sub->add_option("--allow-private", opt->allow_private, "CIDR the proxy may connect to despite being private (tests)");
+  sub->add_option("--resolve", *resolve, "NAME=ADDR override for the proxy's DNS (tests)");
+  sub->callback([opt, resolve, &exit_code] { exit_code = RunWorker(*opt, *resolve); });
+});
+
+}  // namespace

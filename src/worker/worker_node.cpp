@@ -1,0 +1,246 @@
+#include "worker/worker_node.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "crypto/random.h"
+#include "proto/worker.grpc.pb.h"
+#include "sandbox/dns_server.h"
+#include "sandbox/runtime.h"
+#include "secretsproxy/proxy.h"
+#include "worker/worker_service.h"
+
+namespace osb::worker {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
+constexpr auto kHeartbeatInterval = std::chrono::seconds(5);
+constexpr auto kRegisterRetry = std::chrono::seconds(1);
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& what, const std::string& hp) {
+  const auto colon = hp.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return MakeError(ErrorCode::kInvalidArgument, what + ": expected HOST:PORT, got " + hp);
+  }
+  try {
+    const int port = std::stoi(hp.substr(colon + 1));
+    if (port < 0 || port > 65535) throw std::out_of_range("port");
+    return std::pair{hp.substr(0, colon), static_cast<uint16_t>(port)};
+  } catch (const std::exception&) {
+    return MakeError(ErrorCode::kInvalidArgument, what + ": bad port in " + hp);
+  }
+}
+
+std::string LoadOrMakeWorkerId(const std::string& state_dir) {
+  const fs::path path = fs::path(state_dir) / "worker-id";
+  std::string id = ReadFile(path);
+  while (!id.empty() && std::isspace(static_cast<unsigned char>(id.back()))) id.pop_back();
+  if (!id.empty()) return id;
+  id = "w-" + crypto::RandomHex(6);
+  std::ofstream(path) << id << "\n";
+  return id;
+}
+
+}  // namespace
+
+struct WorkerNode::Impl {
+  WorkerOptions opt;
+  std::string worker_id;
+  std::shared_ptr<secretsproxy::SessionRegistry> sessions;
+  std::unique_ptr<secretsproxy::Proxy> proxy;
+  std::unique_ptr<sandbox::DnsServer> dns;
+  std::unique_ptr<sandbox::SandboxRuntime> runtime;
+  std::unique_ptr<WorkerService> service;
+  std::unique_ptr<grpc::Server> server;
+  int grpc_port = 0;
+
+  std::thread agent;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  bool stopped = false;
+
+  void RunAgent();
+};
+
+void WorkerNode::Impl::RunAgent() {
+  const std::string advertise = opt.advertise.empty() ? opt.listen : opt.advertise;
+  auto stub = v1::ControlPlane::NewStub(proto::MakeChannel(opt.control_plane, opt.tls));
+  bool registered = false;
+  bool warned = false;
+  std::unique_lock lock(mu);
+  while (!stopping) {
+    lock.unlock();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Status status;
+    if (!registered) {
+      v1::RegisterWorkerRequest req;
+      v1::RegisterWorkerResponse resp;
+      req.set_worker_id(worker_id);
+      req.set_address(advertise);
+      req.set_capacity(opt.capacity);
+      status = stub->RegisterWorker(&ctx, req, &resp);
+      if (status.ok()) {
+        registered = true;
+        warned = false;
+        spdlog::info("worker {} registered with the control plane at {}", worker_id, opt.control_plane);
+      }
+    } else {
+      v1::HeartbeatRequest req;
+      v1::HeartbeatResponse resp;
+      req.set_worker_id(worker_id);
+      for (const auto& id : service->RunningIds()) req.add_sandbox_ids(id);
+      status = stub->Heartbeat(&ctx, req, &resp);
+      if (status.error_code() == grpc::StatusCode::NOT_FOUND) registered = false;
+    }
+    if (!status.ok() && !warned) {
+      spdlog::warn("control plane at {} not reachable yet: {}", opt.control_plane, status.error_message());
+      warned = true;
+    }
+    lock.lock();
+    cv.wait_for(lock, registered ? std::chrono::duration_cast<std::chrono::milliseconds>(kHeartbeatInterval)
+                                 : std::chrono::duration_cast<std::chrono::milliseconds>(kRegisterRetry),
+                [&] { return stopping; });
+  }
+}
+
+Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
+  auto im = std::make_unique<Impl>();
+  std::error_code ec;
+  fs::create_directories(opt.state_dir, ec);
+  fs::permissions(opt.state_dir, fs::perms::owner_all, ec);
+  if (ec) return MakeError(ErrorCode::kFailedPrecondition, "--state-dir: cannot create " + opt.state_dir);
+  im->worker_id = opt.worker_id.empty() ? LoadOrMakeWorkerId(opt.state_dir) : opt.worker_id;
+
+  // 1. Secrets proxy.
+  im->sessions = std::make_shared<secretsproxy::SessionRegistry>();
+  secretsproxy::ProxyConfig pc;
+  pc.listen = {opt.proxy_listen};
+  pc.transparent_listen = {opt.transparent_listen};
+  pc.transparent_http_listen = {opt.transparent_http_listen};
+  pc.metrics_listen = opt.metrics_listen;
+  pc.state_dir = fs::path(opt.state_dir) / "proxy";
+  pc.upstream_ca_file = opt.upstream_ca;
+  pc.allow_private = opt.allow_private;
+  pc.resolve = opt.resolve;
+  pc.audit_log = opt.audit_log;
+  im->proxy = std::make_unique<secretsproxy::Proxy>(pc, im->sessions);
+  if (auto s = im->proxy->Start(); !s) return s.error();
+
+  // 2. DNS responder.
+  auto dns_addr = SplitHostPort("--dns-listen", opt.dns_listen);
+  if (!dns_addr) return dns_addr.error();
+  sandbox::DnsServer::Options dopt;
+  dopt.listenAddress = dns_addr->first;
+  dopt.port = dns_addr->second;
+  auto dns = sandbox::DnsServer::Start(dopt);
+  if (!dns) return dns.error();
+  im->dns = std::move(*dns);
+
+  // 3. Sandbox runtime; first clear what a crashed predecessor left.
+  sandbox::RuntimeConfig rc;
+  rc.addressPool = opt.address_pool;
+  rc.dns = im->dns.get();
+  Impl* raw = im.get();
+  rc.onSandboxEnded = [raw](const std::string& id, const std::string& reason) {
+    if (raw->service) raw->service->OnSandboxEnded(id, reason);
+  };
+  auto runtime = sandbox::SandboxRuntime::Create(rc);
+  if (!runtime) return runtime.error();
+  im->runtime = std::move(*runtime);
+  const auto report = im->runtime->ReconcileLeftovers();
+  for (const auto& r : report.removed) spdlog::info("reconcile: removed {}", r);
+  for (const auto& e : report.errors) spdlog::warn("reconcile: {}", e);
+  SandboxRecords records(opt.state_dir);
+  for (const auto& stale : records.LoadAll()) {
+    // Sandboxes are not re-adopted across a worker crash: their processes
+    // were just removed, so their records are stale.
+    spdlog::info("reconcile: dropped record of sandbox {}", stale.id);
+    (void)records.Remove(stale.id);
+  }
+
+  // 4. The gRPC service.
+  WorkerServiceConfig wc;
+  wc.worker_id = im->worker_id;
+  wc.capacity = opt.capacity;
+  wc.network.proxyExplicitPort = im->proxy->listen_ports().at(0);
+  wc.network.proxyTransparentTlsPort = im->proxy->transparent_ports().at(0);
+  wc.network.proxyTransparentHttpPort = im->proxy->transparent_http_ports().at(0);
+  wc.network.dnsPort = im->dns->Port();
+  wc.ca_bundle_pem = ReadFile(kSystemCaBundle);
+  if (!wc.ca_bundle_pem.empty() && wc.ca_bundle_pem.back() != '\n') wc.ca_bundle_pem += '\n';
+  wc.ca_bundle_pem += ReadFile(im->proxy->ca_cert_path());
+  wc.rootfs_template = opt.rootfs_template;
+  wc.templates_dir = opt.templates_dir;
+  im->service = std::make_unique<WorkerService>(wc, *im->runtime, im->sessions, records);
+
+  if (!opt.tls) {
+    spdlog::warn("worker gRPC is PLAINTEXT: set OPENSANDBOX_GRPC_TLS_CA, _CERT and _KEY for mutual TLS");
+  }
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(opt.listen, proto::MakeServerCredentials(opt.tls), &im->grpc_port);
+  builder.RegisterService(im->service.get());
+  builder.SetMaxReceiveMessageSize(8 << 20);
+  im->server = builder.BuildAndStart();
+  if (!im->server || im->grpc_port == 0) {
+    return MakeError(ErrorCode::kUnavailable, "--listen: cannot listen on " + opt.listen);
+  }
+  if (opt.advertise.empty()) {
+    auto hp = SplitHostPort("--listen", opt.listen);
+    if (hp && hp->second == 0) opt.advertise = hp->first + ":" + std::to_string(im->grpc_port);
+  }
+  im->opt = std::move(opt);
+  spdlog::info("worker {} serving gRPC on port {}; proxy ports {}/{}/{}, DNS {}", im->worker_id,
+               im->grpc_port, wc.network.proxyExplicitPort, wc.network.proxyTransparentTlsPort,
+               wc.network.proxyTransparentHttpPort, wc.network.dnsPort);
+
+  // 5. Control-plane agent.
+  if (!im->opt.control_plane.empty()) im->agent = std::thread([raw] { raw->RunAgent(); });
+  return std::unique_ptr<WorkerNode>(new WorkerNode(std::move(im)));
+}
+
+WorkerNode::WorkerNode(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+WorkerNode::~WorkerNode() { Stop(); }
+
+void WorkerNode::Stop() {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->stopped) return;
+    impl_->stopping = true;
+    impl_->stopped = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->agent.joinable()) impl_->agent.join();
+  if (impl_->server) impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  impl_->runtime.reset();  // destroys every sandbox
+  impl_->dns.reset();
+  if (impl_->proxy) impl_->proxy->Stop();
+}
+
+void WorkerNode::Wait() {
+  std::unique_lock lock(impl_->mu);
+  impl_->cv.wait(lock, [&] { return impl_->stopping; });
+}
+
+const std::string& WorkerNode::worker_id() const { return impl_->worker_id; }
+int WorkerNode::grpc_port() const { return impl_->grpc_port; }
+
+}  // namespace osb::worker

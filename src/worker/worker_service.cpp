@@ -1,0 +1,245 @@
+#include "worker/worker_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "common/secure_memory.h"
+#include "proto/status_mapping.h"
+#include "worker/sealing.h"
+
+namespace osb::worker {
+
+namespace {
+
+grpc::Status Invalid(const std::string& msg) { return {grpc::StatusCode::INVALID_ARGUMENT, msg}; }
+
+void FillInfo(const SandboxRecord& r, v1::SandboxInfo* out) {
+  out->set_sandbox_id(r.id);
+  out->set_status("running");
+  out->set_started_at_unix_ms(r.started_at_unix * 1000);
+  out->set_end_at_unix_ms(r.ends_at_unix * 1000);
+  auto* c = out->mutable_config();
+  c->set_project_id(r.project_id);
+  c->set_template_id(r.template_id);
+  c->set_cpu_count(r.cpu_count);
+  c->set_memory_mb(r.memory_mb);
+  c->set_timeout_sec(r.timeout_sec);
+  for (const auto& h : r.egress_allowlist) c->add_egress_allowlist(h);
+}
+
+// Values arrive in gRPC-owned request objects that are freed after the
+// handler; wipe them first so no copy lingers in freed memory.
+void WipeValues(const google::protobuf::RepeatedPtrField<v1::SecretSpec>& secrets) {
+  for (const auto& s : secrets) {
+    auto& value = const_cast<std::string&>(s.value());
+    SecureWipe(value.data(), value.size());
+  }
+}
+
+}  // namespace
+
+WorkerService::WorkerService(WorkerServiceConfig config, sandbox::SandboxRuntime& runtime,
+                             std::shared_ptr<secretsproxy::SessionRegistry> sessions,
+                             SandboxRecords records)
+    : config_(std::move(config)),
+      runtime_(runtime),
+      sessions_(std::move(sessions)),
+      records_(std::move(records)) {}
+
+grpc::Status WorkerService::CreateSandbox(grpc::ServerContext*, const v1::CreateSandboxRequest* req,
+                                          v1::SandboxInfo* out) {
+  struct WipeOnExit {
+    const v1::CreateSandboxRequest* r;
+    ~WipeOnExit() { WipeValues(r->secrets()); }
+  } wipe{req};
+
+  const std::string& id = req->sandbox_id();
+  if (auto s = sandbox::ValidateSandboxId(id); !s) return proto::ToGrpcStatus(s.error());
+  {
+    std::lock_guard lock(mu_);
+    if (running_.count(id)) return {grpc::StatusCode::ALREADY_EXISTS, "sandbox " + id + " exists"};
+    if (static_cast<int>(running_.size()) + pending_creates_ >= config_.capacity) {
+      return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+              "worker " + config_.worker_id + " is at capacity (" +
+                  std::to_string(config_.capacity) + " sandboxes)"};
+    }
+    ++pending_creates_;
+  }
+  struct Pending {
+    WorkerService* self;
+    ~Pending() {
+      std::lock_guard lock(self->mu_);
+      --self->pending_creates_;
+    }
+  } pending{this};
+
+  const auto& cfg = req->config();
+  SandboxRecord record;
+  record.id = id;
+  record.project_id = cfg.project_id();
+  record.template_id = cfg.template_id();
+  record.cpu_count = cfg.cpu_count() > 0 ? cfg.cpu_count() : 1;
+  record.memory_mb = cfg.memory_mb() > 0 ? cfg.memory_mb() : 512;
+  record.timeout_sec = cfg.timeout_sec() > 0 ? cfg.timeout_sec() : 300;
+  record.egress_allowlist.assign(cfg.egress_allowlist().begin(), cfg.egress_allowlist().end());
+
+  // Seal: one fresh token per secret.
+  secretsproxy::Session session;
+  session.sandbox_id = id;
+  session.egress_allowlist = record.egress_allowlist;
+  std::map<std::string, std::string> name_to_token;
+  for (const auto& s : req->secrets()) {
+    if (name_to_token.count(s.name())) return Invalid("secrets: duplicate name " + s.name());
+    if (cfg.envs().count(s.name())) continue;  // a plaintext env of that name wins
+    const std::string token = MintToken();
+    name_to_token[s.name()] = token;
+    std::vector<std::string> hosts(s.allowed_hosts().begin(), s.allowed_hosts().end());
+    record.secrets.push_back({s.name(), token, hosts});
+    session.secrets.push_back({s.name(), token, s.value(), hosts});
+  }
+
+  sandbox::SandboxSpec spec;
+  spec.id = id;
+  spec.cpuCount = record.cpu_count;
+  spec.memoryMB = static_cast<uint64_t>(record.memory_mb);
+  spec.pidsMax = config_.pids_max;
+  spec.timeoutSec = static_cast<uint64_t>(record.timeout_sec);
+  spec.env = ComposeSandboxEnv({cfg.envs().begin(), cfg.envs().end()}, name_to_token);
+  spec.rootfsTemplate = config_.rootfs_template;
+  if (!config_.templates_dir.empty() && !record.template_id.empty() && record.template_id != "base") {
+    spec.rootfsTemplate = config_.templates_dir + "/" + record.template_id;
+  }
+  spec.caBundlePem = config_.ca_bundle_pem;
+  spec.dnsAllowlist = record.egress_allowlist;
+  spec.network = config_.network;
+
+  auto created = runtime_.Create(spec);
+  if (!created) {
+    for (auto& s : session.secrets) SecureWipe(s.value);
+    return proto::ToGrpcStatus(created.error());
+  }
+  record.sandbox_address = created->sandboxAddress;
+  record.host_address = created->hostAddress;
+  record.started_at_unix = created->startedAtUnix;
+  record.ends_at_unix = created->endsAtUnix;
+
+  if (auto s = sessions_->Register(record.sandbox_address, std::move(session)); !s) {
+    (void)runtime_.Destroy(id);
+    return proto::ToGrpcStatus(s.error());
+  }
+  if (auto s = records_.Save(record); !s) {
+    spdlog::warn("sandbox {}: {} (it keeps running; a worker restart would not recover it)", id,
+                 s.error().message);
+  }
+  FillInfo(record, out);
+  {
+    std::lock_guard lock(mu_);
+    running_[id] = Running{record};
+  }
+  spdlog::info("sandbox {} created: {} secret(s) sealed, address {}", id, record.secrets.size(),
+               record.sandbox_address);
+  return grpc::Status::OK;
+}
+
+void WorkerService::Forget(const std::string& id) {
+  std::string source;
+  {
+    std::lock_guard lock(mu_);
+    running_.erase(id);
+  }
+  (void)sessions_->Unregister(id);
+  (void)records_.Remove(id);
+}
+
+grpc::Status WorkerService::DestroySandbox(grpc::ServerContext*, const v1::DestroySandboxRequest* req,
+                                           v1::DestroySandboxResponse*) {
+  const std::string& id = req->sandbox_id();
+  {
+    std::lock_guard lock(mu_);
+    if (!running_.count(id)) return {grpc::StatusCode::NOT_FOUND, "sandbox " + id + " not found"};
+  }
+  (void)sessions_->Unregister(id);
+  auto st = runtime_.Destroy(id);
+  Forget(id);
+  if (!st && st.error().code != ErrorCode::kNotFound) return proto::ToGrpcStatus(st.error());
+  spdlog::info("sandbox {} destroyed", id);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerService::Exec(grpc::ServerContext*, const v1::ExecRequest* req, v1::ExecResponse* out) {
+  sandbox::ExecRequest exec;
+  exec.cmd = req->cmd();
+  exec.args.assign(req->args().begin(), req->args().end());
+  exec.env = {req->envs().begin(), req->envs().end()};
+  exec.cwd = req->cwd();
+  exec.timeoutSec = req->timeout_sec() > 0 ? static_cast<uint64_t>(req->timeout_sec()) : 60;
+  auto result = runtime_.Exec(req->sandbox_id(), exec);
+  if (!result) return proto::ToGrpcStatus(result.error());
+  out->set_exit_code(result->exitCode);
+  out->set_stdout(std::move(result->stdoutData));
+  out->set_stderr(std::move(result->stderrData));
+  out->set_stdout_truncated(result->stdoutTruncated);
+  out->set_stderr_truncated(result->stderrTruncated);
+  out->set_timed_out(result->timedOut);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerService::ListSandboxes(grpc::ServerContext*, const v1::ListSandboxesRequest*,
+                                          v1::ListSandboxesResponse* out) {
+  std::lock_guard lock(mu_);
+  for (const auto& [id, r] : running_) FillInfo(r.record, out->add_sandboxes());
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerService::UpdateSecret(grpc::ServerContext*, const v1::UpdateSecretRequest* req,
+                                         v1::UpdateSecretResponse* out) {
+  std::string value = req->value();
+  SecureWipe(const_cast<std::string&>(req->value()).data(), req->value().size());
+  bool known = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = running_.find(req->sandbox_id());
+    if (it == running_.end()) {
+      SecureWipe(value);
+      return {grpc::StatusCode::NOT_FOUND, "sandbox " + req->sandbox_id() + " not found"};
+    }
+    for (const auto& s : it->second.record.secrets) known |= s.name == req->name();
+  }
+  if (!known) {  // the sandbox has no token for it: nothing to refresh
+    SecureWipe(value);
+    out->set_applied(false);
+    return grpc::Status::OK;
+  }
+  Status st = req->deleted() ? sessions_->RemoveSecret(req->sandbox_id(), req->name())
+                             : sessions_->UpdateSecretValue(req->sandbox_id(), req->name(), std::move(value));
+  SecureWipe(value);
+  if (!st && st.error().code != ErrorCode::kNotFound) return proto::ToGrpcStatus(st.error());
+  out->set_applied(st.ok());
+  spdlog::info("sandbox {}: secret {} {}", req->sandbox_id(), req->name(),
+               req->deleted() ? "removed" : "updated");
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerService::Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse* out) {
+  std::lock_guard lock(mu_);
+  out->set_worker_id(config_.worker_id);
+  out->set_sandboxes(static_cast<int>(running_.size()));
+  out->set_capacity(config_.capacity);
+  out->set_version(OSB_VERSION_STRING);
+  return grpc::Status::OK;
+}
+
+void WorkerService::OnSandboxEnded(const std::string& id, const std::string& reason) {
+  spdlog::info("sandbox {} ended ({})", id, reason);
+  Forget(id);
+}
+
+std::vector<std::string> WorkerService::RunningIds() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, r] : running_) ids.push_back(id);
+  return ids;
+}
+
+}  // namespace osb::worker

@@ -1,0 +1,77 @@
+// WorkerService: the gRPC Worker service (src/proto/worker.proto) over the
+// sandbox runtime and the secrets proxy's session registry.
+//
+// CreateSandbox mints one sealed token per secret, starts the sandbox with
+// tokens (never values) in its environment, and registers a proxy session
+// keyed by the sandbox's source address holding token -> value. Values live
+// only in the session registry's memory; the worker's disk gets names and
+// tokens (SandboxRecords) so a restarted worker can serve the sandbox again
+// once the control plane re-sends the values (Restore).
+//
+// Thread safety: gRPC calls arrive concurrently; per-sandbox state is
+// guarded by one mutex, and the runtime/registry are themselves thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "proto/worker.grpc.pb.h"
+#include "sandbox/runtime.h"
+#include "secretsproxy/session_registry.h"
+#include "worker/sandbox_records.h"
+
+namespace osb::worker {
+
+struct WorkerServiceConfig {
+  std::string worker_id;
+  int capacity = 50;
+  sandbox::NetworkSpec network;   // proxy + DNS ports the sandboxes reach
+  std::string ca_bundle_pem;      // system CAs + the worker's proxy CA
+  std::string rootfs_template;    // "" = host system dirs
+  std::string templates_dir;      // when set, templateID picks <dir>/<templateID>
+  uint64_t pids_max = 256;
+};
+
+class WorkerService final : public v1::Worker::Service {
+ public:
+  WorkerService(WorkerServiceConfig config, sandbox::SandboxRuntime& runtime,
+                std::shared_ptr<secretsproxy::SessionRegistry> sessions, SandboxRecords records);
+
+  grpc::Status CreateSandbox(grpc::ServerContext*, const v1::CreateSandboxRequest*,
+                             v1::SandboxInfo*) override;
+  grpc::Status DestroySandbox(grpc::ServerContext*, const v1::DestroySandboxRequest*,
+                              v1::DestroySandboxResponse*) override;
+  grpc::Status Exec(grpc::ServerContext*, const v1::ExecRequest*, v1::ExecResponse*) override;
+  grpc::Status ListSandboxes(grpc::ServerContext*, const v1::ListSandboxesRequest*,
+                             v1::ListSandboxesResponse*) override;
+  grpc::Status UpdateSecret(grpc::ServerContext*, const v1::UpdateSecretRequest*,
+                            v1::UpdateSecretResponse*) override;
+  grpc::Status Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse*) override;
+
+  // Called by the runtime when a sandbox ended on its own (timeout, died):
+  // drops its proxy session and record.
+  void OnSandboxEnded(const std::string& id, const std::string& reason);
+
+  // Ids of running sandboxes (for heartbeats).
+  std::vector<std::string> RunningIds() const;
+
+ private:
+  struct Running {
+    SandboxRecord record;
+  };
+  void Forget(const std::string& id);
+
+  WorkerServiceConfig config_;
+  sandbox::SandboxRuntime& runtime_;
+  std::shared_ptr<secretsproxy::SessionRegistry> sessions_;
+  SandboxRecords records_;
+  mutable std::mutex mu_;
+  std::map<std::string, Running> running_;
+  int pending_creates_ = 0;
+};
+
+}  // namespace osb::worker
