@@ -16,7 +16,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # services and tools used by tests and the runtime
   postgresql sqlite3 nftables iproute2 curl ca-certificates openssl
-  python3 procps util-linux
+  python3 python3-yaml procps util-linux
 )
 
 SUDO=""

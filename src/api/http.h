@@ -1,0 +1,49 @@
+// Transport-neutral HTTP request/response used by the Router and handlers, so
+// handler code never includes Beast. Owned values; cheap to move.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+
+namespace osb::api {
+
+struct CaseInsensitiveLess {
+  bool operator()(const std::string& a, const std::string& b) const;
+};
+
+struct Request {
+  std::string method;  // upper case: "GET", "POST", …
+  std::string path;    // without the query string, not yet percent-decoded
+  std::string query;   // raw, without '?'
+  std::map<std::string, std::string, CaseInsensitiveLess> headers;
+  std::string body;
+  std::string remote;  // peer address, for logs
+
+  // Filled by the Router: {param} values (percent-decoded) and, for
+  // authenticated routes, the caller's org.
+  std::map<std::string, std::string> params;
+  std::string org_id;
+
+  std::string Header(const std::string& name) const;
+  const std::string& Param(const std::string& name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// {"error": message} with the status mapped from the error code:
+// invalid 400, unauthenticated 401, not found 404, exists 409, too large 413,
+// unavailable 503, anything else 500 (with a generic message; the detail is
+// logged, never a secret).
+Response ErrorResponse(const Error& error);
+Response ErrorResponse(int status, const std::string& message);
+
+}  // namespace osb::api

@@ -1,0 +1,328 @@
+#include "api/http_server.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace osb::api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// One live connection, touched only on its strand (except `id`).
+struct Connection {
+  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
+  beast::tcp_stream stream;
+  bool idle = true;  // waiting for a request's first bytes
+};
+
+Request ToRequest(http::request<http::string_body>& msg, const std::string& remote) {
+  Request r;
+  r.method = std::string(msg.method_string());
+  const std::string target(msg.target());
+  const auto q = target.find('?');
+  r.path = target.substr(0, q);
+  if (q != std::string::npos) r.query = target.substr(q + 1);
+  for (const auto& field : msg) {
+    r.headers[std::string(field.name_string())] = std::string(field.value());
+  }
+  r.body = std::move(msg.body());
+  r.remote = remote;
+  return r;
+}
+
+http::response<http::string_body> ToMessage(const Response& resp, unsigned version, bool keep_alive) {
+  http::response<http::string_body> msg{static_cast<http::status>(resp.status), version};
+  msg.set(http::field::server, "osb");
+  if (!resp.body.empty() || resp.status != 204) msg.set(http::field::content_type, resp.content_type);
+  for (const auto& [k, v] : resp.headers) msg.set(k, v);
+  msg.body() = resp.body;
+  msg.keep_alive(keep_alive);
+  msg.prepare_payload();
+  return msg;
+}
+
+}  // namespace
+
+// Coroutines and handlers hold a raw Impl*: HttpServer's destructor stops and
+// joins everything before Impl goes away.
+class HttpServer::Impl {
+ public:
+  Impl(HttpServerOptions options, std::shared_ptr<const Router> router)
+      : options_(std::move(options)),
+        router_(std::move(router)),
+        acceptor_(asio::make_strand(ioc_)),
+        control_(asio::make_strand(ioc_)),
+        grace_timer_(control_),
+        handlers_(std::max(1u, options_.handler_threads)) {}
+
+  Status Start() {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(options_.host, ec);
+    if (ec) return MakeError(ErrorCode::kInvalidArgument, "--listen: '" + options_.host + "' is not an IP address");
+    const tcp::endpoint endpoint(address, options_.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return MakeError(ErrorCode::kUnavailable, "cannot listen on " + options_.host + ":" +
+                                                    std::to_string(options_.port) + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint().port();
+    asio::co_spawn(acceptor_.get_executor(), Accept(this), asio::detached);
+    for (unsigned i = 0; i < std::max(1u, options_.io_threads); ++i) {
+      threads_.emplace_back([this] { ioc_.run(); });
+    }
+    spdlog::info("http: listening on {}:{}", options_.host, port_);
+    return {};
+  }
+
+  uint16_t port() const { return port_; }
+
+  void Stop() {
+    if (stopping_.exchange(true)) return;
+    spdlog::info("http: shutting down (grace {}s)", options_.shutdown_grace.count());
+    Impl* self = this;
+    asio::post(acceptor_.get_executor(), [self] {
+      boost::system::error_code ec;
+      self->acceptor_.close(ec);
+    });
+    std::vector<std::shared_ptr<Connection>> live;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [id, c] : connections_) live.push_back(c);
+    }
+    for (auto& c : live) {
+      // On the connection's strand: only an idle read is cancelled; a
+      // request in progress finishes and then closes (stopping_ is set).
+      asio::post(c->stream.get_executor(), [c] {
+        if (c->idle) c->stream.socket().cancel();
+      });
+    }
+    asio::post(control_, [self] {
+      self->grace_timer_.expires_after(self->options_.shutdown_grace);
+      self->grace_timer_.async_wait([self](boost::system::error_code ec) {
+        if (!ec) {
+          spdlog::warn("http: grace period over; closing remaining connections");
+          self->ioc_.stop();
+        }
+      });
+      self->MaybeFinish();
+    });
+  }
+
+  void Wait() {
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    handlers_.join();
+  }
+
+ private:
+  // On control_: once stopping and no connection is left, end the run.
+  void MaybeFinish() {
+    std::lock_guard lock(mu_);
+    if (stopping_ && connections_.empty()) grace_timer_.cancel();
+  }
+
+  static awaitable<void> Accept(Impl* self) {
+    for (;;) {
+      boost::system::error_code ec;
+      tcp::socket socket = co_await self->acceptor_.async_accept(
+          asio::make_strand(self->ioc_), asio::redirect_error(use_awaitable, ec));
+      if (self->stopping_ || ec == asio::error::operation_aborted) co_return;
+      if (ec) {
+        spdlog::warn("http: accept failed: {}", ec.message());
+        continue;
+      }
+      auto conn = std::make_shared<Connection>(std::move(socket));
+      const uint64_t id = self->next_id_++;
+      {
+        std::lock_guard lock(self->mu_);
+        self->connections_[id] = conn;
+      }
+      asio::co_spawn(conn->stream.get_executor(), Serve(self, conn),
+                     [self, id](std::exception_ptr e) {
+                       if (e) {
+                         try {
+                           std::rethrow_exception(e);
+                         } catch (const std::exception& ex) {
+                           spdlog::error("http: connection failed: {}", ex.what());
+                         }
+                       }
+                       {
+                         std::lock_guard lock(self->mu_);
+                         self->connections_.erase(id);
+                       }
+                       asio::post(self->control_, [self] { self->MaybeFinish(); });
+                     });
+    }
+  }
+
+  static awaitable<void> Write(Connection& c, const HttpServerOptions& o, const Response& resp,
+                               unsigned version, bool keep_alive, boost::system::error_code& ec) {
+    auto msg = ToMessage(resp, version, keep_alive);
+    c.stream.expires_after(o.io_timeout);
+    co_await http::async_write(c.stream, msg, asio::redirect_error(use_awaitable, ec));
+  }
+
+  // Reads and discards what the client is still sending (after an early
+  // error reply) so closing does not reset the connection before the client
+  // reads the reply; bounded in bytes and time.
+  static awaitable<void> Drain(Connection& c) {
+    boost::system::error_code ec;
+    c.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    c.stream.expires_after(std::chrono::seconds(2));
+    std::array<char, 16384> buf;
+    size_t total = 0;
+    while (!ec && total < 8 * 1024 * 1024) {
+      total += co_await c.stream.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
+    }
+  }
+
+  static awaitable<void> Serve(Impl* self, std::shared_ptr<Connection> conn) {
+    Connection& c = *conn;
+    const HttpServerOptions& o = self->options_;
+    boost::system::error_code ec;
+    const auto peer = c.stream.socket().remote_endpoint(ec);
+    const std::string remote = ec ? "?" : peer.address().to_string() + ":" + std::to_string(peer.port());
+    beast::flat_buffer buffer;
+    for (;;) {
+      if (self->stopping_) break;
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(o.body_limit);
+      parser.header_limit(static_cast<std::uint32_t>(o.header_limit));
+      c.idle = true;
+      c.stream.expires_after(o.idle_timeout);
+      co_await http::async_read_header(c.stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      c.idle = false;
+      if (!ec && parser.get()[http::field::expect] == "100-continue" && !parser.is_done()) {
+        // Only invite the body if it may fit; otherwise the read below fails
+        // with body_limit straight away.
+        const auto len = parser.content_length();
+        if (!len || *len <= o.body_limit) {
+          http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+          c.stream.expires_after(o.io_timeout);
+          co_await http::async_write(c.stream, cont, asio::redirect_error(use_awaitable, ec));
+        }
+      }
+      if (!ec) {
+        c.stream.expires_after(o.io_timeout);
+        co_await http::async_read(c.stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      }
+      if (ec) {
+        if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
+            ec == beast::error::timeout || ec == asio::error::connection_reset || ec == asio::error::eof) {
+          break;
+        }
+        Response err;
+        if (ec == http::error::body_limit) {
+          err = ErrorResponse(413, "request body too large (limit " + std::to_string(o.body_limit) + " bytes)");
+        } else if (ec == http::error::header_limit) {
+          err = ErrorResponse(431, "request headers too large (limit " + std::to_string(o.header_limit) + " bytes)");
+        } else {
+          err = ErrorResponse(400, "malformed HTTP request: " + ec.message());
+        }
+        spdlog::info("http: {} rejected: {}", remote, err.status);
+        boost::system::error_code wec;
+        co_await Write(c, o, err, 11, false, wec);
+        if (!wec) co_await Drain(c);
+        break;
+      }
+
+      auto msg = parser.release();
+      const unsigned version = msg.version();
+      const bool keep_alive = msg.keep_alive();
+      Request req = ToRequest(msg, remote);
+      const auto start = std::chrono::steady_clock::now();
+      // Run the handler on the pool; resume here (on this strand) after.
+      Response resp = co_await asio::co_spawn(
+          self->handlers_.get_executor(),
+          [self, &req]() -> awaitable<Response> { co_return self->router_->Dispatch(req); },
+          use_awaitable);
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - start).count();
+      spdlog::info("http: {} {} {} {} {}ms", remote, req.method, req.path, resp.status, ms);
+      const bool again = keep_alive && !self->stopping_;
+      co_await Write(c, o, resp, version, again, ec);
+      if (ec || !again) break;
+    }
+    c.stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    c.stream.close();
+  }
+
+  const HttpServerOptions options_;
+  const std::shared_ptr<const Router> router_;
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  asio::strand<asio::io_context::executor_type> control_;
+  asio::steady_timer grace_timer_;
+  asio::thread_pool handlers_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> next_id_{0};
+  std::atomic<uint16_t> port_{0};
+  std::mutex mu_;
+  std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections_;
+};
+
+HttpServer::HttpServer(HttpServerOptions options, std::shared_ptr<const Router> router)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(router))) {}
+
+HttpServer::~HttpServer() {
+  Stop();
+  Wait();
+}
+
+Status HttpServer::Start() { return impl_->Start(); }
+uint16_t HttpServer::port() const { return impl_->port(); }
+void HttpServer::Stop() { impl_->Stop(); }
+void HttpServer::Wait() { impl_->Wait(); }
+
+Result<std::pair<std::string, uint16_t>> ParseListenAddress(const std::string& field,
+                                                            const std::string& value) {
+  const auto colon = value.rfind(':');
+  auto bad = [&] {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     field + ": expected HOST:PORT (e.g. 127.0.0.1:8080), got '" + value + "'");
+  };
+  if (colon == std::string::npos || colon == 0) return bad();
+  std::string host = value.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string port_text = value.substr(colon + 1);
+  if (port_text.empty() || port_text.size() > 5) return bad();
+  unsigned port = 0;
+  for (char ch : port_text) {
+    if (ch < '0' || ch > '9') return bad();
+    port = port * 10 + static_cast<unsigned>(ch - '0');
+  }
+  if (port > 65535) return bad();
+  if (host == "localhost") host = "127.0.0.1";
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  if (ec) return bad();
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+}  // namespace osb::api

@@ -1,0 +1,36 @@
+// Strict reading of JSON request bodies: malformed JSON, a non-object body,
+// unknown fields and wrong types are 400s naming the field. JSON null counts
+// as "absent". Never echoes field values (they may be secrets).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace osb::api {
+
+class JsonBody {
+ public:
+  static Result<JsonBody> Parse(const std::string& body, std::initializer_list<const char*> known_fields);
+
+  Result<std::optional<std::string>> String(const char* field) const;
+  Result<std::optional<int>> Int(const char* field) const;
+  Result<std::optional<std::vector<std::string>>> StringList(const char* field) const;
+  Result<std::optional<std::map<std::string, std::string>>> StringMap(const char* field) const;
+
+ private:
+  explicit JsonBody(nlohmann::json j) : j_(std::move(j)) {}
+  const nlohmann::json* Find(const char* field) const;
+  nlohmann::json j_;
+};
+
+// Serialises for a response (invalid UTF-8 replaced, never throws).
+std::string Dump(const nlohmann::json& j);
+
+}  // namespace osb::api

@@ -1,0 +1,105 @@
+#include "api/router.h"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+namespace osb::api {
+namespace {
+
+std::vector<std::string> Split(const std::string& path) {
+  std::vector<std::string> out;
+  size_t start = 1;  // skip the leading '/'
+  while (start <= path.size()) {
+    const auto slash = path.find('/', start);
+    const auto end = slash == std::string::npos ? path.size() : slash;
+    out.push_back(path.substr(start, end - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return out;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::optional<std::string> PercentDecode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    const int hi = HexValue(s[i + 1]), lo = HexValue(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+void Router::Add(const std::string& method, const std::string& pattern, Handler handler) {
+  routes_.push_back({method, pattern, Split(pattern), std::move(handler)});
+}
+
+std::vector<std::pair<std::string, std::string>> Router::Routes() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& r : routes_) out.emplace_back(r.method, r.pattern);
+  return out;
+}
+
+bool Router::Match(const Route& route, const std::vector<std::string>& segments,
+                   std::map<std::string, std::string>* params) {
+  if (route.segments.size() != segments.size()) return false;
+  std::map<std::string, std::string> found;
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const auto& want = route.segments[i];
+    if (want.size() > 2 && want.front() == '{' && want.back() == '}') {
+      if (segments[i].empty()) return false;
+      auto decoded = PercentDecode(segments[i]);
+      if (!decoded) return false;
+      found[want.substr(1, want.size() - 2)] = std::move(*decoded);
+    } else if (want != segments[i]) {
+      return false;
+    }
+  }
+  if (params) *params = std::move(found);
+  return true;
+}
+
+Response Router::Dispatch(Request& request) const {
+  try {
+    if (request.path.starts_with("/api/") || request.path == "/api") {
+      if (!authenticate_) return ErrorResponse(500, "internal error");
+      auto org = authenticate_(request);
+      if (!org) return ErrorResponse(org.error());
+      request.org_id = *org;
+    }
+    const auto segments = Split(request.path);
+    std::string allow;
+    for (const auto& route : routes_) {
+      if (!Match(route, segments, nullptr)) continue;
+      if (route.method == request.method) {
+        Match(route, segments, &request.params);
+        return route.handler(request);
+      }
+      if (allow.find(route.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + route.method;
+    }
+    if (allow.empty()) return ErrorResponse(404, "no route for " + request.path);
+    Response r = ErrorResponse(405, "method " + request.method + " is not allowed here (allowed: " + allow + ")");
+    r.headers.emplace_back("Allow", allow);
+    return r;
+  } catch (const std::exception& e) {
+    spdlog::error("handler for {} {} threw: {}", request.method, request.path, e.what());
+    return ErrorResponse(500, "internal error");
+  }
+}
+
+}  // namespace osb::api

@@ -1,0 +1,30 @@
+// REST routes of the control plane (docs/api.md). Each Register* adds its
+// routes to the router; the services must outlive the router. Handlers only
+// translate HTTP ⇄ domain calls in src/controlplane.
+#pragma once
+
+#include <string>
+
+#include "api/router.h"
+#include "common/result.h"
+#include "controlplane/projects.h"
+#include "controlplane/resolution.h"
+#include "controlplane/secrets.h"
+
+namespace osb::api {
+
+// GET /healthz (no auth).
+void RegisterHealthRoutes(Router& router);
+// /api/projects, /api/projects/{project}
+void RegisterProjectRoutes(Router& router, controlplane::ProjectService& projects);
+// /api/secret-groups, /api/secret-groups/{group}
+void RegisterGroupRoutes(Router& router, controlplane::GroupService& groups);
+// /api/projects/{project}/secrets[/{name}], /api/secret-groups/{group}/secrets[/{name}]
+void RegisterSecretRoutes(Router& router, controlplane::SecretService& secrets);
+
+// For POST /api/sandboxes (issue 5): parses {project?, templateID?,
+// cpuCount?, memoryMB?, timeout?, envs?, egressAllowlist?} with the same
+// strict rules (400 naming the field).
+Result<controlplane::SandboxRequest> ParseSandboxRequest(const std::string& body);
+
+}  // namespace osb::api

@@ -1,0 +1,191 @@
+// osb dev: the embedded default for a new user — the control plane on SQLite
+// in a local data dir, with keys generated on first start:
+//   DIR/osb.db       the database
+//   DIR/secret.key   the secret encryption key (0600), unless one is set in
+//                    the environment
+//   DIR/api-key      the admin API key (0600), unless OPENSANDBOX_API_KEY is set
+// and the client config `oc` reads ($XDG_CONFIG_HOME/opensandbox/config or
+// ~/.config/opensandbox/config, 0600): {"apiUrl": ..., "apiKey": ...}.
+// Key material is never printed: only where it is.
+//
+// The worker (issue 5) plugs in through RunControlPlane's before_start hook.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "api/control_plane.h"
+#include "api/http_server.h"
+#include "cmd/osb_command.h"
+#include "common/secure_memory.h"
+#include "controlplane/auth.h"
+#include "crypto/keyring.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct DevFlags {
+  std::string data_dir = ".osb";
+  std::string listen = "127.0.0.1:8080";
+};
+
+const char* Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : nullptr;
+}
+
+// Writes `content` to `path` with mode 0600 via a temp file + rename.
+bool WritePrivateFile(const fs::path& path, const std::string& content, std::string* error) {
+  const fs::path tmp = path.string() + ".tmp";
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *error = "cannot create " + tmp.string() + ": " + std::strerror(errno);
+    return false;
+  }
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n <= 0) {
+      *error = "cannot write " + tmp.string() + ": " + std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::fsync(fd);
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    *error = "cannot rename to " + path.string() + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+// Reads the first line of a file; empty if missing.
+std::string ReadFirstLine(const fs::path& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+fs::path ClientConfigPath() {
+  if (const char* xdg = Env("XDG_CONFIG_HOME")) return fs::path(xdg) / "opensandbox" / "config";
+  if (const char* home = Env("HOME")) return fs::path(home) / ".config" / "opensandbox" / "config";
+  return {};
+}
+
+int RunDev(const DevFlags& flags) {
+  std::error_code ec;
+  const fs::path dir = fs::absolute(flags.data_dir).lexically_normal();
+  fs::create_directories(dir, ec);
+  if (ec) {
+    std::cerr << "error: --data-dir: cannot create " << dir << ": " << ec.message() << "\n";
+    return 1;
+  }
+  ::chmod(dir.c_str(), 0700);
+  auto listen = osb::api::ParseListenAddress("--listen", flags.listen);
+  if (!listen) {
+    std::cerr << "error: " << listen.error().message << "\n";
+    return 1;
+  }
+  std::string error;
+
+  // Encryption key: the environment wins; else DIR/secret.key, made once.
+  const fs::path key_file = dir / "secret.key";
+  const bool env_key = Env(osb::crypto::kKeyEnv) || Env(osb::crypto::kKeyFileEnv);
+  if (!env_key && !fs::exists(key_file)) {
+    std::string key = osb::crypto::GenerateKeyHex() + "\n";
+    const bool ok = WritePrivateFile(key_file, key, &error);
+    osb::SecureWipe(key);
+    if (!ok) {
+      std::cerr << "error: " << error << "\n";
+      return 1;
+    }
+    std::cout << "osb dev: generated a new secret encryption key in " << key_file.string()
+              << " (mode 0600; keep it: without it stored secrets cannot be decrypted)" << std::endl;
+  }
+  const std::string key_file_str = key_file.string();
+  auto keyring = osb::crypto::Keyring::FromEnvironment([&](const char* name) -> const char* {
+    if (!env_key && std::string(name) == osb::crypto::kKeyFileEnv) return key_file_str.c_str();
+    return std::getenv(name);
+  });
+  if (!keyring) {
+    std::cerr << "error: " << keyring.error().message << "\n";
+    return 2;
+  }
+
+  // Admin API key: OPENSANDBOX_API_KEY wins; else DIR/api-key, made once.
+  std::string api_key;
+  const fs::path api_key_file = dir / "api-key";
+  if (const char* k = Env(osb::controlplane::kApiKeyEnv)) {
+    api_key = k;
+  } else {
+    api_key = ReadFirstLine(api_key_file);
+    if (api_key.empty()) {
+      api_key = osb::controlplane::GenerateApiKey();
+      if (!WritePrivateFile(api_key_file, api_key + "\n", &error)) {
+        std::cerr << "error: " << error << "\n";
+        return 1;
+      }
+      std::cout << "osb dev: generated an admin API key in " << api_key_file.string() << std::endl;
+    }
+  }
+
+  osb::api::ControlPlaneOptions options;
+  options.listen = flags.listen;
+  options.db_url = "sqlite://" + (dir / "osb.db").string();
+  options.bootstrap_api_key = api_key;
+  auto shared = std::make_shared<const osb::crypto::Keyring>(std::move(*keyring));
+  return osb::api::RunControlPlane(options, shared, {}, [&](osb::api::ControlPlane& cp) {
+    std::string host = listen->first;
+    if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    const std::string url = "http://" + host + ":" + std::to_string(cp.port());
+    const fs::path config = ClientConfigPath();
+    std::string config_error;
+    bool wrote = false;
+    if (!config.empty()) {
+      std::error_code mk;
+      fs::create_directories(config.parent_path(), mk);
+      const std::string body = nlohmann::json{{"apiUrl", url}, {"apiKey", api_key}}.dump(2) + "\n";
+      wrote = WritePrivateFile(config, body, &config_error);
+    }
+    std::cout << "osb dev: API at " << url << "\n";
+    if (Env(osb::controlplane::kApiKeyEnv)) {
+      std::cout << "osb dev: admin API key from " << osb::controlplane::kApiKeyEnv << "\n";
+    } else {
+      std::cout << "osb dev: admin API key in " << api_key_file.string() << "\n";
+    }
+    if (wrote) {
+      std::cout << "osb dev: wrote client config " << config.string() << " (oc uses it)\n";
+    } else {
+      std::cout << "osb dev: could not write the client config"
+                << (config_error.empty() ? " (no HOME)" : ": " + config_error) << "\n";
+    }
+    std::cout << "osb dev: data in " << dir.string() << "; Ctrl-C to stop" << std::endl;
+  });
+}
+
+const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int& exit_code) {
+  auto flags = std::make_shared<DevFlags>();
+  auto* sub = root.add_subcommand("dev", "Run everything locally: control plane on SQLite in a data dir");
+  sub->add_option("--data-dir", flags->data_dir, "Data directory (database, generated keys)")
+      ->capture_default_str();
+  sub->add_option("--listen", flags->listen, "HOST:PORT for the REST API")->capture_default_str();
+  sub->callback([flags, &exit_code] { exit_code = RunDev(*flags); });
+});
+
+}  // namespace

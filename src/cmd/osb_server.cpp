@@ -1,0 +1,59 @@
+// osb server: the control plane (REST API + store). Refuses to start without
+// a secret encryption key.
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "api/control_plane.h"
+#include "cmd/osb_command.h"
+#include "controlplane/auth.h"
+#include "crypto/keyring.h"
+
+namespace {
+
+struct ServerFlags {
+  std::string listen = "127.0.0.1:8080";
+  std::string db;
+  std::string data_dir = ".osb";
+};
+
+int RunServer(const ServerFlags& flags) {
+  auto keyring = osb::crypto::Keyring::FromEnvironment();
+  if (!keyring) {
+    std::cerr << osb::api::MissingKeyMessage(keyring.error()) << "\n";
+    return 2;
+  }
+  osb::api::ControlPlaneOptions options;
+  options.listen = flags.listen;
+  options.db_url = flags.db;
+  if (options.db_url.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(flags.data_dir, ec);
+    if (ec) {
+      std::cerr << "error: --data-dir: cannot create " << flags.data_dir << ": " << ec.message() << "\n";
+      return 1;
+    }
+    options.db_url = "sqlite://" + std::filesystem::absolute(flags.data_dir).lexically_normal().string() + "/osb.db";
+  }
+  if (const char* key = std::getenv(osb::controlplane::kApiKeyEnv); key && *key) {
+    options.bootstrap_api_key = key;
+  }
+  auto shared = std::make_shared<const osb::crypto::Keyring>(std::move(*keyring));
+  return osb::api::RunControlPlane(options, shared, {}, [](osb::api::ControlPlane& cp) {
+    std::cout << "osb server: listening on port " << cp.port() << std::endl;
+  });
+}
+
+const bool registered = osb::cmd::RegisterOsbCommand(20, [](CLI::App& root, int& exit_code) {
+  auto flags = std::make_shared<ServerFlags>();
+  auto* sub = root.add_subcommand("server", "Run the control plane (REST API on HTTP)");
+  sub->add_option("--listen", flags->listen, "HOST:PORT to listen on")->capture_default_str();
+  sub->add_option("--db", flags->db,
+                  "Database URL: sqlite:///abs/path.db or postgresql://... (default: SQLite in --data-dir)");
+  sub->add_option("--data-dir", flags->data_dir, "Directory for the default SQLite database")
+      ->capture_default_str();
+  sub->callback([flags, &exit_code] { exit_code = RunServer(*flags); });
+});
+
+}  // namespace

@@ -1,0 +1,45 @@
+#include "controlplane/auth.h"
+
+#include <openssl/sha.h>
+
+#include "common/hex.h"
+#include "crypto/random.h"
+
+namespace osb::controlplane {
+
+std::string HashApiKey(std::string_view api_key) {
+  uint8_t digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(api_key.data()), api_key.size(), digest);
+  return HexEncode(digest);
+}
+
+std::string GenerateApiKey() { return "osb_" + crypto::RandomHex(32); }
+
+Result<std::string> Authenticator::Authenticate(std::string_view api_key) const {
+  if (api_key.empty()) {
+    return MakeError(ErrorCode::kUnauthenticated, "missing API key (send it in the X-API-Key header)");
+  }
+  auto org = store_.OrgIdForKeyHash(HashApiKey(api_key));
+  if (!org) {
+    if (org.error().code == ErrorCode::kNotFound) {
+      return MakeError(ErrorCode::kUnauthenticated, "invalid API key");
+    }
+    return org.error();
+  }
+  return org;
+}
+
+Result<store::Org> BootstrapAdminKey(store::Store& store, std::string_view api_key) {
+  if (api_key.size() < 16) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(kApiKeyEnv) + " is too short (use at least 16 random characters)");
+  }
+  auto org = store.EnsureOrg(kDefaultOrgName);
+  if (!org) return org.error();
+  if (Status st = store.AddApiKey(org->id, HashApiKey(api_key), "bootstrap admin"); !st) {
+    return st.error();
+  }
+  return org;
+}
+
+}  // namespace osb::controlplane

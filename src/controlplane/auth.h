@@ -1,0 +1,39 @@
+// API key authentication. Keys are presented in the X-API-Key header; only
+// SHA-256(key) (hex) is stored. A plain fast hash is enough here because every
+// key we issue is 256 bits of CSPRNG output: there is nothing to brute-force,
+// so a slow password hash would only add latency. Lookup is by hash, so no
+// constant-time string comparison is involved.
+// Thread safety: Authenticator is safe to share across threads.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "store/store.h"
+
+namespace osb::controlplane {
+
+inline constexpr const char* kApiKeyEnv = "OPENSANDBOX_API_KEY";
+inline constexpr const char* kDefaultOrgName = "default";
+
+std::string HashApiKey(std::string_view api_key);
+
+// A fresh high-entropy key: "osb_" + 64 hex chars.
+std::string GenerateApiKey();
+
+class Authenticator {
+ public:
+  explicit Authenticator(store::Store& store) : store_(store) {}
+  // The org id owning the key; kUnauthenticated for a missing/unknown key.
+  Result<std::string> Authenticate(std::string_view api_key) const;
+
+ private:
+  store::Store& store_;
+};
+
+// Makes `api_key` the admin key of the default org (created if missing).
+// Idempotent. kInvalidArgument if the key is too short to be a real key.
+Result<store::Org> BootstrapAdminKey(store::Store& store, std::string_view api_key);
+
+}  // namespace osb::controlplane

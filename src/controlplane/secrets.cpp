@@ -1,0 +1,144 @@
+#include "controlplane/secrets.h"
+
+#include "common/log.h"
+#include "common/secure_memory.h"
+#include "controlplane/validation.h"
+
+#include <spdlog/spdlog.h>
+
+namespace osb::controlplane {
+
+PlainSecret::~PlainSecret() { SecureWipe(value); }
+
+std::string SecretAad(std::string_view org_id, std::string_view group_id, std::string_view name) {
+  std::string aad = "osb-secret-v1";
+  for (std::string_view part : {org_id, group_id, name}) {
+    const auto n = static_cast<uint32_t>(part.size());
+    aad += static_cast<char>((n >> 24) & 0xff);
+    aad += static_cast<char>((n >> 16) & 0xff);
+    aad += static_cast<char>((n >> 8) & 0xff);
+    aad += static_cast<char>(n & 0xff);
+    aad += part;
+  }
+  return aad;
+}
+
+Result<SecretService::Target> SecretService::Locate(const std::string& org_id, SecretScope scope,
+                                                    const std::string& ref) {
+  if (scope == SecretScope::kProject) {
+    auto p = projects_.Find(org_id, ref);
+    if (!p) return p.error();
+    return Target{p->own_group_id, p->id};
+  }
+  auto g = groups_.Get(org_id, ref);
+  if (!g) return g.error();
+  return Target{g->id, std::nullopt};
+}
+
+Result<SecretMetadata> SecretService::Set(const std::string& org_id, SecretScope scope,
+                                          const std::string& ref, const std::string& name,
+                                          std::string_view value,
+                                          const std::vector<std::string>& allowed_hosts) {
+  if (Status st = ValidateSecretName("name", name); !st) return st.error();
+  if (Status st = ValidateSecretValue(value); !st) return st.error();
+  auto hosts = NormalizeHostPatterns("allowedHosts", allowed_hosts);
+  if (!hosts) return hosts.error();
+  auto target = Locate(org_id, scope, ref);
+  if (!target) return target.error();
+
+  auto ciphertext = keyring_->Encrypt(value, SecretAad(org_id, target->group_id, name));
+  if (!ciphertext) return ciphertext.error();
+  auto key_id = crypto::Keyring::KeyIdOf(*ciphertext);
+  if (!key_id) return key_id.error();
+  store::SecretRow row;
+  row.org_id = org_id;
+  row.group_id = target->group_id;
+  row.name = name;
+  row.ciphertext = std::move(*ciphertext);
+  row.key_id = *key_id;
+  row.allowed_hosts = std::move(*hosts);
+  row.created_at = row.updated_at = store::NowRfc3339();
+  auto stored = store_.PutSecret(row);
+  if (!stored) {
+    if (stored.error().code == ErrorCode::kNotFound) {
+      return MakeError(ErrorCode::kNotFound, "'" + ref + "' was deleted");
+    }
+    return stored.error();
+  }
+  Notify(SecretChange::Kind::kSet, org_id, *target, name);
+  return SecretMetadata{stored->name, stored->allowed_hosts, stored->created_at, stored->updated_at};
+}
+
+Result<std::vector<SecretMetadata>> SecretService::List(const std::string& org_id, SecretScope scope,
+                                                        const std::string& ref) {
+  auto target = Locate(org_id, scope, ref);
+  if (!target) return target.error();
+  auto rows = store_.ListSecrets(target->group_id, /*with_ciphertext=*/false);
+  if (!rows) return rows.error();
+  std::vector<SecretMetadata> out;
+  for (auto& r : *rows) out.push_back({r.name, r.allowed_hosts, r.created_at, r.updated_at});
+  return out;
+}
+
+Status SecretService::Delete(const std::string& org_id, SecretScope scope, const std::string& ref,
+                             const std::string& name) {
+  if (Status st = ValidateSecretName("name", name); !st) return st;
+  auto target = Locate(org_id, scope, ref);
+  if (!target) return target.error();
+  Status st = store_.DeleteSecret(target->group_id, name);
+  if (!st) {
+    if (st.error().code == ErrorCode::kNotFound) {
+      return MakeError(ErrorCode::kNotFound, "secret '" + name + "' not found");
+    }
+    return st;
+  }
+  Notify(SecretChange::Kind::kDelete, org_id, *target, name);
+  return {};
+}
+
+Result<std::vector<PlainSecret>> SecretService::DecryptGroup(const std::string& org_id,
+                                                             const std::string& group_id) {
+  auto rows = store_.ListSecrets(group_id, /*with_ciphertext=*/true);
+  if (!rows) return rows.error();
+  std::vector<PlainSecret> out;
+  for (const auto& r : *rows) {
+    auto plain = keyring_->Decrypt(r.ciphertext, SecretAad(org_id, group_id, r.name));
+    if (!plain) {
+      return MakeError(plain.error().code, "secret '" + r.name + "': " + plain.error().message);
+    }
+    out.emplace_back(r.name, std::move(*plain), r.allowed_hosts);
+  }
+  return out;
+}
+
+void SecretService::Notify(SecretChange::Kind kind, const std::string& org_id, const Target& t,
+                           const std::string& name) {
+  if (!listener_) return;
+  SecretChange change;
+  change.kind = kind;
+  change.org_id = org_id;
+  change.name = name;
+  if (t.project_id) {
+    change.project_id = t.project_id;
+    change.affected_project_ids.push_back(*t.project_id);
+  } else {
+    change.group_id = t.group_id;
+    auto projects = store_.ListProjects(org_id);
+    if (projects) {
+      for (const auto& p : *projects) {
+        for (const auto& gid : p.secret_group_ids) {
+          if (gid == t.group_id) change.affected_project_ids.push_back(p.id);
+        }
+      }
+    } else {
+      spdlog::warn("secret change hook: cannot list projects: {}", projects.error().message);
+    }
+  }
+  try {
+    listener_(change);
+  } catch (const std::exception& e) {
+    spdlog::error("secret change listener threw: {}", e.what());
+  }
+}
+
+}  // namespace osb::controlplane

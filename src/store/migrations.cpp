@@ -1,0 +1,130 @@
+// Versioned schema migrations, applied in order inside one transaction each.
+// Each migration is written once; `{blob}` becomes BLOB (SQLite) or BYTEA
+// (PostgreSQL), the only type that differs. Everything else (TEXT ids and
+// RFC 3339 timestamps, INTEGER numbers, JSON arrays as TEXT, partial unique
+// indexes, ON DELETE rules) means the same on both backends.
+//
+// Never edit a released migration: append a new one.
+#include <string>
+#include <vector>
+
+#include "store/db.h"
+#include "store/store.h"
+
+namespace osb::store::internal {
+namespace {
+
+struct Migration {
+  int version;
+  const char* description;
+  std::vector<const char*> statements;
+};
+
+const std::vector<Migration>& Migrations() {
+  static const std::vector<Migration> migrations = {
+      {1,
+       "orgs, api keys, projects, secret groups, secrets",
+       {
+           "CREATE TABLE orgs (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
+           "created_at TEXT NOT NULL)",
+           // key_hash: SHA-256 hex of the API key; the key itself is never stored.
+           "CREATE TABLE api_keys (key_hash TEXT PRIMARY KEY, "
+           "org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE, "
+           "label TEXT NOT NULL, created_at TEXT NOT NULL)",
+           "CREATE TABLE projects (id TEXT PRIMARY KEY, "
+           "org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE, "
+           "name TEXT NOT NULL, template_id TEXT NOT NULL, cpu_count INTEGER NOT NULL, "
+           "memory_mb INTEGER NOT NULL, timeout_sec INTEGER NOT NULL, "
+           "egress_allowlist TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
+           "UNIQUE (org_id, name))",
+           // A project's own group has project_id set; org-level groups have it
+           // NULL and a unique name per org.
+           "CREATE TABLE secret_groups (id TEXT PRIMARY KEY, "
+           "org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE, "
+           "project_id TEXT REFERENCES projects(id) ON DELETE CASCADE, "
+           "name TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+           "CREATE UNIQUE INDEX secret_groups_org_name ON secret_groups (org_id, name) "
+           "WHERE project_id IS NULL",
+           "CREATE UNIQUE INDEX secret_groups_project ON secret_groups (project_id) "
+           "WHERE project_id IS NOT NULL",
+           // Attachments of org-level groups to projects, in resolution order.
+           // RESTRICT: an attached group cannot vanish under a project.
+           "CREATE TABLE project_secret_groups ("
+           "project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE, "
+           "group_id TEXT NOT NULL REFERENCES secret_groups(id) ON DELETE RESTRICT, "
+           "position INTEGER NOT NULL, PRIMARY KEY (project_id, group_id))",
+           // ciphertext: keyring output (header names key_id); AAD binds
+           // org id, group id and name, so a copied ciphertext fails to decrypt.
+           "CREATE TABLE org_secrets ("
+           "group_id TEXT NOT NULL REFERENCES secret_groups(id) ON DELETE CASCADE, "
+           "name TEXT NOT NULL, ciphertext {blob} NOT NULL, key_id TEXT NOT NULL, "
+           "allowed_hosts TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
+           "PRIMARY KEY (group_id, name))",
+           "CREATE INDEX org_secrets_key_id ON org_secrets (key_id)",
+       }},
+      {2,
+       "sandboxes and workers (scheduling)",
+       {
+           "CREATE TABLE workers (id TEXT PRIMARY KEY, address TEXT NOT NULL, "
+           "capacity INTEGER NOT NULL, last_heartbeat TEXT NOT NULL)",
+           "CREATE TABLE sandboxes (id TEXT PRIMARY KEY, "
+           "org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE, "
+           "project_id TEXT REFERENCES projects(id) ON DELETE SET NULL, "
+           "worker_id TEXT REFERENCES workers(id) ON DELETE SET NULL, "
+           "status TEXT NOT NULL, config TEXT NOT NULL, created_at TEXT NOT NULL, "
+           "ended_at TEXT)",
+           "CREATE INDEX sandboxes_org ON sandboxes (org_id)",
+       }},
+  };
+  return migrations;
+}
+
+std::string ForDialect(std::string sql, Dialect dialect) {
+  const std::string token = "{blob}";
+  const auto pos = sql.find(token);
+  if (pos != std::string::npos) {
+    sql.replace(pos, token.size(), dialect == Dialect::kSqlite ? "BLOB" : "BYTEA");
+  }
+  return sql;
+}
+
+}  // namespace
+
+Result<int> ApplyMigrations(Db& db) {
+  int version = 0;
+  Status st = db.InTransaction(true, [&](Tx& tx) -> Status {
+    if (db.dialect() == Dialect::kPostgres) {
+      // Serialise concurrent migrators (several servers starting at once).
+      auto locked = tx.Exec("SELECT pg_advisory_xact_lock(7291864502)");
+      if (!locked) return locked.error();
+    }
+    auto created = tx.Exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "description TEXT NOT NULL, applied_at TEXT NOT NULL)");
+    if (!created) return created.error();
+    auto rows = tx.Exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    if (!rows) return rows.error();
+    version = std::stoi(rows->at(0).at(0).value_or("0"));
+    for (const Migration& m : Migrations()) {
+      if (m.version <= version) continue;
+      for (const char* statement : m.statements) {
+        auto done = tx.Exec(ForDialect(statement, db.dialect()));
+        if (!done) {
+          return MakeError(done.error().code, "migration " + std::to_string(m.version) + ": " +
+                                                  done.error().message);
+        }
+      }
+      auto recorded = tx.Exec(
+          "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, "
+          "$3)",
+          {Param::Int(m.version), Param::Text(m.description), Param::Text(NowRfc3339())});
+      if (!recorded) return recorded.error();
+      version = m.version;
+    }
+    return {};
+  });
+  if (!st) return st.error();
+  return version;
+}
+
+}  // namespace osb::store::internal

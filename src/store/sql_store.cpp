@@ -1,0 +1,493 @@
+// The Store implemented once over the Db seam (store/db.h); runs unchanged on
+// SQLite and PostgreSQL.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "crypto/random.h"
+#include "store/db.h"
+#include "store/store.h"
+
+namespace osb::store {
+namespace {
+
+using internal::Db;
+using internal::Param;
+using internal::Row;
+using internal::Tx;
+
+std::string ToJsonList(const std::vector<std::string>& items) { return nlohmann::json(items).dump(); }
+
+std::vector<std::string> FromJsonList(const std::optional<std::string>& text) {
+  std::vector<std::string> out;
+  if (!text) return out;
+  auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) return out;
+  for (const auto& item : j) {
+    if (item.is_string()) out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+const std::string& Str(const Row& row, size_t i) {
+  static const std::string empty;
+  return row.at(i) ? *row.at(i) : empty;
+}
+int Int(const Row& row, size_t i) { return row.at(i) ? std::stoi(*row.at(i)) : 0; }
+
+constexpr const char* kProjectColumns =
+    "p.id, p.org_id, p.name, p.template_id, p.cpu_count, p.memory_mb, p.timeout_sec, "
+    "p.egress_allowlist, p.created_at, p.updated_at, g.id";
+
+Project ProjectFromRow(const Row& r) {
+  Project p;
+  p.id = Str(r, 0);
+  p.org_id = Str(r, 1);
+  p.name = Str(r, 2);
+  p.template_id = Str(r, 3);
+  p.cpu_count = Int(r, 4);
+  p.memory_mb = Int(r, 5);
+  p.timeout_sec = Int(r, 6);
+  p.egress_allowlist = FromJsonList(r.at(7));
+  p.created_at = Str(r, 8);
+  p.updated_at = Str(r, 9);
+  p.own_group_id = Str(r, 10);
+  return p;
+}
+
+constexpr const char* kGroupColumns = "id, org_id, name, project_id, created_at, updated_at";
+
+SecretGroup GroupFromRow(const Row& r) {
+  SecretGroup g;
+  g.id = Str(r, 0);
+  g.org_id = Str(r, 1);
+  g.name = Str(r, 2);
+  g.project_id = r.at(3);
+  g.created_at = Str(r, 4);
+  g.updated_at = Str(r, 5);
+  return g;
+}
+
+Status LoadAttachments(Tx& tx, Project& p) {
+  auto rows = tx.Exec(
+      "SELECT group_id FROM project_secret_groups WHERE project_id = $1 ORDER BY position",
+      {Param::Text(p.id)});
+  if (!rows) return rows.error();
+  p.secret_group_ids.clear();
+  for (const auto& r : *rows) p.secret_group_ids.push_back(Str(r, 0));
+  return {};
+}
+
+Status SaveAttachments(Tx& tx, const Project& p) {
+  auto cleared = tx.Exec("DELETE FROM project_secret_groups WHERE project_id = $1", {Param::Text(p.id)});
+  if (!cleared) return cleared.error();
+  for (size_t i = 0; i < p.secret_group_ids.size(); ++i) {
+    // The join on secret_groups makes attaching another org's group (or a
+    // project-owned group) insert nothing, which is reported below.
+    auto added = tx.Exec(
+        "INSERT INTO project_secret_groups (project_id, group_id, position) "
+        "SELECT $1, id, $3 FROM secret_groups WHERE id = $2 AND org_id = $4 AND project_id IS NULL "
+        "RETURNING group_id",
+        {Param::Text(p.id), Param::Text(p.secret_group_ids[i]), Param::Int(static_cast<int64_t>(i)),
+         Param::Text(p.org_id)});
+    if (!added) return added.error();
+    if (added->empty()) return MakeError(ErrorCode::kNotFound, "secret group not found");
+  }
+  return {};
+}
+
+Result<Project> FindProject(Tx& tx, const std::string& org_id, const std::string& id_or_name) {
+  const std::string sql = std::string("SELECT ") + kProjectColumns +
+                          " FROM projects p JOIN secret_groups g ON g.project_id = p.id "
+                          "WHERE p.org_id = $1 AND (p.id = $2 OR p.name = $2) "
+                          "ORDER BY CASE WHEN p.id = $2 THEN 0 ELSE 1 END LIMIT 1";
+  auto rows = tx.Exec(sql, {Param::Text(org_id), Param::Text(id_or_name)});
+  if (!rows) return rows.error();
+  if (rows->empty()) return MakeError(ErrorCode::kNotFound, "project not found");
+  Project p = ProjectFromRow(rows->front());
+  if (Status st = LoadAttachments(tx, p); !st) return st.error();
+  return p;
+}
+
+constexpr const char* kSecretColumns =
+    "s.group_id, s.name, s.key_id, s.allowed_hosts, s.created_at, s.updated_at, g.org_id";
+
+SecretRow SecretFromRow(const Row& r, bool with_ciphertext) {
+  SecretRow s;
+  s.group_id = Str(r, 0);
+  s.name = Str(r, 1);
+  s.key_id = Str(r, 2);
+  s.allowed_hosts = FromJsonList(r.at(3));
+  s.created_at = Str(r, 4);
+  s.updated_at = Str(r, 5);
+  s.org_id = Str(r, 6);
+  if (with_ciphertext) s.ciphertext = Str(r, 7);
+  return s;
+}
+
+class SqlStore final : public Store {
+ public:
+  SqlStore(std::unique_ptr<Db> db, int version) : db_(std::move(db)), version_(version) {}
+
+  Result<int> SchemaVersion() override { return version_; }
+
+  Result<Org> EnsureOrg(const std::string& name) override {
+    Org org;
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto inserted = tx.Exec(
+          "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+          {Param::Text(NewId("org")), Param::Text(name), Param::Text(NowRfc3339())});
+      if (!inserted) return inserted.error();
+      auto rows = tx.Exec("SELECT id, name, created_at FROM orgs WHERE name = $1", {Param::Text(name)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kInternal, "org vanished");
+      org = {Str(rows->front(), 0), Str(rows->front(), 1), Str(rows->front(), 2)};
+      return {};
+    });
+    if (!st) return st.error();
+    return org;
+  }
+
+  Status AddApiKey(const std::string& org_id, const std::string& key_hash,
+                   const std::string& label) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "INSERT INTO api_keys (key_hash, org_id, label, created_at) VALUES ($1, $2, $3, $4) "
+          "ON CONFLICT (key_hash) DO NOTHING",
+          {Param::Text(key_hash), Param::Text(org_id), Param::Text(label), Param::Text(NowRfc3339())});
+      if (!rows) return rows.error();
+      auto owner = tx.Exec("SELECT org_id FROM api_keys WHERE key_hash = $1", {Param::Text(key_hash)});
+      if (!owner) return owner.error();
+      if (owner->empty() || Str(owner->front(), 0) != org_id) {
+        return MakeError(ErrorCode::kAlreadyExists, "API key already belongs to another org");
+      }
+      return {};
+    });
+  }
+
+  Result<std::string> OrgIdForKeyHash(const std::string& key_hash) override {
+    std::string org_id;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec("SELECT org_id FROM api_keys WHERE key_hash = $1", {Param::Text(key_hash)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "unknown API key");
+      org_id = Str(rows->front(), 0);
+      return {};
+    });
+    if (!st) return st.error();
+    return org_id;
+  }
+
+  Result<Project> CreateProject(Project p) override {
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto inserted = tx.Exec(
+          "INSERT INTO projects (id, org_id, name, template_id, cpu_count, memory_mb, timeout_sec, "
+          "egress_allowlist, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+          {Param::Text(p.id), Param::Text(p.org_id), Param::Text(p.name), Param::Text(p.template_id),
+           Param::Int(p.cpu_count), Param::Int(p.memory_mb), Param::Int(p.timeout_sec),
+           Param::Text(ToJsonList(p.egress_allowlist)), Param::Text(p.created_at),
+           Param::Text(p.updated_at)});
+      if (!inserted) return inserted.error();
+      p.own_group_id = NewId("grp");
+      auto group = tx.Exec(
+          "INSERT INTO secret_groups (id, org_id, project_id, name, created_at, updated_at) "
+          "VALUES ($1, $2, $3, $4, $5, $5)",
+          {Param::Text(p.own_group_id), Param::Text(p.org_id), Param::Text(p.id),
+           Param::Text("project:" + p.id), Param::Text(p.created_at)});
+      if (!group) return group.error();
+      return SaveAttachments(tx, p);
+    });
+    if (!st) return st.error();
+    return p;
+  }
+
+  Result<Project> GetProject(const std::string& org_id, const std::string& id_or_name) override {
+    Project p;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto found = FindProject(tx, org_id, id_or_name);
+      if (!found) return found.error();
+      p = std::move(*found);
+      return {};
+    });
+    if (!st) return st.error();
+    return p;
+  }
+
+  Result<std::vector<Project>> ListProjects(const std::string& org_id) override {
+    std::vector<Project> out;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(std::string("SELECT ") + kProjectColumns +
+                              " FROM projects p JOIN secret_groups g ON g.project_id = p.id "
+                              "WHERE p.org_id = $1 ORDER BY p.created_at, p.name",
+                          {Param::Text(org_id)});
+      if (!rows) return rows.error();
+      for (const auto& r : *rows) {
+        out.push_back(ProjectFromRow(r));
+        if (Status s = LoadAttachments(tx, out.back()); !s) return s;
+      }
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
+  Result<Project> UpdateProject(const Project& p) override {
+    Project stored;
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "UPDATE projects SET name = $3, template_id = $4, cpu_count = $5, memory_mb = $6, "
+          "timeout_sec = $7, egress_allowlist = $8, updated_at = $9 "
+          "WHERE id = $1 AND org_id = $2 RETURNING id",
+          {Param::Text(p.id), Param::Text(p.org_id), Param::Text(p.name), Param::Text(p.template_id),
+           Param::Int(p.cpu_count), Param::Int(p.memory_mb), Param::Int(p.timeout_sec),
+           Param::Text(ToJsonList(p.egress_allowlist)), Param::Text(p.updated_at)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "project not found");
+      if (Status s = SaveAttachments(tx, p); !s) return s;
+      auto found = FindProject(tx, p.org_id, p.id);
+      if (!found) return found.error();
+      stored = std::move(*found);
+      return {};
+    });
+    if (!st) return st.error();
+    return stored;
+  }
+
+  Status DeleteProject(const std::string& org_id, const std::string& project_id) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec("DELETE FROM projects WHERE id = $1 AND org_id = $2 RETURNING id",
+                          {Param::Text(project_id), Param::Text(org_id)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "project not found");
+      return {};
+    });
+  }
+
+  Result<SecretGroup> CreateGroup(SecretGroup g) override {
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "INSERT INTO secret_groups (id, org_id, project_id, name, created_at, updated_at) "
+          "VALUES ($1, $2, NULL, $3, $4, $5)",
+          {Param::Text(g.id), Param::Text(g.org_id), Param::Text(g.name), Param::Text(g.created_at),
+           Param::Text(g.updated_at)});
+      if (!rows) return rows.error();
+      return {};
+    });
+    if (!st) return st.error();
+    return g;
+  }
+
+  Result<SecretGroup> GetGroup(const std::string& org_id, const std::string& id_or_name) override {
+    return QueryOneGroup(std::string("SELECT ") + kGroupColumns +
+                             " FROM secret_groups WHERE org_id = $1 AND project_id IS NULL "
+                             "AND (id = $2 OR name = $2) "
+                             "ORDER BY CASE WHEN id = $2 THEN 0 ELSE 1 END LIMIT 1",
+                         {Param::Text(org_id), Param::Text(id_or_name)});
+  }
+
+  Result<SecretGroup> GetGroupById(const std::string& group_id) override {
+    return QueryOneGroup(std::string("SELECT ") + kGroupColumns + " FROM secret_groups WHERE id = $1",
+                         {Param::Text(group_id)});
+  }
+
+  Result<std::vector<SecretGroup>> ListGroups(const std::string& org_id) override {
+    std::vector<SecretGroup> out;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(std::string("SELECT ") + kGroupColumns +
+                              " FROM secret_groups WHERE org_id = $1 AND project_id IS NULL "
+                              "ORDER BY created_at, name",
+                          {Param::Text(org_id)});
+      if (!rows) return rows.error();
+      for (const auto& r : *rows) out.push_back(GroupFromRow(r));
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
+  Result<SecretGroup> RenameGroup(const std::string& org_id, const std::string& group_id,
+                                  const std::string& new_name, const std::string& updated_at) override {
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "UPDATE secret_groups SET name = $3, updated_at = $4 "
+          "WHERE id = $1 AND org_id = $2 AND project_id IS NULL RETURNING id",
+          {Param::Text(group_id), Param::Text(org_id), Param::Text(new_name), Param::Text(updated_at)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "secret group not found");
+      return {};
+    });
+    if (!st) return st.error();
+    return GetGroupById(group_id);
+  }
+
+  Status DeleteGroup(const std::string& org_id, const std::string& group_id) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto users = tx.Exec(
+          "SELECT p.name FROM project_secret_groups a JOIN projects p ON p.id = a.project_id "
+          "WHERE a.group_id = $1 ORDER BY p.name LIMIT 1",
+          {Param::Text(group_id)});
+      if (!users) return users.error();
+      if (!users->empty()) {
+        return MakeError(ErrorCode::kFailedPrecondition,
+                         "secret group is attached to project '" + Str(users->front(), 0) + "'");
+      }
+      auto rows = tx.Exec(
+          "DELETE FROM secret_groups WHERE id = $1 AND org_id = $2 AND project_id IS NULL RETURNING id",
+          {Param::Text(group_id), Param::Text(org_id)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "secret group not found");
+      return {};
+    });
+  }
+
+  Result<SecretRow> PutSecret(const SecretRow& row) override {
+    SecretRow stored;
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "INSERT INTO org_secrets (group_id, name, ciphertext, key_id, allowed_hosts, created_at, "
+          "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) "
+          "ON CONFLICT (group_id, name) DO UPDATE SET ciphertext = excluded.ciphertext, "
+          "key_id = excluded.key_id, allowed_hosts = excluded.allowed_hosts, "
+          "updated_at = excluded.updated_at "
+          "RETURNING group_id, name, key_id, allowed_hosts, created_at, updated_at",
+          {Param::Text(row.group_id), Param::Text(row.name), Param::Blob(row.ciphertext),
+           Param::Text(row.key_id), Param::Text(ToJsonList(row.allowed_hosts)),
+           Param::Text(row.updated_at)});
+      if (!rows) return rows.error();
+      Row r = rows->front();
+      r.emplace_back(row.org_id);
+      stored = SecretFromRow(r, false);
+      return {};
+    });
+    if (!st) {
+      if (st.error().code == ErrorCode::kFailedPrecondition) {
+        return MakeError(ErrorCode::kNotFound, "secret group not found");
+      }
+      return st.error();
+    }
+    return stored;
+  }
+
+  Result<std::vector<SecretRow>> ListSecrets(const std::string& group_id, bool with_ciphertext) override {
+    return QuerySecrets(std::string("SELECT ") + kSecretColumns + ", s.ciphertext "
+                            "FROM org_secrets s JOIN secret_groups g ON g.id = s.group_id "
+                            "WHERE s.group_id = $1 ORDER BY s.name",
+                        {Param::Text(group_id)}, with_ciphertext);
+  }
+
+  Status DeleteSecret(const std::string& group_id, const std::string& name) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec("DELETE FROM org_secrets WHERE group_id = $1 AND name = $2 RETURNING name",
+                          {Param::Text(group_id), Param::Text(name)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "secret not found");
+      return {};
+    });
+  }
+
+  Result<std::vector<SecretRow>> ListAllSecrets() override {
+    return QuerySecrets(std::string("SELECT ") + kSecretColumns + ", s.ciphertext "
+                            "FROM org_secrets s JOIN secret_groups g ON g.id = s.group_id "
+                            "ORDER BY s.group_id, s.name",
+                        {}, true);
+  }
+
+  Result<bool> ReplaceCiphertext(const std::string& group_id, const std::string& name,
+                                 const std::string& old_ciphertext, const std::string& new_ciphertext,
+                                 const std::string& new_key_id) override {
+    bool replaced = false;
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      // updated_at is left alone: the secret's value did not change.
+      auto rows = tx.Exec(
+          "UPDATE org_secrets SET ciphertext = $4, key_id = $5 "
+          "WHERE group_id = $1 AND name = $2 AND ciphertext = $3 RETURNING name",
+          {Param::Text(group_id), Param::Text(name), Param::Blob(old_ciphertext),
+           Param::Blob(new_ciphertext), Param::Text(new_key_id)});
+      if (!rows) return rows.error();
+      replaced = !rows->empty();
+      return {};
+    });
+    if (!st) return st.error();
+    return replaced;
+  }
+
+ private:
+  Result<SecretGroup> QueryOneGroup(const std::string& sql, const std::vector<Param>& params) {
+    SecretGroup g;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(sql, params);
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "secret group not found");
+      g = GroupFromRow(rows->front());
+      return {};
+    });
+    if (!st) return st.error();
+    return g;
+  }
+
+  Result<std::vector<SecretRow>> QuerySecrets(const std::string& sql, const std::vector<Param>& params,
+                                              bool with_ciphertext) {
+    std::vector<SecretRow> out;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(sql, params);
+      if (!rows) return rows.error();
+      for (const auto& r : *rows) out.push_back(SecretFromRow(r, with_ciphertext));
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
+  std::unique_ptr<Db> db_;
+  const int version_;
+};
+
+Result<std::unique_ptr<Db>> OpenDb(const std::string& url) {
+  if (url.starts_with("sqlite://")) {
+    const std::string path = url.substr(std::string("sqlite://").size());
+    if (path.empty() || path.front() != '/') {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "--db: SQLite URL needs an absolute path, e.g. sqlite:///var/lib/osb/osb.db");
+    }
+    return internal::OpenSqlite(path);
+  }
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    return internal::OpenPostgres(url);
+  }
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "--db: unsupported database URL (use sqlite:///abs/path.db or postgresql://...)");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url) {
+  auto db = OpenDb(url);
+  if (!db) return db.error();
+  auto version = internal::ApplyMigrations(**db);
+  if (!version) return version.error();
+  return std::unique_ptr<Store>(std::make_unique<SqlStore>(std::move(*db), *version));
+}
+
+Result<int> MigrateStore(const std::string& url) {
+  auto db = OpenDb(url);
+  if (!db) return db.error();
+  return internal::ApplyMigrations(**db);
+}
+
+std::string NowRfc3339() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+std::string NewId(const std::string& prefix) { return prefix + "_" + crypto::RandomHex(12); }
+
+}  // namespace osb::store

@@ -1,0 +1,143 @@
+// Store: the control plane's persistent state behind one interface, with two
+// real backends chosen by URL:
+//   sqlite:///abs/path/osb.db      embedded (WAL, foreign keys, busy timeout)
+//   postgresql://user@host:port/db  (also postgres://)
+// Both apply the same versioned migrations (store/migrations.h) at open, so
+// behaviour is identical; the test suite runs against both.
+//
+// The store is deliberately dumb: it persists rows and enforces uniqueness and
+// referential integrity; validation, encryption and merging live in
+// src/controlplane. Secret values are only ever handled as ciphertext here.
+//
+// Errors: kNotFound (row missing, or belongs to another org), kAlreadyExists
+// (a unique name is taken), kFailedPrecondition (a referenced row blocks a
+// delete), kUnavailable/kInternal (database failure; message never contains
+// row data such as ciphertexts).
+// Thread safety: every method may be called concurrently from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace osb::store {
+
+struct Org {
+  std::string id;
+  std::string name;
+  std::string created_at;  // RFC 3339 UTC
+};
+
+struct Project {
+  std::string id;
+  std::string org_id;
+  std::string name;
+  std::string template_id;
+  int cpu_count = 1;
+  int memory_mb = 512;
+  int timeout_sec = 300;
+  std::vector<std::string> egress_allowlist;
+  std::vector<std::string> secret_group_ids;  // attached org groups, in resolution order
+  std::string own_group_id;                   // the group holding the project's own secrets
+  std::string created_at;
+  std::string updated_at;
+};
+
+struct SecretGroup {
+  std::string id;
+  std::string org_id;
+  std::string name;
+  std::optional<std::string> project_id;  // set for a project's own group
+  std::string created_at;
+  std::string updated_at;
+};
+
+// One stored secret. `ciphertext` is the keyring output (binary); it is empty
+// in results of ListSecrets(…, /*with_ciphertext=*/false).
+struct SecretRow {
+  std::string org_id;
+  std::string group_id;
+  std::string name;
+  std::string ciphertext;
+  std::string key_id;
+  std::vector<std::string> allowed_hosts;
+  std::string created_at;
+  std::string updated_at;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Schema version after migrations (for `osb migrate` output).
+  virtual Result<int> SchemaVersion() = 0;
+
+  // ---- orgs and API keys (only SHA-256 hex of a key is ever stored) ----
+  // Returns the org with that name, creating it if missing.
+  virtual Result<Org> EnsureOrg(const std::string& name) = 0;
+  // Adds the key hash for the org; a no-op if that hash already exists for it.
+  virtual Status AddApiKey(const std::string& org_id, const std::string& key_hash,
+                           const std::string& label) = 0;
+  // The org owning the key hash, or kNotFound.
+  virtual Result<std::string> OrgIdForKeyHash(const std::string& key_hash) = 0;
+
+  // ---- projects ----
+  // Inserts the project, its own secret group and its attachments in one
+  // transaction. Fills in own_group_id. kAlreadyExists if the name is taken.
+  virtual Result<Project> CreateProject(Project project) = 0;
+  // By id, else by name, within the org.
+  virtual Result<Project> GetProject(const std::string& org_id, const std::string& id_or_name) = 0;
+  virtual Result<std::vector<Project>> ListProjects(const std::string& org_id) = 0;
+  // Replaces every mutable field and the attachments (id/org/created_at kept).
+  virtual Result<Project> UpdateProject(const Project& project) = 0;
+  // Deletes the project, its own group and that group's secrets.
+  virtual Status DeleteProject(const std::string& org_id, const std::string& project_id) = 0;
+
+  // ---- org-level secret groups (project-owned groups are not listed) ----
+  virtual Result<SecretGroup> CreateGroup(SecretGroup group) = 0;
+  virtual Result<SecretGroup> GetGroup(const std::string& org_id, const std::string& id_or_name) = 0;
+  virtual Result<SecretGroup> GetGroupById(const std::string& group_id) = 0;  // any kind
+  virtual Result<std::vector<SecretGroup>> ListGroups(const std::string& org_id) = 0;
+  virtual Result<SecretGroup> RenameGroup(const std::string& org_id, const std::string& group_id,
+                                          const std::string& new_name,
+                                          const std::string& updated_at) = 0;
+  // kFailedPrecondition naming a project if the group is attached to one.
+  virtual Status DeleteGroup(const std::string& org_id, const std::string& group_id) = 0;
+
+  // ---- secrets ----
+  // Creates or replaces (group_id, name) atomically (an upsert): concurrent
+  // writers of one secret leave exactly one of their values. created_at is
+  // kept on replace. Returns the stored metadata.
+  virtual Result<SecretRow> PutSecret(const SecretRow& row) = 0;
+  virtual Result<std::vector<SecretRow>> ListSecrets(const std::string& group_id,
+                                                     bool with_ciphertext) = 0;
+  virtual Status DeleteSecret(const std::string& group_id, const std::string& name) = 0;
+  // Every secret of every org, with ciphertext and org_id (for osb rewrap).
+  virtual Result<std::vector<SecretRow>> ListAllSecrets() = 0;
+  // Compare-and-swap of one row's ciphertext, its own transaction: replaces
+  // only if the row still holds `old_ciphertext`. Returns whether it did.
+  virtual Result<bool> ReplaceCiphertext(const std::string& group_id, const std::string& name,
+                                         const std::string& old_ciphertext,
+                                         const std::string& new_ciphertext,
+                                         const std::string& new_key_id) = 0;
+};
+
+// Opens the backend named by `url`, creating the SQLite file if missing, and
+// applies pending migrations. kInvalidArgument for an unknown scheme.
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url);
+
+// Applies pending migrations only (what `osb migrate` does); returns the
+// resulting schema version.
+Result<int> MigrateStore(const std::string& url);
+
+// Current time as RFC 3339 UTC with millisecond precision.
+std::string NowRfc3339();
+
+// A new random identifier: prefix + "_" + 24 lower-case hex chars.
+std::string NewId(const std::string& prefix);
+
+}  // namespace osb::store

@@ -1,0 +1,66 @@
+// docs/openapi.yaml lists exactly the routes the server registers, and each
+// listed (method, path) is served by the running server (no 404 "no route",
+// no 405).
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include "api_harness.h"
+
+namespace osb::testing {
+namespace {
+
+using Route = std::pair<std::string, std::string>;
+
+std::set<Route> OpenApiRoutes() {
+  std::ifstream in(std::string(OSB_SOURCE_DIR) + "/docs/openapi.yaml");
+  EXPECT_TRUE(in.good()) << "docs/openapi.yaml missing";
+  std::set<Route> out;
+  std::string line, path;
+  bool in_paths = false;
+  const std::regex path_re("^  (/[^:]*):\\s*$");
+  const std::regex method_re("^    (get|put|post|patch|delete|head|options):\\s*$");
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (line.rfind("paths:", 0) == 0) {
+      in_paths = true;
+      continue;
+    }
+    if (in_paths && !line.empty() && line[0] != ' ') break;  // next top-level key
+    if (!in_paths) continue;
+    if (std::regex_match(line, m, path_re)) {
+      path = m[1];
+    } else if (std::regex_match(line, m, method_re)) {
+      std::string method = m[1];
+      for (char& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      out.emplace(method, path);
+    }
+  }
+  return out;
+}
+
+TEST_F(ApiTest, OpenApiListsEveryRouteAndOnlyThose) {
+  const auto documented = OpenApiRoutes();
+  const auto registered_list = cp_->router().Routes();
+  const std::set<Route> registered(registered_list.begin(), registered_list.end());
+  for (const auto& r : registered) {
+    EXPECT_TRUE(documented.count(r)) << r.first << " " << r.second << " is not in docs/openapi.yaml";
+  }
+  for (const auto& r : documented) {
+    EXPECT_TRUE(registered.count(r)) << r.first << " " << r.second << " is documented but not served";
+  }
+}
+
+TEST_F(ApiTest, EveryDocumentedRouteIsServed) {
+  for (const auto& [method, path] : OpenApiRoutes()) {
+    const std::string target = std::regex_replace(path, std::regex("\\{[^}]+\\}"), "X");
+    auto r = Call(method, target, method == "GET" || method == "DELETE" ? "" : "{}");
+    EXPECT_NE(r.status, 405) << method << " " << target;
+    if (r.status == 404) {
+      EXPECT_EQ(r.body.find("no route"), std::string::npos) << method << " " << target;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace osb::testing

@@ -1,0 +1,84 @@
+// Router matching and dispatch rules (no network).
+#include <gtest/gtest.h>
+
+#include "api/http_server.h"
+#include "api/router.h"
+
+namespace osb::api {
+namespace {
+
+Response Text(const std::string& s) {
+  Response r;
+  r.body = s;
+  return r;
+}
+
+class RouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    router_.SetAuthenticator([](const Request& req) -> Result<std::string> {
+      if (req.Header("x-api-key") == "good") return std::string("org1");
+      return MakeError(ErrorCode::kUnauthenticated, "invalid API key");
+    });
+    router_.Add("GET", "/healthz", [](Request&) { return Text("ok"); });
+    router_.Add("GET", "/api/things/{id}", [](Request& r) { return Text(r.org_id + ":" + r.Param("id")); });
+    router_.Add("PUT", "/api/things/{id}/parts/{name}",
+                [](Request& r) { return Text(r.Param("id") + "/" + r.Param("name")); });
+    router_.Add("DELETE", "/api/things/{id}", [](Request&) { return Text("deleted"); });
+    router_.Add("GET", "/api/boom", [](Request&) -> Response { throw std::runtime_error("boom"); });
+  }
+
+  Response Go(const std::string& method, const std::string& path, bool auth = true) {
+    Request r;
+    r.method = method;
+    r.path = path;
+    if (auth) r.headers["X-API-Key"] = "good";
+    return router_.Dispatch(r);
+  }
+
+  Router router_;
+};
+
+TEST_F(RouterTest, MatchesParamsAndDecodesThem) {
+  EXPECT_EQ(Go("GET", "/healthz", false).body, "ok");
+  EXPECT_EQ(Go("GET", "/api/things/a%2Fb").body, "org1:a/b");
+  EXPECT_EQ(Go("PUT", "/api/things/x/parts/Y").body, "x/Y");
+  EXPECT_EQ(Go("GET", "/api/things/").status, 404);   // empty segment
+  EXPECT_EQ(Go("GET", "/api/things/%zz").status, 404);  // bad escape
+  EXPECT_EQ(Go("GET", "/api/things/a/b").status, 404);
+}
+
+TEST_F(RouterTest, AuthBeforeLookupThen404And405) {
+  EXPECT_EQ(Go("GET", "/api/things/1", false).status, 401);
+  EXPECT_EQ(Go("GET", "/api/unknown", false).status, 401);
+  EXPECT_EQ(Go("GET", "/api/unknown").status, 404);
+  auto r = Go("POST", "/api/things/1");
+  EXPECT_EQ(r.status, 405);
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0].second, "GET, DELETE");
+}
+
+TEST_F(RouterTest, AThrowingHandlerIsA500WithoutDetail) {
+  auto r = Go("GET", "/api/boom");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body.find("boom"), std::string::npos);
+}
+
+TEST_F(RouterTest, RoutesAreListed) {
+  EXPECT_EQ(router_.Routes().size(), 5u);
+  EXPECT_EQ(router_.Routes()[1], (std::pair<std::string, std::string>{"GET", "/api/things/{id}"}));
+}
+
+TEST(ListenAddress, Parses) {
+  EXPECT_EQ(ParseListenAddress("--listen", "127.0.0.1:8080")->second, 8080);
+  EXPECT_EQ(ParseListenAddress("--listen", "[::1]:0")->first, "::1");
+  EXPECT_EQ(ParseListenAddress("--listen", "localhost:1")->first, "127.0.0.1");
+  for (const char* bad : {"", "8080", ":80", "127.0.0.1:", "127.0.0.1:99999", "host:80", "1.2.3.4:8x"}) {
+    auto r = ParseListenAddress("--listen", bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message.find("--listen"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace osb::api

@@ -1,0 +1,198 @@
+// Store behaviour on the backend selected by OSB_TEST_DB (run for both).
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "store/store.h"
+#include "test_db.h"
+
+namespace osb::store {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = testing::FreshDatabaseUrl();
+    auto opened = OpenStore(url_);
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    store_ = std::move(*opened);
+    auto org = store_->EnsureOrg("default");
+    ASSERT_TRUE(org.ok()) << org.error().message;
+    org_ = *org;
+  }
+
+  Project NewProject(const std::string& name, const std::string& org_id) {
+    Project p;
+    p.id = NewId("prj");
+    p.org_id = org_id;
+    p.name = name;
+    p.template_id = "base";
+    p.egress_allowlist = {"api.example.com", "*.github.com"};
+    p.created_at = p.updated_at = NowRfc3339();
+    return p;
+  }
+
+  SecretRow Secret(const std::string& group_id, const std::string& name, const std::string& ct) {
+    SecretRow s;
+    s.org_id = org_.id;
+    s.group_id = group_id;
+    s.name = name;
+    s.ciphertext = ct;
+    s.key_id = "k1";
+    s.allowed_hosts = {"api.example.com"};
+    s.created_at = s.updated_at = NowRfc3339();
+    return s;
+  }
+
+  std::string url_;
+  std::unique_ptr<Store> store_;
+  Org org_;
+};
+
+TEST_F(StoreTest, MigrationsAreIdempotentAndVersioned) {
+  EXPECT_EQ(*store_->SchemaVersion(), 2);
+  auto again = MigrateStore(url_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 2);
+  auto rows = testing::RawQuery(url_, "SELECT version FROM schema_migrations ORDER BY version");
+  ASSERT_EQ(rows.size(), 2u);
+  // Later tables exist for scheduling.
+  EXPECT_TRUE(testing::RawQuery(url_, "SELECT id FROM sandboxes").empty());
+  EXPECT_TRUE(testing::RawQuery(url_, "SELECT id FROM workers").empty());
+}
+
+TEST_F(StoreTest, EnsureOrgIsStableAndKeysMapToOrgs) {
+  auto again = store_->EnsureOrg("default");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, org_.id);
+  ASSERT_TRUE(store_->AddApiKey(org_.id, "hash1", "admin").ok());
+  ASSERT_TRUE(store_->AddApiKey(org_.id, "hash1", "admin").ok());  // idempotent
+  EXPECT_EQ(*store_->OrgIdForKeyHash("hash1"), org_.id);
+  EXPECT_EQ(store_->OrgIdForKeyHash("nope").error().code, ErrorCode::kNotFound);
+  auto other = store_->EnsureOrg("other");
+  EXPECT_EQ(store_->AddApiKey(other->id, "hash1", "x").error().code, ErrorCode::kAlreadyExists);
+}
+
+TEST_F(StoreTest, ProjectCrudUniqueNamesAndIsolation) {
+  auto created = store_->CreateProject(NewProject("web", org_.id));
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  EXPECT_FALSE(created->own_group_id.empty());
+  EXPECT_EQ(store_->CreateProject(NewProject("web", org_.id)).error().code, ErrorCode::kAlreadyExists);
+
+  auto by_name = store_->GetProject(org_.id, "web");
+  ASSERT_TRUE(by_name.ok());
+  EXPECT_EQ(by_name->id, created->id);
+  EXPECT_EQ(by_name->egress_allowlist, (std::vector<std::string>{"api.example.com", "*.github.com"}));
+  EXPECT_EQ(store_->GetProject(org_.id, created->id)->name, "web");
+
+  auto other = store_->EnsureOrg("other");
+  EXPECT_EQ(store_->GetProject(other->id, created->id).error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(store_->CreateProject(NewProject("web", other->id)).ok());  // per-org names
+  EXPECT_EQ(store_->ListProjects(org_.id)->size(), 1u);
+
+  Project upd = *by_name;
+  upd.cpu_count = 4;
+  upd.egress_allowlist.clear();
+  auto updated = store_->UpdateProject(upd);
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(updated->cpu_count, 4);
+  EXPECT_TRUE(updated->egress_allowlist.empty());
+  EXPECT_EQ(updated->created_at, created->created_at);
+
+  EXPECT_EQ(store_->DeleteProject(other->id, created->id).error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(store_->PutSecret(Secret(created->own_group_id, "TOKEN", "ct")).ok());
+  ASSERT_TRUE(store_->DeleteProject(org_.id, created->id).ok());
+  EXPECT_EQ(store_->GetProject(org_.id, "web").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(testing::RawQuery(url_, "SELECT COUNT(*) FROM org_secrets")[0][0], "0");
+}
+
+TEST_F(StoreTest, GroupsAttachInOrderAndCannotBeDeletedWhileAttached) {
+  SecretGroup g{NewId("grp"), org_.id, "shared", std::nullopt, NowRfc3339(), NowRfc3339()};
+  ASSERT_TRUE(store_->CreateGroup(g).ok());
+  SecretGroup g2 = g;
+  g2.id = NewId("grp");
+  EXPECT_EQ(store_->CreateGroup(g2).error().code, ErrorCode::kAlreadyExists);
+  g2.name = "second";
+  ASSERT_TRUE(store_->CreateGroup(g2).ok());
+
+  Project p = NewProject("api", org_.id);
+  p.secret_group_ids = {g2.id, g.id};
+  auto created = store_->CreateProject(p);
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(store_->GetProject(org_.id, "api")->secret_group_ids, (std::vector<std::string>{g2.id, g.id}));
+  EXPECT_EQ(store_->ListGroups(org_.id)->size(), 2u);  // the project's own group is not listed
+
+  auto del = store_->DeleteGroup(org_.id, g.id);
+  EXPECT_EQ(del.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(del.error().message.find("api"), std::string::npos);
+
+  // Another org's group cannot be attached.
+  auto other = store_->EnsureOrg("other");
+  Project foreign = NewProject("x", other->id);
+  foreign.secret_group_ids = {g.id};
+  EXPECT_EQ(store_->CreateProject(foreign).error().code, ErrorCode::kNotFound);
+
+  Project detach = *created;
+  detach.secret_group_ids = {g2.id};
+  ASSERT_TRUE(store_->UpdateProject(detach).ok());
+  EXPECT_TRUE(store_->DeleteGroup(org_.id, g.id).ok());
+  EXPECT_EQ(store_->GetGroup(org_.id, "shared").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(StoreTest, SecretUpsertKeepsCreatedAtAndReplaceIsCompareAndSwap) {
+  auto p = store_->CreateProject(NewProject("p", org_.id));
+  ASSERT_TRUE(p.ok());
+  auto first = store_->PutSecret(Secret(p->own_group_id, "TOKEN", std::string("\x00\x01\xff", 3)));
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto listed = store_->ListSecrets(p->own_group_id, true);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->at(0).ciphertext, std::string("\x00\x01\xff", 3));
+  EXPECT_EQ(listed->at(0).org_id, org_.id);
+
+  auto second = Secret(p->own_group_id, "TOKEN", "new");
+  second.updated_at = "2999-01-01T00:00:00.000Z";
+  auto replaced = store_->PutSecret(second);
+  ASSERT_TRUE(replaced.ok());
+  EXPECT_EQ(replaced->created_at, first->created_at);
+  EXPECT_EQ(replaced->updated_at, "2999-01-01T00:00:00.000Z");
+
+  EXPECT_FALSE(*store_->ReplaceCiphertext(p->own_group_id, "TOKEN", "stale", "x", "k2"));
+  EXPECT_TRUE(*store_->ReplaceCiphertext(p->own_group_id, "TOKEN", "new", "newer", "k2"));
+  auto all = store_->ListAllSecrets();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ(all->at(0).ciphertext, "newer");
+  EXPECT_EQ(all->at(0).key_id, "k2");
+
+  EXPECT_EQ(store_->DeleteSecret(p->own_group_id, "NOPE").error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(store_->DeleteSecret(p->own_group_id, "TOKEN").ok());
+  EXPECT_EQ(store_->PutSecret(Secret("grp_missing", "A", "x")).error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(StoreTest, ConcurrentWritersLeaveOneOfTheirValues) {
+  auto p = store_->CreateProject(NewProject("p", org_.id));
+  ASSERT_TRUE(p.ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&, i] {
+      for (int round = 0; round < 5; ++round) {
+        if (!store_->PutSecret(Secret(p->own_group_id, "SHARED", "value-" + std::to_string(i))).ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto listed = store_->ListSecrets(p->own_group_id, true);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_TRUE(listed->at(0).ciphertext.starts_with("value-"));
+}
+
+TEST(StoreUrl, RejectsUnknownSchemesAndRelativePaths) {
+  EXPECT_EQ(OpenStore("mysql://x").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(OpenStore("sqlite://relative.db").error().code, ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace osb::store
