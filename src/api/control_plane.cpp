@@ -74,7 +74,8 @@ std::string MissingKeyMessage(const Error& keyring_error) {
 
 int RunControlPlane(const ControlPlaneOptions& options, std::shared_ptr<const crypto::Keyring> keyring,
                     const std::function<Status(ControlPlane&)>& before_start,
-                    const std::function<void(ControlPlane&)>& on_started) {
+                    const std::function<void(ControlPlane&)>& on_started,
+                    const std::function<void()>& on_stopped) {
   // Block the signals in every thread (threads inherit the mask) and wait for
   // them synchronously here: no async-signal-safety concerns.
   sigset_t signals;
@@ -96,6 +97,7 @@ int RunControlPlane(const ControlPlaneOptions& options, std::shared_ptr<const cr
   }
   if (Status st = (*cp)->Start(); !st) {
     std::cerr << "error: " << st.error().message << "\n";
+    if (on_stopped) on_stopped();
     return 1;
   }
   if (on_started) on_started(**cp);
@@ -104,6 +106,7 @@ int RunControlPlane(const ControlPlaneOptions& options, std::shared_ptr<const cr
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*cp)->Stop();
   (*cp)->Wait();
+  if (on_stopped) on_stopped();
   spdlog::info("stopped");
   return 0;
 }

@@ -78,9 +78,12 @@ class ControlPlane {
 // it down gracefully. `before_start` (optional) customises it first;
 // `on_started` (optional) runs once it is listening (e.g. to print the URL).
 // Returns a process exit code; errors are printed to stderr.
+// `on_stopped` (optional) runs after the HTTP server has stopped and before
+// the store closes (e.g. to stop a gRPC server that uses the store).
 int RunControlPlane(const ControlPlaneOptions& options, std::shared_ptr<const crypto::Keyring> keyring,
                     const std::function<Status(ControlPlane&)>& before_start = {},
-                    const std::function<void(ControlPlane&)>& on_started = {});
+                    const std::function<void(ControlPlane&)>& on_started = {},
+                    const std::function<void()>& on_stopped = {});
 
 // The message `osb server` prints when no encryption key is configured.
 std::string MissingKeyMessage(const Error& keyring_error);

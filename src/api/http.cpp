@@ -35,7 +35,8 @@ Response ErrorResponse(const Error& error) {
     case ErrorCode::kInvalidArgument: return ErrorResponse(400, error.message);
     case ErrorCode::kUnauthenticated: return ErrorResponse(401, error.message);
     case ErrorCode::kNotFound: return ErrorResponse(404, error.message);
-    case ErrorCode::kAlreadyExists: return ErrorResponse(409, error.message);
+    case ErrorCode::kAlreadyExists:
+    case ErrorCode::kConflict: return ErrorResponse(409, error.message);
     case ErrorCode::kTooLarge: return ErrorResponse(413, error.message);
     case ErrorCode::kUnavailable:
       spdlog::warn("unavailable: {}", error.message);

@@ -8,7 +8,8 @@
 // ~/.config/opensandbox/config, 0600): {"apiUrl": ..., "apiKey": ...}.
 // Key material is never printed: only where it is.
 //
-// The worker (issue 5) plugs in through RunControlPlane's before_start hook.
+// Unless --no-worker, one worker runs in-process (sandboxes need root); its
+// state (proxy CA, sandbox records — never secret values) is in DIR/worker.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,11 +26,14 @@
 #include <sstream>
 
 #include "api/control_plane.h"
+#include "api/sandbox_plane.h"
 #include "api/http_server.h"
 #include "cmd/osb_command.h"
 #include "common/secure_memory.h"
 #include "controlplane/auth.h"
 #include "crypto/keyring.h"
+#include "proto/tls_credentials.h"
+#include "worker/worker_node.h"
 
 namespace {
 
@@ -38,6 +42,10 @@ namespace fs = std::filesystem;
 struct DevFlags {
   std::string data_dir = ".osb";
   std::string listen = "127.0.0.1:8080";
+  std::string grpc_listen = "127.0.0.1:8081";
+  bool no_worker = false;
+  osb::worker::WorkerOptions worker;
+  std::vector<std::string> resolve;
 };
 
 const char* Env(const char* name) {
@@ -149,7 +157,46 @@ int RunDev(const DevFlags& flags) {
   options.db_url = "sqlite://" + (dir / "osb.db").string();
   options.bootstrap_api_key = api_key;
   auto shared = std::make_shared<const osb::crypto::Keyring>(std::move(*keyring));
-  return osb::api::RunControlPlane(options, shared, {}, [&](osb::api::ControlPlane& cp) {
+
+  auto tls = osb::proto::GrpcTlsFromEnvironment();
+  if (!tls) {
+    std::cerr << "error: " << tls.error().message << "\n";
+    return 2;
+  }
+  osb::worker::WorkerOptions worker = flags.worker;
+  for (const auto& r : flags.resolve) {
+    const auto eq = r.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == r.size()) {
+      std::cerr << "error: --resolve: expected NAME=ADDR, got " << r << "\n";
+      return 2;
+    }
+    worker.resolve[r.substr(0, eq)] = r.substr(eq + 1);
+  }
+  worker.state_dir = (dir / "worker").string();
+  worker.tls = *tls;
+  std::unique_ptr<osb::api::SandboxPlane> plane;
+  std::unique_ptr<osb::worker::WorkerNode> node;
+  auto before_start = [&](osb::api::ControlPlane& cp) -> osb::Status {
+    auto attached = osb::api::SandboxPlane::Attach(cp, {flags.grpc_listen, *tls});
+    if (!attached) return attached.error();
+    plane = std::move(*attached);
+    if (flags.no_worker) return {};
+    if (::geteuid() != 0) {
+      std::cout << "osb dev: not root, so no worker runs: creating sandboxes will answer 503 "
+                   "(run as root, or start `osb worker` as root)" << std::endl;
+      return {};
+    }
+    worker.control_plane = "127.0.0.1:" + std::to_string(plane->grpc_port());
+    auto started = osb::worker::WorkerNode::Start(worker);
+    if (!started) return started.error();
+    node = std::move(*started);
+    return {};
+  };
+  auto on_stopped = [&] {
+    if (node) node->Stop();
+    if (plane) plane->Stop();
+  };
+  return osb::api::RunControlPlane(options, shared, before_start, [&](osb::api::ControlPlane& cp) {
     std::string host = listen->first;
     if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
@@ -175,8 +222,9 @@ int RunDev(const DevFlags& flags) {
       std::cout << "osb dev: could not write the client config"
                 << (config_error.empty() ? " (no HOME)" : ": " + config_error) << "\n";
     }
+    if (node) std::cout << "osb dev: worker " << node->worker_id() << " running" << "\n";
     std::cout << "osb dev: data in " << dir.string() << "; Ctrl-C to stop" << std::endl;
-  });
+  }, on_stopped);
 }
 
 const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int& exit_code) {
@@ -185,6 +233,24 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
   sub->add_option("--data-dir", flags->data_dir, "Data directory (database, generated keys)")
       ->capture_default_str();
   sub->add_option("--listen", flags->listen, "HOST:PORT for the REST API")->capture_default_str();
+  sub->add_option("--grpc-listen", flags->grpc_listen, "HOST:PORT where workers reach the control plane")
+      ->capture_default_str();
+  sub->add_flag("--no-worker", flags->no_worker, "Run only the control plane (workers join with `osb worker`)");
+  auto& w = flags->worker;
+  w.listen = "127.0.0.1:7070";
+  sub->add_option("--worker-listen", w.listen, "The in-process worker's gRPC address")->capture_default_str();
+  sub->add_option("--proxy-listen", w.proxy_listen, "Secrets proxy, explicit (CONNECT)")->capture_default_str();
+  sub->add_option("--transparent-listen", w.transparent_listen, "Secrets proxy, transparent TLS")
+      ->capture_default_str();
+  sub->add_option("--transparent-http-listen", w.transparent_http_listen, "Secrets proxy, transparent HTTP")
+      ->capture_default_str();
+  sub->add_option("--dns-listen", w.dns_listen, "DNS responder for sandboxes")->capture_default_str();
+  sub->add_option("--address-pool", w.address_pool, "IPv4 pool for sandbox veth pairs")->capture_default_str();
+  sub->add_option("--audit-log", w.audit_log, "Proxy audit log file (default stderr)");
+  sub->add_option("--metrics-listen", w.metrics_listen, "Proxy metrics (Prometheus) listen address");
+  sub->add_option("--upstream-ca", w.upstream_ca, "Extra CA file the proxy trusts for upstreams (tests)");
+  sub->add_option("--allow-private", w.allow_private, "CIDR the proxy may connect to despite being private (tests)");
+  sub->add_option("--resolve", flags->resolve, "NAME=ADDR override for the proxy's DNS (tests)");
   sub->callback([flags, &exit_code] { exit_code = RunDev(*flags); });
 });
 

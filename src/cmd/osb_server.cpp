@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "api/control_plane.h"
+#include "api/sandbox_plane.h"
+#include "proto/tls_credentials.h"
 #include "cmd/osb_command.h"
 #include "controlplane/auth.h"
 #include "crypto/keyring.h"
@@ -16,6 +18,7 @@ struct ServerFlags {
   std::string listen = "127.0.0.1:8080";
   std::string db;
   std::string data_dir = ".osb";
+  std::string grpc_listen = "127.0.0.1:8081";
 };
 
 int RunServer(const ServerFlags& flags) {
@@ -40,9 +43,25 @@ int RunServer(const ServerFlags& flags) {
     options.bootstrap_api_key = key;
   }
   auto shared = std::make_shared<const osb::crypto::Keyring>(std::move(*keyring));
-  return osb::api::RunControlPlane(options, shared, {}, [](osb::api::ControlPlane& cp) {
-    std::cout << "osb server: listening on port " << cp.port() << std::endl;
-  });
+  auto tls = osb::proto::GrpcTlsFromEnvironment();
+  if (!tls) {
+    std::cerr << "error: " << tls.error().message << "\n";
+    return 2;
+  }
+  std::unique_ptr<osb::api::SandboxPlane> plane;
+  auto before_start = [&](osb::api::ControlPlane& cp) -> osb::Status {
+    auto attached = osb::api::SandboxPlane::Attach(cp, {flags.grpc_listen, *tls});
+    if (!attached) return attached.error();
+    plane = std::move(*attached);
+    return {};
+  };
+  return osb::api::RunControlPlane(
+      options, shared, before_start,
+      [&](osb::api::ControlPlane& cp) {
+        std::cout << "osb server: listening on port " << cp.port() << "; workers connect to gRPC port "
+                  << plane->grpc_port() << std::endl;
+      },
+      [&] { if (plane) plane->Stop(); });
 }
 
 const bool registered = osb::cmd::RegisterOsbCommand(20, [](CLI::App& root, int& exit_code) {
@@ -52,6 +71,8 @@ const bool registered = osb::cmd::RegisterOsbCommand(20, [](CLI::App& root, int&
   sub->add_option("--db", flags->db,
                   "Database URL: sqlite:///abs/path.db or postgresql://... (default: SQLite in --data-dir)");
   sub->add_option("--data-dir", flags->data_dir, "Directory for the default SQLite database")
+      ->capture_default_str();
+  sub->add_option("--grpc-listen", flags->grpc_listen, "HOST:PORT where workers reach the control plane (gRPC)")
       ->capture_default_str();
   sub->callback([flags, &exit_code] { exit_code = RunServer(*flags); });
 });

@@ -17,6 +17,7 @@ enum class ErrorCode {
   kInvalidArgument,   // caller's input is malformed (HTTP 400)
   kNotFound,          // HTTP 404
   kAlreadyExists,     // HTTP 409
+  kConflict,          // the resource's state forbids it, e.g. exec in a stopped sandbox (HTTP 409)
   kTooLarge,          // HTTP 413
   kUnauthenticated,   // HTTP 401
   kUnavailable,       // a dependency is down (HTTP 503)

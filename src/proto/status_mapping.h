@@ -14,6 +14,7 @@ inline grpc::StatusCode ToGrpcCode(ErrorCode code) {
     case ErrorCode::kInvalidArgument: return grpc::StatusCode::INVALID_ARGUMENT;
     case ErrorCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
     case ErrorCode::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
+    case ErrorCode::kConflict: return grpc::StatusCode::ABORTED;
     case ErrorCode::kTooLarge: return grpc::StatusCode::OUT_OF_RANGE;
     case ErrorCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
     case ErrorCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
@@ -29,6 +30,7 @@ inline ErrorCode FromGrpcCode(grpc::StatusCode code) {
     case grpc::StatusCode::INVALID_ARGUMENT: return ErrorCode::kInvalidArgument;
     case grpc::StatusCode::NOT_FOUND: return ErrorCode::kNotFound;
     case grpc::StatusCode::ALREADY_EXISTS: return ErrorCode::kAlreadyExists;
+    case grpc::StatusCode::ABORTED: return ErrorCode::kConflict;
     case grpc::StatusCode::OUT_OF_RANGE: return ErrorCode::kTooLarge;
     case grpc::StatusCode::UNAUTHENTICATED: return ErrorCode::kUnauthenticated;
     case grpc::StatusCode::RESOURCE_EXHAUSTED:

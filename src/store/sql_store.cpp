@@ -57,6 +57,9 @@ Project ProjectFromRow(const Row& r) {
   return p;
 }
 
+constexpr const char* kSandboxColumns =
+    "id, org_id, project_id, worker_id, status, config, created_at, ended_at";
+
 constexpr const char* kGroupColumns = "id, org_id, name, project_id, created_at, updated_at";
 
 SecretGroup GroupFromRow(const Row& r) {
@@ -425,6 +428,106 @@ class SqlStore final : public Store {
     });
     if (!st) return st.error();
     return g;
+  }
+
+  // ---- workers and sandboxes ----
+
+  Status UpsertWorker(const WorkerRow& w) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "INSERT INTO workers (id, address, capacity, last_heartbeat) VALUES ($1, $2, $3, $4) "
+          "ON CONFLICT (id) DO UPDATE SET address = excluded.address, capacity = excluded.capacity, "
+          "last_heartbeat = excluded.last_heartbeat",
+          {Param::Text(w.id), Param::Text(w.address), Param::Int(w.capacity), Param::Text(w.last_heartbeat)});
+      if (!rows) return rows.error();
+      return {};
+    });
+  }
+
+  Status TouchWorker(const std::string& worker_id, const std::string& heartbeat) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec("UPDATE workers SET last_heartbeat = $2 WHERE id = $1 RETURNING id",
+                          {Param::Text(worker_id), Param::Text(heartbeat)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "worker not registered");
+      return {};
+    });
+  }
+
+  Result<std::vector<WorkerRow>> ListWorkers() override {
+    std::vector<WorkerRow> out;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec("SELECT id, address, capacity, last_heartbeat FROM workers ORDER BY id");
+      if (!rows) return rows.error();
+      for (const auto& r : *rows) out.push_back({Str(r, 0), Str(r, 1), Int(r, 2), Str(r, 3)});
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
+  Status InsertSandbox(const SandboxRow& sb) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "INSERT INTO sandboxes (id, org_id, project_id, worker_id, status, config, created_at, ended_at) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+          {Param::Text(sb.id), Param::Text(sb.org_id),
+           sb.project_id ? Param::Text(*sb.project_id) : Param::Null(), Param::Text(sb.worker_id),
+           Param::Text(sb.status), Param::Text(sb.config), Param::Text(sb.created_at),
+           sb.ended_at ? Param::Text(*sb.ended_at) : Param::Null()});
+      if (!rows) return rows.error();
+      return {};
+    });
+  }
+
+  Result<SandboxRow> GetSandbox(const std::string& org_id, const std::string& id) override {
+    auto rows = QuerySandboxes(std::string("SELECT ") + kSandboxColumns +
+                                   " FROM sandboxes WHERE id = $1 AND org_id = $2",
+                               {Param::Text(id), Param::Text(org_id)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return MakeError(ErrorCode::kNotFound, "sandbox not found");
+    return rows->front();
+  }
+
+  Result<std::vector<SandboxRow>> ListSandboxes(const std::string& org_id) override {
+    return QuerySandboxes(std::string("SELECT ") + kSandboxColumns +
+                              " FROM sandboxes WHERE org_id = $1 ORDER BY created_at, id",
+                          {Param::Text(org_id)});
+  }
+
+  Result<std::vector<SandboxRow>> ListRunningSandboxes(const std::optional<std::string>& worker_id,
+                                                       const std::optional<std::string>& project_id) override {
+    return QuerySandboxes(std::string("SELECT ") + kSandboxColumns +
+                              " FROM sandboxes WHERE status = 'running' "
+                              "AND ($1 = '' OR worker_id = $1) AND ($2 = '' OR project_id = $2) "
+                              "ORDER BY created_at, id",
+                          {Param::Text(worker_id.value_or("")), Param::Text(project_id.value_or(""))});
+  }
+
+  Status StopSandbox(const std::string& id, const std::string& ended_at) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "UPDATE sandboxes SET status = 'stopped', ended_at = COALESCE(ended_at, $2) "
+          "WHERE id = $1 RETURNING id",
+          {Param::Text(id), Param::Text(ended_at)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "sandbox not found");
+      return {};
+    });
+  }
+
+  Result<std::vector<SandboxRow>> QuerySandboxes(const std::string& sql, const std::vector<Param>& params) {
+    std::vector<SandboxRow> out;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(sql, params);
+      if (!rows) return rows.error();
+      for (const auto& r : *rows) {
+        out.push_back({Str(r, 0), Str(r, 1), r.at(2), Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), r.at(7)});
+      }
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
   }
 
   Result<std::vector<SecretRow>> QuerySecrets(const std::string& sql, const std::vector<Param>& params,

@@ -69,6 +69,27 @@ struct SecretRow {
   std::string updated_at;
 };
 
+// A registered worker host (control plane <-> worker scheduling).
+struct WorkerRow {
+  std::string id;
+  std::string address;         // gRPC HOST:PORT the control plane dials
+  int capacity = 0;
+  std::string last_heartbeat;  // RFC 3339 UTC
+};
+
+// A sandbox as the control plane tracks it. `config` is the resolved
+// configuration as JSON (no secret values, no env values).
+struct SandboxRow {
+  std::string id;
+  std::string org_id;
+  std::optional<std::string> project_id;
+  std::string worker_id;
+  std::string status;  // "running" or "stopped"
+  std::string config;
+  std::string created_at;
+  std::optional<std::string> ended_at;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -124,6 +145,20 @@ class Store {
                                          const std::string& old_ciphertext,
                                          const std::string& new_ciphertext,
                                          const std::string& new_key_id) = 0;
+  // ---- workers and sandboxes ----
+  // Creates or updates the worker (address, capacity, heartbeat).
+  virtual Status UpsertWorker(const WorkerRow& worker) = 0;
+  virtual Status TouchWorker(const std::string& worker_id, const std::string& heartbeat) = 0;  // kNotFound
+  virtual Result<std::vector<WorkerRow>> ListWorkers() = 0;
+  virtual Status InsertSandbox(const SandboxRow& sandbox) = 0;
+  // Org-scoped (another org's sandbox is kNotFound).
+  virtual Result<SandboxRow> GetSandbox(const std::string& org_id, const std::string& id) = 0;
+  virtual Result<std::vector<SandboxRow>> ListSandboxes(const std::string& org_id) = 0;
+  // Running sandboxes, optionally only those on one worker / of one project.
+  virtual Result<std::vector<SandboxRow>> ListRunningSandboxes(
+      const std::optional<std::string>& worker_id, const std::optional<std::string>& project_id) = 0;
+  // Marks a running sandbox stopped (no-op if it already is); kNotFound if unknown.
+  virtual Status StopSandbox(const std::string& id, const std::string& ended_at) = 0;
 };
 
 // Opens the backend named by `url`, creating the SQLite file if missing, and

@@ -1,0 +1,42 @@
+#include "api/sandbox_plane.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include "api/sandbox_routes.h"
+
+namespace osb::api {
+
+Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, const SandboxPlaneOptions& options) {
+  std::unique_ptr<SandboxPlane> plane(new SandboxPlane());
+  plane->workers_ = std::make_unique<controlplane::WorkerPool>(cp.store(), options.tls);
+  plane->sandboxes_ = std::make_unique<controlplane::SandboxService>(cp.store(), cp.resolver(), *plane->workers_);
+  plane->callbacks_ = std::make_unique<controlplane::WorkerCallbacks>(*plane->workers_, *plane->sandboxes_);
+
+  if (!options.tls) {
+    spdlog::warn("control plane gRPC is PLAINTEXT: set OPENSANDBOX_GRPC_TLS_CA, _CERT and _KEY for mutual TLS");
+  }
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.grpc_listen, proto::MakeServerCredentials(options.tls), &plane->grpc_port_);
+  builder.RegisterService(plane->callbacks_.get());
+  plane->server_ = builder.BuildAndStart();
+  if (!plane->server_ || plane->grpc_port_ == 0) {
+    return MakeError(ErrorCode::kUnavailable, "--grpc-listen: cannot listen on " + options.grpc_listen);
+  }
+  RegisterSandboxRoutes(cp.router(), *plane->sandboxes_);
+  controlplane::SandboxService* sandboxes = plane->sandboxes_.get();
+  cp.secrets().SetListener([sandboxes](const controlplane::SecretChange& c) { sandboxes->OnSecretChange(c); });
+  spdlog::info("control plane gRPC (for workers) on port {}", plane->grpc_port_);
+  return plane;
+}
+
+void SandboxPlane::Stop() {
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server_.reset();
+  }
+}
+
+SandboxPlane::~SandboxPlane() { Stop(); }
+
+}  // namespace osb::api

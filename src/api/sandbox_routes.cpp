@@ -1,0 +1,113 @@
+#include "api/sandbox_routes.h"
+
+#include <nlohmann/json.hpp>
+
+#include "api/json_body.h"
+#include "api/routes.h"
+
+namespace osb::api {
+namespace {
+
+using controlplane::SandboxView;
+using nlohmann::json;
+
+constexpr int kMaxExecTimeoutSec = 86400;
+
+Response Json(int status, const json& j) {
+  Response r;
+  r.status = status;
+  r.body = Dump(j);
+  return r;
+}
+
+json SandboxJson(const SandboxView& v) {
+  json j = {{"sandboxID", v.id},
+            {"status", v.status},
+            {"projectId", v.project_id ? json(*v.project_id) : json(nullptr)},
+            {"templateID", v.template_id},
+            {"cpuCount", v.cpu_count},
+            {"memoryMB", v.memory_mb},
+            {"timeoutSec", v.timeout_sec},
+            {"egressAllowlist", v.egress_allowlist},
+            {"startedAt", v.started_at},
+            {"endAt", v.end_at}};
+  if (v.ended_at) j["endedAt"] = *v.ended_at;
+  return j;
+}
+
+Result<controlplane::ExecCommand> ParseExec(const std::string& body) {
+  auto j = JsonBody::Parse(body, {"cmd", "args", "envs", "cwd", "timeout"});
+  if (!j) return j.error();
+  controlplane::ExecCommand c;
+  auto cmd = j->String("cmd");
+  if (!cmd) return cmd.error();
+  if (!*cmd || (*cmd)->empty()) return MakeError(ErrorCode::kInvalidArgument, "cmd: required");
+  c.cmd = **cmd;
+  auto args = j->StringList("args");
+  if (!args) return args.error();
+  if (*args) c.args = **args;
+  auto envs = j->StringMap("envs");
+  if (!envs) return envs.error();
+  if (*envs) c.envs = **envs;
+  auto cwd = j->String("cwd");
+  if (!cwd) return cwd.error();
+  if (*cwd) {
+    if (!(*cwd)->empty() && (*cwd)->front() != '/') {
+      return MakeError(ErrorCode::kInvalidArgument, "cwd: must be an absolute path");
+    }
+    c.cwd = **cwd;
+  }
+  auto timeout = j->Int("timeout");
+  if (!timeout) return timeout.error();
+  if (*timeout) {
+    if (**timeout < 1 || **timeout > kMaxExecTimeoutSec) {
+      return MakeError(ErrorCode::kInvalidArgument, "timeout: must be 1-86400 seconds");
+    }
+    c.timeout_sec = **timeout;
+  }
+  return c;
+}
+
+}  // namespace
+
+void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandboxes) {
+  router.Add("POST", "/api/sandboxes", [&sandboxes](Request& req) {
+    auto request = ParseSandboxRequest(req.body);
+    if (!request) return ErrorResponse(request.error());
+    auto created = sandboxes.Create(req.org_id, *request);
+    if (!created) return ErrorResponse(created.error());
+    return Json(201, SandboxJson(*created));
+  });
+  router.Add("GET", "/api/sandboxes", [&sandboxes](Request& req) {
+    auto list = sandboxes.List(req.org_id);
+    if (!list) return ErrorResponse(list.error());
+    json out = json::array();
+    for (const auto& v : *list) out.push_back(SandboxJson(v));
+    return Json(200, out);
+  });
+  router.Add("GET", "/api/sandboxes/{id}", [&sandboxes](Request& req) {
+    auto v = sandboxes.Get(req.org_id, req.Param("id"));
+    if (!v) return ErrorResponse(v.error());
+    return Json(200, SandboxJson(*v));
+  });
+  router.Add("DELETE", "/api/sandboxes/{id}", [&sandboxes](Request& req) {
+    if (Status st = sandboxes.Delete(req.org_id, req.Param("id")); !st) return ErrorResponse(st.error());
+    Response r;
+    r.status = 204;
+    return r;
+  });
+  router.Add("POST", "/api/sandboxes/{id}/exec/run", [&sandboxes](Request& req) {
+    auto cmd = ParseExec(req.body);
+    if (!cmd) return ErrorResponse(cmd.error());
+    auto out = sandboxes.Exec(req.org_id, req.Param("id"), *cmd);
+    if (!out) return ErrorResponse(out.error());
+    return Json(200, {{"exitCode", out->exit_code},
+                      {"stdout", out->stdout_data},
+                      {"stderr", out->stderr_data},
+                      {"stdoutTruncated", out->stdout_truncated},
+                      {"stderrTruncated", out->stderr_truncated},
+                      {"timedOut", out->timed_out}});
+  });
+}
+
+}  // namespace osb::api

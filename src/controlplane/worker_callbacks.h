@@ -1,0 +1,31 @@
+// The ControlPlane gRPC service (proto/worker.proto) that workers call:
+// registration, heartbeats (which also reconcile sandbox status), and the
+// secrets a restarted worker needs for the sandboxes it still runs.
+//
+// Trust: under mutual TLS every caller holds a certificate from the
+// deployment's CA. A worker can only fetch secrets of sandboxes recorded as
+// running on the worker id it registered with.
+#pragma once
+
+#include "controlplane/sandboxes.h"
+#include "controlplane/worker_pool.h"
+#include "proto/worker.grpc.pb.h"
+
+namespace osb::controlplane {
+
+class WorkerCallbacks final : public v1::ControlPlane::Service {
+ public:
+  WorkerCallbacks(WorkerPool& workers, SandboxService& sandboxes) : workers_(workers), sandboxes_(sandboxes) {}
+
+  grpc::Status RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest*,
+                              v1::RegisterWorkerResponse*) override;
+  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*, v1::HeartbeatResponse*) override;
+  grpc::Status FetchSandboxSecrets(grpc::ServerContext*, const v1::FetchSandboxSecretsRequest*,
+                                   v1::FetchSandboxSecretsResponse*) override;
+
+ private:
+  WorkerPool& workers_;
+  SandboxService& sandboxes_;
+};
+
+}  // namespace osb::controlplane
