@@ -225,7 +225,8 @@ asio::awaitable<void> HandleTransparentTls(std::shared_ptr<ProxyShared> shared, 
   std::string host;
   size_t last = 0;
   while (true) {
-    if (!co_await WaitReadable(sock, deadline)) co_return;
+    const bool readable = co_await WaitReadable(sock, deadline);
+    if (!readable) co_return;
     error_code ec;
     const size_t n = sock.receive(asio::buffer(peek), tcp::socket::message_peek, ec);
     if (ec || n == 0) co_return;
