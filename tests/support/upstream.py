@@ -202,7 +202,7 @@ class Handler(socketserver.BaseRequestHandler):
         try:
             while self.one(conn, sni):
                 pass
-        except (EOFError, ConnectionError, ssl.SSLError, OSError, BadRequest):
+        except (EOFError, ConnectionError, ssl.SSLError, OSError, BadRequest, ValueError, IndexError):
             pass
         finally:
             try:
@@ -242,7 +242,7 @@ class Handler(socketserver.BaseRequestHandler):
         })
         keep = h.get("connection", "").lower() != "close"
         conn_hdr = [] if keep else [("Connection", "close")]
-        if path == "/echo":
+        if path == "/echo" or path.startswith("/echo/"):
             doc = {"method": method, "target": target, "headers": headers,
                    "body": body.decode("latin-1") if body is not None else None, "bodyLength": length}
             conn.send(response(200, "OK", [("Content-Type", "application/json")] + conn_hdr,
