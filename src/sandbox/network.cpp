@@ -107,6 +107,10 @@ Status SetupNetwork(const NetworkNames& names, const AddressLease& lease, pid_t 
     return s;
   // No IPv6 (not even link-local) on the host end: the rules speak IPv4.
   WriteSysctl("/proc/sys/net/ipv6/conf/" + names.hostVeth + "/disable_ipv6", "1");
+  // Lets the nft rules DNAT the sandbox's flows to listeners on 127.0.0.1
+  // (and the replies leave with that source); the guard chain still drops
+  // anything not from the sandbox's own address.
+  WriteSysctl("/proc/sys/net/ipv4/conf/" + names.hostVeth + "/route_localnet", "1");
   std::string host = "addr add " + lease.hostAddress + "/30 dev " + names.hostVeth + "\nlink set " + names.hostVeth + " up\n";
   if (auto s = RunHostCommandOk({"ip", "-batch", "-"}, host); !s) return s;
   std::string inside = "link set lo up\naddr add " + lease.sandboxAddress + "/30 dev eth0\nlink set eth0 up\n"

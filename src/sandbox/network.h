@@ -4,7 +4,7 @@
 //
 // Each sandbox gets a /30 block: .1 = host side, .2 = sandbox. The addresses
 // exist only on this machine's veths. No forwarding is needed: all allowed
-// traffic ends at local listeners on the host-side address (see nft.h).
+// traffic ends at the worker's listeners on 127.0.0.1 (see nft.h).
 //
 // Thread safety: AddressPool is internally locked; the free functions touch
 // only the named sandbox's objects.

@@ -23,12 +23,13 @@ namespace osb::sandbox::testing {
 
 bool IsRoot();
 
-// A TCP listener on 0.0.0.0:<ephemeral> in the test's netns. Each accepted
+// A TCP listener on <address>:<ephemeral> in the test's netns (loopback
+// by default, like the worker's proxy listeners). Each accepted
 // connection gets one line "peer=<ip> orig=<ip>:<port>\n" (orig from
 // SO_ORIGINAL_DST) and is closed; the peers are recorded.
 class TestListener {
  public:
-  TestListener();
+  explicit TestListener(const char* address = "127.0.0.1");
   ~TestListener();
   uint16_t port() const { return port_; }
   std::vector<std::string> Peers() const;
