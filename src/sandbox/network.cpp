@@ -120,9 +120,13 @@ Status SetupNetwork(const NetworkNames& names, const AddressLease& lease, pid_t 
 
 Status TeardownNetwork(const NetworkNames& names) {
   Status result;
-  if (if_nametoindex(names.hostVeth.c_str()) != 0) {
+  // Empty or path-like names must never reach umount2/unlink below: an
+  // empty name would address /run/netns itself.
+  auto safe = [](const std::string& n) { return !n.empty() && n.find('/') == std::string::npos && n != "." && n != ".."; };
+  if (safe(names.hostVeth) && if_nametoindex(names.hostVeth.c_str()) != 0) {
     if (auto s = RunHostCommandOk({"ip", "link", "del", names.hostVeth}); !s) result = s;
   }
+  if (!safe(names.netns)) return result;
   std::string path = "/run/netns/" + names.netns;
   if (access(path.c_str(), F_OK) == 0) {
     if (umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)

@@ -60,7 +60,8 @@ NetworkNames NamesFor(const std::string& prefix, const std::string& id);
 // brings them up and adds the sandbox's default route via the host side.
 Status SetupNetwork(const NetworkNames& names, const AddressLease& lease, pid_t initPid);
 
-// Removes the veth (both ends) and the netns name. Missing parts are fine.
+// Removes the veth (both ends) and the netns name. Missing parts are fine;
+// an empty name in `names` means "not this part".
 Status TeardownNetwork(const NetworkNames& names);
 
 }  // namespace osb::sandbox

@@ -75,7 +75,13 @@ ReconcileReport SandboxRuntime::ReconcileLeftovers() {
     report.errors.push_back(tables.error().message);
   }
   // 3. host veths "<prefix>h<8 hex>" (deleting one end removes its peer).
-  for (const auto& dev : ListDir("/sys/class/net")) {
+  //    if_nameindex asks the kernel about *our* netns (sysfs may show another).
+  std::vector<std::string> devices;
+  if (struct if_nameindex* list = if_nameindex()) {
+    for (auto* i = list; i->if_index != 0; ++i) devices.emplace_back(i->if_name);
+    if_freenameindex(list);
+  }
+  for (const auto& dev : devices) {
     if (dev.size() != prefix.size() + 9 || dev.rfind(prefix + "h", 0) != 0 || !IsHex(dev.substr(prefix.size() + 1)))
       continue;
     if (ownedVeths.count(dev)) continue;
