@@ -106,3 +106,34 @@ TEST_F(IsolationTest, SystemDirsAreReadOnlyAndScratchDirsWritable) {
 
 }  // namespace
 }  // namespace osb::sandbox::testing
+
+namespace osb::sandbox::testing {
+namespace {
+
+TEST_F(IsolationTest, TemplateRootfsReplacesTheHostSystemDirs) {
+  // A template: its own /etc (with a marker) and a /usr that is the host's
+  // (bound here so the template has a working userland).
+  const std::string tpl = "/tmp/osbt-template-" + std::to_string(getpid());
+  ASSERT_EQ(HostOutput({"mkdir", "-p", tpl + "/usr", tpl + "/etc/ssl/certs", tpl + "/opt/tool"}), "");
+  ASSERT_EQ(HostOutput({"mount", "--bind", "/usr", tpl + "/usr"}), "");
+  for (const char* l : {"bin", "lib", "lib64", "sbin"}) symlink((std::string("usr/") + l).c_str(), (tpl + "/" + l).c_str());
+  std::ofstream(tpl + "/etc/marker") << "from-template\n";
+  std::ofstream(tpl + "/opt/tool/VERSION") << "1.2.3\n";
+  auto spec = MakeSpec("tpl");
+  spec.rootfsTemplate = tpl;
+  auto created = runtime_->Create(spec);
+  EXPECT_TRUE(created.ok()) << created.error().message;
+  if (created.ok()) {
+    EXPECT_EQ(Run(spec.id, {"cat", "/etc/marker"}).stdoutData, "from-template\n");
+    EXPECT_EQ(Run(spec.id, {"cat", "/opt/tool/VERSION"}).stdoutData, "1.2.3\n");
+    EXPECT_NE(Run(spec.id, {"ls", "/etc/ld.so.conf"}).exitCode, 0);  // host /etc is not used
+    EXPECT_EQ(Run(spec.id, {"id", "-un"}).stdoutData, "sandbox\n");  // generated passwd
+    EXPECT_NE(Run(spec.id, {"touch", "/opt/tool/x"}).exitCode, 0);
+    EXPECT_TRUE(runtime_->Destroy(spec.id).ok());
+  }
+  HostOutput({"umount", tpl + "/usr"});
+  HostOutput({"rm", "-rf", "--one-file-system", tpl});
+}
+
+}  // namespace
+}  // namespace osb::sandbox::testing
