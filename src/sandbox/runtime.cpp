@@ -66,8 +66,12 @@ std::vector<GeneratedFile> EtcFiles(const SandboxSpec& spec, const SandboxInfo& 
   return files;
 }
 
-std::map<std::string, std::string> BaseEnv(const SandboxSpec& spec) {
+std::map<std::string, std::string> BaseEnv(const SandboxSpec& spec, const SandboxInfo& info) {
   std::map<std::string, std::string> env;
+  // The proxy's address is allocated here, so the runtime sets these.
+  const std::string proxy = "http://" + info.hostAddress + ":" + std::to_string(spec.network.proxyExplicitPort);
+  for (const char* k : {"HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"}) env[k] = proxy;
+  for (const char* k : {"NO_PROXY", "no_proxy"}) env[k] = "localhost,127.0.0.1,::1";
   env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   env["HOME"] = "/home/sandbox";
   if (!spec.caBundlePem.empty()) {
@@ -186,7 +190,7 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   setup.rootfs.files = EtcFiles(spec, sb->info, im.config);
   setup.hostname = spec.id;
   setup.controlSocketPath = sb->runDir + "/ctl.sock";
-  setup.baseEnv = BaseEnv(spec);
+  setup.baseEnv = BaseEnv(spec, sb->info);
   if (!SendRecord(sb->controlFd, EncodeSetup(setup)))
     return fail(MakeError(ErrorCode::kInternal, std::string("cannot send sandbox setup: ") + std::strerror(errno)));
   if (auto s = AwaitReady(sb->controlFd, sb->pidfd); !s) return fail(s.error());

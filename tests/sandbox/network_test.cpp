@@ -42,6 +42,14 @@ TEST_F(NetworkTest, Ports443And80AreRedirectedToTheTransparentListeners) {
   EXPECT_EQ(http.stdoutData, "peer=" + info.sandboxAddress + " orig=203.0.113.8:80\n") << http.stderrData;
   auto proxy = Connect(this, *runtime_, info.id, info.hostAddress, explicitProxy_->port());
   EXPECT_EQ(proxy.stdoutData.rfind("peer=" + info.sandboxAddress + " ", 0), 0u) << proxy.stderrData;
+  // The proxy named by the env the runtime sets is that same listener.
+  auto viaEnv = Run(info.id, {"/usr/bin/python3", "-c",
+                              "import os, socket, urllib.parse\n"
+                              "u = urllib.parse.urlparse(os.environ['HTTPS_PROXY'])\n"
+                              "s = socket.create_connection((u.hostname, u.port), timeout=3)\n"
+                              "print(s.makefile().readline().strip())\n"});
+  EXPECT_EQ(viaEnv.stdoutData.rfind("peer=" + info.sandboxAddress + " ", 0), 0u) << viaEnv.stderrData;
+  EXPECT_EQ(explicitProxy_->Peers().size(), 2u);
 }
 
 TEST_F(NetworkTest, EverythingElseIsDropped) {

@@ -41,6 +41,9 @@ TEST_F(RuntimeTest, EnvIsExactlyTheGivenOnePlusDocumentedDefaults) {
       {"SSL_CERT_FILE", ca},
       {"REQUESTS_CA_BUNDLE", ca},
       {"NODE_EXTRA_CA_CERTS", ca}};
+  const std::string proxy = "http://" + info.hostAddress + ":" + std::to_string(explicitProxy_->port());
+  for (const char* k : {"HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"}) want[k] = proxy;
+  for (const char* k : {"NO_PROXY", "no_proxy"}) want[k] = "localhost,127.0.0.1,::1";
   EXPECT_EQ(got, want);
   auto bundle = Run(info.id, {"cat", ca});
   EXPECT_EQ(bundle.stdoutData, spec.caBundlePem);
