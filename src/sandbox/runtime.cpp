@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -105,6 +107,15 @@ Result<std::unique_ptr<SandboxRuntime>> SandboxRuntime::Create(RuntimeConfig con
     return MakeError(ErrorCode::kInvalidArgument, "runDir: must be an absolute path");
   if (config.uid == 0 || config.gid == 0) return MakeError(ErrorCode::kInvalidArgument, "uid/gid: must not be 0");
   if (config.initBinary.empty()) config.initBinary = DefaultInitBinary();
+  for (auto& h : config.hiddenPaths) {
+    if (h.empty() || h.front() != '/') return MakeError(ErrorCode::kInvalidArgument, "hiddenPaths: must be absolute");
+    // Canonical form, so /etc/../etc/osb or a symlinked path still matches.
+    if (char* real = realpath(h.c_str(), nullptr)) {
+      h = real;
+      free(real);
+    }
+    while (h.size() > 1 && h.back() == '/') h.pop_back();
+  }
   if (access(config.initBinary.c_str(), X_OK) != 0)
     return MakeError(ErrorCode::kFailedPrecondition, "initBinary: not executable: " + config.initBinary);
   auto pool = AddressPool::Create(config.addressPool);
@@ -188,6 +199,8 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   setup.rootfs.uid = im.config.uid;
   setup.rootfs.gid = im.config.gid;
   setup.rootfs.files = EtcFiles(spec, sb->info, im.config);
+  setup.rootfs.hiddenPaths = im.config.hiddenPaths;
+  setup.rootfs.hiddenPaths.push_back(im.config.runDir);
   setup.hostname = spec.id;
   setup.controlSocketPath = sb->runDir + "/ctl.sock";
   setup.baseEnv = BaseEnv(spec, sb->info);

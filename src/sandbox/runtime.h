@@ -50,6 +50,11 @@ struct RuntimeConfig {
   std::string runDir = "/run/osb";            // per-sandbox mount point + control socket
   std::string cgroupRoot = "/sys/fs/cgroup";
   std::string initBinary;                     // empty = osb-sandbox-init beside /proc/self/exe
+  // Host paths that must never be visible in a sandbox: the worker passes
+  // its state dir, database, key files and CA key. The default root only
+  // binds system dirs and /etc entries, so these matter when such a path
+  // lives under /etc or /usr (binding a dir that contains one is refused).
+  std::vector<std::string> hiddenPaths;
   uid_t uid = 1000;                           // the sandbox user ("sandbox" in its /etc/passwd)
   gid_t gid = 1000;
   // Optional: Create registers the sandbox's address + dnsAllowlist here,

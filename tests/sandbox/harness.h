@@ -48,6 +48,8 @@ class SandboxTest : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
+  // The config SetUp uses (prefix, run dir, init binary, DNS server).
+  RuntimeConfig BaseConfig();
   static std::string UniqueId(const std::string& tag);
   SandboxSpec MakeSpec(const std::string& tag);
   // Creates a sandbox and remembers it for cleanup; fails the test on error.

@@ -1,5 +1,6 @@
 // What code inside a sandbox can and cannot see or do.
 #include <sys/stat.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -133,6 +134,44 @@ TEST_F(IsolationTest, TemplateRootfsReplacesTheHostSystemDirs) {
   }
   HostOutput({"umount", tpl + "/usr"});
   HostOutput({"rm", "-rf", "--one-file-system", tpl});
+}
+
+}  // namespace
+}  // namespace osb::sandbox::testing
+
+namespace osb::sandbox::testing {
+namespace {
+
+TEST_F(IsolationTest, HiddenPathsUnderEtcAreNotVisibleAndCannotBeExposed) {
+  // A worker whose state dir sits under /etc, with a world-readable key: the
+  // /etc mirror would show it, unless the worker lists it as hidden.
+  const std::string state = "/etc/osbt-state-" + std::to_string(getpid());
+  mkdir(state.c_str(), 0755);
+  { std::ofstream(state + "/ca.key") << "TOPSECRET-KEY-MATERIAL"; }
+  chmod((state + "/ca.key").c_str(), 0644);
+  runtime_.reset();
+  auto cfg = BaseConfig();
+  cfg.hiddenPaths = {state + "/"};
+  runtime_ = SandboxRuntime::Create(cfg).value();
+  auto info = CreateOrDie(MakeSpec("hide"));
+  auto r = Run(info.id, {"cat", state + "/ca.key"});
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_EQ(r.stdoutData.find("TOPSECRET"), std::string::npos);
+  EXPECT_EQ(Run(info.id, {"ls", "/etc"}).stdoutData.find("osbt-state"), std::string::npos);
+
+  // A hidden path inside a dir that is bound whole is refused, not exposed.
+  runtime_.reset();
+  cfg.hiddenPaths = {"/usr/share/osbt-secret-" + std::to_string(getpid())};
+  runtime_ = SandboxRuntime::Create(cfg).value();
+  auto spec2 = MakeSpec("hide2");
+  auto refused = runtime_->Create(spec2);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("/usr"), std::string::npos) << refused.error().message;
+  SandboxInfo failed;
+  failed.id = spec2.id;
+  ExpectNoLeftovers(prefix_, failed);  // a failed Create cleans up after itself
+  unlink((state + "/ca.key").c_str());
+  rmdir(state.c_str());
 }
 
 }  // namespace

@@ -152,11 +152,7 @@ TEST_F(RuntimeTest, SandboxIsKilledAtItsTimeout) {
   std::condition_variable cv;
   std::string endedId, endedReason;
   runtime_.reset();
-  RuntimeConfig cfg;
-  cfg.namePrefix = prefix_;
-  cfg.runDir = "/run/" + prefix_;
-  cfg.initBinary = OSB_SANDBOX_INIT;
-  cfg.dns = dns_.get();
+  RuntimeConfig cfg = BaseConfig();
   cfg.onSandboxEnded = [&](const std::string& id, const std::string& reason) {
     std::lock_guard lock(mu);
     endedId = id;
