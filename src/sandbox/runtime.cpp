@@ -189,9 +189,6 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   if (auto s = sb->cgroup.AddProcess(init->pid); !s) return fail(s.error());
   // The sandbox's OOM victims are its commands, never its init.
   std::ofstream(std::string("/proc/") + std::to_string(init->pid) + "/oom_score_adj") << "-1000";
-  if (auto s = SetupNetwork(sb->names, sb->lease, init->pid); !s) return fail(s.error());
-  if (auto s = InstallRules(sb->names, sb->lease, spec.network); !s) return fail(s.error());
-
   SetupMessage setup;
   setup.rootfs.stagingDir = sb->runDir + "/root";
   setup.rootfs.templateDir = spec.rootfsTemplate;
@@ -206,6 +203,10 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   setup.baseEnv = BaseEnv(spec, sb->info);
   if (!SendRecord(sb->controlFd, EncodeSetup(setup)))
     return fail(MakeError(ErrorCode::kInternal, std::string("cannot send sandbox setup: ") + std::strerror(errno)));
+  // The init builds its root filesystem while we wire its network.
+  if (auto s = SetupNetwork(sb->names, sb->lease, init->pid); !s) return fail(s.error());
+  if (auto s = InstallRules(sb->names, sb->lease, spec.network); !s) return fail(s.error());
+
   if (auto s = AwaitReady(sb->controlFd, sb->pidfd); !s) return fail(s.error());
   if (im.config.dns) {
     if (auto s = im.config.dns->SetSandbox(sb->info.sandboxAddress, sb->info.hostAddress, spec.dnsAllowlist); !s)
