@@ -19,6 +19,7 @@
 #include "sandbox/init_protocol.h"
 #include "sandbox/nft.h"
 #include "sandbox/runtime_internal.h"
+#include "sandbox/sandbox_meta.h"
 
 namespace osb::sandbox {
 namespace {
@@ -216,6 +217,9 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   sb->info.startedAtUnix = std::time(nullptr);
   sb->info.endsAtUnix = sb->info.startedAtUnix + static_cast<int64_t>(spec.timeoutSec);
   sb->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(spec.timeoutSec);
+  // What a restarted worker needs to re-adopt this sandbox (no env, no secrets).
+  SandboxMeta meta{sb->info, ProcessStartTime(sb->initPid), spec.network, spec.dnsAllowlist};
+  if (auto s = WriteMeta(sb->runDir + "/meta", meta); !s) return fail(s.error());
   {
     std::lock_guard lock(im.mu);
     im.creating.erase(spec.id);
@@ -238,6 +242,7 @@ Status SandboxRuntime::Impl::Teardown(Sandbox& sb) {
       while (poll(&p, 1, 10000) < 0 && errno == EINTR) {
       }
     }
+    // ECHILD when adopted after a restart: its new parent reaps it.
     while (waitpid(sb.initPid, nullptr, 0) < 0 && errno == EINTR) {
     }
     sb.initPid = -1;
@@ -254,6 +259,7 @@ Status SandboxRuntime::Impl::Teardown(Sandbox& sb) {
     umount2((sb.runDir + "/root").c_str(), MNT_DETACH);
     rmdir((sb.runDir + "/root").c_str());
     unlink((sb.runDir + "/ctl.sock").c_str());
+    unlink((sb.runDir + "/meta").c_str());
     if (rmdir(sb.runDir.c_str()) != 0 && errno != ENOENT)
       errors.push_back("cannot remove " + sb.runDir + ": " + std::strerror(errno));
   }
