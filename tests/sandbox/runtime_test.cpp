@@ -1,5 +1,9 @@
 // Exec semantics: identity, env, cwd, stdin, exit codes, timeout, output caps.
+#include <signal.h>
+
 #include <condition_variable>
+#include <fstream>
+#include <future>
 #include <map>
 #include <sstream>
 
@@ -169,6 +173,60 @@ TEST_F(RuntimeTest, SandboxIsKilledAtItsTimeout) {
   }
   EXPECT_EQ(endedId, info.id);
   EXPECT_EQ(endedReason, "timeout");
+  EXPECT_TRUE(runtime_->List().empty());
+  ExpectNoLeftovers(prefix_, info);
+}
+
+}  // namespace
+}  // namespace osb::sandbox::testing
+
+namespace osb::sandbox::testing {
+namespace {
+
+TEST_F(RuntimeTest, DestroyDuringExecEndsTheExecWithAnError) {
+  auto info = CreateOrDie(MakeSpec("midexec"));
+  auto pending = std::async(std::launch::async, [&] {
+    ExecRequest req;
+    req.cmd = "sleep";
+    req.args = {"600"};
+    req.timeoutSec = 600;
+    return runtime_->Exec(info.id, req);
+  });
+  // Destroy once the command is running (poll for it, bounded).
+  const std::string procs = "/sys/fs/cgroup/pids/" + prefix_ + "-" + info.id + "/cgroup.procs";
+  for (int i = 0; i < 1000; ++i) {
+    std::ifstream f(procs);
+    int n = 0;
+    for (std::string line; std::getline(f, line);) ++n;
+    if (n >= 2) break;  // init + sleep
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(runtime_->Destroy(info.id).ok());
+  auto r = pending.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  ExpectNoLeftovers(prefix_, info);
+}
+
+TEST_F(RuntimeTest, ASandboxWhoseInitDiesIsCleanedUpAndReported) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string reason;
+  runtime_.reset();
+  auto cfg = BaseConfig();
+  cfg.onSandboxEnded = [&](const std::string&, const std::string& why) {
+    std::lock_guard lock(mu);
+    reason = why;
+    cv.notify_all();
+  };
+  runtime_ = SandboxRuntime::Create(cfg).value();
+  auto info = CreateOrDie(MakeSpec("dies"));
+  kill(static_cast<pid_t>(info.initPid), SIGKILL);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return !reason.empty(); }));
+  }
+  EXPECT_EQ(reason, "exited");
   EXPECT_TRUE(runtime_->List().empty());
   ExpectNoLeftovers(prefix_, info);
 }
