@@ -25,7 +25,10 @@ TEST_F(RuntimeTest, CommandsRunAsTheUnprivilegedSandboxUser) {
 
 TEST_F(RuntimeTest, EnvIsExactlyTheGivenOnePlusDocumentedDefaults) {
   auto spec = MakeSpec("env");
-  spec.caBundlePem = "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n";
+  // Realistic size: the host's system bundle plus a (fake) worker CA.
+  std::ifstream system("/etc/ssl/certs/ca-certificates.crt");
+  spec.caBundlePem = std::string((std::istreambuf_iterator<char>(system)), std::istreambuf_iterator<char>()) +
+                     "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n";
   auto info = CreateOrDie(spec);
   ExecRequest req;
   req.cmd = "/usr/bin/env";
@@ -50,7 +53,10 @@ TEST_F(RuntimeTest, EnvIsExactlyTheGivenOnePlusDocumentedDefaults) {
   for (const char* k : {"NO_PROXY", "no_proxy"}) want[k] = "localhost,127.0.0.1,::1";
   EXPECT_EQ(got, want);
   auto bundle = Run(info.id, {"cat", ca});
-  EXPECT_EQ(bundle.stdoutData, spec.caBundlePem);
+  EXPECT_TRUE(bundle.stdoutData == spec.caBundlePem) << "bundle differs, " << bundle.stdoutData.size() << " bytes";
+  // OpenSSL-based tools inside find it through SSL_CERT_FILE.
+  auto py = Run(info.id, {"/usr/bin/python3", "-c", "import ssl; print(ssl.get_default_verify_paths().cafile)"});
+  EXPECT_EQ(py.stdoutData, ca + "\n") << py.stderrData;
 }
 
 TEST_F(RuntimeTest, CwdStdinAndExitCodes) {
