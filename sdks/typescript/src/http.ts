@@ -166,6 +166,8 @@ export class HttpClient {
         method: req.method,
         headers,
         body,
+        // Never follow redirects: that would resend the body (maybe a secret) elsewhere.
+        redirect: "manual",
         signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined,
       });
       text = await response.text();
@@ -186,6 +188,13 @@ export class HttpClient {
           retryable: false,
         };
       }
+    }
+    if (response.status >= 300 && response.status < 400) {
+      return {
+        ok: false,
+        error: new OpenSandboxError(`unexpected redirect (HTTP ${response.status}); check apiUrl`, response.status, req.method, req.path),
+        retryable: false,
+      };
     }
     const message = req.redact(serverMessage(response.status, response.statusText, text));
     return {

@@ -17,6 +17,8 @@ export interface Reply {
   body?: unknown;
   /** Raw text body (wins over `body`). */
   text?: string;
+  /** Extra response headers. */
+  headers?: Record<string, string>;
   /** Drop the connection without answering (a network error for the client). */
   destroy?: boolean;
 }
@@ -40,7 +42,7 @@ export class MockServer {
           return;
         }
         const text = reply.text ?? (reply.body === undefined ? "" : JSON.stringify(reply.body));
-        res.writeHead(reply.status ?? 200, text === "" ? {} : { "content-type": "application/json" });
+        res.writeHead(reply.status ?? 200, { ...(text === "" ? {} : { "content-type": "application/json" }), ...reply.headers });
         res.end(text);
       });
     });

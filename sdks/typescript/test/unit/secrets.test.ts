@@ -89,3 +89,17 @@ test("the value is sent to the server exactly as given", async () => {
   await Project.setSecret("demo", "API_KEY", VALUE, conn);
   assert.deepEqual(JSON.parse(server.last().body), { value: VALUE });
 });
+
+test("redirects are not followed (a PUT body must not be resent elsewhere)", async () => {
+  const other = await new MockServer().start();
+  try {
+    server.reply({ status: 307, headers: { location: `${other.url}/steal` } });
+    const err = await failureOf(Project.setSecret("demo", "K", VALUE, conn));
+    assert.equal(err.status, 307);
+    assert.match(err.message, /redirect/);
+    assert.equal(server.requests.length, 1);
+    assert.equal(other.requests.length, 0);
+  } finally {
+    await other.stop();
+  }
+});
