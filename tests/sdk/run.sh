@@ -4,6 +4,8 @@
 #   run.sh ts-integration  WORKDIR   same copy + build, then the 8-step integration test (exit 77 without env)
 #   run.sh py-unit                   python3 -m unittest discover (integration test excluded)
 #   run.sh py-integration            the 8-step integration test in Python (exit 77 without env)
+#   run.sh fake-integration WORKDIR  both integration tests against fake_osb.py, a contract double
+#                                    (checks the tests and SDKs, not the product)
 # The TypeScript suites build in a copy so the source tree stays clean and a
 # fresh clone works; npm's own cache makes repeated installs cheap.
 set -euo pipefail
@@ -58,6 +60,26 @@ case "$mode" in
     require_integration_env
     cd "$root/sdks/python"
     PYTHONDONTWRITEBYTECODE=1 python3 -m unittest -v tests.test_integration
+    ;;
+  fake-integration)
+    [[ -n "$workdir" ]] || { echo "run.sh: WORKDIR required" >&2; exit 2; }
+    rm -rf "$workdir/fake" && mkdir -p "$workdir/fake/records"
+    python3 "$here/fake_osb.py" --record-dir "$workdir/fake/records" --ready-file "$workdir/fake/ready.json" &
+    fake_pid=$!
+    trap 'kill "$fake_pid" 2>/dev/null || true; wait "$fake_pid" 2>/dev/null || true' EXIT
+    deadline=$((SECONDS + 30))
+    until [[ -s "$workdir/fake/ready.json" ]]; do
+      kill -0 "$fake_pid" 2>/dev/null || { echo "fake_osb.py exited early" >&2; exit 1; }
+      ((SECONDS < deadline)) || { echo "fake_osb.py not ready after 30 s" >&2; exit 1; }
+      sleep 0.1
+    done
+    ready="$workdir/fake/ready.json"
+    field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$ready" "$1"; }
+    export OPENSANDBOX_API_URL="$(field apiUrl)" OPENSANDBOX_API_KEY="$(field apiKey)"
+    export OSB_TEST_UPSTREAM_URL="$(field upstreamUrl)" OSB_TEST_UPSTREAM_RECORD_DIR="$workdir/fake/records"
+    (cd "$root/sdks/python" && PYTHONDONTWRITEBYTECODE=1 python3 -m unittest -v tests.test_integration)
+    workdir="$workdir/ts" prepare_typescript
+    node --test build-test/test/integration.test.js
     ;;
   *)
     echo "run.sh: unknown mode $mode" >&2
