@@ -18,7 +18,24 @@ workdir="${2:-}"
 readonly SKIP=77
 integration_vars=(OPENSANDBOX_API_URL OPENSANDBOX_API_KEY OSB_TEST_UPSTREAM_URL OSB_TEST_UPSTREAM_RECORD_DIR)
 
+# The harness that starts `osb dev` + the upstream may write the variables to
+# a file instead (ctest cannot pass a fixture's results through the
+# environment): OSB_TEST_ENV_FILE names it; lines are NAME=VALUE, only the
+# names above are read, nothing is evaluated, and variables already set win.
+load_env_file() {
+  local file="${OSB_TEST_ENV_FILE:-}" name value
+  [[ -n "$file" && -f "$file" ]] || return 0
+  while IFS='=' read -r name value; do
+    for v in "${integration_vars[@]}"; do
+      if [[ "$name" == "$v" && -z "${!v:-}" ]]; then
+        export "$v=$value"
+      fi
+    done
+  done <"$file"
+}
+
 require_integration_env() {
+  load_env_file
   local missing=()
   for v in "${integration_vars[@]}"; do
     [[ -n "${!v:-}" ]] || missing+=("$v")
