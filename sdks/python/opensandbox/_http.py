@@ -89,7 +89,9 @@ class ApiRequest:
 def seg(value: str) -> str:
     """Encodes one path segment (a project name, secret name, sandbox id...)."""
     if not isinstance(value, str) or not value:
-        raise ConfigurationError(f"expected a non-empty string identifier, got {type(value).__name__} {value!r}"[:200])
+        # The value is not echoed: a misplaced argument could be a secret.
+        got = "an empty str" if value == "" else type(value).__name__
+        raise ConfigurationError(f"expected a non-empty string identifier, got {got}")
     return quote(value, safe="")
 
 

@@ -64,6 +64,17 @@ class SecretsNeverLeakTests(ServerTestCase):
         self.assertNotIn(VALUE, every_rendering(ctx.exception))
         self.assertEqual(self.server.requests, [])
 
+    def test_swapped_name_and_value_is_refused_before_any_request(self) -> None:
+        with self.assertRaises(ConfigurationError) as ctx:
+            Project.set_secret("demo", VALUE, "API_KEY", **self.conn())
+        self.assertNotIn(VALUE, every_rendering(ctx.exception))
+        self.assertIn("environment variable name", str(ctx.exception))
+        with self.assertRaises(ConfigurationError):
+            Project.delete_secret("demo", "bad name!", **self.conn())
+        with self.assertRaises(ConfigurationError):
+            Project.get(None, **self.conn())  # type: ignore[arg-type]
+        self.assertEqual(self.server.requests, [])
+
     def test_api_request_repr_and_str_never_show_the_body(self) -> None:
         req = ApiRequest("PUT", "/api/projects/demo/secrets/API_KEY", {"value": VALUE}, sensitive=[VALUE])
         for text in (repr(req), str(req), f"{req}", repr([req])):

@@ -208,7 +208,8 @@ export class HttpClient {
 /** Encodes one path segment (a project name, secret name, sandbox id...). */
 export function seg(value: string): string {
   if (typeof value !== "string" || value === "") {
-    throw new ConfigurationError(`expected a non-empty string identifier, got ${JSON.stringify(value)}`);
+    // The value is not echoed: a misplaced argument could be a secret.
+    throw new ConfigurationError(`expected a non-empty string identifier, got ${value === "" ? "an empty string" : typeof value}`);
   }
   return encodeURIComponent(value);
 }

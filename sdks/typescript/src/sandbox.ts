@@ -8,7 +8,7 @@
  * proxy on allowed HTTPS requests.
  */
 import { splitConnectionOptions, type ConnectionOptions } from "./config.js";
-import { ConfigurationError } from "./errors.js";
+import { ConfigurationError, OpenSandboxError } from "./errors.js";
 import { ApiRequest, HttpClient, seg } from "./http.js";
 import type { ExecOptions, ExecResult, SandboxCreateParams, SandboxInfo } from "./types.js";
 
@@ -101,7 +101,7 @@ export class Sandbox {
     const client = new HttpClient(conn);
     const info = await client.send<SandboxInfo>(new ApiRequest("POST", "/api/sandboxes", body));
     if (info === undefined || typeof info.sandboxID !== "string" || info.sandboxID === "") {
-      throw new ConfigurationError("server response to POST /api/sandboxes has no sandboxID", 0, "POST", "/api/sandboxes");
+      throw new OpenSandboxError("server response to POST /api/sandboxes has no sandboxID", 0, "POST", "/api/sandboxes");
     }
     return new Sandbox(info, client);
   }

@@ -103,3 +103,12 @@ test("redirects are not followed (a PUT body must not be resent elsewhere)", asy
     await other.stop();
   }
 });
+
+test("swapped name and value: refused before any request, value not echoed, never in a URL", async () => {
+  const err = await failureOf(Project.setSecret("demo", VALUE, "API_KEY", conn));
+  assert.ok(!everyRendering(err).includes(VALUE));
+  assert.match(err.message, /environment variable name/);
+  await failureOf(Project.deleteSecret("demo", "bad name!", conn));
+  await failureOf(Project.get(undefined as unknown as string, conn));
+  assert.equal(server.requests.length, 0);
+});
