@@ -58,10 +58,41 @@ prepare_typescript() {
   npm run --silent build:test
 }
 
+# Packs the SDK, installs the tarball into an empty consumer package and
+# checks that `import "opensandbox"` works from JavaScript and type-checks
+# from TypeScript (exports map, .d.ts): what a user of the npm package gets.
+consumer_smoke_test() {
+  local sdk="$PWD" consumer="$workdir/consumer" tarball
+  tarball="$(npm pack --silent --ignore-scripts | tail -1)"
+  mkdir -p "$consumer"
+  cd "$consumer"
+  printf '{"name":"consumer","private":true,"type":"module"}\n' >package.json
+  npm install --no-audit --no-fund --loglevel=error "$sdk/$tarball"
+  node --input-type=module -e '
+    import { Project, SecretGroup, Sandbox, OpenSandboxError, NotFoundError } from "opensandbox";
+    for (const [n, v] of Object.entries({ Project, SecretGroup, Sandbox, OpenSandboxError, NotFoundError }))
+      if (typeof v !== "function") throw new Error(n + " missing");
+    if (!(new NotFoundError("x", 404) instanceof OpenSandboxError)) throw new Error("error hierarchy");
+    console.log("consumer import: ok");'
+  cat >consumer.ts <<'TS'
+import { Project, Sandbox, type ExecResult, type ProjectInfo } from "opensandbox";
+export async function demo(): Promise<[ProjectInfo, ExecResult]> {
+  const p = await Project.create({ name: "demo", egressAllowlist: ["api.example.com"], apiKey: "k" });
+  const sb = await Sandbox.create({ project: p.name });
+  return [p, await sb.exec.run(["echo", "hi"], { timeout: 5 })];
+}
+TS
+  "$sdk/node_modules/.bin/tsc" --strict --noEmit --module NodeNext --moduleResolution NodeNext \
+    --target ES2022 --types node --typeRoots "$sdk/node_modules/@types" consumer.ts
+  echo "consumer type-check: ok"
+  cd "$sdk"
+}
+
 case "$mode" in
   ts-unit)
     prepare_typescript
     node --test build-test/test/unit/
+    consumer_smoke_test
     ;;
   ts-integration)
     require_integration_env
