@@ -54,6 +54,21 @@ class SecretGroup:
         return SecretGroupInfo.from_json(client.send(ApiRequest("GET", f"/api/secret-groups/{seg(id_or_name)}")))
 
     @staticmethod
+    def update(
+        id_or_name: str,
+        *,
+        name: str,
+        api_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        config: Optional[ConnectionConfig] = None,
+    ) -> SecretGroupInfo:
+        """``PATCH /api/secret-groups/{id_or_name}``: renames the group (attached projects follow it)."""
+        client = HttpClient(config, api_url=api_url, api_key=api_key)
+        return SecretGroupInfo.from_json(
+            client.send(ApiRequest("PATCH", f"/api/secret-groups/{seg(id_or_name)}", {"name": name}))
+        )
+
+    @staticmethod
     def delete(
         id_or_name: str,
         *,
@@ -121,6 +136,10 @@ class AsyncSecretGroup:
     @staticmethod
     async def get(id_or_name: str, **kwargs: Any) -> SecretGroupInfo:
         return await asyncio.to_thread(SecretGroup.get, id_or_name, **kwargs)
+
+    @staticmethod
+    async def update(id_or_name: str, **kwargs: Any) -> SecretGroupInfo:
+        return await asyncio.to_thread(SecretGroup.update, id_or_name, **kwargs)
 
     @staticmethod
     async def delete(id_or_name: str, **kwargs: Any) -> None:

@@ -118,11 +118,12 @@ class SecretTests(ServerTestCase):
 
     def test_secret_groups_use_their_routes(self) -> None:
         self.server.reply(Reply(201, {"id": "g_1", "name": "shared"}), Reply(200, []), Reply(200, {"id": "g_1", "name": "shared"}),
-                          Reply(200, {}), Reply(200, []), Reply(204), Reply(204))
+                          Reply(200, {"id": "g_1", "name": "shared2"}), Reply(200, {}), Reply(200, []), Reply(204), Reply(204))
         g = SecretGroup.create("shared", **self.conn())
         self.assertEqual((g.id, g.name), ("g_1", "shared"))
         SecretGroup.list(**self.conn())
         SecretGroup.get("shared", **self.conn())
+        self.assertEqual(SecretGroup.update("shared", name="shared2", **self.conn()).name, "shared2")
         SecretGroup.set_secret("shared", "TOKEN", "t0k", allowed_hosts=["*.example.com"], **self.conn())
         SecretGroup.list_secrets("shared", **self.conn())
         SecretGroup.delete_secret("shared", "TOKEN", **self.conn())
@@ -131,13 +132,15 @@ class SecretTests(ServerTestCase):
             "POST /api/secret-groups",
             "GET /api/secret-groups",
             "GET /api/secret-groups/shared",
+            "PATCH /api/secret-groups/shared",
             "PUT /api/secret-groups/shared/secrets/TOKEN",
             "GET /api/secret-groups/shared/secrets",
             "DELETE /api/secret-groups/shared/secrets/TOKEN",
             "DELETE /api/secret-groups/shared",
         ])
         self.assertEqual(self.server.requests[0].json(), {"name": "shared"})
-        self.assertEqual(self.server.requests[3].json(), {"value": "t0k", "allowedHosts": ["*.example.com"]})
+        self.assertEqual(self.server.requests[3].json(), {"name": "shared2"})
+        self.assertEqual(self.server.requests[4].json(), {"value": "t0k", "allowedHosts": ["*.example.com"]})
 
 
 class SandboxTests(ServerTestCase):

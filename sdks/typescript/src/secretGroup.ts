@@ -27,6 +27,11 @@ export class SecretGroup {
     return new HttpClient(opts).send<SecretGroupInfo>(new ApiRequest("GET", `/api/secret-groups/${seg(idOrName)}`));
   }
 
+  /** `PATCH /api/secret-groups/{idOrName}`: renames the group (attached projects follow it). */
+  static async update(idOrName: string, params: { name: string }, opts: ConnectionOptions = {}): Promise<SecretGroupInfo> {
+    return new HttpClient(opts).send<SecretGroupInfo>(new ApiRequest("PATCH", `/api/secret-groups/${seg(idOrName)}`, { name: params.name }));
+  }
+
   /** `DELETE /api/secret-groups/{idOrName}`: removes the group and its secrets. */
   static async delete(idOrName: string, opts: ConnectionOptions = {}): Promise<void> {
     await new HttpClient(opts).send<unknown>(new ApiRequest("DELETE", `/api/secret-groups/${seg(idOrName)}`));

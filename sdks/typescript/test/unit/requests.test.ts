@@ -107,10 +107,11 @@ describe("secrets", () => {
   });
 
   test("secret groups use /api/secret-groups and the same secret routes", async () => {
-    server.reply({ status: 201, body: { id: "g_1", name: "shared" } }, { body: [] }, { body: {} }, { body: {} }, { body: [] }, { status: 204 }, { status: 204 });
+    server.reply({ status: 201, body: { id: "g_1", name: "shared" } }, { body: [] }, { body: {} }, { body: {} }, { body: {} }, { body: [] }, { status: 204 }, { status: 204 });
     await SecretGroup.create({ name: "shared", ...conn });
     await SecretGroup.list(conn);
     await SecretGroup.get("shared", conn);
+    await SecretGroup.update("shared", { name: "shared2" }, conn);
     await SecretGroup.setSecret("shared", "TOKEN", "t0k", { allowedHosts: ["*.example.com"], ...conn });
     await SecretGroup.listSecrets("shared", conn);
     await SecretGroup.deleteSecret("shared", "TOKEN", conn);
@@ -119,13 +120,15 @@ describe("secrets", () => {
       "POST /api/secret-groups",
       "GET /api/secret-groups",
       "GET /api/secret-groups/shared",
+      "PATCH /api/secret-groups/shared",
       "PUT /api/secret-groups/shared/secrets/TOKEN",
       "GET /api/secret-groups/shared/secrets",
       "DELETE /api/secret-groups/shared/secrets/TOKEN",
       "DELETE /api/secret-groups/shared",
     ]);
     assert.deepEqual(json(server.requests[0]!.body), { name: "shared" });
-    assert.deepEqual(json(server.requests[3]!.body), { value: "t0k", allowedHosts: ["*.example.com"] });
+    assert.deepEqual(json(server.requests[3]!.body), { name: "shared2" });
+    assert.deepEqual(json(server.requests[4]!.body), { value: "t0k", allowedHosts: ["*.example.com"] });
   });
 });
 
