@@ -158,10 +158,23 @@ class ExecResult:
     exit_code: int
     stdout: str
     stderr: str
+    #: Set by servers that cap output: the stream was cut at the cap.
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    #: The command was killed at its timeout.
+    timed_out: bool = False
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "ExecResult":
         d = _obj(data)
         code = _opt_int(d, "exitCode")
-        return cls(exit_code=-1 if code is None else code, stdout=_str(d, "stdout"), stderr=_str(d, "stderr"), raw=dict(d))
+        return cls(
+            exit_code=-1 if code is None else code,
+            stdout=_str(d, "stdout"),
+            stderr=_str(d, "stderr"),
+            stdout_truncated=d.get("stdoutTruncated") is True,
+            stderr_truncated=d.get("stderrTruncated") is True,
+            timed_out=d.get("timedOut") is True,
+            raw=dict(d),
+        )

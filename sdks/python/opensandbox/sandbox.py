@@ -13,6 +13,7 @@ event loop never blocks.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ._config import ConnectionConfig
@@ -62,7 +63,9 @@ def build_exec_body(
     if cwd is not None:
         body["cwd"] = cwd
     if timeout is not None:
-        body["timeout"] = timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+            raise ConfigurationError("exec: timeout must be a positive number of seconds")
+        body["timeout"] = int(math.ceil(timeout))
     return body
 
 

@@ -166,6 +166,7 @@ class SandboxTests(ServerTestCase):
         sb = Sandbox.connect("sb_1", **self.conn())
         res = sb.exec.run("echo hi | cat", envs={"X": "1"}, cwd="/tmp", timeout=5)
         self.assertEqual(res, ExecResult(0, "hi\n", ""))
+        self.assertFalse(res.timed_out or res.stdout_truncated or res.stderr_truncated)
         r = self.server.last()
         self.assertEqual((r.method, r.path), ("POST", "/api/sandboxes/sb_1/exec/run"))
         self.assertEqual(r.json(), {"cmd": "sh", "args": ["-c", "echo hi | cat"], "envs": {"X": "1"}, "cwd": "/tmp", "timeout": 5})
@@ -174,10 +175,17 @@ class SandboxTests(ServerTestCase):
         self.assertEqual(build_exec_body("ls", args=["-l", "/"]), {"cmd": "ls", "args": ["-l", "/"]})
         self.assertEqual(build_exec_body(["ls", "-l", "/"]), {"cmd": "ls", "args": ["-l", "/"]})
         self.assertEqual(build_exec_body(("true",)), {"cmd": "true", "args": []})
+        self.assertEqual(build_exec_body("true", timeout=2.5)["timeout"], 3)
         for bad in (lambda: build_exec_body(["ls"], args=["-l"]), lambda: build_exec_body([]),
-                    lambda: build_exec_body(""), lambda: build_exec_body("ls", args="-l")):
+                    lambda: build_exec_body(""), lambda: build_exec_body("ls", args="-l"),
+                    lambda: build_exec_body("true", timeout=0)):
             with self.assertRaises(ConfigurationError):
                 bad()
+
+    def test_exec_result_reads_truncation_and_timeout_flags(self) -> None:
+        r = ExecResult.from_json({"exitCode": 137, "stdout": "x", "stderr": "", "stdoutTruncated": True, "timedOut": True})
+        self.assertEqual((r.exit_code, r.stdout_truncated, r.stderr_truncated, r.timed_out), (137, True, False, True))
+        self.assertEqual(ExecResult.from_json({}).exit_code, -1)
 
     def test_a_non_zero_exit_code_is_a_result(self) -> None:
         self.server.reply(Reply(200, SANDBOX), Reply(200, {"exitCode": 3, "stdout": "", "stderr": "boom"}))

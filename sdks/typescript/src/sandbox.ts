@@ -50,7 +50,12 @@ export function buildExecBody(cmd: string | string[], opts: ExecOptions = {}): E
   const body: ExecRequestBody = { cmd: program, args };
   if (opts.envs !== undefined) body.envs = opts.envs;
   if (opts.cwd !== undefined) body.cwd = opts.cwd;
-  if (opts.timeout !== undefined) body.timeout = opts.timeout;
+  if (opts.timeout !== undefined) {
+    if (typeof opts.timeout !== "number" || !Number.isFinite(opts.timeout) || opts.timeout <= 0) {
+      throw new ConfigurationError("exec: timeout must be a positive number of seconds");
+    }
+    body.timeout = Math.ceil(opts.timeout);
+  }
   return body;
 }
 

@@ -86,6 +86,11 @@ export interface ExecResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+  /** Set by servers that cap output: the stream was cut at the cap. */
+  stdoutTruncated?: boolean;
+  stderrTruncated?: boolean;
+  /** Set when the command was killed at its timeout. */
+  timedOut?: boolean;
 }
 
 /** Options of `sandbox.exec.run`. */
@@ -96,6 +101,6 @@ export interface ExecOptions {
   envs?: Record<string, string>;
   /** Working directory inside the sandbox. */
   cwd?: string;
-  /** Timeout of the command in seconds (server-side). */
+  /** Timeout of the command in whole seconds (server-side; fractions round up). */
   timeout?: number;
 }

@@ -164,6 +164,8 @@ describe("sandboxes", () => {
     assert.throws(() => buildExecBody(["ls"], { args: ["-l"] }), /not both/);
     assert.throws(() => buildExecBody([]), /program/);
     assert.throws(() => buildExecBody(""), /non-empty/);
+    assert.equal(buildExecBody("true", { timeout: 2.5 }).timeout, 3);
+    assert.throws(() => buildExecBody("true", { timeout: 0 }), /timeout/);
   });
 
   test("a non-zero exit code is a result, not an error", async () => {
