@@ -126,16 +126,6 @@ Status Cgroup::KillAndRemove(int deadlineMs) const {
   }
 }
 
-bool Cgroup::OomKilled() const {
-  std::string file = v2_ ? dirs_[0] + "/memory.events" : dirs_[1] + "/memory.oom_control";
-  std::ifstream f(file);
-  std::string key;
-  uint64_t value = 0;
-  while (f >> key >> value)
-    if (key == "oom_kill" && value > 0) return true;
-  return false;
-}
-
 std::vector<std::string> Cgroup::ListNames(const std::string& root, const std::string& prefix) {
   std::vector<std::string> bases;
   if (HostIsV2(root)) {

@@ -37,8 +37,6 @@ class Cgroup {
   // SIGKILLs every member until all are gone and removes the directories.
   // Waits at most `deadlineMs` for exiting processes to leave.
   Status KillAndRemove(int deadlineMs = 5000) const;
-  // True when the memory controller recorded an OOM kill (best effort).
-  bool OomKilled() const;
 
   bool IsV2() const { return v2_; }
   const std::vector<std::string>& Dirs() const { return dirs_; }

@@ -12,8 +12,8 @@
 // (Other types get NODATA rather than NXDOMAIN because NXDOMAIN asserts the
 // name has no records of any type, which would contradict the A answer.)
 //
-// Listens on one address (default 0.0.0.0, i.e. every host-side veth
-// address; sandboxes reach it through the nft redirect of port 53). One
+// Listens on one address (default 127.0.0.1: the sandboxes' port-53 flows
+// are DNATed there by their nft rules, with their own source address). One
 // background thread serves everything with poll(); at most 128 TCP
 // connections, each closed after 10 s idle.
 //
@@ -33,7 +33,7 @@ namespace osb::sandbox {
 class DnsServer {
  public:
   struct Options {
-    std::string listenAddress = "0.0.0.0";
+    std::string listenAddress = "127.0.0.1";
     uint16_t port = 0;  // 0 = pick a free port (see Port())
     uint32_t ttl = 5;
   };

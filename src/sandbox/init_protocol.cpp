@@ -72,6 +72,8 @@ std::string EncodeSetup(const SetupMessage& m) {
   for (const auto& f : m.rootfs.files) w.Str(f.path).Str(f.content).Num(f.mode);
   w.Str(m.hostname).Str(m.controlSocketPath);
   PutMap(w, m.baseEnv);
+  w.Num(static_cast<int64_t>(m.rootfs.hiddenPaths.size()));
+  for (const auto& h : m.rootfs.hiddenPaths) w.Str(h);
   return w.data();
 }
 
@@ -97,6 +99,13 @@ Result<SetupMessage> DecodeSetup(const std::string& data) {
   if (!host || !ctl || !GetMap(r, &m.baseEnv)) return Malformed("setup");
   m.hostname = *host;
   m.controlSocketPath = *ctl;
+  auto nHidden = r.Num();
+  if (!nHidden || *nHidden < 0) return Malformed("setup");
+  for (int64_t i = 0; i < *nHidden; ++i) {
+    auto h = r.Str();
+    if (!h) return Malformed("setup");
+    m.rootfs.hiddenPaths.push_back(*h);
+  }
   return m;
 }
 

@@ -4,7 +4,7 @@
 //
 // Each sandbox gets a /30 block: .1 = host side, .2 = sandbox. The addresses
 // exist only on this machine's veths. No forwarding is needed: all allowed
-// traffic ends at local listeners on the host-side address (see nft.h).
+// traffic ends at the worker's listeners on 127.0.0.1 (see nft.h).
 //
 // Thread safety: AddressPool is internally locked; the free functions touch
 // only the named sandbox's objects.
@@ -60,7 +60,8 @@ NetworkNames NamesFor(const std::string& prefix, const std::string& id);
 // brings them up and adds the sandbox's default route via the host side.
 Status SetupNetwork(const NetworkNames& names, const AddressLease& lease, pid_t initPid);
 
-// Removes the veth (both ends) and the netns name. Missing parts are fine.
+// Removes the veth (both ends) and the netns name. Missing parts are fine;
+// an empty name in `names` means "not this part".
 Status TeardownNetwork(const NetworkNames& names);
 
 }  // namespace osb::sandbox

@@ -5,6 +5,9 @@
 #include "sandbox/host_command.h"
 
 namespace osb::sandbox {
+namespace {
+constexpr const char* kLoopback = "127.0.0.1";
+}  // namespace
 
 std::string BuildRuleset(const NetworkNames& names, const AddressLease& lease, const NetworkSpec& net) {
   const std::string t = names.nftTable;
@@ -23,20 +26,24 @@ std::string BuildRuleset(const NetworkNames& names, const AddressLease& lease, c
     << "    " << iif << " meta nfproto ipv6 drop\n"
     << "    " << iif << " ip saddr != " << sb << " drop\n"
     << "  }\n"
+    // Every allowed flow is DNATed to the worker's listener on 127.0.0.1,
+    // so those listeners never need to bind a routable address.
     << "  chain to_local {\n"
     << "    type nat hook prerouting priority dstnat; policy accept;\n"
-    << "    " << iif << " ip saddr " << sb << " tcp dport 443 redirect to :" << port(net.proxyTransparentTlsPort) << "\n"
-    << "    " << iif << " ip saddr " << sb << " tcp dport 80 redirect to :" << port(net.proxyTransparentHttpPort) << "\n"
-    << "    " << iif << " ip saddr " << sb << " udp dport 53 redirect to :" << port(net.dnsPort) << "\n"
-    << "    " << iif << " ip saddr " << sb << " tcp dport 53 redirect to :" << port(net.dnsPort) << "\n"
+    << "    " << iif << " ip saddr " << sb << " tcp dport 443 dnat ip to " << kLoopback << ":" << port(net.proxyTransparentTlsPort) << "\n"
+    << "    " << iif << " ip saddr " << sb << " tcp dport 80 dnat ip to " << kLoopback << ":" << port(net.proxyTransparentHttpPort) << "\n"
+    << "    " << iif << " ip saddr " << sb << " udp dport 53 dnat ip to " << kLoopback << ":" << port(net.dnsPort) << "\n"
+    << "    " << iif << " ip saddr " << sb << " tcp dport 53 dnat ip to " << kLoopback << ":" << port(net.dnsPort) << "\n"
+    << "    " << iif << " ip saddr " << sb << " ip daddr " << host << " tcp dport " << port(net.proxyExplicitPort)
+    << " dnat ip to " << kLoopback << ":" << port(net.proxyExplicitPort) << "\n"
     << "  }\n"
-    // After NAT every allowed packet is addressed to the host side itself.
+    // After NAT every allowed packet is addressed to a loopback listener.
     << "  chain accept_local {\n"
     << "    type filter hook input priority filter; policy accept;\n"
-    << "    " << iif << " ip saddr " << sb << " ip daddr " << host << " tcp dport { " << port(net.proxyExplicitPort)
+    << "    " << iif << " ip saddr " << sb << " ip daddr " << kLoopback << " tcp dport { " << port(net.proxyExplicitPort)
     << ", " << port(net.proxyTransparentTlsPort) << ", " << port(net.proxyTransparentHttpPort) << ", "
     << port(net.dnsPort) << " } accept\n"
-    << "    " << iif << " ip saddr " << sb << " ip daddr " << host << " udp dport " << port(net.dnsPort) << " accept\n"
+    << "    " << iif << " ip saddr " << sb << " ip daddr " << kLoopback << " udp dport " << port(net.dnsPort) << " accept\n"
     << "    " << iif << " drop\n"
     << "  }\n"
     << "  chain no_forward {\n"

@@ -3,15 +3,16 @@
 // `nft -f` transaction. Everything matches on the sandbox's host veth, so
 // tables of different sandboxes never interact.
 //
-// From the sandbox (iif = its veth) the host accepts only:
-//   - TCP to <hostAddr>:<proxyExplicitPort>
-//   - TCP dport 443 to any address -> redirected to :proxyTransparentTlsPort
-//   - TCP dport 80  to any address -> redirected to :proxyTransparentHttpPort
-//   - UDP/TCP dport 53 to any address -> redirected to :dnsPort
+// From the sandbox (iif = its veth) the host accepts only, each DNATed to
+// the worker's listener on 127.0.0.1 (the veth has route_localnet=1):
+//   - TCP to <hostAddr>:<proxyExplicitPort>   -> 127.0.0.1:proxyExplicitPort
+//   - TCP dport 443 to any address            -> 127.0.0.1:proxyTransparentTlsPort
+//   - TCP dport 80  to any address            -> 127.0.0.1:proxyTransparentHttpPort
+//   - UDP/TCP dport 53 to any address         -> 127.0.0.1:dnsPort
 // Everything else is dropped: other ports, UDP, ICMP, IPv6, forwarding (so
 // also traffic to other sandboxes), and any packet whose source is not the
-// sandbox's own address (anti-spoofing, before NAT). Redirects keep the
-// original destination in conntrack (SO_ORIGINAL_DST works for the proxy).
+// sandbox's own address (anti-spoofing, before NAT). The listeners see the
+// sandbox's address as peer, and SO_ORIGINAL_DST gives the original target.
 #pragma once
 
 #include <string>

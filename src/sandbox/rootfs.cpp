@@ -57,9 +57,21 @@ Status CopySymlink(const std::string& src, const std::string& dst) {
   return {};
 }
 
+bool IsUnder(const std::string& path, const std::string& dir) {
+  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
+}
+
 // Mirrors one entry: symlinks are copied, directories and regular files are
-// bound read-only; sockets, fifos and devices are left out.
-Status MirrorEntry(const std::string& src, const std::string& dst) {
+// bound read-only; sockets, fifos and devices are left out. A hidden path
+// (or anything below it) is skipped; a directory that *contains* a hidden
+// path cannot be bound as a whole, so that is refused.
+Status MirrorEntry(const std::string& src, const std::string& dst, const std::vector<std::string>& hidden) {
+  for (const auto& h : hidden) {
+    if (IsUnder(src, h)) return {};
+    if (IsUnder(h, src))
+      return MakeError(ErrorCode::kFailedPrecondition,
+                       "rootfs: hidden path " + h + " is inside " + src + ", which the sandbox would see");
+  }
   struct stat st {};
   if (lstat(src.c_str(), &st) != 0) return {};  // vanished: nothing to show
   if (S_ISLNK(st.st_mode)) return CopySymlink(src, dst);
@@ -69,14 +81,15 @@ Status MirrorEntry(const std::string& src, const std::string& dst) {
 }
 
 // Mirrors every entry of srcDir into the (existing) dstDir except `skip`.
-Status MirrorDir(const std::string& srcDir, const std::string& dstDir, const std::set<std::string>& skip) {
+Status MirrorDir(const std::string& srcDir, const std::string& dstDir, const std::set<std::string>& skip,
+                 const std::vector<std::string>& hidden) {
   DIR* d = opendir(srcDir.c_str());
   if (!d) return errno == ENOENT ? Status{} : Status{Fail("opendir", srcDir)};
   Status result;
   while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
     if (n == "." || n == ".." || skip.count(n)) continue;
-    if (auto s = MirrorEntry(srcDir + "/" + n, dstDir + "/" + n); !s) {
+    if (auto s = MirrorEntry(srcDir + "/" + n, dstDir + "/" + n, hidden); !s) {
       result = s;
       break;
     }
@@ -125,15 +138,16 @@ Status WriteFileAt(const std::string& path, const std::string& content, mode_t m
 Status BuildEtc(const std::string& srcEtc, const std::string& root, const RootfsPlan& plan) {
   const std::string etc = root + "/etc";
   if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) return Fail("mkdir", etc);
-  if (auto s = MirrorDir(srcEtc, etc, kEtcSkip); !s) return s;
+  const auto& hidden = plan.hiddenPaths;
+  if (auto s = MirrorDir(srcEtc, etc, kEtcSkip, hidden); !s) return s;
   // /etc/ssl: mirrored except certs/ (rebuilt) and private/ (keys).
   if (auto s = MkdirP(etc + "/ssl/certs", 0755); !s) return s;
-  if (auto s = MirrorDir(srcEtc + "/ssl", etc + "/ssl", {"certs", "private"}); !s) return s;
+  if (auto s = MirrorDir(srcEtc + "/ssl", etc + "/ssl", {"certs", "private"}, hidden); !s) return s;
   bool generatedBundle = false;
   for (const auto& f : plan.files) generatedBundle |= (f.path == "/etc/ssl/certs/ca-certificates.crt");
   std::set<std::string> certSkip;
   if (generatedBundle) certSkip.insert("ca-certificates.crt");
-  if (auto s = MirrorDir(srcEtc + "/ssl/certs", etc + "/ssl/certs", certSkip); !s) return s;
+  if (auto s = MirrorDir(srcEtc + "/ssl/certs", etc + "/ssl/certs", certSkip, hidden); !s) return s;
   if (symlink("/proc/self/mounts", (etc + "/mtab").c_str()) != 0 && errno != EEXIST) return Fail("symlink", etc + "/mtab");
   return {};
 }
@@ -175,9 +189,9 @@ Status BuildRootfsAndPivot(const RootfsPlan& plan) {
   const std::string src = plan.templateDir.empty() ? "" : plan.templateDir;
   if (plan.templateDir.empty()) {
     for (const auto& name : kSystemDirs)
-      if (auto s = MirrorEntry("/" + name, root + "/" + name); !s) return s;
+      if (auto s = MirrorEntry("/" + name, root + "/" + name, plan.hiddenPaths); !s) return s;
   } else {
-    if (auto s = MirrorDir(plan.templateDir, root, kTemplateSkip); !s) return s;
+    if (auto s = MirrorDir(plan.templateDir, root, kTemplateSkip, plan.hiddenPaths); !s) return s;
   }
   if (auto s = BuildEtc(src + "/etc", root, plan); !s) return s;
   for (const char* d : {"/proc", "/dev", "/tmp", "/home", "/home/sandbox"})

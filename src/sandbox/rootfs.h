@@ -38,6 +38,11 @@ struct RootfsPlan {
   uid_t uid = 1000;
   gid_t gid = 1000;
   std::vector<GeneratedFile> files;  // written after the binds (override them)
+  // Absolute, canonical host paths never shown (the worker's state dir, DB,
+  // key files, CA key). An entry equal to or below one is left out; binding a
+  // directory that contains one (e.g. /usr when one is under /usr/local) is
+  // refused with kFailedPrecondition rather than exposing it.
+  std::vector<std::string> hiddenPaths;
 };
 
 // Mounts everything under plan.stagingDir, pivots into it and makes / read-only.

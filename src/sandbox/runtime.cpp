@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -17,6 +19,7 @@
 #include "sandbox/init_protocol.h"
 #include "sandbox/nft.h"
 #include "sandbox/runtime_internal.h"
+#include "sandbox/sandbox_meta.h"
 
 namespace osb::sandbox {
 namespace {
@@ -68,6 +71,10 @@ std::vector<GeneratedFile> EtcFiles(const SandboxSpec& spec, const SandboxInfo& 
 
 std::map<std::string, std::string> BaseEnv(const SandboxSpec& spec, const SandboxInfo& info) {
   std::map<std::string, std::string> env;
+  // The proxy's address is allocated here, so the runtime sets these.
+  const std::string proxy = "http://" + info.hostAddress + ":" + std::to_string(spec.network.proxyExplicitPort);
+  for (const char* k : {"HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"}) env[k] = proxy;
+  for (const char* k : {"NO_PROXY", "no_proxy"}) env[k] = "localhost,127.0.0.1,::1";
   env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   env["HOME"] = "/home/sandbox";
   if (!spec.caBundlePem.empty()) {
@@ -111,6 +118,15 @@ Result<std::unique_ptr<SandboxRuntime>> SandboxRuntime::Create(RuntimeConfig con
     return MakeError(ErrorCode::kInvalidArgument, "runDir: must be an absolute path");
   if (config.uid == 0 || config.gid == 0) return MakeError(ErrorCode::kInvalidArgument, "uid/gid: must not be 0");
   if (config.initBinary.empty()) config.initBinary = DefaultInitBinary();
+  for (auto& h : config.hiddenPaths) {
+    if (h.empty() || h.front() != '/') return MakeError(ErrorCode::kInvalidArgument, "hiddenPaths: must be absolute");
+    // Canonical form, so /etc/../etc/osb or a symlinked path still matches.
+    if (char* real = realpath(h.c_str(), nullptr)) {
+      h = real;
+      free(real);
+    }
+    while (h.size() > 1 && h.back() == '/') h.pop_back();
+  }
   if (access(config.initBinary.c_str(), X_OK) != 0)
     return MakeError(ErrorCode::kFailedPrecondition, "initBinary: not executable: " + config.initBinary);
   auto pool = AddressPool::Create(config.addressPool);
@@ -184,9 +200,6 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   if (auto s = sb->cgroup.AddProcess(init->pid); !s) return fail(s.error());
   // The sandbox's OOM victims are its commands, never its init.
   std::ofstream(std::string("/proc/") + std::to_string(init->pid) + "/oom_score_adj") << "-1000";
-  if (auto s = SetupNetwork(sb->names, sb->lease, init->pid); !s) return fail(s.error());
-  if (auto s = InstallRules(sb->names, sb->lease, spec.network); !s) return fail(s.error());
-
   SetupMessage setup;
   setup.rootfs.stagingDir = sb->runDir + "/root";
   setup.rootfs.templateDir = spec.rootfsTemplate;
@@ -194,11 +207,17 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   setup.rootfs.uid = im.config.uid;
   setup.rootfs.gid = im.config.gid;
   setup.rootfs.files = EtcFiles(spec, sb->info, im.config);
+  setup.rootfs.hiddenPaths = im.config.hiddenPaths;
+  setup.rootfs.hiddenPaths.push_back(im.config.runDir);
   setup.hostname = spec.id;
   setup.controlSocketPath = sb->runDir + "/ctl.sock";
   setup.baseEnv = BaseEnv(spec, sb->info);
   if (!SendRecord(sb->controlFd, EncodeSetup(setup)))
     return fail(MakeError(ErrorCode::kInternal, std::string("cannot send sandbox setup: ") + std::strerror(errno)));
+  // The init builds its root filesystem while we wire its network.
+  if (auto s = SetupNetwork(sb->names, sb->lease, init->pid); !s) return fail(s.error());
+  if (auto s = InstallRules(sb->names, sb->lease, spec.network); !s) return fail(s.error());
+
   if (auto s = AwaitReady(sb->controlFd, sb->pidfd); !s) return fail(s.error());
   if (im.config.dns) {
     if (auto s = im.config.dns->SetSandbox(sb->info.sandboxAddress, sb->info.hostAddress, spec.dnsAllowlist); !s)
@@ -208,6 +227,9 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   sb->info.startedAtUnix = std::time(nullptr);
   sb->info.endsAtUnix = sb->info.startedAtUnix + static_cast<int64_t>(spec.timeoutSec);
   sb->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(spec.timeoutSec);
+  // What a restarted worker needs to re-adopt this sandbox (no env, no secrets).
+  SandboxMeta meta{sb->info, ProcessStartTime(sb->initPid), spec.network, spec.dnsAllowlist};
+  if (auto s = WriteMeta(sb->runDir + "/meta", meta); !s) return fail(s.error());
   {
     std::lock_guard lock(im.mu);
     im.creating.erase(spec.id);
@@ -230,6 +252,7 @@ Status SandboxRuntime::Impl::Teardown(Sandbox& sb) {
       while (poll(&p, 1, 10000) < 0 && errno == EINTR) {
       }
     }
+    // ECHILD when adopted after a restart: its new parent reaps it.
     while (waitpid(sb.initPid, nullptr, 0) < 0 && errno == EINTR) {
     }
     sb.initPid = -1;
@@ -246,6 +269,7 @@ Status SandboxRuntime::Impl::Teardown(Sandbox& sb) {
     umount2((sb.runDir + "/root").c_str(), MNT_DETACH);
     rmdir((sb.runDir + "/root").c_str());
     unlink((sb.runDir + "/ctl.sock").c_str());
+    unlink((sb.runDir + "/meta").c_str());
     if (rmdir(sb.runDir.c_str()) != 0 && errno != ENOENT)
       errors.push_back("cannot remove " + sb.runDir + ": " + std::strerror(errno));
   }

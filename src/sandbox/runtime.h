@@ -16,8 +16,8 @@
 // the command ends (at most its timeoutSec plus a short drain).
 //
 // Lifetime: the destructor destroys every sandbox this runtime owns. After a
-// crash, a new runtime's ReconcileLeftovers removes what the old one left
-// (sandboxes are NOT re-adopted: their processes are killed).
+// crash (or kill -9) of the worker, sandboxes keep running; a new runtime's
+// ReconcileLeftovers re-adopts them and removes whatever else was left.
 //
 // Errors (osb::Error, message safe to show; never contains env values):
 //   kInvalidArgument  a spec/request field is invalid (named in the message)
@@ -50,6 +50,11 @@ struct RuntimeConfig {
   std::string runDir = "/run/osb";            // per-sandbox mount point + control socket
   std::string cgroupRoot = "/sys/fs/cgroup";
   std::string initBinary;                     // empty = osb-sandbox-init beside /proc/self/exe
+  // Host paths that must never be visible in a sandbox: the worker passes
+  // its state dir, database, key files and CA key. The default root only
+  // binds system dirs and /etc entries, so these matter when such a path
+  // lives under /etc or /usr (binding a dir that contains one is refused).
+  std::vector<std::string> hiddenPaths;
   uid_t uid = 1000;                           // the sandbox user ("sandbox" in its /etc/passwd)
   gid_t gid = 1000;
   // Optional: Create registers the sandbox's address + dnsAllowlist here,
@@ -62,6 +67,7 @@ struct RuntimeConfig {
 };
 
 struct ReconcileReport {
+  std::vector<SandboxInfo> adopted;  // still-running sandboxes now owned by this runtime
   std::vector<std::string> removed;  // host objects removed, e.g. "cgroup osb-abc"
   std::vector<std::string> errors;   // what could not be removed
 };
@@ -91,9 +97,14 @@ class SandboxRuntime {
 
   std::vector<SandboxInfo> List() const;
 
-  // Removes host objects with this runtime's prefix that it does not own
-  // (leftovers of a crashed previous worker). Call once at worker start.
-  ReconcileReport ReconcileLeftovers();
+  // Call once at worker start, before Create. With adoptRunning, every
+  // sandbox of a previous worker (same prefix and runDir) whose init still
+  // runs is re-adopted: it keeps its processes, files, env, address, rules
+  // and deadline; Exec/Destroy/List work on it and its DNS allowlist is
+  // registered again. The worker must then re-register its proxy session
+  // (by SandboxInfo.sandboxAddress). Everything else with this prefix that
+  // this runtime does not own is removed (processes killed).
+  ReconcileReport ReconcileLeftovers(bool adoptRunning = true);
 
   struct Impl;
 

@@ -30,9 +30,12 @@ struct SandboxSpec {
   uint64_t memoryMB = 512;   // 16..1048576; also caps tmpfs sizes and swap
   uint64_t pidsMax = 256;    // 8..65536, every process/thread in the sandbox
   uint64_t timeoutSec = 300; // whole-sandbox lifetime, 1..2592000 (30 days)
-  // The complete base environment of every command (the worker's final env:
-  // defaults, user envs, sealed tokens, proxy vars). PATH and HOME are added
-  // only when absent; the CA variables are added when caBundlePem is set.
+  // The base environment of every command (the worker's env: defaults, user
+  // envs, sealed tokens). The runtime adds, unless present here: PATH, HOME,
+  // HTTPS_PROXY/HTTP_PROXY/https_proxy/http_proxy = http://<hostAddress>:
+  // <proxyExplicitPort> (the address is allocated by Create), NO_PROXY/
+  // no_proxy = localhost,127.0.0.1,::1, and, when caBundlePem is set,
+  // SSL_CERT_FILE/REQUESTS_CA_BUNDLE/NODE_EXTRA_CA_CERTS.
   std::map<std::string, std::string> env;
   // Optional directory whose top-level entries become the read-only root;
   // empty = read-only binds of the host's /usr /bin /lib /lib64 /sbin /etc.

@@ -36,9 +36,12 @@ asio::awaitable<BodyReader::Status> BodyReader::Next(std::string* out, std::stri
         done_ = true;
         co_return Status::kDone;
       }
-      if (buf_.empty() && !co_await Fill(reason)) {
-        if (*reason == "eof") *reason = "body shorter than Content-Length";
-        co_return Status::kError;
+      if (buf_.empty()) {
+        const bool filled = co_await Fill(reason);
+        if (!filled) {
+          if (*reason == "eof") *reason = "body shorter than Content-Length";
+          co_return Status::kError;
+        }
       }
       const size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, buf_.size()));
       out->append(buf_.data(), take);
@@ -67,14 +70,16 @@ asio::awaitable<BodyReader::Status> BodyReader::Next(std::string* out, std::stri
           }
           if (out->size() > before) co_return Status::kData;
         }
-        if (!co_await Fill(reason)) {
+        const bool filled = co_await Fill(reason);
+        if (!filled) {
           if (*reason == "eof") *reason = "chunked body ended early";
           co_return Status::kError;
         }
       }
     case BodyFraming::kUntilClose:
       if (buf_.empty()) {
-        if (!co_await Fill(reason)) {
+        const bool filled = co_await Fill(reason);
+        if (!filled) {
           if (*reason == "eof") {
             done_ = true;
             co_return Status::kDone;
@@ -142,7 +147,8 @@ asio::awaitable<bool> BodyWriter::Finish() {
   if (replacer_ != nullptr) {
     scratch_.clear();
     replacer_->Finish(&scratch_);
-    if (!co_await Send(scratch_)) co_return false;
+    const bool sent = co_await Send(scratch_);
+    if (!sent) co_return false;
   }
   if (out_ == OutFraming::kChunked) {
     error_code ec;

@@ -296,13 +296,15 @@ asio::awaitable<bool> Exchange::One() {
         rec.bytes_up += writer.wire_bytes();
         co_return co_await Refuse(rec, start, 400, err, true);
       }
-      if (!co_await writer.Write(piece)) {
+      const bool written = co_await writer.Write(piece);
+      if (!written) {
         shared->audit->upstream_errors++;
         co_return co_await Refuse(rec, start, 502, "upstream closed the connection during the request body", true);
       }
       if (s == BodyReader::Status::kDone) break;
     }
-    if (!co_await writer.Finish()) {
+    const bool finished = co_await writer.Finish();
+    if (!finished) {
       co_return co_await Refuse(rec, start, 502, "upstream closed the connection during the request body", true);
     }
     rec.bytes_up += writer.wire_bytes();
@@ -402,7 +404,10 @@ asio::awaitable<bool> Exchange::One() {
       ok = co_await writer.Write(piece);
       if (s == BodyReader::Status::kDone) break;
     }
-    if (ok) ok = co_await writer.Finish();
+    if (ok) {
+      const bool finished = co_await writer.Finish();
+      ok = finished;
+    }
     rec.bytes_down += writer.wire_bytes();
   }
   shared->audit->bytes_down += rec.bytes_down;
@@ -419,7 +424,11 @@ asio::awaitable<bool> Exchange::One() {
 }
 
 asio::awaitable<void> Exchange::Run() {
-  while (co_await One()) {
+  // NOTE: GCC 12 miscompiles co_await inside if/while conditions (the
+  // coroutine resumes into an invalid state): always await into a variable.
+  while (true) {
+    const bool more = co_await One();
+    if (!more) break;
   }
   if (upstream) upstream->Close();
   co_await client->GracefulClose();

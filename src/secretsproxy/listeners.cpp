@@ -225,7 +225,8 @@ asio::awaitable<void> HandleTransparentTls(std::shared_ptr<ProxyShared> shared, 
   std::string host;
   size_t last = 0;
   while (true) {
-    if (!co_await WaitReadable(sock, deadline)) co_return;
+    const bool readable = co_await WaitReadable(sock, deadline);
+    if (!readable) co_return;
     error_code ec;
     const size_t n = sock.receive(asio::buffer(peek), tcp::socket::message_peek, ec);
     if (ec || n == 0) co_return;
@@ -248,8 +249,13 @@ asio::awaitable<void> HandleTransparentTls(std::shared_ptr<ProxyShared> shared, 
     AuditBlocked(*shared, source, session->sandbox_id(), host, "", 0, "host is not on the sandbox's egress allowlist");
     co_return;
   }
-  co_await ServeTls(shared, scope, std::move(sock), Target{host, shared->config.transparent_tls_port}, source,
-                    session->sandbox_id(), false);
+  // NOTE: no braced temporaries inside a co_await expression — GCC 12
+  // destroys them twice. Build arguments as named locals first.
+  Target target;
+  target.host = host;
+  target.port = shared->config.transparent_tls_port;
+  std::string sandbox = session->sandbox_id();
+  co_await ServeTls(shared, scope, std::move(sock), std::move(target), source, std::move(sandbox), false);
 }
 
 asio::awaitable<void> HandleTransparentHttp(std::shared_ptr<ProxyShared> shared, tcp::socket sock) {

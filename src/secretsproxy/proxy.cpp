@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <condition_variable>
 #include <thread>
 
 #include "common/log.h"
@@ -240,13 +241,28 @@ void Proxy::Impl::StopLocked() {
       if (auto s = weak.lock()) asio::post(s->socket().get_executor(), [s] { s->Close(); });
     }
   }
+  for (auto* group : {&explicit_l, &transparent_l, &http_l, &metrics_l}) group->clear();
   if (own_ioc) {
+    // Let connections end on their closed sockets; force the loop to stop
+    // if some operation does not finish within a bounded time.
     work.reset();
-    own_ioc->stop();
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread watchdog([&] {
+      std::unique_lock l(m);
+      if (!cv.wait_for(l, std::chrono::seconds(3), [&] { return done; })) own_ioc->stop();
+    });
     for (auto& t : threads) t.join();
     threads.clear();
-    for (auto* group : {&explicit_l, &transparent_l, &http_l, &metrics_l}) group->clear();
-    own_ioc.reset();  // destroys suspended connection coroutines
+    {
+      std::lock_guard l(m);
+      done = true;
+    }
+    cv.notify_all();
+    watchdog.join();
+    accs.clear();     // before the io_context they belong to
+    own_ioc.reset();  // destroys any still-suspended connection coroutine
   }
 }
 

@@ -23,12 +23,13 @@ namespace osb::sandbox::testing {
 
 bool IsRoot();
 
-// A TCP listener on 0.0.0.0:<ephemeral> in the test's netns. Each accepted
+// A TCP listener on <address>:<ephemeral> in the test's netns (loopback
+// by default, like the worker's proxy listeners). Each accepted
 // connection gets one line "peer=<ip> orig=<ip>:<port>\n" (orig from
 // SO_ORIGINAL_DST) and is closed; the peers are recorded.
 class TestListener {
  public:
-  TestListener();
+  explicit TestListener(const char* address = "127.0.0.1");
   ~TestListener();
   uint16_t port() const { return port_; }
   std::vector<std::string> Peers() const;
@@ -47,6 +48,8 @@ class SandboxTest : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
+  // The config SetUp uses (prefix, run dir, init binary, DNS server).
+  RuntimeConfig BaseConfig();
   static std::string UniqueId(const std::string& tag);
   SandboxSpec MakeSpec(const std::string& tag);
   // Creates a sandbox and remembers it for cleanup; fails the test on error.

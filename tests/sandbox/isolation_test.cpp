@@ -1,5 +1,6 @@
 // What code inside a sandbox can and cannot see or do.
 #include <sys/stat.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -102,6 +103,75 @@ TEST_F(IsolationTest, SystemDirsAreReadOnlyAndScratchDirsWritable) {
   EXPECT_EQ(Run(info.id, {"sh", "-c", "echo x > /dev/null && head -c 4 /dev/zero | wc -c"}).stdoutData, "4\n");
   // Files written by one command are seen by the next (same sandbox).
   EXPECT_EQ(Run(info.id, {"cat", "/tmp/a"}).stdoutData, "hi\n");
+}
+
+}  // namespace
+}  // namespace osb::sandbox::testing
+
+namespace osb::sandbox::testing {
+namespace {
+
+TEST_F(IsolationTest, TemplateRootfsReplacesTheHostSystemDirs) {
+  // A template: its own /etc (with a marker) and a /usr that is the host's
+  // (bound here so the template has a working userland).
+  const std::string tpl = "/tmp/osbt-template-" + std::to_string(getpid());
+  ASSERT_EQ(HostOutput({"mkdir", "-p", tpl + "/usr", tpl + "/etc/ssl/certs", tpl + "/opt/tool"}), "");
+  ASSERT_EQ(HostOutput({"mount", "--bind", "/usr", tpl + "/usr"}), "");
+  for (const char* l : {"bin", "lib", "lib64", "sbin"}) symlink((std::string("usr/") + l).c_str(), (tpl + "/" + l).c_str());
+  std::ofstream(tpl + "/etc/marker") << "from-template\n";
+  std::ofstream(tpl + "/opt/tool/VERSION") << "1.2.3\n";
+  auto spec = MakeSpec("tpl");
+  spec.rootfsTemplate = tpl;
+  auto created = runtime_->Create(spec);
+  EXPECT_TRUE(created.ok()) << created.error().message;
+  if (created.ok()) {
+    EXPECT_EQ(Run(spec.id, {"cat", "/etc/marker"}).stdoutData, "from-template\n");
+    EXPECT_EQ(Run(spec.id, {"cat", "/opt/tool/VERSION"}).stdoutData, "1.2.3\n");
+    EXPECT_NE(Run(spec.id, {"ls", "/etc/ld.so.conf"}).exitCode, 0);  // host /etc is not used
+    EXPECT_EQ(Run(spec.id, {"id", "-un"}).stdoutData, "sandbox\n");  // generated passwd
+    EXPECT_NE(Run(spec.id, {"touch", "/opt/tool/x"}).exitCode, 0);
+    EXPECT_TRUE(runtime_->Destroy(spec.id).ok());
+  }
+  HostOutput({"umount", tpl + "/usr"});
+  HostOutput({"rm", "-rf", "--one-file-system", tpl});
+}
+
+}  // namespace
+}  // namespace osb::sandbox::testing
+
+namespace osb::sandbox::testing {
+namespace {
+
+TEST_F(IsolationTest, HiddenPathsUnderEtcAreNotVisibleAndCannotBeExposed) {
+  // A worker whose state dir sits under /etc, with a world-readable key: the
+  // /etc mirror would show it, unless the worker lists it as hidden.
+  const std::string state = "/etc/osbt-state-" + std::to_string(getpid());
+  mkdir(state.c_str(), 0755);
+  { std::ofstream(state + "/ca.key") << "TOPSECRET-KEY-MATERIAL"; }
+  chmod((state + "/ca.key").c_str(), 0644);
+  runtime_.reset();
+  auto cfg = BaseConfig();
+  cfg.hiddenPaths = {state + "/"};
+  runtime_ = SandboxRuntime::Create(cfg).value();
+  auto info = CreateOrDie(MakeSpec("hide"));
+  auto r = Run(info.id, {"cat", state + "/ca.key"});
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_EQ(r.stdoutData.find("TOPSECRET"), std::string::npos);
+  EXPECT_EQ(Run(info.id, {"ls", "/etc"}).stdoutData.find("osbt-state"), std::string::npos);
+
+  // A hidden path inside a dir that is bound whole is refused, not exposed.
+  runtime_.reset();
+  cfg.hiddenPaths = {"/usr/share/osbt-secret-" + std::to_string(getpid())};
+  runtime_ = SandboxRuntime::Create(cfg).value();
+  auto spec2 = MakeSpec("hide2");
+  auto refused = runtime_->Create(spec2);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("/usr"), std::string::npos) << refused.error().message;
+  SandboxInfo failed;
+  failed.id = spec2.id;
+  ExpectNoLeftovers(prefix_, failed);  // a failed Create cleans up after itself
+  unlink((state + "/ca.key").c_str());
+  rmdir(state.c_str());
 }
 
 }  // namespace

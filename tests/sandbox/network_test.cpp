@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <future>
 
 #include "harness.h"
@@ -42,6 +43,14 @@ TEST_F(NetworkTest, Ports443And80AreRedirectedToTheTransparentListeners) {
   EXPECT_EQ(http.stdoutData, "peer=" + info.sandboxAddress + " orig=203.0.113.8:80\n") << http.stderrData;
   auto proxy = Connect(this, *runtime_, info.id, info.hostAddress, explicitProxy_->port());
   EXPECT_EQ(proxy.stdoutData.rfind("peer=" + info.sandboxAddress + " ", 0), 0u) << proxy.stderrData;
+  // The proxy named by the env the runtime sets is that same listener.
+  auto viaEnv = Run(info.id, {"/usr/bin/python3", "-c",
+                              "import os, socket, urllib.parse\n"
+                              "u = urllib.parse.urlparse(os.environ['HTTPS_PROXY'])\n"
+                              "s = socket.create_connection((u.hostname, u.port), timeout=3)\n"
+                              "print(s.makefile().readline().strip())\n"});
+  EXPECT_EQ(viaEnv.stdoutData.rfind("peer=" + info.sandboxAddress + " ", 0), 0u) << viaEnv.stderrData;
+  EXPECT_EQ(explicitProxy_->Peers().size(), 2u);
 }
 
 TEST_F(NetworkTest, EverythingElseIsDropped) {
@@ -77,9 +86,17 @@ TEST_F(NetworkTest, DnsAnswersAllowedNamesWithTheHostSideAddress) {
 }
 
 TEST_F(NetworkTest, SpoofedSourceAddressesAreDropped) {
-  auto info = CreateOrDie(MakeSpec("spoof"));
+  // The proxy port here is served on every address, and the host routes the
+  // spoofed address back through the sandbox's veth: without the rules a
+  // spoofed connection would complete, so only the rules can stop it.
+  TestListener proxy("0.0.0.0");
+  auto spec = MakeSpec("spoof");
+  spec.network.proxyExplicitPort = proxy.port();
+  auto info = CreateOrDie(spec);
+  const std::string spoofed = "10.200.250.9";
   // The sandbox cannot add addresses (no CAP_NET_ADMIN); the harness can.
-  ASSERT_EQ(HostOutput({"ip", "-n", info.netnsName, "addr", "add", "10.200.250.9/32", "dev", "eth0"}), "");
+  ASSERT_EQ(HostOutput({"ip", "-n", info.netnsName, "addr", "add", spoofed + "/32", "dev", "eth0"}), "");
+  ASSERT_EQ(HostOutput({"ip", "route", "add", spoofed + "/32", "dev", NamesFor(prefix_, info.id).hostVeth}), "");
   const std::string script =
       "import socket, sys\n"
       "s = socket.socket()\n"
@@ -87,14 +104,14 @@ TEST_F(NetworkTest, SpoofedSourceAddressesAreDropped) {
       "s.bind((sys.argv[1], 0))\n"
       "s.connect((sys.argv[2], int(sys.argv[3])))\n"
       "print('connected')\n";
-  auto port = std::to_string(explicitProxy_->port());
+  const auto port = std::to_string(proxy.port());
   auto genuine = HostOutput({"ip", "netns", "exec", info.netnsName, "/usr/bin/python3", "-c", script,
                              info.sandboxAddress, info.hostAddress, port});
   EXPECT_EQ(genuine, "connected\n");
-  auto spoofed = HostOutput({"ip", "netns", "exec", info.netnsName, "/usr/bin/python3", "-c", script,
-                             "10.200.250.9", info.hostAddress, port});
-  EXPECT_EQ(spoofed.find("connected"), std::string::npos) << spoofed;
-  for (const auto& p : explicitProxy_->Peers()) EXPECT_EQ(p, info.sandboxAddress);
+  auto spoof = HostOutput({"ip", "netns", "exec", info.netnsName, "/usr/bin/python3", "-c", script, spoofed,
+                           info.hostAddress, port});
+  EXPECT_EQ(spoof.find("connected"), std::string::npos) << spoof;
+  EXPECT_EQ(proxy.Peers(), std::vector<std::string>{info.sandboxAddress});
 }
 
 // Accepts one connection on port 8080 inside netns `ns` (the harness's
@@ -118,6 +135,9 @@ int ListenInNetns(const std::string& ns) {
 }
 
 TEST_F(NetworkTest, SandboxesCannotReachEachOther) {
+  // Forwarding on, as on many hosts (this is the test's own netns): only the
+  // rules keep sandboxes apart.
+  std::ofstream("/proc/sys/net/ipv4/ip_forward") << "1";
   auto a = CreateOrDie(MakeSpec("peer-a"));
   auto b = CreateOrDie(MakeSpec("peer-b"));
   int listener = std::async(std::launch::async, ListenInNetns, b.netnsName).get();
@@ -133,6 +153,36 @@ TEST_F(NetworkTest, SandboxesCannotReachEachOther) {
   auto viaHost = Connect(this, *runtime_, a.id, b.hostAddress, explicitProxy_->port());
   EXPECT_NE(viaHost.exitCode, 0);
   close(listener);
+}
+
+}  // namespace
+}  // namespace osb::sandbox::testing
+
+namespace osb::sandbox::testing {
+namespace {
+
+TEST_F(NetworkTest, UdpOtherThanDnsIsDropped) {
+  auto info = CreateOrDie(MakeSpec("udp"));
+  // A UDP socket on every address of the host side.
+  int udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ASSERT_EQ(bind(udp, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(udp, reinterpret_cast<sockaddr*>(&a), &len);
+  const std::string port = std::to_string(ntohs(a.sin_port));
+  // Send to it first, then do a DNS round trip over the same path: once the
+  // DNS answer is back, the earlier datagram would have arrived if allowed.
+  auto r = Run(info.id, {"/usr/bin/python3", "-c",
+                         "import socket, sys\n"
+                         "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                         "s.sendto(b'leak', (sys.argv[1], int(sys.argv[2])))\n"
+                         "print(socket.gethostbyname('any.example'))\n",
+                         info.hostAddress, port});
+  EXPECT_EQ(r.stdoutData, info.hostAddress + "\n") << r.stderrData;
+  char buf[16];
+  EXPECT_LT(recv(udp, buf, sizeof buf, MSG_DONTWAIT), 0);
+  close(udp);
 }
 
 }  // namespace

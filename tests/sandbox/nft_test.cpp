@@ -13,9 +13,10 @@ TEST(NftTest, RulesetMatchesOnlyTheSandboxVethAndAddress) {
   AddressLease lease{1, "10.200.0.5", "10.200.0.6"};
   auto rules = BuildRuleset(names, lease, NetworkSpec{3128, 3129, 3130, 5353});
   EXPECT_NE(rules.find("ip saddr != 10.200.0.6 drop"), std::string::npos);
-  EXPECT_NE(rules.find("tcp dport 443 redirect to :3129"), std::string::npos);
-  EXPECT_NE(rules.find("tcp dport 80 redirect to :3130"), std::string::npos);
-  EXPECT_NE(rules.find("udp dport 53 redirect to :5353"), std::string::npos);
+  EXPECT_NE(rules.find("tcp dport 443 dnat ip to 127.0.0.1:3129"), std::string::npos);
+  EXPECT_NE(rules.find("tcp dport 80 dnat ip to 127.0.0.1:3130"), std::string::npos);
+  EXPECT_NE(rules.find("udp dport 53 dnat ip to 127.0.0.1:5353"), std::string::npos);
+  EXPECT_NE(rules.find("ip daddr 10.200.0.5 tcp dport 3128 dnat ip to 127.0.0.1:3128"), std::string::npos);
   EXPECT_NE(rules.find("meta nfproto ipv6 drop"), std::string::npos);
   EXPECT_NE(rules.find("iifname \"" + names.hostVeth + "\" drop"), std::string::npos);
 }

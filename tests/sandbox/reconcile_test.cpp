@@ -1,4 +1,5 @@
-// ReconcileLeftovers removes what a crashed worker left behind.
+// ReconcileLeftovers after a worker crash: re-adopts running sandboxes, or
+// removes everything when asked not to adopt.
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,7 +53,8 @@ TEST(ReconcileTest, LeftoversOfACrashedWorkerAreRemoved) {
 
   auto rt = SandboxRuntime::Create(cfg);
   ASSERT_TRUE(rt.ok()) << rt.error().message;
-  auto report = (*rt)->ReconcileLeftovers();
+  auto report = (*rt)->ReconcileLeftovers(/*adoptRunning=*/false);
+  EXPECT_TRUE(report.adopted.empty());
   EXPECT_TRUE(report.errors.empty()) << report.errors.front();
   EXPECT_GE(report.removed.size(), 4u);
   waitpid(static_cast<pid_t>(initPid), nullptr, 0);
@@ -60,6 +62,85 @@ TEST(ReconcileTest, LeftoversOfACrashedWorkerAreRemoved) {
   SandboxTestAccess::ExpectNoLeftovers(prefix, info);
   // A second pass finds nothing.
   EXPECT_TRUE((*rt)->ReconcileLeftovers().removed.empty());
+}
+
+TEST(ReconcileTest, ARestartedWorkerReadoptsRunningSandboxes) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root";
+  const std::string prefix = "osba";  // own prefix, see above
+  auto dns = DnsServer::Start({"127.0.0.1", 0, 5});
+  ASSERT_TRUE(dns.ok());
+  TestListener proxy;
+  RuntimeConfig cfg;
+  cfg.namePrefix = prefix;
+  cfg.runDir = "/run/" + prefix;
+  cfg.initBinary = OSB_SANDBOX_INIT;
+  const std::string id = "restart-" + std::to_string(getpid());
+  const std::string token = "osb_sealed_00112233445566778899aabbccddeeff";
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  pid_t worker = fork();
+  if (worker == 0) {
+    // The first worker: a sandbox with state, then a crash.
+    auto rt = SandboxRuntime::Create(cfg);
+    if (!rt) _exit(2);
+    SandboxSpec spec;
+    spec.id = id;
+    spec.env = {{"TOKEN", token}};
+    spec.dnsAllowlist = {"api.example.com"};
+    spec.network = {proxy.port(), proxy.port(), proxy.port(), (*dns)->Port()};
+    auto created = (*rt)->Create(spec);
+    if (!created) _exit(3);
+    ExecRequest req;
+    req.cmd = "sh";
+    req.args = {"-c", "echo kept > /tmp/state"};
+    auto r = (*rt)->Exec(id, req);
+    if (!r || r->exitCode != 0) _exit(4);
+    int64_t pid = created->initPid;
+    ssize_t ignored = write(pipefd[1], &pid, sizeof pid);
+    (void)ignored;
+    _exit(0);
+  }
+  close(pipefd[1]);
+  int64_t initPid = 0;
+  ASSERT_EQ(read(pipefd[0], &initPid, sizeof initPid), static_cast<ssize_t>(sizeof initPid));
+  close(pipefd[0]);
+  int status = 0;
+  waitpid(worker, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+
+  // The restarted worker.
+  cfg.dns = dns->get();
+  auto rt = SandboxRuntime::Create(cfg);
+  ASSERT_TRUE(rt.ok()) << rt.error().message;
+  auto report = (*rt)->ReconcileLeftovers();
+  ASSERT_EQ(report.adopted.size(), 1u);
+  EXPECT_TRUE(report.removed.empty());
+  const SandboxInfo info = report.adopted[0];
+  EXPECT_EQ(info.id, id);
+  EXPECT_EQ(info.initPid, initPid);
+  ASSERT_EQ((*rt)->List().size(), 1u);
+  auto run = [&](std::vector<std::string> argv) {
+    ExecRequest req;
+    req.cmd = argv[0];
+    req.args.assign(argv.begin() + 1, argv.end());
+    auto r = (*rt)->Exec(id, req);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? *r : ExecResult{-1};
+  };
+  EXPECT_EQ(run({"cat", "/tmp/state"}).stdoutData, "kept\n");        // same processes and files
+  EXPECT_EQ(run({"sh", "-c", "echo $TOKEN"}).stdoutData, token + "\n");  // same env, same token
+  auto resolved = run({"getent", "ahostsv4", "api.example.com"});     // DNS registered again
+  EXPECT_EQ(resolved.stdoutData.rfind(info.hostAddress + " ", 0), 0u) << resolved.stdoutData;
+  EXPECT_EQ(run({"getent", "ahostsv4", "other.example.com"}).exitCode, 2);
+  auto viaProxy = run({"/usr/bin/python3", "-c",
+                       "import socket\nprint(socket.create_connection(('203.0.113.9', 443), 3).makefile().readline().strip())\n"});
+  EXPECT_EQ(viaProxy.stdoutData, "peer=" + info.sandboxAddress + " orig=203.0.113.9:443\n") << viaProxy.stderrData;
+
+  ASSERT_TRUE((*rt)->Destroy(id).ok());
+  waitpid(static_cast<pid_t>(initPid), nullptr, 0);
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+  SandboxTestAccess::ExpectNoLeftovers(prefix, info);
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 // Exec semantics: identity, env, cwd, stdin, exit codes, timeout, output caps.
+#include <signal.h>
+
 #include <condition_variable>
+#include <fstream>
+#include <future>
 #include <map>
 #include <sstream>
 
@@ -21,7 +25,10 @@ TEST_F(RuntimeTest, CommandsRunAsTheUnprivilegedSandboxUser) {
 
 TEST_F(RuntimeTest, EnvIsExactlyTheGivenOnePlusDocumentedDefaults) {
   auto spec = MakeSpec("env");
-  spec.caBundlePem = "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n";
+  // Realistic size: the host's system bundle plus a (fake) worker CA.
+  std::ifstream system("/etc/ssl/certs/ca-certificates.crt");
+  spec.caBundlePem = std::string((std::istreambuf_iterator<char>(system)), std::istreambuf_iterator<char>()) +
+                     "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n";
   auto info = CreateOrDie(spec);
   ExecRequest req;
   req.cmd = "/usr/bin/env";
@@ -41,9 +48,15 @@ TEST_F(RuntimeTest, EnvIsExactlyTheGivenOnePlusDocumentedDefaults) {
       {"SSL_CERT_FILE", ca},
       {"REQUESTS_CA_BUNDLE", ca},
       {"NODE_EXTRA_CA_CERTS", ca}};
+  const std::string proxy = "http://" + info.hostAddress + ":" + std::to_string(explicitProxy_->port());
+  for (const char* k : {"HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"}) want[k] = proxy;
+  for (const char* k : {"NO_PROXY", "no_proxy"}) want[k] = "localhost,127.0.0.1,::1";
   EXPECT_EQ(got, want);
   auto bundle = Run(info.id, {"cat", ca});
-  EXPECT_EQ(bundle.stdoutData, spec.caBundlePem);
+  EXPECT_TRUE(bundle.stdoutData == spec.caBundlePem) << "bundle differs, " << bundle.stdoutData.size() << " bytes";
+  // OpenSSL-based tools inside find it through SSL_CERT_FILE.
+  auto py = Run(info.id, {"/usr/bin/python3", "-c", "import ssl; print(ssl.get_default_verify_paths().cafile)"});
+  EXPECT_EQ(py.stdoutData, ca + "\n") << py.stderrData;
 }
 
 TEST_F(RuntimeTest, CwdStdinAndExitCodes) {
@@ -149,11 +162,7 @@ TEST_F(RuntimeTest, SandboxIsKilledAtItsTimeout) {
   std::condition_variable cv;
   std::string endedId, endedReason;
   runtime_.reset();
-  RuntimeConfig cfg;
-  cfg.namePrefix = prefix_;
-  cfg.runDir = "/run/" + prefix_;
-  cfg.initBinary = OSB_SANDBOX_INIT;
-  cfg.dns = dns_.get();
+  RuntimeConfig cfg = BaseConfig();
   cfg.onSandboxEnded = [&](const std::string& id, const std::string& reason) {
     std::lock_guard lock(mu);
     endedId = id;
@@ -170,6 +179,60 @@ TEST_F(RuntimeTest, SandboxIsKilledAtItsTimeout) {
   }
   EXPECT_EQ(endedId, info.id);
   EXPECT_EQ(endedReason, "timeout");
+  EXPECT_TRUE(runtime_->List().empty());
+  ExpectNoLeftovers(prefix_, info);
+}
+
+}  // namespace
+}  // namespace osb::sandbox::testing
+
+namespace osb::sandbox::testing {
+namespace {
+
+TEST_F(RuntimeTest, DestroyDuringExecEndsTheExecWithAnError) {
+  auto info = CreateOrDie(MakeSpec("midexec"));
+  auto pending = std::async(std::launch::async, [&] {
+    ExecRequest req;
+    req.cmd = "sleep";
+    req.args = {"600"};
+    req.timeoutSec = 600;
+    return runtime_->Exec(info.id, req);
+  });
+  // Destroy once the command is running (poll for it, bounded).
+  const std::string procs = "/sys/fs/cgroup/pids/" + prefix_ + "-" + info.id + "/cgroup.procs";
+  for (int i = 0; i < 1000; ++i) {
+    std::ifstream f(procs);
+    int n = 0;
+    for (std::string line; std::getline(f, line);) ++n;
+    if (n >= 2) break;  // init + sleep
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(runtime_->Destroy(info.id).ok());
+  auto r = pending.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  ExpectNoLeftovers(prefix_, info);
+}
+
+TEST_F(RuntimeTest, ASandboxWhoseInitDiesIsCleanedUpAndReported) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string reason;
+  runtime_.reset();
+  auto cfg = BaseConfig();
+  cfg.onSandboxEnded = [&](const std::string&, const std::string& why) {
+    std::lock_guard lock(mu);
+    reason = why;
+    cv.notify_all();
+  };
+  runtime_ = SandboxRuntime::Create(cfg).value();
+  auto info = CreateOrDie(MakeSpec("dies"));
+  kill(static_cast<pid_t>(info.initPid), SIGKILL);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return !reason.empty(); }));
+  }
+  EXPECT_EQ(reason, "exited");
   EXPECT_TRUE(runtime_->List().empty());
   ExpectNoLeftovers(prefix_, info);
 }

@@ -1,0 +1,2 @@
+# Fuzz targets of src/sandbox (included from fuzz/CMakeLists.txt).
+osb_add_fuzzer(dns_query_fuzz osb_sandbox)

@@ -1,0 +1,180 @@
+"""Data returned by the API, as frozen dataclasses with Python names.
+
+Parsing is lenient: a field the server leaves out gets a neutral default, and
+every object keeps the server's JSON in ``raw`` (hidden from ``repr``) so
+fields added to the API later are reachable before the SDK names them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional
+
+__all__ = ["ProjectInfo", "SecretInfo", "SecretGroupInfo", "SandboxInfo", "ExecResult"]
+
+
+def _str(d: Mapping[str, Any], key: str) -> str:
+    v = d.get(key)
+    return v if isinstance(v, str) else ""
+
+
+def _int(d: Mapping[str, Any], key: str) -> int:
+    v = d.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def _opt_int(d: Mapping[str, Any], key: str) -> Optional[int]:
+    v = d.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _strs(d: Mapping[str, Any], key: str) -> List[str]:
+    v = d.get(key)
+    return [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+
+
+def _obj(data: Any) -> Mapping[str, Any]:
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """A project: defaults for its sandboxes, and the owner of a set of secrets."""
+
+    id: str
+    org_id: str
+    name: str
+    template: str
+    cpu_count: int
+    memory_mb: int
+    timeout_sec: int
+    egress_allowlist: List[str]
+    secret_groups: List[str]
+    created_at: str
+    updated_at: str
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> "ProjectInfo":
+        d = _obj(data)
+        return cls(
+            id=_str(d, "id"),
+            org_id=_str(d, "orgId"),
+            name=_str(d, "name"),
+            template=_str(d, "template"),
+            cpu_count=_int(d, "cpuCount"),
+            memory_mb=_int(d, "memoryMB"),
+            timeout_sec=_int(d, "timeoutSec"),
+            egress_allowlist=_strs(d, "egressAllowlist"),
+            secret_groups=_strs(d, "secretGroups"),
+            created_at=_str(d, "createdAt"),
+            updated_at=_str(d, "updatedAt"),
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class SecretInfo:
+    """Metadata of a stored secret. Values are write-only and never returned."""
+
+    name: str
+    allowed_hosts: List[str]
+    created_at: str
+    updated_at: str
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> "SecretInfo":
+        d = _obj(data)
+        # A well-behaved server never returns a value; drop one defensively if it did.
+        safe = {k: v for k, v in d.items() if k != "value"}
+        return cls(
+            name=_str(d, "name"),
+            allowed_hosts=_strs(d, "allowedHosts"),
+            created_at=_str(d, "createdAt"),
+            updated_at=_str(d, "updatedAt"),
+            raw=safe,
+        )
+
+
+@dataclass(frozen=True)
+class SecretGroupInfo:
+    """An org-level, named set of secrets that projects can attach."""
+
+    id: str
+    name: str
+    org_id: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> "SecretGroupInfo":
+        d = _obj(data)
+        return cls(
+            id=_str(d, "id"),
+            name=_str(d, "name"),
+            org_id=_str(d, "orgId"),
+            created_at=_str(d, "createdAt"),
+            updated_at=_str(d, "updatedAt"),
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    """A sandbox as the server reports it (``sandboxID`` → ``sandbox_id``...)."""
+
+    sandbox_id: str
+    status: str
+    project_id: str = ""
+    template_id: str = ""
+    cpu_count: Optional[int] = None
+    memory_mb: Optional[int] = None
+    started_at: str = ""
+    end_at: str = ""
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> "SandboxInfo":
+        d = _obj(data)
+        return cls(
+            sandbox_id=_str(d, "sandboxID"),
+            status=_str(d, "status"),
+            project_id=_str(d, "projectId"),
+            template_id=_str(d, "templateID"),
+            cpu_count=_opt_int(d, "cpuCount"),
+            memory_mb=_opt_int(d, "memoryMB"),
+            started_at=_str(d, "startedAt"),
+            end_at=_str(d, "endAt"),
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """Result of a command run in a sandbox. A non-zero exit code is a result, not an error."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    #: Set by servers that cap output: the stream was cut at the cap.
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    #: The command was killed at its timeout.
+    timed_out: bool = False
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> "ExecResult":
+        d = _obj(data)
+        code = _opt_int(d, "exitCode")
+        return cls(
+            exit_code=-1 if code is None else code,
+            stdout=_str(d, "stdout"),
+            stderr=_str(d, "stderr"),
+            stdout_truncated=d.get("stdoutTruncated") is True,
+            stderr_truncated=d.get("stderrTruncated") is True,
+            timed_out=d.get("timedOut") is True,
+            raw=dict(d),
+        )

@@ -1,0 +1,49 @@
+/**
+ * OpenSandbox SDK for Node.js (>= 20). Zero runtime dependencies; uses the
+ * global `fetch`.
+ *
+ * ```ts
+ * import { Project, Sandbox } from "opensandbox";
+ * await Project.create({ name: "demo", egressAllowlist: ["api.example.com"] });
+ * await Project.setSecret("demo", "API_KEY", process.env.API_KEY!, { allowedHosts: ["api.example.com"] });
+ * const sandbox = await Sandbox.create({ project: "demo" });
+ * const { stdout } = await sandbox.exec.run("echo $API_KEY");   // osb_sealed_...
+ * await sandbox.kill();
+ * ```
+ */
+export { Project } from "./project.js";
+export { SecretGroup } from "./secretGroup.js";
+export { Sandbox, SandboxExec, buildExecBody, type ExecRequestBody } from "./sandbox.js";
+export {
+  DEFAULT_API_URL,
+  DEFAULT_MAX_RETRIES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_RETRY_DELAY_MS,
+  resolveConfig,
+  type ConnectionOptions,
+  type ResolvedConfig,
+} from "./config.js";
+export {
+  AuthenticationError,
+  BadRequestError,
+  ConfigurationError,
+  ConflictError,
+  ConnectionError,
+  NotFoundError,
+  OpenSandboxError,
+  PayloadTooLargeError,
+  ServiceUnavailableError,
+} from "./errors.js";
+export { ApiRequest, HttpClient, type HttpMethod } from "./http.js";
+export type {
+  ExecOptions,
+  ExecResult,
+  ProjectCreateParams,
+  ProjectInfo,
+  ProjectUpdateParams,
+  SandboxCreateParams,
+  SandboxInfo,
+  SecretGroupInfo,
+  SecretInfo,
+  SetSecretOptions,
+} from "./types.js";

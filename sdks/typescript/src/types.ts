@@ -1,0 +1,106 @@
+/** Wire types of the OpenSandbox REST API (JSON, camelCase). */
+
+/** A project: defaults for its sandboxes, and the owner of a set of secrets. */
+export interface ProjectInfo {
+  id: string;
+  orgId: string;
+  name: string;
+  template: string;
+  cpuCount: number;
+  memoryMB: number;
+  timeoutSec: number;
+  /** Hosts sandboxes may reach: exact names or `*.suffix`; empty = all hosts. */
+  egressAllowlist: string[];
+  /** Names of org-level secret groups attached to the project, in resolution order. */
+  secretGroups: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Fields accepted when creating a project; all but `name` are optional. */
+export interface ProjectCreateParams {
+  name: string;
+  template?: string;
+  cpuCount?: number;
+  memoryMB?: number;
+  timeoutSec?: number;
+  egressAllowlist?: string[];
+  secretGroups?: string[];
+}
+
+/** A partial update: fields left out keep their values; `[]` clears a list. */
+export type ProjectUpdateParams = Partial<ProjectCreateParams>;
+
+/** Metadata of a stored secret. Values are write-only and never returned. */
+export interface SecretInfo {
+  name: string;
+  /** Hosts the real value may be sent to; empty = every host the project allows. */
+  allowedHosts: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Options of setSecret. */
+export interface SetSecretOptions {
+  /** Restrict where the real value may be sent (exact names or `*.suffix`). */
+  allowedHosts?: string[];
+}
+
+/** An org-level, named set of secrets that projects can attach. */
+export interface SecretGroupInfo {
+  id: string;
+  orgId?: string;
+  name: string;
+  createdAt?: string;
+  updatedAt?: string;
+}
+
+/** A sandbox as the server reports it. */
+export interface SandboxInfo {
+  sandboxID: string;
+  status: string;
+  projectId?: string;
+  templateID?: string;
+  cpuCount?: number;
+  memoryMB?: number;
+  startedAt?: string;
+  endAt?: string;
+}
+
+/** Fields of `POST /api/sandboxes`; project defaults apply to what is left out. */
+export interface SandboxCreateParams {
+  /** Project id or name whose defaults and secrets the sandbox gets. */
+  project?: string;
+  templateID?: string;
+  cpuCount?: number;
+  memoryMB?: number;
+  /** Lifetime in seconds; the sandbox is killed when it expires. */
+  timeout?: number;
+  /** Plain (unsealed) environment variables; they win over a secret of the same name. */
+  envs?: Record<string, string>;
+  egressAllowlist?: string[];
+}
+
+/** Result of a command run in a sandbox. */
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** Set by servers that cap output: the stream was cut at the cap. */
+  stdoutTruncated?: boolean;
+  stderrTruncated?: boolean;
+  /** Set when the command was killed at its timeout. */
+  timedOut?: boolean;
+}
+
+/** Options of `sandbox.exec.run`. */
+export interface ExecOptions {
+  /** Arguments; when given, `cmd` is run directly as the program (no shell). */
+  args?: string[];
+  /** Extra environment variables for this command. */
+  envs?: Record<string, string>;
+  /** Working directory inside the sandbox. */
+  cwd?: string;
+  /** Timeout of the command in whole seconds (server-side; fractions round up). */
+  timeout?: number;
+}

@@ -1,0 +1,192 @@
+/** Request shapes: every SDK call sends the method, path, headers and body the REST API expects. */
+import { after, before, beforeEach, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Project, Sandbox, SecretGroup, buildExecBody } from "../../src/index.js";
+import { MockServer } from "./mockServer.js";
+
+const KEY = "test-api-key-123";
+let server: MockServer;
+let conn: { apiUrl: string; apiKey: string; retryDelayMs: number };
+
+const PROJECT = {
+  id: "p_1", orgId: "o_1", name: "demo", template: "base", cpuCount: 2, memoryMB: 512, timeoutSec: 300,
+  egressAllowlist: ["api.example.com"], secretGroups: [], createdAt: "2026-01-01T00:00:00Z", updatedAt: "2026-01-01T00:00:00Z",
+};
+const SANDBOX = { sandboxID: "sb_1", status: "running", projectId: "p_1", templateID: "base", cpuCount: 2, memoryMB: 512, startedAt: "t0", endAt: "t1" };
+
+before(async () => {
+  server = await new MockServer().start();
+  conn = { apiUrl: server.url, apiKey: KEY, retryDelayMs: 1 };
+});
+after(async () => server.stop());
+beforeEach(() => server.reset());
+
+function json(body: string): unknown {
+  return JSON.parse(body);
+}
+
+describe("headers", () => {
+  test("every request carries X-API-Key and JSON content negotiation", async () => {
+    server.reply({ body: PROJECT });
+    await Project.create({ name: "demo", ...conn });
+    const r = server.last();
+    assert.equal(r.headers["x-api-key"], KEY);
+    assert.equal(r.headers["content-type"], "application/json");
+    assert.equal(r.headers["accept"], "application/json");
+    assert.match(String(r.headers["user-agent"]), /^opensandbox-js\//);
+  });
+
+  test("GET has no body and no content-type", async () => {
+    server.reply({ body: [] });
+    await Project.list(conn);
+    assert.equal(server.last().body, "");
+    assert.equal(server.last().headers["content-type"], undefined);
+  });
+});
+
+describe("projects", () => {
+  test("create posts camelCase fields and never the connection options", async () => {
+    server.reply({ status: 201, body: PROJECT });
+    const p = await Project.create({ name: "demo", cpuCount: 2, memoryMB: 512, timeoutSec: 300, egressAllowlist: ["api.example.com"], ...conn });
+    assert.deepEqual(p, PROJECT);
+    const r = server.last();
+    assert.equal(r.method, "POST");
+    assert.equal(r.url, "/api/projects");
+    assert.deepEqual(json(r.body), { name: "demo", cpuCount: 2, memoryMB: 512, timeoutSec: 300, egressAllowlist: ["api.example.com"] });
+  });
+
+  test("list, get, delete", async () => {
+    server.reply({ body: [PROJECT] }, { body: PROJECT }, { status: 204 });
+    assert.deepEqual(await Project.list(conn), [PROJECT]);
+    assert.deepEqual(await Project.get("demo", conn), PROJECT);
+    assert.equal(await Project.delete("demo", conn), undefined);
+    assert.deepEqual(server.requests.map((r) => `${r.method} ${r.url}`), ["GET /api/projects", "GET /api/projects/demo", "DELETE /api/projects/demo"]);
+  });
+
+  test("update is a PATCH with only the given fields", async () => {
+    server.reply({ body: PROJECT });
+    await Project.update("demo", { egressAllowlist: [] }, conn);
+    assert.equal(server.last().method, "PATCH");
+    assert.equal(server.last().url, "/api/projects/demo");
+    assert.deepEqual(json(server.last().body), { egressAllowlist: [] });
+  });
+
+  test("identifiers are URL-encoded", async () => {
+    server.reply({ body: PROJECT });
+    await Project.get("a b/../c", conn);
+    assert.equal(server.last().url, "/api/projects/a%20b%2F..%2Fc");
+  });
+
+  test("an empty identifier is refused before any request", async () => {
+    await assert.rejects(Project.get("", conn), /non-empty/);
+    assert.equal(server.requests.length, 0);
+  });
+});
+
+describe("secrets", () => {
+  test("setSecret PUTs {value, allowedHosts} to the secret's path", async () => {
+    server.reply({ body: { name: "API_KEY", allowedHosts: ["api.example.com"], createdAt: "t", updatedAt: "t" } });
+    await Project.setSecret("demo", "API_KEY", "sk-live-1", { allowedHosts: ["api.example.com"], ...conn });
+    const r = server.last();
+    assert.equal(r.method, "PUT");
+    assert.equal(r.url, "/api/projects/demo/secrets/API_KEY");
+    assert.deepEqual(json(r.body), { value: "sk-live-1", allowedHosts: ["api.example.com"] });
+  });
+
+  test("setSecret without allowedHosts sends only the value", async () => {
+    await Project.setSecret("demo", "API_KEY", "v", conn);
+    assert.deepEqual(json(server.last().body), { value: "v" });
+  });
+
+  test("listSecrets and deleteSecret", async () => {
+    const list = [{ name: "API_KEY", allowedHosts: [], createdAt: "t", updatedAt: "t" }];
+    server.reply({ body: list }, { status: 204 });
+    assert.deepEqual(await Project.listSecrets("demo", conn), list);
+    await Project.deleteSecret("demo", "API_KEY", conn);
+    assert.deepEqual(server.requests.map((r) => `${r.method} ${r.url}`), ["GET /api/projects/demo/secrets", "DELETE /api/projects/demo/secrets/API_KEY"]);
+  });
+
+  test("secret groups use /api/secret-groups and the same secret routes", async () => {
+    server.reply({ status: 201, body: { id: "g_1", name: "shared" } }, { body: [] }, { body: {} }, { body: {} }, { body: {} }, { body: [] }, { status: 204 }, { status: 204 });
+    await SecretGroup.create({ name: "shared", ...conn });
+    await SecretGroup.list(conn);
+    await SecretGroup.get("shared", conn);
+    await SecretGroup.update("shared", { name: "shared2" }, conn);
+    await SecretGroup.setSecret("shared", "TOKEN", "t0k", { allowedHosts: ["*.example.com"], ...conn });
+    await SecretGroup.listSecrets("shared", conn);
+    await SecretGroup.deleteSecret("shared", "TOKEN", conn);
+    await SecretGroup.delete("shared", conn);
+    assert.deepEqual(server.requests.map((r) => `${r.method} ${r.url}`), [
+      "POST /api/secret-groups",
+      "GET /api/secret-groups",
+      "GET /api/secret-groups/shared",
+      "PATCH /api/secret-groups/shared",
+      "PUT /api/secret-groups/shared/secrets/TOKEN",
+      "GET /api/secret-groups/shared/secrets",
+      "DELETE /api/secret-groups/shared/secrets/TOKEN",
+      "DELETE /api/secret-groups/shared",
+    ]);
+    assert.deepEqual(json(server.requests[0]!.body), { name: "shared" });
+    assert.deepEqual(json(server.requests[3]!.body), { name: "shared2" });
+    assert.deepEqual(json(server.requests[4]!.body), { value: "t0k", allowedHosts: ["*.example.com"] });
+  });
+});
+
+describe("sandboxes", () => {
+  test("create posts the given fields and returns a handle", async () => {
+    server.reply({ status: 201, body: SANDBOX });
+    const sb = await Sandbox.create({ project: "demo", templateID: "base", cpuCount: 2, memoryMB: 512, timeout: 60, envs: { A: "1" }, ...conn });
+    assert.equal(sb.sandboxId, "sb_1");
+    assert.deepEqual(sb.info, SANDBOX);
+    assert.equal(server.last().method, "POST");
+    assert.equal(server.last().url, "/api/sandboxes");
+    assert.deepEqual(json(server.last().body), { project: "demo", templateID: "base", cpuCount: 2, memoryMB: 512, timeout: 60, envs: { A: "1" } });
+  });
+
+  test("create fails clearly when the response has no sandboxID", async () => {
+    server.reply({ status: 201, body: { status: "running" } });
+    await assert.rejects(Sandbox.create({ ...conn }), /no sandboxID/);
+  });
+
+  test("exec.run of a string runs it through sh -c", async () => {
+    server.reply({ status: 201, body: SANDBOX }, { body: { exitCode: 0, stdout: "hi\n", stderr: "" } });
+    const sb = await Sandbox.create({ project: "demo", ...conn });
+    const res = await sb.exec.run("echo hi | cat", { envs: { X: "1" }, cwd: "/tmp", timeout: 5 });
+    assert.deepEqual(res, { exitCode: 0, stdout: "hi\n", stderr: "" });
+    assert.equal(server.last().method, "POST");
+    assert.equal(server.last().url, "/api/sandboxes/sb_1/exec/run");
+    assert.deepEqual(json(server.last().body), { cmd: "sh", args: ["-c", "echo hi | cat"], envs: { X: "1" }, cwd: "/tmp", timeout: 5 });
+  });
+
+  test("exec.run with args or an argv array runs the program directly", () => {
+    assert.deepEqual(buildExecBody("ls", { args: ["-l", "/"] }), { cmd: "ls", args: ["-l", "/"] });
+    assert.deepEqual(buildExecBody(["ls", "-l", "/"]), { cmd: "ls", args: ["-l", "/"] });
+    assert.throws(() => buildExecBody(["ls"], { args: ["-l"] }), /not both/);
+    assert.throws(() => buildExecBody([]), /program/);
+    assert.throws(() => buildExecBody(""), /non-empty/);
+    assert.equal(buildExecBody("true", { timeout: 2.5 }).timeout, 3);
+    assert.throws(() => buildExecBody("true", { timeout: 0 }), /timeout/);
+  });
+
+  test("a non-zero exit code is a result, not an error", async () => {
+    server.reply({ body: SANDBOX }, { body: { exitCode: 3, stdout: "", stderr: "boom" } });
+    const sb = await Sandbox.connect("sb_1", conn);
+    assert.equal((await sb.exec.run("exit 3")).exitCode, 3);
+  });
+
+  test("connect, getInfo, list, kill", async () => {
+    server.reply({ body: SANDBOX }, { body: SANDBOX }, { body: [SANDBOX] }, { status: 204 }, { status: 204 });
+    const sb = await Sandbox.connect("sb_1", conn);
+    assert.deepEqual(await sb.getInfo(), SANDBOX);
+    assert.deepEqual(await Sandbox.list(conn), [SANDBOX]);
+    await sb.kill();
+    await Sandbox.kill("sb_2", conn);
+    assert.deepEqual(server.requests.map((r) => `${r.method} ${r.url}`), [
+      "GET /api/sandboxes/sb_1",
+      "GET /api/sandboxes/sb_1",
+      "GET /api/sandboxes",
+      "DELETE /api/sandboxes/sb_1",
+      "DELETE /api/sandboxes/sb_2",
+    ]);
+  });
+});

@@ -1,0 +1,585 @@
+"""Integration tests: the real `osb proxy` binary between real clients (curl,
+Python urllib, Node https, raw TLS sockets) and a real TLS upstream with its
+own CA (tests/support/upstream.py) that records exactly what it received.
+
+Environment: OSB_BIN (the osb binary), OSB_SOURCE_DIR (repository root).
+Services start in setUpClass and readiness is polled with a deadline.
+Every test that handles a secret asserts that no real value reaches the
+client side; tearDownClass asserts the audit log never holds one.
+"""
+import glob
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+OSB = os.environ.get("OSB_BIN", "build/osb")
+SRC = os.environ.get("OSB_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+T1 = "osb_sealed_0123456789abcdef0123456789abcdef"   # API_KEY, allowed for api.test only
+T2 = "osb_sealed_fedcba9876543210fedcba9876543210"   # OPEN, any allowed host
+T3 = "osb_sealed_3333333333333333cccccccccccccccc"   # INJECT (value contains CRLF)
+T4 = "osb_sealed_44444444444444444444444444444444"   # sb2's API_KEY
+V1 = "sk-live-REAL-0123456789-secret"
+V2 = "open-REAL-value-abcdef"
+V3 = "evil\r\nX-Injected: 1"
+V4 = "sb2-REAL-value-xyz"
+V1_NEW = "sk-live-ROTATED-9876543210"
+VALUES = [V1, V2, V4, V1_NEW, "X-Injected"]
+
+
+def wait_for_file(path, proc, deadline=30.0):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)
+        if proc.poll() is not None:
+            raise RuntimeError("process exited early: %s" % proc.args)
+        time.sleep(0.05)  # polling a readiness condition, bounded by the deadline
+    raise RuntimeError("timed out waiting for %s" % path)
+
+
+def sessions(v1=V1):
+    return [
+        {"source": "127.0.0.1", "sandboxId": "sb1",
+         "allowlist": ["api.test", "other.test", "evil.test", "unverified.test", "plain.test", "localhost",
+                       "10.0.0.1", "169.254.169.254"],
+         "secrets": [
+             {"name": "API_KEY", "token": T1, "value": v1, "allowedHosts": ["api.test"]},
+             {"name": "OPEN", "token": T2, "value": V2, "allowedHosts": []},
+             {"name": "INJECT", "token": T3, "value": V3, "allowedHosts": ["api.test"]},
+         ]},
+        {"source": "127.0.0.2", "sandboxId": "sb2", "allowlist": ["api.test"],
+         "secrets": [{"name": "API_KEY", "token": T4, "value": V4, "allowedHosts": ["api.test"]}]},
+    ]
+
+
+class ProxyIntegration(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="osb_proxy_it_")
+        t = cls.tmp
+        cls.records = os.path.join(t, "records")
+        cls.upstream = subprocess.Popen(
+            [sys.executable, os.path.join(SRC, "tests/support/upstream.py"), "--cert-dir", os.path.join(t, "up"),
+             "--port-file", os.path.join(t, "up.json"), "--record-dir", cls.records, "--host", "127.0.0.3",
+             "--plain"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        up = wait_for_file(os.path.join(t, "up.json"), cls.upstream)
+        cls.up_port, cls.plain_port, cls.up_ca = up["port"], up["plainPort"], up["ca"]
+        cls.sessions_file = os.path.join(t, "sessions.json")
+        with open(cls.sessions_file, "w") as f:
+            json.dump(sessions(), f)
+        cls.audit = os.path.join(t, "audit.log")
+        cls.proxy_err = open(os.path.join(t, "proxy.err"), "w")
+        args = [OSB, "proxy", "--listen", "127.0.0.1:0", "--transparent-listen", "127.0.0.1:0",
+                "--transparent-http-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+                "--state-dir", os.path.join(t, "state"), "--sessions", cls.sessions_file,
+                "--upstream-ca", cls.up_ca, "--allow-private", "127.0.0.3/32",
+                "--transparent-upstream-port", str(cls.up_port), "--audit-log", cls.audit,
+                "--ready-file", os.path.join(t, "proxy.json")]
+        for name in ["api.test", "other.test", "blocked.test", "unverified.test", "plain.test"]:
+            args += ["--resolve", name + "=127.0.0.3"]
+        args += ["--resolve", "evil.test=127.0.0.1"]
+        cls.proxy = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=cls.proxy_err)
+        ready = wait_for_file(os.path.join(t, "proxy.json"), cls.proxy)
+        cls.pp = ready["listen"][0]
+        cls.tp = ready["transparentListen"][0]
+        cls.hp = ready["transparentHttpListen"][0]
+        cls.mp = ready["metricsPort"]
+        cls.ca = ready["caCert"]
+        if not os.path.isabs(cls.ca):
+            cls.ca = os.path.join(os.getcwd(), cls.ca)
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in (cls.proxy, cls.upstream):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        cls.proxy_err.close()
+        with open(cls.audit) as f:
+            audit = f.read()
+        with open(os.path.join(cls.tmp, "proxy.err")) as f:
+            err = f.read()
+        try:
+            for v in VALUES:
+                assert v not in audit, "a real value reached the audit log"
+                assert v not in err, "a real value reached the proxy's stderr"
+            assert "ERROR: AddressSanitizer" not in err and "runtime error" not in err, err[-3000:]
+            assert cls.proxy.returncode == 0, "proxy exit code %s: %s" % (cls.proxy.returncode, err[-3000:])
+        finally:
+            if not os.environ.get("OSB_KEEP_TMP"):
+                shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    # ---- helpers --------------------------------------------------------
+    def assertNoLeak(self, data):
+        if isinstance(data, bytes):
+            data = data.decode("latin-1")
+        for v in VALUES:
+            self.assertNotIn(v, data, "a real value reached the client")
+
+    def record_count(self):
+        return len(glob.glob(os.path.join(self.records, "*.json")))
+
+    def new_records(self, before):
+        files = sorted(glob.glob(os.path.join(self.records, "*.json")))[before:]
+        out = []
+        for p in files:
+            with open(p) as f:
+                out.append(json.load(f))
+        return out
+
+    def curl(self, *args, source="127.0.0.1", check=True):
+        cmd = ["curl", "-sS", "--max-time", "60", "--interface", source, "--cacert", self.ca] + list(args)
+        r = subprocess.run(cmd, capture_output=True)
+        out = r.stdout + r.stderr
+        self.assertNoLeak(out)
+        if check:
+            self.assertEqual(r.returncode, 0, out)
+        return r
+
+    def url(self, host="api.test", path="/echo"):
+        return "https://%s:%d%s" % (host, self.up_port, path)
+
+    def explicit(self, *args, **kw):
+        return self.curl("-x", "http://127.0.0.1:%d" % self.pp, *args, **kw)
+
+    def tunnel(self, host="api.test", port=None, sni=None, source="127.0.0.1", verify=True):
+        """A TLS socket to host:port through CONNECT."""
+        port = port or self.up_port
+        raw = socket.create_connection(("127.0.0.1", self.pp), timeout=60, source_address=(source, 0))
+        raw.sendall(b"CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (host.encode(), port, host.encode(), port))
+        resp = b""
+        while b"\r\n\r\n" not in resp:
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            resp += chunk
+        status = int(resp.split(b" ")[1]) if resp else 0
+        if status != 200:
+            raw.close()
+            return status, None
+        ctx = ssl.create_default_context(cafile=self.ca)
+        if not verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return 200, ctx.wrap_socket(raw, server_hostname=sni or host)
+
+    def raw_exchange(self, request, **kw):
+        status, s = self.tunnel(**kw)
+        self.assertEqual(status, 200)
+        s.sendall(request)
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+                if b"\r\n\r\n" in data and b"Connection: close" in data:
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    cl = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+                    if cl and len(body) >= int(cl[0].split(b":")[1]):
+                        break
+        except (socket.timeout, ssl.SSLError, ConnectionError):
+            pass
+        s.close()
+        self.assertNoLeak(data)
+        return data
+
+    def status_of(self, data):
+        return int(data.split(b" ")[1]) if data.startswith(b"HTTP/1.1") else 0
+
+    def last_audit(self, n=1):
+        with open(self.audit) as f:
+            lines = [json.loads(l) for l in f if l.strip()]
+        return lines[-n:]
+
+    # ---- substitution ---------------------------------------------------
+    def test_explicit_substitution_in_path_query_headers_and_body(self):
+        before = self.record_count()
+        r = self.explicit(self.url(path="/echo/" + T1 + "?k=" + T1 + "&o=" + T2), "-H", "Authorization: Bearer " + T1,
+                          "-H", "X-Other: " + T2, "--data-binary", "body=" + T1 + "&open=" + T2)
+        rec = self.new_records(before)[-1]
+        self.assertEqual(rec["target"], "/echo/%s?k=%s&o=%s" % (V1, V1, V2))
+        headers = dict((k.lower(), v) for k, v in rec["headers"])
+        self.assertEqual(headers["authorization"], "Bearer " + V1)
+        self.assertEqual(headers["x-other"], V2)
+        self.assertEqual(rec["body"], "body=%s&open=%s" % (V1, V2))
+        self.assertEqual(rec["framing"], "content-length")  # small body keeps an exact Content-Length
+        self.assertEqual(int(headers["content-length"]), len(rec["body"]))
+        self.assertEqual(rec["sni"], "api.test")
+        echoed = json.loads(r.stdout)  # the echo came back scrubbed to tokens
+        self.assertEqual(echoed["body"], "body=%s&open=%s" % (T1, T2))
+        audit = self.last_audit()[0]
+        self.assertEqual(audit["action"], "forwarded")
+        self.assertEqual(sorted(audit["secrets"]), ["API_KEY", "OPEN"])
+        self.assertTrue(audit["scrubbed"])
+
+    def test_chunked_request_body(self):
+        before = self.record_count()
+        body = ("x" * 5000 + T1 + "y" * 7000 + T2) * 3
+        self.explicit(self.url(path="/upload"), "-H", "Transfer-Encoding: chunked", "--data-binary", "@-",
+                      ) if False else None
+        r = subprocess.run(["curl", "-sS", "--max-time", "60", "--cacert", self.ca, "-x",
+                            "http://127.0.0.1:%d" % self.pp, self.url(path="/upload"), "-H",
+                            "Transfer-Encoding: chunked", "--data-binary", "@-"], input=body.encode(),
+                           capture_output=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNoLeak(r.stdout + r.stderr)
+        rec = self.new_records(before)[-1]
+        self.assertEqual(rec["framing"], "chunked")
+        self.assertEqual(rec["body"], body.replace(T1, V1).replace(T2, V2))
+
+    def test_large_content_length_body_is_rechunked_with_tokens_at_read_boundaries(self):
+        before = self.record_count()
+        parts = []
+        for boundary in [16384, 32768, 65536, 1 << 20, 3 << 20]:
+            parts.append("a" * (boundary - sum(len(p) for p in parts) - 20) + T1)
+        body = "".join(parts) + "tail" + T2
+        path = os.path.join(self.tmp, "big.txt")
+        with open(path, "w") as f:
+            f.write(body)
+        r = self.explicit(self.url(path="/upload"), "--data-binary", "@" + path)
+        rec = self.new_records(before)[-1]
+        want = body.replace(T1, V1).replace(T2, V2).encode()
+        self.assertEqual(rec["bodyLength"], len(want))
+        self.assertEqual(rec["bodySha256"], hashlib.sha256(want).hexdigest())
+        self.assertEqual(rec["framing"], "chunked")
+        self.assertEqual(json.loads(r.stdout)["length"], len(want))
+
+    def test_per_secret_host_restriction_keeps_token_sealed(self):
+        before = self.record_count()
+        self.explicit(self.url(host="other.test"), "-H", "Authorization: Bearer " + T1, "-H", "X-Open: " + T2)
+        rec = self.new_records(before)[-1]
+        headers = dict((k.lower(), v) for k, v in rec["headers"])
+        self.assertEqual(headers["authorization"], "Bearer " + T1)  # sealed towards other.test
+        self.assertEqual(headers["x-open"], V2)
+
+    def test_lookalike_token_not_in_session_passes_unchanged(self):
+        before = self.record_count()
+        fake = "osb_sealed_99999999999999999999999999999999"
+        self.explicit(self.url(), "-H", "X-Fake: " + fake)
+        rec = self.new_records(before)[-1]
+        self.assertIn(["X-Fake", fake], rec["headers"])
+
+    def test_sessions_are_isolated_by_source_address(self):
+        before = self.record_count()
+        self.explicit(self.url(), "-H", "X-A: " + T1, "-H", "X-B: " + T4, source="127.0.0.2")
+        rec = self.new_records(before)[-1]
+        headers = dict((k.lower(), v) for k, v in rec["headers"])
+        self.assertEqual(headers["x-a"], T1)  # sb1's token means nothing for sb2
+        self.assertEqual(headers["x-b"], V4)
+
+    def test_unknown_source_is_refused(self):
+        before = self.record_count()
+        r = self.explicit(self.url(), "-H", "X: " + T1, "-v", source="127.0.0.9", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"403", r.stderr)
+        self.assertEqual(self.record_count(), before)
+
+    # ---- host rules -----------------------------------------------------
+    def test_allowlist_blocks_other_hosts(self):
+        before = self.record_count()
+        r = self.explicit(self.url(host="blocked.test"), "-H", "X: " + T1, "-v", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"403", r.stderr)
+        self.assertEqual(self.record_count(), before)
+        audit = self.last_audit()[0]
+        self.assertEqual(audit["action"], "blocked")
+        self.assertIn("allowlist", audit["reason"])
+
+    def test_host_header_must_match_connect_target(self):
+        before = self.record_count()
+        r = self.explicit(self.url(), "-H", "Host: other.test", "-H", "X: " + T1, "-w", "%{http_code}", "-o",
+                          os.devnull)
+        self.assertEqual(r.stdout, b"421")
+        self.assertEqual(self.record_count(), before)
+
+    def test_tls_server_name_must_match_connect_target(self):
+        before = self.record_count()
+        data = self.raw_exchange(b"GET /echo HTTP/1.1\r\nHost: api.test\r\nX: " + T1.encode() + b"\r\n\r\n",
+                                 sni="other.test", verify=False)
+        self.assertEqual(self.status_of(data), 421)
+        self.assertEqual(self.record_count(), before)
+
+    def test_transparent_tls_uses_sni(self):
+        before = self.record_count()
+        r = self.curl("--connect-to", "api.test:443:127.0.0.1:%d" % self.tp, "https://api.test/echo?k=" + T1,
+                      "-H", "Authorization: Bearer " + T1)
+        rec = self.new_records(before)[-1]
+        self.assertEqual(rec["target"], "/echo?k=" + V1)
+        self.assertEqual(rec["sni"], "api.test")
+        self.assertIn(T1, r.stdout.decode())
+
+    def test_transparent_tls_host_mismatch_is_421(self):
+        before = self.record_count()
+        r = self.curl("--connect-to", "api.test:443:127.0.0.1:%d" % self.tp, "https://api.test/echo", "-H",
+                      "Host: other.test", "-H", "X: " + T1, "-w", "%{http_code}", "-o", os.devnull)
+        self.assertEqual(r.stdout, b"421")
+        self.assertEqual(self.record_count(), before)
+
+    def test_transparent_tls_blocks_hosts_outside_allowlist(self):
+        before = self.record_count()
+        r = self.curl("--connect-to", "blocked.test:443:127.0.0.1:%d" % self.tp, "https://blocked.test/", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(self.record_count(), before)
+
+    def test_trace_is_refused(self):
+        before = self.record_count()
+        r = self.explicit(self.url(), "-X", "TRACE", "-H", "X: " + T1, "-w", "%{http_code}", "-o", os.devnull)
+        self.assertEqual(r.stdout, b"405")
+        self.assertEqual(self.record_count(), before)
+
+    # ---- response scrubbing ---------------------------------------------
+    def test_echoed_value_split_across_response_chunks_is_scrubbed(self):
+        for split in (1, 3, 7, 16):
+            r = self.explicit(self.url(path="/echo-chunked?split=%d" % split), "--data-binary",
+                              "start " + T1 + " middle " + T2 + " end")
+            self.assertEqual(r.stdout.decode(), "start " + T1 + " middle " + T2 + " end")
+
+    def test_response_headers_and_redirect_location_are_scrubbed(self):
+        r = self.explicit(self.url(path="/echo-headers"), "-H", "Authorization: Bearer " + T1, "-D", "-")
+        self.assertIn("X-Echo-Authorization: Bearer " + T1, r.stdout.decode())
+        r = self.explicit(self.url(path="/redirect-echo?k=" + T1), "-D", "-", "-o", os.devnull)
+        self.assertIn("Location: /landing?k=" + T1, r.stdout.decode())
+        # Following the redirect substitutes again on the next request.
+        before = self.record_count()
+        self.explicit(self.url(path="/redirect-echo?k=" + T1), "-L")
+        recs = self.new_records(before)
+        self.assertEqual(recs[-1]["target"], "/landing?k=" + V1)
+
+    def test_close_delimited_response_is_scrubbed(self):
+        r = self.explicit(self.url(path="/close-delimited?k=" + T1))
+        self.assertEqual(r.stdout.decode(), "/close-delimited?k=" + T1)
+
+    def test_large_response_streams(self):
+        r = self.explicit(self.url(path="/big?n=%d" % (8 << 20)), "-o", os.devnull, "-w", "%{size_download}")
+        self.assertEqual(int(r.stdout), 8 << 20)
+
+    def test_ambiguous_upstream_response_framing_is_502(self):
+        r = self.explicit(self.url(path="/bad-framing"), "-w", "%{http_code}", "-o", os.devnull)
+        self.assertEqual(r.stdout, b"502")
+
+    # ---- plaintext --------------------------------------------------------
+    def plain_url(self, path="/echo"):
+        return "http://plain.test:%d%s" % (self.plain_port, path)
+
+    def test_plain_http_with_token_is_refused_and_nothing_forwarded(self):
+        before = self.record_count()
+        for extra in (["-H", "Authorization: Bearer " + T1], ["--data-binary", "k=" + T1],
+                      ["-H", "X: " + T2]):
+            r = self.explicit(self.plain_url(), *extra, "-w", "\n%{http_code}")
+            self.assertTrue(r.stdout.endswith(b"403"), r.stdout)
+            self.assertIn(b"sealed token", r.stdout)
+        r = self.explicit(self.plain_url("/echo?k=" + T1), "-w", "\n%{http_code}")
+        self.assertTrue(r.stdout.endswith(b"403"))
+        r = self.curl("--connect-to", "plain.test:%d:127.0.0.1:%d" % (self.plain_port, self.hp), self.plain_url(),
+                      "-H", "Authorization: Bearer " + T1, "-w", "\n%{http_code}")
+        self.assertTrue(r.stdout.endswith(b"403"))
+        self.assertEqual(self.record_count(), before)
+
+    def test_plain_http_without_token_is_forwarded(self):
+        before = self.record_count()
+        r = self.explicit(self.plain_url("/echo?x=1"), "-d", "hello")
+        self.assertEqual(json.loads(r.stdout)["body"], "hello")
+        r = self.curl("--connect-to", "plain.test:%d:127.0.0.1:%d" % (self.plain_port, self.hp),
+                      self.plain_url("/echo?y=2"))
+        recs = self.new_records(before)
+        self.assertEqual([x["target"] for x in recs], ["/echo?x=1", "/echo?y=2"])
+        self.assertFalse(recs[0]["tls"])
+
+    # ---- addresses --------------------------------------------------------
+    def test_names_resolving_to_private_addresses_are_refused(self):
+        for host in ("evil.test", "localhost", "10.0.0.1", "169.254.169.254"):
+            before = self.record_count()
+            r = self.explicit("https://%s:%d/" % (host, self.up_port), "-H", "X: " + T2, "-w", "%{http_code}",
+                              "-o", os.devnull, check=False)
+            self.assertEqual(r.stdout, b"403", host)
+            self.assertEqual(self.record_count(), before)
+            self.assertIn("private", self.last_audit()[0]["reason"])
+
+    def test_upstream_certificate_is_verified(self):
+        before = self.record_count()
+        r = self.explicit(self.url(host="unverified.test"), "-H", "X: " + T2, "-w", "%{http_code}", "-o",
+                          os.devnull)
+        self.assertEqual(r.stdout, b"502")
+        self.assertEqual(self.record_count(), before)
+        self.assertIn("verification", self.last_audit()[0]["reason"])
+
+    # ---- smuggling --------------------------------------------------------
+    def test_request_smuggling_ambiguities_get_400_and_nothing_forwarded(self):
+        head = b"POST /echo HTTP/1.1\r\nHost: api.test\r\nX-Key: " + T1.encode() + b"\r\n"
+        cases = {
+            "cl+te": head + b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "te+cl": head + b"Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n",
+            "dup cl": head + b"Content-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
+            "same dup cl": head + b"Content-Length: 4\r\nContent-Length: 4\r\n\r\nabcd",
+            "list cl": head + b"Content-Length: 4, 4\r\n\r\nabcd",
+            "bad cl": head + b"Content-Length: 4x\r\n\r\nabcd",
+            "te gzip": head + b"Transfer-Encoding: gzip\r\n\r\n",
+            "te twice": head + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "te list": head + b"Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+            "obs-fold": head + b"X-Folded: a\r\n b\r\n\r\n",
+            "bare LF": head + b"X-A: b\n\r\n",
+            "space before colon": head + b"Content-Length : 0\r\n\r\n",
+            "bad chunk size": head + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        }
+        for name, req in cases.items():
+            before = self.record_count()
+            data = self.raw_exchange(req)
+            self.assertEqual(self.status_of(data), 400, name)
+            self.assertEqual(self.record_count(), before, name)
+        before = self.record_count()
+        data = self.raw_exchange(head + b"X-Big: " + b"a" * (100 * 1024) + b"\r\n\r\n")
+        self.assertEqual(self.status_of(data), 431)
+        data = self.raw_exchange(b"GET /" + b"a" * (20 * 1024) + b" HTTP/1.1\r\nHost: api.test\r\n\r\n")
+        self.assertEqual(self.status_of(data), 431)
+        self.assertEqual(self.record_count(), before)
+
+    def test_secret_value_cannot_inject_headers(self):
+        before = self.record_count()
+        data = self.raw_exchange(b"GET /echo HTTP/1.1\r\nHost: api.test\r\nX-K: " + T3.encode() + b"\r\n\r\n")
+        self.assertEqual(self.status_of(data), 400)
+        self.assertEqual(self.record_count(), before)
+
+    def test_pipelined_requests_stay_in_order(self):
+        before = self.record_count()
+        reqs = b"".join(b"GET /echo?n=%d&k=%s HTTP/1.1\r\nHost: api.test\r\n\r\n" % (i, T1.encode()) for i in range(3))
+        data = self.raw_exchange(reqs + b"GET /echo?n=3 HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n")
+        self.assertEqual(data.count(b"HTTP/1.1 200"), 4)
+        self.assertEqual([r["target"] for r in self.new_records(before)],
+                         ["/echo?n=%d&k=%s" % (i, V1) for i in range(3)] + ["/echo?n=3"])
+
+    # ---- protocol features --------------------------------------------------
+    def test_keep_alive_reuses_one_connection(self):
+        before = self.record_count()
+        r = self.explicit(self.url(path="/echo?a=" + T1), self.url(path="/echo?b=" + T1), "-w",
+                          "%{num_connects}\n", "-o", os.devnull, "-o", os.devnull)
+        self.assertEqual(r.stdout.split(), [b"1", b"0"])
+        self.assertEqual(len(self.new_records(before)), 2)
+
+    def test_expect_100_continue(self):
+        before = self.record_count()
+        path = os.path.join(self.tmp, "expect.txt")
+        with open(path, "w") as f:
+            f.write("z" * 200000 + T1)
+        self.explicit(self.url(path="/upload"), "-H", "Expect: 100-continue", "--data-binary", "@" + path)
+        rec = self.new_records(before)[-1]
+        self.assertEqual(rec["bodyLength"], 200000 + len(V1))
+
+    def test_websocket_upgrade_tunnels_after_substituted_handshake(self):
+        before = self.record_count()
+        status, s = self.tunnel()
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: api.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: abc\r\nAuthorization: Bearer " + T1.encode() + b"\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(4096)
+        self.assertTrue(data.startswith(b"HTTP/1.1 101"), data)
+        s.sendall(b"ping-frame-bytes")
+        echoed = b""
+        while len(echoed) < 16:
+            echoed += s.recv(4096)
+        self.assertEqual(echoed, b"ping-frame-bytes")
+        s.close()
+        rec = self.new_records(before)[-1]
+        self.assertIn(["Authorization", "Bearer " + V1], rec["headers"])
+
+    def test_one_gib_streamed_upload(self):
+        before = self.record_count()
+        block = ("q" * 30000 + T1 + "r" * (65536 - 30000 - len(T1))).encode()
+        n_blocks = (1 << 30) // len(block)
+        want_block = block.replace(T1.encode(), V1.encode())
+        want = hashlib.sha256()
+        for _ in range(n_blocks):
+            want.update(want_block)
+        status, s = self.tunnel()
+        self.assertEqual(status, 200)
+        s.sendall(b"POST /upload HTTP/1.1\r\nHost: api.test\r\nContent-Length: %d\r\n\r\n" % (n_blocks * len(block)))
+        for _ in range(n_blocks):
+            s.sendall(block)
+        resp = b""
+        while b"}" not in resp:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            resp += chunk
+        s.close()
+        self.assertNoLeak(resp)
+        doc = json.loads(resp.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(doc["length"], n_blocks * len(want_block))
+        self.assertEqual(doc["sha256"], want.hexdigest())
+        rec = self.new_records(before)[-1]
+        self.assertEqual(rec["bodySha256"], want.hexdigest())
+
+    # ---- real clients -----------------------------------------------------
+    def test_python_urllib_with_https_proxy_env(self):
+        before = self.record_count()
+        code = ("import urllib.request,sys\n"
+                "r=urllib.request.Request(sys.argv[1],data=('k='+sys.argv[2]).encode(),"
+                "headers={'Authorization':'Bearer '+sys.argv[2]})\n"
+                "print(urllib.request.urlopen(r).read().decode())\n")
+        env = dict(os.environ, HTTPS_PROXY="http://127.0.0.1:%d" % self.pp, SSL_CERT_FILE=self.ca,
+                   NO_PROXY="")
+        r = subprocess.run([sys.executable, "-c", code, self.url(), T1], capture_output=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNoLeak(r.stdout + r.stderr)
+        self.assertEqual(json.loads(r.stdout)["body"], "k=" + T1)
+        rec = self.new_records(before)[-1]
+        self.assertEqual(rec["body"], "k=" + V1)
+
+    def test_node_https_through_the_proxy(self):
+        if shutil.which("node") is None:
+            self.skipTest("node not installed")
+        before = self.record_count()
+        env = dict(os.environ, HTTPS_PROXY="http://127.0.0.1:%d" % self.pp, NODE_EXTRA_CA_CERTS=self.ca)
+        r = subprocess.run(["node", os.path.join(SRC, "tests/secretsproxy/node_client.js"), self.url(), T1],
+                           capture_output=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNoLeak(r.stdout + r.stderr)
+        status, body = r.stdout.decode().split("\n", 1)
+        self.assertEqual(status, "200")
+        self.assertEqual(json.loads(json.loads(body)["body"])["key"], T1)
+        rec = self.new_records(before)[-1]
+        self.assertEqual(json.loads(rec["body"])["key"], V1)
+        self.assertIn(["Authorization", "Bearer " + V1], rec["headers"])
+
+    # ---- observability ------------------------------------------------------
+    def test_metrics_endpoint(self):
+        r = subprocess.run(["curl", "-sS", "http://127.0.0.1:%d/metrics" % self.mp], capture_output=True)
+        text = r.stdout.decode()
+        self.assertIn("osb_proxy_requests_forwarded_total", text)
+        self.assertIn("osb_proxy_leaf_certificates_generated_total", text)
+        self.assertNoLeak(text)
+
+    def test_zz_live_value_update_keeps_token(self):
+        with open(self.sessions_file, "w") as f:
+            json.dump(sessions(V1_NEW), f)
+        self.proxy.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        got = None
+        while time.monotonic() < deadline:
+            before = self.record_count()
+            self.explicit(self.url(), "-H", "X-K: " + T1)
+            got = dict((k.lower(), v) for k, v in self.new_records(before)[-1]["headers"])["x-k"]
+            if got == V1_NEW:
+                break
+            time.sleep(0.05)  # polling until the reload is visible, bounded by the deadline
+        self.assertEqual(got, V1_NEW)
+
+
+if __name__ == "__main__":
+    unittest.main()

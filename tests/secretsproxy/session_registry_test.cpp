@@ -1,0 +1,129 @@
+#include "secretsproxy/session_registry.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "secretsproxy/sessions_file.h"
+#include "secretsproxy/stream_replacer.h"
+
+namespace osb::secretsproxy {
+namespace {
+
+const std::string kTok = "osb_sealed_0123456789abcdef0123456789abcdef";
+const std::string kTok2 = "osb_sealed_fedcba9876543210fedcba9876543210";
+
+Session MakeSession(std::string id, std::string value = "real-value-1") {
+  Session s;
+  s.sandbox_id = std::move(id);
+  s.egress_allowlist = {"api.test", "*.other.test"};
+  s.secrets.push_back({"API_KEY", kTok, std::move(value), {"api.test"}});
+  s.secrets.push_back({"OPEN", kTok2, "open-value", {}});
+  return s;
+}
+
+std::string Substitute(const SessionSnapshot& s, const std::string& host, const std::string& in) {
+  StreamReplacer r(s.substitutions(), s.EnabledFor(host));
+  return r.ReplaceAll(in);
+}
+
+TEST(SessionRegistry, LookupBySourceAndPerSecretHosts) {
+  SessionRegistry reg;
+  ASSERT_TRUE(reg.Register("127.0.0.2", MakeSession("sb1")).ok());
+  EXPECT_EQ(reg.Lookup("127.0.0.3"), nullptr);
+  auto s = reg.Lookup("::ffff:127.0.0.2");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->sandbox_id(), "sb1");
+  EXPECT_TRUE(s->allowlist().Matches("x.other.test"));
+  EXPECT_FALSE(s->allowlist().Matches("other.test"));
+  EXPECT_EQ(Substitute(*s, "api.test", kTok + " " + kTok2), "real-value-1 open-value");
+  EXPECT_EQ(Substitute(*s, "x.other.test", kTok + " " + kTok2), kTok + " open-value");
+}
+
+TEST(SessionRegistry, UpdateKeepsTokenChangesValue) {
+  SessionRegistry reg;
+  ASSERT_TRUE(reg.Register("127.0.0.2", MakeSession("sb1")).ok());
+  auto before = reg.Lookup("127.0.0.2");
+  ASSERT_TRUE(reg.UpdateSecretValue("sb1", "API_KEY", "real-value-2").ok());
+  auto after = reg.Lookup("127.0.0.2");
+  EXPECT_EQ(Substitute(*before, "api.test", kTok), "real-value-1");  // in-flight snapshot unchanged
+  EXPECT_EQ(Substitute(*after, "api.test", kTok), "real-value-2");
+  EXPECT_EQ(after->secrets()[0].token, kTok);
+  EXPECT_EQ(reg.UpdateSecretValue("sb1", "NOPE", "x").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(reg.UpdateSecretValue("nosb", "API_KEY", "x").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(reg.UpdateSecretValue("sb1", "API_KEY", "").error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(SessionRegistry, RemoveAndUnregister) {
+  SessionRegistry reg;
+  ASSERT_TRUE(reg.Register("127.0.0.2", MakeSession("sb1")).ok());
+  ASSERT_TRUE(reg.RemoveSecret("sb1", "API_KEY").ok());
+  EXPECT_EQ(Substitute(*reg.Lookup("127.0.0.2"), "api.test", kTok), kTok);  // stays sealed
+  ASSERT_TRUE(reg.Unregister("sb1").ok());
+  EXPECT_EQ(reg.Lookup("127.0.0.2"), nullptr);
+  EXPECT_FALSE(reg.Unregister("sb1").ok());
+  // The source is free again.
+  EXPECT_TRUE(reg.Register("127.0.0.2", MakeSession("sb2")).ok());
+}
+
+TEST(SessionRegistry, RejectsBadInputNamingTheField) {
+  SessionRegistry reg;
+  Session s = MakeSession("sb1");
+  s.secrets[1].token = "osb_sealed_NOTHEX";
+  auto st = reg.Register("127.0.0.2", s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("secrets[1].token"), std::string::npos);
+  EXPECT_EQ(st.error().message.find("open-value"), std::string::npos);
+  EXPECT_FALSE(reg.Register("not-an-ip", MakeSession("sb1")).ok());
+  Session dup = MakeSession("sb1");
+  dup.secrets[1].token = kTok;
+  EXPECT_FALSE(reg.Register("127.0.0.2", dup).ok());
+  ASSERT_TRUE(reg.Register("127.0.0.2", MakeSession("sb1")).ok());
+  EXPECT_EQ(reg.Register("127.0.0.2", MakeSession("sb9")).error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(reg.Register("127.0.0.9", MakeSession("sb1")).error().code, ErrorCode::kAlreadyExists);
+}
+
+TEST(SessionRegistry, ExpiredSessionIsNotFound) {
+  SessionRegistry reg;
+  Session s = MakeSession("sb1");
+  s.expiry = std::chrono::system_clock::now() - std::chrono::seconds(1);
+  ASSERT_TRUE(reg.Register("127.0.0.2", s).ok());
+  EXPECT_EQ(reg.Lookup("127.0.0.2"), nullptr);
+}
+
+TEST(SessionRegistry, ConcurrentLookupsDuringUpdates) {
+  SessionRegistry reg;
+  ASSERT_TRUE(reg.Register("127.0.0.2", MakeSession("sb1")).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 4; ++i) {
+    readers.emplace_back([&] {
+      while (!stop) {
+        auto s = reg.Lookup("127.0.0.2");
+        if (!s) continue;
+        const std::string v = Substitute(*s, "api.test", kTok);
+        if (v.rfind("value-", 0) != 0 && v != "real-value-1") bad++;
+      }
+    });
+  }
+  for (int i = 0; i < 500; ++i) ASSERT_TRUE(reg.UpdateSecretValue("sb1", "API_KEY", "value-" + std::to_string(i)).ok());
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+TEST(SessionsFile, ParsesAndNamesErrors) {
+  auto ok = ParseSessionsJson(R"([{"source":"127.0.0.1","sandboxId":"a","allowlist":["x.test"],
+      "secrets":[{"name":"K","token":")" + kTok + R"(","value":"v","allowedHosts":["x.test"]}]}])");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ((*ok)[0].session.secrets[0].name, "K");
+  auto bad = ParseSessionsJson(R"([{"source":"127.0.0.1","sandboxId":"a","secrets":[{"name":"K","value":"v"}]}])");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("sessions[0].secrets[0].token"), std::string::npos);
+  EXPECT_FALSE(ParseSessionsJson("{").ok());
+}
+
+}  // namespace
+}  // namespace osb::secretsproxy

@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""A real TLS upstream for proxy / worker / e2e tests that records exactly
+what it received.
+
+    python3 tests/support/upstream.py --cert-dir D --port-file F --record-dir R \
+        [--host 127.0.0.1] [--port 0] [--names api.test,other.test] [--plain]
+
+* On first start it creates its own test CA (D/ca.crt, D/ca.key) and a server
+  certificate (D/server.crt) for --names (DNS names and IP literals; default:
+  api.test, other.test, *.api.test, localhost, 127.0.0.1..127.0.0.3, ::1), with
+  the openssl CLI. Point the proxy's --upstream-ca at D/ca.crt.
+* When listening it writes F (atomically) as JSON:
+  {"port": N, "plainPort": M|null, "ca": "D/ca.crt", "pid": P}.
+* Every request is recorded as R/<seq>.json: {"method", "target", "version",
+  "headers": [[name, value], ...], "headRaw", "bodyLength", "bodySha256",
+  "body" (text when <= 1 MiB, else null), "framing", "tls", "sni"}.
+  Large bodies are hashed while streaming, never stored.
+
+Endpoints (any method):
+  /echo                  200 JSON {method, target, headers, body} of the request
+  /echo-chunked?split=N  the request body echoed back as chunked, N-byte chunks
+  /echo-headers          every request header echoed as X-Echo-<Name>: value
+  /redirect?to=URL       302 Location: URL (as given, percent-decoded)
+  /redirect-echo?...     302 Location: /landing?<the request's query>
+  /big?n=BYTES           BYTES of 'x', chunked
+  /upload                consumes the body; 200 JSON {length, sha256}
+  /close-delimited       HTTP/1.0 style: body until close (echoes the target)
+  /ws                    101 Switching Protocols, then echoes raw bytes
+  /status/N              empty response with status N
+  /bad-framing           response with both Content-Length and chunked
+  anything else          200 JSON {ok, target}
+"""
+import argparse
+import base64
+import hashlib
+import ipaddress
+import json
+import os
+import socket
+import socketserver
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.parse
+
+DEFAULT_NAMES = ["api.test", "other.test", "*.api.test", "localhost", "127.0.0.1", "127.0.0.2",
+                 "127.0.0.3", "::1"]
+MAX_STORED_BODY = 1 << 20
+
+
+def ensure_certs(cert_dir, names):
+    os.makedirs(cert_dir, exist_ok=True)
+    ca_crt, ca_key = os.path.join(cert_dir, "ca.crt"), os.path.join(cert_dir, "ca.key")
+    crt, key = os.path.join(cert_dir, "server.crt"), os.path.join(cert_dir, "server.key")
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+    if not (os.path.exists(ca_crt) and os.path.exists(ca_key)):
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", ca_key, "-out", ca_crt, "-days", "30", "-subj", "/CN=osb test upstream CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    if not (os.path.exists(crt) and os.path.exists(key)):
+        sans = []
+        for n in names:
+            try:
+                ipaddress.ip_address(n)
+                sans.append("IP:" + n)
+            except ValueError:
+                sans.append("DNS:" + n)
+        with tempfile.TemporaryDirectory() as tmp:
+            csr, ext = os.path.join(tmp, "s.csr"), os.path.join(tmp, "ext.cnf")
+            with open(ext, "w") as f:
+                f.write("subjectAltName=" + ",".join(sans) + "\nextendedKeyUsage=serverAuth\n"
+                        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                        "authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n")
+            run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                key, "-out", csr, "-subj", "/CN=" + names[0])
+            run("openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
+                "-out", crt, "-days", "30", "-extfile", ext)
+    return ca_crt, crt, key
+
+
+class Recorder:
+    def __init__(self, record_dir):
+        self.dir = record_dir
+        self.lock = threading.Lock()
+        self.seq = 0
+        os.makedirs(record_dir, exist_ok=True)
+
+    def write(self, rec):
+        with self.lock:
+            self.seq += 1
+            path = os.path.join(self.dir, "%06d.json" % self.seq)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(rec, f)
+        os.rename(tmp, path)
+
+
+class BadRequest(Exception):
+    pass
+
+
+class Conn:
+    """Buffered reader over a socket."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError()
+        self.buf += data
+
+    def read_until(self, delim, limit=1 << 20):
+        while delim not in self.buf:
+            if len(self.buf) > limit:
+                raise BadRequest("too long")
+            self.fill()
+        i = self.buf.index(delim) + len(delim)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self.fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_some(self, n):
+        if not self.buf:
+            self.fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+
+def read_body(conn, headers):
+    """Yields body pieces; returns framing name via the generator's value."""
+    te = [v for k, v in headers if k.lower() == "transfer-encoding"]
+    cl = [v for k, v in headers if k.lower() == "content-length"]
+    if te:
+        if te[-1].lower() != "chunked":
+            raise BadRequest("unsupported transfer-encoding")
+        while True:
+            line = conn.read_until(b"\r\n")
+            size = int(line.split(b";")[0].strip(), 16)
+            if size == 0:
+                while conn.read_until(b"\r\n") != b"\r\n":
+                    pass
+                return
+            remaining = size
+            while remaining:
+                piece = conn.read_some(min(remaining, 65536))
+                remaining -= len(piece)
+                yield piece
+            if conn.read_exact(2) != b"\r\n":
+                raise BadRequest("bad chunk end")
+    elif cl:
+        remaining = int(cl[0])
+        while remaining:
+            piece = conn.read_some(min(remaining, 65536))
+            remaining -= len(piece)
+            yield piece
+
+
+def response(status, reason, headers, body=b"", chunked=False):
+    head = "HTTP/1.1 %d %s\r\n" % (status, reason)
+    for k, v in headers:
+        head += "%s: %s\r\n" % (k, v)
+    if chunked:
+        head += "Transfer-Encoding: chunked\r\n"
+    else:
+        head += "Content-Length: %d\r\n" % len(body)
+    return head.encode("latin-1") + b"\r\n" + (b"" if chunked else body)
+
+
+def chunked(body, split):
+    out = b""
+    for i in range(0, len(body), split):
+        piece = body[i:i + split]
+        out += b"%x\r\n" % len(piece) + piece + b"\r\n"
+    return out + b"0\r\n\r\n"
+
+
+class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        srv = self.server
+        sock = self.request
+        sni = None
+        if srv.ssl_ctx is not None:
+            try:
+                sock = srv.ssl_ctx.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+            sni = getattr(sock, "osb_sni", None) or srv.last_sni.get(threading.get_ident())
+        conn = Conn(sock)
+        try:
+            while self.one(conn, sni):
+                pass
+        except (EOFError, ConnectionError, ssl.SSLError, OSError, BadRequest, ValueError, IndexError):
+            pass
+        finally:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def one(self, conn, sni):
+        srv = self.server
+        head = conn.read_until(b"\r\n\r\n", limit=1 << 20)
+        lines = head[:-4].decode("latin-1").split("\r\n")
+        method, target, version = lines[0].split(" ", 2)
+        headers = []
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers.append([k, v.strip()])
+        h = {k.lower(): v for k, v in headers}
+        te = [v for k, v in headers if k.lower() == "transfer-encoding"]
+        framing = "chunked" if te else ("content-length" if "content-length" in h else "none")
+        url = urllib.parse.urlsplit(target)
+        path, query = url.path, urllib.parse.parse_qs(url.query)
+        sha = hashlib.sha256()
+        length = 0
+        stored = bytearray()
+        if path != "/ws":
+            for piece in read_body(conn, headers):
+                sha.update(piece)
+                length += len(piece)
+                if len(stored) <= MAX_STORED_BODY:
+                    stored += piece
+        body = bytes(stored) if length <= MAX_STORED_BODY else None
+        srv.recorder.write({
+            "method": method, "target": target, "version": version, "headers": headers,
+            "headRaw": head.decode("latin-1"), "bodyLength": length, "bodySha256": sha.hexdigest(),
+            "body": body.decode("latin-1") if body is not None else None, "framing": framing,
+            "tls": srv.ssl_ctx is not None, "sni": sni,
+        })
+        keep = h.get("connection", "").lower() != "close"
+        conn_hdr = [] if keep else [("Connection", "close")]
+        if path == "/echo" or path.startswith("/echo/"):
+            doc = {"method": method, "target": target, "headers": headers,
+                   "body": body.decode("latin-1") if body is not None else None, "bodyLength": length}
+            conn.send(response(200, "OK", [("Content-Type", "application/json")] + conn_hdr,
+                               json.dumps(doc).encode()))
+        elif path == "/echo-chunked":
+            split = int(query.get("split", ["7"])[0])
+            conn.send(response(200, "OK", [("Content-Type", "text/plain")] + conn_hdr, chunked=True))
+            conn.send(chunked(body or b"", max(1, split)))
+        elif path == "/echo-headers":
+            echo = [("X-Echo-" + k, v) for k, v in headers]
+            conn.send(response(200, "OK", echo + conn_hdr, b"ok"))
+        elif path == "/redirect":
+            conn.send(response(302, "Found", [("Location", query.get("to", ["/"])[0])] + conn_hdr, b""))
+        elif path == "/redirect-echo":
+            conn.send(response(302, "Found", [("Location", "/landing?" + url.query)] + conn_hdr, b""))
+        elif path == "/big":
+            n = int(query.get("n", ["1048576"])[0])
+            conn.send(response(200, "OK", conn_hdr, chunked=True))
+            block = b"x" * 65536
+            while n > 0:
+                piece = block[:min(n, len(block))]
+                conn.send(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                n -= len(piece)
+            conn.send(b"0\r\n\r\n")
+        elif path == "/upload":
+            doc = {"length": length, "sha256": sha.hexdigest()}
+            conn.send(response(200, "OK", [("Content-Type", "application/json")] + conn_hdr,
+                               json.dumps(doc).encode()))
+        elif path == "/close-delimited":
+            conn.send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + target.encode())
+            return False
+        elif path == "/ws":
+            conn.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Accept: " + h.get("sec-websocket-key", "").encode() + b"\r\n\r\n")
+            if conn.buf:
+                conn.send(conn.buf)
+                conn.buf = b""
+            while True:
+                data = conn.sock.recv(65536)
+                if not data:
+                    return False
+                conn.send(data)
+        elif path.startswith("/status/"):
+            conn.send(response(int(path.split("/")[2]), "Status", conn_hdr, b""))
+        elif path == "/bad-framing":
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"5\r\nhello\r\n0\r\n\r\n")
+        else:
+            conn.send(response(200, "OK", [("Content-Type", "application/json")] + conn_hdr,
+                               json.dumps({"ok": True, "target": target}).encode()))
+        return keep
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, ssl_ctx, recorder, family):
+        self.address_family = family
+        self.ssl_ctx = ssl_ctx
+        self.recorder = recorder
+        self.last_sni = {}
+        super().__init__(addr, Handler)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cert-dir", required=True)
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--record-dir", required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--names", default=",".join(DEFAULT_NAMES))
+    ap.add_argument("--plain", action="store_true", help="also listen for plain HTTP (plainPort)")
+    args = ap.parse_args()
+
+    ca, crt, key = ensure_certs(args.cert_dir, [n for n in args.names.split(",") if n])
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    ctx.set_alpn_protocols(["http/1.1"])
+    recorder = Recorder(args.record_dir)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    tls_srv = Server((args.host, args.port), ctx, recorder, family)
+
+    def on_sni(sslobj, name, _ctx):
+        tls_srv.last_sni[threading.get_ident()] = name
+
+    ctx.sni_callback = on_sni
+    servers = [tls_srv]
+    plain_port = None
+    if args.plain:
+        plain = Server((args.host, 0), None, recorder, family)
+        servers.append(plain)
+        plain_port = plain.server_address[1]
+    for s in servers:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    info = {"port": tls_srv.server_address[1], "plainPort": plain_port, "ca": os.path.abspath(ca),
+            "pid": os.getpid()}
+    tmp = args.port_file + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(info, f)
+    os.rename(tmp, args.port_file)
+    print("upstream ready", json.dumps(info), flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
