@@ -27,13 +27,14 @@ struct WorkerOptions {
   std::string worker_id;                          // "" = <state-dir>/worker-id, made once
   std::string state_dir = "/var/lib/osb/worker";
   int capacity = 50;
-  // Proxy listeners: bound on every address so each sandbox's host-side veth
-  // address reaches them; a connection from an address that is not a
-  // sandbox's has no session and is refused.
-  std::string proxy_listen = "0.0.0.0:3128";
-  std::string transparent_listen = "0.0.0.0:3129";
-  std::string transparent_http_listen = "0.0.0.0:3130";
-  std::string dns_listen = "0.0.0.0:5353";
+  // Proxy and DNS listeners. The sandbox's nftables rules DNAT its traffic
+  // to 127.0.0.1:<port>, so loopback is all they need (nothing outside the
+  // host reaches them). A UDP responder must reply from the address the
+  // DNAT targeted, which binding to 127.0.0.1 guarantees.
+  std::string proxy_listen = "127.0.0.1:3128";
+  std::string transparent_listen = "127.0.0.1:3129";
+  std::string transparent_http_listen = "127.0.0.1:3130";
+  std::string dns_listen = "127.0.0.1:5353";
   std::string metrics_listen;                     // "" = none
   std::string audit_log;                          // "" = stderr
   std::string address_pool = "10.200.0.0/16";
