@@ -2,7 +2,7 @@
 //   POST   /api/sandboxes                 create (project defaults, explicit fields win)
 //   GET    /api/sandboxes                 list (the caller's org)
 //   GET    /api/sandboxes/{id}
-//   DELETE /api/sandboxes/{id}            destroy (idempotent on a stopped sandbox)
+//   DELETE /api/sandboxes/{id}            destroy and forget (then 404)
 //   POST   /api/sandboxes/{id}/exec/run   {cmd, args?, envs?, cwd?, timeout?}
 //                                         -> {exitCode, stdout, stderr, ...}
 // 503 when no worker is healthy; 409 exec in a stopped sandbox.

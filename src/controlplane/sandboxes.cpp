@@ -160,7 +160,7 @@ Status SandboxService::Delete(const std::string& org_id, const std::string& id) 
     // NOT_FOUND: the worker already lost it (timeout, restart): just record.
     if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND) return proto::FromGrpcStatus(st);
   }
-  return store_.StopSandbox(id, store::NowRfc3339());
+  return store_.DeleteSandbox(id);
 }
 
 Result<ExecOutcome> SandboxService::Exec(const std::string& org_id, const std::string& id,

@@ -66,6 +66,9 @@ class SandboxService {
   Result<SandboxView> Create(const std::string& org_id, const SandboxRequest& request);
   Result<SandboxView> Get(const std::string& org_id, const std::string& id);
   Result<std::vector<SandboxView>> List(const std::string& org_id);
+  // Destroys it on its worker (if still running) and forgets it: a later
+  // GET is a 404. Sandboxes that ended on their own stay listed as
+  // "stopped" until deleted.
   Status Delete(const std::string& org_id, const std::string& id);
   Result<ExecOutcome> Exec(const std::string& org_id, const std::string& id, const ExecCommand& cmd);
 

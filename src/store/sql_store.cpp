@@ -516,6 +516,15 @@ class SqlStore final : public Store {
     });
   }
 
+  Status DeleteSandbox(const std::string& id) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec("DELETE FROM sandboxes WHERE id = $1 RETURNING id", {Param::Text(id)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "sandbox not found");
+      return {};
+    });
+  }
+
   Result<std::vector<SandboxRow>> QuerySandboxes(const std::string& sql, const std::vector<Param>& params) {
     std::vector<SandboxRow> out;
     Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {

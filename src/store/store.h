@@ -159,6 +159,8 @@ class Store {
       const std::optional<std::string>& worker_id, const std::optional<std::string>& project_id) = 0;
   // Marks a running sandbox stopped (no-op if it already is); kNotFound if unknown.
   virtual Status StopSandbox(const std::string& id, const std::string& ended_at) = 0;
+  // Forgets the sandbox (after DELETE it is a 404); kNotFound if unknown.
+  virtual Status DeleteSandbox(const std::string& id) = 0;
 };
 
 // Opens the backend named by `url`, creating the SQLite file if missing, and

@@ -21,6 +21,11 @@ import uuid
 TOKEN_RE = re.compile(r"osb_sealed_[0-9a-f]{32}")
 
 
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def load_env():
     path = os.environ.get("OSB_E2E_ENV_FILE")
     if not path or not os.path.exists(path):
@@ -54,11 +59,6 @@ def api(method, path, body=None, expect=None):
     if expect is not None and status != expect:
         raise AssertionError(f"{method} {path}: expected {expect}, got {status}: {text}")
     return status, (json.loads(text) if text else None), text
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
 
 
 def records_with(marker):
@@ -221,9 +221,9 @@ class Teardown(unittest.TestCase):
         sid = sb["sandboxID"]
         self.assertIn(sid, subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout)
         api("DELETE", f"/api/sandboxes/{sid}", None, 204)
-        _, got, _ = api("GET", f"/api/sandboxes/{sid}", None, 200)
-        self.assertEqual(got["status"], "stopped")
-        self.assertEqual(api("POST", f"/api/sandboxes/{sid}/exec/run", {"cmd": "true"})[0], 409)
+        api("GET", f"/api/sandboxes/{sid}", None, 404)
+        self.assertEqual(api("POST", f"/api/sandboxes/{sid}/exec/run", {"cmd": "true"})[0], 404)
+        self.assertEqual(api("DELETE", f"/api/sandboxes/{sid}")[0], 404)
         checks = {
             "netns": subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout,
             "nft": subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout,
