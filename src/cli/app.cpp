@@ -11,10 +11,25 @@ namespace osb::cli {
 
 namespace {
 
-const CLI::App* Deepest(const CLI::App& app) {
-  const CLI::App* current = &app;
-  while (!current->get_subcommands().empty()) current = current->get_subcommands().front();
-  return current;
+// The first argument that is neither a flag nor a global flag's value: the verb.
+std::string FirstWord(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--api-url" || arg == "--api-key") {
+      ++i;
+      continue;
+    }
+    if (arg.starts_with("-")) continue;
+    return std::string(arg);
+  }
+  return {};
+}
+
+bool IsSubcommand(CLI::App& app, const std::string& name) {
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    if (sub->get_name() == name) return true;
+  }
+  return false;
 }
 
 // "oc project create" for the deepest subcommand that was parsed.
@@ -64,20 +79,18 @@ int RunOc(int argc, const char* const* argv, const Io& io) {
     return kExitOk;
   } catch (const CLI::ParseError& e) {
     std::string message = e.what();
-    if (const CLI::App* deepest = Deepest(app); !deepest->get_subcommands({}).empty() &&
-                                                deepest->get_subcommands().empty()) {
-      // "oc projct list": CLI11 says "A subcommand is required"; name the word instead.
-      auto rest = deepest->remaining();
-      if (!rest.empty() && !rest.front().starts_with("-")) {
-        message = "unknown command '" + rest.front() + "'";
-      }
+    if (auto word = FirstWord(argc, argv); !word.empty() && !IsSubcommand(app, word)) {
+      // "oc projct list": CLI11 would complain about the wrong thing.
+      message = "unknown command '" + word + "'";
     }
     for (char& c : message) {
       if (c == '\n') c = ' ';
     }
     while (!message.empty() && message.back() == ' ') message.pop_back();
     if (message.empty()) message = "invalid command line";
-    return ctx.Usage(message + " (see `" + CommandPath(app) + " --help`)");
+    std::string path = CommandPath(app);
+    if (path == "oc exec") message += "; put the command after --: oc exec <id> -- CMD [ARGS...]";
+    return ctx.Usage(message + " (see `" + path + " --help`)");
   }
   if (!ctx.action) return ctx.Usage("no command given (see `oc --help`)");
   try {

@@ -191,12 +191,11 @@ void AddSandboxCommands(CLI::App& root, Context& ctx) {
   auto* exec = root.add_subcommand(
       "exec", "Run a command in a sandbox: prints its stdout/stderr, exits with its exit code");
   exec->add_option("id", ef->id, "Sandbox id")->required()->check(NonEmptyArg());
-  exec->add_option("command", ef->command, "Command and arguments, after --")->required();
+  exec->add_option("command", ef->command, "Command and arguments; put them after -- when they contain options")->required();
   exec->add_option("--env", ef->envs, "Environment variable K=V for this command; repeatable")
       ->type_name("K=V");
   ef->cwd_opt = exec->add_option("--cwd", ef->cwd, "Working directory inside the sandbox");
   ef->timeout_opt = exec->add_option("--timeout", ef->timeout, "Kill the command after this many seconds");
-  exec->positionals_at_end();
   OnRun(exec, ctx, [&ctx, ef] { return Exec(ctx, *ef); });
 
   auto kill_id = std::make_shared<std::string>();
