@@ -519,12 +519,8 @@ class ConfigTest(OcTestCase):
         r = self.oc("project", "list", env=self.env(OPENSANDBOX_API_KEY="env-key"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.last()["headers"]["x-api-key"], "env-key")
-        r = self.oc("--api-key", "flag-key", "project", "list",
-                    env=self.env(OPENSANDBOX_API_KEY="env-key", OPENSANDBOX_API_URL="http://127.0.0.1:1"),
-                    ) if False else self.oc("project", "list", "--api-key", "flag-key", "--api-url",
-                                            self.api.url,
-                                            env=self.env(OPENSANDBOX_API_KEY="env-key",
-                                                         OPENSANDBOX_API_URL="http://127.0.0.1:1"))
+        r = self.oc("project", "list", "--api-key", "flag-key", "--api-url", self.api.url,
+                    env=self.env(OPENSANDBOX_API_KEY="env-key", OPENSANDBOX_API_URL="http://127.0.0.1:1"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.last()["headers"]["x-api-key"], "flag-key")
 
