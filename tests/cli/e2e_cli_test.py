@@ -9,8 +9,9 @@ one-line errors, and that no secret value appears in any output. Finally
 every path of docs/openapi.yaml must answer on the server.
 
 Exit 77 (ctest SKIP_RETURN_CODE) when the osb binary has no `dev` verb yet,
-or — after everything else passed — when sandbox verbs get 503 (no worker
-can run sandboxes on this machine). Everything else is a hard failure.
+or — after everything else passed — when the server has no sandbox API yet
+(GET /api/sandboxes is 404) or answers 503 (no worker can run sandboxes on
+this machine). Everything else is a hard failure.
 """
 import argparse
 import json
@@ -153,6 +154,7 @@ class E2E:
         self.secrets()
         self.secret_groups()
         self.openapi_routes()
+        self.no_secret_anywhere()
         sandboxes_ran = self.sandboxes()
         self.no_secret_anywhere()
         return sandboxes_ran
@@ -247,6 +249,10 @@ class E2E:
         self.expect_error(4, "secret-group", "get", "e2e-doomed")
 
     def sandboxes(self):
+        status, body = self.http("GET", "/api/sandboxes", key=self.key)
+        if status == 404:
+            print(f"note: sandbox verbs skipped: this server has no sandbox API yet ({body[:200]!r})")
+            return False
         status, body = self.http("POST", "/api/sandboxes", {"project": "e2e-demo"}, key=self.key)
         if status == 503:
             print(f"note: sandbox verbs skipped: server answered 503 ({body[:200]!r})")
@@ -305,6 +311,11 @@ class E2E:
                 return "e2e-routes"
             return re.sub(r"\{([^}]+)\}", value, path)
 
+        status, _ = self.http("GET", "/api/sandboxes", key=self.key)
+        sandbox_api = status != 404
+        if not sandbox_api:
+            print("note: the server has no sandbox API yet; /api/sandboxes paths not checked")
+            paths = {p: m for p, m in paths.items() if not p.startswith("/api/sandboxes")}
         order = {"get": 0, "post": 1, "put": 1, "patch": 1, "delete": 2}
         checks = sorted(((m, p) for p, methods in paths.items() for m in methods if m in order),
                         key=lambda mp: (order[mp[0]], -mp[1].count("/")))
@@ -315,7 +326,8 @@ class E2E:
             if method == "put" and "/secrets/" in path:
                 body = {"value": "v"}
             status, text = self.http(method.upper(), url_path, body, key=self.key)
-            sandbox = path.startswith("/api/sandboxes")
+            # A made-up sandbox id is legitimately "not found".
+            sandbox = path.startswith("/api/sandboxes/")
             ok = status not in (405, 501) and not (status == 404 and not sandbox) and status < 500 \
                 or (status == 503 and sandbox)
             if not ok:
@@ -391,7 +403,7 @@ def main():
         test.stop_server()
         shutil.rmtree(test.tmp, ignore_errors=True)
     if not sandboxes_ran:
-        print("SKIP: everything passed except sandbox verbs, which need a worker (503)")
+        print("SKIP: everything passed except sandbox verbs, which need the sandbox API and a worker")
         return SKIP
     print("PASS")
     return 0
