@@ -90,6 +90,12 @@ int RunOc(int argc, const char* const* argv, const Io& io) {
     if (message.empty()) message = "invalid command line";
     std::string path = CommandPath(app);
     if (path == "oc exec") message += "; put the command after --: oc exec <id> -- CMD [ARGS...]";
+    if (path.ends_with(" secret set") && dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+      // CLI11 quotes the unexpected words, and one of them may be the
+      // secret value (e.g. a value starting with '-'): never echo them.
+      message = "unexpected extra arguments (not shown: one may be the value); a VALUE starting "
+                "with '-' goes last, after --: " + path.substr(3) + " <owner> NAME -- VALUE";
+    }
     return ctx.Usage(message + " (see `" + path + " --help`)");
   }
   if (!ctx.action) return ctx.Usage("no command given (see `oc --help`)");

@@ -338,6 +338,23 @@ class SecretTest(OcTestCase):
         self.assert_error(r, 2, "not both")
         self.assert_no_secret(r)
 
+    def test_parse_errors_never_quote_the_value(self):
+        for args in (["-" + SECRET], ["--" + SECRET], [SECRET, SECRET], ["--", "-" + SECRET, SECRET]):
+            r = self.oc("secret", "set", "demo", "OPENAI_KEY", *args)
+            self.assert_error(r, 2, "not shown")
+            self.assert_no_secret(r)
+            r = self.oc("secret-group", "secret", "set", "g", "OPENAI_KEY", *args)
+            self.assert_error(r, 2, "not shown")
+            self.assert_no_secret(r)
+        self.assertEqual(self.api.requests, [])
+
+    def test_value_starting_with_dash_after_double_dash(self):
+        self.api.route("PUT", self.PATH, 200, self.META)
+        r = self.oc("secret", "set", "demo", "OPENAI_KEY", "--", "-" + SECRET)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.last()["body"]["value"], "-" + SECRET)
+        self.assert_no_secret(r)
+
     def test_no_value_is_usage(self):
         r = self.oc("secret", "set", "demo", "OPENAI_KEY")
         self.assert_error(r, 2, "--from-stdin")
