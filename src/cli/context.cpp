@@ -5,6 +5,7 @@
 namespace osb::cli {
 
 Result<ResolvedConfig> Context::Resolve() {
+  if (resolved_) return *resolved_;
   FileConfig file;
   std::string label = "(none)";
   auto path = ConfigFilePath(env());
@@ -25,6 +26,7 @@ Result<ResolvedConfig> Context::Resolve() {
           << "oc: api key " << (resolved.api_key.empty() ? "not set" : "set")
           << " (from " << resolved.api_key_source << ")\n";
   }
+  resolved_ = resolved;
   return resolved;
 }
 

@@ -42,8 +42,9 @@ class Context {
   // nullptr returned; `exit_code` receives the code to return.
   ApiClient* Api(int* exit_code, bool require_key = true);
 
-  // The configuration the client uses (valid after a successful Api() or
-  // after Resolve()).
+  // The configuration the client uses: flags > env > file > default.
+  // Computed once (warnings print once); set the flag fields before the
+  // first call.
   Result<ResolvedConfig> Resolve();
 
   int Fail(const Error& error);
@@ -52,6 +53,7 @@ class Context {
 
  private:
   Io io_;
+  std::optional<ResolvedConfig> resolved_;
   std::unique_ptr<ApiClient> api_;
 };
 

@@ -541,6 +541,21 @@ class ConfigTest(OcTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.last()["headers"]["x-api-key"], "flag-key")
 
+    def test_url_path_prefix_is_kept(self):
+        self.api.route("GET", "/gateway/osb/api/projects", 200, [])
+        r = self.oc("project", "list", "--api-url", self.api.url + "/gateway/osb/")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.last()["path"], "/gateway/osb/api/projects")
+
+    def test_login_warning_printed_once(self):
+        path = self.write_config({"apiUrl": self.api.url, "apiKey": "file-key"})
+        os.chmod(path, 0o644)
+        self.api.route("GET", "/api/projects", 200, [])
+        r = self.oc("login", "--api-key", "k", env=self.env(OPENSANDBOX_API_URL=None))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.count(b"warning: config file"), 1)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+
     def test_global_flags_before_the_verb(self):
         self.api.route("GET", "/api/projects", 200, [])
         r = self.oc("--json", "--api-key", "flag-key", "project", "list")
