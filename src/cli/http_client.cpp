@@ -3,13 +3,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -56,29 +53,48 @@ http::request<http::string_body> BuildRequest(const ApiUrl& base, const HttpRequ
   return out;
 }
 
-// Runs the exchange on `stream` (tcp_stream or ssl_stream<tcp_stream>).
+// Runs `io` until the single asynchronous operation started by `start`
+// completes, and returns its error code. Every operation here is bounded:
+// stream operations by the tcp_stream's expiry, resolution by a timer. (No
+// C++20 coroutines: Boost 1.74's Asio does not enable them under clang 14,
+// which the fuzz build uses.)
+template <typename Start>
+beast::error_code Await(asio::io_context& io, Start&& start) {
+  beast::error_code result = asio::error::would_block;
+  bool done = false;
+  start([&result, &done](beast::error_code ec, auto&&...) {
+    result = ec;
+    done = true;
+  });
+  io.restart();
+  while (!done && io.run_one() > 0) {
+  }
+  return done ? result : beast::error_code(asio::error::operation_aborted);
+}
+
+// Sends the request and reads the response on `stream` (tcp_stream or
+// ssl_stream<tcp_stream>), whose expiry is already set.
 template <typename Stream>
-asio::awaitable<void> Exchange(Stream& stream, const ApiUrl& base, const HttpRequest& req,
-                               Outcome& outcome) {
-  beast::error_code ec;
+Outcome Exchange(asio::io_context& io, Stream& stream, const ApiUrl& base, const HttpRequest& req) {
+  Outcome outcome;
   auto request = BuildRequest(base, req);
-  co_await http::async_write(stream, request, asio::redirect_error(asio::use_awaitable, ec));
+  beast::error_code ec = Await(io, [&](auto handler) { http::async_write(stream, request, handler); });
   if (ec) {
     outcome.error = NetError(base, "sending the request", ec);
-    co_return;
+    return outcome;
   }
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(HttpClient::kMaxResponseBytes);
   parser.header_limit(64 * 1024);
-  co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+  ec = Await(io, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
   if (ec == http::error::body_limit) {
     outcome.error = MakeError(ErrorCode::kTooLarge, "the server's response is larger than 64 MiB");
-    co_return;
+    return outcome;
   }
   if (ec) {
     outcome.error = NetError(base, "reading the response", ec);
-    co_return;
+    return outcome;
   }
   auto& res = parser.get();
   HttpResponse out;
@@ -86,31 +102,47 @@ asio::awaitable<void> Exchange(Stream& stream, const ApiUrl& base, const HttpReq
   out.reason = std::string(res.reason());
   out.body = std::move(res.body());
   outcome.response = std::move(out);
+  return outcome;
 }
 
-asio::awaitable<void> Run(const ApiUrl& base, const HttpRequest& req, asio::ssl::context* tls,
-                          Outcome& outcome) {
-  auto executor = co_await asio::this_coro::executor;
-  beast::error_code ec;
-  tcp::resolver resolver(executor);
-  auto endpoints = co_await resolver.async_resolve(base.host, base.port,
-                                                   asio::redirect_error(asio::use_awaitable, ec));
+Outcome Run(asio::io_context& io, const ApiUrl& base, const HttpRequest& req,
+            asio::ssl::context* tls) {
+  Outcome outcome;
+  const auto deadline = std::chrono::steady_clock::now() + req.timeout;
+
+  // Name resolution has no built-in timeout: race it against a timer.
+  tcp::resolver resolver(io);
+  asio::steady_timer resolve_timer(io, deadline);
+  resolve_timer.async_wait([&resolver](beast::error_code ec) {
+    if (!ec) resolver.cancel();
+  });
+  tcp::resolver::results_type endpoints;
+  beast::error_code ec = Await(io, [&](auto handler) {
+    resolver.async_resolve(base.host, base.port,
+                           [&endpoints, handler](beast::error_code e, tcp::resolver::results_type r) mutable {
+                             endpoints = std::move(r);
+                             handler(e);
+                           });
+  });
+  resolve_timer.cancel();
+  if (ec == asio::error::operation_aborted) ec = beast::error::timeout;
   if (ec) {
     outcome.error = NetError(base, "resolving " + base.host, ec);
-    co_return;
+    return outcome;
   }
-  beast::tcp_stream tcp_stream(executor);
-  tcp_stream.expires_after(req.timeout);
-  co_await tcp_stream.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+
+  beast::tcp_stream tcp_stream(io);
+  tcp_stream.expires_at(deadline);
+  ec = Await(io, [&](auto handler) { tcp_stream.async_connect(endpoints, handler); });
   if (ec) {
     outcome.error = NetError(base, "connecting", ec);
-    co_return;
+    return outcome;
   }
   if (tls == nullptr) {
-    co_await Exchange(tcp_stream, base, req, outcome);
+    outcome = Exchange(io, tcp_stream, base, req);
     beast::error_code ignored;
     tcp_stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    co_return;
+    return outcome;
   }
 
   beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls);
@@ -124,8 +156,7 @@ asio::awaitable<void> Run(const ApiUrl& base, const HttpRequest& req, asio::ssl:
   } else {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), base.host.c_str());
   }
-  co_await stream.async_handshake(asio::ssl::stream_base::client,
-                                  asio::redirect_error(asio::use_awaitable, ec));
+  ec = Await(io, [&](auto handler) { stream.async_handshake(asio::ssl::stream_base::client, handler); });
   if (ec) {
     std::string what = "TLS handshake";
     long verify = SSL_get_verify_result(ssl);
@@ -135,10 +166,11 @@ asio::awaitable<void> Run(const ApiUrl& base, const HttpRequest& req, asio::ssl:
               "; set SSL_CERT_FILE to a CA bundle that signs the server's certificate)";
     }
     outcome.error = NetError(base, what, ec);
-    co_return;
+    return outcome;
   }
-  co_await Exchange(stream, base, req, outcome);
-  // The server closes; a proper TLS shutdown is not worth a timeout here.
+  // The server closes the connection; a TLS close_notify exchange is not
+  // worth another round trip here.
+  return Exchange(io, stream, base, req);
 }
 
 }  // namespace
@@ -152,27 +184,15 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
     tls->set_default_verify_paths();
     tls->set_verify_mode(asio::ssl::verify_peer);
   }
-  Outcome outcome;
-  std::exception_ptr failure;
-  asio::co_spawn(io, Run(base_, request, tls ? &*tls : nullptr, outcome),
-                 [&failure](std::exception_ptr e) { failure = e; });
-  // The timeout covers the whole exchange, including name resolution.
-  io.run_for(request.timeout + std::chrono::seconds(1));
-  if (!io.stopped()) {
-    io.stop();
-    return MakeError(ErrorCode::kUnavailable, "cannot reach " + base_.ToString() + ": timed out");
+  try {
+    Outcome outcome = Run(io, base_, request, tls ? &*tls : nullptr);
+    if (outcome.error) return *outcome.error;
+    if (!outcome.response) return MakeError(ErrorCode::kInternal, "no response");
+    return std::move(*outcome.response);
+  } catch (const std::exception& e) {
+    // Asio/OpenSSL setup failures (e.g. out of file descriptors).
+    return MakeError(ErrorCode::kUnavailable, "cannot reach " + base_.ToString() + ": " + e.what());
   }
-  if (failure) {
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& e) {
-      return MakeError(ErrorCode::kUnavailable,
-                       "cannot reach " + base_.ToString() + ": " + e.what());
-    }
-  }
-  if (outcome.error) return *outcome.error;
-  if (!outcome.response) return MakeError(ErrorCode::kInternal, "no response");
-  return std::move(*outcome.response);
 }
 
 }  // namespace osb::cli
