@@ -242,6 +242,11 @@ class E2E:
         u = self.oc_json("project", "update", "e2e-demo", "--secret-group", "e2e-shared")
         self.check(u["secretGroups"] == ["e2e-shared"] and u["cpuCount"] == 3, f"attach group {u}")
 
+        self.expect_error(6, "secret-group", "delete", "e2e-shared")   # attached: 409
+        self.oc("secret-group", "create", "e2e-rename-me")
+        self.check(self.oc_json("secret-group", "update", "e2e-rename-me", "--name", "e2e-renamed")["name"]
+                   == "e2e-renamed", "group rename")
+        self.oc("secret-group", "delete", "e2e-renamed")
         self.oc("secret-group", "create", "e2e-doomed")
         self.oc("secret-group", "secret", "set", "e2e-doomed", "X", "--from-stdin", stdin=b"x")
         self.oc("secret-group", "secret", "delete", "e2e-doomed", "X")

@@ -240,8 +240,25 @@ void AddSecretGroupCommands(CLI::App& root, Context& ctx) {
     return 0;
   });
 
+  auto rename = std::make_shared<std::pair<std::string, std::string>>();
+  auto* update = group->add_subcommand("update", "Rename a secret group (projects stay attached)");
+  update->add_option("group", rename->first, "Group id or name")->required()->check(NonEmptyArg());
+  update->add_option("--name", rename->second, "The new name")->required()->check(NonEmptyArg());
+  OnRun(update, ctx, [&ctx, rename] {
+    int code = 0;
+    ApiClient* api = ctx.Api(&code);
+    if (api == nullptr) return code;
+    auto res = api->Patch(ApiPath({"secret-groups", rename->first}), nlohmann::json{{"name", rename->second}});
+    if (!res) return ctx.Fail(res.error());
+    nlohmann::json doc = *res;
+    ScrubValues(doc);
+    PrintGroup(ctx, doc);
+    return 0;
+  });
+
   auto del_ref = std::make_shared<std::string>();
-  auto* del = group->add_subcommand("delete", "Delete a secret group and its secrets");
+  auto* del = group->add_subcommand(
+      "delete", "Delete a secret group and its secrets (refused while a project attaches it)");
   del->add_option("group", *del_ref, "Group id or name")->required()->check(NonEmptyArg());
   OnRun(del, ctx, [&ctx, del_ref] {
     int code = 0;
