@@ -1,0 +1,55 @@
+// Verb groups of `oc`, one file each. Each Add* function registers its
+// subcommands on `root`; a chosen verb stores its work in ctx.action.
+// Internal to osb_cli.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli/context.h"
+#include "common/result.h"
+
+namespace osb::cli {
+
+void AddProjectCommands(CLI::App& root, Context& ctx);
+void AddSecretCommands(CLI::App& root, Context& ctx);       // secret, secret-group
+void AddSandboxCommands(CLI::App& root, Context& ctx);      // create list get exec kill, sandbox delete
+void AddLoginCommands(CLI::App& root, Context& ctx);        // login, version
+
+// --- helpers shared by the verb files ----------------------------------
+
+// Makes `fn` the action to run when `sub` is the chosen verb.
+inline void OnRun(CLI::App* sub, Context& ctx, std::function<int()> fn) {
+  sub->callback([&ctx, fn = std::move(fn)] { ctx.action = fn; });
+}
+
+// Validator: the argument must not be the empty string (an empty id would
+// otherwise address the collection route).
+inline CLI::Validator NonEmptyArg() {
+  return CLI::Validator([](std::string& v) { return v.empty() ? std::string("must not be empty") : std::string(); },
+                        "", "NonEmpty");
+}
+
+// "/api" + "/" + each segment percent-encoded.
+std::string ApiPath(std::initializer_list<std::string_view> segments);
+
+// Parses K=V items (--env). Error (usage) names the bad item; K must be a
+// non-empty env var name.
+Result<std::map<std::string, std::string>> ParseEnvPairs(const std::vector<std::string>& items);
+
+// Env var / secret name rule: [A-Za-z_][A-Za-z0-9_]*
+bool IsEnvName(std::string_view name);
+
+// Drops empty items (e.g. from "a,,b" or a trailing comma).
+std::vector<std::string> NonEmpty(const std::vector<std::string>& items);
+
+// Prints the result of a delete: "deleted <what>" for people, the server's
+// JSON (or {}) with --json.
+int PrintDeleted(Context& ctx, const nlohmann::json& response, const std::string& what);
+
+}  // namespace osb::cli

@@ -1,0 +1,286 @@
+// oc secret set|list|delete <project> ...
+// oc secret-group create|list|get|delete, oc secret-group secret set|list|delete <group> ...
+//
+// Secret values are write-only: they are read from the command line or
+// stdin, sent once in a PUT body and wiped; nothing oc prints can contain
+// them (responses are scrubbed of any "value" field, error messages of the
+// value itself).
+#include <memory>
+
+#include "cli/commands/commands.h"
+#include "cli/output.h"
+#include "cli/secret_input.h"
+#include "common/secure_memory.h"
+
+namespace osb::cli {
+
+namespace {
+
+// Where the secrets live: a project's own group or an org secret group.
+struct Owner {
+  const char* collection;  // "projects" or "secret-groups"
+  const char* noun;        // "project" or "secret group"
+};
+constexpr Owner kProjectOwner{"projects", "project"};
+constexpr Owner kGroupOwner{"secret-groups", "secret group"};
+
+struct SetFlags {
+  std::string owner;
+  std::string name;
+  std::string value;
+  bool from_stdin = false;
+  std::vector<std::string> allowed_hosts;
+  CLI::Option* value_opt = nullptr;
+};
+
+// Removes any "value" member, recursively: a server bug must not become a
+// leak through oc's output.
+void ScrubValues(nlohmann::json& doc) {
+  if (doc.is_object()) {
+    doc.erase("value");
+    for (auto& [key, member] : doc.items()) ScrubValues(member);
+  } else if (doc.is_array()) {
+    for (auto& item : doc) ScrubValues(item);
+  }
+}
+
+std::string Hosts(const nlohmann::json& secret) {
+  std::string hosts = Cell(secret, "allowedHosts");
+  return hosts == "-" ? "(any allowed host)" : hosts;
+}
+
+int Set(Context& ctx, const Owner& owner, SetFlags& f) {
+  const bool have_value = f.value_opt->count() > 0;
+  if (!IsEnvName(f.name)) {
+    return ctx.Usage("invalid secret name '" + TerminalSafe(f.name) +
+                     "': must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+  }
+  if (have_value && f.from_stdin) return ctx.Usage("give the value either as VALUE or with --from-stdin, not both");
+  if (!have_value && !f.from_stdin) return ctx.Usage("missing the value: give VALUE or --from-stdin");
+
+  std::string value;
+  if (f.from_stdin) {
+    auto read = ReadSecretFromStream(ctx.in());
+    if (!read) return ctx.Usage(read.error().message);
+    value = std::move(*read);
+  } else {
+    value = std::move(f.value);
+    SecureWipe(f.value);
+    if (value.empty()) return ctx.Usage("the secret value must not be empty");
+    if (value.size() > kMaxSecretBytes) {
+      SecureWipe(value);
+      return ctx.Usage("the secret value is larger than " + std::to_string(kMaxSecretBytes) + " bytes");
+    }
+    ctx.Warn("a value given on the command line may be saved in your shell history and is visible "
+             "in the process list; prefer --from-stdin");
+  }
+
+  int code = 0;
+  ApiClient* api = ctx.Api(&code);
+  if (api == nullptr) {
+    SecureWipe(value);
+    return code;
+  }
+  nlohmann::json body = {{"value", value}, {"allowedHosts", NonEmpty(f.allowed_hosts)}};
+  ApiClient::CallOptions options;
+  options.redact = {value};
+  auto res = api->Call("PUT", ApiPath({owner.collection, f.owner, "secrets", f.name}), &body, options);
+  SecureWipe(body["value"].get_ref<std::string&>());
+  SecureWipe(value);
+  SecureWipe(options.redact.front());
+  if (!res) return ctx.Fail(res.error());
+
+  nlohmann::json shown = res->is_null() ? nlohmann::json{{"name", f.name}} : *res;
+  ScrubValues(shown);
+  if (ctx.json) {
+    PrintJson(ctx.out(), shown);
+  } else {
+    ctx.out() << "secret " << f.name << " set on " << owner.noun << " " << TerminalSafe(f.owner)
+              << " (allowed hosts: " << Hosts(shown) << ")\n";
+  }
+  return 0;
+}
+
+int List(Context& ctx, const Owner& owner, const std::string& ref) {
+  int code = 0;
+  ApiClient* api = ctx.Api(&code);
+  if (api == nullptr) return code;
+  auto res = api->Get(ApiPath({owner.collection, ref, "secrets"}));
+  if (!res) return ctx.Fail(res.error());
+  nlohmann::json doc = *res;
+  ScrubValues(doc);
+  if (ctx.json) {
+    PrintJson(ctx.out(), doc);
+    return 0;
+  }
+  Table table({"NAME", "ALLOWED_HOSTS", "UPDATED"});
+  for (const auto& s : ListItems(doc)) {
+    table.AddRow({Cell(s, "name"), Hosts(s), Cell(s, "updatedAt")});
+  }
+  table.Print(ctx.out());
+  return 0;
+}
+
+int Delete(Context& ctx, const Owner& owner, const std::string& ref, const std::string& name) {
+  int code = 0;
+  ApiClient* api = ctx.Api(&code);
+  if (api == nullptr) return code;
+  auto res = api->Delete(ApiPath({owner.collection, ref, "secrets", name}));
+  if (!res) return ctx.Fail(res.error());
+  return PrintDeleted(ctx, *res, "secret " + name + " from " + owner.noun + " " + ref);
+}
+
+// set / list / delete under `parent`, the owner given as first positional.
+void AddSecretVerbs(CLI::App* parent, Context& ctx, const Owner& owner) {
+  const std::string owner_help = std::string(owner.noun) + " id or name";
+
+  auto set_flags = std::make_shared<SetFlags>();
+  auto* set = parent->add_subcommand(
+      "set", "Create or replace a secret (value and allowed hosts). The value is never printed");
+  set->add_option(owner.noun == std::string("project") ? "project" : "group", set_flags->owner, owner_help)
+      ->required()
+      ->check(NonEmptyArg());
+  set->add_option("name", set_flags->name, "Secret name = env var name in the sandbox")->required();
+  set_flags->value_opt = set->add_option(
+      "value", set_flags->value,
+      "The value (discouraged: lands in shell history; use --from-stdin)");
+  set->add_flag("--from-stdin", set_flags->from_stdin,
+                "Read the value from stdin as-is; one trailing newline is removed; empty is refused");
+  set->add_option("--allowed-hosts", set_flags->allowed_hosts,
+                  "Hosts the real value may be sent to (names or *.suffix), comma-separated or "
+                  "repeated; default: every host the egress allowlist admits")
+      ->delimiter(',')
+      ->type_name("HOST,...");
+  OnRun(set, ctx, [&ctx, &owner, set_flags] { return Set(ctx, owner, *set_flags); });
+
+  auto list_ref = std::make_shared<std::string>();
+  auto* list = parent->add_subcommand("list", "List secret names and allowed hosts (never values)");
+  list->add_option(owner.noun == std::string("project") ? "project" : "group", *list_ref, owner_help)
+      ->required()
+      ->check(NonEmptyArg());
+  OnRun(list, ctx, [&ctx, &owner, list_ref] { return List(ctx, owner, *list_ref); });
+
+  auto del_args = std::make_shared<std::pair<std::string, std::string>>();
+  auto* del = parent->add_subcommand("delete", "Delete a secret");
+  del->add_option(owner.noun == std::string("project") ? "project" : "group", del_args->first, owner_help)
+      ->required()
+      ->check(NonEmptyArg());
+  del->add_option("name", del_args->second, "Secret name")->required()->check(NonEmptyArg());
+  OnRun(del, ctx, [&ctx, &owner, del_args] { return Delete(ctx, owner, del_args->first, del_args->second); });
+}
+
+void PrintGroup(Context& ctx, const nlohmann::json& g) {
+  if (ctx.json) return PrintJson(ctx.out(), g);
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"id", Cell(g, "id")}, {"name", Cell(g, "name")}};
+  if (g.contains("secrets") && g["secrets"].is_array()) {
+    std::string names;
+    for (const auto& s : g["secrets"]) {
+      if (!names.empty()) names += ",";
+      names += s.is_object() ? Cell(s, "name") : (s.is_string() ? s.get<std::string>() : s.dump());
+    }
+    fields.emplace_back("secrets", names.empty() ? "-" : names);
+  }
+  fields.emplace_back("createdAt", Cell(g, "createdAt"));
+  fields.emplace_back("updatedAt", Cell(g, "updatedAt"));
+  PrintFields(ctx.out(), fields);
+}
+
+void AddSecretGroupCommands(CLI::App& root, Context& ctx) {
+  auto* group = root.add_subcommand(
+      "secret-group", "Org-level secret groups that projects attach with --secret-group");
+  group->require_subcommand(1);
+
+  auto create_name = std::make_shared<std::string>();
+  auto* create = group->add_subcommand("create", "Create a secret group");
+  create->add_option("name", *create_name, "Group name, unique in the org")->required()->check(NonEmptyArg());
+  OnRun(create, ctx, [&ctx, create_name] {
+    int code = 0;
+    ApiClient* api = ctx.Api(&code);
+    if (api == nullptr) return code;
+    auto res = api->Post(ApiPath({"secret-groups"}), nlohmann::json{{"name", *create_name}});
+    if (!res) return ctx.Fail(res.error());
+    nlohmann::json doc = *res;
+    ScrubValues(doc);
+    PrintGroup(ctx, doc);
+    return 0;
+  });
+
+  auto* list = group->add_subcommand("list", "List the org's secret groups");
+  OnRun(list, ctx, [&ctx] {
+    int code = 0;
+    ApiClient* api = ctx.Api(&code);
+    if (api == nullptr) return code;
+    auto res = api->Get(ApiPath({"secret-groups"}));
+    if (!res) return ctx.Fail(res.error());
+    nlohmann::json doc = *res;
+    ScrubValues(doc);
+    if (ctx.json) {
+      PrintJson(ctx.out(), doc);
+      return 0;
+    }
+    Table table({"NAME", "ID", "CREATED"});
+    for (const auto& g : ListItems(doc)) table.AddRow({Cell(g, "name"), Cell(g, "id"), Cell(g, "createdAt")});
+    table.Print(ctx.out());
+    return 0;
+  });
+
+  auto get_ref = std::make_shared<std::string>();
+  auto* get = group->add_subcommand("get", "Show one secret group");
+  get->add_option("group", *get_ref, "Group id or name")->required()->check(NonEmptyArg());
+  OnRun(get, ctx, [&ctx, get_ref] {
+    int code = 0;
+    ApiClient* api = ctx.Api(&code);
+    if (api == nullptr) return code;
+    auto res = api->Get(ApiPath({"secret-groups", *get_ref}));
+    if (!res) return ctx.Fail(res.error());
+    nlohmann::json doc = *res;
+    ScrubValues(doc);
+    PrintGroup(ctx, doc);
+    return 0;
+  });
+
+  auto rename = std::make_shared<std::pair<std::string, std::string>>();
+  auto* update = group->add_subcommand("update", "Rename a secret group (projects stay attached)");
+  update->add_option("group", rename->first, "Group id or name")->required()->check(NonEmptyArg());
+  update->add_option("--name", rename->second, "The new name")->required()->check(NonEmptyArg());
+  OnRun(update, ctx, [&ctx, rename] {
+    int code = 0;
+    ApiClient* api = ctx.Api(&code);
+    if (api == nullptr) return code;
+    auto res = api->Patch(ApiPath({"secret-groups", rename->first}), nlohmann::json{{"name", rename->second}});
+    if (!res) return ctx.Fail(res.error());
+    nlohmann::json doc = *res;
+    ScrubValues(doc);
+    PrintGroup(ctx, doc);
+    return 0;
+  });
+
+  auto del_ref = std::make_shared<std::string>();
+  auto* del = group->add_subcommand(
+      "delete", "Delete a secret group and its secrets (refused while a project attaches it)");
+  del->add_option("group", *del_ref, "Group id or name")->required()->check(NonEmptyArg());
+  OnRun(del, ctx, [&ctx, del_ref] {
+    int code = 0;
+    ApiClient* api = ctx.Api(&code);
+    if (api == nullptr) return code;
+    auto res = api->Delete(ApiPath({"secret-groups", *del_ref}));
+    if (!res) return ctx.Fail(res.error());
+    return PrintDeleted(ctx, *res, "secret group " + *del_ref);
+  });
+
+  auto* secrets = group->add_subcommand("secret", "Secrets of a secret group: set, list, delete");
+  secrets->require_subcommand(1);
+  AddSecretVerbs(secrets, ctx, kGroupOwner);
+}
+
+}  // namespace
+
+void AddSecretCommands(CLI::App& root, Context& ctx) {
+  auto* secret = root.add_subcommand("secret", "A project's secrets: set, list, delete");
+  secret->require_subcommand(1);
+  AddSecretVerbs(secret, ctx, kProjectOwner);
+  AddSecretGroupCommands(root, ctx);
+}
+
+}  // namespace osb::cli

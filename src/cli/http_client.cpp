@@ -1,0 +1,198 @@
+#include "cli/http_client.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/version.hpp>
+#include <optional>
+
+namespace osb::cli {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+struct Outcome {
+  std::optional<HttpResponse> response;
+  std::optional<Error> error;
+};
+
+Error NetError(const ApiUrl& base, std::string_view what, const beast::error_code& ec) {
+  std::string cause = ec == beast::error::timeout ? std::string("timed out") : ec.message();
+  return MakeError(ErrorCode::kUnavailable,
+                   "cannot reach " + base.ToString() + ": " + std::string(what) + ": " + cause);
+}
+
+http::request<http::string_body> BuildRequest(const ApiUrl& base, const HttpRequest& req) {
+  http::request<http::string_body> out;
+  out.method_string(req.method);
+  out.target(base.base_path + req.target);
+  out.version(11);
+  bool default_port = (base.tls && base.port == "443") || (!base.tls && base.port == "80");
+  std::string host = base.host.find(':') != std::string::npos ? "[" + base.host + "]" : base.host;
+  out.set(http::field::host, default_port ? host : host + ":" + base.port);
+  out.set(http::field::user_agent, "oc/" OSB_VERSION);
+  out.set(http::field::accept, "application/json");
+  out.set(http::field::connection, "close");
+  for (const auto& [name, value] : req.headers) out.set(name, value);
+  if (!req.body.empty()) {
+    out.set(http::field::content_type, "application/json");
+    out.body() = req.body;
+  }
+  out.prepare_payload();
+  return out;
+}
+
+// Runs `io` until the single asynchronous operation started by `start`
+// completes, and returns its error code. Every operation here is bounded:
+// stream operations by the tcp_stream's expiry, resolution by a timer. (No
+// C++20 coroutines: Boost 1.74's Asio does not enable them under clang 14,
+// which the fuzz build uses.)
+template <typename Start>
+beast::error_code Await(asio::io_context& io, Start&& start) {
+  beast::error_code result = asio::error::would_block;
+  bool done = false;
+  start([&result, &done](beast::error_code ec, auto&&...) {
+    result = ec;
+    done = true;
+  });
+  io.restart();
+  while (!done && io.run_one() > 0) {
+  }
+  return done ? result : beast::error_code(asio::error::operation_aborted);
+}
+
+// Sends the request and reads the response on `stream` (tcp_stream or
+// ssl_stream<tcp_stream>), whose expiry is already set.
+template <typename Stream>
+Outcome Exchange(asio::io_context& io, Stream& stream, const ApiUrl& base, const HttpRequest& req) {
+  Outcome outcome;
+  auto request = BuildRequest(base, req);
+  beast::error_code ec = Await(io, [&](auto handler) { http::async_write(stream, request, handler); });
+  if (ec) {
+    outcome.error = NetError(base, "sending the request", ec);
+    return outcome;
+  }
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(HttpClient::kMaxResponseBytes);
+  parser.header_limit(64 * 1024);
+  ec = Await(io, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+  if (ec == http::error::body_limit) {
+    outcome.error = MakeError(ErrorCode::kTooLarge, "the server's response is larger than 64 MiB");
+    return outcome;
+  }
+  if (ec) {
+    outcome.error = NetError(base, "reading the response", ec);
+    return outcome;
+  }
+  auto& res = parser.get();
+  HttpResponse out;
+  out.status = static_cast<int>(res.result_int());
+  out.reason = std::string(res.reason());
+  out.body = std::move(res.body());
+  outcome.response = std::move(out);
+  return outcome;
+}
+
+Outcome Run(asio::io_context& io, const ApiUrl& base, const HttpRequest& req,
+            asio::ssl::context* tls) {
+  Outcome outcome;
+  const auto deadline = std::chrono::steady_clock::now() + req.timeout;
+
+  // Name resolution has no built-in timeout: race it against a timer.
+  tcp::resolver resolver(io);
+  asio::steady_timer resolve_timer(io, deadline);
+  resolve_timer.async_wait([&resolver](beast::error_code ec) {
+    if (!ec) resolver.cancel();
+  });
+  tcp::resolver::results_type endpoints;
+  beast::error_code ec = Await(io, [&](auto handler) {
+    resolver.async_resolve(base.host, base.port,
+                           [&endpoints, handler](beast::error_code e, tcp::resolver::results_type r) mutable {
+                             endpoints = std::move(r);
+                             handler(e);
+                           });
+  });
+  resolve_timer.cancel();
+  if (ec == asio::error::operation_aborted) ec = beast::error::timeout;
+  if (ec) {
+    outcome.error = NetError(base, "resolving " + base.host, ec);
+    return outcome;
+  }
+
+  beast::tcp_stream tcp_stream(io);
+  tcp_stream.expires_at(deadline);
+  ec = Await(io, [&](auto handler) { tcp_stream.async_connect(endpoints, handler); });
+  if (ec) {
+    outcome.error = NetError(base, "connecting", ec);
+    return outcome;
+  }
+  if (tls == nullptr) {
+    outcome = Exchange(io, tcp_stream, base, req);
+    beast::error_code ignored;
+    tcp_stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    return outcome;
+  }
+
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls);
+  SSL* ssl = stream.native_handle();
+  boost::system::error_code addr_ec;
+  (void)asio::ip::make_address(base.host, addr_ec);
+  if (addr_ec) {
+    // SNI and host name verification for a DNS name.
+    SSL_set_tlsext_host_name(ssl, base.host.c_str());
+    SSL_set1_host(ssl, base.host.c_str());
+  } else {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), base.host.c_str());
+  }
+  ec = Await(io, [&](auto handler) { stream.async_handshake(asio::ssl::stream_base::client, handler); });
+  if (ec) {
+    std::string what = "TLS handshake";
+    long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK) {
+      what += " (certificate verification failed: " +
+              std::string(X509_verify_cert_error_string(verify)) +
+              "; set SSL_CERT_FILE to a CA bundle that signs the server's certificate)";
+    }
+    outcome.error = NetError(base, what, ec);
+    return outcome;
+  }
+  // The server closes the connection; a TLS close_notify exchange is not
+  // worth another round trip here.
+  return Exchange(io, stream, base, req);
+}
+
+}  // namespace
+
+Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
+  asio::io_context io;
+  std::optional<asio::ssl::context> tls;
+  if (base_.tls) {
+    tls.emplace(asio::ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
+    tls->set_default_verify_paths();
+    tls->set_verify_mode(asio::ssl::verify_peer);
+  }
+  try {
+    Outcome outcome = Run(io, base_, request, tls ? &*tls : nullptr);
+    if (outcome.error) return *outcome.error;
+    if (!outcome.response) return MakeError(ErrorCode::kInternal, "no response");
+    return std::move(*outcome.response);
+  } catch (const std::exception& e) {
+    // Asio/OpenSSL setup failures (e.g. out of file descriptors).
+    return MakeError(ErrorCode::kUnavailable, "cannot reach " + base_.ToString() + ": " + e.what());
+  }
+}
+
+}  // namespace osb::cli

@@ -1,0 +1,56 @@
+// A small blocking HTTP/1.1 client over Boost.Beast, plain or TLS (OpenSSL).
+//
+// One connection per request: `oc` makes one or two requests per run, so
+// keep-alive would buy nothing. TLS verifies the server certificate against
+// OpenSSL's default trust store (which honours SSL_CERT_FILE / SSL_CERT_DIR)
+// and checks the host name or IP address; TLS 1.2 is the minimum.
+//
+// Errors (never exceptions): kUnavailable for resolve/connect/TLS/timeout
+// failures, with a message naming the URL and the cause; kTooLarge when the
+// response body exceeds the limit. Any HTTP status is a successful Send —
+// mapping statuses to errors is the API client's job.
+//
+// Thread safety: a HttpClient is immutable after construction; Send may be
+// called from several threads (each call has its own io_context).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cli/api_url.h"
+#include "common/result.h"
+
+namespace osb::cli {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", "PUT", "PATCH", "DELETE"
+  std::string target;  // path + query, appended to the base URL's path
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;    // sent with Content-Type: application/json when non-empty
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};  // whole exchange
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::string reason;
+  std::string body;
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(ApiUrl base) : base_(std::move(base)) {}
+
+  // Responses larger than this are refused (kTooLarge).
+  static constexpr size_t kMaxResponseBytes = 64u * 1024u * 1024u;
+
+  Result<HttpResponse> Send(const HttpRequest& request) const;
+
+  const ApiUrl& base() const { return base_; }
+
+ private:
+  ApiUrl base_;
+};
+
+}  // namespace osb::cli
