@@ -12,6 +12,7 @@ int ExitCodeFor(ErrorCode code) {
     case ErrorCode::kUnauthenticated:
       return kExitAuth;
     case ErrorCode::kAlreadyExists:
+    case ErrorCode::kConflict:
       return kExitConflict;
     case ErrorCode::kFailedPrecondition:
       return kExitUsage;
