@@ -105,6 +105,18 @@ TEST_F(RuntimeTest, TimeoutKillsTheCommandAndItsGroup) {
   EXPECT_EQ(Run(info.id, {"echo", "still-alive"}).stdoutData, "still-alive\n");
 }
 
+TEST_F(RuntimeTest, AProcessThatEscapesItsGroupCannotHoldExecOpen) {
+  auto info = CreateOrDie(MakeSpec("escape"));
+  // setsid leaves the process group init kills; the sleeper keeps stdout.
+  auto r = Run(info.id, {"sh", "-c", "setsid sleep 300 & echo bye"}, 120);
+  EXPECT_FALSE(r.timedOut);
+  EXPECT_EQ(r.exitCode, 0);
+  EXPECT_EQ(r.stdoutData, "bye\n");
+  // It still lives inside the sandbox (and dies with it).
+  auto ps = Run(info.id, {"sh", "-c", "cat /proc/[0-9]*/comm"});
+  EXPECT_NE(ps.stdoutData.find("sleep"), std::string::npos);
+}
+
 TEST_F(RuntimeTest, OutputIsCappedAndMarkedTruncated) {
   auto info = CreateOrDie(MakeSpec("trunc"));
   auto r = Run(info.id, {"sh", "-c", "head -c 3000000 /dev/zero; head -c 1500000 /dev/zero >&2; echo done >&2"});
