@@ -215,8 +215,18 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   if (!SendRecord(sb->controlFd, EncodeSetup(setup)))
     return fail(MakeError(ErrorCode::kInternal, std::string("cannot send sandbox setup: ") + std::strerror(errno)));
   // The init builds its root filesystem while we wire its network.
-  if (auto s = SetupNetwork(sb->names, sb->lease, init->pid); !s) return fail(s.error());
-  if (auto s = InstallRules(sb->names, sb->lease, spec.network); !s) return fail(s.error());
+  // If the init already gave up (e.g. a refused hidden path), its own error
+  // explains the failure better than the network step that tripped over it.
+  auto initErrorOr = [&](Error networkError) -> Error {
+    // The init sends its error before exiting, so it is queued by the time
+    // its namespaces are gone.
+    pollfd p[2] = {{sb->controlFd, POLLIN, 0}, {sb->pidfd, POLLIN, 0}};
+    if (poll(p, sb->pidfd >= 0 ? 2 : 1, 0) > 0)
+      if (auto s = AwaitReady(sb->controlFd, sb->pidfd); !s) return s.error();
+    return networkError;
+  };
+  if (auto s = SetupNetwork(sb->names, sb->lease, init->pid); !s) return fail(initErrorOr(s.error()));
+  if (auto s = InstallRules(sb->names, sb->lease, spec.network); !s) return fail(initErrorOr(s.error()));
 
   if (auto s = AwaitReady(sb->controlFd, sb->pidfd); !s) return fail(s.error());
   if (im.config.dns) {

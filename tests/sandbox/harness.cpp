@@ -45,12 +45,15 @@ std::string HostOutput(const std::vector<std::string>& argv) {
   return r ? r->out : "";
 }
 
-TestListener::TestListener(const char* address) {
+TestListener::TestListener(const char* address, uint16_t port) {
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   // Loopback only: the sandbox's allowed flows are DNATed to 127.0.0.1.
   sockaddr_in a{};
   a.sin_family = AF_INET;
   inet_pton(AF_INET, address, &a.sin_addr);
+  a.sin_port = htons(port);
+  int on = 1;
+  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   EXPECT_EQ(listen(fd_, 16), 0);
   socklen_t len = sizeof a;

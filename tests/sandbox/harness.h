@@ -29,7 +29,7 @@ bool IsRoot();
 // SO_ORIGINAL_DST) and is closed; the peers are recorded.
 class TestListener {
  public:
-  explicit TestListener(const char* address = "127.0.0.1");
+  explicit TestListener(const char* address = "127.0.0.1", uint16_t port = 0);
   ~TestListener();
   uint16_t port() const { return port_; }
   std::vector<std::string> Peers() const;

@@ -79,16 +79,18 @@ TEST_F(IsolationTest, WorkerStateAndKeyFilesAreUnreachable) {
   // A stand-in worker state dir with a key file, as a real worker has.
   const std::string state = "/var/lib/osbt-state-" + std::to_string(getpid());
   mkdir(state.c_str(), 0700);
-  std::ofstream(state + "/ca.key") << "TOPSECRET-KEY-MATERIAL";
+  // Marker unique to this process: tests running in parallel plant their own.
+  const std::string marker = "TOPSECRET-" + std::to_string(getpid());
+  std::ofstream(state + "/ca.key") << marker;
   auto info = CreateOrDie(MakeSpec("state"));
   for (const std::string& path : {state + "/ca.key", std::string("/work/HELPERS.md"), std::string("/var/lib"),
                                   std::string("/run/osbt"), std::string("/root")}) {
     auto r = Run(info.id, {"cat", path});
     EXPECT_NE(r.exitCode, 0) << path;
-    EXPECT_EQ(r.stdoutData.find("TOPSECRET"), std::string::npos);
+    EXPECT_EQ(r.stdoutData.find(marker), std::string::npos);
   }
   // Not in any readable file of the writable or generated dirs either.
-  auto grep = Run(info.id, {"sh", "-c", "grep -rsl TOPSECRET /etc /tmp /home /dev; echo end"});
+  auto grep = Run(info.id, {"sh", "-c", "grep -rsl " + marker + " /etc /tmp /home /dev; echo end"});
   EXPECT_EQ(grep.stdoutData, "end\n");
   unlink((state + "/ca.key").c_str());
   rmdir(state.c_str());
@@ -147,7 +149,8 @@ TEST_F(IsolationTest, HiddenPathsUnderEtcAreNotVisibleAndCannotBeExposed) {
   // /etc mirror would show it, unless the worker lists it as hidden.
   const std::string state = "/etc/osbt-state-" + std::to_string(getpid());
   mkdir(state.c_str(), 0755);
-  { std::ofstream(state + "/ca.key") << "TOPSECRET-KEY-MATERIAL"; }
+  const std::string marker = "HIDDENKEY-" + std::to_string(getpid());
+  { std::ofstream(state + "/ca.key") << marker; }
   chmod((state + "/ca.key").c_str(), 0644);
   runtime_.reset();
   auto cfg = BaseConfig();
@@ -156,7 +159,7 @@ TEST_F(IsolationTest, HiddenPathsUnderEtcAreNotVisibleAndCannotBeExposed) {
   auto info = CreateOrDie(MakeSpec("hide"));
   auto r = Run(info.id, {"cat", state + "/ca.key"});
   EXPECT_NE(r.exitCode, 0);
-  EXPECT_EQ(r.stdoutData.find("TOPSECRET"), std::string::npos);
+  EXPECT_EQ(r.stdoutData.find(marker), std::string::npos);
   EXPECT_EQ(Run(info.id, {"ls", "/etc"}).stdoutData.find("osbt-state"), std::string::npos);
 
   // A hidden path inside a dir that is bound whole is refused, not exposed.

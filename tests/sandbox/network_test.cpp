@@ -67,6 +67,8 @@ TEST_F(NetworkTest, EverythingElseIsDropped) {
   auto icmp = Run(info.id, {"/usr/bin/python3", "-c",
                             "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)\n"});
   EXPECT_NE(icmp.exitCode, 0);
+  // No IPv6 inside at all.
+  EXPECT_EQ(Run(info.id, {"cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"}).stdoutData, "1\n");
 }
 
 TEST_F(NetworkTest, DnsAnswersAllowedNamesWithTheHostSideAddress) {

@@ -1,6 +1,9 @@
 // ReconcileLeftovers after a worker crash: re-adopts running sandboxes, or
 // removes everything when asked not to adopt.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +11,24 @@
 
 namespace osb::sandbox::testing {
 namespace {
+
+// A port free for both TCP and UDP on 127.0.0.1 (bound, read, released).
+uint16_t FreePort() {
+  for (;;) {
+    int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(t, reinterpret_cast<sockaddr*>(&a), &len);
+    int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    bool udpFree = bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(u);
+    close(t);
+    if (udpFree) return ntohs(a.sin_port);
+  }
+}
 
 TEST(ReconcileTest, LeftoversOfACrashedWorkerAreRemoved) {
   if (!IsRoot()) GTEST_SKIP() << "needs root";
@@ -26,6 +47,7 @@ TEST(ReconcileTest, LeftoversOfACrashedWorkerAreRemoved) {
   ASSERT_EQ(pipe(pipefd), 0);
   pid_t worker = fork();
   if (worker == 0) {
+    alarm(120);  // a stuck child fails the test instead of hanging it
     // The "worker": create a sandbox, then die without any cleanup.
     auto rt = SandboxRuntime::Create(cfg);
     if (!rt) _exit(2);
@@ -67,9 +89,10 @@ TEST(ReconcileTest, LeftoversOfACrashedWorkerAreRemoved) {
 TEST(ReconcileTest, ARestartedWorkerReadoptsRunningSandboxes) {
   if (!IsRoot()) GTEST_SKIP() << "needs root";
   const std::string prefix = "osba";  // own prefix, see above
-  auto dns = DnsServer::Start({"127.0.0.1", 0, 5});
-  ASSERT_TRUE(dns.ok());
-  TestListener proxy;
+  // No thread may exist when we fork (a child of a multi-threaded process
+  // can deadlock on locks held by other threads), so the listeners start
+  // after the fork, on ports picked now. Nothing else binds in this netns.
+  const uint16_t dnsPort = FreePort(), proxyPort = FreePort();
   RuntimeConfig cfg;
   cfg.namePrefix = prefix;
   cfg.runDir = "/run/" + prefix;
@@ -81,6 +104,7 @@ TEST(ReconcileTest, ARestartedWorkerReadoptsRunningSandboxes) {
   ASSERT_EQ(pipe(pipefd), 0);
   pid_t worker = fork();
   if (worker == 0) {
+    alarm(120);  // a stuck child fails the test instead of hanging it
     // The first worker: a sandbox with state, then a crash.
     auto rt = SandboxRuntime::Create(cfg);
     if (!rt) _exit(2);
@@ -88,7 +112,7 @@ TEST(ReconcileTest, ARestartedWorkerReadoptsRunningSandboxes) {
     spec.id = id;
     spec.env = {{"TOKEN", token}};
     spec.dnsAllowlist = {"api.example.com"};
-    spec.network = {proxy.port(), proxy.port(), proxy.port(), (*dns)->Port()};
+    spec.network = {proxyPort, proxyPort, proxyPort, dnsPort};
     auto created = (*rt)->Create(spec);
     if (!created) _exit(3);
     ExecRequest req;
@@ -109,7 +133,10 @@ TEST(ReconcileTest, ARestartedWorkerReadoptsRunningSandboxes) {
   waitpid(worker, &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 
-  // The restarted worker.
+  // The restarted worker, listening on the same ports as the first one.
+  auto dns = DnsServer::Start({"127.0.0.1", dnsPort, 5});
+  ASSERT_TRUE(dns.ok()) << dns.error().message;
+  TestListener proxy("127.0.0.1", proxyPort);
   cfg.dns = dns->get();
   auto rt = SandboxRuntime::Create(cfg);
   ASSERT_TRUE(rt.ok()) << rt.error().message;

@@ -100,9 +100,27 @@ TEST_F(RuntimeTest, TimeoutKillsTheCommandAndItsGroup) {
   EXPECT_EQ(r.exitCode, 124);
   EXPECT_EQ(r.stdoutData, "started\n");
   // Nothing of it survives: only this ps (and no sleep) runs as the user.
-  auto ps = Run(info.id, {"sh", "-c", "for p in /proc/[0-9]*; do cat $p/comm; done"});
-  EXPECT_EQ(ps.stdoutData.find("sleep"), std::string::npos) << ps.stdoutData;
+  // (Live processes only: a killed one may be a zombie for a moment.)
+  auto ps = Run(info.id, {"sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null | grep -v ') Z '"});
+  EXPECT_EQ(ps.stdoutData.find("(sleep)"), std::string::npos) << ps.stdoutData;
   EXPECT_EQ(Run(info.id, {"echo", "still-alive"}).stdoutData, "still-alive\n");
+}
+
+TEST_F(RuntimeTest, AProcessThatEscapesItsGroupCannotHoldExecOpen) {
+  auto info = CreateOrDie(MakeSpec("escape"));
+  // setsid leaves the process group init kills; the sleeper keeps stdout.
+  // (The marker file is written after setsid, so the shell exits only once
+  // the sleeper has left the group.)
+  auto r = Run(info.id, {"sh", "-c",
+                         "setsid sh -c 'touch /tmp/escaped; exec sleep 300' & "
+                         "while [ ! -e /tmp/escaped ]; do :; done; echo bye"},
+               120);
+  EXPECT_FALSE(r.timedOut);
+  EXPECT_EQ(r.exitCode, 0);
+  EXPECT_EQ(r.stdoutData, "bye\n");
+  // It still lives inside the sandbox (and dies with it).
+  auto ps = Run(info.id, {"sh", "-c", "cat /proc/[0-9]*/comm"});
+  EXPECT_NE(ps.stdoutData.find("sleep"), std::string::npos);
 }
 
 TEST_F(RuntimeTest, OutputIsCappedAndMarkedTruncated) {
