@@ -173,6 +173,7 @@ int RunDev(const DevFlags& flags) {
     worker.resolve[r.substr(0, eq)] = r.substr(eq + 1);
   }
   worker.state_dir = (dir / "worker").string();
+  worker.hidden_paths.push_back(dir.string());  // database and key files
   worker.tls = *tls;
   std::unique_ptr<osb::api::SandboxPlane> plane;
   std::unique_ptr<osb::worker::WorkerNode> node;
@@ -246,6 +247,9 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
       ->capture_default_str();
   sub->add_option("--dns-listen", w.dns_listen, "DNS responder for sandboxes")->capture_default_str();
   sub->add_option("--address-pool", w.address_pool, "IPv4 pool for sandbox veth pairs")->capture_default_str();
+  sub->add_option("--name-prefix", w.name_prefix, "Prefix of this worker's host objects (netns, veths, nft tables, cgroups)")
+      ->capture_default_str();
+  sub->add_option("--run-dir", w.run_dir, "Runtime directory of this worker's sandboxes")->capture_default_str();
   sub->add_option("--audit-log", w.audit_log, "Proxy audit log file (default stderr)");
   sub->add_option("--metrics-listen", w.metrics_listen, "Proxy metrics (Prometheus) listen address");
   sub->add_option("--upstream-ca", w.upstream_ca, "Extra CA file the proxy trusts for upstreams (tests)");

@@ -62,6 +62,9 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
   sub->add_option("--metrics-listen", opt->metrics_listen, "Proxy metrics (Prometheus) listen address");
   sub->add_option("--audit-log", opt->audit_log, "Proxy audit log file (default stderr)");
   sub->add_option("--address-pool", opt->address_pool, "IPv4 pool for sandbox veth pairs")->capture_default_str();
+  sub->add_option("--name-prefix", opt->name_prefix, "Prefix of this worker's host objects (netns, veths, nft tables, cgroups)")
+      ->capture_default_str();
+  sub->add_option("--run-dir", opt->run_dir, "Runtime directory of this worker's sandboxes")->capture_default_str();
   sub->add_option("--rootfs", opt->rootfs_template, "Directory used as every sandbox's read-only root");
   sub->add_option("--templates-dir", opt->templates_dir, "Directory of root filesystems by template id");
   sub->add_option("--upstream-ca", opt->upstream_ca, "Extra CA file the proxy trusts for upstreams (tests)");

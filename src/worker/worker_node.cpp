@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/secure_memory.h"
 #include "crypto/random.h"
 #include "proto/worker.grpc.pb.h"
 #include "sandbox/dns_server.h"
@@ -75,22 +76,62 @@ struct WorkerNode::Impl {
   std::condition_variable cv;
   bool stopping = false;
   bool stopped = false;
+  std::vector<std::string> pending_restore;  // adopted, waiting for values
 
   void RunAgent();
+  void RestoreAdopted(v1::ControlPlane::Stub& stub);
 };
+
+void WorkerNode::Impl::RestoreAdopted(v1::ControlPlane::Stub& stub) {
+  if (pending_restore.empty()) return;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  v1::FetchSandboxSecretsRequest req;
+  req.set_worker_id(worker_id);
+  for (const auto& id : pending_restore) req.add_sandbox_ids(id);
+  v1::FetchSandboxSecretsResponse resp;
+  const grpc::Status st = stub.FetchSandboxSecrets(&ctx, req, &resp);
+  if (!st.ok()) {
+    spdlog::warn("cannot fetch secrets of adopted sandboxes yet: {}", st.error_message());
+    return;
+  }
+  for (auto& sb : *resp.mutable_sandboxes()) {
+    std::map<std::string, std::string> values;
+    for (auto& secret : *sb.mutable_secrets()) {
+      values[secret.name()] = secret.value();
+      SecureWipe(*secret.mutable_value());
+    }
+    if (auto s = service->RestoreSession(sb.sandbox_id(), std::move(values)); !s) {
+      spdlog::warn("sandbox {}: {}", sb.sandbox_id(), s.error().message);
+    }
+  }
+  // The control plane answers only for sandboxes it still knows to run
+  // here; the others were deleted meanwhile.
+  for (const auto& id : pending_restore) {
+    bool answered = false;
+    for (const auto& sb : resp.sandboxes()) answered |= sb.sandbox_id() == id;
+    if (!answered) {
+      spdlog::info("sandbox {}: the control plane no longer runs it here; destroying it", id);
+      (void)runtime->Destroy(id);
+      service->OnSandboxEnded(id, "unknown to the control plane");
+    }
+  }
+  pending_restore.clear();
+}
 
 void WorkerNode::Impl::RunAgent() {
   const std::string advertise = opt.advertise.empty() ? opt.listen : opt.advertise;
   auto stub = v1::ControlPlane::NewStub(proto::MakeChannel(opt.control_plane, opt.tls));
   bool registered = false;
   bool warned = false;
+  auto deadline = [] { return std::chrono::system_clock::now() + std::chrono::seconds(5); };
   std::unique_lock lock(mu);
   while (!stopping) {
     lock.unlock();
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     grpc::Status status;
     if (!registered) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(deadline());
       v1::RegisterWorkerRequest req;
       v1::RegisterWorkerResponse resp;
       req.set_worker_id(worker_id);
@@ -101,23 +142,27 @@ void WorkerNode::Impl::RunAgent() {
         registered = true;
         warned = false;
         spdlog::info("worker {} registered with the control plane at {}", worker_id, opt.control_plane);
+        RestoreAdopted(*stub);
       }
     } else {
+      if (!pending_restore.empty()) RestoreAdopted(*stub);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(deadline());
       v1::HeartbeatRequest req;
       v1::HeartbeatResponse resp;
       req.set_worker_id(worker_id);
       for (const auto& id : service->RunningIds()) req.add_sandbox_ids(id);
       status = stub->Heartbeat(&ctx, req, &resp);
-      if (status.error_code() == grpc::StatusCode::NOT_FOUND) registered = false;
+      if (status.error_code() == grpc::StatusCode::NOT_FOUND) registered = false;  // CP forgot us
     }
     if (!status.ok() && !warned) {
-      spdlog::warn("control plane at {} not reachable yet: {}", opt.control_plane, status.error_message());
+      spdlog::warn("control plane at {} not reachable: {}", opt.control_plane, status.error_message());
       warned = true;
     }
     lock.lock();
-    cv.wait_for(lock, registered ? std::chrono::duration_cast<std::chrono::milliseconds>(kHeartbeatInterval)
-                                 : std::chrono::duration_cast<std::chrono::milliseconds>(kRegisterRetry),
-                [&] { return stopping; });
+    const auto wait = registered ? std::chrono::duration_cast<std::chrono::milliseconds>(kHeartbeatInterval)
+                                 : std::chrono::duration_cast<std::chrono::milliseconds>(kRegisterRetry);
+    cv.wait_for(lock, wait, [&] { return stopping; });
   }
 }
 
@@ -157,6 +202,10 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   // 3. Sandbox runtime; first clear what a crashed predecessor left.
   sandbox::RuntimeConfig rc;
   rc.addressPool = opt.address_pool;
+  rc.namePrefix = opt.name_prefix;
+  rc.runDir = opt.run_dir;
+  rc.hiddenPaths = opt.hidden_paths;
+  rc.hiddenPaths.push_back(fs::canonical(opt.state_dir).string());
   rc.dns = im->dns.get();
   Impl* raw = im.get();
   rc.onSandboxEnded = [raw](const std::string& id, const std::string& reason) {
@@ -169,11 +218,23 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   for (const auto& r : report.removed) spdlog::info("reconcile: removed {}", r);
   for (const auto& e : report.errors) spdlog::warn("reconcile: {}", e);
   SandboxRecords records(opt.state_dir);
-  for (const auto& stale : records.LoadAll()) {
-    // Sandboxes are not re-adopted across a worker crash: their processes
-    // were just removed, so their records are stale.
-    spdlog::info("reconcile: dropped record of sandbox {}", stale.id);
-    (void)records.Remove(stale.id);
+  std::map<std::string, SandboxRecord> unclaimed;
+  for (auto& r : records.LoadAll()) unclaimed[r.id] = std::move(r);
+  std::vector<SandboxRecord> adopted;
+  for (const auto& info : report.adopted) {
+    auto it = unclaimed.find(info.id);
+    if (it == unclaimed.end()) {  // no tokens on record: it cannot be served
+      spdlog::warn("reconcile: sandbox {} has no record; destroying it", info.id);
+      (void)im->runtime->Destroy(info.id);
+      continue;
+    }
+    spdlog::info("reconcile: re-adopted sandbox {}", info.id);
+    adopted.push_back(std::move(it->second));
+    unclaimed.erase(it);
+  }
+  for (const auto& [id, stale] : unclaimed) {
+    spdlog::info("reconcile: dropped record of ended sandbox {}", id);
+    (void)records.Remove(id);
   }
 
   // 4. The gRPC service.
@@ -190,6 +251,10 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   wc.rootfs_template = opt.rootfs_template;
   wc.templates_dir = opt.templates_dir;
   im->service = std::make_unique<WorkerService>(wc, *im->runtime, im->sessions, records);
+  for (const auto& r : adopted) {
+    im->service->Adopt(r);
+    im->pending_restore.push_back(r.id);
+  }
 
   if (!opt.tls) {
     spdlog::warn("worker gRPC is PLAINTEXT: set OPENSANDBOX_GRPC_TLS_CA, _CERT and _KEY for mutual TLS");

@@ -3,9 +3,14 @@
 // with the control plane and heartbeats. `osb worker` runs one; `osb dev`
 // runs one in-process next to the control plane.
 //
-// Start order: reconcile leftovers of a crashed predecessor → proxy (CA in
-// the state dir) → DNS → runtime → gRPC server → control-plane agent.
-// Stop() reverses it and destroys every sandbox this node created.
+// Start order: proxy (CA in the state dir) → DNS → runtime, which re-adopts
+// the sandboxes a crashed predecessor left running and removes the rest →
+// gRPC server → control-plane agent. Adopted sandboxes keep their tokens
+// (names and tokens are in the state dir); their values are fetched again
+// from the control plane once the agent has registered, and only then is
+// their proxy session back. The proxy and DNS ports must be the same as
+// before the crash (the sandboxes' nft rules point at them).
+// Stop() reverses it and destroys every sandbox this node runs.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +43,14 @@ struct WorkerOptions {
   std::string metrics_listen;                     // "" = none
   std::string audit_log;                          // "" = stderr
   std::string address_pool = "10.200.0.0/16";
+  // Host objects of this worker's sandboxes are named with this prefix
+  // ([a-z]{1,6}) and live under run_dir; two workers on one host need
+  // different prefixes, run dirs and address pools.
+  std::string name_prefix = "osb";
+  std::string run_dir = "/run/osb";
+  // Paths no sandbox may see even through the mirrored /etc (the state dir
+  // is always added): databases, key files.
+  std::vector<std::string> hidden_paths;
   std::string rootfs_template;
   std::string templates_dir;
   // For tests (as in `osb proxy`).

@@ -230,6 +230,34 @@ grpc::Status WorkerService::Health(grpc::ServerContext*, const v1::HealthRequest
   return grpc::Status::OK;
 }
 
+void WorkerService::Adopt(const SandboxRecord& record) {
+  std::lock_guard lock(mu_);
+  running_[record.id] = Running{record};
+}
+
+Status WorkerService::RestoreSession(const std::string& id, std::map<std::string, std::string> values) {
+  SandboxRecord record;
+  {
+    std::lock_guard lock(mu_);
+    auto it = running_.find(id);
+    if (it == running_.end()) return MakeError(ErrorCode::kNotFound, "sandbox " + id + " not found");
+    record = it->second.record;
+  }
+  secretsproxy::Session session;
+  session.sandbox_id = id;
+  session.egress_allowlist = record.egress_allowlist;
+  for (const auto& s : record.secrets) {
+    auto v = values.find(s.name);
+    if (v == values.end() || v->second.empty()) continue;  // deleted meanwhile: stays sealed
+    session.secrets.push_back({s.name, s.token, v->second, s.allowed_hosts});
+  }
+  for (auto& [name, value] : values) SecureWipe(value);
+  const size_t restored = session.secrets.size();
+  auto st = sessions_->Register(record.sandbox_address, std::move(session));
+  if (st) spdlog::info("sandbox {}: proxy session restored ({} secret(s))", id, restored);
+  return st;
+}
+
 void WorkerService::OnSandboxEnded(const std::string& id, const std::string& reason) {
   spdlog::info("sandbox {} ended ({})", id, reason);
   Forget(id);

@@ -59,6 +59,14 @@ class WorkerService final : public v1::Worker::Service {
   // Ids of running sandboxes (for heartbeats).
   std::vector<std::string> RunningIds() const;
 
+  // A sandbox re-adopted after a worker restart: served again (Exec,
+  // Destroy, List) but without a proxy session until RestoreSession.
+  void Adopt(const SandboxRecord& record);
+  // Registers the adopted sandbox's proxy session: its tokens from the
+  // record, values from the control plane (a name without a value stays
+  // sealed). Wipes the values it is given.
+  Status RestoreSession(const std::string& id, std::map<std::string, std::string> values);
+
  private:
   struct Running {
     SandboxRecord record;

@@ -18,6 +18,8 @@ start:
     OSB_TEST_UPSTREAM_RECORD_DIR, OSB_E2E_DIR, OSB_E2E_UPSTREAM_ADDR.
   Readiness is polled with a deadline; nothing sleeps blindly.
 stop: ends every process it started and removes the namespace and veth.
+crash-restart: kill -9 osb dev and start it again on the same ports and data
+  (sandboxes survive and must keep working).
 Exit 77 (skip) when not root: sandboxes need root.
 """
 import argparse
@@ -25,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -45,6 +48,57 @@ def wait_for(what, predicate, deadline_s=DEADLINE_S):
             return
         time.sleep(0.1)  # polling interval for a readiness condition, not synchronisation
     raise SystemExit(f"harness: timed out waiting for {what}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_dev(d, state):
+    """Starts osb dev (appending to its log) and waits until its worker has
+    registered with the control plane."""
+    log_path = os.path.join(d, "osb-dev.log")
+    offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+    log = open(log_path, "a")
+    dev = subprocess.Popen(state["dev_cmd"], stdout=log, stderr=subprocess.STDOUT, env=state["dev_env"],
+                           start_new_session=True)
+    state["pids"].append(dev.pid)
+    state["dev_pid"] = dev.pid
+
+    def ready():
+        if dev.poll() is not None:
+            raise SystemExit("harness: osb dev exited:\n" + open(log_path).read()[offset:])
+        text = open(log_path).read()[offset:]
+        return "API at " in text and "registered with the control plane" in text
+    wait_for("osb dev and its worker", ready)
+    url = open(log_path).read()[offset:].split("API at ", 1)[1].split()[0]
+    urllib.request.urlopen(url + "/healthz", timeout=10).read()
+
+
+def crash_restart(args):
+    """kill -9 osb dev (control plane and worker die mid-flight, sandboxes
+    keep running), then start it again with the same flags and data."""
+    d = os.path.abspath(args.dir)
+    state = json.load(open(os.path.join(d, "state.json")))
+    os.killpg(state["dev_pid"], signal.SIGKILL)
+    wait_for("osb dev to die", lambda: not alive(state["dev_pid"]))
+    start_dev(d, state)
+    json.dump(state, open(os.path.join(d, "state.json"), "w"))
+    return 0
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie of ours counts as dead
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
 
 
 def names(dir_):
@@ -101,30 +155,25 @@ def start(args):
     for k in ("OPENSANDBOX_API_KEY", "OPENSANDBOX_SECRET_ENCRYPTION_KEY", "OPENSANDBOX_SECRET_ENCRYPTION_KEY_FILE"):
         env.pop(k, None)
     os.makedirs(env["HOME"])
-    dev_log = open(os.path.join(d, "osb-dev.log"), "w")
     up_target = net["up_addr"] + ":443"
-    dev = subprocess.Popen(
-        [args.osb, "dev", "--data-dir", os.path.join(d, "data"), "--listen", "127.0.0.1:0",
-         "--grpc-listen", "localhost:0", "--worker-listen", "localhost:0",
-         "--proxy-listen", "127.0.0.1:0", "--transparent-listen", "127.0.0.1:0",
-         "--transparent-http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0",
-         "--address-pool", "10.201.0.0/16", "--audit-log", os.path.join(d, "audit.log"),
-         "--upstream-ca", os.path.join(d, "upstream-certs", "ca.crt"), "--allow-private", net["cidr"],
-         "--resolve", "api.test=" + up_target, "--resolve", "other.test=" + up_target],
-        stdout=dev_log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    state["pids"].append(dev.pid)
+    # Fixed ports (picked free now) so a restarted osb dev listens where the
+    # running sandboxes' nft rules point.
+    ports = {name: free_port() for name in ("api", "grpc", "worker", "proxy", "tls", "http", "dns")}
+    state["dev_cmd"] = [
+        args.osb, "dev", "--data-dir", os.path.join(d, "data"), "--listen", f"127.0.0.1:{ports['api']}",
+        "--grpc-listen", f"localhost:{ports['grpc']}", "--worker-listen", f"localhost:{ports['worker']}",
+        "--proxy-listen", f"127.0.0.1:{ports['proxy']}", "--transparent-listen", f"127.0.0.1:{ports['tls']}",
+        "--transparent-http-listen", f"127.0.0.1:{ports['http']}", "--dns-listen", f"127.0.0.1:{ports['dns']}",
+        "--address-pool", "10.201.0.0/16", "--name-prefix", "osbe", "--run-dir", "/run/osbe",
+        "--audit-log", os.path.join(d, "audit.log"),
+        "--upstream-ca", os.path.join(d, "upstream-certs", "ca.crt"), "--allow-private", net["cidr"],
+        "--resolve", "api.test=" + up_target, "--resolve", "other.test=" + up_target]
+    state["dev_env"] = env
+    start_dev(d, state)
     save()
-
     log_path = os.path.join(d, "osb-dev.log")
-    def ready():
-        if dev.poll() is not None:
-            raise SystemExit("harness: osb dev exited:\n" + open(log_path).read())
-        text = open(log_path).read()
-        return "API at " in text and "registered with the control plane" in text
-    wait_for("osb dev and its worker", ready)
     url = open(log_path).read().split("API at ", 1)[1].split()[0]
     api_key = open(os.path.join(d, "data", "api-key")).read().strip()
-    urllib.request.urlopen(url + "/healthz", timeout=10).read()
 
     lines = {"OPENSANDBOX_API_URL": url, "OPENSANDBOX_API_KEY": api_key,
              "OSB_TEST_UPSTREAM_URL": "https://api.test", "OSB_TEST_UPSTREAM_RECORD_DIR": records,
@@ -176,12 +225,12 @@ def stop(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("action", choices=["start", "stop"])
+    p.add_argument("action", choices=["start", "stop", "crash-restart"])
     p.add_argument("dir")
     p.add_argument("--osb")
     p.add_argument("--env-out", action="append")
     args = p.parse_args()
-    return start(args) if args.action == "start" else stop(args)
+    return {"start": start, "stop": stop, "crash-restart": crash_restart}[args.action](args)
 
 
 if __name__ == "__main__":
