@@ -425,7 +425,88 @@ class SqlStore final : public Store {
     return replaced;
   }
 
+  Status UpsertWorker(const Worker& w) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "INSERT INTO workers (id, address, capacity, last_heartbeat) VALUES ($1, $2, $3, $4) "
+          "ON CONFLICT (id) DO UPDATE SET address = excluded.address, capacity = excluded.capacity, "
+          "last_heartbeat = excluded.last_heartbeat",
+          {Param::Text(w.id), Param::Text(w.address), Param::Int(w.capacity), Param::Text(w.last_heartbeat)});
+      if (!rows) return rows.error();
+      return {};
+    });
+  }
+
+  Result<std::vector<Worker>> ListWorkers() override {
+    std::vector<Worker> out;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec("SELECT id, address, capacity, last_heartbeat FROM workers ORDER BY id");
+      if (!rows) return rows.error();
+      for (const auto& r : *rows) out.push_back({Str(r, 0), Str(r, 1), Int(r, 2), Str(r, 3)});
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
+  Result<SandboxRow> CreateSandbox(const SandboxRow& sb) override {
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto opt = [](const std::optional<std::string>& v) { return v ? Param::Text(*v) : Param::Null(); };
+      auto rows = tx.Exec(
+          "INSERT INTO sandboxes (id, org_id, project_id, worker_id, status, config, created_at, ended_at) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+          {Param::Text(sb.id), Param::Text(sb.org_id), opt(sb.project_id), opt(sb.worker_id),
+           Param::Text(sb.status), Param::Text(sb.config), Param::Text(sb.created_at), opt(sb.ended_at)});
+      if (!rows) return rows.error();
+      return {};
+    });
+    if (!st) return st.error();
+    return sb;
+  }
+
+  Result<SandboxRow> GetSandbox(const std::string& org_id, const std::string& sandbox_id) override {
+    auto rows = QuerySandboxes(std::string(kSandboxSelect) + " WHERE org_id = $1 AND id = $2",
+                               {Param::Text(org_id), Param::Text(sandbox_id)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return MakeError(ErrorCode::kNotFound, "sandbox not found");
+    return rows->front();
+  }
+
+  Result<std::vector<SandboxRow>> ListSandboxes(const std::string& org_id) override {
+    return QuerySandboxes(std::string(kSandboxSelect) + " WHERE org_id = $1 ORDER BY created_at DESC, id",
+                          {Param::Text(org_id)});
+  }
+
+  Status UpdateSandboxStatus(const std::string& sandbox_id, const std::string& status,
+                             const std::optional<std::string>& ended_at) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "UPDATE sandboxes SET status = $2, ended_at = COALESCE($3, ended_at) WHERE id = $1 RETURNING id",
+          {Param::Text(sandbox_id), Param::Text(status), ended_at ? Param::Text(*ended_at) : Param::Null()});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "sandbox not found");
+      return {};
+    });
+  }
+
  private:
+  static constexpr const char* kSandboxSelect =
+      "SELECT id, org_id, project_id, worker_id, status, config, created_at, ended_at FROM sandboxes";
+
+  Result<std::vector<SandboxRow>> QuerySandboxes(const std::string& sql, const std::vector<Param>& params) {
+    std::vector<SandboxRow> out;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(sql, params);
+      if (!rows) return rows.error();
+      for (const auto& r : *rows) {
+        out.push_back({Str(r, 0), Str(r, 1), r.at(2), r.at(3), Str(r, 4), Str(r, 5), Str(r, 6), r.at(7)});
+      }
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
   Result<SecretGroup> QueryOneGroup(const std::string& sql, const std::vector<Param>& params) {
     SecretGroup g;
     Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {

@@ -70,6 +70,28 @@ struct SecretRow {
   std::string updated_at;
 };
 
+// A registered worker host (scheduling; used by the sandbox API).
+struct Worker {
+  std::string id;
+  std::string address;  // host:port of its gRPC service
+  int capacity = 0;     // sandboxes it accepts
+  std::string last_heartbeat;
+};
+
+// A sandbox's record. `config` is the resolved configuration as JSON WITHOUT
+// secret values (names and allowed hosts only): values never reach the store
+// in plaintext.
+struct SandboxRow {
+  std::string id;
+  std::string org_id;
+  std::optional<std::string> project_id;
+  std::optional<std::string> worker_id;
+  std::string status;
+  std::string config = "{}";
+  std::string created_at;
+  std::optional<std::string> ended_at;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -130,6 +152,19 @@ class Store {
                                          const std::string& old_ciphertext,
                                          const std::string& new_ciphertext,
                                          const std::string& new_key_id) = 0;
+
+  // ---- workers and sandboxes (issue 5's scheduling) ----
+  // Inserts or updates the worker (by id).
+  virtual Status UpsertWorker(const Worker& worker) = 0;
+  virtual Result<std::vector<Worker>> ListWorkers() = 0;
+  virtual Result<SandboxRow> CreateSandbox(const SandboxRow& sandbox) = 0;
+  // kNotFound if missing or in another org.
+  virtual Result<SandboxRow> GetSandbox(const std::string& org_id, const std::string& sandbox_id) = 0;
+  // Newest first; ended ones included (filter on status/ended_at).
+  virtual Result<std::vector<SandboxRow>> ListSandboxes(const std::string& org_id) = 0;
+  // Sets status (and ended_at when given). kNotFound if missing.
+  virtual Status UpdateSandboxStatus(const std::string& sandbox_id, const std::string& status,
+                                     const std::optional<std::string>& ended_at) = 0;
 };
 
 // Opens the backend named by `url`, creating the SQLite file if missing, and

@@ -221,6 +221,35 @@ TEST_F(StoreTest, ConcurrentPartialUpdatesNeverLoseAField) {
   EXPECT_EQ(final->egress_allowlist.size(), 2u + 10u);
 }
 
+TEST_F(StoreTest, WorkersAndSandboxes) {
+  ASSERT_TRUE(store_->UpsertWorker({"w1", "127.0.0.1:7000", 4, NowRfc3339()}).ok());
+  ASSERT_TRUE(store_->UpsertWorker({"w1", "127.0.0.1:7001", 8, NowRfc3339()}).ok());
+  auto workers = store_->ListWorkers();
+  ASSERT_EQ(workers->size(), 1u);
+  EXPECT_EQ(workers->at(0).address, "127.0.0.1:7001");
+  EXPECT_EQ(workers->at(0).capacity, 8);
+
+  auto p = store_->CreateProject(NewProject("p", org_.id));
+  SandboxRow sb{NewId("sbx"), org_.id, p->id, std::string("w1"), "running", "{\"cpuCount\":1}", NowRfc3339(),
+                std::nullopt};
+  ASSERT_TRUE(store_->CreateSandbox(sb).ok());
+  auto got = store_->GetSandbox(org_.id, sb.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->project_id, p->id);
+  EXPECT_EQ(got->config, "{\"cpuCount\":1}");
+  EXPECT_FALSE(got->ended_at.has_value());
+  auto other = store_->EnsureOrg("other");
+  EXPECT_EQ(store_->GetSandbox(other->id, sb.id).error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(store_->UpdateSandboxStatus(sb.id, "ended", NowRfc3339()).ok());
+  EXPECT_EQ(store_->GetSandbox(org_.id, sb.id)->status, "ended");
+  EXPECT_TRUE(store_->GetSandbox(org_.id, sb.id)->ended_at.has_value());
+  EXPECT_EQ(store_->UpdateSandboxStatus("sbx_missing", "ended", std::nullopt).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListSandboxes(org_.id)->size(), 1u);
+  // Deleting the project keeps the sandbox record (project_id becomes NULL).
+  ASSERT_TRUE(store_->DeleteProject(org_.id, p->id).ok());
+  EXPECT_FALSE(store_->GetSandbox(org_.id, sb.id)->project_id.has_value());
+}
+
 TEST(StoreUrl, RejectsUnknownSchemesAndRelativePaths) {
   EXPECT_EQ(OpenStore("mysql://x").error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(OpenStore("sqlite://relative.db").error().code, ErrorCode::kInvalidArgument);
