@@ -117,7 +117,10 @@ class HttpServer::Impl {
       // On the connection's strand: only an idle read is cancelled; a
       // request in progress finishes and then closes (stopping_ is set).
       asio::post(c->stream.get_executor(), [c] {
-        if (c->idle) c->stream.socket().cancel();
+        // error_code overload: the socket may already be closed (a timeout
+        // closes it before the coroutine observes the error).
+        boost::system::error_code ignored;
+        if (c->idle && c->stream.socket().is_open()) c->stream.socket().cancel(ignored);
       });
     }
     asio::post(control_, [self] {

@@ -20,33 +20,31 @@ Result<store::Project> ProjectService::Find(const std::string& org_id, const std
   return p;
 }
 
-Status ProjectService::Apply(const std::string& org_id, const ProjectFields& f, store::Project& p) {
+// Validates `f` and normalises it in place: allowlist entries normalised,
+// secretGroups references replaced by group ids. Reads the store, so it runs
+// before (outside) the update transaction.
+Status ProjectService::Normalize(const std::string& org_id, ProjectFields& f) {
   if (f.name) {
     if (Status st = ValidateName("name", *f.name); !st) return st;
-    p.name = *f.name;
   }
   if (f.template_id) {
     if (Status st = ValidateName("template", *f.template_id); !st) return st;
-    p.template_id = *f.template_id;
   }
   if (f.cpu_count) {
     if (Status st = ValidateRange("cpuCount", *f.cpu_count, kMinCpu, kMaxCpu); !st) return st;
-    p.cpu_count = *f.cpu_count;
   }
   if (f.memory_mb) {
     if (Status st = ValidateRange("memoryMB", *f.memory_mb, kMinMemoryMb, kMaxMemoryMb); !st) return st;
-    p.memory_mb = *f.memory_mb;
   }
   if (f.timeout_sec) {
     if (Status st = ValidateRange("timeoutSec", *f.timeout_sec, kMinTimeoutSec, kMaxTimeoutSec); !st) {
       return st;
     }
-    p.timeout_sec = *f.timeout_sec;
   }
   if (f.egress_allowlist) {
     auto list = NormalizeHostPatterns("egressAllowlist", *f.egress_allowlist);
     if (!list) return list.error();
-    p.egress_allowlist = std::move(*list);
+    f.egress_allowlist = std::move(*list);
   }
   if (f.secret_groups) {
     std::vector<std::string> ids;
@@ -68,9 +66,20 @@ Status ProjectService::Apply(const std::string& org_id, const ProjectFields& f, 
       }
       ids.push_back(g->id);
     }
-    p.secret_group_ids = std::move(ids);
+    f.secret_groups = std::move(ids);
   }
   return {};
+}
+
+// Copies the fields present in a normalised `f` onto `p` (pure).
+void ProjectService::Merge(const ProjectFields& f, store::Project& p) {
+  if (f.name) p.name = *f.name;
+  if (f.template_id) p.template_id = *f.template_id;
+  if (f.cpu_count) p.cpu_count = *f.cpu_count;
+  if (f.memory_mb) p.memory_mb = *f.memory_mb;
+  if (f.timeout_sec) p.timeout_sec = *f.timeout_sec;
+  if (f.egress_allowlist) p.egress_allowlist = *f.egress_allowlist;
+  if (f.secret_groups) p.secret_group_ids = *f.secret_groups;
 }
 
 Result<ProjectView> ProjectService::View(store::Project p) {
@@ -93,7 +102,9 @@ Result<ProjectView> ProjectService::Create(const std::string& org_id, const Proj
   p.cpu_count = kDefaultCpu;
   p.memory_mb = kDefaultMemoryMb;
   p.timeout_sec = kDefaultTimeoutSec;
-  if (Status st = Apply(org_id, fields, p); !st) return st.error();
+  ProjectFields normalized = fields;
+  if (Status st = Normalize(org_id, normalized); !st) return st.error();
+  Merge(normalized, p);
   p.created_at = p.updated_at = store::NowRfc3339();
   auto created = store_.CreateProject(std::move(p));
   if (!created) {
@@ -125,11 +136,17 @@ Result<ProjectView> ProjectService::Update(const std::string& org_id, const std:
                                            const ProjectFields& patch) {
   auto p = Find(org_id, ref);
   if (!p) return p.error();
-  if (Status st = Apply(org_id, patch, *p); !st) return st.error();
-  p->updated_at = store::NowRfc3339();
-  auto updated = store_.UpdateProject(*p);
+  ProjectFields normalized = patch;
+  if (Status st = Normalize(org_id, normalized); !st) return st.error();
+  auto updated = store_.UpdateProject(org_id, p->id, [&](store::Project& row) -> Status {
+    Merge(normalized, row);
+    row.updated_at = store::NowRfc3339();
+    return {};
+  });
   if (!updated) {
-    if (updated.error().code == ErrorCode::kAlreadyExists) return NameTaken("project", p->name);
+    if (updated.error().code == ErrorCode::kAlreadyExists) {
+      return NameTaken("project", normalized.name.value_or(p->name));
+    }
     if (updated.error().code == ErrorCode::kNotFound) {
       return MakeError(ErrorCode::kNotFound, "project '" + ref + "' not found");
     }

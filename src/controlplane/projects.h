@@ -51,7 +51,8 @@ class ProjectService {
   Result<store::Project> Find(const std::string& org_id, const std::string& ref);
 
  private:
-  Status Apply(const std::string& org_id, const ProjectFields& fields, store::Project& p);
+  Status Normalize(const std::string& org_id, ProjectFields& fields);
+  static void Merge(const ProjectFields& fields, store::Project& p);
   Result<ProjectView> View(store::Project p);
   store::Store& store_;
 };

@@ -2,6 +2,7 @@
 
 #include "controlplane/projects.h"
 #include "controlplane/validation.h"
+#include "common/secure_memory.h"
 
 namespace osb::controlplane {
 
@@ -63,7 +64,11 @@ Result<ResolvedSandbox> Resolver::ResolveSandbox(const std::string& org_id, cons
     for (const auto& group_id : order) {
       auto plain = secrets_.DecryptGroup(org_id, group_id);
       if (!plain) return plain.error();
-      for (auto& s : *plain) merged[s.name] = std::move(s);
+      for (auto& s : *plain) {
+        PlainSecret& slot = merged[s.name];
+        SecureWipe(slot.value);  // an earlier group's value being overridden
+        slot = std::move(s);
+      }
     }
     for (auto& [name, secret] : merged) {
       if (out.envs.count(name)) continue;  // plaintext env wins; drop (and wipe) the secret

@@ -101,11 +101,15 @@ Status SaveAttachments(Tx& tx, const Project& p) {
   return {};
 }
 
-Result<Project> FindProject(Tx& tx, const std::string& org_id, const std::string& id_or_name) {
+// lock: take a row lock for a read-modify-write (PostgreSQL; SQLite's write
+// transaction already excludes every other writer).
+Result<Project> FindProject(Tx& tx, const std::string& org_id, const std::string& id_or_name,
+                            bool lock = false) {
   const std::string sql = std::string("SELECT ") + kProjectColumns +
                           " FROM projects p JOIN secret_groups g ON g.project_id = p.id "
                           "WHERE p.org_id = $1 AND (p.id = $2 OR p.name = $2) "
-                          "ORDER BY CASE WHEN p.id = $2 THEN 0 ELSE 1 END LIMIT 1";
+                          "ORDER BY CASE WHEN p.id = $2 THEN 0 ELSE 1 END LIMIT 1" +
+                          std::string(lock ? " FOR UPDATE OF p" : "");
   auto rows = tx.Exec(sql, {Param::Text(org_id), Param::Text(id_or_name)});
   if (!rows) return rows.error();
   if (rows->empty()) return MakeError(ErrorCode::kNotFound, "project not found");
@@ -236,9 +240,17 @@ class SqlStore final : public Store {
     return out;
   }
 
-  Result<Project> UpdateProject(const Project& p) override {
+  Result<Project> UpdateProject(const std::string& org_id, const std::string& project_id,
+                                const std::function<Status(Project&)>& mutate) override {
     Project stored;
     Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto current = FindProject(tx, org_id, project_id, db_->dialect() == internal::Dialect::kPostgres);
+      if (!current) return current.error();
+      if (current->id != project_id) return MakeError(ErrorCode::kNotFound, "project not found");
+      Project p = std::move(*current);
+      if (Status s = mutate(p); !s) return s;
+      p.id = project_id;
+      p.org_id = org_id;
       auto rows = tx.Exec(
           "UPDATE projects SET name = $3, template_id = $4, cpu_count = $5, memory_mb = $6, "
           "timeout_sec = $7, egress_allowlist = $8, updated_at = $9 "

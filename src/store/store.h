@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -113,8 +114,13 @@ class Store {
   // By id, else by name, within the org.
   virtual Result<Project> GetProject(const std::string& org_id, const std::string& id_or_name) = 0;
   virtual Result<std::vector<Project>> ListProjects(const std::string& org_id) = 0;
-  // Replaces every mutable field and the attachments (id/org/created_at kept).
-  virtual Result<Project> UpdateProject(const Project& project) = 0;
+  // Read-modify-write in one transaction (the row is locked, so concurrent
+  // partial updates never lose each other's fields): loads the project by id,
+  // calls `mutate` on it (which must not call the store), then writes every
+  // mutable field and the attachments (id/org/created_at are kept).
+  // `mutate` returning an error aborts the update with that error.
+  virtual Result<Project> UpdateProject(const std::string& org_id, const std::string& project_id,
+                                        const std::function<Status(Project&)>& mutate) = 0;
   // Deletes the project, its own group and that group's secrets.
   virtual Status DeleteProject(const std::string& org_id, const std::string& project_id) = 0;
 

@@ -162,6 +162,9 @@ TEST_F(ErrorsTest, NoInputProducesA500) {
       {"/api/projects", "{\"name\":\"x\",\"egressAllowlist\":null}"},
       {"/api/projects", "{\"name\":\"x\\u0000y\"}"},
       {"/api/projects", std::string(100000, '[')},
+      {"/api/projects", std::string(400000, '[') + std::string(400000, ']')},
+      {"/api/projects", "{\"name\":" + std::string(300000, '[') + std::string(300000, ']') + "}"},
+      {"/api/projects", "{\"name\":\"x\",\"egressAllowlist\":[" + std::string(200000, '{') + "]}"},
       {"/api/projects", "{\"name\":\"dup\",\"name\":\"dup2\"}"},
       {"/api/secret-groups", "{\"name\":null}"},
   };

@@ -3,6 +3,7 @@
 
 #include "api/http_server.h"
 #include "api/router.h"
+#include "api/routes.h"
 
 namespace osb::api {
 namespace {
@@ -77,6 +78,38 @@ TEST(ListenAddress, Parses) {
     auto r = ParseListenAddress("--listen", bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_NE(r.error().message.find("--listen"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace osb::api
+
+namespace osb::api {
+namespace {
+
+TEST(SandboxRequestJson, ParsesEveryFieldAndNamesBadOnes) {
+  auto r = ParseSandboxRequest(
+      R"({"project":"web","templateID":"py","cpuCount":2,"memoryMB":1024,"timeout":60,)"
+      R"("envs":{"A":"1"},"egressAllowlist":["a.com"]})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->project, "web");
+  EXPECT_EQ(r->template_id, "py");
+  EXPECT_EQ(r->cpu_count, 2);
+  EXPECT_EQ(r->memory_mb, 1024);
+  EXPECT_EQ(r->timeout_sec, 60);
+  EXPECT_EQ(r->envs.at("A"), "1");
+  EXPECT_EQ(r->egress_allowlist, std::vector<std::string>{"a.com"});
+  auto empty = ParseSandboxRequest("{}");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(empty->project.has_value());
+  EXPECT_FALSE(empty->egress_allowlist.has_value());
+  for (const auto& [body, field] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"cpuCount":"2"})", "cpuCount"}, {R"({"envs":{"A":1}})", "envs"},
+           {R"({"envs":[]})", "envs"}, {R"({"timeout":1.5})", "timeout"}, {R"({"bogus":1})", "bogus"},
+           {R"({"project":7})", "project"}, {"not json", "malformed"}}) {
+    auto bad = ParseSandboxRequest(body);
+    ASSERT_FALSE(bad.ok()) << body;
+    EXPECT_NE(bad.error().message.find(field), std::string::npos) << bad.error().message;
   }
 }
 

@@ -62,6 +62,28 @@ TEST(HttpServerLifecycle, GracefulShutdownFinishesInFlightRequests) {
   EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset) << ec.message();
 }
 
+TEST(HttpServerLifecycle, IdleAndSlowConnectionsAreClosedByTimeouts) {
+  HttpServerOptions options;
+  options.port = 0;
+  options.idle_timeout = std::chrono::seconds(1);
+  options.io_timeout = std::chrono::seconds(1);
+  HttpServer server(options, std::make_shared<Router>());
+  ASSERT_TRUE(server.Start().ok());
+  boost::asio::io_context ioc;
+  // Idle: never sends anything. Slow: sends half a request line.
+  boost::asio::ip::tcp::socket idle(ioc), slow(ioc);
+  idle.connect({boost::asio::ip::make_address("127.0.0.1"), server.port()});
+  slow.connect({boost::asio::ip::make_address("127.0.0.1"), server.port()});
+  boost::asio::write(slow, boost::asio::buffer(std::string("GET /healthz HT")));
+  for (auto* sock : {&idle, &slow}) {
+    boost::system::error_code ec;
+    char byte;
+    // Blocks until the server closes the connection (its timeout fires).
+    boost::asio::read(*sock, boost::asio::buffer(&byte, 1), ec);
+    EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset) << ec.message();
+  }
+}
+
 TEST(HttpServerLifecycle, RefusesABadAddress) {
   HttpServerOptions options;
   options.host = "not-an-ip";

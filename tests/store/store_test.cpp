@@ -90,10 +90,11 @@ TEST_F(StoreTest, ProjectCrudUniqueNamesAndIsolation) {
   EXPECT_TRUE(store_->CreateProject(NewProject("web", other->id)).ok());  // per-org names
   EXPECT_EQ(store_->ListProjects(org_.id)->size(), 1u);
 
-  Project upd = *by_name;
-  upd.cpu_count = 4;
-  upd.egress_allowlist.clear();
-  auto updated = store_->UpdateProject(upd);
+  auto updated = store_->UpdateProject(org_.id, created->id, [](Project& p) {
+    p.cpu_count = 4;
+    p.egress_allowlist.clear();
+    return Status();
+  });
   ASSERT_TRUE(updated.ok());
   EXPECT_EQ(updated->cpu_count, 4);
   EXPECT_TRUE(updated->egress_allowlist.empty());
@@ -132,9 +133,10 @@ TEST_F(StoreTest, GroupsAttachInOrderAndCannotBeDeletedWhileAttached) {
   foreign.secret_group_ids = {g.id};
   EXPECT_EQ(store_->CreateProject(foreign).error().code, ErrorCode::kNotFound);
 
-  Project detach = *created;
-  detach.secret_group_ids = {g2.id};
-  ASSERT_TRUE(store_->UpdateProject(detach).ok());
+  ASSERT_TRUE(store_->UpdateProject(org_.id, created->id, [&](Project& p) {
+                       p.secret_group_ids = {g2.id};
+                       return Status();
+                     }).ok());
   EXPECT_TRUE(store_->DeleteGroup(org_.id, g.id).ok());
   EXPECT_EQ(store_->GetGroup(org_.id, "shared").error().code, ErrorCode::kNotFound);
 }
@@ -187,6 +189,73 @@ TEST_F(StoreTest, ConcurrentWritersLeaveOneOfTheirValues) {
   auto listed = store_->ListSecrets(p->own_group_id, true);
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_TRUE(listed->at(0).ciphertext.starts_with("value-"));
+}
+
+TEST_F(StoreTest, ConcurrentPartialUpdatesNeverLoseAField) {
+  auto p = store_->CreateProject(NewProject("p", org_.id));
+  ASSERT_TRUE(p.ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  // Each writer owns one field and increments it; a lost update would leave
+  // some field short of its final count.
+  for (int field = 0; field < 4; ++field) {
+    threads.emplace_back([&, field] {
+      for (int round = 0; round < 10; ++round) {
+        auto r = store_->UpdateProject(org_.id, p->id, [field](Project& row) {
+          if (field == 0) ++row.cpu_count;
+          if (field == 1) ++row.memory_mb;
+          if (field == 2) ++row.timeout_sec;
+          if (field == 3) row.egress_allowlist.push_back("h" + std::to_string(row.egress_allowlist.size()));
+          return Status();
+        });
+        if (!r.ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto final = store_->GetProject(org_.id, p->id);
+  EXPECT_EQ(final->cpu_count, 1 + 10);
+  EXPECT_EQ(final->memory_mb, 512 + 10);
+  EXPECT_EQ(final->timeout_sec, 300 + 10);
+  EXPECT_EQ(final->egress_allowlist.size(), 2u + 10u);
+}
+
+TEST_F(StoreTest, WorkersAndSandboxes) {
+  ASSERT_TRUE(store_->UpsertWorker({"w1", "127.0.0.1:7000", 4, NowRfc3339()}).ok());
+  ASSERT_TRUE(store_->UpsertWorker({"w1", "127.0.0.1:7001", 8, NowRfc3339()}).ok());
+  auto workers = store_->ListWorkers();
+  ASSERT_EQ(workers->size(), 1u);
+  EXPECT_EQ(workers->at(0).address, "127.0.0.1:7001");
+  EXPECT_EQ(workers->at(0).capacity, 8);
+  EXPECT_TRUE(store_->TouchWorker("w1", NowRfc3339()).ok());
+  EXPECT_EQ(store_->TouchWorker("w-missing", NowRfc3339()).error().code, ErrorCode::kNotFound);
+
+  auto p = store_->CreateProject(NewProject("p", org_.id));
+  SandboxRow sb{NewId("sbx"), org_.id, p->id, "w1", "running", "{\"cpuCount\":1}", NowRfc3339(), std::nullopt};
+  ASSERT_TRUE(store_->InsertSandbox(sb).ok());
+  auto got = store_->GetSandbox(org_.id, sb.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->project_id, p->id);
+  EXPECT_EQ(got->config, "{\"cpuCount\":1}");
+  EXPECT_FALSE(got->ended_at.has_value());
+  auto other = store_->EnsureOrg("other");
+  EXPECT_EQ(store_->GetSandbox(other->id, sb.id).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListRunningSandboxes(std::string("w1"), std::nullopt)->size(), 1u);
+  EXPECT_EQ(store_->ListRunningSandboxes(std::nullopt, p->id)->size(), 1u);
+  EXPECT_EQ(store_->ListRunningSandboxes(std::string("w2"), std::nullopt)->size(), 0u);
+  ASSERT_TRUE(store_->StopSandbox(sb.id, NowRfc3339()).ok());
+  EXPECT_EQ(store_->GetSandbox(org_.id, sb.id)->status, "stopped");
+  EXPECT_TRUE(store_->GetSandbox(org_.id, sb.id)->ended_at.has_value());
+  EXPECT_EQ(store_->ListRunningSandboxes(std::nullopt, std::nullopt)->size(), 0u);
+  EXPECT_EQ(store_->StopSandbox("sbx_missing", NowRfc3339()).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListSandboxes(org_.id)->size(), 1u);
+  // Deleting the project keeps the sandbox record (project_id becomes NULL).
+  ASSERT_TRUE(store_->DeleteProject(org_.id, p->id).ok());
+  EXPECT_FALSE(store_->GetSandbox(org_.id, sb.id)->project_id.has_value());
+  ASSERT_TRUE(store_->DeleteSandbox(sb.id).ok());
+  EXPECT_EQ(store_->GetSandbox(org_.id, sb.id).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->DeleteSandbox(sb.id).error().code, ErrorCode::kNotFound);
 }
 
 TEST(StoreUrl, RejectsUnknownSchemesAndRelativePaths) {

@@ -4,6 +4,8 @@
 #include <sqlite3.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <mutex>
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
@@ -40,9 +42,24 @@ std::string TestBackend() {
   return b && std::string(b).starts_with("postgres") ? "postgres" : "sqlite";
 }
 
+// Temp dirs made by this process, removed when it exits.
+struct TempDirs {
+  std::mutex mu;
+  std::vector<std::string> dirs;
+  ~TempDirs() {
+    for (const auto& d : dirs) {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+    }
+  }
+};
+
 std::string MakeTempDir() {
+  static TempDirs made;
   std::string tmpl = "/tmp/osbtest.XXXXXX";
   if (!mkdtemp(tmpl.data())) Die("mkdtemp failed");
+  std::lock_guard lock(made.mu);
+  made.dirs.push_back(tmpl);
   return tmpl;
 }
 
