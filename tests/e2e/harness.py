@@ -82,7 +82,9 @@ def crash_restart(args):
     keep running), then start it again with the same flags and data."""
     d = os.path.abspath(args.dir)
     state = json.load(open(os.path.join(d, "state.json")))
-    os.killpg(state["dev_pid"], signal.SIGKILL)
+    # Only the process: its sandboxes' inits share its process group and
+    # would die with a killpg, which is not what a crash does.
+    os.kill(state["dev_pid"], signal.SIGKILL)
     wait_for("osb dev to die", lambda: not alive(state["dev_pid"]))
     start_dev(d, state)
     json.dump(state, open(os.path.join(d, "state.json"), "w"))
