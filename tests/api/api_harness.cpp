@@ -115,6 +115,9 @@ void ApiTest::SetUp() {
   auto cp = api::ControlPlane::Create(options, keyring_);
   ASSERT_TRUE(cp.ok()) << cp.error().message;
   cp_ = std::move(*cp);
+  auto plane = api::SandboxPlane::Attach(*cp_, {"127.0.0.1:0", std::nullopt});
+  ASSERT_TRUE(plane.ok()) << plane.error().message;
+  sandboxes_ = std::move(*plane);
   ASSERT_TRUE(cp_->Start().ok());
   client_ = std::make_unique<HttpClient>(cp_->port());
 }
@@ -124,6 +127,7 @@ void ApiTest::TearDown() {
     cp_->Stop();
     cp_->Wait();
   }
+  if (sandboxes_) sandboxes_->Stop();
 }
 
 HttpResult ApiTest::Call(const std::string& method, const std::string& target, const std::string& body,

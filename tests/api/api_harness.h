@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "api/control_plane.h"
+#include "api/sandbox_plane.h"
 #include "crypto/keyring.h"
 #include "test_db.h"
 
@@ -68,6 +69,8 @@ class ApiTest : public ::testing::Test {
   std::string db_url_;
   std::shared_ptr<const crypto::Keyring> keyring_;
   std::unique_ptr<api::ControlPlane> cp_;
+  // The sandbox routes, with no worker registered (creating answers 503).
+  std::unique_ptr<api::SandboxPlane> sandboxes_;
   std::unique_ptr<HttpClient> client_;
   std::vector<std::string> responses_;
   std::mutex responses_mu_;

@@ -18,7 +18,7 @@ VALUE="smoke-secret-value-$RANDOM$RANDOM"
 fail() { echo "FAIL: $*" >&2; echo "--- server output" >&2; cat "$work"/out* >&2 || true; exit 1; }
 
 start() {  # $1 = log suffix
-  (cd "$work" && exec "$OSB" dev --data-dir data --listen 127.0.0.1:0 >"out$1" 2>&1) &
+  (cd "$work" && exec "$OSB" dev --data-dir data --listen 127.0.0.1:0 --grpc-listen 127.0.0.1:0 --no-worker >"out$1" 2>&1) &
   pid=$!
   for _ in $(seq 1 300); do  # bounded wait for readiness (30 s)
     URL=$(grep -o 'API at http://[0-9.:]*' "$work/out$1" 2>/dev/null | sed 's/API at //' || true)

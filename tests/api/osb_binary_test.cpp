@@ -89,7 +89,7 @@ int RunOsb(const std::vector<std::string>& args, const Env& env, std::string* ou
 class Server {
  public:
   Server(const std::string& db_url, const Env& env) {
-    proc_ = Spawn({"server", "--listen", "127.0.0.1:0", "--db", db_url}, env);
+    proc_ = Spawn({"server", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--db", db_url}, env);
     const std::regex re("listening on port ([0-9]+)");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     std::smatch m;
@@ -161,7 +161,7 @@ std::map<std::string, std::string> DecryptAll(const std::string& db_url, const s
 
 TEST(OsbBinary, ServerRefusesToStartWithoutAKey) {
   std::string out, err;
-  const int code = RunOsb({"server", "--listen", "127.0.0.1:0", "--db", FreshDatabaseUrl()}, {}, &out, &err);
+  const int code = RunOsb({"server", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--db", FreshDatabaseUrl()}, {}, &out, &err);
   EXPECT_EQ(code, 2);
   EXPECT_NE(err.find("OPENSANDBOX_SECRET_ENCRYPTION_KEY"), std::string::npos) << err;
   EXPECT_NE(err.find("osb keygen"), std::string::npos) << err;

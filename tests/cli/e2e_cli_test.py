@@ -117,7 +117,7 @@ class E2E:
              "--grpc-listen", "127.0.0.1:0", "--worker-listen", "127.0.0.1:0",
              "--proxy-listen", "127.0.0.1:0", "--transparent-listen", "127.0.0.1:0",
              "--transparent-http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0",
-             "--address-pool", "10.202.0.0/16"],
+             "--address-pool", "10.202.0.0/16", "--name-prefix", "osbc", "--run-dir", "/run/osbc"],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         deadline = time.monotonic() + 90
         config = os.path.join(self.xdg, "opensandbox", "config")
