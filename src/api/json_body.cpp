@@ -98,4 +98,17 @@ Result<std::optional<std::map<std::string, std::string>>> JsonBody::StringMap(co
   return std::optional<std::map<std::string, std::string>>(std::move(out));
 }
 
+Response JsonResponse(int status, const nlohmann::json& j) {
+  Response r;
+  r.status = status;
+  r.body = Dump(j);
+  return r;
+}
+
+Response NoContent() {
+  Response r;
+  r.status = 204;
+  return r;
+}
+
 }  // namespace osb::api

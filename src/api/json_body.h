@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "api/http.h"
 #include "common/result.h"
 
 namespace osb::api {
@@ -32,5 +33,9 @@ class JsonBody {
 
 // Serialises for a response (invalid UTF-8 replaced, never throws).
 std::string Dump(const nlohmann::json& j);
+
+// A JSON response with `status`, and the empty 204.
+Response JsonResponse(int status, const nlohmann::json& j);
+Response NoContent();
 
 }  // namespace osb::api

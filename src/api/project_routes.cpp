@@ -11,19 +11,6 @@ using controlplane::ProjectFields;
 using controlplane::ProjectView;
 using nlohmann::json;
 
-Response Json(int status, const json& j) {
-  Response r;
-  r.status = status;
-  r.body = Dump(j);
-  return r;
-}
-
-Response NoContent() {
-  Response r;
-  r.status = 204;
-  return r;
-}
-
 json ProjectJson(const ProjectView& v) {
   const auto& p = v.project;
   return {{"id", p.id},
@@ -75,7 +62,7 @@ Result<ProjectFields> ParseProjectFields(const std::string& body) {
 }  // namespace
 
 void RegisterHealthRoutes(Router& router) {
-  router.Add("GET", "/healthz", [](Request&) { return Json(200, {{"status", "ok"}}); });
+  router.Add("GET", "/healthz", [](Request&) { return JsonResponse(200, {{"status", "ok"}}); });
 }
 
 void RegisterProjectRoutes(Router& router, controlplane::ProjectService& projects) {
@@ -84,26 +71,26 @@ void RegisterProjectRoutes(Router& router, controlplane::ProjectService& project
     if (!fields) return ErrorResponse(fields.error());
     auto created = projects.Create(req.org_id, *fields);
     if (!created) return ErrorResponse(created.error());
-    return Json(201, ProjectJson(*created));
+    return JsonResponse(201, ProjectJson(*created));
   });
   router.Add("GET", "/api/projects", [&projects](Request& req) {
     auto list = projects.List(req.org_id);
     if (!list) return ErrorResponse(list.error());
     json out = json::array();
     for (const auto& v : *list) out.push_back(ProjectJson(v));
-    return Json(200, out);
+    return JsonResponse(200, out);
   });
   router.Add("GET", "/api/projects/{project}", [&projects](Request& req) {
     auto v = projects.Get(req.org_id, req.Param("project"));
     if (!v) return ErrorResponse(v.error());
-    return Json(200, ProjectJson(*v));
+    return JsonResponse(200, ProjectJson(*v));
   });
   auto update = [&projects](Request& req) {
     auto fields = ParseProjectFields(req.body);
     if (!fields) return ErrorResponse(fields.error());
     auto v = projects.Update(req.org_id, req.Param("project"), *fields);
     if (!v) return ErrorResponse(v.error());
-    return Json(200, ProjectJson(*v));
+    return JsonResponse(200, ProjectJson(*v));
   };
   router.Add("PUT", "/api/projects/{project}", update);
   router.Add("PATCH", "/api/projects/{project}", update);
@@ -127,26 +114,26 @@ void RegisterGroupRoutes(Router& router, controlplane::GroupService& groups) {
     if (!name) return ErrorResponse(name.error());
     auto g = groups.Create(req.org_id, *name);
     if (!g) return ErrorResponse(g.error());
-    return Json(201, GroupJson(*g));
+    return JsonResponse(201, GroupJson(*g));
   });
   router.Add("GET", "/api/secret-groups", [&groups](Request& req) {
     auto list = groups.List(req.org_id);
     if (!list) return ErrorResponse(list.error());
     json out = json::array();
     for (const auto& g : *list) out.push_back(GroupJson(g));
-    return Json(200, out);
+    return JsonResponse(200, out);
   });
   router.Add("GET", "/api/secret-groups/{group}", [&groups](Request& req) {
     auto g = groups.Get(req.org_id, req.Param("group"));
     if (!g) return ErrorResponse(g.error());
-    return Json(200, GroupJson(*g));
+    return JsonResponse(200, GroupJson(*g));
   });
   auto rename = [&groups, parse_name](Request& req) {
     auto name = parse_name(req.body);
     if (!name) return ErrorResponse(name.error());
     auto g = groups.Rename(req.org_id, req.Param("group"), *name);
     if (!g) return ErrorResponse(g.error());
-    return Json(200, GroupJson(*g));
+    return JsonResponse(200, GroupJson(*g));
   };
   router.Add("PUT", "/api/secret-groups/{group}", rename);
   router.Add("PATCH", "/api/secret-groups/{group}", rename);

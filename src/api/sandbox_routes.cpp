@@ -13,13 +13,6 @@ using nlohmann::json;
 
 constexpr int kMaxExecTimeoutSec = 86400;
 
-Response Json(int status, const json& j) {
-  Response r;
-  r.status = status;
-  r.body = Dump(j);
-  return r;
-}
-
 json SandboxJson(const SandboxView& v) {
   json j = {{"sandboxID", v.id},
             {"status", v.status},
@@ -76,32 +69,30 @@ void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandbox
     if (!request) return ErrorResponse(request.error());
     auto created = sandboxes.Create(req.org_id, *request);
     if (!created) return ErrorResponse(created.error());
-    return Json(201, SandboxJson(*created));
+    return JsonResponse(201, SandboxJson(*created));
   });
   router.Add("GET", "/api/sandboxes", [&sandboxes](Request& req) {
     auto list = sandboxes.List(req.org_id);
     if (!list) return ErrorResponse(list.error());
     json out = json::array();
     for (const auto& v : *list) out.push_back(SandboxJson(v));
-    return Json(200, out);
+    return JsonResponse(200, out);
   });
   router.Add("GET", "/api/sandboxes/{id}", [&sandboxes](Request& req) {
     auto v = sandboxes.Get(req.org_id, req.Param("id"));
     if (!v) return ErrorResponse(v.error());
-    return Json(200, SandboxJson(*v));
+    return JsonResponse(200, SandboxJson(*v));
   });
   router.Add("DELETE", "/api/sandboxes/{id}", [&sandboxes](Request& req) {
     if (Status st = sandboxes.Delete(req.org_id, req.Param("id")); !st) return ErrorResponse(st.error());
-    Response r;
-    r.status = 204;
-    return r;
+    return NoContent();
   });
   router.Add("POST", "/api/sandboxes/{id}/exec/run", [&sandboxes](Request& req) {
     auto cmd = ParseExec(req.body);
     if (!cmd) return ErrorResponse(cmd.error());
     auto out = sandboxes.Exec(req.org_id, req.Param("id"), *cmd);
     if (!out) return ErrorResponse(out.error());
-    return Json(200, {{"exitCode", out->exit_code},
+    return JsonResponse(200, {{"exitCode", out->exit_code},
                       {"stdout", out->stdout_data},
                       {"stderr", out->stderr_data},
                       {"stdoutTruncated", out->stdout_truncated},

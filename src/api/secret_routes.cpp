@@ -35,26 +35,20 @@ void Register(Router& router, controlplane::SecretService& secrets, SecretScope 
                            hosts->value_or(std::vector<std::string>{}));
     SecureWipe(**value);
     if (!set) return ErrorResponse(set.error());
-    Response r;
-    r.body = Dump(MetadataJson(*set));
-    return r;
+    return JsonResponse(200, MetadataJson(*set));
   });
   router.Add("GET", base + "/secrets", [&secrets, scope, param](Request& req) {
     auto list = secrets.List(req.org_id, scope, req.Param(param));
     if (!list) return ErrorResponse(list.error());
     json out = json::array();
     for (const auto& m : *list) out.push_back(MetadataJson(m));
-    Response r;
-    r.body = Dump(out);
-    return r;
+    return JsonResponse(200, out);
   });
   router.Add("DELETE", base + "/secrets/{name}", [&secrets, scope, param](Request& req) {
     if (Status st = secrets.Delete(req.org_id, scope, req.Param(param), req.Param("name")); !st) {
       return ErrorResponse(st.error());
     }
-    Response r;
-    r.status = 204;
-    return r;
+    return NoContent();
   });
 }
 

@@ -81,7 +81,6 @@ std::map<std::string, std::string> BaseEnv(const SandboxSpec& spec, const Sandbo
     env["SSL_CERT_FILE"] = kCaPath;
     env["REQUESTS_CA_BUNDLE"] = kCaPath;
     env["NODE_EXTRA_CA_CERTS"] = kCaPath;
-    env["CURL_CA_BUNDLE"] = kCaPath;
   }
   // The explicit proxy lives on the host side of this sandbox's veth, whose
   // address is only known once the lease is taken, so the runtime (not the
