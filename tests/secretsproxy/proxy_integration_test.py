@@ -202,14 +202,27 @@ class ProxyIntegration(unittest.TestCase):
     def status_of(self, data):
         return int(data.split(b" ")[1]) if data.startswith(b"HTTP/1.1") else 0
 
-    def last_audit(self, n=1):
+    def audit_lines(self):
         with open(self.audit) as f:
-            lines = [json.loads(l) for l in f if l.strip()]
-        return lines[-n:]
+            return [json.loads(l) for l in f if l.strip()]
+
+    def audit_since(self, count, pred, deadline=10.0):
+        """Polls until an audit line after the first `count` satisfies pred
+        (the proxy writes a request's line after answering the client)."""
+        end = time.monotonic() + deadline
+        while True:
+            lines = self.audit_lines()[count:]
+            for line in lines:
+                if pred(line):
+                    return line
+            if time.monotonic() > end:
+                self.fail("no matching audit line in %r" % lines)
+            time.sleep(0.02)
 
     # ---- substitution ---------------------------------------------------
     def test_explicit_substitution_in_path_query_headers_and_body(self):
         before = self.record_count()
+        audit_before = len(self.audit_lines())
         r = self.explicit(self.url(path="/echo/" + T1 + "?k=" + T1 + "&o=" + T2), "-H", "Authorization: Bearer " + T1,
                           "-H", "X-Other: " + T2, "--data-binary", "body=" + T1 + "&open=" + T2)
         rec = self.new_records(before)[-1]
@@ -223,7 +236,7 @@ class ProxyIntegration(unittest.TestCase):
         self.assertEqual(rec["sni"], "api.test")
         echoed = json.loads(r.stdout)  # the echo came back scrubbed to tokens
         self.assertEqual(echoed["body"], "body=%s&open=%s" % (T1, T2))
-        audit = self.last_audit()[0]
+        audit = self.audit_since(audit_before, lambda l: l["host"] == "api.test" and l["method"] == "POST")
         self.assertEqual(audit["action"], "forwarded")
         self.assertEqual(sorted(audit["secrets"]), ["API_KEY", "OPEN"])
         self.assertTrue(audit["scrubbed"])
@@ -293,11 +306,12 @@ class ProxyIntegration(unittest.TestCase):
     # ---- host rules -----------------------------------------------------
     def test_allowlist_blocks_other_hosts(self):
         before = self.record_count()
+        audit_before = len(self.audit_lines())
         r = self.explicit(self.url(host="blocked.test"), "-H", "X: " + T1, "-v", check=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b"403", r.stderr)
         self.assertEqual(self.record_count(), before)
-        audit = self.last_audit()[0]
+        audit = self.audit_since(audit_before, lambda l: l["host"] == "blocked.test")
         self.assertEqual(audit["action"], "blocked")
         self.assertIn("allowlist", audit["reason"])
 
@@ -405,19 +419,23 @@ class ProxyIntegration(unittest.TestCase):
     def test_names_resolving_to_private_addresses_are_refused(self):
         for host in ("evil.test", "localhost", "10.0.0.1", "169.254.169.254"):
             before = self.record_count()
+            audit_before = len(self.audit_lines())
             r = self.explicit("https://%s:%d/" % (host, self.up_port), "-H", "X: " + T2, "-w", "%{http_code}",
                               "-o", os.devnull, check=False)
             self.assertEqual(r.stdout, b"403", host)
             self.assertEqual(self.record_count(), before)
-            self.assertIn("private", self.last_audit()[0]["reason"])
+            line = self.audit_since(audit_before, lambda l: l["host"] == host)
+            self.assertIn("private", line["reason"])
 
     def test_upstream_certificate_is_verified(self):
         before = self.record_count()
+        audit_before = len(self.audit_lines())
         r = self.explicit(self.url(host="unverified.test"), "-H", "X: " + T2, "-w", "%{http_code}", "-o",
                           os.devnull)
         self.assertEqual(r.stdout, b"502")
         self.assertEqual(self.record_count(), before)
-        self.assertIn("verification", self.last_audit()[0]["reason"])
+        line = self.audit_since(audit_before, lambda l: l["host"] == "unverified.test")
+        self.assertIn("verification", line["reason"])
 
     # ---- smuggling --------------------------------------------------------
     def test_request_smuggling_ambiguities_get_400_and_nothing_forwarded(self):
