@@ -49,7 +49,7 @@ cat > "$WORK/sessions.json" <<JSON
 JSON
 "$BUILD/osb" proxy --listen 127.0.0.1:0 --state-dir "$WORK/state" --sessions "$WORK/sessions.json" \
   --upstream-ca "$WORK/up/ca.crt" --allow-private 127.0.0.3/32 --resolve api.test=127.0.0.3 \
-  --audit-log "$WORK/audit.log" --ready-file "$WORK/proxy.json" >/dev/null &
+  --audit-log "$WORK/audit.log" --ready-file "$WORK/proxy.json" --max-connections-per-session 4096 >/dev/null &
 PROXY_PID=$!
 PIDS+=($PROXY_PID)
 wait_file "$WORK/proxy.json"

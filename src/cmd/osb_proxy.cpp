@@ -31,6 +31,7 @@ struct ProxyFlags {
   std::string audit_log;
   std::string ready_file;
   int threads = 2;
+  size_t max_connections_per_session = 512;
   uint16_t transparent_port = 443;
 };
 
@@ -78,6 +79,7 @@ int RunProxy(const ProxyFlags& f) {
   config.audit_log = f.audit_log;
   config.threads = f.threads;
   config.transparent_tls_port = f.transparent_port;
+  config.limits.max_connections_per_session = f.max_connections_per_session;
   for (const auto& r : f.resolve) {
     const auto eq = r.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -160,6 +162,8 @@ const bool registered = osb::cmd::RegisterOsbCommand(40, [](CLI::App& root, int&
   sub->add_option("--audit-log", f->audit_log, "Append audit JSON lines to FILE (default stderr)");
   sub->add_option("--ready-file", f->ready_file, "Write bound ports as JSON to FILE once listening");
   sub->add_option("--threads", f->threads, "Worker threads (default 2)");
+  sub->add_option("--max-connections-per-session", f->max_connections_per_session,
+                  "Cap on live connections per sandbox (default 512)");
   sub->callback([f, &exit_code] { exit_code = RunProxy(*f); });
 });
 

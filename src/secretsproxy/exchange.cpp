@@ -68,7 +68,8 @@ asio::awaitable<HeadRead> ReadHeadImpl(ByteStream& s, std::string& buf, Head* he
         co_return HeadRead::kTimeout;
       }
     }
-    tmp.resize(kReadChunk);
+    // Idle connections wait here: keep that wait's buffer small.
+    tmp.resize(buf.empty() ? 2048 : kReadChunk);
     error_code ec;
     const size_t n = co_await s.ReadSome(tmp.data(), tmp.size(), timeout, ec);
     if (n == 0) {
@@ -420,6 +421,9 @@ asio::awaitable<bool> Exchange::One() {
     upstream->Close();
     upstream.reset();
   }
+  // An idle keep-alive connection should not pin read buffers.
+  if (cbuf.empty()) std::string().swap(cbuf);
+  if (ubuf.empty()) std::string().swap(ubuf);
   co_return ok && !close_after;
 }
 
