@@ -52,11 +52,33 @@ asio::awaitable<void> PlainStream::WriteAll(std::string_view data, Millis timeou
   if (timed_out_) ec = asio::error::timed_out;
 }
 
+namespace {
+// Lingering close: after our side is shut, read and discard what the peer is
+// still sending (bounded in time and bytes) so closing with unread data does
+// not reset the connection before the peer has read our final response.
+constexpr size_t kLingerBytes = 1 << 20;
+constexpr Millis kLingerTime{500};
+}  // namespace
+
+asio::awaitable<void> ByteStream::Linger() {
+  std::string sink(4096, '\0');
+  size_t total = 0;
+  const auto deadline = std::chrono::steady_clock::now() + kLingerTime;
+  while (total < kLingerBytes) {
+    const auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    error_code ec;
+    const size_t n = co_await ReadSome(sink.data(), sink.size(), left, ec);
+    if (n == 0) break;
+    total += n;
+  }
+}
+
 asio::awaitable<void> PlainStream::GracefulClose() {
   error_code ec;
   sock_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  if (!ec) co_await Linger();
   Close();
-  co_return;
 }
 
 void PlainStream::Close() {
@@ -184,9 +206,11 @@ asio::awaitable<void> TlsStream::GracefulClose() {
   if (sock_.is_open()) {
     ERR_clear_error();
     SSL_shutdown(ssl_);  // sends close_notify (non-blocking, best effort)
+    error_code ec;
+    sock_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    if (!ec) co_await Linger();
   }
   Close();
-  co_return;
 }
 
 void TlsStream::Close() {

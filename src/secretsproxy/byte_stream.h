@@ -28,7 +28,9 @@ class ByteStream : public std::enable_shared_from_this<ByteStream> {
                                                   boost::system::error_code& ec) = 0;
   virtual boost::asio::awaitable<void> WriteAll(std::string_view data, Millis timeout,
                                                 boost::system::error_code& ec) = 0;
-  // Orderly close (TLS close_notify, bounded by a short timeout), then Close().
+  // Orderly close: TLS close_notify / FIN, then a bounded lingering read
+  // (<= 500 ms, <= 1 MiB discarded) so the peer still reads our last
+  // response even if it was sending, then Close().
   virtual boost::asio::awaitable<void> GracefulClose() = 0;
   virtual void Close() = 0;
   virtual boost::asio::ip::tcp::socket& socket() = 0;
@@ -38,6 +40,7 @@ class ByteStream : public std::enable_shared_from_this<ByteStream> {
   // cancelled and *timed_out becomes true.
   void Arm(boost::asio::steady_timer& timer, Millis timeout);
   void Disarm(boost::asio::steady_timer& timer);
+  boost::asio::awaitable<void> Linger();
   bool timed_out_ = false;
   uint64_t generation_ = 0;
 };
