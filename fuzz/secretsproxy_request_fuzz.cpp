@@ -12,6 +12,7 @@
 #include "secretsproxy/http_message.h"
 #include "secretsproxy/request_stages.h"
 #include "secretsproxy/stream_replacer.h"
+#include "secretsproxy/websocket_scrubber.h"
 
 using namespace osb::secretsproxy;
 
@@ -69,6 +70,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (got != want) abort();
     (void)pieces.ReplaceAll(in);
     (void)ContainsSealedToken(in);
+    // 4. The same bytes as upstream websocket frames (values -> tokens).
+    static auto values = std::make_shared<PatternSet>(std::vector<PatternSet::Pattern>{
+        {"REAL-VALUE-1", "osb_sealed_0123456789abcdef0123456789abcdef"}, {"ab", "T"}});
+    WebSocketScrubber ws(values);
+    std::string frames;
+    for (size_t i = 0; i < size; i += step) {
+      if (!ws.Feed(in.substr(i, step), &frames)) break;
+    }
   }
   return 0;
 }
