@@ -470,6 +470,59 @@ class ProxyIntegration(unittest.TestCase):
         self.assertEqual(self.status_of(data), 431)
         self.assertEqual(self.record_count(), before)
 
+    def test_more_attacks_on_target_agreement(self):
+        before = self.record_count()
+        cases = {
+            "absolute-form URL naming another host": (b"GET https://other.test:%d/echo HTTP/1.1\r\nHost: api.test\r\n"
+                                                       b"X: %s\r\n\r\n" % (self.up_port, T1.encode()), 421),
+            "token as Host": (b"GET /echo HTTP/1.1\r\nHost: %s\r\n\r\n" % T1.encode(), 421),
+            "two Host headers": (b"GET /echo HTTP/1.1\r\nHost: api.test\r\nHost: other.test\r\nX: %s\r\n\r\n"
+                                 % T1.encode(), 400),
+            "nested CONNECT": (b"CONNECT other.test:443 HTTP/1.1\r\nHost: other.test:443\r\n\r\n", 405),
+            "HTTP/0.9-style line": (b"GET /echo\r\n\r\n", 400),
+            "NUL in header": (b"GET /echo HTTP/1.1\r\nHost: api.test\r\nX: a\x00b\r\n\r\n", 400),
+        }
+        for name, (req, want) in cases.items():
+            data = self.raw_exchange(req)
+            self.assertEqual(self.status_of(data), want, name)
+        self.assertEqual(self.record_count(), before)
+
+    def test_connect_with_early_data_is_refused(self):
+        raw = socket.create_connection(("127.0.0.1", self.pp), timeout=30)
+        raw.sendall(b"CONNECT api.test:%d HTTP/1.1\r\nHost: api.test\r\n\r\n\x16\x03\x01" % self.up_port)
+        data = raw.recv(4096)
+        raw.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 400"), data)
+
+    def test_large_echo_is_scrubbed_across_read_boundaries(self):
+        body = ("a" * 16370 + T1 + "b" * 16350 + T1) * 30  # < 1 MiB: the upstream echoes up to that
+        path = os.path.join(self.tmp, "echo.txt")
+        with open(path, "w") as f:
+            f.write(body)
+        r = self.explicit(self.url(path="/echo-chunked?split=16000"), "--data-binary", "@" + path)
+        self.assertEqual(r.stdout.decode(), body)
+
+    def test_connection_cap_per_session(self):
+        t = tempfile.mkdtemp(prefix="osb_cap_", dir=self.tmp)
+        proc = subprocess.Popen([OSB, "proxy", "--listen", "127.0.0.1:0", "--state-dir", os.path.join(t, "s"),
+                                 "--sessions", self.sessions_file, "--max-connections-per-session", "2",
+                                 "--audit-log", os.path.join(t, "audit"), "--ready-file", os.path.join(t, "r.json")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            port = wait_for_file(os.path.join(t, "r.json"), proc)["listen"][0]
+            held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+            for h in held:  # a connection counts once its first request head is read
+                h.sendall(b"CONNECT api.test:1 HTTP/1.1\r\nHost: api.test:1\r\n\r\n")
+                self.assertTrue(h.recv(4096).startswith(b"HTTP/1.1 200"))
+            third = socket.create_connection(("127.0.0.1", port))
+            third.sendall(b"CONNECT api.test:1 HTTP/1.1\r\nHost: api.test:1\r\n\r\n")
+            self.assertTrue(third.recv(4096).startswith(b"HTTP/1.1 503"))
+            for c in held + [third]:
+                c.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+
     def test_secret_value_cannot_inject_headers(self):
         before = self.record_count()
         data = self.raw_exchange(b"GET /echo HTTP/1.1\r\nHost: api.test\r\nX-K: " + T3.encode() + b"\r\n\r\n")
