@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -32,6 +33,9 @@ struct ProxyFlags {
   std::string ready_file;
   int threads = 2;
   size_t max_connections_per_session = 512;
+  int64_t handshake_timeout_ms = 10'000;
+  int64_t header_timeout_ms = 30'000;
+  int64_t idle_timeout_ms = 120'000;
   uint16_t transparent_port = 443;
 };
 
@@ -80,6 +84,13 @@ int RunProxy(const ProxyFlags& f) {
   config.threads = f.threads;
   config.transparent_tls_port = f.transparent_port;
   config.limits.max_connections_per_session = f.max_connections_per_session;
+  if (f.handshake_timeout_ms <= 0 || f.header_timeout_ms <= 0 || f.idle_timeout_ms <= 0) {
+    std::cerr << "error: --*-timeout-ms: must be positive\n";
+    return 2;
+  }
+  config.limits.handshake_timeout = std::chrono::milliseconds(f.handshake_timeout_ms);
+  config.limits.header_timeout = std::chrono::milliseconds(f.header_timeout_ms);
+  config.limits.idle_timeout = std::chrono::milliseconds(f.idle_timeout_ms);
   for (const auto& r : f.resolve) {
     const auto eq = r.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -164,6 +175,9 @@ const bool registered = osb::cmd::RegisterOsbCommand(40, [](CLI::App& root, int&
   sub->add_option("--threads", f->threads, "Worker threads (default 2)");
   sub->add_option("--max-connections-per-session", f->max_connections_per_session,
                   "Cap on live connections per sandbox (default 512)");
+  sub->add_option("--handshake-timeout-ms", f->handshake_timeout_ms, "ClientHello + TLS handshake timeout");
+  sub->add_option("--header-timeout-ms", f->header_timeout_ms, "Request head timeout (first byte to end)");
+  sub->add_option("--idle-timeout-ms", f->idle_timeout_ms, "Idle timeout (no byte either way)");
   sub->callback([f, &exit_code] { exit_code = RunProxy(*f); });
 });
 

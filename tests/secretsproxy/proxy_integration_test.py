@@ -523,6 +523,62 @@ class ProxyIntegration(unittest.TestCase):
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=10)
 
+    def test_timeouts_close_silent_and_slow_clients(self):
+        t = tempfile.mkdtemp(prefix="osb_to_", dir=self.tmp)
+        proc = subprocess.Popen([OSB, "proxy", "--listen", "127.0.0.1:0", "--transparent-listen", "127.0.0.1:0",
+                                 "--state-dir", os.path.join(t, "s"), "--sessions", self.sessions_file,
+                                 "--handshake-timeout-ms", "300", "--header-timeout-ms", "300",
+                                 "--idle-timeout-ms", "600", "--audit-log", os.path.join(t, "audit"),
+                                 "--ready-file", os.path.join(t, "r.json")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            ready = wait_for_file(os.path.join(t, "r.json"), proc)
+
+            def closed_within(sock, seconds, trickle=None):
+                sock.settimeout(seconds)
+                start = time.monotonic()
+                try:
+                    while True:
+                        if trickle is not None:
+                            try:
+                                sock.sendall(trickle)
+                            except OSError:
+                                return True
+                        data = sock.recv(4096)
+                        if not data:
+                            return time.monotonic() - start < seconds
+                        if data.startswith(b"HTTP/1.1 4"):
+                            continue  # an error answer before the close is fine
+                except ConnectionError:
+                    return True
+                except socket.timeout:
+                    return False
+
+            # Silent client on the transparent TLS port (no ClientHello).
+            silent = socket.create_connection(("127.0.0.1", ready["transparentListen"][0]))
+            self.assertTrue(closed_within(silent, 5))
+            # Slowloris on the explicit port: a head that never ends.
+            slow = socket.create_connection(("127.0.0.1", ready["listen"][0]))
+            slow.sendall(b"GET http://plain.test/ HTTP/1.1\r\n")
+            slow.settimeout(0.1)
+            deadline = time.monotonic() + 5
+            closed = False
+            while time.monotonic() < deadline and not closed:
+                try:
+                    slow.sendall(b"X: y\r\n")
+                    if slow.recv(4096) == b"":
+                        closed = True
+                except socket.timeout:
+                    continue
+                except OSError:
+                    closed = True
+            self.assertTrue(closed)
+            for s in (silent, slow):
+                s.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+
     def test_secret_value_cannot_inject_headers(self):
         before = self.record_count()
         data = self.raw_exchange(b"GET /echo HTTP/1.1\r\nHost: api.test\r\nX-K: " + T3.encode() + b"\r\n\r\n")
