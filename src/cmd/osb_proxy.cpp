@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -31,6 +32,10 @@ struct ProxyFlags {
   std::string audit_log;
   std::string ready_file;
   int threads = 2;
+  size_t max_connections_per_session = 512;
+  int64_t handshake_timeout_ms = 10'000;
+  int64_t header_timeout_ms = 30'000;
+  int64_t idle_timeout_ms = 120'000;
   uint16_t transparent_port = 443;
 };
 
@@ -78,6 +83,14 @@ int RunProxy(const ProxyFlags& f) {
   config.audit_log = f.audit_log;
   config.threads = f.threads;
   config.transparent_tls_port = f.transparent_port;
+  config.limits.max_connections_per_session = f.max_connections_per_session;
+  if (f.handshake_timeout_ms <= 0 || f.header_timeout_ms <= 0 || f.idle_timeout_ms <= 0) {
+    std::cerr << "error: --*-timeout-ms: must be positive\n";
+    return 2;
+  }
+  config.limits.handshake_timeout = std::chrono::milliseconds(f.handshake_timeout_ms);
+  config.limits.header_timeout = std::chrono::milliseconds(f.header_timeout_ms);
+  config.limits.idle_timeout = std::chrono::milliseconds(f.idle_timeout_ms);
   for (const auto& r : f.resolve) {
     const auto eq = r.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -160,6 +173,11 @@ const bool registered = osb::cmd::RegisterOsbCommand(40, [](CLI::App& root, int&
   sub->add_option("--audit-log", f->audit_log, "Append audit JSON lines to FILE (default stderr)");
   sub->add_option("--ready-file", f->ready_file, "Write bound ports as JSON to FILE once listening");
   sub->add_option("--threads", f->threads, "Worker threads (default 2)");
+  sub->add_option("--max-connections-per-session", f->max_connections_per_session,
+                  "Cap on live connections per sandbox (default 512)");
+  sub->add_option("--handshake-timeout-ms", f->handshake_timeout_ms, "ClientHello + TLS handshake timeout");
+  sub->add_option("--header-timeout-ms", f->header_timeout_ms, "Request head timeout (first byte to end)");
+  sub->add_option("--idle-timeout-ms", f->idle_timeout_ms, "Idle timeout (no byte either way)");
   sub->callback([f, &exit_code] { exit_code = RunProxy(*f); });
 });
 

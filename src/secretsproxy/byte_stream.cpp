@@ -1,5 +1,10 @@
 #include "secretsproxy/byte_stream.h"
 
+#include <openssl/err.h>
+
+#include <cerrno>
+#include <cstdlib>
+
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -47,11 +52,33 @@ asio::awaitable<void> PlainStream::WriteAll(std::string_view data, Millis timeou
   if (timed_out_) ec = asio::error::timed_out;
 }
 
+namespace {
+// Lingering close: after our side is shut, read and discard what the peer is
+// still sending (bounded in time and bytes) so closing with unread data does
+// not reset the connection before the peer has read our final response.
+constexpr size_t kLingerBytes = 1 << 20;
+constexpr Millis kLingerTime{500};
+}  // namespace
+
+asio::awaitable<void> ByteStream::Linger() {
+  std::string sink(4096, '\0');
+  size_t total = 0;
+  const auto deadline = std::chrono::steady_clock::now() + kLingerTime;
+  while (total < kLingerBytes) {
+    const auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    error_code ec;
+    const size_t n = co_await ReadSome(sink.data(), sink.size(), left, ec);
+    if (n == 0) break;
+    total += n;
+  }
+}
+
 asio::awaitable<void> PlainStream::GracefulClose() {
   error_code ec;
   sock_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  if (!ec) co_await Linger();
   Close();
-  co_return;
 }
 
 void PlainStream::Close() {
@@ -60,40 +87,128 @@ void PlainStream::Close() {
   sock_.close(ec);
 }
 
-TlsStream::TlsStream(asio::ip::tcp::socket s, asio::ssl::context& ctx)
-    : stream_(std::move(s), ctx), timer_(stream_.get_executor()) {}
+TlsStream::TlsStream(asio::ip::tcp::socket s, SSL_CTX* ctx, Role role)
+    : sock_(std::move(s)), timer_(sock_.get_executor()), ssl_(SSL_new(ctx)) {
+  if (ssl_ == nullptr) std::abort();  // allocation failure: nothing sensible to do
+  error_code ec;
+  sock_.non_blocking(true, ec);
+  SSL_set_fd(ssl_, static_cast<int>(sock_.native_handle()));
+  if (role == Role::kServer) {
+    SSL_set_accept_state(ssl_);
+  } else {
+    SSL_set_connect_state(ssl_);
+  }
+}
 
-asio::awaitable<void> TlsStream::Handshake(asio::ssl::stream_base::handshake_type type, Millis timeout,
-                                           error_code& ec) {
+TlsStream::~TlsStream() { SSL_free(ssl_); }
+
+asio::awaitable<void> TlsStream::WaitFor(int ssl_error, error_code& ec) {
+  const auto what = ssl_error == SSL_ERROR_WANT_WRITE ? asio::ip::tcp::socket::wait_write
+                                                      : asio::ip::tcp::socket::wait_read;
+  co_await sock_.async_wait(what, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+namespace {
+error_code SslFailure(int err) {
+  if (err == SSL_ERROR_ZERO_RETURN) return asio::error::eof;
+  if (err == SSL_ERROR_SYSCALL && errno == 0) return asio::error::eof;  // peer closed without close_notify
+  if (err == SSL_ERROR_SYSCALL) return error_code(errno, boost::system::system_category());
+  return asio::error::connection_aborted;  // protocol error (details in the OpenSSL queue)
+}
+}  // namespace
+
+asio::awaitable<void> TlsStream::Handshake(Millis timeout, error_code& ec) {
   Arm(timer_, timeout);
-  co_await stream_.async_handshake(type, asio::redirect_error(asio::use_awaitable, ec));
+  while (true) {
+    ERR_clear_error();
+    errno = 0;
+    const int r = SSL_do_handshake(ssl_);
+    if (r == 1) break;
+    const int err = SSL_get_error(ssl_, r);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+      ec = SslFailure(err);
+      break;
+    }
+    co_await WaitFor(err, ec);
+    if (ec) break;
+  }
   Disarm(timer_);
   if (timed_out_) ec = asio::error::timed_out;
 }
 
 asio::awaitable<size_t> TlsStream::ReadSome(char* data, size_t size, Millis timeout, error_code& ec) {
+  if (size == 0) co_return 0;
+  const int want = static_cast<int>(std::min<size_t>(size, 1 << 30));
+  // Fast path: decrypted data or a readable socket, no timer needed.
+  ERR_clear_error();
+  errno = 0;
+  int r = SSL_read(ssl_, data, want);
+  if (r > 0) co_return static_cast<size_t>(r);
+  int err = SSL_get_error(ssl_, r);
+  if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+    ec = SslFailure(err);
+    co_return 0;
+  }
   Arm(timer_, timeout);
-  size_t n =
-      co_await stream_.async_read_some(asio::buffer(data, size), asio::redirect_error(asio::use_awaitable, ec));
+  size_t n = 0;
+  while (true) {
+    co_await WaitFor(err, ec);
+    if (ec) break;
+    ERR_clear_error();
+    errno = 0;
+    r = SSL_read(ssl_, data, want);
+    if (r > 0) {
+      n = static_cast<size_t>(r);
+      break;
+    }
+    err = SSL_get_error(ssl_, r);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+      ec = SslFailure(err);
+      break;
+    }
+  }
   Disarm(timer_);
   if (timed_out_) ec = asio::error::timed_out;
   co_return n;
 }
 
 asio::awaitable<void> TlsStream::WriteAll(std::string_view data, Millis timeout, error_code& ec) {
-  Arm(timer_, timeout);
-  co_await asio::async_write(stream_, asio::buffer(data.data(), data.size()),
-                             asio::redirect_error(asio::use_awaitable, ec));
-  Disarm(timer_);
-  if (timed_out_) ec = asio::error::timed_out;
+  bool armed = false;
+  size_t off = 0;
+  while (off < data.size()) {
+    ERR_clear_error();
+    errno = 0;
+    const int chunk = static_cast<int>(std::min<size_t>(data.size() - off, 1 << 30));
+    const int r = SSL_write(ssl_, data.data() + off, chunk);
+    if (r > 0) {
+      off += static_cast<size_t>(r);
+      continue;
+    }
+    const int err = SSL_get_error(ssl_, r);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+      ec = SslFailure(err);
+      break;
+    }
+    if (!armed) {
+      Arm(timer_, timeout);
+      armed = true;
+    }
+    co_await WaitFor(err, ec);
+    if (ec) break;
+  }
+  if (armed) {
+    Disarm(timer_);
+    if (timed_out_) ec = asio::error::timed_out;
+  }
 }
 
 asio::awaitable<void> TlsStream::GracefulClose() {
-  error_code ec;
-  if (socket().is_open()) {
-    Arm(timer_, Millis(1000));
-    co_await stream_.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
-    Disarm(timer_);
+  if (sock_.is_open()) {
+    ERR_clear_error();
+    SSL_shutdown(ssl_);  // sends close_notify (non-blocking, best effort)
+    error_code ec;
+    sock_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    if (!ec) co_await Linger();
   }
   Close();
 }
@@ -101,7 +216,7 @@ asio::awaitable<void> TlsStream::GracefulClose() {
 void TlsStream::Close() {
   error_code ec;
   timer_.cancel();
-  socket().close(ec);
+  sock_.close(ec);
 }
 
 }  // namespace osb::secretsproxy

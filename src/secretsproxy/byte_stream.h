@@ -9,9 +9,9 @@
 #include <utility>  // before Boost 1.74 awaitable.hpp, which needs std::exchange
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <openssl/ssl.h>
+
 #include <chrono>
 #include <memory>
 #include <string_view>
@@ -28,7 +28,9 @@ class ByteStream : public std::enable_shared_from_this<ByteStream> {
                                                   boost::system::error_code& ec) = 0;
   virtual boost::asio::awaitable<void> WriteAll(std::string_view data, Millis timeout,
                                                 boost::system::error_code& ec) = 0;
-  // Orderly close (TLS close_notify, bounded by a short timeout), then Close().
+  // Orderly close: TLS close_notify / FIN, then a bounded lingering read
+  // (<= 500 ms, <= 1 MiB discarded) so the peer still reads our last
+  // response even if it was sending, then Close().
   virtual boost::asio::awaitable<void> GracefulClose() = 0;
   virtual void Close() = 0;
   virtual boost::asio::ip::tcp::socket& socket() = 0;
@@ -38,6 +40,7 @@ class ByteStream : public std::enable_shared_from_this<ByteStream> {
   // cancelled and *timed_out becomes true.
   void Arm(boost::asio::steady_timer& timer, Millis timeout);
   void Disarm(boost::asio::steady_timer& timer);
+  boost::asio::awaitable<void> Linger();
   bool timed_out_ = false;
   uint64_t generation_ = 0;
 };
@@ -57,22 +60,31 @@ class PlainStream final : public ByteStream {
   boost::asio::steady_timer timer_;
 };
 
+// TLS directly over the non-blocking socket with OpenSSL (no Asio ssl
+// engine): OpenSSL reads/writes the fd itself and the coroutine waits for
+// readiness on WANT_READ/WANT_WRITE. With SSL_MODE_RELEASE_BUFFERS an idle
+// connection keeps only OpenSSL's small per-connection state (the Asio engine
+// would pin 2 x 17 KiB of buffers per stream).
 class TlsStream final : public ByteStream {
  public:
-  TlsStream(boost::asio::ip::tcp::socket s, boost::asio::ssl::context& ctx);
-  SSL* native() { return stream_.native_handle(); }
-  boost::asio::awaitable<void> Handshake(boost::asio::ssl::stream_base::handshake_type type, Millis timeout,
-                                         boost::system::error_code& ec);
+  enum class Role { kClient, kServer };
+  TlsStream(boost::asio::ip::tcp::socket s, SSL_CTX* ctx, Role role);
+  ~TlsStream() override;
+  SSL* native() { return ssl_; }
+  boost::asio::awaitable<void> Handshake(Millis timeout, boost::system::error_code& ec);
   boost::asio::awaitable<size_t> ReadSome(char* data, size_t size, Millis timeout,
                                           boost::system::error_code& ec) override;
   boost::asio::awaitable<void> WriteAll(std::string_view data, Millis timeout, boost::system::error_code& ec) override;
   boost::asio::awaitable<void> GracefulClose() override;
   void Close() override;
-  boost::asio::ip::tcp::socket& socket() override { return stream_.next_layer(); }
+  boost::asio::ip::tcp::socket& socket() override { return sock_; }
 
  private:
-  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
+  // Waits for the socket to become readable/writable (per SSL_get_error).
+  boost::asio::awaitable<void> WaitFor(int ssl_error, boost::system::error_code& ec);
+  boost::asio::ip::tcp::socket sock_;
   boost::asio::steady_timer timer_;
+  SSL* ssl_ = nullptr;
 };
 
 }  // namespace osb::secretsproxy

@@ -9,6 +9,7 @@
 
 #include "secretsproxy/body_relay.h"
 #include "secretsproxy/upstream_connector.h"
+#include "secretsproxy/websocket_scrubber.h"
 
 namespace osb::secretsproxy {
 namespace asio = boost::asio;
@@ -68,7 +69,8 @@ asio::awaitable<HeadRead> ReadHeadImpl(ByteStream& s, std::string& buf, Head* he
         co_return HeadRead::kTimeout;
       }
     }
-    tmp.resize(kReadChunk);
+    // Idle connections wait here: keep that wait's buffer small.
+    tmp.resize(buf.empty() ? 2048 : kReadChunk);
     error_code ec;
     const size_t n = co_await s.ReadSome(tmp.data(), tmp.size(), timeout, ec);
     if (n == 0) {
@@ -97,14 +99,24 @@ std::vector<std::string> MatchedNames(const SessionSnapshot& session, const Stre
   return names;
 }
 
-// Copies bytes one way until either side ends, then closes both.
-asio::awaitable<void> Pump(std::shared_ptr<ByteStream> from, std::shared_ptr<ByteStream> to, Millis idle) {
+// Copies bytes one way until either side ends, then closes both. With a
+// scrubber (upstream -> client websocket frames) every byte goes through it;
+// a frame it cannot scrub ends the tunnel (fail closed).
+asio::awaitable<void> Pump(std::shared_ptr<ByteStream> from, std::shared_ptr<ByteStream> to, Millis idle,
+                           std::shared_ptr<WebSocketScrubber> scrubber) {
   std::string buf(kReadChunk, '\0');
+  std::string out;
   while (true) {
     error_code ec;
     const size_t n = co_await from->ReadSome(buf.data(), buf.size(), idle, ec);
     if (n == 0) break;
-    co_await to->WriteAll(std::string_view(buf.data(), n), idle, ec);
+    std::string_view bytes(buf.data(), n);
+    if (scrubber) {
+      out.clear();
+      if (!scrubber->Feed(bytes, &out)) break;
+      bytes = out;
+    }
+    co_await to->WriteAll(bytes, idle, ec);
     if (ec) break;
   }
   from->Close();
@@ -217,6 +229,8 @@ asio::awaitable<bool> Exchange::One() {
   RemoveFields(&req.fields, "proxy-connection");
   RemoveFields(&req.fields, "proxy-authorization");
   RemoveFields(&req.fields, "keep-alive");
+  // Compressed websocket frames could not be scrubbed: never negotiate it.
+  if (upgrade) RemoveFields(&req.fields, "sec-websocket-extensions");
   if (req.version_minor == 0) {
     if (FindFields(req.fields, "host").empty()) req.fields.push_back({"Host", target.host});
     if (client_close && !FieldHasToken(req.fields, "connection", "close")) {
@@ -341,6 +355,15 @@ asio::awaitable<bool> Exchange::One() {
   resp.version_minor = 1;
 
   if (resp.status == 101) {
+    std::shared_ptr<WebSocketScrubber> ws;
+    if (scrubbing) {
+      const auto up = FindFields(resp.fields, "upgrade");
+      if (up.size() != 1 || !EqualsIgnoreCase(up[0]->value, "websocket") ||
+          !FindFields(resp.fields, "sec-websocket-extensions").empty()) {
+        co_return co_await Refuse(rec, start, 502, "upgrade that cannot be scrubbed (only plain websocket is)", true);
+      }
+      ws = std::make_shared<WebSocketScrubber>(session->scrubber());
+    }
     const std::string rh = SerializeResponseHead(resp);
     co_await client->WriteAll(rh, limits.idle_timeout, ec);
     if (ec) co_return false;
@@ -351,12 +374,21 @@ asio::awaitable<bool> Exchange::One() {
     shared->audit->Write(rec);
     // Bytes already buffered on either side go first, then a raw tunnel.
     if (!cbuf.empty()) co_await upstream->WriteAll(cbuf, limits.idle_timeout, ec);
-    if (!ubuf.empty()) co_await client->WriteAll(ubuf, limits.idle_timeout, ec);
+    if (!ubuf.empty()) {
+      std::string first = ubuf;
+      if (ws) {
+        first.clear();
+        const bool fed = ws->Feed(ubuf, &first);
+        if (!fed) co_return false;
+      }
+      co_await client->WriteAll(first, limits.idle_timeout, ec);
+    }
     cbuf.clear();
     ubuf.clear();
     auto ex = co_await asio::this_coro::executor;
-    asio::co_spawn(ex, Pump(upstream, client, limits.idle_timeout), asio::detached);
-    co_await Pump(client, upstream, limits.idle_timeout);
+    asio::co_spawn(ex, Pump(upstream, client, limits.idle_timeout, ws), asio::detached);
+    std::shared_ptr<WebSocketScrubber> no_scrubber;  // client -> upstream frames pass as they are
+    co_await Pump(client, upstream, limits.idle_timeout, no_scrubber);
     co_return false;
   }
 
@@ -420,6 +452,9 @@ asio::awaitable<bool> Exchange::One() {
     upstream->Close();
     upstream.reset();
   }
+  // An idle keep-alive connection should not pin read buffers.
+  if (cbuf.empty()) std::string().swap(cbuf);
+  if (ubuf.empty()) std::string().swap(ubuf);
   co_return ok && !close_after;
 }
 

@@ -90,10 +90,10 @@ asio::awaitable<void> ServeTls(std::shared_ptr<ProxyShared> shared, ConnectionSc
     AuditBlocked(*shared, source, sandbox, target.host, "", 0, "leaf certificate unavailable");
     co_return;
   }
-  auto tls = std::make_shared<TlsStream>(std::move(sock), **ctx);
+  auto tls = std::make_shared<TlsStream>(std::move(sock), (*ctx)->native_handle(), TlsStream::Role::kServer);
   scope.Track(tls);
   error_code ec;
-  co_await tls->Handshake(asio::ssl::stream_base::server, shared->config.limits.handshake_timeout, ec);
+  co_await tls->Handshake(shared->config.limits.handshake_timeout, ec);
   if (ec) {
     shared->audit->tls_handshake_failures++;
     AuditBlocked(*shared, source, sandbox, target.host, "", 0, "client TLS handshake failed");

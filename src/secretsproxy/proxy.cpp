@@ -12,6 +12,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
+#include <csignal>
 #include <thread>
 
 #include "common/log.h"
@@ -114,6 +115,9 @@ Result<Proxy::Impl::Listener> Proxy::Impl::Bind(const std::string& addr, const s
 
 Status Proxy::Impl::Setup(asio::io_context& io) {
   ioc = &io;
+  // OpenSSL writes to the sockets itself: a peer that vanished must give
+  // EPIPE, not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
   ProxyShared& s = *shared;
   const ProxyConfig& c = s.config;
   if (c.state_dir.empty()) return MakeError(ErrorCode::kInvalidArgument, "state-dir: required (the CA lives there)");

@@ -26,6 +26,8 @@
 // Threading: Start() runs the proxy on its own threads (config.threads) or
 // on a caller's io_context; each connection is one coroutine on its own
 // strand. All public methods are thread-safe; Stop() is idempotent.
+// Start() sets SIGPIPE to SIG_IGN process-wide (TLS writes go straight to the
+// sockets; a vanished peer must yield EPIPE, not kill the process).
 #pragma once
 
 #include <chrono>

@@ -94,9 +94,12 @@ std::optional<AbsoluteUrl> ParseAbsoluteUrl(std::string_view url) {
   auto t = ParseAuthority(authority, def);
   if (!t) return std::nullopt;
   u.target = *t;
-  u.origin_form = end == std::string_view::npos ? "/" : std::string(rest.substr(end));
-  if (u.origin_form[0] == '?') u.origin_form.insert(0, "/");
-  if (u.origin_form[0] == '#') u.origin_form = "/";
+  // Built with push_back/append: GCC 12 -O2 reports a false -Wrestrict on
+  // string insert/assign here.
+  std::string_view origin = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+  if (const size_t hash = origin.find('#'); hash != std::string_view::npos) origin = origin.substr(0, hash);
+  if (origin.empty() || origin[0] != '/') u.origin_form.push_back('/');
+  u.origin_form.append(origin.data(), origin.size());
   return u;
 }
 

@@ -95,7 +95,8 @@ asio::awaitable<UpstreamConnection> ConnectUpstream(std::shared_ptr<ProxyShared>
   sock.set_option(tcp::no_delay(true), ignored);
   if (!tls) co_return UpstreamConnection{std::make_shared<PlainStream>(std::move(sock)), 0, ""};
 
-  auto stream = std::make_shared<TlsStream>(std::move(sock), *shared->upstream_tls);
+  auto stream = std::make_shared<TlsStream>(std::move(sock), shared->upstream_tls->native_handle(),
+                                           TlsStream::Role::kClient);
   SSL* ssl = stream->native();
   if (IsIpLiteral(target.host)) {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), target.host.c_str());
@@ -104,7 +105,7 @@ asio::awaitable<UpstreamConnection> ConnectUpstream(std::shared_ptr<ProxyShared>
     SSL_set1_host(ssl, target.host.c_str());
   }
   error_code ec;
-  co_await stream->Handshake(asio::ssl::stream_base::client, limits.handshake_timeout, ec);
+  co_await stream->Handshake(limits.handshake_timeout, ec);
   if (ec) {
     shared->audit->upstream_errors++;
     const long verify = SSL_get_verify_result(ssl);

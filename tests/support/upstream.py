@@ -25,7 +25,8 @@ Endpoints (any method):
   /big?n=BYTES           BYTES of 'x', chunked
   /upload                consumes the body; 200 JSON {length, sha256}
   /close-delimited       HTTP/1.0 style: body until close (echoes the target)
-  /ws                    101 Switching Protocols, then echoes raw bytes
+  /ws                    websocket: sends "auth=<Authorization header>" split over two
+                         fragments, then echoes every message (real RFC 6455 framing)
   /status/N              empty response with status N
   /bad-framing           response with both Content-Length and chunked
   anything else          200 JSON {ok, target}
@@ -187,6 +188,31 @@ def chunked(body, split):
     return out + b"0\r\n\r\n"
 
 
+def ws_frame(opcode, payload, fin=True):
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([n])
+    elif n < 65536:
+        head += bytes([126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([127]) + n.to_bytes(8, "big")
+    return head + payload
+
+
+def ws_read(conn):
+    """One client frame (masked): returns (opcode, unmasked payload)."""
+    b0, b1 = conn.read_exact(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = int.from_bytes(conn.read_exact(2), "big")
+    elif n == 127:
+        n = int.from_bytes(conn.read_exact(8), "big")
+    mask = conn.read_exact(4) if b1 & 0x80 else b"\0\0\0\0"
+    data = conn.read_exact(n)
+    return b0 & 0x0F, bytes(c ^ mask[i % 4] for i, c in enumerate(data))
+
+
 class Handler(socketserver.BaseRequestHandler):
     def handle(self):
         srv = self.server
@@ -275,16 +301,22 @@ class Handler(socketserver.BaseRequestHandler):
             conn.send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + target.encode())
             return False
         elif path == "/ws":
+            key = h.get("sec-websocket-key", "")
+            accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode())
+                                      .digest()).decode()
             conn.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      b"Sec-WebSocket-Accept: " + h.get("sec-websocket-key", "").encode() + b"\r\n\r\n")
-            if conn.buf:
-                conn.send(conn.buf)
-                conn.buf = b""
+                      b"Sec-WebSocket-Accept: " + accept.encode() + b"\r\n\r\n")
+            # First message: the Authorization header it received, split over
+            # two fragments (so a value straddles frames); then echo.
+            auth = h.get("authorization", "").encode()
+            half = len(auth) // 2
+            conn.send(ws_frame(0x1, b"auth=" + auth[:half], fin=False) + ws_frame(0x0, auth[half:], fin=True))
             while True:
-                data = conn.sock.recv(65536)
-                if not data:
+                opcode, payload = ws_read(conn)
+                if opcode == 0x8:
+                    conn.send(ws_frame(0x8, payload))
                     return False
-                conn.send(data)
+                conn.send(ws_frame(opcode, payload))
         elif path.startswith("/status/"):
             conn.send(response(int(path.split("/")[2]), "Status", conn_hdr, b""))
         elif path == "/bad-framing":

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Dict, List, Optional, Sequence
 
+from ._collection import AsyncCollection, Collection, client
 from ._config import ConnectionConfig
-from ._http import ApiRequest, HttpClient, seg
-from ._secrets import delete_secret_at, list_secrets_at, set_secret_at
 from .models import ProjectInfo, SecretInfo
 
 __all__ = ["Project", "AsyncProject"]
+
+_PROJECTS = Collection("/api/projects", ProjectInfo.from_json)
 
 
 def _project_body(
@@ -59,16 +60,14 @@ class Project:
     ) -> ProjectInfo:
         """``POST /api/projects``. Raises ConflictError (409) when the name is taken."""
         body = _project_body(name, template, cpu_count, memory_mb, timeout_sec, egress_allowlist, secret_groups)
-        client = HttpClient(config, api_url=api_url, api_key=api_key)
-        return ProjectInfo.from_json(client.send(ApiRequest("POST", "/api/projects", body)))
+        return _PROJECTS.create(client(config, api_url, api_key), body)
 
     @staticmethod
     def list(
         *, api_url: Optional[str] = None, api_key: Optional[str] = None, config: Optional[ConnectionConfig] = None
     ) -> List[ProjectInfo]:
         """``GET /api/projects``: every project of your org."""
-        data = HttpClient(config, api_url=api_url, api_key=api_key).send(ApiRequest("GET", "/api/projects"))
-        return [ProjectInfo.from_json(x) for x in data] if isinstance(data, list) else []
+        return _PROJECTS.list(client(config, api_url, api_key))
 
     @staticmethod
     def get(
@@ -79,8 +78,7 @@ class Project:
         config: Optional[ConnectionConfig] = None,
     ) -> ProjectInfo:
         """``GET /api/projects/{id_or_name}``. Raises NotFoundError (404)."""
-        client = HttpClient(config, api_url=api_url, api_key=api_key)
-        return ProjectInfo.from_json(client.send(ApiRequest("GET", f"/api/projects/{seg(id_or_name)}")))
+        return _PROJECTS.get(client(config, api_url, api_key), id_or_name)
 
     @staticmethod
     def update(
@@ -103,8 +101,7 @@ class Project:
         values. Pass ``egress_allowlist=[]`` to clear the allowlist.
         """
         body = _project_body(name, template, cpu_count, memory_mb, timeout_sec, egress_allowlist, secret_groups)
-        client = HttpClient(config, api_url=api_url, api_key=api_key)
-        return ProjectInfo.from_json(client.send(ApiRequest("PATCH", f"/api/projects/{seg(id_or_name)}", body)))
+        return _PROJECTS.update(client(config, api_url, api_key), id_or_name, body)
 
     @staticmethod
     def delete(
@@ -115,9 +112,7 @@ class Project:
         config: Optional[ConnectionConfig] = None,
     ) -> None:
         """``DELETE /api/projects/{id_or_name}``: removes the project and its secrets."""
-        HttpClient(config, api_url=api_url, api_key=api_key).send(
-            ApiRequest("DELETE", f"/api/projects/{seg(id_or_name)}")
-        )
+        _PROJECTS.delete(client(config, api_url, api_key), id_or_name)
 
     @staticmethod
     def set_secret(
@@ -135,8 +130,7 @@ class Project:
         Running sandboxes of the project keep their sealed token and start
         using the new value. The value never appears in an error or a log.
         """
-        client = HttpClient(config, api_url=api_url, api_key=api_key)
-        return set_secret_at(client, f"/api/projects/{seg(project)}", name, value, allowed_hosts)
+        return _PROJECTS.set_secret(client(config, api_url, api_key), project, name, value, allowed_hosts)
 
     @staticmethod
     def list_secrets(
@@ -147,7 +141,7 @@ class Project:
         config: Optional[ConnectionConfig] = None,
     ) -> List[SecretInfo]:
         """``GET /api/projects/{project}/secrets``: names and metadata, never values."""
-        return list_secrets_at(HttpClient(config, api_url=api_url, api_key=api_key), f"/api/projects/{seg(project)}")
+        return _PROJECTS.list_secrets(client(config, api_url, api_key), project)
 
     @staticmethod
     def delete_secret(
@@ -159,32 +153,18 @@ class Project:
         config: Optional[ConnectionConfig] = None,
     ) -> None:
         """``DELETE /api/projects/{project}/secrets/{name}``."""
-        delete_secret_at(HttpClient(config, api_url=api_url, api_key=api_key), f"/api/projects/{seg(project)}", name)
+        _PROJECTS.delete_secret(client(config, api_url, api_key), project, name)
 
 
-class AsyncProject:
+class AsyncProject(AsyncCollection[ProjectInfo]):
     """:class:`Project` as coroutines (same arguments), run in a worker thread
-    with :func:`asyncio.to_thread` so the event loop never blocks."""
+    with :func:`asyncio.to_thread` so the event loop never blocks.
 
-    @staticmethod
-    async def create(name: str, **kwargs: Any) -> ProjectInfo:
-        return await asyncio.to_thread(Project.create, name, **kwargs)
+    ``create``, ``list``, ``get``, ``update`` and ``delete`` come from the
+    shared base; the secret methods keep their ``project`` argument name here.
+    """
 
-    @staticmethod
-    async def list(**kwargs: Any) -> List[ProjectInfo]:
-        return await asyncio.to_thread(Project.list, **kwargs)
-
-    @staticmethod
-    async def get(id_or_name: str, **kwargs: Any) -> ProjectInfo:
-        return await asyncio.to_thread(Project.get, id_or_name, **kwargs)
-
-    @staticmethod
-    async def update(id_or_name: str, **kwargs: Any) -> ProjectInfo:
-        return await asyncio.to_thread(Project.update, id_or_name, **kwargs)
-
-    @staticmethod
-    async def delete(id_or_name: str, **kwargs: Any) -> None:
-        await asyncio.to_thread(Project.delete, id_or_name, **kwargs)
+    _sync = Project
 
     @staticmethod
     async def set_secret(project: str, name: str, value: str, **kwargs: Any) -> Optional[SecretInfo]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, List, Optional, Sequence
 
+from ._collection import AsyncCollection, Collection, client
 from ._config import ConnectionConfig
-from ._http import ApiRequest, HttpClient, seg
-from ._secrets import delete_secret_at, list_secrets_at, set_secret_at
 from .models import SecretGroupInfo, SecretInfo
 
 __all__ = ["SecretGroup", "AsyncSecretGroup"]
+
+_GROUPS = Collection("/api/secret-groups", SecretGroupInfo.from_json)
 
 
 class SecretGroup:
@@ -30,16 +31,14 @@ class SecretGroup:
         config: Optional[ConnectionConfig] = None,
     ) -> SecretGroupInfo:
         """``POST /api/secret-groups``. Raises ConflictError (409) when the name is taken."""
-        client = HttpClient(config, api_url=api_url, api_key=api_key)
-        return SecretGroupInfo.from_json(client.send(ApiRequest("POST", "/api/secret-groups", {"name": name})))
+        return _GROUPS.create(client(config, api_url, api_key), {"name": name})
 
     @staticmethod
     def list(
         *, api_url: Optional[str] = None, api_key: Optional[str] = None, config: Optional[ConnectionConfig] = None
     ) -> List[SecretGroupInfo]:
         """``GET /api/secret-groups``."""
-        data = HttpClient(config, api_url=api_url, api_key=api_key).send(ApiRequest("GET", "/api/secret-groups"))
-        return [SecretGroupInfo.from_json(x) for x in data] if isinstance(data, list) else []
+        return _GROUPS.list(client(config, api_url, api_key))
 
     @staticmethod
     def get(
@@ -50,8 +49,7 @@ class SecretGroup:
         config: Optional[ConnectionConfig] = None,
     ) -> SecretGroupInfo:
         """``GET /api/secret-groups/{id_or_name}``."""
-        client = HttpClient(config, api_url=api_url, api_key=api_key)
-        return SecretGroupInfo.from_json(client.send(ApiRequest("GET", f"/api/secret-groups/{seg(id_or_name)}")))
+        return _GROUPS.get(client(config, api_url, api_key), id_or_name)
 
     @staticmethod
     def update(
@@ -63,10 +61,7 @@ class SecretGroup:
         config: Optional[ConnectionConfig] = None,
     ) -> SecretGroupInfo:
         """``PATCH /api/secret-groups/{id_or_name}``: renames the group (attached projects follow it)."""
-        client = HttpClient(config, api_url=api_url, api_key=api_key)
-        return SecretGroupInfo.from_json(
-            client.send(ApiRequest("PATCH", f"/api/secret-groups/{seg(id_or_name)}", {"name": name}))
-        )
+        return _GROUPS.update(client(config, api_url, api_key), id_or_name, {"name": name})
 
     @staticmethod
     def delete(
@@ -77,9 +72,7 @@ class SecretGroup:
         config: Optional[ConnectionConfig] = None,
     ) -> None:
         """``DELETE /api/secret-groups/{id_or_name}``: removes the group and its secrets."""
-        HttpClient(config, api_url=api_url, api_key=api_key).send(
-            ApiRequest("DELETE", f"/api/secret-groups/{seg(id_or_name)}")
-        )
+        _GROUPS.delete(client(config, api_url, api_key), id_or_name)
 
     @staticmethod
     def set_secret(
@@ -93,8 +86,7 @@ class SecretGroup:
         config: Optional[ConnectionConfig] = None,
     ) -> Optional[SecretInfo]:
         """``PUT /api/secret-groups/{group}/secrets/{name}``: creates or replaces a secret."""
-        client = HttpClient(config, api_url=api_url, api_key=api_key)
-        return set_secret_at(client, f"/api/secret-groups/{seg(group)}", name, value, allowed_hosts)
+        return _GROUPS.set_secret(client(config, api_url, api_key), group, name, value, allowed_hosts)
 
     @staticmethod
     def list_secrets(
@@ -105,7 +97,7 @@ class SecretGroup:
         config: Optional[ConnectionConfig] = None,
     ) -> List[SecretInfo]:
         """``GET /api/secret-groups/{group}/secrets``: names and metadata, never values."""
-        return list_secrets_at(HttpClient(config, api_url=api_url, api_key=api_key), f"/api/secret-groups/{seg(group)}")
+        return _GROUPS.list_secrets(client(config, api_url, api_key), group)
 
     @staticmethod
     def delete_secret(
@@ -117,33 +109,17 @@ class SecretGroup:
         config: Optional[ConnectionConfig] = None,
     ) -> None:
         """``DELETE /api/secret-groups/{group}/secrets/{name}``."""
-        delete_secret_at(
-            HttpClient(config, api_url=api_url, api_key=api_key), f"/api/secret-groups/{seg(group)}", name
-        )
+        _GROUPS.delete_secret(client(config, api_url, api_key), group, name)
 
 
-class AsyncSecretGroup:
-    """:class:`SecretGroup` as coroutines (same arguments), via :func:`asyncio.to_thread`."""
+class AsyncSecretGroup(AsyncCollection[SecretGroupInfo]):
+    """:class:`SecretGroup` as coroutines (same arguments), via :func:`asyncio.to_thread`.
 
-    @staticmethod
-    async def create(name: str, **kwargs: Any) -> SecretGroupInfo:
-        return await asyncio.to_thread(SecretGroup.create, name, **kwargs)
+    ``create``, ``list``, ``get``, ``update`` and ``delete`` come from the
+    shared base; the secret methods keep their ``group`` argument name here.
+    """
 
-    @staticmethod
-    async def list(**kwargs: Any) -> List[SecretGroupInfo]:
-        return await asyncio.to_thread(SecretGroup.list, **kwargs)
-
-    @staticmethod
-    async def get(id_or_name: str, **kwargs: Any) -> SecretGroupInfo:
-        return await asyncio.to_thread(SecretGroup.get, id_or_name, **kwargs)
-
-    @staticmethod
-    async def update(id_or_name: str, **kwargs: Any) -> SecretGroupInfo:
-        return await asyncio.to_thread(SecretGroup.update, id_or_name, **kwargs)
-
-    @staticmethod
-    async def delete(id_or_name: str, **kwargs: Any) -> None:
-        await asyncio.to_thread(SecretGroup.delete, id_or_name, **kwargs)
+    _sync = SecretGroup
 
     @staticmethod
     async def set_secret(group: str, name: str, value: str, **kwargs: Any) -> Optional[SecretInfo]:

@@ -6,9 +6,10 @@
  * sent once and never appear in errors or logs.
  */
 import { splitConnectionOptions, type ConnectionOptions } from "./config.js";
-import { ApiRequest, HttpClient, seg } from "./http.js";
+import { Collection } from "./collection.js";
 import type { ProjectCreateParams, ProjectInfo, ProjectUpdateParams, SecretInfo, SetSecretOptions } from "./types.js";
-import { deleteSecretAt, listSecretsAt, setSecretAt } from "./secrets.js";
+
+const PROJECTS = new Collection<ProjectInfo>("/api/projects");
 
 export class Project {
   private constructor() {}
@@ -16,27 +17,27 @@ export class Project {
   /** `POST /api/projects`. Throws ConflictError (409) when the name is taken. */
   static async create(params: ProjectCreateParams & ConnectionOptions): Promise<ProjectInfo> {
     const [conn, body] = splitConnectionOptions(params);
-    return new HttpClient(conn).send<ProjectInfo>(new ApiRequest("POST", "/api/projects", body));
+    return PROJECTS.create(body, conn);
   }
 
   /** `GET /api/projects`: every project of your org. */
   static async list(opts: ConnectionOptions = {}): Promise<ProjectInfo[]> {
-    return new HttpClient(opts).send<ProjectInfo[]>(new ApiRequest("GET", "/api/projects"));
+    return PROJECTS.list(opts);
   }
 
   /** `GET /api/projects/{idOrName}`. Throws NotFoundError (404). */
   static async get(idOrName: string, opts: ConnectionOptions = {}): Promise<ProjectInfo> {
-    return new HttpClient(opts).send<ProjectInfo>(new ApiRequest("GET", `/api/projects/${seg(idOrName)}`));
+    return PROJECTS.get(idOrName, opts);
   }
 
   /** `PATCH /api/projects/{idOrName}`: a partial merge; fields left out keep their values. */
   static async update(idOrName: string, params: ProjectUpdateParams, opts: ConnectionOptions = {}): Promise<ProjectInfo> {
-    return new HttpClient(opts).send<ProjectInfo>(new ApiRequest("PATCH", `/api/projects/${seg(idOrName)}`, params));
+    return PROJECTS.update(idOrName, params, opts);
   }
 
   /** `DELETE /api/projects/{idOrName}`: removes the project and its secrets. */
   static async delete(idOrName: string, opts: ConnectionOptions = {}): Promise<void> {
-    await new HttpClient(opts).send<unknown>(new ApiRequest("DELETE", `/api/projects/${seg(idOrName)}`));
+    return PROJECTS.delete(idOrName, opts);
   }
 
   /**
@@ -50,17 +51,16 @@ export class Project {
     value: string,
     opts: SetSecretOptions & ConnectionOptions = {},
   ): Promise<SecretInfo | undefined> {
-    const [conn, rest] = splitConnectionOptions(opts);
-    return setSecretAt(new HttpClient(conn), `/api/projects/${seg(project)}`, name, value, rest);
+    return PROJECTS.setSecret(project, name, value, opts);
   }
 
   /** `GET /api/projects/{project}/secrets`: names and metadata, never values. */
   static async listSecrets(project: string, opts: ConnectionOptions = {}): Promise<SecretInfo[]> {
-    return listSecretsAt(new HttpClient(opts), `/api/projects/${seg(project)}`);
+    return PROJECTS.listSecrets(project, opts);
   }
 
   /** `DELETE /api/projects/{project}/secrets/{name}`. */
   static async deleteSecret(project: string, name: string, opts: ConnectionOptions = {}): Promise<void> {
-    return deleteSecretAt(new HttpClient(opts), `/api/projects/${seg(project)}`, name);
+    return PROJECTS.deleteSecret(project, name, opts);
   }
 }

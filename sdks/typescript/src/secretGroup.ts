@@ -4,9 +4,10 @@
  * resolve in order, then the project's own secrets, the later winning.
  */
 import { splitConnectionOptions, type ConnectionOptions } from "./config.js";
-import { ApiRequest, HttpClient, seg } from "./http.js";
-import { deleteSecretAt, listSecretsAt, setSecretAt } from "./secrets.js";
+import { Collection } from "./collection.js";
 import type { SecretGroupInfo, SecretInfo, SetSecretOptions } from "./types.js";
+
+const GROUPS = new Collection<SecretGroupInfo>("/api/secret-groups");
 
 export class SecretGroup {
   private constructor() {}
@@ -14,27 +15,27 @@ export class SecretGroup {
   /** `POST /api/secret-groups`. Throws ConflictError (409) when the name is taken. */
   static async create(params: { name: string } & ConnectionOptions): Promise<SecretGroupInfo> {
     const [conn, body] = splitConnectionOptions(params);
-    return new HttpClient(conn).send<SecretGroupInfo>(new ApiRequest("POST", "/api/secret-groups", body));
+    return GROUPS.create(body, conn);
   }
 
   /** `GET /api/secret-groups`. */
   static async list(opts: ConnectionOptions = {}): Promise<SecretGroupInfo[]> {
-    return new HttpClient(opts).send<SecretGroupInfo[]>(new ApiRequest("GET", "/api/secret-groups"));
+    return GROUPS.list(opts);
   }
 
   /** `GET /api/secret-groups/{idOrName}`. */
   static async get(idOrName: string, opts: ConnectionOptions = {}): Promise<SecretGroupInfo> {
-    return new HttpClient(opts).send<SecretGroupInfo>(new ApiRequest("GET", `/api/secret-groups/${seg(idOrName)}`));
+    return GROUPS.get(idOrName, opts);
   }
 
   /** `PATCH /api/secret-groups/{idOrName}`: renames the group (attached projects follow it). */
   static async update(idOrName: string, params: { name: string }, opts: ConnectionOptions = {}): Promise<SecretGroupInfo> {
-    return new HttpClient(opts).send<SecretGroupInfo>(new ApiRequest("PATCH", `/api/secret-groups/${seg(idOrName)}`, { name: params.name }));
+    return GROUPS.update(idOrName, { name: params.name }, opts);
   }
 
   /** `DELETE /api/secret-groups/{idOrName}`: removes the group and its secrets. */
   static async delete(idOrName: string, opts: ConnectionOptions = {}): Promise<void> {
-    await new HttpClient(opts).send<unknown>(new ApiRequest("DELETE", `/api/secret-groups/${seg(idOrName)}`));
+    return GROUPS.delete(idOrName, opts);
   }
 
   /** `PUT /api/secret-groups/{group}/secrets/{name}`: creates or replaces a secret. */
@@ -44,17 +45,16 @@ export class SecretGroup {
     value: string,
     opts: SetSecretOptions & ConnectionOptions = {},
   ): Promise<SecretInfo | undefined> {
-    const [conn, rest] = splitConnectionOptions(opts);
-    return setSecretAt(new HttpClient(conn), `/api/secret-groups/${seg(group)}`, name, value, rest);
+    return GROUPS.setSecret(group, name, value, opts);
   }
 
   /** `GET /api/secret-groups/{group}/secrets`: names and metadata, never values. */
   static async listSecrets(group: string, opts: ConnectionOptions = {}): Promise<SecretInfo[]> {
-    return listSecretsAt(new HttpClient(opts), `/api/secret-groups/${seg(group)}`);
+    return GROUPS.listSecrets(group, opts);
   }
 
   /** `DELETE /api/secret-groups/{group}/secrets/{name}`. */
   static async deleteSecret(group: string, name: string, opts: ConnectionOptions = {}): Promise<void> {
-    return deleteSecretAt(new HttpClient(opts), `/api/secret-groups/${seg(group)}`, name);
+    return GROUPS.deleteSecret(group, name, opts);
   }
 }

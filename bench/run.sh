@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# `make bench`: secrets proxy benchmarks, side by side in one run on the same
+# local upstream. Usage: bash bench/run.sh <build dir>. Results:
+# bench/results/*.json and bench/results/README.md.
+set -euo pipefail
+BUILD=$(cd "${1:-build-bench}" && pwd)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$ROOT/bench/results
+SECS=${OSB_BENCH_SECONDS:-5}
+CONNS=${OSB_BENCH_CONNS:-4}
+IDLE_CONNS=${OSB_BENCH_IDLE_CONNS:-1000}
+UPLOAD_GIB=${OSB_BENCH_UPLOAD_GIB:-1}
+mkdir -p "$OUT"
+WORK=$(mktemp -d /tmp/osb_bench_XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+wait_file() {  # poll a readiness file with a deadline
+  for _ in $(seq 1 600); do [ -s "$1" ] && return 0; sleep 0.05; done
+  echo "timed out waiting for $1" >&2; return 1
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "== replacer (Google Benchmark)"
+"$BUILD/bench/replacer_bench" --benchmark_min_time=0.5 --benchmark_out="$OUT/replacer.json" \
+  --benchmark_out_format=json
+echo "== leaf certificates"
+"$BUILD/bench/leaf_cert_bench" --benchmark_min_time=0.5 --benchmark_out="$OUT/leaf_cert.json" \
+  --benchmark_out_format=json
+
+echo "== upstream + proxy"
+python3 -c "import sys; sys.path.insert(0, '$ROOT/tests/support'); import upstream; \
+upstream.ensure_certs('$WORK/up', upstream.DEFAULT_NAMES)"
+"$BUILD/bench/bench_upstream" 127.0.0.3 "$WORK/up/server.crt" "$WORK/up/server.key" "$WORK/up.port" &
+PIDS+=($!)
+wait_file "$WORK/up.port"
+UP=$(cat "$WORK/up.port")
+TOKEN=osb_sealed_0123456789abcdef0123456789abcdef
+VALUE=sk-live-bench-0123456789abcdefghij
+cat > "$WORK/sessions.json" <<JSON
+[{"source":"127.0.0.1","sandboxId":"bench","allowlist":["api.test"],
+  "secrets":[{"name":"API_KEY","token":"$TOKEN","value":"$VALUE","allowedHosts":["api.test"]}]}]
+JSON
+"$BUILD/osb" proxy --listen 127.0.0.1:0 --state-dir "$WORK/state" --sessions "$WORK/sessions.json" \
+  --upstream-ca "$WORK/up/ca.crt" --allow-private 127.0.0.3/32 --resolve api.test=127.0.0.3 \
+  --audit-log "$WORK/audit.log" --ready-file "$WORK/proxy.json" --max-connections-per-session 4096 >/dev/null &
+PROXY_PID=$!
+PIDS+=($PROXY_PID)
+wait_file "$WORK/proxy.json"
+PP=$(python3 -c "import json; print(json.load(open('$WORK/proxy.json'))['listen'][0])")
+
+client() { "$BUILD/bench/bench_client" --sni api.test --port "$UP" --connect "127.0.0.3:$UP" "$@"; }
+echo "== direct TLS"
+client --ca "$WORK/up/ca.crt" --conns "$CONNS" --seconds "$SECS" > "$OUT/rate_direct.json"
+client --ca "$WORK/up/ca.crt" --conns 1 --seconds "$SECS" > "$OUT/latency_direct.json"
+echo "== through osb proxy"
+client --proxy "127.0.0.1:$PP" --ca "$WORK/state/ca.crt" --conns "$CONNS" --seconds "$SECS" > "$OUT/rate_proxy.json"
+client --proxy "127.0.0.1:$PP" --ca "$WORK/state/ca.crt" --conns 1 --seconds "$SECS" > "$OUT/latency_proxy.json"
+grep -q '"secrets":\["API_KEY"\]' "$WORK/audit.log" || { echo "proxy did not substitute" >&2; exit 1; }
+
+echo "== mitmproxy"
+if ! command -v mitmdump >/dev/null; then
+  (apt-get install -y mitmproxy >/dev/null 2>&1 || sudo apt-get install -y mitmproxy >/dev/null 2>&1) || true
+fi
+if command -v mitmdump >/dev/null; then
+  MP=$(free_port)
+  OSB_BENCH_SECRETS="{\"$TOKEN\": \"$VALUE\"}" mitmdump -q --listen-host 127.0.0.1 --listen-port "$MP" \
+    --set confdir="$WORK/mitm" --set ssl_verify_upstream_trusted_ca="$WORK/up/ca.crt" \
+    -s "$ROOT/bench/mitm_addon.py" >/dev/null 2>&1 &
+  PIDS+=($!)
+  wait_file "$WORK/mitm/mitmproxy-ca-cert.pem"
+  for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$MP) 2>/dev/null && break; sleep 0.05; done
+  # mitmproxy has no --resolve: tunnel to the upstream's address, SNI api.test.
+  client --proxy "127.0.0.1:$MP" --tunnel-host 127.0.0.3 --ca "$WORK/mitm/mitmproxy-ca-cert.pem" \
+    --conns "$CONNS" --seconds "$SECS" > "$OUT/rate_mitmproxy.json" || echo '{"rps":0}' > "$OUT/rate_mitmproxy.json"
+  client --proxy "127.0.0.1:$MP" --tunnel-host 127.0.0.3 --ca "$WORK/mitm/mitmproxy-ca-cert.pem" \
+    --conns 1 --seconds "$SECS" > "$OUT/latency_mitmproxy.json" || echo '{"rps":0}' > "$OUT/latency_mitmproxy.json"
+else
+  echo '{"skipped":"mitmproxy not installable"}' > "$OUT/rate_mitmproxy.json"
+  echo '{"skipped":"mitmproxy not installable"}' > "$OUT/latency_mitmproxy.json"
+fi
+
+echo "== proxy RSS during a ${UPLOAD_GIB} GiB upload"
+python3 "$ROOT/bench/rss_probe.py" upload "$PROXY_PID" "$PP" api.test "$UP" "$WORK/state/ca.crt" "$UPLOAD_GIB" \
+  > "$OUT/rss_upload.json"
+echo "== proxy RSS per idle connection ($IDLE_CONNS)"
+python3 "$ROOT/bench/rss_probe.py" idle "$PROXY_PID" "$PP" api.test "$UP" "$WORK/state/ca.crt" "$IDLE_CONNS" \
+  > "$OUT/rss_idle.json"
+
+python3 "$ROOT/bench/summarize.py" "$OUT"
+cat "$OUT/README.md"
