@@ -95,3 +95,6 @@ python3 "$ROOT/bench/rss_probe.py" idle "$PROXY_PID" "$PP" api.test "$UP" "$WORK
 
 python3 "$ROOT/bench/summarize.py" "$OUT"
 cat "$OUT/README.md"
+
+echo "== sandbox create -> first exec (whole product, root)"
+python3 "$ROOT/bench/sandbox_bench.py" --osb "$BUILD/osb" --out "$OUT"
