@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -13,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
 #include <csignal>
+#include <functional>
 #include <thread>
 
 #include "common/log.h"
@@ -32,8 +34,12 @@ using Handler = asio::awaitable<void> (*)(std::shared_ptr<ProxyShared>, tcp::soc
 struct Proxy::Impl {
   std::shared_ptr<ProxyShared> shared = std::make_shared<ProxyShared>();
   std::unique_ptr<asio::io_context> own_ioc;
+  // Own threads: one io_context per thread (connections are spread over
+  // them round-robin and need no strand: no cross-thread hand-offs).
+  std::vector<std::unique_ptr<asio::io_context>> workers;
   asio::io_context* ioc = nullptr;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::function<asio::any_io_executor()> next_executor;
   std::vector<std::thread> threads;
   struct Listener {
     std::shared_ptr<tcp::acceptor> acceptor;
@@ -70,10 +76,10 @@ Result<tcp::endpoint> ParseListen(const std::string& text, const std::string& fi
 }
 
 asio::awaitable<void> AcceptLoop(std::shared_ptr<ProxyShared> shared, std::shared_ptr<tcp::acceptor> acceptor,
-                                 Handler handler, asio::io_context& ioc) {
+                                 Handler handler, std::function<asio::any_io_executor()> next_executor) {
   while (true) {
     error_code ec;
-    tcp::socket sock = co_await acceptor->async_accept(asio::make_strand(ioc), asio::redirect_error(asio::use_awaitable, ec));
+    tcp::socket sock = co_await acceptor->async_accept(next_executor(), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (!acceptor->is_open() || ec == asio::error::operation_aborted) co_return;
       // e.g. EMFILE: back off briefly instead of spinning.
@@ -190,7 +196,7 @@ Status Proxy::Impl::Setup(asio::io_context& io) {
   }
   for (auto* group : {&explicit_l, &transparent_l, &http_l, &metrics_l}) {
     for (auto& l : *group) {
-      asio::co_spawn(*ioc, AcceptLoop(shared, l.acceptor, l.handler, *ioc), [](std::exception_ptr) {});
+      asio::co_spawn(*ioc, AcceptLoop(shared, l.acceptor, l.handler, next_executor), [](std::exception_ptr) {});
     }
   }
   return {};
@@ -206,19 +212,31 @@ Proxy::~Proxy() { Stop(); }
 Status Proxy::Start() {
   std::lock_guard lock(impl_->mu);
   if (impl_->started) return MakeError(ErrorCode::kFailedPrecondition, "proxy: already started");
+  const int n = std::max(1, impl_->shared->config.threads);
   impl_->own_ioc = std::make_unique<asio::io_context>();
+  std::vector<asio::io_context*> all{impl_->own_ioc.get()};
+  for (int i = 1; i < n; ++i) {
+    impl_->workers.push_back(std::make_unique<asio::io_context>());
+    all.push_back(impl_->workers.back().get());
+  }
+  auto counter = std::make_shared<std::atomic<size_t>>(0);
+  impl_->next_executor = [all, counter]() -> asio::any_io_executor {
+    return all[counter->fetch_add(1) % all.size()]->get_executor();
+  };
   auto st = impl_->Setup(*impl_->own_ioc);
   if (!st) return st;
   impl_->started = true;
-  impl_->work.emplace(impl_->own_ioc->get_executor());
-  const int n = std::max(1, impl_->shared->config.threads);
-  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([io = impl_->own_ioc.get()] { io->run(); });
+  for (auto* io : all) {
+    impl_->work.emplace_back(io->get_executor());
+    impl_->threads.emplace_back([io] { io->run(); });
+  }
   return {};
 }
 
 Status Proxy::Start(asio::io_context& ioc) {
   std::lock_guard lock(impl_->mu);
   if (impl_->started) return MakeError(ErrorCode::kFailedPrecondition, "proxy: already started");
+  impl_->next_executor = [&ioc]() -> asio::any_io_executor { return asio::make_strand(ioc); };
   auto st = impl_->Setup(ioc);
   if (!st) return st;
   impl_->started = true;
@@ -249,13 +267,16 @@ void Proxy::Impl::StopLocked() {
   if (own_ioc) {
     // Let connections end on their closed sockets; force the loop to stop
     // if some operation does not finish within a bounded time.
-    work.reset();
+    work.clear();
     std::mutex m;
     std::condition_variable cv;
     bool done = false;
     std::thread watchdog([&] {
       std::unique_lock l(m);
-      if (!cv.wait_for(l, std::chrono::seconds(3), [&] { return done; })) own_ioc->stop();
+      if (!cv.wait_for(l, std::chrono::seconds(3), [&] { return done; })) {
+        own_ioc->stop();
+        for (auto& w : workers) w->stop();
+      }
     });
     for (auto& t : threads) t.join();
     threads.clear();
@@ -266,7 +287,8 @@ void Proxy::Impl::StopLocked() {
     cv.notify_all();
     watchdog.join();
     accs.clear();     // before the io_context they belong to
-    own_ioc.reset();  // destroys any still-suspended connection coroutine
+    workers.clear();  // destroys any still-suspended connection coroutine
+    own_ioc.reset();
   }
 }
 
