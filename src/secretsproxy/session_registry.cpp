@@ -1,5 +1,7 @@
 #include "secretsproxy/session_registry.h"
 
+#include <algorithm>
+
 #include <boost/asio/ip/address.hpp>
 #include <set>
 
@@ -153,6 +155,47 @@ Status SessionRegistry::UpdateSecretValue(const std::string& sandbox_id, const s
     return {};
   }
   return MakeError(ErrorCode::kNotFound, "name: no such secret in this sandbox");
+}
+
+Status SessionRegistry::SetSecret(const std::string& sandbox_id, SecretBinding binding) {
+  struct Wiper {
+    std::string& v;
+    ~Wiper() { SecureWipe(v); }
+  } wiper{binding.value};
+  if (binding.value.empty() || binding.value.size() > kMaxValue) {
+    return MakeError(ErrorCode::kInvalidArgument, "value: must be 1 byte to 64 KiB");
+  }
+  std::lock_guard lock(mu_);
+  auto it = by_sandbox_.find(sandbox_id);
+  if (it == by_sandbox_.end()) return MakeError(ErrorCode::kNotFound, "sandboxId: unknown");
+  auto& secrets = it->second.session.secrets;
+  auto existing = std::find_if(secrets.begin(), secrets.end(),
+                               [&](const SecretBinding& s) { return s.name == binding.name; });
+  std::optional<SecretBinding> previous;
+  if (existing != secrets.end()) {
+    if (existing->token != binding.token) {
+      return MakeError(ErrorCode::kInvalidArgument, "token: a secret keeps its token");
+    }
+    previous = std::move(*existing);
+    *existing = binding;
+  } else {
+    secrets.push_back(binding);
+  }
+  auto snap = Build(it->second);
+  if (!snap) {  // restore what was there
+    auto pos = std::find_if(secrets.begin(), secrets.end(),
+                            [&](const SecretBinding& s) { return s.name == binding.name; });
+    SecureWipe(pos->value);
+    if (previous) {
+      *pos = std::move(*previous);
+    } else {
+      secrets.erase(pos);
+    }
+    return snap.error();
+  }
+  if (previous) SecureWipe(previous->value);
+  it->second.snapshot = *snap;
+  return {};
 }
 
 Status SessionRegistry::RemoveSecret(const std::string& sandbox_id, const std::string& name) {

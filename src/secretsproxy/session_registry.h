@@ -87,6 +87,10 @@ class SessionRegistry {
   // kNotFound if the sandbox or the secret name is unknown.
   Status UpdateSecretValue(const std::string& sandbox_id, const std::string& name, std::string new_value);
   Status RemoveSecret(const std::string& sandbox_id, const std::string& name);
+  // Adds the secret, or replaces the one with that name (value and allowed
+  // hosts; the token must stay the same: kInvalidArgument otherwise). Used
+  // for live refresh, including a secret set again after a removal.
+  Status SetSecret(const std::string& sandbox_id, SecretBinding binding);
   Status Unregister(const std::string& sandbox_id);
 
   // nullptr when no live session owns this source IP.

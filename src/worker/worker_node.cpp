@@ -96,9 +96,9 @@ void WorkerNode::Impl::RestoreAdopted(v1::ControlPlane::Stub& stub) {
     return;
   }
   for (auto& sb : *resp.mutable_sandboxes()) {
-    std::map<std::string, std::string> values;
+    std::map<std::string, WorkerService::CurrentSecret> values;
     for (auto& secret : *sb.mutable_secrets()) {
-      values[secret.name()] = secret.value();
+      values[secret.name()] = {secret.value(), {secret.allowed_hosts().begin(), secret.allowed_hosts().end()}};
       SecureWipe(*secret.mutable_value());
     }
     if (auto s = service->RestoreSession(sb.sandbox_id(), std::move(values)); !s) {

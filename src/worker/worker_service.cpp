@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <optional>
 
 #include "common/secure_memory.h"
 #include "proto/status_mapping.h"
@@ -196,28 +197,36 @@ grpc::Status WorkerService::UpdateSecret(grpc::ServerContext*, const v1::UpdateS
                                          v1::UpdateSecretResponse* out) {
   std::string value = req->value();
   SecureWipe(const_cast<std::string&>(req->value()).data(), req->value().size());
-  bool known = false;
+  struct Wiper {
+    std::string& v;
+    ~Wiper() { SecureWipe(v); }
+  } wiper{value};
+  std::optional<SealedSecret> sealed;
   {
     std::lock_guard lock(mu_);
     auto it = running_.find(req->sandbox_id());
     if (it == running_.end()) {
-      SecureWipe(value);
       return {grpc::StatusCode::NOT_FOUND, "sandbox " + req->sandbox_id() + " not found"};
     }
-    for (const auto& s : it->second.record.secrets) known |= s.name == req->name();
+    for (const auto& s : it->second.record.secrets) {
+      if (s.name == req->name()) sealed = s;
+    }
   }
-  if (!known) {  // the sandbox has no token for it: nothing to refresh
-    SecureWipe(value);
+  if (!sealed) {  // the sandbox has no token for it: nothing to refresh
     out->set_applied(false);
     return grpc::Status::OK;
   }
-  Status st = req->deleted() ? sessions_->RemoveSecret(req->sandbox_id(), req->name())
-                             : sessions_->UpdateSecretValue(req->sandbox_id(), req->name(), std::move(value));
-  SecureWipe(value);
-  if (!st && st.error().code != ErrorCode::kNotFound) return proto::ToGrpcStatus(st.error());
-  out->set_applied(st.ok());
-  spdlog::info("sandbox {}: secret {} {}", req->sandbox_id(), req->name(),
-               req->deleted() ? "removed" : "updated");
+  Status st;
+  if (req->deleted()) {
+    st = sessions_->RemoveSecret(req->sandbox_id(), req->name());
+    if (!st && st.error().code == ErrorCode::kNotFound) st = {};  // already gone
+  } else {
+    std::vector<std::string> hosts(req->allowed_hosts().begin(), req->allowed_hosts().end());
+    st = sessions_->SetSecret(req->sandbox_id(), {req->name(), sealed->token, value, hosts});
+  }
+  if (!st) return proto::ToGrpcStatus(st.error());
+  out->set_applied(true);
+  spdlog::info("sandbox {}: secret {} {}", req->sandbox_id(), req->name(), req->deleted() ? "removed" : "updated");
   return grpc::Status::OK;
 }
 
@@ -235,7 +244,7 @@ void WorkerService::Adopt(const SandboxRecord& record) {
   running_[record.id] = Running{record};
 }
 
-Status WorkerService::RestoreSession(const std::string& id, std::map<std::string, std::string> values) {
+Status WorkerService::RestoreSession(const std::string& id, std::map<std::string, CurrentSecret> values) {
   SandboxRecord record;
   {
     std::lock_guard lock(mu_);
@@ -248,10 +257,10 @@ Status WorkerService::RestoreSession(const std::string& id, std::map<std::string
   session.egress_allowlist = record.egress_allowlist;
   for (const auto& s : record.secrets) {
     auto v = values.find(s.name);
-    if (v == values.end() || v->second.empty()) continue;  // deleted meanwhile: stays sealed
-    session.secrets.push_back({s.name, s.token, v->second, s.allowed_hosts});
+    if (v == values.end() || v->second.value.empty()) continue;  // deleted meanwhile: stays sealed
+    session.secrets.push_back({s.name, s.token, v->second.value, v->second.allowed_hosts});
   }
-  for (auto& [name, value] : values) SecureWipe(value);
+  for (auto& [name, current] : values) SecureWipe(current.value);
   const size_t restored = session.secrets.size();
   auto st = sessions_->Register(record.sandbox_address, std::move(session));
   if (st) spdlog::info("sandbox {}: proxy session restored ({} secret(s))", id, restored);

@@ -65,7 +65,11 @@ class WorkerService final : public v1::Worker::Service {
   // Registers the adopted sandbox's proxy session: its tokens from the
   // record, values from the control plane (a name without a value stays
   // sealed). Wipes the values it is given.
-  Status RestoreSession(const std::string& id, std::map<std::string, std::string> values);
+  struct CurrentSecret {
+    std::string value;
+    std::vector<std::string> allowed_hosts;
+  };
+  Status RestoreSession(const std::string& id, std::map<std::string, CurrentSecret> current);
 
  private:
   struct Running {

@@ -196,6 +196,27 @@ class System(unittest.TestCase):
         self.assertIn(new_value, rec)
         self.assertNotIn(new_value, out["stdout"])
 
+    def test_08b_delete_then_set_again_and_host_changes_apply_live(self):
+        token = self.tokens()["PINNED_TOKEN"]
+        api("DELETE", f"/api/projects/{self.project}/secrets/PINNED_TOKEN", None, 204)
+        nonce = uuid.uuid4().hex
+        self.run_in(f'curl -sS --fail "https://api.test/echo?nonce={nonce}" -H "X-Pinned: $PINNED_TOKEN"')
+        rec = json.dumps(records_with(nonce))
+        self.assertIn(token, rec)  # removed: the token stays sealed
+        self.assertNotIn(self.values["PINNED_TOKEN"], rec)
+        # Set again, now allowed for other.test only.
+        again = "pinned-again-" + uuid.uuid4().hex
+        self.values["PINNED_AGAIN"] = again
+        api("PUT", f"/api/projects/{self.project}/secrets/PINNED_TOKEN",
+            {"value": again, "allowedHosts": ["other.test"]}, 200)
+        n1, n2 = uuid.uuid4().hex, uuid.uuid4().hex
+        self.run_in(f'curl -sS --fail "https://other.test/echo?nonce={n1}" -H "X-Pinned: $PINNED_TOKEN"')
+        self.run_in(f'curl -sS --fail "https://api.test/echo?nonce={n2}" -H "X-Pinned: $PINNED_TOKEN"')
+        self.assertIn(again, json.dumps(records_with(n1)))
+        self.assertNotIn(again, json.dumps(records_with(n2)))
+        self.assertIn(token, json.dumps(records_with(n2)))
+        self.assertEqual(self.tokens()["PINNED_TOKEN"], token)
+
     def test_09_memory_and_pids_limits_contain_the_sandbox(self):
         bomb = self.run_in("bash -c ':(){ :|:& };:' ; echo survived", expect_exit=None, timeout=10)
         self.assertIsNotNone(bomb["exitCode"])

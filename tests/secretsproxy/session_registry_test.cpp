@@ -67,6 +67,27 @@ TEST(SessionRegistry, RemoveAndUnregister) {
   EXPECT_TRUE(reg.Register("127.0.0.2", MakeSession("sb2")).ok());
 }
 
+TEST(SessionRegistry, SetSecretReaddsAfterRemovalAndChangesHostsLive) {
+  SessionRegistry reg;
+  ASSERT_TRUE(reg.Register("127.0.0.2", MakeSession("sb1")).ok());
+  ASSERT_TRUE(reg.RemoveSecret("sb1", "API_KEY").ok());
+  // Set again after a removal: same token, new value, and now for any host.
+  ASSERT_TRUE(reg.SetSecret("sb1", {"API_KEY", kTok, "real-value-3", {}}).ok());
+  auto s = reg.Lookup("127.0.0.2");
+  EXPECT_EQ(Substitute(*s, "api.test", kTok), "real-value-3");
+  EXPECT_EQ(Substitute(*s, "x.other.test", kTok), "real-value-3");
+  // Narrow its hosts again: elsewhere it stays sealed.
+  ASSERT_TRUE(reg.SetSecret("sb1", {"API_KEY", kTok, "real-value-4", {"api.test"}}).ok());
+  s = reg.Lookup("127.0.0.2");
+  EXPECT_EQ(Substitute(*s, "api.test", kTok), "real-value-4");
+  EXPECT_EQ(Substitute(*s, "x.other.test", kTok), kTok);
+  // A secret keeps its token; bad values are refused; unknown sandbox.
+  EXPECT_EQ(reg.SetSecret("sb1", {"API_KEY", kTok2, "v", {}}).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(reg.SetSecret("sb1", {"API_KEY", kTok, "", {}}).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(reg.SetSecret("nosb", {"API_KEY", kTok, "v", {}}).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(Substitute(*reg.Lookup("127.0.0.2"), "api.test", kTok), "real-value-4");
+}
+
 TEST(SessionRegistry, RejectsBadInputNamingTheField) {
   SessionRegistry reg;
   Session s = MakeSession("sb1");
