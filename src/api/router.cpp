@@ -4,6 +4,8 @@
 
 #include <optional>
 
+#include "common/hex.h"
+
 namespace osb::api {
 namespace {
 
@@ -20,13 +22,6 @@ std::vector<std::string> Split(const std::string& path) {
   return out;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 std::optional<std::string> PercentDecode(const std::string& s) {
@@ -37,7 +32,7 @@ std::optional<std::string> PercentDecode(const std::string& s) {
       continue;
     }
     if (i + 2 >= s.size()) return std::nullopt;
-    const int hi = HexValue(s[i + 1]), lo = HexValue(s[i + 2]);
+    const int hi = HexDigitValue(s[i + 1]), lo = HexDigitValue(s[i + 2]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out += static_cast<char>(hi * 16 + lo);
     i += 2;

@@ -3,18 +3,13 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/hex.h"
+
 namespace osb::secretsproxy {
 namespace {
 
 constexpr size_t kMaxSizeLine = 4096;
 constexpr size_t kMaxTrailer = 16 * 1024;
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 }  // namespace
 
@@ -48,9 +43,9 @@ ChunkedDecoder::Status ChunkedDecoder::Decode(std::string_view in, size_t* consu
         }
         size_t digits = 0;
         uint64_t size = 0;
-        while (digits < line.size() && HexValue(line[digits]) >= 0) {
+        while (digits < line.size() && HexDigitValue(line[digits]) >= 0) {
           if (digits == 16) return Fail("chunk size too large");
-          size = (size << 4) | static_cast<uint64_t>(HexValue(line[digits]));
+          size = (size << 4) | static_cast<uint64_t>(HexDigitValue(line[digits]));
           ++digits;
         }
         if (digits == 0) return Fail("invalid chunk size");
