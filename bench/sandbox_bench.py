@@ -75,11 +75,11 @@ def main():
     env = dict(os.environ, HOME=work, XDG_CONFIG_HOME=os.path.join(work, "cfg"))
     log = open(os.path.join(work, "dev.log"), "w")
     dev = subprocess.Popen(
-        [args.osb, "dev", "--data-dir", os.path.join(work, "data"), "--listen", f"127.0.0.1:{port}",
+        [args.osb, "--log-level", "warn", "dev", "--data-dir", os.path.join(work, "data"), "--listen", f"127.0.0.1:{port}",
          "--grpc-listen", "127.0.0.1:0", "--worker-listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0",
          "--transparent-listen", "127.0.0.1:0", "--transparent-http-listen", "127.0.0.1:0",
          "--dns-listen", "127.0.0.1:0", "--address-pool", "10.203.0.0/16", "--name-prefix", "osbb",
-         "--run-dir", "/run/osbb", "--log-level", "warn"],
+         "--run-dir", "/run/osbb"],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
