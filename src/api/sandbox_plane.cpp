@@ -26,6 +26,9 @@ Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, con
   RegisterSandboxRoutes(cp.router(), *plane->sandboxes_);
   controlplane::SandboxService* sandboxes = plane->sandboxes_.get();
   cp.secrets().SetListener([sandboxes](const controlplane::SecretChange& c) { sandboxes->OnSecretChange(c); });
+  cp.projects().SetBeforeDelete([sandboxes](const std::string& org_id, const std::string& project_id) {
+    sandboxes->EndProjectSandboxes(org_id, project_id);
+  });
   spdlog::info("control plane gRPC (for workers) on port {}", plane->grpc_port_);
   return plane;
 }

@@ -158,6 +158,7 @@ Result<ProjectView> ProjectService::Update(const std::string& org_id, const std:
 Status ProjectService::Delete(const std::string& org_id, const std::string& ref) {
   auto p = Find(org_id, ref);
   if (!p) return p.error();
+  if (before_delete_) before_delete_(org_id, p->id);
   return store_.DeleteProject(org_id, p->id);
 }
 

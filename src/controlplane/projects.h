@@ -6,6 +6,7 @@
 // Thread safety: safe to share; every call is independent.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,11 +51,18 @@ class ProjectService {
   // Raw row lookup with reference validation (used by secrets/resolution).
   Result<store::Project> Find(const std::string& org_id, const std::string& ref);
 
+  // Runs just before a project is deleted, with its id: its running
+  // sandboxes are ended there, so none outlives the secrets it uses. Set it
+  // before the service is shared.
+  using BeforeDelete = std::function<void(const std::string& org_id, const std::string& project_id)>;
+  void SetBeforeDelete(BeforeDelete hook) { before_delete_ = std::move(hook); }
+
  private:
   Status Normalize(const std::string& org_id, ProjectFields& fields);
   static void Merge(const ProjectFields& fields, store::Project& p);
   Result<ProjectView> View(store::Project p);
   store::Store& store_;
+  BeforeDelete before_delete_;
 };
 
 class GroupService {

@@ -237,6 +237,20 @@ void SandboxService::OnSecretChange(const SecretChange& change) {
   }
 }
 
+void SandboxService::EndProjectSandboxes(const std::string& org_id, const std::string& project_id) {
+  auto running = store_.ListRunningSandboxes(std::nullopt, project_id);
+  if (!running) return;
+  for (const auto& sb : *running) {
+    if (sb.org_id != org_id) continue;
+    if (Status st = Delete(org_id, sb.id); !st) {
+      spdlog::warn("project {} deleted but sandbox {} could not be ended: {}", project_id, sb.id,
+                   st.error().message);
+    } else {
+      spdlog::info("sandbox {} ended with its project {}", sb.id, project_id);
+    }
+  }
+}
+
 void SandboxService::ReconcileWorker(const std::string& worker_id, const std::vector<std::string>& running_ids) {
   auto rows = store_.ListRunningSandboxes(worker_id, std::nullopt);
   if (!rows) return;

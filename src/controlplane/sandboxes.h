@@ -77,6 +77,10 @@ class SandboxService {
   // worker's next restart refetches); never thrown.
   void OnSecretChange(const SecretChange& change);
 
+  // Ends (destroys and forgets) every running sandbox of a project that is
+  // about to be deleted. Failures are logged.
+  void EndProjectSandboxes(const std::string& org_id, const std::string& project_id);
+
   // Worker callbacks.
   // Marks sandboxes the store thinks run on `worker_id` but the worker no
   // longer reports as stopped (timeout, crash, destroy).

@@ -234,6 +234,16 @@ class System(unittest.TestCase):
 
 
 class Teardown(unittest.TestCase):
+    def test_deleting_a_project_ends_its_sandboxes(self):
+        project = "e2e-pdel-" + uuid.uuid4().hex[:6]
+        api("POST", "/api/projects", {"name": project}, 201)
+        api("PUT", f"/api/projects/{project}/secrets/K", {"value": "v-" + uuid.uuid4().hex}, 200)
+        _, sb, _ = api("POST", "/api/sandboxes", {"project": project}, 201)
+        sid = sb["sandboxID"]
+        api("DELETE", f"/api/projects/{project}", None, 204)
+        api("GET", f"/api/sandboxes/{sid}", None, 404)
+        self.assertNotIn(sid, subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout)
+
     def test_delete_leaves_nothing_behind(self):
         project = "e2e-del-" + uuid.uuid4().hex[:6]
         api("POST", "/api/projects", {"name": project}, 201)
