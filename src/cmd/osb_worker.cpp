@@ -47,7 +47,7 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
   sub->add_option("--advertise", opt->advertise, "Address the control plane dials (default: --listen)");
   sub->add_option("--control-plane", opt->control_plane, "Control plane gRPC address HOST:PORT")
       ->capture_default_str();
-  sub->add_option("--worker-id", opt->worker_id, "Worker id (default: kept in the state dir)");
+  sub->add_option("--worker-id", opt->worker_id, "Worker id (default: the mTLS certificate's common name, else kept in the state dir)");
   sub->add_option("--state-dir", opt->state_dir, "State directory (proxy CA, sandbox records; never secret values)")
       ->capture_default_str();
   sub->add_option("--capacity", opt->capacity, "Maximum concurrent sandboxes")->capture_default_str()

@@ -3,8 +3,9 @@
 // secrets a restarted worker needs for the sandboxes it still runs.
 //
 // Trust: under mutual TLS every caller holds a certificate from the
-// deployment's CA. A worker can only fetch secrets of sandboxes recorded as
-// running on the worker id it registered with.
+// deployment's CA, and its worker id must be that certificate's common name
+// (PERMISSION_DENIED otherwise), so a worker can fetch only the secrets of
+// sandboxes recorded as running on itself.
 #pragma once
 
 #include "controlplane/sandboxes.h"

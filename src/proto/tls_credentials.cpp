@@ -4,6 +4,8 @@
 #include <grpc/grpc_security.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -120,6 +122,27 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   grpc_channel* channel = grpc_channel_create(target.c_str(), creds, nullptr);
   grpc_channel_credentials_release(creds);
   return grpc::CreateChannelInternal("", channel, {});
+}
+
+std::optional<std::string> CertificateCommonName(const std::string& cert_pem) {
+  BIO* bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  if (bio == nullptr) return std::nullopt;
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (cert == nullptr) return std::nullopt;
+  char cn[256] = {};
+  const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+  X509_free(cert);
+  if (n <= 0) return std::nullopt;
+  return std::string(cn, static_cast<size_t>(n));
+}
+
+std::optional<std::string> PeerCommonName(const grpc::ServerContext& context) {
+  const auto auth = context.auth_context();
+  if (!auth || !auth->IsPeerAuthenticated()) return std::nullopt;
+  const auto values = auth->FindPropertyValues("x509_common_name");
+  if (values.empty()) return std::string();
+  return std::string(values.front().data(), values.front().size());
 }
 
 }  // namespace osb::proto

@@ -12,6 +12,7 @@
 
 #include <grpcpp/channel.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_context.h>
 
 #include <functional>
 #include <memory>
@@ -49,5 +50,13 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(
 // (and its name against `target`'s host), TLS 1.3 minimum.
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
                                            const std::optional<GrpcTlsMaterial>& tls);
+
+// The subject common name of a PEM certificate; nullopt if unreadable.
+std::optional<std::string> CertificateCommonName(const std::string& cert_pem);
+
+// The verified client certificate's common name of a call, or nullopt for a
+// plaintext (unauthenticated) channel. Under mutual TLS a worker's id is its
+// certificate's CN, so one worker cannot act as another.
+std::optional<std::string> PeerCommonName(const grpc::ServerContext& context);
 
 }  // namespace osb::proto

@@ -172,6 +172,15 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   fs::create_directories(opt.state_dir, ec);
   fs::permissions(opt.state_dir, fs::perms::owner_all, ec);
   if (ec) return MakeError(ErrorCode::kFailedPrecondition, "--state-dir: cannot create " + opt.state_dir);
+  if (opt.worker_id.empty() && opt.tls) {
+    // Under mutual TLS the control plane knows a worker by its certificate.
+    auto cn = proto::CertificateCommonName(opt.tls->cert_pem);
+    if (!cn || cn->empty()) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "OPENSANDBOX_GRPC_TLS_CERT: the certificate needs a common name (the worker id)");
+    }
+    opt.worker_id = *cn;
+  }
   im->worker_id = opt.worker_id.empty() ? LoadOrMakeWorkerId(opt.state_dir) : opt.worker_id;
 
   // 1. Secrets proxy.

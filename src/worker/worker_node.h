@@ -29,7 +29,7 @@ struct WorkerOptions {
   std::string listen = "127.0.0.1:7070";          // gRPC, for the control plane
   std::string advertise;                          // address the CP dials ("" = listen)
   std::string control_plane = "127.0.0.1:8081";   // CP gRPC ("" = do not register)
-  std::string worker_id;                          // "" = <state-dir>/worker-id, made once
+  std::string worker_id;  // "" = the TLS certificate's CN, else <state-dir>/worker-id (made once)
   std::string state_dir = "/var/lib/osb/worker";
   int capacity = 50;
   // Proxy and DNS listeners. The sandbox's nftables rules DNAT its traffic
