@@ -42,6 +42,18 @@ Error ErrorFromResponse(int status, std::string_view reason, std::string_view bo
   return MakeError(code, std::move(message));
 }
 
+// Removes any "value" member, recursively: no API response carries one, so
+// a server bug must not become a leak through oc's output. Done here, once,
+// for every response and every verb.
+static void ScrubValues(nlohmann::json& doc) {
+  if (doc.is_object()) {
+    doc.erase("value");
+    for (auto& [key, member] : doc.items()) ScrubValues(member);
+  } else if (doc.is_array()) {
+    for (auto& item : doc) ScrubValues(item);
+  }
+}
+
 Result<nlohmann::json> ApiClient::Call(std::string_view method, const std::string& path,
                                        const nlohmann::json* body, const CallOptions& options) {
   HttpRequest req;
@@ -87,6 +99,7 @@ Result<nlohmann::json> ApiClient::Call(std::string_view method, const std::strin
                                                std::to_string(response->status) +
                                                " with a body that is not JSON");
   }
+  ScrubValues(doc);
   return doc;
 }
 

@@ -33,17 +33,6 @@ struct SetFlags {
   CLI::Option* value_opt = nullptr;
 };
 
-// Removes any "value" member, recursively: a server bug must not become a
-// leak through oc's output.
-void ScrubValues(nlohmann::json& doc) {
-  if (doc.is_object()) {
-    doc.erase("value");
-    for (auto& [key, member] : doc.items()) ScrubValues(member);
-  } else if (doc.is_array()) {
-    for (auto& item : doc) ScrubValues(item);
-  }
-}
-
 std::string Hosts(const nlohmann::json& secret) {
   std::string hosts = Cell(secret, "allowedHosts");
   return hosts == "-" ? "(any allowed host)" : hosts;
@@ -91,7 +80,6 @@ int Set(Context& ctx, const Owner& owner, SetFlags& f) {
   if (!res) return ctx.Fail(res.error());
 
   nlohmann::json shown = res->is_null() ? nlohmann::json{{"name", f.name}} : *res;
-  ScrubValues(shown);
   if (ctx.json) {
     PrintJson(ctx.out(), shown);
   } else {
@@ -108,7 +96,6 @@ int List(Context& ctx, const Owner& owner, const std::string& ref) {
   auto res = api->Get(ApiPath({owner.collection, ref, "secrets"}));
   if (!res) return ctx.Fail(res.error());
   nlohmann::json doc = *res;
-  ScrubValues(doc);
   if (ctx.json) {
     PrintJson(ctx.out(), doc);
     return 0;
@@ -201,7 +188,6 @@ void AddSecretGroupCommands(CLI::App& root, Context& ctx) {
     auto res = api->Post(ApiPath({"secret-groups"}), nlohmann::json{{"name", *create_name}});
     if (!res) return ctx.Fail(res.error());
     nlohmann::json doc = *res;
-    ScrubValues(doc);
     PrintGroup(ctx, doc);
     return 0;
   });
@@ -214,7 +200,6 @@ void AddSecretGroupCommands(CLI::App& root, Context& ctx) {
     auto res = api->Get(ApiPath({"secret-groups"}));
     if (!res) return ctx.Fail(res.error());
     nlohmann::json doc = *res;
-    ScrubValues(doc);
     if (ctx.json) {
       PrintJson(ctx.out(), doc);
       return 0;
@@ -235,7 +220,6 @@ void AddSecretGroupCommands(CLI::App& root, Context& ctx) {
     auto res = api->Get(ApiPath({"secret-groups", *get_ref}));
     if (!res) return ctx.Fail(res.error());
     nlohmann::json doc = *res;
-    ScrubValues(doc);
     PrintGroup(ctx, doc);
     return 0;
   });
@@ -251,7 +235,6 @@ void AddSecretGroupCommands(CLI::App& root, Context& ctx) {
     auto res = api->Patch(ApiPath({"secret-groups", rename->first}), nlohmann::json{{"name", rename->second}});
     if (!res) return ctx.Fail(res.error());
     nlohmann::json doc = *res;
-    ScrubValues(doc);
     PrintGroup(ctx, doc);
     return 0;
   });
