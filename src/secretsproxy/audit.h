@@ -5,13 +5,23 @@
 // Never a secret value or token->value mapping: the record has no field that
 // could hold one, and `reason` strings are fixed texts chosen by the proxy.
 // Also keeps the Prometheus counters. Thread-safe.
+//
+// Lines are handed to a writer thread, so a request never waits for the
+// disk and costs no system call: the writer wakes when the first line of a
+// batch arrives, lets the batch fill for at most kBatchWindow (or
+// kBatchBytes), and writes it with one write(2). So a line reaches the file
+// within ~kBatchWindow; lines keep their order; Flush() and the destructor
+// write whatever is queued. If the disk falls behind by more than
+// kMaxQueuedBytes, Write blocks (back-pressure) rather than dropping lines.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
-#include <cstdio>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace osb::secretsproxy {
@@ -31,13 +41,24 @@ struct AuditRecord {
   bool scrubbed = false;  // a real value was replaced in the response
 };
 
+// The JSON line for r (with its trailing newline); ts_ms is the "ts" field.
+// Strings are escaped per RFC 8259; invalid UTF-8 becomes U+FFFD.
+std::string FormatAuditLine(const AuditRecord& r, int64_t ts_ms);
+
 class AuditLog {
  public:
-  // path "" = stderr. Returns nullptr-equivalent state on open failure: check ok().
+  static constexpr std::chrono::milliseconds kBatchWindow{10};
+  static constexpr size_t kBatchBytes = 64 << 10;
+  static constexpr size_t kMaxQueuedBytes = 8 << 20;
+  // path "" = stderr. On open failure ok() is false and lines are discarded.
   explicit AuditLog(const std::string& path);
   ~AuditLog();
-  bool ok() const { return out_ != nullptr; }
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+  bool ok() const { return fd_ >= 0; }
   void Write(const AuditRecord& r);
+  // Blocks until every line queued so far has been written.
+  void Flush();
 
   // Counters (Prometheus text format via Metrics()).
   std::atomic<uint64_t> connections_total{0};
@@ -53,9 +74,19 @@ class AuditLog {
   std::string Metrics(uint64_t leaves_generated) const;
 
  private:
+  void WriterLoop();
   std::mutex mu_;
-  FILE* out_ = nullptr;
+  std::condition_variable wake_;     // writer: lines queued or stopping
+  std::condition_variable drained_;  // producers: queue shrank / written
+  std::string queued_;
+  uint64_t queued_seq_ = 0;   // lines ever queued
+  uint64_t written_seq_ = 0;  // lines ever written
+  bool writer_idle_ = false;
+  bool flush_wanted_ = false;
+  bool stopping_ = false;
+  int fd_ = -1;
   bool owned_ = false;
+  std::thread writer_;
 };
 
 }  // namespace osb::secretsproxy

@@ -14,10 +14,29 @@ namespace osb::secretsproxy {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-void ByteStream::Arm(asio::steady_timer& timer, Millis timeout) {
+void ByteStream::Arm(asio::steady_timer& timer, Millis timeout, Millis idle_grace) {
   timed_out_ = false;
   const uint64_t gen = ++generation_;
-  timer.expires_after(timeout);
+  if (idle_grace.count() <= 0 || idle_grace >= timeout) {
+    timer.expires_after(timeout);
+    ArmDeadline(timer, gen);
+    return;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  timer.expires_after(idle_grace);
+  std::weak_ptr<ByteStream> weak = weak_from_this();
+  timer.async_wait([weak, gen, deadline, &timer](const error_code& ec) {
+    if (ec) return;
+    auto self = weak.lock();
+    if (!self || self->generation_ != gen) return;
+    self->ReleaseIdleBuffers();
+    if (auto peer = self->idle_peer_.lock()) peer->ReleaseIdleBuffers();
+    timer.expires_at(deadline);
+    self->ArmDeadline(timer, gen);
+  });
+}
+
+void ByteStream::ArmDeadline(asio::steady_timer& timer, uint64_t gen) {
   std::weak_ptr<ByteStream> weak = weak_from_this();
   timer.async_wait([weak, gen](const error_code& ec) {
     if (ec) return;
@@ -102,6 +121,11 @@ TlsStream::TlsStream(asio::ip::tcp::socket s, SSL_CTX* ctx, Role role)
 
 TlsStream::~TlsStream() { SSL_free(ssl_); }
 
+void TlsStream::ReleaseIdleBuffers() {
+  // Refuses (returns 0) while a partial record is buffered; that is fine.
+  (void)SSL_free_buffers(ssl_);
+}
+
 asio::awaitable<void> TlsStream::WaitFor(int ssl_error, error_code& ec) {
   const auto what = ssl_error == SSL_ERROR_WANT_WRITE ? asio::ip::tcp::socket::wait_write
                                                       : asio::ip::tcp::socket::wait_read;
@@ -149,7 +173,7 @@ asio::awaitable<size_t> TlsStream::ReadSome(char* data, size_t size, Millis time
     ec = SslFailure(err);
     co_return 0;
   }
-  Arm(timer_, timeout);
+  Arm(timer_, timeout, kIdleBufferGrace);
   size_t n = 0;
   while (true) {
     co_await WaitFor(err, ec);

@@ -34,15 +34,30 @@ class ByteStream : public std::enable_shared_from_this<ByteStream> {
   virtual boost::asio::awaitable<void> GracefulClose() = 0;
   virtual void Close() = 0;
   virtual boost::asio::ip::tcp::socket& socket() = 0;
+  // Frees per-connection buffers that an idle connection need not hold
+  // (TLS record buffers); they come back on the next read or write.
+  virtual void ReleaseIdleBuffers() {}
+  // A stream whose buffers should be released together with ours when we sit
+  // idle in ReadSome (a client connection's kept-alive upstream connection).
+  void set_idle_peer(std::weak_ptr<ByteStream> peer) { idle_peer_ = std::move(peer); }
+
+  // How long a read waits before the stream counts as idle.
+  static constexpr Millis kIdleBufferGrace{100};
 
  protected:
   // Arms the per-operation timer: on expiry the socket's operations are
-  // cancelled and *timed_out becomes true.
-  void Arm(boost::asio::steady_timer& timer, Millis timeout);
+  // cancelled and *timed_out becomes true. With idle_grace > 0 (and shorter
+  // than timeout) the same timer first fires after idle_grace to release idle
+  // buffers (ours and the idle peer's), then waits out the rest.
+  void Arm(boost::asio::steady_timer& timer, Millis timeout, Millis idle_grace = Millis{0});
   void Disarm(boost::asio::steady_timer& timer);
   boost::asio::awaitable<void> Linger();
   bool timed_out_ = false;
   uint64_t generation_ = 0;
+  std::weak_ptr<ByteStream> idle_peer_;
+
+ private:
+  void ArmDeadline(boost::asio::steady_timer& timer, uint64_t gen);
 };
 
 class PlainStream final : public ByteStream {
@@ -62,9 +77,11 @@ class PlainStream final : public ByteStream {
 
 // TLS directly over the non-blocking socket with OpenSSL (no Asio ssl
 // engine): OpenSSL reads/writes the fd itself and the coroutine waits for
-// readiness on WANT_READ/WANT_WRITE. With SSL_MODE_RELEASE_BUFFERS an idle
-// connection keeps only OpenSSL's small per-connection state (the Asio engine
-// would pin 2 x 17 KiB of buffers per stream).
+// readiness on WANT_READ/WANT_WRITE (the Asio engine
+// would pin 2 x 17 KiB of buffers per stream). OpenSSL keeps its record
+// buffers while the connection is busy and they are freed after
+// kIdleBufferGrace of waiting in ReadSome, so an idle connection keeps only
+// OpenSSL's small per-connection state.
 class TlsStream final : public ByteStream {
  public:
   enum class Role { kClient, kServer };
@@ -78,6 +95,7 @@ class TlsStream final : public ByteStream {
   boost::asio::awaitable<void> GracefulClose() override;
   void Close() override;
   boost::asio::ip::tcp::socket& socket() override { return sock_; }
+  void ReleaseIdleBuffers() override;
 
  private:
   // Waits for the socket to become readable/writable (per SSL_get_error).

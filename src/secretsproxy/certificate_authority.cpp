@@ -254,7 +254,11 @@ Result<std::shared_ptr<boost::asio::ssl::context>> CertificateAuthority::Generat
   auto ctx = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+  // No SSL_MODE_RELEASE_BUFFERS: it frees and re-allocates (zeroed) record
+  // buffers on every read and write. TlsStream releases them instead once a
+  // connection has been idle for kIdleBufferGrace. One read(2) per record
+  // (not header + body): TlsStream drains OpenSSL before waiting on the socket.
+  SSL_CTX_set_read_ahead(native, 1);
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_num_tickets(native, 0);

@@ -4,6 +4,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -43,7 +44,6 @@ asio::awaitable<HeadRead> ReadHeadImpl(ByteStream& s, std::string& buf, Head* he
                                        Millis first_byte_timeout, std::string* reason, bool consume, Parse parse) {
   const HeadLimits hl = ToHeadLimits(limits);
   std::optional<Clock::time_point> deadline;
-  std::string tmp;
   while (true) {
     if (!buf.empty()) {
       if (!deadline) deadline = Clock::now() + limits.header_timeout;
@@ -69,10 +69,13 @@ asio::awaitable<HeadRead> ReadHeadImpl(ByteStream& s, std::string& buf, Head* he
         co_return HeadRead::kTimeout;
       }
     }
-    // Idle connections wait here: keep that wait's buffer small.
-    tmp.resize(buf.empty() ? 2048 : kReadChunk);
+    // Read straight into buf's tail. Idle connections wait here: keep that
+    // wait's buffer small.
+    const size_t have = buf.size();
+    buf.resize(have + (have == 0 ? 2048 : kReadChunk));
     error_code ec;
-    const size_t n = co_await s.ReadSome(tmp.data(), tmp.size(), timeout, ec);
+    const size_t n = co_await s.ReadSome(buf.data() + have, buf.size() - have, timeout, ec);
+    buf.resize(have + n);
     if (n == 0) {
       if (ec == asio::error::timed_out) {
         *reason = "timed out reading header";
@@ -82,7 +85,6 @@ asio::awaitable<HeadRead> ReadHeadImpl(ByteStream& s, std::string& buf, Head* he
       *reason = "connection closed inside a header";
       co_return HeadRead::kError;
     }
-    buf.append(tmp.data(), n);
   }
 }
 
@@ -132,6 +134,15 @@ struct Exchange {
   std::shared_ptr<ByteStream> upstream;
   std::optional<Target> upstream_target;
   std::string ubuf;
+  // Reused from request to request (their strings keep their capacity).
+  RequestHead req;
+  ResponseHead resp;
+  // Which secrets may be substituted for the current target; recomputed only
+  // when the session snapshot or the target host changes.
+  std::shared_ptr<const SessionSnapshot> enabled_session;
+  std::string enabled_host;
+  std::vector<bool> enabled;
+  bool any_enabled = false;
 
   asio::awaitable<void> Run();
   // Returns false when the client connection must end.
@@ -156,7 +167,6 @@ asio::awaitable<bool> Exchange::Refuse(AuditRecord& rec, Clock::time_point start
 }
 
 asio::awaitable<bool> Exchange::One() {
-  RequestHead req;
   std::string reason;
   const HeadRead hr = co_await ReadRequestHead(*client, cbuf, &req, limits, limits.idle_timeout, &reason);
   const auto start = Clock::now();
@@ -201,7 +211,7 @@ asio::awaitable<bool> Exchange::One() {
 
   const bool client_close = FieldHasToken(req.fields, "connection", "close") ||
                             (req.version_minor == 0 && !FieldHasToken(req.fields, "connection", "keep-alive"));
-  const bool upgrade = !FindFields(req.fields, "upgrade").empty() &&
+  const bool upgrade = HasField(req.fields, "upgrade") &&
                        FieldHasToken(req.fields, "connection", "upgrade");
   const bool has_body = in_framing.kind != BodyFraming::kNone &&
                         !(in_framing.kind == BodyFraming::kContentLength && in_framing.length == 0);
@@ -209,11 +219,13 @@ asio::awaitable<bool> Exchange::One() {
   const bool client_is_11 = req.version_minor == 1;
 
   // Substitution (TLS) or the plaintext guard.
-  StreamReplacer replacer(session->substitutions(), session->EnabledFor(target.host));
-  bool any_enabled = false;
-  for (size_t i = 0; i < session->secrets().size(); ++i) {
-    any_enabled |= session->secrets()[i].allowed_hosts.Matches(target.host);
+  if (enabled_session != session || enabled_host != target.host) {
+    enabled = session->EnabledFor(target.host);
+    any_enabled = std::find(enabled.begin(), enabled.end(), true) != enabled.end();
+    enabled_session = session;
+    enabled_host = target.host;
   }
+  StreamReplacer replacer(session->substitutions(), enabled);
   if (plaintext) {
     if (HeadContainsSealedToken(req)) {
       co_return co_await Refuse(rec, start, 403,
@@ -232,7 +244,7 @@ asio::awaitable<bool> Exchange::One() {
   // Compressed websocket frames could not be scrubbed: never negotiate it.
   if (upgrade) RemoveFields(&req.fields, "sec-websocket-extensions");
   if (req.version_minor == 0) {
-    if (FindFields(req.fields, "host").empty()) req.fields.push_back({"Host", target.host});
+    if (!HasField(req.fields, "host")) req.fields.push_back({"Host", target.host});
     if (client_close && !FieldHasToken(req.fields, "connection", "close")) {
       req.fields.push_back({"Connection", "close"});
     }
@@ -286,12 +298,13 @@ asio::awaitable<bool> Exchange::One() {
     auto conn = co_await ConnectUpstream(shared, target, !plaintext);
     if (!conn.stream) co_return co_await Refuse(rec, start, conn.status, conn.reason, true);
     upstream = conn.stream;
+    client->set_idle_peer(upstream);  // an idle client frees the upstream's TLS buffers too
     upstream_target = target;
   }
 
   // Forward the request.
   error_code ec;
-  std::string head = SerializeRequestHead(req);
+  std::string head = SerializeRequestHead(req, plan.buffer_whole ? body.size() : 0);
   if (plan.buffer_whole) head += body;
   co_await upstream->WriteAll(head, limits.idle_timeout, ec);
   rec.bytes_up += head.size();
@@ -327,7 +340,6 @@ asio::awaitable<bool> Exchange::One() {
   shared->audit->bytes_up += rec.bytes_up;
 
   // Response head (1xx other than 101 are dropped: we answered Expect ourselves).
-  ResponseHead resp;
   while (true) {
     const HeadRead r = co_await ReadResponseHead(*upstream, ubuf, &resp, limits, &reason);
     if (r != HeadRead::kOk) {
@@ -349,8 +361,8 @@ asio::awaitable<bool> Exchange::One() {
   StreamReplacer scrub(session->scrubber());
   const bool scrubbing = !session->scrubber()->empty();
   if (scrubbing) {
-    resp.reason = scrub.ReplaceAll(resp.reason);
-    for (auto& f : resp.fields) f.value = scrub.ReplaceAll(f.value);
+    scrub.ReplaceInPlace(&resp.reason);
+    for (auto& f : resp.fields) scrub.ReplaceInPlace(&f.value);
   }
   resp.version_minor = 1;
 
@@ -415,7 +427,7 @@ asio::awaitable<bool> Exchange::One() {
     rbody = scrub.ReplaceAll(rbody);
   }
   ApplyPlanToFields(rplan, rbody.size(), &resp.fields);
-  std::string rhead = SerializeResponseHead(resp);
+  std::string rhead = SerializeResponseHead(resp, rplan.buffer_whole ? rbody.size() : 0);
   if (rplan.buffer_whole) rhead += rbody;
   co_await client->WriteAll(rhead, limits.idle_timeout, ec);
   rec.bytes_down += rhead.size();
@@ -452,9 +464,10 @@ asio::awaitable<bool> Exchange::One() {
     upstream->Close();
     upstream.reset();
   }
-  // An idle keep-alive connection should not pin read buffers.
-  if (cbuf.empty()) std::string().swap(cbuf);
-  if (ubuf.empty()) std::string().swap(ubuf);
+  // An idle keep-alive connection should not pin large read buffers (the
+  // 2 KiB one a header wait uses is kept).
+  if (cbuf.empty() && cbuf.capacity() > 4096) std::string().swap(cbuf);
+  if (ubuf.empty() && ubuf.capacity() > 4096) std::string().swap(ubuf);
   co_return ok && !close_after;
 }
 
@@ -491,7 +504,7 @@ asio::awaitable<HeadRead> ReadRequestHead(ByteStream& s, std::string& buf, Reque
 
 asio::awaitable<void> ServeHttp(std::shared_ptr<ProxyShared> shared, std::shared_ptr<ByteStream> client,
                                 ExchangeOptions options) {
-  Exchange ex{shared, client, std::move(options), shared->config.limits, {}, nullptr, std::nullopt, {}};
+  Exchange ex{shared, client, std::move(options), shared->config.limits};
   ex.cbuf = std::move(ex.opt.initial_bytes);
   co_await ex.Run();
 }

@@ -13,17 +13,16 @@ bool IsTchar(unsigned char c) {
 
 bool IsFieldValueChar(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
-std::string Trim(std::string_view v) {
+std::string_view Trim(std::string_view v) {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return std::string(v);
+  return v;
 }
 
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-// Splits the head into lines; the first line goes to *start_line.
-ParseOutcome SplitHead(std::string_view buf, const HeadLimits& limits, std::string_view* start_line,
-                       std::vector<HeaderField>* fields) {
+ParseOutcome SplitHeadInto(std::string_view buf, const HeadLimits& limits, std::string_view* start_line,
+                           std::vector<HeaderField>* fields, size_t* count) {
   ParseOutcome r;
   size_t pos = 0;
   // Tolerate (a bounded number of) empty lines before the start line (RFC 9112 2.2).
@@ -66,14 +65,26 @@ ParseOutcome SplitHead(std::string_view buf, const HeadLimits& limits, std::stri
         return {ParseStatus::kBad, 0, "invalid character in header field value"};
       }
     }
-    if (fields->size() >= limits.max_fields) return {ParseStatus::kTooLarge, 0, "too many header fields"};
-    fields->push_back(HeaderField{std::string(line.substr(0, colon)), Trim(value)});
+    if (*count >= limits.max_fields) return {ParseStatus::kTooLarge, 0, "too many header fields"};
+    if (*count == fields->size()) fields->emplace_back();
+    HeaderField& f = (*fields)[(*count)++];
+    f.name.assign(line.substr(0, colon));
+    f.value.assign(Trim(value));
   }
   r.status = ParseStatus::kComplete;
   r.consumed = pos;
   return r;
 }
 
+// Splits the head into lines; the first line goes to *start_line. Reuses the
+// strings already in *fields (a connection parses one head after another).
+ParseOutcome SplitHead(std::string_view buf, const HeadLimits& limits, std::string_view* start_line,
+                       std::vector<HeaderField>* fields) {
+  size_t count = 0;
+  ParseOutcome r = SplitHeadInto(buf, limits, start_line, fields, &count);
+  if (r.status == ParseStatus::kComplete) fields->resize(count);
+  return r;
+}
 bool ParseVersion(std::string_view v, int* minor) {
   if (v == "HTTP/1.1") return *minor = 1, true;
   if (v == "HTTP/1.0") return *minor = 0, true;
@@ -94,20 +105,30 @@ bool ParseLength(std::string_view v, uint64_t* out) {
 
 std::optional<std::string> CommonFraming(const std::vector<HeaderField>& fields, bool allow_te,
                                          BodyFraming* out) {
-  auto te = FindFields(fields, "transfer-encoding");
-  auto cl = FindFields(fields, "content-length");
-  if (!te.empty()) {
+  const HeaderField* te = nullptr;
+  const HeaderField* cl = nullptr;
+  size_t te_count = 0, cl_count = 0;
+  for (const auto& f : fields) {
+    if (EqualsIgnoreCase(f.name, "transfer-encoding")) {
+      te = &f;
+      ++te_count;
+    } else if (EqualsIgnoreCase(f.name, "content-length")) {
+      cl = &f;
+      ++cl_count;
+    }
+  }
+  if (te_count > 0) {
     if (!allow_te) return "Transfer-Encoding in an HTTP/1.0 message";
-    if (!cl.empty()) return "both Transfer-Encoding and Content-Length";
-    if (te.size() != 1 || !EqualsIgnoreCase(te[0]->value, "chunked")) {
+    if (cl_count > 0) return "both Transfer-Encoding and Content-Length";
+    if (te_count != 1 || !EqualsIgnoreCase(te->value, "chunked")) {
       return "Transfer-Encoding other than exactly \"chunked\"";
     }
     out->kind = BodyFraming::kChunked;
     return std::nullopt;
   }
-  if (cl.size() > 1) return "duplicate Content-Length";
-  if (cl.size() == 1) {
-    if (!ParseLength(cl[0]->value, &out->length)) return "invalid Content-Length";
+  if (cl_count > 1) return "duplicate Content-Length";
+  if (cl_count == 1) {
+    if (!ParseLength(cl->value, &out->length)) return "invalid Content-Length";
     out->kind = BodyFraming::kContentLength;
     return std::nullopt;
   }
@@ -137,12 +158,20 @@ void RemoveFields(std::vector<HeaderField>* fields, std::string_view name) {
   std::erase_if(*fields, [&](const HeaderField& f) { return EqualsIgnoreCase(f.name, name); });
 }
 
+bool HasField(const std::vector<HeaderField>& fields, std::string_view name) {
+  for (const auto& f : fields) {
+    if (EqualsIgnoreCase(f.name, name)) return true;
+  }
+  return false;
+}
+
 bool FieldHasToken(const std::vector<HeaderField>& fields, std::string_view name, std::string_view token) {
-  for (const auto* f : FindFields(fields, name)) {
-    std::string_view v = f->value;
+  for (const auto& f : fields) {
+    if (!EqualsIgnoreCase(f.name, name)) continue;
+    std::string_view v = f.value;
     while (!v.empty()) {
       size_t comma = v.find(',');
-      std::string item = Trim(v.substr(0, comma));
+      std::string_view item = Trim(v.substr(0, comma));
       if (EqualsIgnoreCase(item, token)) return true;
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
@@ -153,7 +182,6 @@ bool FieldHasToken(const std::vector<HeaderField>& fields, std::string_view name
 
 ParseOutcome ParseRequestHead(std::string_view buf, const HeadLimits& limits, RequestHead* out) {
   std::string_view line;
-  out->fields.clear();
   ParseOutcome r = SplitHead(buf, limits, &line, &out->fields);
   if (r.status != ParseStatus::kComplete) return r;
   const size_t sp1 = line.find(' ');
@@ -174,14 +202,13 @@ ParseOutcome ParseRequestHead(std::string_view buf, const HeadLimits& limits, Re
   if (!ParseVersion(line.substr(sp2 + 1), &out->version_minor)) {
     return {ParseStatus::kBad, 0, "unsupported HTTP version"};
   }
-  out->method = std::string(method);
-  out->target = std::string(target);
+  out->method.assign(method);
+  out->target.assign(target);
   return r;
 }
 
 ParseOutcome ParseResponseHead(std::string_view buf, const HeadLimits& limits, ResponseHead* out) {
   std::string_view line;
-  out->fields.clear();
   ParseOutcome r = SplitHead(buf, limits, &line, &out->fields);
   if (r.status != ParseStatus::kComplete) return r;
   if (line.size() < 12 || !ParseVersion(line.substr(0, 8), &out->version_minor) || line[8] != ' ') {
@@ -194,7 +221,7 @@ ParseOutcome ParseResponseHead(std::string_view buf, const HeadLimits& limits, R
   }
   if (status < 100 || (line.size() > 12 && line[12] != ' ')) return {ParseStatus::kBad, 0, "malformed status line"};
   out->status = status;
-  out->reason = line.size() > 13 ? std::string(line.substr(13)) : std::string();
+  out->reason.assign(line.size() > 13 ? line.substr(13) : std::string_view());
   return r;
 }
 
@@ -215,18 +242,44 @@ std::optional<std::string> AnalyzeResponseFraming(const ResponseHead& head, std:
   return std::nullopt;
 }
 
-std::string SerializeRequestHead(const RequestHead& head) {
-  std::string s = head.method + " " + head.target + (head.version_minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
-  for (const auto& f : head.fields) s += f.name + ": " + f.value + "\r\n";
+namespace {
+size_t FieldsSize(const std::vector<HeaderField>& fields) {
+  size_t n = 2;
+  for (const auto& f : fields) n += f.name.size() + f.value.size() + 4;
+  return n;
+}
+
+void AppendFields(std::string& s, const std::vector<HeaderField>& fields) {
+  for (const auto& f : fields) {
+    s += f.name;
+    s += ": ";
+    s += f.value;
+    s += "\r\n";
+  }
   s += "\r\n";
+}
+}  // namespace
+
+std::string SerializeRequestHead(const RequestHead& head, size_t extra_capacity) {
+  std::string s;
+  s.reserve(head.method.size() + head.target.size() + 12 + FieldsSize(head.fields) + extra_capacity);
+  s += head.method;
+  s += ' ';
+  s += head.target;
+  s += head.version_minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n";
+  AppendFields(s, head.fields);
   return s;
 }
 
-std::string SerializeResponseHead(const ResponseHead& head) {
-  std::string s = (head.version_minor == 1 ? "HTTP/1.1 " : "HTTP/1.0 ") + std::to_string(head.status) + " " +
-                  head.reason + "\r\n";
-  for (const auto& f : head.fields) s += f.name + ": " + f.value + "\r\n";
+std::string SerializeResponseHead(const ResponseHead& head, size_t extra_capacity) {
+  std::string s;
+  s.reserve(16 + head.reason.size() + FieldsSize(head.fields) + extra_capacity);
+  s += head.version_minor == 1 ? "HTTP/1.1 " : "HTTP/1.0 ";
+  s += std::to_string(head.status);
+  s += ' ';
+  s += head.reason;
   s += "\r\n";
+  AppendFields(s, head.fields);
   return s;
 }
 

@@ -55,6 +55,8 @@ struct ResponseHead {
   std::vector<HeaderField> fields;
 };
 
+// *out is complete only on kComplete (otherwise its contents are unspecified);
+// reusing one object for a connection's successive heads reuses its strings.
 ParseOutcome ParseRequestHead(std::string_view buf, const HeadLimits& limits, RequestHead* out);
 ParseOutcome ParseResponseHead(std::string_view buf, const HeadLimits& limits, ResponseHead* out);
 
@@ -71,11 +73,13 @@ std::optional<std::string> AnalyzeResponseFraming(const ResponseHead& head, std:
 // Case-insensitive field helpers.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 std::vector<const HeaderField*> FindFields(const std::vector<HeaderField>& fields, std::string_view name);
+bool HasField(const std::vector<HeaderField>& fields, std::string_view name);
 void RemoveFields(std::vector<HeaderField>* fields, std::string_view name);
 // True when a comma-separated field (e.g. Connection) contains `token`.
 bool FieldHasToken(const std::vector<HeaderField>& fields, std::string_view name, std::string_view token);
 
-std::string SerializeRequestHead(const RequestHead& head);
-std::string SerializeResponseHead(const ResponseHead& head);
+// extra_capacity: room reserved for a body the caller appends.
+std::string SerializeRequestHead(const RequestHead& head, size_t extra_capacity = 0);
+std::string SerializeResponseHead(const ResponseHead& head, size_t extra_capacity = 0);
 
 }  // namespace osb::secretsproxy

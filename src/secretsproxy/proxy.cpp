@@ -162,7 +162,7 @@ Status Proxy::Impl::Setup(asio::io_context& io) {
   s.upstream_tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX* up = s.upstream_tls->native_handle();
   SSL_CTX_set_min_proto_version(up, TLS1_2_VERSION);
-  SSL_CTX_set_mode(up, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_read_ahead(up, 1);  // buffers: see certificate_authority.cpp
   SSL_CTX_set_options(up, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   SSL_CTX_set_alpn_protos(up, kAlpn, sizeof(kAlpn));

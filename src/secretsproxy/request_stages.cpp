@@ -31,16 +31,17 @@ bool ValidHostText(std::string_view h) {
 }
 
 const HeaderField* SingleHost(const RequestHead& head, StageResult* err) {
-  auto hosts = FindFields(head.fields, "host");
-  if (hosts.size() > 1) {
-    *err = {400, "multiple Host headers"};
-    return nullptr;
+  const HeaderField* host = nullptr;
+  for (const auto& f : head.fields) {
+    if (!EqualsIgnoreCase(f.name, "host")) continue;
+    if (host != nullptr) {
+      *err = {400, "multiple Host headers"};
+      return nullptr;
+    }
+    host = &f;
   }
-  if (hosts.empty()) {
-    if (head.version_minor == 1) *err = {400, "missing Host header"};
-    return nullptr;
-  }
-  return hosts[0];
+  if (host == nullptr && head.version_minor == 1) *err = {400, "missing Host header"};
+  return host;
 }
 
 }  // namespace
@@ -152,25 +153,25 @@ StageResult TargetFromHost(const RequestHead& head, uint16_t default_port, Targe
 }
 
 StageResult SubstituteHead(RequestHead* head, StreamReplacer* replacer) {
-  std::string target = replacer->ReplaceAll(head->target);
-  for (char c : target) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f) return {400, "a secret value cannot be placed in the request target"};
+  // On a refusal the head is dropped unsent, so substituting in place is fine.
+  if (replacer->ReplaceInPlace(&head->target)) {
+    for (char c : head->target) {
+      auto u = static_cast<unsigned char>(c);
+      if (u <= 0x20 || u >= 0x7f) return {400, "a secret value cannot be placed in the request target"};
+    }
   }
-  head->target = std::move(target);
   for (auto& f : head->fields) {
     if (EqualsIgnoreCase(f.name, "host") || EqualsIgnoreCase(f.name, "content-length") ||
         EqualsIgnoreCase(f.name, "transfer-encoding")) {
       continue;
     }
-    std::string v = replacer->ReplaceAll(f.value);
-    for (char c : v) {
+    if (!replacer->ReplaceInPlace(&f.value)) continue;
+    for (char c : f.value) {
       auto u = static_cast<unsigned char>(c);
       if ((u < 0x20 && u != '\t') || u == 0x7f) {
         return {400, "a secret value cannot be placed in a header (control characters)"};
       }
     }
-    f.value = std::move(v);
   }
   return {};
 }

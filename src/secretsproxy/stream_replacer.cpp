@@ -5,7 +5,7 @@
 namespace osb::secretsproxy {
 
 StreamReplacer::StreamReplacer(std::shared_ptr<const PatternSet> set, std::vector<bool> enabled)
-    : set_(std::move(set)), enabled_(std::move(enabled)), matched_(set_->size(), false) {
+    : set_(std::move(set)), enabled_(std::move(enabled)) {
   if (!enabled_.empty()) enabled_.resize(set_->size(), false);
 }
 
@@ -47,6 +47,7 @@ void StreamReplacer::Feed(std::string_view in, std::string* out) {
     const size_t unemitted = pending_.size() + (i - emit_from);
     EmitPrefix(unemitted - pat.needle.size(), in, emit_from, out);
     out->append(pat.replacement);
+    if (matched_.empty()) matched_.resize(set.size(), false);
     matched_[static_cast<size_t>(p)] = true;
     any_matched_ = true;
     SecureWipe(pending_);
@@ -76,8 +77,35 @@ void StreamReplacer::Finish(std::string* out) {
   state_ = PatternSet::kRoot;
 }
 
+bool StreamReplacer::ContainsEnabled(std::string_view in) const {
+  const PatternSet& set = *set_;
+  const char* d = in.data();
+  const size_t n = in.size();
+  uint32_t s = PatternSet::kRoot;
+  for (size_t i = 0; i < n;) {
+    if (s == PatternSet::kRoot) {
+      i = set.SkipToCandidate(d, n, i);
+      if (i >= n) break;
+    }
+    s = set.Step(s, static_cast<uint8_t>(d[i]));
+    ++i;
+    if (set.Output(s) < 0 && set.DictLink(s) == PatternSet::kRoot) continue;
+    if (EnabledOutput(s) >= 0) return true;
+  }
+  return false;
+}
+
+bool StreamReplacer::ReplaceInPlace(std::string* s) {
+  if (!ContainsEnabled(*s)) return false;
+  std::string replaced = ReplaceAll(*s);
+  SecureWipe(*s);  // may hold a real value (scrubbing direction)
+  *s = std::move(replaced);
+  return true;
+}
+
 std::string StreamReplacer::ReplaceAll(std::string_view in) {
   std::string out;
+  out.reserve(in.size() + 64);
   Feed(in, &out);
   Finish(&out);
   return out;

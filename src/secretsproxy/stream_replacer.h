@@ -34,8 +34,12 @@ class StreamReplacer {
   void Finish(std::string* out);
   // One-shot helper for a complete string (header values, request target).
   std::string ReplaceAll(std::string_view in);
+  // The same in place; returns whether anything was replaced. Allocates
+  // nothing when no enabled needle occurs (the common case for headers).
+  bool ReplaceInPlace(std::string* s);
 
-  // Which patterns were replaced so far (index into the PatternSet).
+  // Which patterns were replaced so far (index into the PatternSet); empty
+  // until the first replacement.
   const std::vector<bool>& matched() const { return matched_; }
   bool any_matched() const { return any_matched_; }
   size_t held_back() const { return pending_.size(); }
@@ -43,6 +47,8 @@ class StreamReplacer {
  private:
   bool Enabled(int32_t p) const { return enabled_.empty() || enabled_[static_cast<size_t>(p)]; }
   int32_t EnabledOutput(uint32_t s) const;
+  // True when an enabled needle occurs in `in` (scanned from the root state).
+  bool ContainsEnabled(std::string_view in) const;
   // Appends the first k bytes of (pending_ + in[from..)) to *out.
   void EmitPrefix(size_t k, std::string_view in, size_t from, std::string* out) const;
 

@@ -46,6 +46,37 @@ TEST(HttpMessage, ValidRequestAtEverySplit) {
   }
 }
 
+// A connection reuses one head object for request after request (and after
+// partial parses): each complete parse must describe exactly its own head.
+TEST(HttpMessage, ReusedHeadHoldsOnlyTheLatestMessage) {
+  RequestHead head;
+  const std::string big = "GET /a HTTP/1.1\r\nHost: a.test\r\nX-1: one\r\nX-2: two\r\nX-3: three\r\n\r\n";
+  ASSERT_EQ(ParseRequestHead(big, {}, &head).status, ParseStatus::kComplete);
+  ASSERT_EQ(head.fields.size(), 4u);
+  const std::string small = "POST /b HTTP/1.0\r\nHost: b.test\r\n\r\n";
+  ASSERT_EQ(ParseRequestHead(small.substr(0, 20), {}, &head).status, ParseStatus::kNeedMore);
+  ASSERT_EQ(ParseRequestHead(small, {}, &head).status, ParseStatus::kComplete);
+  EXPECT_EQ(head.method, "POST");
+  EXPECT_EQ(head.target, "/b");
+  EXPECT_EQ(head.version_minor, 0);
+  ASSERT_EQ(head.fields.size(), 1u);
+  EXPECT_EQ(head.fields[0].name, "Host");
+  EXPECT_EQ(head.fields[0].value, "b.test");
+  EXPECT_EQ(SerializeRequestHead(head), small);
+  ASSERT_EQ(ParseRequestHead(big, {}, &head).status, ParseStatus::kComplete);
+  EXPECT_EQ(SerializeRequestHead(head, 100), big);
+
+  ResponseHead resp;
+  const std::string r1 = "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n";
+  const std::string r2 = "HTTP/1.1 404 \r\nC: 3\r\n\r\n";
+  ASSERT_EQ(ParseResponseHead(r1, {}, &resp).status, ParseStatus::kComplete);
+  ASSERT_EQ(ParseResponseHead(r2, {}, &resp).status, ParseStatus::kComplete);
+  EXPECT_EQ(resp.status, 404);
+  EXPECT_EQ(resp.reason, "");
+  ASSERT_EQ(resp.fields.size(), 1u);
+  EXPECT_EQ(SerializeResponseHead(resp), r2);
+}
+
 TEST(HttpMessage, SmugglingAmbiguitiesAreRejected) {
   const std::string start = "POST / HTTP/1.1\r\nHost: a\r\n";
   // Framing errors (400 after parsing).

@@ -604,6 +604,40 @@ class ProxyIntegration(unittest.TestCase):
         self.assertEqual(r.stdout.split(), [b"1", b"0"])
         self.assertEqual(len(self.new_records(before)), 2)
 
+    def test_keep_alive_survives_idle_buffer_release(self):
+        """An idle connection gives its TLS record buffers back (after 100 ms
+        of waiting, both the client and the upstream side); the next request
+        on it must still be substituted and its response scrubbed."""
+        before = self.record_count()
+        status, s = self.tunnel()
+        self.assertEqual(status, 200)
+
+        def one(request):
+            s.sendall(request)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += s.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0][15:])
+            while len(body) < length:
+                body += s.recv(65536)
+            self.assertNoLeak(head + body)
+            return head, body
+
+        head, _ = one(b"GET /echo?k=%s HTTP/1.1\r\nHost: api.test\r\n\r\n" % T1.encode())
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"))
+        time.sleep(0.4)  # not synchronisation: this is the idle period under test
+        body = b"v=" + T1.encode()
+        head, echoed = one(b"POST /echo HTTP/1.1\r\nHost: api.test\r\nContent-Length: %d\r\n\r\n%s"
+                           % (len(body), body))
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"))
+        self.assertIn(T1.encode(), echoed)  # the echoed real value came back as its token
+        s.close()
+        recs = self.new_records(before)
+        self.assertEqual(len(recs), 2)
+        self.assertEqual(recs[0]["target"], "/echo?k=" + V1)
+        self.assertIn(V1, recs[1]["body"])
+
     def test_expect_100_continue(self):
         before = self.record_count()
         path = os.path.join(self.tmp, "expect.txt")

@@ -176,3 +176,41 @@ TEST(StreamReplacer, ChunkedFramingAtEverySplit) {
 
 }  // namespace
 }  // namespace osb::secretsproxy
+
+namespace osb::secretsproxy {
+namespace {
+
+TEST(StreamReplacerInPlace, AgreesWithReplaceAllAndOnlyTouchesMatches) {
+  const std::vector<std::pair<std::string, std::string>> pats = {{kTok1, "VALUE-ONE"}, {kTok2, "v2"}};
+  const auto set = Set(pats);
+  const std::vector<std::string> inputs = {"",
+                                           "Bearer " + kTok1,
+                                           "no token at all, only osb_sealed_ look-alikes osb_sealed_0123",
+                                           kTok1 + kTok2 + "x" + kTok1,
+                                           kTok3 + " not in the session"};
+  for (const auto& in : inputs) {
+    StreamReplacer a(set), b(set);
+    std::string s = in;
+    const bool changed = a.ReplaceInPlace(&s);
+    EXPECT_EQ(s, b.ReplaceAll(in)) << in;
+    EXPECT_EQ(changed, s != in) << in;
+    EXPECT_EQ(a.any_matched(), changed) << in;
+  }
+}
+
+TEST(StreamReplacerInPlace, DisabledNeedleIsLeftAlone) {
+  const auto set = Set({{kTok1, "VALUE-ONE"}, {kTok2, "v2"}});
+  StreamReplacer r(set, {false, true});
+  std::string s = kTok1 + "," + kTok2;
+  EXPECT_TRUE(r.ReplaceInPlace(&s));
+  EXPECT_EQ(s, kTok1 + ",v2");
+  ASSERT_EQ(r.matched().size(), 2u);
+  EXPECT_FALSE(r.matched()[0]);
+  EXPECT_TRUE(r.matched()[1]);
+  std::string only_disabled = "x" + kTok1;
+  EXPECT_FALSE(r.ReplaceInPlace(&only_disabled));
+  EXPECT_EQ(only_disabled, "x" + kTok1);
+}
+
+}  // namespace
+}  // namespace osb::secretsproxy

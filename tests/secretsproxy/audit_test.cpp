@@ -1,0 +1,122 @@
+#include "secretsproxy/audit.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace osb::secretsproxy {
+namespace {
+
+AuditRecord Sample() {
+  AuditRecord r;
+  r.sandbox = "sbx_1";
+  r.source = "10.0.0.2";
+  r.host = "api.example.com";
+  r.method = "POST";
+  r.forwarded = true;
+  r.secrets = {"API_KEY", "OTHER"};
+  r.status = 201;
+  r.bytes_up = 1234;
+  r.bytes_down = 56;
+  r.duration_ms = 1.23456;
+  r.scrubbed = true;
+  return r;
+}
+
+TEST(AuditLine, IsOneJsonObjectWithEveryField) {
+  const std::string line = FormatAuditLine(Sample(), 1700000000123);
+  ASSERT_EQ(line.back(), '\n');
+  ASSERT_EQ(line.find('\n'), line.size() - 1);
+  const auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["ts"], 1700000000123);
+  EXPECT_EQ(j["audit"], "secretsproxy");
+  EXPECT_EQ(j["sandbox"], "sbx_1");
+  EXPECT_EQ(j["source"], "10.0.0.2");
+  EXPECT_EQ(j["host"], "api.example.com");
+  EXPECT_EQ(j["method"], "POST");
+  EXPECT_EQ(j["action"], "forwarded");
+  EXPECT_FALSE(j.contains("reason"));
+  EXPECT_EQ(j["secrets"], nlohmann::json({"API_KEY", "OTHER"}));
+  EXPECT_EQ(j["scrubbed"], true);
+  EXPECT_EQ(j["status"], 201);
+  EXPECT_EQ(j["bytesUp"], 1234);
+  EXPECT_EQ(j["bytesDown"], 56);
+  EXPECT_DOUBLE_EQ(j["durationMs"].get<double>(), 1.235);
+}
+
+TEST(AuditLine, BlockedCarriesTheReason) {
+  AuditRecord r;
+  r.reason = "host is not on the sandbox's egress allowlist";
+  r.status = 403;
+  const auto j = nlohmann::json::parse(FormatAuditLine(r, 0));
+  EXPECT_EQ(j["action"], "blocked");
+  EXPECT_EQ(j["reason"], r.reason);
+  EXPECT_EQ(j["secrets"], nlohmann::json::array());
+}
+
+// Hostile bytes (a host or method from the sandbox) cannot break the line
+// or forge fields: quotes, backslashes, newlines and control bytes are
+// escaped, valid UTF-8 is kept, invalid UTF-8 becomes U+FFFD.
+TEST(AuditLine, EscapesEverythingHostile) {
+  AuditRecord r;
+  r.host = std::string("a\"b\\c\nd\re\tf\x01g\x7f", 15) + "\",\"forged\":\"x";
+  r.method = "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x94\x91";  // é € 🔑
+  r.sandbox = std::string("bad\xC3(\xED\xA0\x80\xC0\xAF\xF5\x80\x80\x80\xF0\x82\x82\xAC.");
+  r.source = std::string("nul\0byte", 8);
+  const std::string line = FormatAuditLine(r, 0);
+  ASSERT_EQ(line.find('\n'), line.size() - 1);
+  for (char c : line.substr(0, line.size() - 1)) EXPECT_GE(static_cast<unsigned char>(c), 0x20);
+  const auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["host"], r.host);
+  EXPECT_FALSE(j.contains("forged"));
+  EXPECT_EQ(j["method"], r.method);
+  EXPECT_EQ(j["source"], r.source);
+  const std::string sbx = j["sandbox"];
+  EXPECT_EQ(sbx.rfind("bad", 0), 0u);
+  EXPECT_EQ(sbx.back(), '.');
+  EXPECT_NE(sbx.find("\xEF\xBF\xBD"), std::string::npos);
+  EXPECT_EQ(sbx.find("\xC3("), std::string::npos);
+}
+
+TEST(AuditLog, WritesEveryLineInOrderBeforeFlushReturns) {
+  const auto path = std::filesystem::temp_directory_path() / ("osb_audit_" + std::to_string(getpid()));
+  std::filesystem::remove(path);
+  {
+    AuditLog log(path.string());
+    ASSERT_TRUE(log.ok());
+    for (int i = 0; i < 5000; ++i) {
+      AuditRecord r = Sample();
+      r.status = i;
+      log.Write(r);
+    }
+    log.Flush();
+    std::ifstream in(path);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) EXPECT_EQ(nlohmann::json::parse(line)["status"], n++);
+    EXPECT_EQ(n, 5000);
+    EXPECT_EQ(log.requests_forwarded.load(), 5000u);
+    EXPECT_EQ(log.substitutions.load(), 10000u);
+    log.Write(Sample());  // queued, written by the destructor
+  }
+  std::ifstream in(path);
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  EXPECT_EQ(lines, 5001);
+  EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::others_read,
+            std::filesystem::perms::none);
+  std::filesystem::remove(path);
+}
+
+TEST(AuditLog, UnopenableFileIsReported) {
+  AuditLog log("/nonexistent-dir/audit.log");
+  EXPECT_FALSE(log.ok());
+  log.Write(Sample());  // discarded, must not crash
+  log.Flush();
+}
+
+}  // namespace
+}  // namespace osb::secretsproxy
