@@ -1,12 +1,14 @@
 // TLS load generator: N keep-alive connections, each sending small requests
 // back to back for S seconds, directly or through an explicit proxy
-// (CONNECT). Prints JSON {requests, seconds, rps, p50_us, p99_us, errors}.
+// (CONNECT). Prints JSON {requests, seconds, rps, p50_us, p99_us, errors,
+// conns, client_cpu_us_per_req}.
 // Usage: bench_client --connect HOST:PORT [--proxy HOST:PORT] --sni NAME
 //        --port P --ca FILE [--conns N] [--seconds S] [--token T]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -157,6 +159,12 @@ int main(int argc, char** argv) {
   j["p99_us"] = pct(0.99);
   j["errors"] = errors.load();
   j["conns"] = o.conns;
+  // The client's own CPU per request: with the proxy's and the upstream's
+  // (read by bench/run.sh) this shows where each request's CPU goes.
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  const double cpu_us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+  j["client_cpu_us_per_req"] = lat.empty() ? 0.0 : cpu_us / static_cast<double>(lat.size());
   std::cout << j.dump() << std::endl;
   return lat.empty() ? 1 : 0;
 }

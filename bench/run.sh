@@ -6,8 +6,10 @@ set -euo pipefail
 BUILD=$(cd "${1:-build-bench}" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$ROOT/bench/results
-SECS=${OSB_BENCH_SECONDS:-5}
-CONNS=${OSB_BENCH_CONNS:-4}
+SECS=${OSB_BENCH_SECONDS:-4}
+CONNS=${OSB_BENCH_CONNS:-4}                 # mitmproxy's rate run
+CONN_LEVELS=${OSB_BENCH_CONN_LEVELS:-"1 4 16"}
+REPS=${OSB_BENCH_REPS:-3}
 IDLE_CONNS=${OSB_BENCH_IDLE_CONNS:-1000}
 UPLOAD_GIB=${OSB_BENCH_UPLOAD_GIB:-1}
 mkdir -p "$OUT"
@@ -28,7 +30,7 @@ wait_file() {  # poll a readiness file with a deadline
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 echo "== replacer (Google Benchmark)"
-"$BUILD/bench/replacer_bench" --benchmark_min_time=0.5 --benchmark_out="$OUT/replacer.json" \
+"$BUILD/bench/replacer_bench" --benchmark_min_time=0.5 --benchmark_min_warmup_time=0.3 --benchmark_out="$OUT/replacer.json" \
   --benchmark_out_format=json
 echo "== leaf certificates"
 "$BUILD/bench/leaf_cert_bench" --benchmark_min_time=0.5 --benchmark_out="$OUT/leaf_cert.json" \
@@ -38,7 +40,8 @@ echo "== upstream + proxy"
 python3 -c "import sys; sys.path.insert(0, '$ROOT/tests/support'); import upstream; \
 upstream.ensure_certs('$WORK/up', upstream.DEFAULT_NAMES)"
 "$BUILD/bench/bench_upstream" 127.0.0.3 "$WORK/up/server.crt" "$WORK/up/server.key" "$WORK/up.port" &
-PIDS+=($!)
+UP_PID=$!
+PIDS+=($UP_PID)
 wait_file "$WORK/up.port"
 UP=$(cat "$WORK/up.port")
 TOKEN=osb_sealed_0123456789abcdef0123456789abcdef
@@ -56,11 +59,36 @@ wait_file "$WORK/proxy.json"
 PP=$(python3 -c "import json; print(json.load(open('$WORK/proxy.json'))['listen'][0])")
 
 client() { "$BUILD/bench/bench_client" --sni api.test --port "$UP" --connect "127.0.0.3:$UP" "$@"; }
-echo "== direct TLS"
-client --ca "$WORK/up/ca.crt" --conns "$CONNS" --seconds "$SECS" > "$OUT/rate_direct.json"
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # user + system CPU, in clock ticks
+# rate MODE CONNS: one timed run; prints the client's JSON plus the proxy's
+# and the upstream's CPU per request over the same interval.
+rate() {
+  local mode=$1 conns=$2 p0 u0 out
+  p0=$(ticks "$PROXY_PID"); u0=$(ticks "$UP_PID")
+  if [ "$mode" = direct ]; then
+    out=$(client --ca "$WORK/up/ca.crt" --conns "$conns" --seconds "$SECS")
+  else
+    out=$(client --proxy "127.0.0.1:$PP" --ca "$WORK/state/ca.crt" --conns "$conns" --seconds "$SECS")
+  fi
+  python3 -c 'import json, os, sys
+j = json.loads(sys.argv[1]); hz = os.sysconf("SC_CLK_TCK"); n = max(1, j["requests"])
+j["mode"] = sys.argv[2]
+j["proxy_cpu_us_per_req"] = (int(sys.argv[4]) - int(sys.argv[3])) * 1e6 / hz / n if sys.argv[2] == "proxy" else 0.0
+j["upstream_cpu_us_per_req"] = (int(sys.argv[6]) - int(sys.argv[5])) * 1e6 / hz / n
+print(json.dumps(j))' "$out" "$mode" "$p0" "$(ticks "$PROXY_PID")" "$u0" "$(ticks "$UP_PID")"
+}
+# Rates at each concurrency, direct and proxied runs alternating (the
+# machine is shared and noisy: summarize.py takes medians).
+for conns in $CONN_LEVELS; do
+  echo "== keep-alive small requests, $conns connection(s): direct vs osb proxy, $REPS rounds"
+  : > "$OUT/rate_c$conns.jsonl"
+  for _ in $(seq 1 "$REPS"); do
+    rate direct "$conns" >> "$OUT/rate_c$conns.jsonl"
+    rate proxy "$conns" >> "$OUT/rate_c$conns.jsonl"
+  done
+done
+echo "== latency, 1 connection"
 client --ca "$WORK/up/ca.crt" --conns 1 --seconds "$SECS" > "$OUT/latency_direct.json"
-echo "== through osb proxy"
-client --proxy "127.0.0.1:$PP" --ca "$WORK/state/ca.crt" --conns "$CONNS" --seconds "$SECS" > "$OUT/rate_proxy.json"
 client --proxy "127.0.0.1:$PP" --ca "$WORK/state/ca.crt" --conns 1 --seconds "$SECS" > "$OUT/latency_proxy.json"
 grep -q '"secrets":\["API_KEY"\]' "$WORK/audit.log" || { echo "proxy did not substitute" >&2; exit 1; }
 

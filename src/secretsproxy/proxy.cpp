@@ -213,10 +213,12 @@ Status Proxy::Start() {
   std::lock_guard lock(impl_->mu);
   if (impl_->started) return MakeError(ErrorCode::kFailedPrecondition, "proxy: already started");
   const int n = std::max(1, impl_->shared->config.threads);
-  impl_->own_ioc = std::make_unique<asio::io_context>();
+  // Each io_context is run by exactly one thread (hint 1: no cross-thread
+  // wake-ups inside Asio; posting from other threads stays safe).
+  impl_->own_ioc = std::make_unique<asio::io_context>(1);
   std::vector<asio::io_context*> all{impl_->own_ioc.get()};
   for (int i = 1; i < n; ++i) {
-    impl_->workers.push_back(std::make_unique<asio::io_context>());
+    impl_->workers.push_back(std::make_unique<asio::io_context>(1));
     all.push_back(impl_->workers.back().get());
   }
   auto counter = std::make_shared<std::atomic<size_t>>(0);
