@@ -26,13 +26,9 @@ void StreamReplacer::EmitPrefix(size_t k, std::string_view in, size_t from, std:
   out->append(in.data() + from, k - from_pending);
 }
 
-void StreamReplacer::Feed(std::string_view in, std::string* out) {
-  const char* d = in.data();
-  const size_t n = in.size();
+size_t StreamReplacer::ScanToMatch(const char* d, size_t n, size_t i, uint32_t* state, int32_t* pattern) const {
   const PatternSet& set = *set_;
-  size_t emit_from = 0;  // first byte of `in` not yet emitted (pending_ precedes it)
-  size_t i = 0;
-  uint32_t s = state_;
+  uint32_t s = *state;
   while (i < n) {
     if (s == PatternSet::kRoot) {
       i = set.SkipToCandidate(d, n, i);
@@ -42,7 +38,28 @@ void StreamReplacer::Feed(std::string_view in, std::string* out) {
     ++i;
     if (set.Output(s) < 0 && set.DictLink(s) == PatternSet::kRoot) continue;
     const int32_t p = EnabledOutput(s);
-    if (p < 0) continue;
+    if (p >= 0) {
+      *state = s;
+      *pattern = p;
+      return i;
+    }
+  }
+  *state = s;
+  *pattern = -1;
+  return n;
+}
+
+void StreamReplacer::Feed(std::string_view in, std::string* out) {
+  const char* d = in.data();
+  const size_t n = in.size();
+  const PatternSet& set = *set_;
+  size_t emit_from = 0;  // first byte of `in` not yet emitted (pending_ precedes it)
+  size_t i = 0;
+  uint32_t s = state_;
+  while (true) {
+    int32_t p = -1;
+    i = ScanToMatch(d, n, i, &s, &p);
+    if (p < 0) break;
     const auto& pat = set.pattern(static_cast<size_t>(p));
     const size_t unemitted = pending_.size() + (i - emit_from);
     EmitPrefix(unemitted - pat.needle.size(), in, emit_from, out);
@@ -78,21 +95,10 @@ void StreamReplacer::Finish(std::string* out) {
 }
 
 bool StreamReplacer::ContainsEnabled(std::string_view in) const {
-  const PatternSet& set = *set_;
-  const char* d = in.data();
-  const size_t n = in.size();
   uint32_t s = PatternSet::kRoot;
-  for (size_t i = 0; i < n;) {
-    if (s == PatternSet::kRoot) {
-      i = set.SkipToCandidate(d, n, i);
-      if (i >= n) break;
-    }
-    s = set.Step(s, static_cast<uint8_t>(d[i]));
-    ++i;
-    if (set.Output(s) < 0 && set.DictLink(s) == PatternSet::kRoot) continue;
-    if (EnabledOutput(s) >= 0) return true;
-  }
-  return false;
+  int32_t p = -1;
+  ScanToMatch(in.data(), in.size(), 0, &s, &p);
+  return p >= 0;
 }
 
 bool StreamReplacer::ReplaceInPlace(std::string* s) {

@@ -47,6 +47,9 @@ class StreamReplacer {
  private:
   bool Enabled(int32_t p) const { return enabled_.empty() || enabled_[static_cast<size_t>(p)]; }
   int32_t EnabledOutput(uint32_t s) const;
+  // Advances *state over d[i..n) until an enabled needle ends: returns the
+  // index just past it with *pattern set, or n with *pattern = -1.
+  size_t ScanToMatch(const char* d, size_t n, size_t i, uint32_t* state, int32_t* pattern) const;
   // True when an enabled needle occurs in `in` (scanned from the root state).
   bool ContainsEnabled(std::string_view in) const;
   // Appends the first k bytes of (pending_ + in[from..)) to *out.
