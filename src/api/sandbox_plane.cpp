@@ -29,6 +29,10 @@ Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, con
   cp.projects().SetBeforeDelete([sandboxes](const std::string& org_id, const std::string& project_id) {
     sandboxes->EndProjectSandboxes(org_id, project_id);
   });
+  cp.projects().SetGroupsChanged([sandboxes](const std::string& org_id, const std::string& project_id,
+                                             const std::vector<std::string>& group_ids) {
+    sandboxes->OnProjectGroupsChanged(org_id, project_id, group_ids);
+  });
   spdlog::info("control plane gRPC (for workers) on port {}", plane->grpc_port_);
   return plane;
 }

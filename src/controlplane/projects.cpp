@@ -1,5 +1,7 @@
 #include "controlplane/projects.h"
 
+#include <algorithm>
+
 #include "controlplane/validation.h"
 
 namespace osb::controlplane {
@@ -151,6 +153,13 @@ Result<ProjectView> ProjectService::Update(const std::string& org_id, const std:
       return MakeError(ErrorCode::kNotFound, "project '" + ref + "' not found");
     }
     return updated.error();
+  }
+  if (groups_changed_ && updated->secret_group_ids != p->secret_group_ids) {
+    std::vector<std::string> involved = p->secret_group_ids;
+    for (const auto& g : updated->secret_group_ids) {
+      if (std::find(involved.begin(), involved.end(), g) == involved.end()) involved.push_back(g);
+    }
+    groups_changed_(org_id, updated->id, involved);
   }
   return View(std::move(*updated));
 }

@@ -57,12 +57,22 @@ class ProjectService {
   using BeforeDelete = std::function<void(const std::string& org_id, const std::string& project_id)>;
   void SetBeforeDelete(BeforeDelete hook) { before_delete_ = std::move(hook); }
 
+  // Runs after an update that changed a project's attached groups (added,
+  // removed or reordered) has been committed, with every group id that was
+  // attached before or after: the secrets of those groups may now resolve
+  // differently for the project's running sandboxes. Set it before the
+  // service is shared.
+  using GroupsChanged = std::function<void(const std::string& org_id, const std::string& project_id,
+                                           const std::vector<std::string>& group_ids)>;
+  void SetGroupsChanged(GroupsChanged hook) { groups_changed_ = std::move(hook); }
+
  private:
   Status Normalize(const std::string& org_id, ProjectFields& fields);
   static void Merge(const ProjectFields& fields, store::Project& p);
   Result<ProjectView> View(store::Project p);
   store::Store& store_;
   BeforeDelete before_delete_;
+  GroupsChanged groups_changed_;
 };
 
 class GroupService {

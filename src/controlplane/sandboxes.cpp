@@ -194,29 +194,51 @@ Result<ExecOutcome> SandboxService::Exec(const std::string& org_id, const std::s
 }
 
 void SandboxService::OnSecretChange(const SecretChange& change) {
-  for (const auto& project_id : change.affected_project_ids) {
-    auto running = store_.ListRunningSandboxes(std::nullopt, project_id);
-    if (!running || running->empty()) continue;
-    // The effective secret after the change (a group's secret may be
-    // shadowed by the project's own one of the same name).
-    SandboxRequest probe;
-    probe.project = project_id;
-    auto resolved = resolver_.ResolveSandbox(change.org_id, probe);
-    if (!resolved) {
-      spdlog::warn("secret {} changed but project {} cannot be resolved: {}", change.name, project_id,
-                   resolved.error().message);
+  for (const auto& project_id : change.affected_project_ids) RefreshNames(change.org_id, project_id, {change.name});
+}
+
+void SandboxService::OnProjectGroupsChanged(const std::string& org_id, const std::string& project_id,
+                                            const std::vector<std::string>& group_ids) {
+  std::vector<std::string> names;
+  for (const auto& group_id : group_ids) {
+    auto rows = store_.ListSecrets(group_id, /*with_ciphertext=*/false);
+    if (!rows) {
+      spdlog::warn("groups of project {} changed but group {} cannot be listed: {}", project_id, group_id,
+                   rows.error().message);
       continue;
     }
+    for (const auto& row : *rows) {
+      if (std::find(names.begin(), names.end(), row.name) == names.end()) names.push_back(row.name);
+    }
+  }
+  if (!names.empty()) RefreshNames(org_id, project_id, names);
+}
+
+void SandboxService::RefreshNames(const std::string& org_id, const std::string& project_id,
+                                  const std::vector<std::string>& names) {
+  auto running = store_.ListRunningSandboxes(std::nullopt, project_id);
+  if (!running || running->empty()) return;
+  // The effective secrets now (a group's secret may be shadowed by the
+  // project's own one, or by an earlier group, of the same name).
+  SandboxRequest probe;
+  probe.project = project_id;
+  auto resolved = resolver_.ResolveSandbox(org_id, probe);
+  if (!resolved) {
+    spdlog::warn("secrets of project {} changed but it cannot be resolved: {}", project_id,
+                 resolved.error().message);
+    return;
+  }
+  for (const auto& name : names) {
     const ResolvedSecret* current = nullptr;
     for (const auto& s : resolved->secrets) {
-      if (s.name == change.name) current = &s;
+      if (s.name == name) current = &s;
     }
     for (const auto& sb : *running) {
       auto stub = workers_.StubFor(sb.worker_id);
       if (!stub) continue;
       v1::UpdateSecretRequest req;
       req.set_sandbox_id(sb.id);
-      req.set_name(change.name);
+      req.set_name(name);
       if (current) {
         req.set_value(current->value);
         for (const auto& h : current->allowed_hosts) req.add_allowed_hosts(h);
@@ -228,9 +250,9 @@ void SandboxService::OnSecretChange(const SecretChange& change) {
       const grpc::Status st = (*stub)->UpdateSecret(ctx.get(), req, &resp);
       SecureWipe(*req.mutable_value());
       if (!st.ok()) {
-        spdlog::warn("could not refresh secret {} in sandbox {}: {}", change.name, sb.id, st.error_message());
+        spdlog::warn("could not refresh secret {} in sandbox {}: {}", name, sb.id, st.error_message());
       } else {
-        spdlog::info("secret {} refreshed in sandbox {}{}", change.name, sb.id,
+        spdlog::info("secret {} {} in sandbox {}{}", name, current ? "refreshed" : "removed", sb.id,
                      resp.applied() ? "" : " (sandbox has no token for it)");
       }
     }

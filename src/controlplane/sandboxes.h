@@ -77,6 +77,13 @@ class SandboxService {
   // worker's next restart refetches); never thrown.
   void OnSecretChange(const SecretChange& change);
 
+  // ProjectService hook: a project's attached groups changed. Every secret
+  // name in those groups is re-resolved for the project's running sandboxes
+  // and pushed (the value that now wins, or a removal: a detached group's
+  // tokens stay sealed from then on). Failures are logged.
+  void OnProjectGroupsChanged(const std::string& org_id, const std::string& project_id,
+                              const std::vector<std::string>& group_ids);
+
   // Ends (destroys and forgets) every running sandbox of a project that is
   // about to be deleted. Failures are logged.
   void EndProjectSandboxes(const std::string& org_id, const std::string& project_id);
@@ -90,6 +97,10 @@ class SandboxService {
                                                            const std::vector<std::string>& ids);
 
  private:
+  // Pushes the effective value (or removal) of each name to every running
+  // sandbox of the project; one resolution for all names.
+  void RefreshNames(const std::string& org_id, const std::string& project_id, const std::vector<std::string>& names);
+
   store::Store& store_;
   Resolver& resolver_;
   WorkerPool& workers_;

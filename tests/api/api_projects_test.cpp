@@ -164,3 +164,43 @@ TEST_F(ApiTest, OrgsAreIsolatedWith404s) {
 
 }  // namespace
 }  // namespace osb::testing
+
+namespace osb::testing {
+namespace {
+
+using nlohmann::json;
+
+// Running sandboxes are refreshed when a project's groups change: the hook
+// fires after every committed change of the attached list (attach, detach,
+// reorder: order decides which group's secret wins), with every group
+// involved, and never for updates that leave the list alone.
+TEST_F(ApiTest, GroupChangesReachTheRefreshHookWithEveryGroupInvolved) {
+  std::vector<std::vector<std::string>> calls;
+  std::string project_id;
+  cp_->projects().SetGroupsChanged(
+      [&](const std::string&, const std::string& pid, const std::vector<std::string>& groups) {
+        project_id = pid;
+        calls.push_back(groups);
+      });
+  const std::string a = Call("POST", "/api/secret-groups", json{{"name", "a"}}).Json()["id"];
+  const std::string b = Call("POST", "/api/secret-groups", json{{"name", "b"}}).Json()["id"];
+  const std::string pid = Call("POST", "/api/projects", json{{"name", "p"}, {"secretGroups", {"a"}}}).Json()["id"];
+  EXPECT_TRUE(calls.empty());  // a new project has no running sandboxes
+
+  ASSERT_EQ(Call("PATCH", "/api/projects/p", json{{"cpuCount", 2}}).status, 200);
+  ASSERT_EQ(Call("PATCH", "/api/projects/p", json{{"secretGroups", {"a"}}}).status, 200);
+  EXPECT_TRUE(calls.empty());
+
+  ASSERT_EQ(Call("PATCH", "/api/projects/p", json{{"secretGroups", {"a", "b"}}}).status, 200);
+  ASSERT_EQ(Call("PATCH", "/api/projects/p", json{{"secretGroups", {"b", "a"}}}).status, 200);
+  ASSERT_EQ(Call("PATCH", "/api/projects/p", json{{"secretGroups", json::array()}}).status, 200);
+  ASSERT_EQ(Call("PATCH", "/api/projects/p", json{{"secretGroups", {"nope"}}}).status, 400);  // nothing committed
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(project_id, pid);
+  EXPECT_EQ(calls[0], (std::vector<std::string>{a, b}));
+  EXPECT_EQ(calls[1], (std::vector<std::string>{a, b}));
+  EXPECT_EQ(calls[2], (std::vector<std::string>{b, a}));
+}
+
+}  // namespace
+}  // namespace osb::testing

@@ -233,6 +233,51 @@ class System(unittest.TestCase):
         self.assert_no_values(text)
 
 
+class GroupsLive(unittest.TestCase):
+    def test_detaching_and_reattaching_a_group_applies_to_running_sandboxes(self):
+        """Detaching an org group from a project must stop its values from
+        being substituted for the project's running sandboxes (the token
+        stays sealed); attaching it again brings the value back."""
+        suffix = uuid.uuid4().hex[:6]
+        group, project = "e2e-grp-" + suffix, "e2e-gp-" + suffix
+        value = "grp-" + uuid.uuid4().hex
+        api("POST", "/api/secret-groups", {"name": group}, 201)
+        api("PUT", f"/api/secret-groups/{group}/secrets/GROUP_KEY", {"value": value}, 200)
+        api("POST", "/api/projects", {"name": project, "egressAllowlist": ["api.test"], "secretGroups": [group]}, 201)
+        _, sb, text = api("POST", "/api/sandboxes", {"project": project}, 201)
+        self.assertNotIn(value, text)
+        sid = sb["sandboxID"]
+        try:
+            def call():
+                nonce = uuid.uuid4().hex
+                _, out, text = api("POST", f"/api/sandboxes/{sid}/exec/run",
+                                   {"cmd": "sh", "args": ["-c",
+                                    f'curl -sS --fail "https://api.test/echo?nonce={nonce}" -H "X-G: $GROUP_KEY"'
+                                    ]}, 200)
+                self.assertEqual(out["exitCode"], 0, out["stderr"])
+                self.assertNotIn(value, text)
+                return json.dumps(records_with(nonce))
+
+            token = None
+            _, out, _ = api("POST", f"/api/sandboxes/{sid}/exec/run", {"cmd": "sh", "args": ["-c", "echo $GROUP_KEY"]},
+                            200)
+            token = out["stdout"].strip()
+            self.assertRegex(token, TOKEN_RE)
+            self.assertIn(value, call())
+            api("PATCH", f"/api/projects/{project}", {"secretGroups": []}, 200)
+            rec = call()
+            self.assertNotIn(value, rec)
+            self.assertIn(token, rec)
+            api("PATCH", f"/api/projects/{project}", {"secretGroups": [group]}, 200)
+            self.assertIn(value, call())
+        finally:
+            api("DELETE", f"/api/sandboxes/{sid}")
+            api("DELETE", f"/api/projects/{project}")
+            api("DELETE", f"/api/secret-groups/{group}")
+        with open(os.path.join(E2E_DIR, "osb-dev.log")) as f:
+            self.assertNotIn(value, f.read())
+
+
 class Teardown(unittest.TestCase):
     def test_deleting_a_project_ends_its_sandboxes(self):
         project = "e2e-pdel-" + uuid.uuid4().hex[:6]
