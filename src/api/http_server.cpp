@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -159,6 +160,19 @@ class HttpServer::Impl {
         spdlog::warn("http: accept failed: {}", ec.message());
         continue;
       }
+      bool full = false;
+      {
+        std::lock_guard lock(self->mu_);
+        full = self->connections_.size() >= self->options_.max_connections;
+      }
+      if (full) {
+        RefuseBusy(socket);
+        if (self->refused_++ % 1000 == 0) {
+          spdlog::warn("http: {} connections open (the limit): refusing new ones with 503 ({} so far)",
+                       self->options_.max_connections, self->refused_);
+        }
+        continue;
+      }
       auto conn = std::make_shared<Connection>(std::move(socket));
       const uint64_t id = self->next_id_++;
       {
@@ -181,6 +195,24 @@ class HttpServer::Impl {
                        asio::post(self->control_, [self] { self->MaybeFinish(); });
                      });
     }
+  }
+
+  // A fixed 503 written without waiting (a fresh socket's send buffer is
+  // empty), then close: the accept loop never blocks on a refused client.
+  static void RefuseBusy(tcp::socket& socket) {
+    static constexpr std::string_view kBody = "{\"error\":\"server busy: too many open connections\"}\n";
+    static const std::string kResponse = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                         "Content-Length: " + std::to_string(kBody.size()) +
+                                         "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + std::string(kBody);
+    boost::system::error_code ec;
+    socket.non_blocking(true, ec);
+    socket.write_some(asio::buffer(kResponse), ec);
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    // Discard what already arrived, so closing does not reset the connection
+    // (and drop the 503) because of unread request bytes.
+    std::array<char, 16384> sink;
+    for (int i = 0; i < 4 && socket.read_some(asio::buffer(sink), ec) > 0;) ++i;
+    socket.close(ec);
   }
 
   static awaitable<void> Write(Connection& c, const HttpServerOptions& o, const Response& resp,
@@ -288,6 +320,7 @@ class HttpServer::Impl {
   std::atomic<uint16_t> port_{0};
   std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections_;
+  uint64_t refused_ = 0;  // accept strand only
 };
 
 HttpServer::HttpServer(HttpServerOptions options, std::shared_ptr<const Router> router)

@@ -6,6 +6,9 @@
 //   honoured.
 // * Handlers run on a separate thread pool, so blocking database calls never
 //   stall accepting or reading other connections.
+// * At most max_connections open connections: beyond that a new connection
+//   gets an immediate 503 JSON (Retry-After: 1) and is closed, so a flood of
+//   idle connections cannot exhaust file descriptors or memory.
 // * Stop() is graceful: stop accepting, let in-flight requests finish (their
 //   response says Connection: close), close idle connections, and force-close
 //   whatever is left after shutdown_grace.
@@ -33,6 +36,7 @@ struct HttpServerOptions {
   std::chrono::seconds idle_timeout{60};   // waiting for the next request
   std::chrono::seconds io_timeout{30};     // reading one request / writing one response
   std::chrono::seconds shutdown_grace{10};
+  size_t max_connections = 1024;
   unsigned io_threads = 2;
   unsigned handler_threads = 8;
 };
