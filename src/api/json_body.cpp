@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "common/secure_memory.h"
+
 namespace osb::api {
 namespace {
 
@@ -15,8 +17,28 @@ std::string Dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+void WipeJsonStrings(nlohmann::json& j) {
+  // Iterative: a body may nest arrays as deep as the parser allows.
+  std::vector<nlohmann::json*> todo{&j};
+  while (!todo.empty()) {
+    nlohmann::json* v = todo.back();
+    todo.pop_back();
+    if (v->is_string()) {
+      SecureWipe(v->get_ref<std::string&>());
+    } else if (v->is_array() || v->is_object()) {
+      for (auto& e : *v) todo.push_back(&e);  // object keys are names, not values
+    }
+  }
+}
+
+JsonBody::~JsonBody() { WipeJsonStrings(j_); }
+
 Result<JsonBody> JsonBody::Parse(const std::string& body, std::initializer_list<const char*> known) {
   auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  struct WipeUnlessMoved {
+    nlohmann::json& j;
+    ~WipeUnlessMoved() { WipeJsonStrings(j); }  // a moved-from json is null: nothing to do
+  } wipe{j};
   if (j.is_discarded()) {
     return MakeError(ErrorCode::kInvalidArgument, body.empty() ? "request body: a JSON object is required"
                                                                : "request body: malformed JSON");

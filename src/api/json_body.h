@@ -1,6 +1,8 @@
 // Strict reading of JSON request bodies: malformed JSON, a non-object body,
 // unknown fields and wrong types are 400s naming the field. JSON null counts
-// as "absent". Never echoes field values (they may be secrets).
+// as "absent". Never echoes field values (they may be secrets). Every string
+// in a parsed body is wiped when the JsonBody goes away (a PUT of a secret
+// carries its value); so are the strings of a body refused as invalid.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -19,6 +21,11 @@ namespace osb::api {
 class JsonBody {
  public:
   static Result<JsonBody> Parse(const std::string& body, std::initializer_list<const char*> known_fields);
+  ~JsonBody();
+  JsonBody(JsonBody&&) noexcept = default;
+  JsonBody& operator=(JsonBody&&) noexcept = default;
+  JsonBody(const JsonBody&) = delete;
+  JsonBody& operator=(const JsonBody&) = delete;
 
   Result<std::optional<std::string>> String(const char* field) const;
   Result<std::optional<int>> Int(const char* field) const;
@@ -30,6 +37,9 @@ class JsonBody {
   const nlohmann::json* Find(const char* field) const;
   nlohmann::json j_;
 };
+
+// Overwrites every string value in j with zeros (before it is freed).
+void WipeJsonStrings(nlohmann::json& j);
 
 // Serialises for a response (invalid UTF-8 replaced, never throws).
 std::string Dump(const nlohmann::json& j);
