@@ -19,6 +19,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/secure_memory.h"
+
 namespace osb::api {
 
 namespace asio = boost::asio;
@@ -290,6 +292,14 @@ class HttpServer::Impl {
       const unsigned version = msg.version();
       const bool keep_alive = msg.keep_alive();
       Request req = ToRequest(msg, remote);
+      // The read buffer still holds this request's raw bytes (its API key, a
+      // secret PUT's value): zero them, unless it already holds the start of
+      // a pipelined request (then they go on a later turn).
+      if (buffer.size() == 0) {
+        buffer.clear();
+        auto raw = buffer.prepare(buffer.capacity());
+        SecureWipe(raw.data(), raw.size());
+      }
       const auto start = std::chrono::steady_clock::now();
       // Run the handler on the pool; resume here (on this strand) after.
       Response resp = co_await asio::co_spawn(

@@ -13,7 +13,8 @@
 //   response says Connection: close), close idle connections, and force-close
 //   whatever is left after shutdown_grace.
 // * Access log: one line per request (method, path, status, duration). Bodies
-//   and headers are never logged.
+//   and headers are never logged. A connection's read buffer is zeroed after
+//   each request (it held the API key and any secret value in the body).
 // Thread safety: Start/Stop/Wait may be called from any thread; Stop is
 // idempotent. The Router must not be modified after Start.
 #pragma once
