@@ -76,12 +76,11 @@ class PlainStream final : public ByteStream {
 };
 
 // TLS directly over the non-blocking socket with OpenSSL (no Asio ssl
-// engine): OpenSSL reads/writes the fd itself and the coroutine waits for
-// readiness on WANT_READ/WANT_WRITE (the Asio engine
-// would pin 2 x 17 KiB of buffers per stream). OpenSSL keeps its record
-// buffers while the connection is busy and they are freed after
-// kIdleBufferGrace of waiting in ReadSome, so an idle connection keeps only
-// OpenSSL's small per-connection state.
+// engine, which would pin 2 x 17 KiB of buffers per stream): OpenSSL
+// reads/writes the fd itself and the coroutine waits for readiness on
+// WANT_READ/WANT_WRITE. OpenSSL keeps its record buffers while the
+// connection is busy; they are freed after kIdleBufferGrace of waiting in
+// ReadSome, so an idle connection keeps only OpenSSL's small state.
 class TlsStream final : public ByteStream {
  public:
   enum class Role { kClient, kServer };

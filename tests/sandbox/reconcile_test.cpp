@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
+
 #include "harness.h"
 
 namespace osb::sandbox::testing {
@@ -30,6 +32,41 @@ uint16_t FreePort() {
   }
 }
 
+// Runs a "worker" in a forked child that creates a runtime, runs
+// `create_sandbox` (which returns the sandbox's init pid, or <= 0 on
+// failure) and then dies without any cleanup, as a crashed worker would.
+// Returns the init pid (0 after a reported failure). Call with no other
+// threads running: a child of a multi-threaded process can deadlock.
+int64_t RunCrashingWorker(const RuntimeConfig& cfg, const std::function<int64_t(SandboxRuntime&)>& create_sandbox) {
+  int pipefd[2];
+  if (pipe(pipefd) != 0) {
+    ADD_FAILURE() << "pipe failed";
+    return 0;
+  }
+  pid_t worker = fork();
+  if (worker == 0) {
+    alarm(120);  // a stuck child fails the test instead of hanging it
+    auto rt = SandboxRuntime::Create(cfg);
+    if (!rt) _exit(2);
+    const int64_t pid = create_sandbox(**rt);
+    if (pid <= 0) _exit(3);
+    ssize_t ignored = write(pipefd[1], &pid, sizeof pid);
+    (void)ignored;
+    _exit(0);
+  }
+  close(pipefd[1]);
+  int64_t init_pid = 0;
+  const bool got = read(pipefd[0], &init_pid, sizeof init_pid) == static_cast<ssize_t>(sizeof init_pid);
+  close(pipefd[0]);
+  int status = 0;
+  waitpid(worker, &status, 0);
+  if (!got || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    ADD_FAILURE() << "crashing worker failed, status " << status;
+    return 0;
+  }
+  return init_pid;
+}
+
 TEST(ReconcileTest, LeftoversOfACrashedWorkerAreRemoved) {
   if (!IsRoot()) GTEST_SKIP() << "needs root";
   // Own prefix: reconciling must not touch sandboxes of tests running in
@@ -43,31 +80,15 @@ TEST(ReconcileTest, LeftoversOfACrashedWorkerAreRemoved) {
   info.id = "crash-" + std::to_string(getpid());
   // Orphaned inits are re-parented to us, so we can reap them afterwards.
   prctl(PR_SET_CHILD_SUBREAPER, 1);
-  int pipefd[2];
-  ASSERT_EQ(pipe(pipefd), 0);
-  pid_t worker = fork();
-  if (worker == 0) {
-    alarm(120);  // a stuck child fails the test instead of hanging it
-    // The "worker": create a sandbox, then die without any cleanup.
-    auto rt = SandboxRuntime::Create(cfg);
-    if (!rt) _exit(2);
+  // The "worker": create a sandbox, then die without any cleanup.
+  const int64_t initPid = RunCrashingWorker(cfg, [&](SandboxRuntime& rt) -> int64_t {
     SandboxSpec spec;
     spec.id = info.id;
     spec.network = {3128, 3129, 3130, 5353};
-    auto created = (*rt)->Create(spec);
-    if (!created) _exit(3);
-    int64_t pid = created->initPid;
-    ssize_t ignored = write(pipefd[1], &pid, sizeof pid);
-    (void)ignored;
-    _exit(0);
-  }
-  close(pipefd[1]);
-  int64_t initPid = 0;
-  ASSERT_EQ(read(pipefd[0], &initPid, sizeof initPid), static_cast<ssize_t>(sizeof initPid));
-  close(pipefd[0]);
-  int status = 0;
-  waitpid(worker, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    auto created = rt.Create(spec);
+    return created ? created->initPid : 0;
+  });
+  ASSERT_GT(initPid, 0);
   info.initPid = initPid;
   auto names = NamesFor(prefix, info.id);
   ASSERT_NE(HostOutput({"nft", "list", "tables"}).find(names.nftTable), std::string::npos);
@@ -100,38 +121,23 @@ TEST(ReconcileTest, ARestartedWorkerReadoptsRunningSandboxes) {
   const std::string id = "restart-" + std::to_string(getpid());
   const std::string token = "osb_sealed_00112233445566778899aabbccddeeff";
   prctl(PR_SET_CHILD_SUBREAPER, 1);
-  int pipefd[2];
-  ASSERT_EQ(pipe(pipefd), 0);
-  pid_t worker = fork();
-  if (worker == 0) {
-    alarm(120);  // a stuck child fails the test instead of hanging it
-    // The first worker: a sandbox with state, then a crash.
-    auto rt = SandboxRuntime::Create(cfg);
-    if (!rt) _exit(2);
+  // The first worker: a sandbox with state, then a crash.
+  const int64_t initPid = RunCrashingWorker(cfg, [&](SandboxRuntime& rt) -> int64_t {
     SandboxSpec spec;
     spec.id = id;
     spec.env = {{"TOKEN", token}};
     spec.dnsAllowlist = {"api.example.com"};
     spec.network = {proxyPort, proxyPort, proxyPort, dnsPort};
-    auto created = (*rt)->Create(spec);
-    if (!created) _exit(3);
+    auto created = rt.Create(spec);
+    if (!created) return 0;
     ExecRequest req;
     req.cmd = "sh";
     req.args = {"-c", "echo kept > /tmp/state"};
-    auto r = (*rt)->Exec(id, req);
-    if (!r || r->exitCode != 0) _exit(4);
-    int64_t pid = created->initPid;
-    ssize_t ignored = write(pipefd[1], &pid, sizeof pid);
-    (void)ignored;
-    _exit(0);
-  }
-  close(pipefd[1]);
-  int64_t initPid = 0;
-  ASSERT_EQ(read(pipefd[0], &initPid, sizeof initPid), static_cast<ssize_t>(sizeof initPid));
-  close(pipefd[0]);
-  int status = 0;
-  waitpid(worker, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    auto r = rt.Exec(id, req);
+    if (!r || r->exitCode != 0) return 0;
+    return created->initPid;
+  });
+  ASSERT_GT(initPid, 0);
 
   // The restarted worker, listening on the same ports as the first one.
   auto dns = DnsServer::Start({"127.0.0.1", dnsPort, 5});
