@@ -32,6 +32,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Create(const ControlPlaneOpt
   cp->projects_ = std::make_unique<controlplane::ProjectService>(*cp->store_);
   cp->groups_ = std::make_unique<controlplane::GroupService>(*cp->store_);
   cp->secrets_ = std::make_unique<controlplane::SecretService>(*cp->store_, cp->keyring_);
+  cp->api_keys_ = std::make_unique<controlplane::ApiKeyService>(*cp->store_);
   cp->resolver_ = std::make_unique<controlplane::Resolver>(*cp->store_, *cp->secrets_);
   cp->router_ = std::make_shared<Router>();
   auto* auth = cp->auth_.get();
@@ -40,6 +41,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Create(const ControlPlaneOpt
   RegisterProjectRoutes(*cp->router_, *cp->projects_);
   RegisterGroupRoutes(*cp->router_, *cp->groups_);
   RegisterSecretRoutes(*cp->router_, *cp->secrets_);
+  RegisterApiKeyRoutes(*cp->router_, *cp->api_keys_);
   return cp;
 }
 

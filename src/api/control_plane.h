@@ -23,6 +23,7 @@
 #include "api/http_server.h"
 #include "api/router.h"
 #include "common/result.h"
+#include "controlplane/api_keys.h"
 #include "controlplane/auth.h"
 #include "controlplane/projects.h"
 #include "controlplane/resolution.h"
@@ -69,6 +70,7 @@ class ControlPlane {
   std::unique_ptr<controlplane::ProjectService> projects_;
   std::unique_ptr<controlplane::GroupService> groups_;
   std::unique_ptr<controlplane::SecretService> secrets_;
+  std::unique_ptr<controlplane::ApiKeyService> api_keys_;
   std::unique_ptr<controlplane::Resolver> resolver_;
   std::shared_ptr<Router> router_;
   std::unique_ptr<HttpServer> server_;

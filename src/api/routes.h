@@ -7,6 +7,7 @@
 
 #include "api/router.h"
 #include "common/result.h"
+#include "controlplane/api_keys.h"
 #include "controlplane/projects.h"
 #include "controlplane/resolution.h"
 #include "controlplane/secrets.h"
@@ -21,6 +22,8 @@ void RegisterProjectRoutes(Router& router, controlplane::ProjectService& project
 void RegisterGroupRoutes(Router& router, controlplane::GroupService& groups);
 // /api/projects/{project}/secrets[/{name}], /api/secret-groups/{group}/secrets[/{name}]
 void RegisterSecretRoutes(Router& router, controlplane::SecretService& secrets);
+// /api/api-keys, /api/api-keys/{id}
+void RegisterApiKeyRoutes(Router& router, controlplane::ApiKeyService& keys);
 
 // For POST /api/sandboxes (issue 5): parses {project?, templateID?,
 // cpuCount?, memoryMB?, timeout?, envs?, egressAllowlist?} with the same

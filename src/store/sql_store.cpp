@@ -187,6 +187,43 @@ class SqlStore final : public Store {
     return org_id;
   }
 
+  Result<std::vector<ApiKeyRow>> ListApiKeys(const std::string& org_id) override {
+    std::vector<ApiKeyRow> keys;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "SELECT key_hash, org_id, label, created_at FROM api_keys WHERE org_id = $1 "
+          "ORDER BY created_at, key_hash",
+          {Param::Text(org_id)});
+      if (!rows) return rows.error();
+      for (const auto& r : *rows) keys.push_back({Str(r, 0), Str(r, 1), Str(r, 2), Str(r, 3)});
+      return {};
+    });
+    if (!st) return st.error();
+    return keys;
+  }
+
+  Status DeleteApiKey(const std::string& org_id, const std::string& key_hash) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      // Lock the org's keys (PostgreSQL) so two concurrent deletes cannot
+      // both see "another key remains" and remove the last two.
+      auto rows = tx.Exec(std::string("SELECT key_hash FROM api_keys WHERE org_id = $1") +
+                              (db_->dialect() == internal::Dialect::kPostgres ? " FOR UPDATE" : ""),
+                          {Param::Text(org_id)});
+      if (!rows) return rows.error();
+      bool found = false;
+      for (const auto& r : *rows) found = found || Str(r, 0) == key_hash;
+      if (!found) return MakeError(ErrorCode::kNotFound, "API key not found");
+      if (rows->size() == 1) {
+        return MakeError(ErrorCode::kConflict,
+                         "this is the org's last API key: create another one before deleting it");
+      }
+      auto del = tx.Exec("DELETE FROM api_keys WHERE org_id = $1 AND key_hash = $2",
+                         {Param::Text(org_id), Param::Text(key_hash)});
+      if (!del) return del.error();
+      return {};
+    });
+  }
+
   Result<Project> CreateProject(Project p) override {
     Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
       auto inserted = tx.Exec(

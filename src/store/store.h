@@ -33,6 +33,13 @@ struct Org {
   std::string created_at;  // RFC 3339 UTC
 };
 
+struct ApiKeyRow {
+  std::string key_hash;  // SHA-256 hex of the key (the key itself is never stored)
+  std::string org_id;
+  std::string label;
+  std::string created_at;
+};
+
 struct Project {
   std::string id;
   std::string org_id;
@@ -106,6 +113,12 @@ class Store {
                            const std::string& label) = 0;
   // The org owning the key hash, or kNotFound.
   virtual Result<std::string> OrgIdForKeyHash(const std::string& key_hash) = 0;
+  // The org's keys (hashes and labels), oldest first.
+  virtual Result<std::vector<ApiKeyRow>> ListApiKeys(const std::string& org_id) = 0;
+  // Deletes the org's key with that hash: kNotFound if there is none,
+  // kConflict if it is the org's last key (the org would be locked
+  // out), both checked in the same transaction as the delete.
+  virtual Status DeleteApiKey(const std::string& org_id, const std::string& key_hash) = 0;
 
   // ---- projects ----
   // Inserts the project, its own secret group and its attachments in one
