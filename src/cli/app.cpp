@@ -67,6 +67,7 @@ int RunOc(int argc, const char* const* argv, const Io& io) {
   AddSecretCommands(app, ctx);
   AddSandboxCommands(app, ctx);
   AddLoginCommands(app, ctx);
+  AddApiKeyCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

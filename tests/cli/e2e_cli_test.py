@@ -163,6 +163,7 @@ class E2E:
         self.projects()
         self.secrets()
         self.secret_groups()
+        self.api_keys()
         self.openapi_routes()
         self.no_secret_anywhere()
         sandboxes_ran = self.sandboxes()
@@ -263,6 +264,27 @@ class E2E:
         self.oc("secret-group", "delete", "e2e-doomed")
         self.expect_error(4, "secret-group", "get", "e2e-doomed")
 
+    def api_keys(self):
+        r = self.oc("api-key", "create", "e2e ci")
+        text = r.stdout.decode()
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        new_key, key_id = fields["key"].strip(), fields["id"].strip()
+        self.check(re.fullmatch(r"osb_[0-9a-f]{64}", new_key) is not None, f"api-key create printed {text!r}")
+        self.check(b"shown only now" in r.stderr, "api-key create warns that the key is shown once")
+        listed = self.oc("api-key", "list").stdout.decode()
+        self.check(key_id in listed and "e2e ci" in listed and new_key not in listed, f"api-key list {listed!r}")
+        self.check(all("key" not in k for k in self.oc_json("api-key", "list")), "api-key list --json has no keys")
+        # The new key works for oc at once, and stops working once deleted.
+        as_new = ["--api-url", self.url, "--api-key", new_key]
+        self.oc(*as_new, "project", "list")
+        self.oc("api-key", "delete", key_id)
+        self.expect_error(5, *as_new, "project", "list")
+        self.expect_error(4, "api-key", "delete", key_id)
+        # The org's last key cannot go: delete every other key, then try.
+        keys = self.oc_json("api-key", "list")
+        self.check(len(keys) == 1, f"one key left: {keys}")
+        self.expect_error(6, "api-key", "delete", keys[0]["id"])
+
     def sandboxes(self):
         status, body = self.http("GET", "/api/sandboxes", key=self.key)
         if status == 404:
@@ -313,6 +335,7 @@ class E2E:
         self.oc("secret-group", "create", "e2e-route-group")
         self.oc("secret-group", "secret", "set", "e2e-route-group", "ROUTE_SECRET", "--from-stdin",
                 stdin=b"v")
+        route_key_id = self.oc_json("api-key", "create", "e2e-route-key")["id"]
 
         def fill(path):
             def value(match):
@@ -323,6 +346,8 @@ class E2E:
                     return "ROUTE_SECRET"
                 if path.startswith("/api/secret-groups"):
                     return "e2e-route-group"
+                if path.startswith("/api/api-keys"):
+                    return route_key_id
                 return "e2e-routes"
             return re.sub(r"\{([^}]+)\}", value, path)
 

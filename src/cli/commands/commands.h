@@ -20,6 +20,7 @@ void AddProjectCommands(CLI::App& root, Context& ctx);
 void AddSecretCommands(CLI::App& root, Context& ctx);       // secret, secret-group
 void AddSandboxCommands(CLI::App& root, Context& ctx);      // create list get exec kill, sandbox delete
 void AddLoginCommands(CLI::App& root, Context& ctx);        // login, version
+void AddApiKeyCommands(CLI::App& root, Context& ctx);       // api-key create|list|delete
 
 // --- helpers shared by the verb files ----------------------------------
 
