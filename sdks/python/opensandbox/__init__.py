@@ -13,8 +13,8 @@ Configuration: ``api_url`` / ``api_key`` keyword arguments (or a
 :class:`ConnectionConfig`), else ``OPENSANDBOX_API_URL`` /
 ``OPENSANDBOX_API_KEY``, else ``http://127.0.0.1:8080``.
 
-Async: :class:`AsyncProject`, :class:`AsyncSecretGroup` and
-:class:`AsyncSandbox` have the same methods as coroutines; each runs the
+Async: :class:`AsyncProject`, :class:`AsyncSecretGroup`, :class:`AsyncApiKey`
+and :class:`AsyncSandbox` have the same methods as coroutines; each runs the
 blocking request in a worker thread (``asyncio.to_thread``).
 """
 
@@ -38,7 +38,8 @@ from .errors import (
     PayloadTooLargeError,
     ServiceUnavailableError,
 )
-from .models import ExecResult, ProjectInfo, SandboxInfo, SecretGroupInfo, SecretInfo
+from .api_key import ApiKey, AsyncApiKey
+from .models import ApiKeyInfo, ExecResult, ProjectInfo, SandboxInfo, SecretGroupInfo, SecretInfo
 from .project import AsyncProject, Project
 from .sandbox import AsyncSandbox, AsyncSandboxExec, Sandbox, SandboxExec, build_exec_body
 from .secret_group import AsyncSecretGroup, SecretGroup
@@ -50,6 +51,8 @@ __all__ = [
     "AsyncProject",
     "SecretGroup",
     "AsyncSecretGroup",
+    "ApiKey",
+    "AsyncApiKey",
     "Sandbox",
     "AsyncSandbox",
     "SandboxExec",
@@ -59,6 +62,7 @@ __all__ = [
     "SecretInfo",
     "SecretGroupInfo",
     "SandboxInfo",
+    "ApiKeyInfo",
     "ExecResult",
     "ConnectionConfig",
     "resolve_config",

@@ -122,6 +122,30 @@ class SecretGroupInfo:
 
 
 @dataclass(frozen=True)
+class ApiKeyInfo:
+    """An API key of your org. ``key`` is set only in the answer to
+    :meth:`ApiKey.create` (and is left out of ``repr``, so it does not end up
+    in logs by accident)."""
+
+    id: str
+    name: str
+    created_at: str = ""
+    key: str = field(default="", repr=False)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> "ApiKeyInfo":
+        d = _obj(data)
+        return cls(
+            id=_str(d, "id"),
+            name=_str(d, "name"),
+            created_at=_str(d, "createdAt"),
+            key=_str(d, "key"),
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
 class SandboxInfo:
     """A sandbox as the server reports it (``sandboxID`` → ``sandbox_id``...)."""
 

@@ -6,7 +6,7 @@ import asyncio
 import threading
 import unittest
 
-from opensandbox import AsyncProject, AsyncSandbox, AsyncSecretGroup, ExecResult, NotFoundError
+from opensandbox import AsyncApiKey, AsyncProject, AsyncSandbox, AsyncSecretGroup, ExecResult, NotFoundError
 
 from .base import ServerTestCase
 from .mock_server import Reply
@@ -29,6 +29,18 @@ class AsyncTests(ServerTestCase):
         self.assertEqual(self.server.calls(), ["POST /api/projects", "PUT /api/projects/demo/secrets/K",
                                                "GET /api/projects/demo/secrets", "POST /api/secret-groups"])
         self.assertEqual(self.server.requests[1].json(), {"value": "v", "allowedHosts": ["a.example"]})
+
+    def test_async_api_keys(self) -> None:
+        self.server.reply(Reply(201, {"id": "key_1", "name": "ci", "key": "osb_x"}), Reply(200, []), Reply(204))
+
+        async def main() -> None:
+            created = await AsyncApiKey.create("ci", **self.conn())
+            self.assertEqual((created.id, created.key), ("key_1", "osb_x"))
+            self.assertEqual(await AsyncApiKey.list(**self.conn()), [])
+            await AsyncApiKey.delete("key_1", **self.conn())
+
+        asyncio.run(main())
+        self.assertEqual(self.server.calls(), ["POST /api/api-keys", "GET /api/api-keys", "DELETE /api/api-keys/key_1"])
 
     def test_async_sandbox_lifecycle_with_async_with(self) -> None:
         self.server.reply(Reply(201, SANDBOX), Reply(200, {"exitCode": 0, "stdout": "hi\n", "stderr": ""}), Reply(204))

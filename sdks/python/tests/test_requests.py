@@ -5,6 +5,9 @@ from __future__ import annotations
 import unittest
 
 from opensandbox import (
+    ApiKey,
+    ApiKeyInfo,
+    ConflictError,
     ExecResult,
     OpenSandboxError,
     Project,
@@ -141,6 +144,37 @@ class SecretTests(ServerTestCase):
         self.assertEqual(self.server.requests[0].json(), {"name": "shared"})
         self.assertEqual(self.server.requests[3].json(), {"name": "shared2"})
         self.assertEqual(self.server.requests[4].json(), {"value": "t0k", "allowedHosts": ["*.example.com"]})
+
+
+class ApiKeyTests(ServerTestCase):
+    KEY = "osb_" + "ab" * 32
+
+    def test_create_list_delete_use_their_routes_and_hide_the_key_from_repr(self) -> None:
+        self.server.reply(Reply(201, {"id": "key_1", "name": "ci", "createdAt": "t", "key": self.KEY}),
+                          Reply(200, [{"id": "key_0", "name": "bootstrap admin", "createdAt": "t0"},
+                                      {"id": "key_1", "name": "ci", "createdAt": "t"}]),
+                          Reply(204))
+        created = ApiKey.create("ci", **self.conn())
+        self.assertIsInstance(created, ApiKeyInfo)
+        self.assertEqual((created.id, created.name, created.key), ("key_1", "ci", self.KEY))
+        self.assertNotIn(self.KEY, repr(created))
+        listed = ApiKey.list(**self.conn())
+        self.assertEqual([(k.id, k.key) for k in listed], [("key_0", ""), ("key_1", "")])
+        ApiKey.delete("key_1", **self.conn())
+        self.assertEqual(self.server.calls(), ["POST /api/api-keys", "GET /api/api-keys", "DELETE /api/api-keys/key_1"])
+        self.assertEqual(self.server.requests[0].json(), {"name": "ci"})
+
+    def test_deleting_the_last_key_is_a_conflict_error(self) -> None:
+        self.server.reply(Reply(409, {"error": "this is the org's last API key: create another one before deleting it"}))
+        with self.assertRaises(ConflictError) as e:
+            ApiKey.delete("key_0", **self.conn())
+        self.assertIn("last API key", str(e.exception))
+
+    def test_create_is_never_retried(self) -> None:
+        self.server.reply(Reply(503, {"error": "busy"}), Reply(201, {"id": "key_2", "name": "x", "key": self.KEY}))
+        with self.assertRaises(OpenSandboxError):
+            ApiKey.create("x", **self.conn())
+        self.assertEqual(self.server.calls(), ["POST /api/api-keys"])
 
 
 class SandboxTests(ServerTestCase):

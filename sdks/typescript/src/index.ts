@@ -13,6 +13,7 @@
  */
 export { Project } from "./project.js";
 export { SecretGroup } from "./secretGroup.js";
+export { ApiKey } from "./apiKey.js";
 export { Sandbox, SandboxExec, buildExecBody, type ExecRequestBody } from "./sandbox.js";
 export {
   DEFAULT_API_URL,
@@ -36,6 +37,7 @@ export {
 } from "./errors.js";
 export { ApiRequest, HttpClient, type HttpMethod } from "./http.js";
 export type {
+  ApiKeyInfo,
   ExecOptions,
   ExecResult,
   ProjectCreateParams,

@@ -55,6 +55,14 @@ export interface SecretGroupInfo {
   updatedAt?: string;
 }
 
+/** An API key of your org; `key` is present only in the answer to `ApiKey.create`. */
+export interface ApiKeyInfo {
+  id: string;
+  name: string;
+  createdAt?: string;
+  key?: string;
+}
+
 /** A sandbox as the server reports it. */
 export interface SandboxInfo {
   sandboxID: string;

@@ -1,7 +1,7 @@
 /** Request shapes: every SDK call sends the method, path, headers and body the REST API expects. */
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Project, Sandbox, SecretGroup, buildExecBody } from "../../src/index.js";
+import { ApiKey, ConflictError, Project, Sandbox, SecretGroup, buildExecBody } from "../../src/index.js";
 import { MockServer } from "./mockServer.js";
 
 const KEY = "test-api-key-123";
@@ -129,6 +129,33 @@ describe("secrets", () => {
     assert.deepEqual(json(server.requests[0]!.body), { name: "shared" });
     assert.deepEqual(json(server.requests[3]!.body), { name: "shared2" });
     assert.deepEqual(json(server.requests[4]!.body), { value: "t0k", allowedHosts: ["*.example.com"] });
+  });
+});
+
+describe("api keys", () => {
+  test("create, list and delete use /api/api-keys; the key comes back once", async () => {
+    const key = "osb_" + "ab".repeat(32);
+    server.reply(
+      { status: 201, body: { id: "key_1", name: "ci", createdAt: "t", key } },
+      { body: [{ id: "key_1", name: "ci", createdAt: "t" }] },
+      { status: 204 },
+    );
+    const created = await ApiKey.create({ name: "ci", ...conn });
+    assert.equal(created.key, key);
+    const listed = await ApiKey.list(conn);
+    assert.equal(listed[0]!.key, undefined);
+    await ApiKey.delete("key_1", conn);
+    assert.deepEqual(server.requests.map((r) => `${r.method} ${r.url}`), [
+      "POST /api/api-keys",
+      "GET /api/api-keys",
+      "DELETE /api/api-keys/key_1",
+    ]);
+    assert.deepEqual(json(server.requests[0]!.body), { name: "ci" });
+  });
+
+  test("deleting the org's last key is a ConflictError", async () => {
+    server.reply({ status: 409, body: { error: "this is the org's last API key: create another one before deleting it" } });
+    await assert.rejects(ApiKey.delete("key_0", conn), (e: unknown) => e instanceof ConflictError);
   });
 });
 
