@@ -8,6 +8,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "common/secure_memory.h"
 #include "secretsproxy/body_relay.h"
 #include "secretsproxy/upstream_connector.h"
 #include "secretsproxy/websocket_scrubber.h"
@@ -338,6 +339,14 @@ asio::awaitable<bool> Exchange::One() {
   }
   rec.secrets = MatchedNames(*session, replacer);
   shared->audit->bytes_up += rec.bytes_up;
+  if (replacer.any_matched()) {
+    // Forwarded: the substituted copies held real values; do not keep them
+    // (req is reused by the next request; only its method is read below).
+    SecureWipe(head);
+    SecureWipe(body);
+    SecureWipe(req.target);
+    for (auto& f : req.fields) SecureWipe(f.value);
+  }
 
   // Response head (1xx other than 101 are dropped: we answered Expect ourselves).
   while (true) {
