@@ -58,33 +58,46 @@ PIDS+=($PROXY_PID)
 wait_file "$WORK/proxy.json"
 PP=$(python3 -c "import json; print(json.load(open('$WORK/proxy.json'))['listen'][0])")
 
+# The yardstick: the cheapest TLS-terminating relay (bench/min_relay.cpp).
+"$BUILD/bench/min_relay" 127.0.0.1 "$WORK/up/server.crt" "$WORK/up/server.key" "127.0.0.3:$UP" "$WORK/up/ca.crt" \
+  "$WORK/relay.port" &
+RELAY_PID=$!
+PIDS+=($RELAY_PID)
+wait_file "$WORK/relay.port"
+RP=$(cat "$WORK/relay.port")
+
 client() { "$BUILD/bench/bench_client" --sni api.test --port "$UP" --connect "127.0.0.3:$UP" "$@"; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # user + system CPU, in clock ticks
-# rate MODE CONNS: one timed run; prints the client's JSON plus the proxy's
-# and the upstream's CPU per request over the same interval.
+# rate MODE CONNS (MODE: direct, proxy or relay): one timed run; prints the
+# client's JSON plus the middle box's and the upstream's CPU per request over
+# the same interval.
 rate() {
-  local mode=$1 conns=$2 p0 u0 out
-  p0=$(ticks "$PROXY_PID"); u0=$(ticks "$UP_PID")
+  local mode=$1 conns=$2 p0 u0 out mid=$PROXY_PID
+  [ "$mode" = relay ] && mid=$RELAY_PID
+  p0=$(ticks "$mid"); u0=$(ticks "$UP_PID")
   if [ "$mode" = direct ]; then
     out=$(client --ca "$WORK/up/ca.crt" --conns "$conns" --seconds "$SECS")
+  elif [ "$mode" = relay ]; then
+    out=$(client --connect "127.0.0.1:$RP" --ca "$WORK/up/ca.crt" --conns "$conns" --seconds "$SECS")
   else
     out=$(client --proxy "127.0.0.1:$PP" --ca "$WORK/state/ca.crt" --conns "$conns" --seconds "$SECS")
   fi
   python3 -c 'import json, os, sys
 j = json.loads(sys.argv[1]); hz = os.sysconf("SC_CLK_TCK"); n = max(1, j["requests"])
 j["mode"] = sys.argv[2]
-j["proxy_cpu_us_per_req"] = (int(sys.argv[4]) - int(sys.argv[3])) * 1e6 / hz / n if sys.argv[2] == "proxy" else 0.0
+j["proxy_cpu_us_per_req"] = (int(sys.argv[4]) - int(sys.argv[3])) * 1e6 / hz / n if sys.argv[2] != "direct" else 0.0
 j["upstream_cpu_us_per_req"] = (int(sys.argv[6]) - int(sys.argv[5])) * 1e6 / hz / n
-print(json.dumps(j))' "$out" "$mode" "$p0" "$(ticks "$PROXY_PID")" "$u0" "$(ticks "$UP_PID")"
+print(json.dumps(j))' "$out" "$mode" "$p0" "$(ticks "$mid")" "$u0" "$(ticks "$UP_PID")"
 }
 # Rates at each concurrency, direct and proxied runs alternating (the
 # machine is shared and noisy: summarize.py takes medians).
 for conns in $CONN_LEVELS; do
-  echo "== keep-alive small requests, $conns connection(s): direct vs osb proxy, $REPS rounds"
+  echo "== keep-alive small requests, $conns connection(s): direct vs osb proxy vs minimal relay, $REPS rounds"
   : > "$OUT/rate_c$conns.jsonl"
   for _ in $(seq 1 "$REPS"); do
     rate direct "$conns" >> "$OUT/rate_c$conns.jsonl"
     rate proxy "$conns" >> "$OUT/rate_c$conns.jsonl"
+    rate relay "$conns" >> "$OUT/rate_c$conns.jsonl"
   done
 done
 echo "== latency, 1 connection"
