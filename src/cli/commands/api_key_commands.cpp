@@ -39,20 +39,10 @@ void AddApiKeyCommands(CLI::App& root, Context& ctx) {
 
   auto* list = keys->add_subcommand("list", "List your org's API keys (never the keys themselves)");
   OnRun(list, ctx, [&ctx] {
-    int code = 0;
-    ApiClient* api = ctx.Api(&code);
-    if (api == nullptr) return code;
-    auto res = api->Get(ApiPath({"api-keys"}));
-    if (!res) return ctx.Fail(res.error());
-    nlohmann::json doc = *res;
-    if (ctx.json) {
-      PrintJson(ctx.out(), doc);
-      return 0;
-    }
-    Table table({"ID", "NAME", "CREATED"});
-    for (const auto& k : ListItems(doc)) table.AddRow({Cell(k, "id"), Cell(k, "name"), Cell(k, "createdAt")});
-    table.Print(ctx.out());
-    return 0;
+    return PrintList(ctx, ApiPath({"api-keys"}), {"ID", "NAME", "CREATED"},
+                     [](const nlohmann::json& k) -> std::vector<std::string> {
+                       return {Cell(k, "id"), Cell(k, "name"), Cell(k, "createdAt")};
+                     });
   });
 
   auto del_id = std::make_shared<std::string>();

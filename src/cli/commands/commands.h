@@ -49,6 +49,11 @@ bool IsEnvName(std::string_view name);
 // Drops empty items (e.g. from "a,,b" or a trailing comma).
 std::vector<std::string> NonEmpty(const std::vector<std::string>& items);
 
+// The list verbs: GET `path`; with --json the response as it is, otherwise a
+// table with `columns` and one row per item, made by `row`.
+int PrintList(Context& ctx, const std::string& path, std::vector<std::string> columns,
+              const std::function<std::vector<std::string>(const nlohmann::json& item)>& row);
+
 // Prints the result of a delete: "deleted <what>" for people, the server's
 // JSON (or {}) with --json.
 int PrintDeleted(Context& ctx, const nlohmann::json& response, const std::string& what);

@@ -44,6 +44,23 @@ std::vector<std::string> NonEmpty(const std::vector<std::string>& items) {
   return out;
 }
 
+int PrintList(Context& ctx, const std::string& path, std::vector<std::string> columns,
+              const std::function<std::vector<std::string>(const nlohmann::json& item)>& row) {
+  int code = 0;
+  ApiClient* api = ctx.Api(&code);
+  if (api == nullptr) return code;
+  auto res = api->Get(path);
+  if (!res) return ctx.Fail(res.error());
+  if (ctx.json) {
+    PrintJson(ctx.out(), *res);
+    return 0;
+  }
+  Table table(std::move(columns));
+  for (const auto& item : ListItems(*res)) table.AddRow(row(item));
+  table.Print(ctx.out());
+  return 0;
+}
+
 int PrintDeleted(Context& ctx, const nlohmann::json& response, const std::string& what) {
   if (ctx.json) {
     PrintJson(ctx.out(), response.is_null() ? nlohmann::json::object() : response);

@@ -121,23 +121,12 @@ int Update(Context& ctx, const ProjectFlags& f) {
 }
 
 int List(Context& ctx) {
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
-  auto res = api->Get(ApiPath({"projects"}));
-  if (!res) return ctx.Fail(res.error());
-  if (ctx.json) {
-    PrintJson(ctx.out(), *res);
-    return 0;
-  }
-  Table table({"NAME", "ID", "TEMPLATE", "CPU", "MEMORY_MB", "TIMEOUT_S", "EGRESS_ALLOW",
-               "SECRET_GROUPS"});
-  for (const auto& p : ListItems(*res)) {
-    table.AddRow({Cell(p, "name"), Cell(p, "id"), Cell(p, "template"), Cell(p, "cpuCount"),
-                  Cell(p, "memoryMB"), Cell(p, "timeoutSec"), Allowlist(p), Cell(p, "secretGroups")});
-  }
-  table.Print(ctx.out());
-  return 0;
+  return PrintList(ctx, ApiPath({"projects"}),
+                   {"NAME", "ID", "TEMPLATE", "CPU", "MEMORY_MB", "TIMEOUT_S", "EGRESS_ALLOW", "SECRET_GROUPS"},
+                   [](const nlohmann::json& p) -> std::vector<std::string> {
+                     return {Cell(p, "name"),     Cell(p, "id"),         Cell(p, "template"), Cell(p, "cpuCount"),
+                             Cell(p, "memoryMB"), Cell(p, "timeoutSec"), Allowlist(p),        Cell(p, "secretGroups")};
+                   });
 }
 
 int Get(Context& ctx, const std::string& ref) {

@@ -74,22 +74,12 @@ int Create(Context& ctx, const CreateFlags& f) {
 }
 
 int List(Context& ctx) {
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
-  auto res = api->Get(ApiPath({"sandboxes"}));
-  if (!res) return ctx.Fail(res.error());
-  if (ctx.json) {
-    PrintJson(ctx.out(), *res);
-    return 0;
-  }
-  Table table({"ID", "STATUS", "PROJECT", "TEMPLATE", "CPU", "MEMORY_MB", "STARTED", "ENDS"});
-  for (const auto& s : ListItems(*res)) {
-    table.AddRow({Cell(s, "sandboxID"), Cell(s, "status"), Cell(s, "projectId"), Cell(s, "templateID"),
-                  Cell(s, "cpuCount"), Cell(s, "memoryMB"), Cell(s, "startedAt"), Cell(s, "endAt")});
-  }
-  table.Print(ctx.out());
-  return 0;
+  return PrintList(ctx, ApiPath({"sandboxes"}),
+                   {"ID", "STATUS", "PROJECT", "TEMPLATE", "CPU", "MEMORY_MB", "STARTED", "ENDS"},
+                   [](const nlohmann::json& s) -> std::vector<std::string> {
+                     return {Cell(s, "sandboxID"), Cell(s, "status"),   Cell(s, "projectId"), Cell(s, "templateID"),
+                             Cell(s, "cpuCount"),  Cell(s, "memoryMB"), Cell(s, "startedAt"), Cell(s, "endAt")};
+                   });
 }
 
 int Get(Context& ctx, const std::string& id) {

@@ -90,22 +90,10 @@ int Set(Context& ctx, const Owner& owner, SetFlags& f) {
 }
 
 int List(Context& ctx, const Owner& owner, const std::string& ref) {
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
-  auto res = api->Get(ApiPath({owner.collection, ref, "secrets"}));
-  if (!res) return ctx.Fail(res.error());
-  nlohmann::json doc = *res;
-  if (ctx.json) {
-    PrintJson(ctx.out(), doc);
-    return 0;
-  }
-  Table table({"NAME", "ALLOWED_HOSTS", "UPDATED"});
-  for (const auto& s : ListItems(doc)) {
-    table.AddRow({Cell(s, "name"), Hosts(s), Cell(s, "updatedAt")});
-  }
-  table.Print(ctx.out());
-  return 0;
+  return PrintList(ctx, ApiPath({owner.collection, ref, "secrets"}), {"NAME", "ALLOWED_HOSTS", "UPDATED"},
+                   [](const nlohmann::json& s) -> std::vector<std::string> {
+                     return {Cell(s, "name"), Hosts(s), Cell(s, "updatedAt")};
+                   });
 }
 
 int Delete(Context& ctx, const Owner& owner, const std::string& ref, const std::string& name) {
@@ -194,20 +182,10 @@ void AddSecretGroupCommands(CLI::App& root, Context& ctx) {
 
   auto* list = group->add_subcommand("list", "List the org's secret groups");
   OnRun(list, ctx, [&ctx] {
-    int code = 0;
-    ApiClient* api = ctx.Api(&code);
-    if (api == nullptr) return code;
-    auto res = api->Get(ApiPath({"secret-groups"}));
-    if (!res) return ctx.Fail(res.error());
-    nlohmann::json doc = *res;
-    if (ctx.json) {
-      PrintJson(ctx.out(), doc);
-      return 0;
-    }
-    Table table({"NAME", "ID", "CREATED"});
-    for (const auto& g : ListItems(doc)) table.AddRow({Cell(g, "name"), Cell(g, "id"), Cell(g, "createdAt")});
-    table.Print(ctx.out());
-    return 0;
+    return PrintList(ctx, ApiPath({"secret-groups"}), {"NAME", "ID", "CREATED"},
+                     [](const nlohmann::json& g) -> std::vector<std::string> {
+                       return {Cell(g, "name"), Cell(g, "id"), Cell(g, "createdAt")};
+                     });
   });
 
   auto get_ref = std::make_shared<std::string>();
