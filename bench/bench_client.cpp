@@ -4,12 +4,8 @@
 // conns, client_cpu_us_per_req}.
 // Usage: bench_client --connect HOST:PORT [--proxy HOST:PORT] --sni NAME
 //        --port P --ca FILE [--conns N] [--seconds S] [--token T]
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench_net.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -33,24 +31,8 @@ struct Options {
   double seconds = 5;
 };
 
-int Dial(const std::string& hostport) {
-  const auto colon = hostport.rfind(':');
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
-  inet_pton(AF_INET, hostport.substr(0, colon).c_str(), &sa.sin_addr);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-    close(fd);
-    return -1;
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
-}
-
 SSL* Open(SSL_CTX* ctx, const Options& o) {
-  int fd = Dial(o.proxy.empty() ? o.connect : o.proxy);
+  int fd = osb::bench::DialTcp(o.proxy.empty() ? o.connect : o.proxy);
   if (fd < 0) return nullptr;
   if (!o.proxy.empty()) {
     const std::string th = o.tunnel_host.empty() ? o.sni : o.tunnel_host;

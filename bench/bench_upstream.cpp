@@ -2,18 +2,14 @@
 // any Content-Length or chunked body, answers {"bytes":N}. Thread per
 // connection, blocking OpenSSL. Usage:
 //   bench_upstream ADDR CERT KEY PORT_FILE
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/ssl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <thread>
 
+#include "bench_net.h"
 #include "secretsproxy/chunked.h"
 #include "secretsproxy/http_message.h"
 
@@ -93,26 +89,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "cannot load cert/key\n");
     return 2;
   }
-  int lfd = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  inet_pton(AF_INET, argv[1], &sa.sin_addr);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || listen(lfd, 4096) != 0) {
-    perror("bind/listen");
-    return 2;
-  }
-  socklen_t len = sizeof(sa);
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
-  {
-    std::ofstream(std::string(argv[4]) + ".tmp") << ntohs(sa.sin_port) << "\n";
-    rename((std::string(argv[4]) + ".tmp").c_str(), argv[4]);
-  }
-  while (true) {
-    int fd = accept(lfd, nullptr, nullptr);
-    if (fd < 0) continue;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    std::thread(Serve, ctx, fd).detach();
-  }
+  const int lfd = osb::bench::ListenAndPublishPort(argv[1], argv[4]);
+  if (lfd < 0) return 2;
+  osb::bench::AcceptLoop(lfd, [&](int fd) { std::thread(Serve, ctx, fd).detach(); });
 }

@@ -6,42 +6,22 @@
 // which is all it is for. It shows what any proxy that terminates TLS on the
 // same cores can reach here. Usage:
 //   min_relay LISTEN_ADDR CERT KEY UPSTREAM_ADDR:PORT CA PORT_FILE
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/ssl.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <thread>
 
-namespace {
+#include "bench_net.h"
 
-int Dial(const std::string& hostport) {
-  const auto colon = hostport.rfind(':');
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
-  inet_pton(AF_INET, hostport.substr(0, colon).c_str(), &sa.sin_addr);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-    close(fd);
-    return -1;
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
-}
+namespace {
 
 void Relay(SSL_CTX* server_ctx, SSL_CTX* client_ctx, int fd, std::string upstream) {
   SSL* down = SSL_new(server_ctx);
   SSL_set_fd(down, fd);
   SSL* up = nullptr;
   int ufd = -1;
-  if (SSL_accept(down) == 1 && (ufd = Dial(upstream)) >= 0) {
+  if (SSL_accept(down) == 1 && (ufd = osb::bench::DialTcp(upstream)) >= 0) {
     up = SSL_new(client_ctx);
     SSL_set_fd(up, ufd);
     SSL_set_tlsext_host_name(up, "api.test");
@@ -77,26 +57,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   SSL_CTX_set_verify(client_ctx, SSL_VERIFY_PEER, nullptr);
-  int lfd = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  inet_pton(AF_INET, argv[1], &sa.sin_addr);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || listen(lfd, 4096) != 0) {
-    perror("bind/listen");
-    return 2;
-  }
-  socklen_t len = sizeof(sa);
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
-  {
-    std::ofstream(std::string(argv[6]) + ".tmp") << ntohs(sa.sin_port) << "\n";
-    rename((std::string(argv[6]) + ".tmp").c_str(), argv[6]);
-  }
-  while (true) {
-    int fd = accept(lfd, nullptr, nullptr);
-    if (fd < 0) continue;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    std::thread(Relay, server_ctx, client_ctx, fd, std::string(argv[4])).detach();
-  }
+  const int lfd = osb::bench::ListenAndPublishPort(argv[1], argv[6]);
+  if (lfd < 0) return 2;
+  const std::string upstream = argv[4];
+  osb::bench::AcceptLoop(lfd, [&](int fd) { std::thread(Relay, server_ctx, client_ctx, fd, upstream).detach(); });
 }
