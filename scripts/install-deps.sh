@@ -13,6 +13,7 @@ PACKAGES=(
   libsqlite3-dev libpqxx-dev libpq-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libseccomp-dev
+  zlib1g-dev libbrotli-dev libzstd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # services and tools used by tests and the runtime
   postgresql sqlite3 nftables iproute2 curl ca-certificates openssl
