@@ -32,6 +32,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 echo "== replacer (Google Benchmark)"
 "$BUILD/bench/replacer_bench" --benchmark_min_time=0.5 --benchmark_min_warmup_time=0.3 --benchmark_out="$OUT/replacer.json" \
   --benchmark_out_format=json
+echo "== response decode + scrub (Google Benchmark)"
+"$BUILD/bench/content_coding_bench" --benchmark_min_time=0.5 --benchmark_out="$OUT/content_coding.json" \
+  --benchmark_out_format=json
 echo "== leaf certificates"
 "$BUILD/bench/leaf_cert_bench" --benchmark_min_time=0.5 --benchmark_out="$OUT/leaf_cert.json" \
   --benchmark_out_format=json

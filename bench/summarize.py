@@ -84,6 +84,11 @@ s = {
     "scrubber_value_free_1_gbps": gbps("replacer.json", "BM_ScrubValueFree/1"),
     "scrubber_value_free_16_gbps": gbps("replacer.json", "BM_ScrubValueFree/16"),
     "memcpy_gbps": gbps("replacer.json", "BM_Memcpy"),
+    "scrub_identity_mb_per_s": gbps("content_coding.json", "BM_ScrubIdentity") * 1e3,
+    "gunzip_scrub_mb_per_s": gbps("content_coding.json", "BM_DecodeScrub_gzip") * 1e3,
+    "unbr_scrub_mb_per_s": gbps("content_coding.json", "BM_DecodeScrub_br") * 1e3,
+    "unzstd_scrub_mb_per_s": gbps("content_coding.json", "BM_DecodeScrub_zstd") * 1e3,
+    "gunzip_scrub_regzip_mb_per_s": gbps("content_coding.json", "BM_DecodeScrubReencode_gzip") * 1e3,
     "leaf_cold_us": gbench("leaf_cert.json", "BM_LeafCold").get("real_time"),
     "leaf_warm_us": gbench("leaf_cert.json", "BM_LeafWarm").get("real_time"),
     "rates_by_connections": rates,
@@ -125,6 +130,13 @@ rows = [
     ("Scrubber (Aho–Corasick), value-free body, 1 / 16 values",
      f(s["scrubber_value_free_1_gbps"]) + " / " + f(s["scrubber_value_free_16_gbps"]) + " GB/s", "", ""),
     ("memcpy of the same body (floor)", f(s["memcpy_gbps"]) + " GB/s", "", ""),
+    ("Response gzip decode + scrub (16 values), decoded MB/s; × plain scrub of the same bytes",
+     f(s["gunzip_scrub_mb_per_s"], "%.0f") + " MB/s (" +
+     f(ratio(s["gunzip_scrub_mb_per_s"], s["scrub_identity_mb_per_s"]), "%.3f") + "× " +
+     f(s["scrub_identity_mb_per_s"], "%.0f") + " MB/s)", "", ""),
+    ("… br / zstd decode + scrub; gzip decode + scrub + gzip re-encode",
+     f(s["unbr_scrub_mb_per_s"], "%.0f") + " / " + f(s["unzstd_scrub_mb_per_s"], "%.0f") + " MB/s; " +
+     f(s["gunzip_scrub_regzip_mb_per_s"], "%.0f") + " MB/s", "", ""),
     ("Leaf certificate cold / warm", f(s["leaf_cold_us"], "%.1f") + " µs / " + f(s["leaf_warm_us"], "%.2f") + " µs",
      "", ""),
     ("Keep-alive small requests through mitmproxy + addon, 4 conns", f(s["rps_mitmproxy"], "%.0f") + " req/s (osb = " +
@@ -158,7 +170,7 @@ for n, r in sorted(rates.items()):
                           % (n, "" if n == 1 else "s"),
                           "%s req/s (%s× direct)" % (f(r["rps_relay"], "%.0f"), f(r["relay_vs_direct_rate"])),
                           "", ""))
-rows = rows[:6] + rate_rows + rows[6:]
+rows = rows[:8] + rate_rows + rows[8:]
 md += ["| %s | %s | %s | %s |" % r for r in rows]
 cpu = ["", "CPU per request (µs, medians of %s alternating rounds; the machine's 2 cores are shared by all three):"
        % os.environ.get("OSB_BENCH_REPS", "3"), "",
