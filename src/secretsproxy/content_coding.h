@@ -12,6 +12,26 @@
 // the caller scrubs them like any other response byte before they appear in
 // a response, an audit line or a log (ParseContentEncoding keeps them short
 // and printable, but a short value could still be one).
+//
+// Use in the proxy (the response decode + scrub stage and its request side):
+//   request:  Accept-Encoding := UpstreamAcceptEncoding(client's, lines
+//             joined) — always set, never the client's; "identity" when the
+//             request has Range/If-Range (a byte range of a coded body
+//             cannot be decoded alone). Sec-WebSocket-Extensions must not
+//             offer permessage-deflate (the same hole, in frames).
+//             A body with Content-Encoding: parse (unsupported -> 415 naming
+//             the coding), decode (ContentDecoder or DecodeAll; corrupt ->
+//             400, over budget -> 413), substitute, re-encode with the same
+//             codings (ContentEncoder) and fix Content-Length / re-chunk.
+//   response: after the head is scrubbed, parse Content-Encoding. Unsupported
+//             or malformed, on a host any secret may reach -> 502 "response
+//             content-coding X cannot be scrubbed" (audited). Known ->
+//             decode each body piece in bounded reads, scrub, deliver
+//             identity: drop Content-Encoding and Content-Length, send
+//             chunked (close-delimited for HTTP/1.0); weaken a strong ETag
+//             (W/). A 206 with a coding -> 502. A decode error after the
+//             head went out -> close without the last chunk (the client sees
+//             a truncated body), audited.
 #pragma once
 
 #include <optional>

@@ -53,6 +53,9 @@
 //     stream; frames needing a dictionary, or a window above
 //     2^max_window_log (8 MiB by default, the limit RFC 9659 sets for HTTP),
 //     are errors.
+// Metadata carried beside the data — gzip FNAME/FCOMMENT/FEXTRA, zstd
+// skippable frames, br metadata blocks — is dropped, never output (a value
+// could hide there as well as in the data).
 // Not thread-safe; one per body.
 #pragma once
 

@@ -10,7 +10,7 @@
 // Contract: output is appended to *out; each call appends about as much as
 // the input it was given plus a few bytes (compression never needs a caller
 // buffer larger than that), so memory stays bounded by the caller's pieces
-// and the library state (gzip/deflate ~270 KiB at the default level; br ~1-3
+// and the library state (gzip/deflate ~270 KiB; br ~1-3
 // MiB at quality 4, window 2^20; zstd ~1-2 MiB at level 3). Errors (only
 // allocation failures in practice) are values; nothing throws except
 // std::bad_alloc. Output decodes with ContentDecoder and with the standard
@@ -31,7 +31,7 @@
 namespace osb::secretsproxy {
 
 struct EncoderOptions {
-  int zlib_level = 6;   // gzip and deflate, 1..9
+  int zlib_level = 1;   // gzip and deflate, 1..9 (1: the proxy's CPU matters more than bytes)
   int br_quality = 4;   // 0..11 (11 is far too slow for streaming)
   int br_window_log = 20;
   int zstd_level = 3;

@@ -408,6 +408,34 @@ TEST(ContentDecoder, StackedCodings) {
   EXPECT_FALSE(DriveWhole({Coding::kBrotli, Coding::kGzip}, RefEncode({Coding::kGzip, Coding::kBrotli}, big)).ok);
 }
 
+TEST(ContentDecoder, MetadataBesideTheDataIsDropped) {
+  // gzip header fields (name, comment, extra) may carry anything.
+  z_stream zs{};
+  ASSERT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  gz_header h{};
+  char name[] = "sk-live-VALUE-in-name";
+  char comment[] = "sk-live-VALUE-in-comment";
+  unsigned char extra[] = "sk-live-VALUE-in-extra";
+  h.name = reinterpret_cast<Bytef*>(name);
+  h.comment = reinterpret_cast<Bytef*>(comment);
+  h.extra = extra;
+  h.extra_len = sizeof(extra);
+  ASSERT_EQ(deflateSetHeader(&zs, &h), Z_OK);
+  std::string enc(512, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>("data"));
+  zs.avail_in = 4;
+  zs.next_out = reinterpret_cast<Bytef*>(enc.data());
+  zs.avail_out = static_cast<uInt>(enc.size());
+  ASSERT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  enc.resize(zs.total_out);
+  deflateEnd(&zs);
+  ASSERT_NE(enc.find("VALUE-in-name"), std::string::npos);
+  ExpectEverySplit({Coding::kGzip}, enc, "data");
+  // zstd skippable frames.
+  const std::string skippable = std::string("\x50\x2a\x4d\x18\x0d\x00\x00\x00sk-live-VALUE", 21);
+  ExpectEverySplit({Coding::kZstd}, skippable + RefZstd("data"), "data");
+}
+
 // ---- decoders: bad input -----------------------------------------------------
 
 TEST(ContentDecoder, GarbageIsAnErrorNamingTheCoding) {
