@@ -15,6 +15,8 @@ namespace {
 
 // Decoded bytes an inner layer hands to the next one per step.
 constexpr size_t kInnerPiece = 16 * 1024;
+// The most one Read appends, whatever the caller allows.
+constexpr size_t kMaxRead = 1 << 20;
 
 enum class Step { kMore, kNeedInput, kError };
 
@@ -299,7 +301,8 @@ class Chain final : public ContentDecoder {
       return DecodeStatus::kError;
     }
     const size_t before = out->size();
-    const Step s = Pull(layers_.size() - 1, max, out);
+    // Layers reserve `max` bytes of *out up front: keep that reasonable.
+    const Step s = Pull(layers_.size() - 1, std::min(max, kMaxRead), out);
     bytes_out_ += out->size() - before;
     if (s == Step::kError) return DecodeStatus::kError;
     return s == Step::kMore ? DecodeStatus::kMore : DecodeStatus::kNeedInput;

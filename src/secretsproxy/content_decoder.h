@@ -21,7 +21,8 @@
 //   at the end of the body: Status s = dec->Finish();     // truncated? error
 //
 // Contract:
-//   - Read appends at most `max` bytes (max >= 1). kMore: it appended at
+//   - Read appends at most `max` bytes (max >= 1; at most 1 MiB per call
+//     whatever `max` says, as that much room is reserved in *out). kMore: it appended at
 //     least one byte and more output may follow without input; call Read
 //     again. kNeedInput: everything fed so far is decoded and delivered
 //     (bytes may have been appended by this call too); Feed more or Finish.

@@ -363,6 +363,18 @@ TEST(ContentDecoder, EachCodingRandomSplitsOfLargeBodies) {
   }
 }
 
+TEST(ContentDecoder, HugeReadLimitsAreCapped) {
+  const std::string zeros(3 << 20, '\0');
+  auto o = Drive({Coding::kGzip}, {RefGzip(zeros)}, SIZE_MAX);
+  ASSERT_TRUE(o.ok) << o.error;
+  EXPECT_EQ(o.out, zeros);
+  auto dec = ContentDecoder::Create({Coding::kZstd}).value();
+  dec->Feed(RefZstd(zeros));
+  std::string out;
+  EXPECT_EQ(dec->Read(SIZE_MAX, &out), DecodeStatus::kMore);
+  EXPECT_EQ(out.size(), 1u << 20);
+}
+
 TEST(ContentDecoder, EmptyBodyIsEmpty) {
   for (const auto& cs : kEach) {
     auto o = Drive(cs, {}, 10);
