@@ -2,3 +2,4 @@
 osb_add_fuzzer(secretsproxy_request_fuzz osb_secretsproxy)
 osb_add_fuzzer(secretsproxy_sni_fuzz osb_secretsproxy)
 osb_add_fuzzer(secretsproxy_content_decoder_fuzz osb_secretsproxy)
+osb_add_fuzzer(secretsproxy_scrub_fuzz osb_secretsproxy)

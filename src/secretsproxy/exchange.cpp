@@ -103,10 +103,11 @@ std::vector<std::string> MatchedNames(const SessionSnapshot& session, const Stre
 }
 
 // Copies bytes one way until either side ends, then closes both. With a
-// scrubber (upstream -> client websocket frames) every byte goes through it;
-// a frame it cannot scrub ends the tunnel (fail closed).
+// rewriter (websocket frames: scrubbed toward the client, substituted toward
+// the upstream) every byte goes through it; a frame it cannot rewrite ends
+// the tunnel (fail closed).
 asio::awaitable<void> Pump(std::shared_ptr<ByteStream> from, std::shared_ptr<ByteStream> to, Millis idle,
-                           std::shared_ptr<WebSocketScrubber> scrubber) {
+                           std::shared_ptr<WebSocketRewriter> scrubber) {
   std::string buf(kReadChunk, '\0');
   std::string out;
   while (true) {
@@ -120,6 +121,7 @@ asio::awaitable<void> Pump(std::shared_ptr<ByteStream> from, std::shared_ptr<Byt
       bytes = out;
     }
     co_await to->WriteAll(bytes, idle, ec);
+    if (scrubber) SecureWipe(out);  // substituted client frames hold real values
     if (ec) break;
   }
   from->Close();
@@ -226,7 +228,7 @@ asio::awaitable<bool> Exchange::One() {
     enabled_session = session;
     enabled_host = target.host;
   }
-  StreamReplacer replacer(session->substitutions(), enabled);
+  StreamReplacer replacer(session->substitutions(), enabled, StreamReplacer::HoldBack::kMinimal);
   if (plaintext) {
     if (HeadContainsSealedToken(req)) {
       co_return co_await Refuse(rec, start, 403,
@@ -370,13 +372,15 @@ asio::awaitable<bool> Exchange::One() {
   StreamReplacer scrub(session->scrubber());
   const bool scrubbing = !session->scrubber()->empty();
   if (scrubbing) {
-    scrub.ReplaceInPlace(&resp.reason);
-    for (auto& f : resp.fields) scrub.ReplaceInPlace(&f.value);
+    st = ScrubResponseHead(&resp, &scrub);
+    if (!st.ok()) co_return co_await Refuse(rec, start, st.status, st.reason, true);
   }
   resp.version_minor = 1;
 
   if (resp.status == 101) {
-    std::shared_ptr<WebSocketScrubber> ws;
+    std::shared_ptr<WebSocketRewriter> ws;
+    std::shared_ptr<WebSocketRewriter> ws_up;  // tokens in client frames (TLS only, as for the head)
+    if (!plaintext && any_enabled) ws_up = std::make_shared<WebSocketSubstituter>(session->substitutions(), enabled);
     if (scrubbing) {
       const auto up = FindFields(resp.fields, "upgrade");
       if (up.size() != 1 || !EqualsIgnoreCase(up[0]->value, "websocket") ||
@@ -394,7 +398,16 @@ asio::awaitable<bool> Exchange::One() {
     rec.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     shared->audit->Write(rec);
     // Bytes already buffered on either side go first, then a raw tunnel.
-    if (!cbuf.empty()) co_await upstream->WriteAll(cbuf, limits.idle_timeout, ec);
+    if (!cbuf.empty()) {
+      std::string first = cbuf;
+      if (ws_up) {
+        first.clear();
+        const bool fed = ws_up->Feed(cbuf, &first);
+        if (!fed) co_return false;
+      }
+      co_await upstream->WriteAll(first, limits.idle_timeout, ec);
+      SecureWipe(first);
+    }
     if (!ubuf.empty()) {
       std::string first = ubuf;
       if (ws) {
@@ -408,8 +421,7 @@ asio::awaitable<bool> Exchange::One() {
     ubuf.clear();
     auto ex = co_await asio::this_coro::executor;
     asio::co_spawn(ex, Pump(upstream, client, limits.idle_timeout, ws), asio::detached);
-    std::shared_ptr<WebSocketScrubber> no_scrubber;  // client -> upstream frames pass as they are
-    co_await Pump(client, upstream, limits.idle_timeout, no_scrubber);
+    co_await Pump(client, upstream, limits.idle_timeout, ws_up);
     co_return false;
   }
 

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "common/secure_memory.h"
 #include "secretsproxy/host_rules.h"
 #include "secretsproxy/session_registry.h"
 
@@ -192,6 +193,31 @@ bool HeadContainsSealedToken(const RequestHead& head) {
     if (ContainsSealedToken(f.value) || ContainsSealedToken(f.name)) return true;
   }
   return false;
+}
+
+StageResult ScrubResponseHead(ResponseHead* head, StreamReplacer* scrubber) {
+  // One pass over the head as the client reads it, from the reason phrase
+  // on (scrubbing twice could rewrite a value found inside a token). With no
+  // value that spans fields this equals scrubbing each part on its own.
+  ResponseHead rest;
+  rest.reason = head->reason;
+  rest.fields = head->fields;
+  std::string text = SerializeResponseHead(rest);  // "HTTP/1.1 0 " + the rest
+  for (auto& f : rest.fields) SecureWipe(f.name), SecureWipe(f.value);
+  text.erase(0, text.find(' ', 9) + 1);
+  if (!scrubber->ContainsEnabled(text)) return {};
+  std::string scrubbed = "HTTP/1.1 " + std::to_string(head->status) + " " + scrubber->ReplaceAll(text);
+  SecureWipe(text);
+  ResponseHead parsed;
+  const HeadLimits limits{scrubbed.size(), scrubbed.size(), head->fields.size() + 1};
+  const ParseOutcome r = ParseResponseHead(scrubbed, limits, &parsed);
+  SecureWipe(scrubbed);
+  SecureWipe(head->reason);
+  for (auto& f : head->fields) SecureWipe(f.name), SecureWipe(f.value);
+  if (r.status != ParseStatus::kComplete) return {502, "upstream response head cannot be scrubbed"};
+  head->reason = std::move(parsed.reason);
+  head->fields = std::move(parsed.fields);
+  return {};
 }
 
 }  // namespace osb::secretsproxy

@@ -11,6 +11,7 @@
 //                      value that would put CR, LF, NUL or other control bytes
 //                      into the head (or SP into the request target) is
 //                      refused with 400 instead of smuggling a header.
+//   ScrubResponseHead  values -> tokens in the whole response head.
 //   ContainsSealedToken plaintext guard: any osb_sealed_<32 hex> string.
 // A StageResult with status 0 means "continue"; otherwise the HTTP status to
 // answer with and a fixed reason text (never contains a value).
@@ -60,6 +61,18 @@ StageResult TargetFromAbsoluteForm(RequestHead* head, Target* target);
 StageResult TargetFromHost(const RequestHead& head, uint16_t default_port, Target* target);
 
 StageResult SubstituteHead(RequestHead* head, StreamReplacer* replacer);
+
+// Response direction: scrubs the whole response head that goes to the
+// sandbox — the reason phrase, every header name and every value. A name
+// that contained a value keeps its other bytes with the value replaced by its
+// token (token characters are valid in a field name), so nothing is dropped
+// silently and the name no longer carries the value. The head is scrubbed as
+// the text the client reads, from the reason phrase on, in one pass
+// (leftmost-longest), and parsed again; so a value that spans fields (it
+// contains ": " or CRLF) is found too, and when the result no longer parses
+// the response is refused (502). The version and the 3-digit status code are
+// parsed numbers and left as they are.
+StageResult ScrubResponseHead(ResponseHead* head, StreamReplacer* scrubber);
 
 bool ContainsSealedToken(std::string_view data);
 bool HeadContainsSealedToken(const RequestHead& head);

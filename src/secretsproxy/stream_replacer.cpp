@@ -1,11 +1,18 @@
 #include "secretsproxy/stream_replacer.h"
 
+#include <algorithm>
+
 #include "common/secure_memory.h"
 
 namespace osb::secretsproxy {
 
-StreamReplacer::StreamReplacer(std::shared_ptr<const PatternSet> set, std::vector<bool> enabled)
-    : set_(std::move(set)), enabled_(std::move(enabled)) {
+size_t StreamReplacer::WindowFor(size_t max_length) {
+  if (max_length == 0) return 0;
+  return std::max<size_t>(64, (max_length + 15) / 16 * 16);
+}
+
+StreamReplacer::StreamReplacer(std::shared_ptr<const PatternSet> set, std::vector<bool> enabled, HoldBack hold)
+    : set_(std::move(set)), enabled_(std::move(enabled)), hold_(hold), window_(WindowFor(set_->max_length())) {
   if (!enabled_.empty()) enabled_.resize(set_->size(), false);
 }
 
@@ -20,15 +27,142 @@ int32_t StreamReplacer::EnabledOutput(uint32_t s) const {
   return -1;
 }
 
-void StreamReplacer::EmitPrefix(size_t k, std::string_view in, size_t from, std::string* out) const {
-  const size_t from_pending = std::min(k, pending_.size());
-  out->append(pending_.data(), from_pending);
-  out->append(in.data() + from, k - from_pending);
+// Works on the virtual buffer V = pending_ + in (indices into V). Invariants
+// at entry: pending_ has been scanned, state_ is the automaton state after it
+// (scanning restarted at the root at the end of the last replaced match), and
+// cand_ is the best match seen since that restart that is not yet final.
+//
+// A candidate is final when nothing better can still appear: no match that
+// starts at or before it can end after the bytes seen so far. That holds
+// when every needle starting at cand.start fits in what was seen
+// (cand.start + max_length <= pos), or when the longest live partial match
+// (the automaton state's depth) starts after it.
+void StreamReplacer::Run(std::string_view in, bool at_end, std::string* out) {
+  const PatternSet& set = *set_;
+  const size_t m = pending_.size();
+  const size_t total = m + in.size();
+  const size_t max_len = set.max_length();
+  auto emit = [&](size_t a, size_t b) {  // V[a, b)
+    if (a < m) {
+      const size_t e = std::min(b, m);
+      out->append(pending_.data() + a, e - a);
+      a = e;
+    }
+    if (a < b) out->append(in.data() + (a - m), b - a);
+  };
+  size_t emitted = 0;  // V[0, emitted) is represented in *out
+  auto commit = [&]() {
+    const auto& pat = set.pattern(static_cast<size_t>(cand_.pattern));
+    emit(emitted, cand_.start);
+    out->append(pat.replacement);
+    if (matched_.empty()) matched_.resize(set.size(), false);
+    matched_[static_cast<size_t>(cand_.pattern)] = true;
+    any_matched_ = true;
+    emitted = cand_.end;
+  };
+
+  uint32_t s = state_;
+  size_t j = m;  // next V index to scan
+  while (true) {
+    bool restarted = false;
+    while (j < total && !restarted) {
+      const bool in_pending = j < m;
+      const char* d = in_pending ? pending_.data() : in.data();
+      const size_t base = in_pending ? 0 : m;
+      const size_t seg_n = (in_pending ? m : total) - base;
+      size_t i = j - base;
+      while (i < seg_n) {
+        if (s == PatternSet::kRoot && cand_.pattern < 0) {
+          i = set.SkipToCandidate(d, seg_n, i);  // fast path: no match in progress
+          if (i >= seg_n) break;
+        }
+        s = set.Step(s, static_cast<uint8_t>(d[i]));
+        ++i;
+        const bool has_output = set.Output(s) >= 0 || set.DictLink(s) != PatternSet::kRoot;
+        if (!has_output && cand_.pattern < 0) continue;
+        const size_t pos = base + i;
+        if (has_output) {
+          // The longest enabled needle ending here starts leftmost of those
+          // ending here; shorter ones can never beat it.
+          const int32_t p = EnabledOutput(s);
+          if (p >= 0) {
+            const size_t len = set.pattern(static_cast<size_t>(p)).needle.size();
+            const size_t start = pos - len;
+            if (cand_.pattern < 0 || start < cand_.start ||
+                (start == cand_.start && len > cand_.end - cand_.start)) {
+              cand_ = Candidate{start, pos, p};
+            }
+          }
+        }
+        if (cand_.pattern >= 0 && (cand_.start + max_len <= pos || pos - set.Depth(s) > cand_.start)) {
+          commit();
+          j = cand_.end;  // rescan what follows the match from the root
+          cand_ = Candidate{};
+          s = PatternSet::kRoot;
+          restarted = true;
+          break;
+        }
+      }
+      if (!restarted) j = base + seg_n;
+    }
+    if (restarted) continue;
+    if (at_end && cand_.pattern >= 0) {  // nothing more can come: the candidate is final
+      commit();
+      j = cand_.end;
+      cand_ = Candidate{};
+      s = PatternSet::kRoot;
+      continue;
+    }
+    break;
+  }
+
+  // How far the output may go.
+  size_t limit = total;
+  if (!at_end) {
+    if (hold_ == HoldBack::kFixed) {
+      limit = total > window_ ? total - window_ : 0;
+    } else {
+      limit = total - std::min<size_t>(set.Depth(s), total);
+    }
+    if (cand_.pattern >= 0) limit = std::min(limit, cand_.start);
+  }
+  limit = std::max(limit, emitted);
+  emit(emitted, limit);
+
+  // Keep V[limit, total).
+  if (limit >= m) {
+    SecureWipe(pending_);
+    pending_.assign(in.data() + (limit - m), total - limit);
+  } else {
+    std::string keep;
+    keep.reserve(total - limit);
+    keep.append(pending_, limit, m - limit);
+    keep.append(in);
+    SecureWipe(pending_);
+    pending_ = std::move(keep);
+  }
+  if (cand_.pattern >= 0) {
+    cand_.start -= limit;
+    cand_.end -= limit;
+  }
+  state_ = s;
+  if (at_end) {
+    SecureWipe(pending_);
+    state_ = PatternSet::kRoot;
+    cand_ = Candidate{};
+  }
 }
 
-size_t StreamReplacer::ScanToMatch(const char* d, size_t n, size_t i, uint32_t* state, int32_t* pattern) const {
+void StreamReplacer::Feed(std::string_view in, std::string* out) { Run(in, false, out); }
+
+void StreamReplacer::Finish(std::string* out) { Run({}, true, out); }
+
+bool StreamReplacer::ContainsEnabled(std::string_view in) const {
   const PatternSet& set = *set_;
-  uint32_t s = *state;
+  const char* d = in.data();
+  const size_t n = in.size();
+  uint32_t s = PatternSet::kRoot;
+  size_t i = 0;
   while (i < n) {
     if (s == PatternSet::kRoot) {
       i = set.SkipToCandidate(d, n, i);
@@ -37,68 +171,9 @@ size_t StreamReplacer::ScanToMatch(const char* d, size_t n, size_t i, uint32_t* 
     s = set.Step(s, static_cast<uint8_t>(d[i]));
     ++i;
     if (set.Output(s) < 0 && set.DictLink(s) == PatternSet::kRoot) continue;
-    const int32_t p = EnabledOutput(s);
-    if (p >= 0) {
-      *state = s;
-      *pattern = p;
-      return i;
-    }
+    if (EnabledOutput(s) >= 0) return true;
   }
-  *state = s;
-  *pattern = -1;
-  return n;
-}
-
-void StreamReplacer::Feed(std::string_view in, std::string* out) {
-  const char* d = in.data();
-  const size_t n = in.size();
-  const PatternSet& set = *set_;
-  size_t emit_from = 0;  // first byte of `in` not yet emitted (pending_ precedes it)
-  size_t i = 0;
-  uint32_t s = state_;
-  while (true) {
-    int32_t p = -1;
-    i = ScanToMatch(d, n, i, &s, &p);
-    if (p < 0) break;
-    const auto& pat = set.pattern(static_cast<size_t>(p));
-    const size_t unemitted = pending_.size() + (i - emit_from);
-    EmitPrefix(unemitted - pat.needle.size(), in, emit_from, out);
-    out->append(pat.replacement);
-    if (matched_.empty()) matched_.resize(set.size(), false);
-    matched_[static_cast<size_t>(p)] = true;
-    any_matched_ = true;
-    SecureWipe(pending_);
-    emit_from = i;
-    s = PatternSet::kRoot;
-  }
-  // Hold back the bytes of the partial match in progress (its depth).
-  const size_t depth = set.Depth(s);
-  const size_t tail = n - emit_from;
-  const size_t unemitted = pending_.size() + tail;
-  EmitPrefix(unemitted - depth, in, emit_from, out);
-  if (depth <= tail) {
-    SecureWipe(pending_);
-    pending_.assign(d + n - depth, depth);
-  } else {
-    std::string keep = pending_.substr(pending_.size() - (depth - tail));
-    keep.append(d + emit_from, tail);
-    SecureWipe(pending_);
-    pending_ = std::move(keep);
-  }
-  state_ = s;
-}
-
-void StreamReplacer::Finish(std::string* out) {
-  out->append(pending_);
-  SecureWipe(pending_);
-  state_ = PatternSet::kRoot;
-}
-
-bool StreamReplacer::ContainsEnabled(std::string_view in) const {
-  uint32_t s = PatternSet::kRoot;
-  int32_t p = -1;
-  ScanToMatch(in.data(), in.size(), 0, &s, &p);
-  return p >= 0;
+  return false;
 }
 
 bool StreamReplacer::ReplaceInPlace(std::string* s) {

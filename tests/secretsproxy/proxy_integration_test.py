@@ -647,53 +647,187 @@ class ProxyIntegration(unittest.TestCase):
         rec = self.new_records(before)[-1]
         self.assertEqual(rec["bodyLength"], 200000 + len(V1))
 
-    def test_websocket_upgrade_tunnels_after_substituted_handshake(self):
-        before = self.record_count()
-        status, s = self.tunnel()
-        s.sendall(b"GET /ws HTTP/1.1\r\nHost: api.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                  b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
-                  b"Authorization: Bearer " + T1.encode() + b"\r\n\r\n")
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            buf += s.recv(4096)
-        head, _, buf = buf.partition(b"\r\n\r\n")
+    def ws_open(self, host="api.test", auth=None):
+        """A websocket through CONNECT: returns (send_frame, read_message, sock)."""
+        status, s = self.tunnel(host=host)
+        self.assertEqual(status, 200)
+        req = (b"GET /ws HTTP/1.1\r\nHost: " + host.encode() + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+        if auth:
+            req += b"Authorization: Bearer " + auth.encode() + b"\r\n"
+        s.sendall(req + b"\r\n")
+        state = {"buf": b""}
+        while b"\r\n\r\n" not in state["buf"]:
+            state["buf"] += s.recv(4096)
+        head, _, state["buf"] = state["buf"].partition(b"\r\n\r\n")
         self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
+        self.assertNoLeak(head)
+
+        def need(n):
+            while len(state["buf"]) < n:
+                chunk = s.recv(4096)
+                self.assertTrue(chunk, "connection closed")
+                state["buf"] += chunk
 
         def read_message():
-            nonlocal buf
-            payload = b""
+            payload, opcode = b"", None
             while True:
-                while len(buf) < 2:
-                    buf += s.recv(4096)
-                b0, b1 = buf[0], buf[1]
+                need(2)
+                b0, b1 = state["buf"][0], state["buf"][1]
                 self.assertEqual(b1 & 0x80, 0)  # server frames are never masked
                 n, off = b1 & 0x7F, 2
                 if n == 126:
-                    while len(buf) < 4:
-                        buf += s.recv(4096)
-                    n, off = int.from_bytes(buf[2:4], "big"), 4
-                while len(buf) < off + n:
-                    buf += s.recv(4096)
-                payload += buf[off:off + n]
-                buf = buf[off + n:]
+                    need(4)
+                    n, off = int.from_bytes(state["buf"][2:4], "big"), 4
+                need(off + n)
+                payload += state["buf"][off:off + n]
+                state["buf"] = state["buf"][off + n:]
+                if opcode is None:
+                    opcode = b0 & 0x0F
                 if b0 & 0x80:
-                    return payload
+                    self.assertNoLeak(payload)
+                    return opcode, payload
 
+        def send_frame(opcode, payload, fin=True):
+            mask = os.urandom(4)
+            n = len(payload)
+            head = bytes([(0x80 if fin else 0) | opcode])
+            head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
+            s.sendall(head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload)))
+
+        return send_frame, read_message, s
+
+    def ws_records(self, before):
+        return [r for r in self.new_records(before) if r["method"] == "WS"]
+
+    def test_websocket_upgrade_tunnels_after_substituted_handshake(self):
+        before = self.record_count()
+        send_frame, read_message, s = self.ws_open(auth=T1)
         # The upstream received the real value and sends it back inside a
         # fragmented websocket message: the sandbox sees only the token.
-        first = read_message()
-        self.assertNoLeak(first)
-        self.assertEqual(first, b"auth=Bearer " + T1.encode())
-        mask = b"\x01\x02\x03\x04"
-        msg = b"ping " + T2.encode()
-        s.sendall(bytes([0x81, 0x80 | len(msg)]) + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(msg)))
-        echoed = read_message()
-        self.assertEqual(echoed, msg)  # client frames are not substituted; the echo stays sealed
+        self.assertEqual(read_message(), (1, b"auth=Bearer " + T1.encode()))
+        # Client frames are substituted too (issue 11, item 9): a token split
+        # across the frames of a fragmented text message, and a binary one.
+        text = ("key=" + T1 + " open=" + T2).encode()
+        send_frame(0x1, text[:20], fin=False)
+        send_frame(0x9, b"ping " + T2.encode())  # a control frame between fragments
+        send_frame(0x0, text[20:], fin=True)
+        self.assertEqual(read_message(), (9, b"ping " + T2.encode()))
+        self.assertEqual(read_message(), (1, text))  # the echo is scrubbed back to tokens
+        binary = b"\x00\xff" + T2.encode() * 3
+        send_frame(0x2, binary)
+        self.assertEqual(read_message(), (2, binary))
         s.close()
-        rec = self.new_records(before)[-1]
-        self.assertIn(["Authorization", "Bearer " + V1], rec["headers"])
-        self.assertNotIn("sec-websocket-extensions", [k.lower() for k, _ in rec["headers"]])
+        recs = self.new_records(before)
+        handshake = [r for r in recs if r["method"] == "GET"][-1]
+        self.assertIn(["Authorization", "Bearer " + V1], handshake["headers"])
+        self.assertNotIn("sec-websocket-extensions", [k.lower() for k, _ in handshake["headers"]])
+        ws = self.ws_records(before)
+        self.assertEqual([r["body"] for r in ws], ["key=" + V1 + " open=" + V2, "\x00\xff" + V2 * 3])
+
+    def test_websocket_client_frames_follow_host_rules(self):
+        # API_KEY may go to api.test only: in frames toward other.test its
+        # token stays sealed, while OPEN is substituted.
+        before = self.record_count()
+        send_frame, read_message, s = self.ws_open(host="other.test")
+        self.assertEqual(read_message(), (1, b"auth="))
+        msg = ("a=" + T1 + " b=" + T2).encode()
+        send_frame(0x1, msg)
+        self.assertEqual(read_message(), (1, msg))
+        s.close()
+        self.assertEqual([r["body"] for r in self.ws_records(before)], ["a=" + T1 + " b=" + V2])
+
+    def test_websocket_unmasked_client_frame_closes_the_tunnel(self):
+        before = self.record_count()
+        send_frame, read_message, s = self.ws_open()
+        read_message()
+        s.sendall(b"\x81\x05hello")  # client frames must be masked: fail closed
+        s.settimeout(20)
+        rest = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                rest += chunk
+        except (ssl.SSLError, ConnectionError):
+            pass
+        s.close()
+        self.assertEqual(rest, b"")
+        self.assertEqual(self.ws_records(before), [])
+
+    # ---- issue 11: response head names, leftmost-longest, timing ----------
+    def test_value_reflected_as_response_header_name_is_scrubbed(self):
+        # Like httpbin's /response-headers: the substituted query parameter
+        # comes back as a header NAME. The sandbox must see the token there.
+        r = self.explicit(self.url(path="/response-headers?X-" + T1 + "=1&X-Val=" + T1), "-D", "-",
+                          "-o", os.devnull)
+        out = r.stdout.decode("latin-1")
+        self.assertIn("X-" + T1 + ": 1\r\n", out)
+        self.assertIn("X-Val: " + T1 + "\r\n", out)
+
+    def read_until_quiet(self, s, quiet=1.5, deadline=30.0):
+        """Everything that arrives until nothing more does for `quiet` s."""
+        data = b""
+        end = time.monotonic() + deadline
+        s.settimeout(quiet)
+        while time.monotonic() < end:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def trickle_received(self, probe, gate):
+        """What a client has received after the upstream sent its first chunk
+        (filler + probe) and before it sends the rest; then the whole body."""
+        from urllib.parse import quote
+        status, s = self.tunnel(host="other.test")
+        self.assertEqual(status, 200)
+        data = "." * 300 + probe
+        s.sendall(b"GET /trickle?id=%s&data=%s&then=%s HTTP/1.1\r\nHost: other.test\r\n\r\n"
+                  % (gate.encode(), quote(data).encode(), quote(" end").encode()))
+        first = self.read_until_quiet(s)
+        self.explicit(self.url(host="other.test", path="/release?id=" + gate))
+        s.settimeout(30)
+        rest = b""
+        while not (first + rest).endswith(b"0\r\n\r\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        s.close()
+        self.assertNoLeak(first + rest)
+        return first, self.dechunk((first + rest).split(b"\r\n\r\n", 1)[1])
+
+    @staticmethod
+    def dechunk(wire):
+        body = b""
+        while True:
+            size_line, _, wire = wire.partition(b"\r\n")
+            n = int(size_line, 16)
+            if n == 0:
+                return body
+            body, wire = body + wire[:n], wire[n + 2:]
+
+    def test_streamed_scrubbing_timing_does_not_reveal_value_prefixes(self):
+        # Issue 11, item 2: the sandbox makes an upstream stream chosen text
+        # slowly. Whether the first piece ends in a prefix of a value (here
+        # API_KEY's, which may not even go to other.test) or in other bytes of
+        # the same length, the client must have received exactly the same.
+        stamp = str(time.monotonic_ns())
+        probe_first, probe_all = self.trickle_received(V1[:-1], "prefix-" + stamp)
+        other_first, other_all = self.trickle_received("x" * (len(V1) - 1), "other-" + stamp)
+        self.assertTrue(other_first.startswith(b"HTTP/1.1 200"), other_first)
+        self.assertEqual(len(probe_first), len(other_first))
+        self.assertEqual(probe_first, other_first)  # only filler has been released so far
+        self.assertIn(b"." * 200, other_first)  # and bytes do flow before the end
+        self.assertEqual(probe_all, ("." * 300 + V1[:-1] + " end").encode())
+        self.assertEqual(other_all, ("." * 300 + "x" * (len(V1) - 1) + " end").encode())
 
     def test_one_gib_streamed_upload(self):
         before = self.record_count()

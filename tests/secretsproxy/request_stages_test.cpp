@@ -91,5 +91,59 @@ TEST(RequestStages, PlaintextTokenDetection) {
   EXPECT_TRUE(HeadContainsSealedToken(Head("/?" + kTok, {})));
 }
 
+// Issue 11, item 4: the whole response head is scrubbed, names included.
+TEST(ResponseHeadScrub, ReasonNamesAndValues) {
+  const std::string value = "sk-live-REAL-1234";
+  auto set = std::make_shared<PatternSet>(std::vector<PatternSet::Pattern>{{value, kTok}, {"1234", "PIN"}});
+  StreamReplacer scrub(set);
+  ResponseHead h;
+  h.status = 200;
+  h.reason = "OK " + value;
+  h.fields = {{"X-" + value, "1"}, {"X-Val", "a " + value + " b"}, {"X-Pin", "1234"}, {"Content-Type", "x"}};
+  ASSERT_TRUE(ScrubResponseHead(&h, &scrub).ok());
+  EXPECT_EQ(h.reason, "OK " + kTok);
+  ASSERT_EQ(h.fields.size(), 4u);
+  EXPECT_EQ(h.fields[0].name, "X-" + kTok);  // renamed, token chars are tchars
+  EXPECT_EQ(h.fields[0].value, "1");
+  EXPECT_EQ(h.fields[1].value, "a " + kTok + " b");
+  EXPECT_EQ(h.fields[2].value, "PIN");
+  EXPECT_EQ(SerializeResponseHead(h).find(value), std::string::npos);
+  ResponseHead parsed;
+  const std::string wire = SerializeResponseHead(h);
+  EXPECT_EQ(ParseResponseHead(wire, HeadLimits{}, &parsed).status, ParseStatus::kComplete);
+}
+
+TEST(ResponseHeadScrub, ValueSpanningFieldsIsFound) {
+  // A value containing CRLF is not inside any one name or value.
+  auto set = std::make_shared<PatternSet>(std::vector<PatternSet::Pattern>{{"tail\r\nX-Next: v", "T2"}});
+  StreamReplacer scrub(set);
+  ResponseHead h;
+  h.status = 200;
+  h.reason = "OK";
+  h.fields = {{"X-A", "tail"}, {"X-Next", "v"}, {"X-Last", "z"}};
+  ASSERT_TRUE(ScrubResponseHead(&h, &scrub).ok());
+  EXPECT_EQ(h.status, 200);
+  ASSERT_EQ(h.fields.size(), 2u);
+  EXPECT_EQ(h.fields[0].name, "X-A");
+  EXPECT_EQ(h.fields[0].value, "T2");
+  EXPECT_EQ(h.fields[1].name, "X-Last");
+}
+
+TEST(ResponseHeadScrub, HeadThatNoLongerParsesIsRefused) {
+  // A value spanning a name and its value (it contains ": "), or the end of
+  // the head, leaves no valid head once replaced: 502, nothing passes.
+  for (std::string v : {"Key: sk-1", "z\r\n"}) {
+    auto set = std::make_shared<PatternSet>(std::vector<PatternSet::Pattern>{{v, "T"}});
+    StreamReplacer scrub(set);
+    ResponseHead h;
+    h.status = 200;
+    h.reason = "OK";
+    h.fields = {{"X-Key", "sk-1"}, {"X-A", "z"}};
+    const StageResult r = ScrubResponseHead(&h, &scrub);
+    EXPECT_EQ(r.status, 502) << v;
+    EXPECT_EQ(r.reason.find("sk-1"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace osb::secretsproxy

@@ -26,7 +26,14 @@ Endpoints (any method):
   /upload                consumes the body; 200 JSON {length, sha256}
   /close-delimited       HTTP/1.0 style: body until close (echoes the target)
   /ws                    websocket: sends "auth=<Authorization header>" split over two
-                         fragments, then echoes every message (real RFC 6455 framing)
+                         fragments, then echoes every message, reassembled, as one frame
+                         (real RFC 6455 framing); each received message is recorded as
+                         {"method": "WS", "target": "/ws", "wsOpcode", "body"}
+  /response-headers?NAME=VALUE&...  every query parameter as a response header
+                         NAME: VALUE (like httpbin's), body {"ok": true}
+  /trickle?id=ID&data=A&then=B  chunked: sends A at once, then waits until
+                         /release?id=ID is requested (at most 30 s), then B and the end
+  /release?id=ID         releases the /trickle waiting on ID
   /status/N              empty response with status N
   /bad-framing           response with both Content-Length and chunked
   anything else          200 JSON {ok, target}
@@ -201,7 +208,7 @@ def ws_frame(opcode, payload, fin=True):
 
 
 def ws_read(conn):
-    """One client frame (masked): returns (opcode, unmasked payload)."""
+    """One client frame (masked): returns (fin, opcode, unmasked payload)."""
     b0, b1 = conn.read_exact(2)
     n = b1 & 0x7F
     if n == 126:
@@ -210,7 +217,7 @@ def ws_read(conn):
         n = int.from_bytes(conn.read_exact(8), "big")
     mask = conn.read_exact(4) if b1 & 0x80 else b"\0\0\0\0"
     data = conn.read_exact(n)
-    return b0 & 0x0F, bytes(c ^ mask[i % 4] for i, c in enumerate(data))
+    return bool(b0 & 0x80), b0 & 0x0F, bytes(c ^ mask[i % 4] for i, c in enumerate(data))
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -311,12 +318,40 @@ class Handler(socketserver.BaseRequestHandler):
             auth = h.get("authorization", "").encode()
             half = len(auth) // 2
             conn.send(ws_frame(0x1, b"auth=" + auth[:half], fin=False) + ws_frame(0x0, auth[half:], fin=True))
+            message, message_op = b"", 0
             while True:
-                opcode, payload = ws_read(conn)
+                fin, opcode, payload = ws_read(conn)
                 if opcode == 0x8:
                     conn.send(ws_frame(0x8, payload))
                     return False
-                conn.send(ws_frame(opcode, payload))
+                if opcode & 0x8:  # ping/pong: answered as they are
+                    conn.send(ws_frame(opcode, payload))
+                    continue
+                if opcode != 0:
+                    message_op = opcode
+                message += payload
+                if fin:
+                    srv.recorder.write({"method": "WS", "target": "/ws", "wsOpcode": message_op,
+                                        "body": message.decode("latin-1")})
+                    conn.send(ws_frame(message_op, message))
+                    message = b""
+        elif path == "/response-headers":
+            fields = [(k, v) for k, vs in query.items() for v in vs]
+            conn.send(response(200, "OK", fields + [("Content-Type", "application/json")] + conn_hdr,
+                               b'{"ok": true}'))
+        elif path == "/trickle":
+            gate = srv.gate(query.get("id", [""])[0])
+            conn.send(response(200, "OK", [("Content-Type", "text/plain")] + conn_hdr, chunked=True))
+            first = query.get("data", [""])[0].encode("latin-1")
+            conn.send(b"%x\r\n" % len(first) + first + b"\r\n")
+            gate.wait(30)
+            rest = query.get("then", [""])[0].encode("latin-1")
+            if rest:
+                conn.send(b"%x\r\n" % len(rest) + rest + b"\r\n")
+            conn.send(b"0\r\n\r\n")
+        elif path == "/release":
+            srv.gate(query.get("id", [""])[0]).set()
+            conn.send(response(200, "OK", conn_hdr, b"released"))
         elif path.startswith("/status/"):
             conn.send(response(int(path.split("/")[2]), "Status", conn_hdr, b""))
         elif path == "/bad-framing":
@@ -337,7 +372,13 @@ class Server(socketserver.ThreadingTCPServer):
         self.ssl_ctx = ssl_ctx
         self.recorder = recorder
         self.last_sni = {}
+        self.gates = {}
+        self.gates_lock = threading.Lock()
         super().__init__(addr, Handler)
+
+    def gate(self, name):
+        with self.gates_lock:
+            return self.gates.setdefault(name, threading.Event())
 
 
 def main():
