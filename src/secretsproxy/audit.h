@@ -19,10 +19,15 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+namespace osb {
+class RotatingFile;
+}
 
 namespace osb::secretsproxy {
 
@@ -51,11 +56,14 @@ class AuditLog {
   static constexpr size_t kBatchBytes = 64 << 10;
   static constexpr size_t kMaxQueuedBytes = 8 << 20;
   // path "" = stderr. On open failure ok() is false and lines are discarded.
-  explicit AuditLog(const std::string& path);
+  // A file is capped at max_bytes (0 = no cap) and rotated, keeping `keep`
+  // older files (common/rotating_file.h); lines that cannot be written are
+  // counted in lines_dropped.
+  explicit AuditLog(const std::string& path, uint64_t max_bytes = 0, unsigned keep = 0);
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
-  bool ok() const { return fd_ >= 0; }
+  bool ok() const;
   void Write(const AuditRecord& r);
   // Blocks until every line queued so far has been written.
   void Flush();
@@ -71,6 +79,7 @@ class AuditLog {
   std::atomic<uint64_t> bytes_down{0};
   std::atomic<uint64_t> upstream_errors{0};
   std::atomic<uint64_t> tls_handshake_failures{0};
+  std::atomic<uint64_t> lines_dropped{0};  // write failures (disk full, ...)
   std::string Metrics(uint64_t leaves_generated) const;
 
  private:
@@ -84,8 +93,8 @@ class AuditLog {
   bool writer_idle_ = false;
   bool flush_wanted_ = false;
   bool stopping_ = false;
-  int fd_ = -1;
-  bool owned_ = false;
+  int fd_ = -1;                          // stderr
+  std::unique_ptr<osb::RotatingFile> file_;  // a file
   std::thread writer_;
 };
 
