@@ -306,6 +306,7 @@ class ProxyLimits(unittest.TestCase):
         finally:
             for s in socks:
                 s.close()
+        sys.stderr.write("\n  cpu over %.1fs: idle %.3fs, 300 stalled hellos %.3fs\n" % (window, baseline, stalled))
         # Waiting for bytes that do not come costs nothing: within 5% of one
         # core of the idle baseline (a 5 ms re-peek loop costs several times that).
         self.assertLessEqual(stalled, baseline + 0.05 * window,
@@ -344,6 +345,8 @@ class ProxyFdBudget(unittest.TestCase):
                     break
                 self.assertLess(time.monotonic(), end, "the proxy did not take its connections: %r" % m)
             peak = max(peak, fd_count(proxy.pid))
+            sys.stderr.write("\n  descriptors: peak %d (limit %d, reserve %d); %d of %d connections kept\n" %
+                             (peak, limit, reserve, m.get("osb_proxy_connections_active", 0), len(socks)))
             self.assertLessEqual(peak, limit - reserve, "the proxy held %d descriptors" % peak)
             self.assertGreater(m.get("osb_proxy_connections_active", 0), 0)
             with open(proxy.err_path) as f:
