@@ -169,7 +169,7 @@ int TcpQuery(int fd, const std::string& name) {
 
 TEST_F(DnsServerTest, TcpSlotsAreCountedPerSandboxFromAccept) {
   ASSERT_TRUE(server_->SetSandbox("127.0.0.2", "10.200.0.5", {"api.example.com"}).ok());
-  const size_t cap = DnsServer::Options{}.tcpPerSource;
+  const size_t cap = 16;  // the documented per-sandbox default
   // The attacker's sandbox opens connections and never sends a byte.
   std::vector<int> held;
   for (size_t i = 0; i < cap; ++i) {
