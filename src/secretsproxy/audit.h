@@ -26,6 +26,7 @@
 #include <vector>
 
 namespace osb {
+class RateLimitedLog;
 class RotatingFile;
 }
 
@@ -65,6 +66,12 @@ class AuditLog {
   AuditLog& operator=(const AuditLog&) = delete;
   bool ok() const;
   void Write(const AuditRecord& r);
+  // Rate-limits blocked records (a sandbox can cause as many as it sends
+  // requests): per (sandbox, or source when unknown; reason), `burst` per
+  // window are written, the rest only counted (lines_suppressed); the next
+  // one written ends its reason with " (N similar suppressed)". Forwarded
+  // records are never limited. Off until called; call before traffic.
+  void LimitBlockedRecords(size_t burst, std::chrono::milliseconds window);
   // Blocks until every line queued so far has been written.
   void Flush();
 
@@ -79,7 +86,8 @@ class AuditLog {
   std::atomic<uint64_t> bytes_down{0};
   std::atomic<uint64_t> upstream_errors{0};
   std::atomic<uint64_t> tls_handshake_failures{0};
-  std::atomic<uint64_t> lines_dropped{0};  // write failures (disk full, ...)
+  std::atomic<uint64_t> lines_dropped{0};     // write failures (disk full, ...)
+  std::atomic<uint64_t> lines_suppressed{0};  // blocked records over their rate
   std::string Metrics(uint64_t leaves_generated) const;
 
  private:
@@ -95,6 +103,7 @@ class AuditLog {
   bool stopping_ = false;
   int fd_ = -1;                          // stderr
   std::unique_ptr<osb::RotatingFile> file_;  // a file
+  std::unique_ptr<osb::RateLimitedLog> blocked_limit_;
   std::thread writer_;
 };
 

@@ -172,6 +172,9 @@ Status Proxy::Impl::Setup(asio::io_context& io) {
   s.ca = std::move(*ca);
   s.audit = std::make_unique<AuditLog>(c.audit_log, c.audit_log_max_bytes, c.audit_log_keep);
   if (!s.audit->ok()) return MakeError(ErrorCode::kInvalidArgument, "audit-log: cannot open " + c.audit_log);
+  // A sandbox causes a blocked line per request it sends: rate-limit them
+  // per sandbox and reason (forwarded requests are always audited).
+  s.audit->LimitBlockedRecords(50, std::chrono::seconds(10));
 
   s.upstream_tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX* up = s.upstream_tls->native_handle();
