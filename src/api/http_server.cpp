@@ -19,6 +19,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/accept_backoff.h"
+#include "common/rate_limited_log.h"
 #include "common/secure_memory.h"
 
 namespace osb::api {
@@ -153,15 +155,29 @@ class HttpServer::Impl {
   }
 
   static awaitable<void> Accept(Impl* self) {
+    AcceptBackoff backoff;
+    asio::steady_timer pause(self->acceptor_.get_executor());
     for (;;) {
       boost::system::error_code ec;
       tcp::socket socket = co_await self->acceptor_.async_accept(
           asio::make_strand(self->ioc_), asio::redirect_error(use_awaitable, ec));
       if (self->stopping_ || ec == asio::error::operation_aborted) co_return;
       if (ec) {
-        spdlog::warn("http: accept failed: {}", ec.message());
+        const AcceptErrorKind kind = ClassifyAcceptError(ec.value());
+        if (kind == AcceptErrorKind::kStop) co_return;
+        if (kind == AcceptErrorKind::kRetryNow) continue;
+        // EMFILE/ENFILE: the listener stays readable; retrying at once would
+        // spin (and log) without end. Wait 10 ms .. 1 s, doubling.
+        const auto delay = backoff.Next();
+        LogLimited(spdlog::level::warn, "http accept", ec.message(),
+                   "http: accept failed: " + ec.message() + "; retrying in " + std::to_string(delay.count()) +
+                       " ms");
+        pause.expires_after(delay);
+        co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+        if (self->stopping_) co_return;
         continue;
       }
+      backoff.Reset();
       bool full = false;
       {
         std::lock_guard lock(self->mu_);

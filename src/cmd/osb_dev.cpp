@@ -251,6 +251,11 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
       ->capture_default_str();
   sub->add_option("--run-dir", w.run_dir, "Runtime directory of this worker's sandboxes")->capture_default_str();
   sub->add_option("--audit-log", w.audit_log, "Proxy audit log file (default stderr)");
+  sub->add_option("--audit-log-max-bytes", w.audit_log_max_bytes,
+                  "Rotate the audit log file beyond this size (0 = never)")->capture_default_str();
+  sub->add_option("--audit-log-keep", w.audit_log_keep, "Rotated audit log files kept")->capture_default_str();
+  sub->add_option("--fd-reserve", w.fd_reserve,
+                  "Descriptors kept free for REST/gRPC; sandbox connections stop before (0 = min(limit/4, 1024))");
   sub->add_option("--metrics-listen", w.metrics_listen, "Proxy metrics (Prometheus) listen address");
   sub->add_option("--upstream-ca", w.upstream_ca, "Extra CA file the proxy trusts for upstreams (tests)");
   sub->add_option("--allow-private", w.allow_private, "CIDR the proxy may connect to despite being private (tests)");

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cmd/osb_command.h"
+#include "common/fd_budget.h"
 #include "common/log.h"
 #include "common/secure_memory.h"
 #include "secretsproxy/proxy.h"
@@ -34,7 +35,11 @@ struct ProxyFlags {
   int threads = 2;
   size_t max_connections_per_session = 512;
   int64_t handshake_timeout_ms = 10'000;
-  int64_t header_timeout_ms = 30'000;
+  int64_t header_timeout_ms = 10'000;
+  size_t max_pending_per_session = 64;
+  uint64_t audit_log_max_bytes = 100ull << 20;
+  unsigned audit_log_keep = 5;
+  size_t fd_reserve = 0;
   int64_t idle_timeout_ms = 120'000;
   uint16_t transparent_port = 443;
 };
@@ -63,14 +68,6 @@ bool LoadSessions(const std::string& path, sp::SessionRegistry& reg, std::vector
   return ok;
 }
 
-void RaiseFileLimit() {
-  rlimit lim{};
-  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &lim);
-  }
-}
-
 int RunProxy(const ProxyFlags& f) {
   sp::ProxyConfig config;
   config.listen = f.listen;
@@ -84,6 +81,9 @@ int RunProxy(const ProxyFlags& f) {
   config.threads = f.threads;
   config.transparent_tls_port = f.transparent_port;
   config.limits.max_connections_per_session = f.max_connections_per_session;
+  config.limits.max_pending_per_session = f.max_pending_per_session;
+  config.audit_log_max_bytes = f.audit_log_max_bytes;
+  config.audit_log_keep = f.audit_log_keep;
   if (f.handshake_timeout_ms <= 0 || f.header_timeout_ms <= 0 || f.idle_timeout_ms <= 0) {
     std::cerr << "error: --*-timeout-ms: must be positive\n";
     return 2;
@@ -102,7 +102,7 @@ int RunProxy(const ProxyFlags& f) {
   if (config.listen.empty() && config.transparent_listen.empty() && config.transparent_http_listen.empty()) {
     config.listen.push_back("127.0.0.1:3128");
   }
-  RaiseFileLimit();
+  std::cerr << "osb proxy: " << osb::InitProcessFdBudget(f.fd_reserve) << "\n";
 
   auto registry = std::make_shared<sp::SessionRegistry>();
   std::vector<std::string> ids;
@@ -174,9 +174,17 @@ const bool registered = osb::cmd::RegisterOsbCommand(40, [](CLI::App& root, int&
   sub->add_option("--ready-file", f->ready_file, "Write bound ports as JSON to FILE once listening");
   sub->add_option("--threads", f->threads, "Worker threads (default 2)");
   sub->add_option("--max-connections-per-session", f->max_connections_per_session,
-                  "Cap on live connections per sandbox (default 512)");
+                  "Cap on live connections per sandbox, counted from accept (default 512)");
+  sub->add_option("--max-pending-per-session", f->max_pending_per_session,
+                  "Cap on a sandbox's connections still in their TLS handshake or first request head (default 64)");
+  sub->add_option("--audit-log-max-bytes", f->audit_log_max_bytes,
+                  "Rotate the audit log file beyond this size (default 100 MiB; 0 = never)");
+  sub->add_option("--audit-log-keep", f->audit_log_keep, "Rotated audit log files kept (default 5)");
+  sub->add_option("--fd-reserve", f->fd_reserve,
+                  "Descriptors kept free for the process itself; sandbox connections are refused before "
+                  "(default min(limit/4, 1024))");
   sub->add_option("--handshake-timeout-ms", f->handshake_timeout_ms, "ClientHello + TLS handshake timeout");
-  sub->add_option("--header-timeout-ms", f->header_timeout_ms, "Request head timeout (first byte to end)");
+  sub->add_option("--header-timeout-ms", f->header_timeout_ms, "Request head timeout (a connection's first head: from accept)");
   sub->add_option("--idle-timeout-ms", f->idle_timeout_ms, "Idle timeout (no byte either way)");
   sub->callback([f, &exit_code] { exit_code = RunProxy(*f); });
 });

@@ -61,6 +61,11 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
   sub->add_option("--dns-listen", opt->dns_listen, "DNS responder for sandboxes")->capture_default_str();
   sub->add_option("--metrics-listen", opt->metrics_listen, "Proxy metrics (Prometheus) listen address");
   sub->add_option("--audit-log", opt->audit_log, "Proxy audit log file (default stderr)");
+  sub->add_option("--audit-log-max-bytes", opt->audit_log_max_bytes,
+                  "Rotate the audit log file beyond this size (0 = never)")->capture_default_str();
+  sub->add_option("--audit-log-keep", opt->audit_log_keep, "Rotated audit log files kept")->capture_default_str();
+  sub->add_option("--fd-reserve", opt->fd_reserve,
+                  "Descriptors kept free for REST/gRPC; sandbox connections stop before (0 = min(limit/4, 1024))");
   sub->add_option("--address-pool", opt->address_pool, "IPv4 pool for sandbox veth pairs")->capture_default_str();
   sub->add_option("--name-prefix", opt->name_prefix, "Prefix of this worker's host objects (netns, veths, nft tables, cgroups)")
       ->capture_default_str();

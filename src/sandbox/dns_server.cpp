@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -15,14 +17,19 @@
 #include <mutex>
 #include <thread>
 
+#include <optional>
+#include <spdlog/spdlog.h>
+
+#include "common/accept_backoff.h"
+#include "common/fd_budget.h"
+#include "common/keyed_slots.h"
+#include "common/rate_limited_log.h"
 #include "sandbox/allowlist.h"
 #include "sandbox/dns_message.h"
 
 namespace osb::sandbox {
 namespace {
 
-constexpr size_t kMaxTcpConnections = 128;
-constexpr auto kTcpIdle = std::chrono::seconds(10);
 
 struct Entry {
   uint32_t answer;  // network byte order
@@ -33,7 +40,19 @@ struct TcpConn {
   std::vector<uint8_t> in;
   std::vector<uint8_t> out;
   std::chrono::steady_clock::time_point lastActive;
+  std::chrono::steady_clock::time_point acceptedAt;
+  uint32_t source = 0;  // network byte order
+  KeyedSlots::Slot slot;
+  FdBudget::Lease fd;
 };
+
+std::string AddressText(uint32_t addr) {
+  char buf[INET_ADDRSTRLEN] = "?";
+  in_addr a{};
+  a.s_addr = addr;
+  inet_ntop(AF_INET, &a, buf, sizeof buf);
+  return buf;
+}
 
 }  // namespace
 
@@ -44,7 +63,11 @@ struct DnsServer::Impl {
   std::thread thread;
   std::mutex mu;
   std::map<uint32_t, Entry> sandboxes;  // by source address (network order)
-  std::map<int, TcpConn> conns;
+  std::map<int, TcpConn> conns;   // Run thread only
+  std::atomic<size_t> connCount{0};
+  KeyedSlots perSource;            // by source address
+  AcceptBackoff backoff;           // Run thread only
+  std::chrono::steady_clock::time_point acceptPausedUntil{};
 
   ~Impl() {
     for (auto& [fd, c] : conns) close(fd);
@@ -85,12 +108,43 @@ struct DnsServer::Impl {
     sockaddr_in from{};
     socklen_t len = sizeof from;
     int fd = accept4(tcp, reinterpret_cast<sockaddr*>(&from), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
-    if (conns.size() >= kMaxTcpConnections) {
-      close(fd);
+    if (fd < 0) {
+      const int err = errno;
+      if (ClassifyAcceptError(err) != AcceptErrorKind::kBackOff) return;
+      // The listener stays readable: leave it out of poll() for a while.
+      const auto delay = backoff.Next();
+      acceptPausedUntil = std::chrono::steady_clock::now() + delay;
+      LogLimited(spdlog::level::warn, "dns accept", std::strerror(err),
+                 std::string("dns: TCP accept failed: ") + std::strerror(err) + "; retrying in " +
+                     std::to_string(delay.count()) + " ms");
       return;
     }
-    conns[fd] = TcpConn{{}, {}, std::chrono::steady_clock::now()};
+    backoff.Reset();
+    const std::string source = AddressText(from.sin_addr.s_addr);
+    const char* refused = nullptr;
+    auto lease = FdBudget::Process().TryAcquire(1, fd);
+    std::optional<KeyedSlots::Slot> slot;
+    if (!lease) {
+      refused = "worker descriptor budget spent";
+    } else if (conns.size() >= options.tcpTotal) {
+      refused = "too many DNS TCP connections in all";
+    } else if (slot = perSource.TryAcquire(source, options.tcpPerSource); !slot) {
+      refused = "too many DNS TCP connections from this sandbox";
+    }
+    if (refused != nullptr) {
+      close(fd);
+      LogLimited(spdlog::level::warn, source, refused,
+                 std::string("dns: closed a TCP connection from ") + source + ": " + refused);
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    TcpConn& c = conns[fd];
+    c.lastActive = now;
+    c.acceptedAt = now;
+    c.source = from.sin_addr.s_addr;
+    c.slot = std::move(*slot);
+    c.fd = std::move(*lease);
+    connCount = conns.size();
   }
 
   // Returns false when the connection should be closed.
@@ -129,23 +183,32 @@ struct DnsServer::Impl {
 
   void Run() {
     for (;;) {
-      std::vector<pollfd> fds = {{wake, POLLIN, 0}, {udp, POLLIN, 0}, {tcp, POLLIN, 0}};
+      auto now = std::chrono::steady_clock::now();
+      const bool acceptPaused = now < acceptPausedUntil;
+      // A negative fd is ignored by poll(): that is how the listener pauses.
+      std::vector<pollfd> fds = {{wake, POLLIN, 0}, {udp, POLLIN, 0}, {acceptPaused ? -1 : tcp, POLLIN, 0}};
       for (auto& [fd, c] : conns) fds.push_back({fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
-      int n = poll(fds.data(), fds.size(), 1000);
+      int timeout = 1000;
+      if (acceptPaused) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(acceptPausedUntil - now).count();
+        timeout = static_cast<int>(std::clamp<long long>(left + 1, 1, 1000));
+      }
+      int n = poll(fds.data(), fds.size(), timeout);
       if (n < 0 && errno != EINTR) return;
       if (fds[0].revents) return;
       if (fds[1].revents) OnUdp();
       if (fds[2].revents) OnAccept();
-      auto now = std::chrono::steady_clock::now();
+      now = std::chrono::steady_clock::now();
       for (size_t i = 3; i < fds.size(); ++i) {
         auto it = conns.find(fds[i].fd);
         if (it == conns.end()) continue;
         bool keep = fds[i].revents ? OnTcp(it->first, it->second, fds[i].revents) : true;
-        if (!keep || now - it->second.lastActive > kTcpIdle) {
+        if (!keep || now - it->second.lastActive > options.tcpIdle || now - it->second.acceptedAt > options.tcpLifetime) {
           close(it->first);
           conns.erase(it);
         }
       }
+      connCount = conns.size();
     }
   }
 };
@@ -189,6 +252,8 @@ Result<std::unique_ptr<DnsServer>> DnsServer::Start(const Options& options) {
 }
 
 uint16_t DnsServer::Port() const { return impl_->port; }
+
+size_t DnsServer::TcpConnections() const { return impl_->connCount.load(); }
 
 Status DnsServer::SetSandbox(const std::string& sandboxAddress, const std::string& answerAddress,
                              std::vector<std::string> allowlist) {

@@ -14,13 +14,22 @@
 //
 // Listens on one address (default 127.0.0.1: the sandboxes' port-53 flows
 // are DNATed there by their nft rules, with their own source address). One
-// background thread serves everything with poll(); at most 128 TCP
-// connections, each closed after 10 s idle.
+// background thread serves everything with poll().
+//
+// TCP is accounted per source address (= per sandbox) from accept: at most
+// tcpPerSource connections each (a sandbox holding its slots cannot starve
+// the others), tcpTotal in all, and each takes one descriptor from the
+// worker's budget (common/fd_budget.h). Beyond a cap the connection is
+// closed at once, with a rate-limited log line. A connection is closed after
+// tcpIdle without a byte, and after tcpLifetime in any case. When accept
+// fails (EMFILE, ...) the listener is left out of poll() for 10 ms .. 1 s
+// (doubling) instead of spinning.
 //
 // Thread safety: SetSandbox / RemoveSandbox / Port may be called from any
 // thread while it runs. The destructor stops the thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,6 +45,10 @@ class DnsServer {
     std::string listenAddress = "127.0.0.1";
     uint16_t port = 0;  // 0 = pick a free port (see Port())
     uint32_t ttl = 5;
+    size_t tcpPerSource = 16;
+    size_t tcpTotal = 512;
+    std::chrono::milliseconds tcpIdle{10'000};
+    std::chrono::milliseconds tcpLifetime{30'000};
   };
 
   // Binds UDP and TCP on the same port and starts the thread.
@@ -46,6 +59,8 @@ class DnsServer {
   DnsServer& operator=(const DnsServer&) = delete;
 
   uint16_t Port() const;
+  // TCP connections open now (all sources); for tests and metrics.
+  size_t TcpConnections() const;
 
   // Registers (or replaces) the sandbox whose queries come from
   // sandboxAddress; allowed A queries are answered with answerAddress.

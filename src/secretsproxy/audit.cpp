@@ -7,6 +7,11 @@
 #include <chrono>
 #include <cstdio>
 
+#include <optional>
+
+#include "common/rate_limited_log.h"
+#include "common/rotating_file.h"
+
 namespace osb::secretsproxy {
 
 namespace {
@@ -125,15 +130,20 @@ std::string FormatAuditLine(const AuditRecord& r, int64_t ts_ms) {
   return out;
 }
 
-AuditLog::AuditLog(const std::string& path) {
+AuditLog::AuditLog(const std::string& path, uint64_t max_bytes, unsigned keep) {
   if (path.empty()) {
     fd_ = STDERR_FILENO;
   } else {
-    fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    owned_ = true;
+    file_ = std::make_unique<RotatingFile>(path, max_bytes, keep);
   }
   writer_ = std::thread([this] { WriterLoop(); });
 }
+
+void AuditLog::LimitBlockedRecords(size_t burst, std::chrono::milliseconds window) {
+  blocked_limit_ = std::make_unique<RateLimitedLog>(RateLimitedLog::Options{burst, window, 4096});
+}
+
+bool AuditLog::ok() const { return fd_ >= 0 || (file_ && file_->ok()); }
 
 AuditLog::~AuditLog() {
   {
@@ -142,7 +152,6 @@ AuditLog::~AuditLog() {
   }
   wake_.notify_one();
   writer_.join();
-  if (owned_ && fd_ >= 0) ::close(fd_);
 }
 
 void AuditLog::Write(const AuditRecord& r) {
@@ -153,8 +162,20 @@ void AuditLog::Write(const AuditRecord& r) {
   }
   if (!r.secrets.empty()) substitutions += r.secrets.size();
   if (r.scrubbed) scrubbed_responses++;
+  std::optional<AuditRecord> with_count;
+  if (!r.forwarded && blocked_limit_) {
+    const auto admitted = blocked_limit_->Admit(r.sandbox.empty() ? r.source : r.sandbox, r.reason);
+    if (!admitted) {
+      lines_suppressed++;
+      return;
+    }
+    if (*admitted > 0) {
+      with_count = r;
+      with_count->reason += RateLimitedLog::Suffix(*admitted);
+    }
+  }
   const std::string line = FormatAuditLine(
-      r, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      with_count ? *with_count : r, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
              .count());
   std::unique_lock lock(mu_);
   drained_.wait(lock, [&] { return queued_.size() < kMaxQueuedBytes || stopping_; });
@@ -192,9 +213,12 @@ void AuditLog::WriterLoop() {
     batch.clear();
     batch.swap(queued_);
     const uint64_t seq = queued_seq_;
+    const uint64_t lines = seq - written_seq_;
     lock.unlock();
     drained_.notify_all();  // producers blocked on a full queue
-    if (fd_ >= 0) WriteFully(fd_, batch);  // a failing disk must not stop the proxy
+    // A failing disk must not stop the proxy: the lines are counted as dropped.
+    const bool written = file_ ? file_->Append(batch) : fd_ >= 0 && WriteFully(fd_, batch);
+    if (!written) lines_dropped += lines;
     lock.lock();
     written_seq_ = seq;
     drained_.notify_all();
@@ -220,6 +244,9 @@ std::string AuditLog::Metrics(uint64_t leaves_generated) const {
   counter("osb_proxy_upstream_errors_total", "Upstream connect/TLS/protocol failures.", upstream_errors.load());
   counter("osb_proxy_tls_handshake_failures_total", "Failed client TLS handshakes.", tls_handshake_failures.load());
   counter("osb_proxy_leaf_certificates_generated_total", "Leaf certificates signed.", leaves_generated);
+  counter("osb_proxy_audit_lines_dropped_total", "Audit lines that could not be written.", lines_dropped.load());
+  counter("osb_proxy_audit_lines_suppressed_total", "Blocked-request audit lines left out by the per-sandbox rate.",
+          lines_suppressed.load());
   return s;
 }
 

@@ -19,10 +19,16 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+namespace osb {
+class RateLimitedLog;
+class RotatingFile;
+}
 
 namespace osb::secretsproxy {
 
@@ -51,12 +57,21 @@ class AuditLog {
   static constexpr size_t kBatchBytes = 64 << 10;
   static constexpr size_t kMaxQueuedBytes = 8 << 20;
   // path "" = stderr. On open failure ok() is false and lines are discarded.
-  explicit AuditLog(const std::string& path);
+  // A file is capped at max_bytes (0 = no cap) and rotated, keeping `keep`
+  // older files (common/rotating_file.h); lines that cannot be written are
+  // counted in lines_dropped.
+  explicit AuditLog(const std::string& path, uint64_t max_bytes = 0, unsigned keep = 0);
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
-  bool ok() const { return fd_ >= 0; }
+  bool ok() const;
   void Write(const AuditRecord& r);
+  // Rate-limits blocked records (a sandbox can cause as many as it sends
+  // requests): per (sandbox, or source when unknown; reason), `burst` per
+  // window are written, the rest only counted (lines_suppressed); the next
+  // one written ends its reason with " (N similar suppressed)". Forwarded
+  // records are never limited. Off until called; call before traffic.
+  void LimitBlockedRecords(size_t burst, std::chrono::milliseconds window);
   // Blocks until every line queued so far has been written.
   void Flush();
 
@@ -71,6 +86,8 @@ class AuditLog {
   std::atomic<uint64_t> bytes_down{0};
   std::atomic<uint64_t> upstream_errors{0};
   std::atomic<uint64_t> tls_handshake_failures{0};
+  std::atomic<uint64_t> lines_dropped{0};     // write failures (disk full, ...)
+  std::atomic<uint64_t> lines_suppressed{0};  // blocked records over their rate
   std::string Metrics(uint64_t leaves_generated) const;
 
  private:
@@ -84,8 +101,9 @@ class AuditLog {
   bool writer_idle_ = false;
   bool flush_wanted_ = false;
   bool stopping_ = false;
-  int fd_ = -1;
-  bool owned_ = false;
+  int fd_ = -1;                          // stderr
+  std::unique_ptr<osb::RotatingFile> file_;  // a file
+  std::unique_ptr<osb::RateLimitedLog> blocked_limit_;
   std::thread writer_;
 };
 

@@ -106,12 +106,20 @@ void PlainStream::Close() {
   sock_.close(ec);
 }
 
-TlsStream::TlsStream(asio::ip::tcp::socket s, SSL_CTX* ctx, Role role)
-    : sock_(std::move(s)), timer_(sock_.get_executor()), ssl_(SSL_new(ctx)) {
+TlsStream::TlsStream(asio::ip::tcp::socket s, SSL_CTX* ctx, Role role, std::string initial)
+    : sock_(std::move(s)), timer_(sock_.get_executor()), ssl_(SSL_new(ctx)), initial_(std::move(initial)) {
   if (ssl_ == nullptr) std::abort();  // allocation failure: nothing sensible to do
   error_code ec;
   sock_.non_blocking(true, ec);
   SSL_set_fd(ssl_, static_cast<int>(sock_.native_handle()));
+  if (!initial_.empty()) {
+    // Read the initial bytes from memory first (retry, not EOF, when they
+    // run out), writes go to the socket; SwitchToSocket() swaps the read side.
+    initial_bio_ = BIO_new_mem_buf(initial_.data(), static_cast<int>(initial_.size()));
+    if (initial_bio_ == nullptr) std::abort();
+    BIO_set_mem_eof_return(initial_bio_, -1);
+    SSL_set0_rbio(ssl_, initial_bio_);  // drops the read side's reference to the socket BIO
+  }
   if (role == Role::kServer) {
     SSL_set_accept_state(ssl_);
   } else {
@@ -120,6 +128,15 @@ TlsStream::TlsStream(asio::ip::tcp::socket s, SSL_CTX* ctx, Role role)
 }
 
 TlsStream::~TlsStream() { SSL_free(ssl_); }
+
+bool TlsStream::SwitchToSocket() {
+  if (initial_bio_ == nullptr || BIO_ctrl_pending(initial_bio_) > 0) return false;
+  BIO* sock_bio = SSL_get_wbio(ssl_);
+  BIO_up_ref(sock_bio);
+  SSL_set0_rbio(ssl_, sock_bio);  // frees the memory BIO
+  initial_bio_ = nullptr;
+  return true;
+}
 
 void TlsStream::ReleaseIdleBuffers() {
   // Refuses (returns 0) while a partial record is buffered; that is fine.
@@ -153,6 +170,7 @@ asio::awaitable<void> TlsStream::Handshake(Millis timeout, error_code& ec) {
       ec = SslFailure(err);
       break;
     }
+    if (err == SSL_ERROR_WANT_READ && SwitchToSocket()) continue;
     co_await WaitFor(err, ec);
     if (ec) break;
   }
@@ -163,6 +181,7 @@ asio::awaitable<void> TlsStream::Handshake(Millis timeout, error_code& ec) {
 asio::awaitable<size_t> TlsStream::ReadSome(char* data, size_t size, Millis timeout, error_code& ec) {
   if (size == 0) co_return 0;
   const int want = static_cast<int>(std::min<size_t>(size, 1 << 30));
+  SwitchToSocket();
   // Fast path: decrypted data or a readable socket, no timer needed.
   ERR_clear_error();
   errno = 0;
@@ -176,7 +195,7 @@ asio::awaitable<size_t> TlsStream::ReadSome(char* data, size_t size, Millis time
   Arm(timer_, timeout, kIdleBufferGrace);
   size_t n = 0;
   while (true) {
-    co_await WaitFor(err, ec);
+    if (err != SSL_ERROR_WANT_READ || !SwitchToSocket()) co_await WaitFor(err, ec);
     if (ec) break;
     ERR_clear_error();
     errno = 0;

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace osb::secretsproxy {
@@ -84,7 +85,9 @@ class PlainStream final : public ByteStream {
 class TlsStream final : public ByteStream {
  public:
   enum class Role { kClient, kServer };
-  TlsStream(boost::asio::ip::tcp::socket s, SSL_CTX* ctx, Role role);
+  // `initial`: bytes already read from the socket (a ClientHello read to
+  // find its SNI); OpenSSL reads them first, then the socket.
+  TlsStream(boost::asio::ip::tcp::socket s, SSL_CTX* ctx, Role role, std::string initial = {});
   ~TlsStream() override;
   SSL* native() { return ssl_; }
   boost::asio::awaitable<void> Handshake(Millis timeout, boost::system::error_code& ec);
@@ -99,9 +102,14 @@ class TlsStream final : public ByteStream {
  private:
   // Waits for the socket to become readable/writable (per SSL_get_error).
   boost::asio::awaitable<void> WaitFor(int ssl_error, boost::system::error_code& ec);
+  // After SSL_ERROR_WANT_READ: true if OpenSSL has used up the initial bytes
+  // and now reads the socket (retry at once, without waiting).
+  bool SwitchToSocket();
   boost::asio::ip::tcp::socket sock_;
   boost::asio::steady_timer timer_;
   SSL* ssl_ = nullptr;
+  std::string initial_;         // backs initial_bio_
+  BIO* initial_bio_ = nullptr;  // owned by ssl_ while set
 };
 
 }  // namespace osb::secretsproxy

@@ -1,10 +1,9 @@
 #include "secretsproxy/listeners.h"
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 
@@ -20,15 +19,20 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Counts a live client connection (metrics) and untracks it at the end.
+// A partial ClientHello is buffered up to one full TLS record and its header;
+// a hello that does not fit is refused.
+constexpr size_t kMaxClientHelloBytes = 16 * 1024 + 5;
+
+// Counts a live client connection (metrics), untracks it at the end, and
+// lets the memory trimmer see the count fall after a burst.
 class ConnectionScope {
  public:
   ConnectionScope(std::shared_ptr<ProxyShared> shared) : shared_(std::move(shared)) {
     shared_->audit->connections_total++;
-    shared_->audit->connections_active++;
+    shared_->admission->trimmer.Note(++shared_->audit->connections_active);
   }
   ~ConnectionScope() {
-    shared_->audit->connections_active--;
+    shared_->admission->trimmer.Note(--shared_->audit->connections_active);
     for (auto& s : streams_) shared_->Untrack(s);
   }
   void Track(std::shared_ptr<ByteStream> s) {
@@ -41,20 +45,6 @@ class ConnectionScope {
   std::vector<std::shared_ptr<ByteStream>> streams_;
 };
 
-// Holds one of the session's connection slots.
-class SessionSlot {
- public:
-  SessionSlot(std::shared_ptr<const SessionSnapshot> s, size_t cap) : s_(std::move(s)) {
-    ok_ = static_cast<size_t>(++s_->connections()) <= cap;
-  }
-  ~SessionSlot() { --s_->connections(); }
-  bool ok() const { return ok_; }
-
- private:
-  std::shared_ptr<const SessionSnapshot> s_;
-  bool ok_ = false;
-};
-
 std::string SourceOf(const tcp::socket& sock) {
   error_code ec;
   auto ep = sock.remote_endpoint(ec);
@@ -63,15 +53,8 @@ std::string SourceOf(const tcp::socket& sock) {
 }
 
 void AuditBlocked(ProxyShared& shared, const std::string& source, const std::string& sandbox,
-                  const std::string& host, const std::string& method, int status, std::string reason) {
-  AuditRecord rec;
-  rec.source = source;
-  rec.sandbox = sandbox;
-  rec.host = host;
-  rec.method = method;
-  rec.status = status;
-  rec.reason = std::move(reason);
-  shared.audit->Write(rec);
+                  const std::string& host, const std::string& method, int status, const std::string& reason) {
+  AuditRefusal(*shared.admission, *shared.audit, source, sandbox, host, method, status, reason);
 }
 
 asio::awaitable<void> Answer(ProxyShared& shared, ByteStream& s, int status, std::string_view reason) {
@@ -82,18 +65,64 @@ asio::awaitable<void> Answer(ProxyShared& shared, ByteStream& s, int status, std
   co_await s.GracefulClose();
 }
 
-// TLS towards the client with a leaf for target, then the HTTP loop.
-asio::awaitable<void> ServeTls(std::shared_ptr<ProxyShared> shared, ConnectionScope& scope, tcp::socket sock,
-                               Target target, std::string source, std::string sandbox, bool check_sni) {
+// Refused at accept: a fixed 503 where HTTP is spoken (written without
+// waiting: a fresh socket's send buffer is empty), then closed at once.
+void CloseNow(tcp::socket& sock, bool http) {
+  error_code ec;
+  if (http) {
+    static const std::string kResp = ErrorResponse(503, "too many connections for this sandbox", true);
+    sock.non_blocking(true, ec);
+    sock.write_some(asio::buffer(kResp), ec);
+  }
+  sock.close(ec);
+}
+
+Millis Until(Clock::time_point deadline) {
+  return std::max(Millis{1}, std::chrono::duration_cast<Millis>(deadline - Clock::now()));
+}
+
+// Reads until `buf` holds a complete request head (not consumed: the caller
+// hands buf on), the head is bad or too large, or `deadline` passes. One
+// read waits at most until the deadline: bytes trickling in do not extend it.
+asio::awaitable<HeadRead> ReadHeadBy(ByteStream& s, std::string& buf, RequestHead* head, const ProxyLimits& limits,
+                                     Clock::time_point deadline, std::string* reason) {
+  const HeadLimits hl{limits.max_line_bytes, limits.max_header_bytes, limits.max_header_fields};
+  while (true) {
+    if (!buf.empty()) {
+      const ParseOutcome r = ParseRequestHead(buf, hl, head);
+      if (r.status == ParseStatus::kComplete) co_return HeadRead::kOk;
+      if (r.status == ParseStatus::kBad || r.status == ParseStatus::kTooLarge) {
+        *reason = r.reason;
+        co_return r.status == ParseStatus::kBad ? HeadRead::kBad : HeadRead::kTooLarge;
+      }
+    }
+    if (Clock::now() >= deadline) co_return HeadRead::kTimeout;
+    const size_t have = buf.size();
+    buf.resize(have + (have == 0 ? 2048 : 16 * 1024));
+    error_code ec;
+    const size_t n = co_await s.ReadSome(buf.data() + have, buf.size() - have, Until(deadline), ec);
+    buf.resize(have + n);
+    if (n == 0) co_return ec == asio::error::timed_out ? HeadRead::kTimeout : HeadRead::kEof;
+  }
+}
+
+// TLS towards the client with a leaf for target (initial = bytes of the
+// ClientHello already read), then the first request head by its deadline,
+// then the HTTP loop.
+asio::awaitable<void> ServeTls(std::shared_ptr<ProxyShared> shared, ConnectionScope& scope, Admitted& admitted,
+                               tcp::socket sock, Target target, std::string source, bool check_sni,
+                               Clock::time_point handshake_deadline, std::string initial) {
+  const std::string& sandbox = admitted.sandbox_id();
   auto ctx = shared->ca->ServerContextFor(target.host);
   if (!ctx) {
     AuditBlocked(*shared, source, sandbox, target.host, "", 0, "leaf certificate unavailable");
     co_return;
   }
-  auto tls = std::make_shared<TlsStream>(std::move(sock), (*ctx)->native_handle(), TlsStream::Role::kServer);
+  auto tls = std::make_shared<TlsStream>(std::move(sock), (*ctx)->native_handle(), TlsStream::Role::kServer,
+                                         std::move(initial));
   scope.Track(tls);
   error_code ec;
-  co_await tls->Handshake(shared->config.limits.handshake_timeout, ec);
+  co_await tls->Handshake(Until(handshake_deadline), ec);
   if (ec) {
     shared->audit->tls_handshake_failures++;
     AuditBlocked(*shared, source, sandbox, target.host, "", 0, "client TLS handshake failed");
@@ -105,36 +134,45 @@ asio::awaitable<void> ServeTls(std::shared_ptr<ProxyShared> shared, ConnectionSc
     const char* sni = SSL_get_servername(tls->native(), TLSEXT_NAMETYPE_host_name);
     mismatch = sni != nullptr && NormalizeHost(sni) != target.host;
   }
+  const auto& limits = shared->config.limits;
+  std::string buf, reason;
+  RequestHead head;
+  const HeadRead hr = co_await ReadHeadBy(*tls, buf, &head, limits, Clock::now() + limits.header_timeout, &reason);
+  if (hr != HeadRead::kOk && hr != HeadRead::kBad && hr != HeadRead::kTooLarge) {
+    tls->Close();
+    co_return;
+  }
+  admitted.Established();  // a bad head is refused (and audited) by ServeHttp
   ExchangeOptions opt;
   opt.mode = ExchangeMode::kTls;
   opt.fixed_target = target;
   opt.source_ip = source;
   opt.sni_mismatch = mismatch;
+  opt.initial_bytes = std::move(buf);
   co_await ServeHttp(shared, tls, std::move(opt));
 }
 
-struct TimerFlags {
-  bool fired = false;
-  bool done = false;
-};
-
-// Waits until the socket is readable or the deadline passes.
-asio::awaitable<bool> WaitReadable(tcp::socket& sock, Clock::time_point deadline) {
-  auto ex = co_await asio::this_coro::executor;
-  asio::steady_timer timer(ex);
-  timer.expires_at(deadline);
-  auto flags = std::make_shared<TimerFlags>();
-  timer.async_wait([flags, &sock](const error_code& e) {
-    if (e || flags->done) return;
-    flags->fired = true;
-    error_code ignored;
-    sock.cancel(ignored);
-  });
-  error_code ec;
-  co_await sock.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-  flags->done = true;
-  timer.cancel();
-  co_return !ec && !flags->fired;
+// Admission at accept (admission.h). nullopt: refused and already handled
+// (closed at once, or 403 answered to an unknown source).
+asio::awaitable<std::optional<Admitted>> AdmitOrRefuse(ProxyShared& shared, tcp::socket& sock,
+                                                        const std::string& source, bool http) {
+  auto r = Admission::Admit(*shared.admission, *shared.sessions, shared.config.limits, *shared.audit,
+                            static_cast<int>(sock.native_handle()), source);
+  if (r.outcome == Admission::Outcome::kAdmitted) co_return std::move(r.admitted);
+  if (r.outcome == Admission::Outcome::kRefused) {
+    CloseNow(sock, http);
+    co_return std::nullopt;
+  }
+  AuditBlocked(shared, source, "", "", "", http ? 403 : 0, r.reason);
+  if (!http) {
+    CloseNow(sock, false);
+    co_return std::nullopt;
+  }
+  auto client = std::make_shared<PlainStream>(std::move(sock));
+  shared.Track(client);
+  co_await Answer(shared, *client, 403, r.reason);
+  shared.Untrack(client);
+  co_return std::nullopt;
 }
 
 }  // namespace
@@ -142,6 +180,9 @@ asio::awaitable<bool> WaitReadable(tcp::socket& sock, Clock::time_point deadline
 asio::awaitable<void> HandleExplicit(std::shared_ptr<ProxyShared> shared, tcp::socket sock) {
   ConnectionScope scope(shared);
   const std::string source = SourceOf(sock);
+  auto admitted = co_await AdmitOrRefuse(*shared, sock, source, true);
+  if (!admitted) co_return;
+  const auto& session = admitted->session();
   error_code ignored;
   sock.set_option(tcp::no_delay(true), ignored);
   const auto& limits = shared->config.limits;
@@ -150,27 +191,18 @@ asio::awaitable<void> HandleExplicit(std::shared_ptr<ProxyShared> shared, tcp::s
 
   std::string buf, reason;
   RequestHead head;
-  const HeadRead hr = co_await ReadRequestHead(*client, buf, &head, limits, limits.header_timeout, &reason, false);
+  const HeadRead hr =
+      co_await ReadHeadBy(*client, buf, &head, limits, admitted->accepted_at() + limits.header_timeout, &reason);
   if (hr == HeadRead::kBad || hr == HeadRead::kTooLarge) {
     const int status = hr == HeadRead::kBad ? 400 : 431;
-    AuditBlocked(*shared, source, "", "", "", status, reason);
+    AuditBlocked(*shared, source, session->sandbox_id(), "", "", status, reason);
     co_await Answer(*shared, *client, status, reason);
     co_return;
   }
   if (hr != HeadRead::kOk) co_return;
-  auto session = shared->sessions->Lookup(source);
-  if (!session) {
-    AuditBlocked(*shared, source, "", "", head.method, 403, "no sandbox session for this source address");
-    co_await Answer(*shared, *client, 403, "no sandbox session for this source address");
-    co_return;
-  }
-  SessionSlot slot(session, limits.max_connections_per_session);
-  if (!slot.ok()) {
-    AuditBlocked(*shared, source, session->sandbox_id(), "", head.method, 503, "too many connections");
-    co_await Answer(*shared, *client, 503, "too many connections for this sandbox");
-    co_return;
-  }
+  const auto head_done = Clock::now();
   if (head.method != "CONNECT") {
+    admitted->Established();
     ExchangeOptions opt;
     opt.mode = ExchangeMode::kExplicitPlain;
     opt.initial_bytes = std::move(buf);
@@ -200,50 +232,45 @@ asio::awaitable<void> HandleExplicit(std::shared_ptr<ProxyShared> shared, tcp::s
   error_code ec;
   co_await client->WriteAll("HTTP/1.1 200 Connection Established\r\n\r\n", limits.idle_timeout, ec);
   if (ec) co_return;
-  co_await ServeTls(shared, scope, std::move(client->socket()), *target, source, session->sandbox_id(), true);
+  std::string no_initial_bytes;
+  const auto handshake_deadline = head_done + limits.handshake_timeout;
+  co_await ServeTls(shared, scope, *admitted, std::move(client->socket()), *target, source, true,
+                    handshake_deadline, std::move(no_initial_bytes));
 }
 
 asio::awaitable<void> HandleTransparentTls(std::shared_ptr<ProxyShared> shared, tcp::socket sock) {
   ConnectionScope scope(shared);
   const std::string source = SourceOf(sock);
+  auto admitted = co_await AdmitOrRefuse(*shared, sock, source, false);
+  if (!admitted) co_return;
+  const auto& session = admitted->session();
   error_code ignored;
   sock.set_option(tcp::no_delay(true), ignored);
   const auto& limits = shared->config.limits;
-  auto session = shared->sessions->Lookup(source);
-  if (!session) {
-    AuditBlocked(*shared, source, "", "", "", 0, "no sandbox session for this source address");
-    co_return;
-  }
-  SessionSlot slot(session, limits.max_connections_per_session);
-  if (!slot.ok()) {
-    AuditBlocked(*shared, source, session->sandbox_id(), "", "", 0, "too many connections");
-    co_return;
-  }
-  // Peek (do not consume) until the ClientHello's SNI is readable.
-  const auto deadline = Clock::now() + limits.handshake_timeout;
-  std::string peek(32 * 1024, '\0');
-  std::string host;
-  size_t last = 0;
+  const auto deadline = admitted->accepted_at() + limits.handshake_timeout;
+  auto client = std::make_shared<PlainStream>(std::move(sock));
+  scope.Track(client);
+  // Read (asynchronously, by the deadline) until the ClientHello's SNI is
+  // known; the bytes read go to the TLS layer as its first input.
+  std::string hello, host;
   while (true) {
-    const bool readable = co_await WaitReadable(sock, deadline);
-    if (!readable) co_return;
+    const size_t have = hello.size();
+    if (have == kMaxClientHelloBytes) {
+      AuditBlocked(*shared, source, session->sandbox_id(), "", "", 0, "TLS ClientHello too large");
+      co_return;
+    }
+    hello.resize(std::min(kMaxClientHelloBytes, have + (have == 0 ? 2048 : 4096)));
     error_code ec;
-    const size_t n = sock.receive(asio::buffer(peek), tcp::socket::message_peek, ec);
-    if (ec || n == 0) co_return;
-    const SniResult r = ParseClientHelloSni(std::string_view(peek.data(), n), &host);
+    const size_t n = co_await client->ReadSome(hello.data() + have, hello.size() - have, Until(deadline), ec);
+    hello.resize(have + n);
+    if (n == 0) co_return;  // EOF, reset or the deadline
+    const SniResult r = ParseClientHelloSni(hello, &host);
     if (r == SniResult::kFound) break;
-    if (r != SniResult::kNeedMore || n == peek.size()) {
+    if (r != SniResult::kNeedMore) {
       AuditBlocked(*shared, source, session->sandbox_id(), "", "", 0,
                    r == SniResult::kNoSni ? "TLS ClientHello without server name" : "not a TLS ClientHello");
       co_return;
     }
-    if (n == last) {  // the rest of the hello has not arrived yet
-      asio::steady_timer pause(co_await asio::this_coro::executor);
-      pause.expires_after(std::chrono::milliseconds(5));
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (Clock::now() > deadline) co_return;
-    }
-    last = n;
   }
   if (!session->allowlist().Matches(host)) {
     AuditBlocked(*shared, source, session->sandbox_id(), host, "", 0, "host is not on the sandbox's egress allowlist");
@@ -254,29 +281,28 @@ asio::awaitable<void> HandleTransparentTls(std::shared_ptr<ProxyShared> shared, 
   Target target;
   target.host = host;
   target.port = shared->config.transparent_tls_port;
-  std::string sandbox = session->sandbox_id();
-  co_await ServeTls(shared, scope, std::move(sock), std::move(target), source, std::move(sandbox), false);
+  co_await ServeTls(shared, scope, *admitted, std::move(client->socket()), std::move(target), source, false,
+                    deadline, std::move(hello));
 }
 
 asio::awaitable<void> HandleTransparentHttp(std::shared_ptr<ProxyShared> shared, tcp::socket sock) {
   ConnectionScope scope(shared);
   const std::string source = SourceOf(sock);
+  auto admitted = co_await AdmitOrRefuse(*shared, sock, source, true);
+  if (!admitted) co_return;
+  const auto& limits = shared->config.limits;
   auto client = std::make_shared<PlainStream>(std::move(sock));
   scope.Track(client);
-  auto session = shared->sessions->Lookup(source);
-  if (!session) {
-    AuditBlocked(*shared, source, "", "", "", 403, "no sandbox session for this source address");
-    co_await Answer(*shared, *client, 403, "no sandbox session for this source address");
-    co_return;
-  }
-  SessionSlot slot(session, shared->config.limits.max_connections_per_session);
-  if (!slot.ok()) {
-    co_await Answer(*shared, *client, 503, "too many connections for this sandbox");
-    co_return;
-  }
+  std::string buf, reason;
+  RequestHead head;
+  const HeadRead hr =
+      co_await ReadHeadBy(*client, buf, &head, limits, admitted->accepted_at() + limits.header_timeout, &reason);
+  if (hr != HeadRead::kOk && hr != HeadRead::kBad && hr != HeadRead::kTooLarge) co_return;
+  admitted->Established();  // a bad head is refused (and audited) by ServeHttp
   ExchangeOptions opt;
   opt.mode = ExchangeMode::kTransparentPlain;
   opt.source_ip = source;
+  opt.initial_bytes = std::move(buf);
   co_await ServeHttp(shared, client, std::move(opt));
 }
 
@@ -285,10 +311,11 @@ asio::awaitable<void> HandleMetrics(std::shared_ptr<ProxyShared> shared, tcp::so
   std::string buf, reason;
   RequestHead head;
   const HeadRead hr =
-      co_await ReadRequestHead(*client, buf, &head, shared->config.limits, shared->config.limits.header_timeout,
-                               &reason);
+      co_await ReadHeadBy(*client, buf, &head, shared->config.limits,
+                          Clock::now() + shared->config.limits.header_timeout, &reason);
   if (hr != HeadRead::kOk) co_return;
-  const std::string body = shared->audit->Metrics(shared->ca->leaves_generated());
+  const std::string body =
+      shared->audit->Metrics(shared->ca->leaves_generated()) + AdmissionMetrics(*shared->admission);
   const std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
                            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
   error_code ec;

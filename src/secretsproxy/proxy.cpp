@@ -17,7 +17,9 @@
 #include <functional>
 #include <thread>
 
+#include "common/accept_backoff.h"
 #include "common/log.h"
+#include "common/rate_limited_log.h"
 #include "secretsproxy/host_rules.h"
 #include "secretsproxy/listeners.h"
 #include "secretsproxy/proxy_shared.h"
@@ -76,18 +78,30 @@ Result<tcp::endpoint> ParseListen(const std::string& text, const std::string& fi
 }
 
 asio::awaitable<void> AcceptLoop(std::shared_ptr<ProxyShared> shared, std::shared_ptr<tcp::acceptor> acceptor,
-                                 Handler handler, std::function<asio::any_io_executor()> next_executor) {
+                                 Handler handler, std::function<asio::any_io_executor()> next_executor,
+                                 std::string name) {
+  AcceptBackoff backoff;
+  asio::steady_timer pause(acceptor->get_executor());
   while (true) {
     error_code ec;
     tcp::socket sock = co_await acceptor->async_accept(next_executor(), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (!acceptor->is_open() || ec == asio::error::operation_aborted) co_return;
-      // e.g. EMFILE: back off briefly instead of spinning.
-      asio::steady_timer t(acceptor->get_executor());
-      t.expires_after(std::chrono::milliseconds(50));
-      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      const AcceptErrorKind kind = ClassifyAcceptError(ec.value());
+      if (kind == AcceptErrorKind::kStop) co_return;
+      if (kind == AcceptErrorKind::kRetryNow) continue;
+      // EMFILE/ENFILE/ENOBUFS: the listening socket stays readable, so an
+      // immediate retry would spin. Wait 10 ms .. 1 s (doubling).
+      const auto delay = backoff.Next();
+      LogLimited(spdlog::level::warn, "secrets proxy accept " + name, ec.message(),
+                 "secrets proxy: accept on the " + name + " listener failed: " + ec.message() + "; retrying in " +
+                     std::to_string(delay.count()) + " ms");
+      pause.expires_after(delay);
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (!acceptor->is_open()) co_return;
       continue;
     }
+    backoff.Reset();
     auto ex = sock.get_executor();
     asio::co_spawn(ex, handler(shared, std::move(sock)), [](std::exception_ptr e) {
       if (!e) return;
@@ -156,8 +170,11 @@ Status Proxy::Impl::Setup(asio::io_context& io) {
   auto ca = CertificateAuthority::LoadOrCreate(c.state_dir, c.limits.leaf_cache_capacity);
   if (!ca) return ca.error();
   s.ca = std::move(*ca);
-  s.audit = std::make_unique<AuditLog>(c.audit_log);
+  s.audit = std::make_unique<AuditLog>(c.audit_log, c.audit_log_max_bytes, c.audit_log_keep);
   if (!s.audit->ok()) return MakeError(ErrorCode::kInvalidArgument, "audit-log: cannot open " + c.audit_log);
+  // A sandbox causes a blocked line per request it sends: rate-limit them
+  // per sandbox and reason (forwarded requests are always audited).
+  s.audit->LimitBlockedRecords(50, std::chrono::seconds(10));
 
   s.upstream_tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX* up = s.upstream_tls->native_handle();
@@ -194,9 +211,12 @@ Status Proxy::Impl::Setup(asio::io_context& io) {
     if (!l) return l.error();
     metrics_l.push_back(*l);
   }
-  for (auto* group : {&explicit_l, &transparent_l, &http_l, &metrics_l}) {
+  const std::pair<std::vector<Listener>*, const char*> groups[] = {
+      {&explicit_l, "explicit"}, {&transparent_l, "transparent TLS"}, {&http_l, "transparent HTTP"},
+      {&metrics_l, "metrics"}};
+  for (auto& [group, name] : groups) {
     for (auto& l : *group) {
-      asio::co_spawn(*ioc, AcceptLoop(shared, l.acceptor, l.handler, next_executor), [](std::exception_ptr) {});
+      asio::co_spawn(*ioc, AcceptLoop(shared, l.acceptor, l.handler, next_executor, name), [](std::exception_ptr) {});
     }
   }
   return {};
@@ -318,7 +338,8 @@ uint16_t Proxy::metrics_port() const { return impl_->metrics_l.empty() ? 0 : imp
 
 std::string Proxy::MetricsText() const {
   if (!impl_->shared->audit) return "";
-  return impl_->shared->audit->Metrics(impl_->shared->ca ? impl_->shared->ca->leaves_generated() : 0);
+  return impl_->shared->audit->Metrics(impl_->shared->ca ? impl_->shared->ca->leaves_generated() : 0) +
+         AdmissionMetrics(*impl_->shared->admission);
 }
 
 }  // namespace osb::secretsproxy

@@ -54,10 +54,13 @@ struct ProxyLimits {
   size_t body_buffer_limit = 1024 * 1024;    // Content-Length bodies up to this are
                                              // substituted in memory and keep an exact
                                              // Content-Length; larger ones are re-chunked
-  size_t max_connections_per_session = 512;  // beyond -> 503 / closed
+  size_t max_connections_per_session = 512;  // counted from accept; beyond -> closed at once
+  size_t max_pending_per_session = 64;       // of those, still in handshake or first head
   size_t leaf_cache_capacity = 1024;
-  std::chrono::milliseconds handshake_timeout{10'000};  // ClientHello + TLS handshakes
-  std::chrono::milliseconds header_timeout{30'000};     // first byte .. end of head
+  std::chrono::milliseconds handshake_timeout{10'000};  // ClientHello + TLS handshakes (from accept)
+  std::chrono::milliseconds header_timeout{10'000};     // a connection's first head: from accept (or
+                                                        // from the TLS handshake's end); later heads:
+                                                        // first byte .. end of head
   std::chrono::milliseconds idle_timeout{120'000};      // no byte either way
   std::chrono::milliseconds connect_timeout{10'000};    // DNS + TCP connect upstream
 };
@@ -72,6 +75,8 @@ struct ProxyConfig {
   std::vector<std::string> allow_private;            // CIDRs exempt from the private-address refusal
   std::map<std::string, std::string> resolve;        // NAME -> ADDR or ADDR:PORT (tests): replaces DNS
   std::string audit_log;                             // "" = stderr
+  uint64_t audit_log_max_bytes = 100ull << 20;       // rotate beyond this (0 = never)
+  unsigned audit_log_keep = 5;                       // rotated files kept (audit.log.1 .. .N)
   uint16_t transparent_tls_port = 443;               // upstream port for transparent TLS targets
   uint16_t transparent_http_port = 80;               // default port for transparent plain HTTP
   ProxyLimits limits;

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "secretsproxy/address_policy.h"
+#include "secretsproxy/admission.h"
 #include "secretsproxy/audit.h"
 #include "secretsproxy/byte_stream.h"
 #include "secretsproxy/certificate_authority.h"
@@ -33,6 +34,8 @@ struct ProxyShared {
   std::unique_ptr<boost::asio::ssl::context> upstream_tls;
   AddressPolicy address_policy;
   std::map<std::string, ResolveOverride> resolve;
+  // Per-sandbox connection accounting shared by every listener (admission.h).
+  std::unique_ptr<AdmissionTables> admission = std::make_unique<AdmissionTables>();
 
   // Live client streams, closed by Stop().
   std::mutex live_mu;

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/fd_budget.h"
 #include "common/secure_memory.h"
 #include "crypto/random.h"
 #include "proto/worker.grpc.pb.h"
@@ -195,6 +196,9 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   pc.allow_private = opt.allow_private;
   pc.resolve = opt.resolve;
   pc.audit_log = opt.audit_log;
+  pc.audit_log_max_bytes = opt.audit_log_max_bytes;
+  pc.audit_log_keep = opt.audit_log_keep;
+  spdlog::info("worker: {}", InitProcessFdBudget(opt.fd_reserve));
   im->proxy = std::make_unique<secretsproxy::Proxy>(pc, im->sessions);
   if (auto s = im->proxy->Start(); !s) return s.error();
 

@@ -42,6 +42,9 @@ struct WorkerOptions {
   std::string dns_listen = "127.0.0.1:5353";
   std::string metrics_listen;                     // "" = none
   std::string audit_log;                          // "" = stderr
+  uint64_t audit_log_max_bytes = 100ull << 20;    // rotate the audit log beyond this (0 = never)
+  unsigned audit_log_keep = 5;                    // rotated audit files kept
+  size_t fd_reserve = 0;                          // descriptors kept for REST/gRPC (0 = default)
   std::string address_pool = "10.200.0.0/16";
   // Host objects of this worker's sandboxes are named with this prefix
   // ([a-z]{1,6}) and live under run_dir; two workers on one host need

@@ -132,5 +132,66 @@ TEST_F(DnsServerTest, TcpCarriesSeveralQueriesOnOneConnection) {
   close(fd);
 }
 
+int TcpConnect(uint16_t port, const char* from) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  inet_pton(AF_INET, from, &src.sin_addr);
+  bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src);
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// One TCP query on fd; the reply's rcode, or -1 if the connection was closed.
+int TcpQuery(int fd, const std::string& name) {
+  auto q = Query(name, dns::kTypeA);
+  std::vector<uint8_t> msg = {static_cast<uint8_t>(q.size() >> 8), static_cast<uint8_t>(q.size())};
+  msg.insert(msg.end(), q.begin(), q.end());
+  if (send(fd, msg.data(), msg.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) return -1;
+  std::vector<uint8_t> in;
+  while (in.size() < 2 || in.size() < 2u + ((in[0] << 8) | in[1])) {
+    uint8_t buf[512];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return -1;
+    in.insert(in.end(), buf, buf + n);
+  }
+  return Decode({in.begin() + 2, in.end()}).rcode;
+}
+
+TEST_F(DnsServerTest, TcpSlotsAreCountedPerSandboxFromAccept) {
+  ASSERT_TRUE(server_->SetSandbox("127.0.0.2", "10.200.0.5", {"api.example.com"}).ok());
+  const size_t cap = 16;  // the documented per-sandbox default
+  // The attacker's sandbox opens connections and never sends a byte.
+  std::vector<int> held;
+  for (size_t i = 0; i < cap; ++i) {
+    int fd = TcpConnect(server_->Port(), "127.0.0.1");
+    ASSERT_GE(fd, 0);
+    held.push_back(fd);
+  }
+  // Beyond its cap, its next connection is closed at once ...
+  int extra = TcpConnect(server_->Port(), "127.0.0.1");
+  ASSERT_GE(extra, 0);
+  EXPECT_EQ(TcpQuery(extra, "api.example.com"), -1);
+  close(extra);
+  // ... while the slots it holds still count (none was given up) ...
+  EXPECT_EQ(TcpQuery(held.back(), "api.example.com"), 0);
+  EXPECT_EQ(server_->TcpConnections(), cap);
+  // ... and another sandbox's TCP queries are answered.
+  int other = TcpConnect(server_->Port(), "127.0.0.2");
+  ASSERT_GE(other, 0);
+  EXPECT_EQ(TcpQuery(other, "api.example.com"), 0);
+  close(other);
+  for (int fd : held) close(fd);
+}
+
 }  // namespace
 }  // namespace osb::sandbox::testing

@@ -118,5 +118,70 @@ TEST(AuditLog, UnopenableFileIsReported) {
   log.Flush();
 }
 
+size_t CountLines(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
+TEST(AuditLog, FileIsCappedAndRotated) {
+  const auto dir = std::filesystem::temp_directory_path() / ("osb_audit_rot_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "audit.log";
+  const size_t line_size = FormatAuditLine(Sample(), 0).size();
+  {
+    AuditLog log(path.string(), 4096, 2);
+    ASSERT_TRUE(log.ok());
+    for (int i = 0; i < 2000; ++i) {
+      log.Write(Sample());
+      if (i % 10 == 9) log.Flush();  // small batches, so each file stays near the cap
+    }
+    log.Flush();
+    EXPECT_EQ(log.lines_dropped.load(), 0u);
+    EXPECT_NE(log.Metrics(0).find("osb_proxy_audit_lines_dropped_total 0"), std::string::npos);
+  }
+  // At most the cap plus one batch per file, and only 2 rotated files kept.
+  for (const auto& p : {path, dir / "audit.log.1", dir / "audit.log.2"}) {
+    ASSERT_TRUE(std::filesystem::exists(p)) << p;
+    EXPECT_LE(std::filesystem::file_size(p), 4096 + 10 * line_size) << p;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "audit.log.3"));
+  EXPECT_LT(CountLines(path) + CountLines(dir / "audit.log.1") + CountLines(dir / "audit.log.2"), 2000u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AuditLog, LinesThatCannotBeWrittenAreCounted) {
+  AuditLog log("/dev/full", 0, 0);  // every write fails with ENOSPC
+  ASSERT_TRUE(log.ok());
+  for (int i = 0; i < 3; ++i) log.Write(Sample());
+  log.Flush();
+  EXPECT_EQ(log.lines_dropped.load(), 3u);
+  EXPECT_NE(log.Metrics(0).find("osb_proxy_audit_lines_dropped_total 3"), std::string::npos);
+}
+
+TEST(AuditLog, BlockedRecordsAreRateLimitedPerSandboxAndReason) {
+  const auto path = std::filesystem::temp_directory_path() / ("osb_audit_rl_" + std::to_string(getpid()));
+  std::filesystem::remove(path);
+  {
+    AuditLog log(path.string());
+    log.LimitBlockedRecords(3, std::chrono::milliseconds(60'000));
+    AuditRecord blocked = Sample();
+    blocked.forwarded = false;
+    blocked.reason = "host is not on the sandbox's egress allowlist";
+    for (int i = 0; i < 1000; ++i) log.Write(blocked);      // a flood from one sandbox
+    for (int i = 0; i < 10; ++i) log.Write(Sample());       // forwarded: never limited
+    AuditRecord other = blocked;
+    other.sandbox = "sbx_2";
+    log.Write(other);                                       // another sandbox: its own rate
+    log.Flush();
+    EXPECT_EQ(log.requests_blocked.load(), 1001u);          // the counters still see every one
+    EXPECT_EQ(log.lines_suppressed.load(), 997u);
+  }
+  EXPECT_EQ(CountLines(path), 3u + 10u + 1u);
+  std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace osb::secretsproxy
