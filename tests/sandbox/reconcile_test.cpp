@@ -71,7 +71,7 @@ TEST(ReconcileTest, LeftoversOfACrashedWorkerAreRemoved) {
   if (!IsRoot()) GTEST_SKIP() << "needs root";
   // Own prefix: reconciling must not touch sandboxes of tests running in
   // parallel under "osbt".
-  const std::string prefix = "osbr";
+  const std::string prefix = TestPrefix("osbr");
   RuntimeConfig cfg;
   cfg.namePrefix = prefix;
   cfg.runDir = "/run/" + prefix;
@@ -109,7 +109,7 @@ TEST(ReconcileTest, LeftoversOfACrashedWorkerAreRemoved) {
 
 TEST(ReconcileTest, ARestartedWorkerReadoptsRunningSandboxes) {
   if (!IsRoot()) GTEST_SKIP() << "needs root";
-  const std::string prefix = "osba";  // own prefix, see above
+  const std::string prefix = TestPrefix("osba");  // own prefix, see above
   // No thread may exist when we fork (a child of a multi-threaded process
   // can deadlock on locks held by other threads), so the listeners start
   // after the fork, on ports picked now. Nothing else binds in this netns.
