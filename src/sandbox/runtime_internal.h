@@ -26,6 +26,7 @@ struct Sandbox {
   AddressLease lease;
   Cgroup cgroup;
   std::string runDir;  // <config.runDir>/<id>
+  int64_t idSlot = -1;  // index of its host uid range, -1 = none held
   pid_t initPid = -1;
   int pidfd = -1;
   int controlFd = -1;  // closed when the last Exec holding this object is done
@@ -42,6 +43,7 @@ struct SandboxRuntime::Impl {
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<Sandbox>> sandboxes;
   std::set<std::string> creating;  // ids reserved by an in-flight Create
+  std::set<uint32_t> idSlots;      // host uid ranges in use (see RuntimeConfig)
 
   std::condition_variable supervisorCv;
   bool stopping = false;
@@ -51,6 +53,12 @@ struct SandboxRuntime::Impl {
   // Kills and removes everything of `sb`; collects every failure.
   Status Teardown(Sandbox& sb);
   Result<ExecResult> RunExec(Sandbox& sb, const ExecRequest& req);
+  // Takes the lowest free uid range (kUnavailable if none), or a given one
+  // (false if taken or outside the configured range). Locks mu.
+  Result<uint32_t> AllocateIdSlot();
+  bool ReserveIdSlot(uint32_t hostIdBase, uint32_t* slot);
+  void ReleaseIdSlot(Sandbox& sb);
+  uint32_t IdBase(uint32_t slot) const { return config.idRangeStart + slot * 65536u; }
 };
 
 }  // namespace osb::sandbox

@@ -75,6 +75,7 @@ struct SandboxInfo {
   std::string hostAddress;     // e.g. 10.200.0.5, host side of its veth
   std::string netnsName;       // /run/netns/<name>, for diagnostics and tests
   int64_t initPid = 0;         // host pid of the sandbox's PID 1
+  uint32_t hostIdBase = 0;     // host uid/gid that root inside maps to (65536 ids from there)
   int64_t startedAtUnix = 0;
   int64_t endsAtUnix = 0;      // when the runtime kills it
 };

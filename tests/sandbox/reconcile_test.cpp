@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <functional>
 
 #include "harness.h"
@@ -162,6 +163,17 @@ TEST(ReconcileTest, ARestartedWorkerReadoptsRunningSandboxes) {
     return r.ok() ? *r : ExecResult{-1};
   };
   EXPECT_EQ(run({"cat", "/tmp/state"}).stdoutData, "kept\n");        // same processes and files
+  // Its host uid range is still its own: a sandbox created now gets another.
+  std::ifstream status("/proc/" + std::to_string(initPid) + "/status");
+  const std::string st((std::istreambuf_iterator<char>(status)), std::istreambuf_iterator<char>());
+  EXPECT_NE(st.find("\nUid:\t" + std::to_string(info.hostIdBase) + "\t"), std::string::npos) << st;
+  SandboxSpec second;
+  second.id = id + "-2";
+  second.network = {proxyPort, proxyPort, proxyPort, dnsPort};
+  auto created = (*rt)->Create(second);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  EXPECT_NE(created->hostIdBase, info.hostIdBase) << "two sandboxes share a host uid range";
+  EXPECT_TRUE((*rt)->Destroy(second.id).ok());
   EXPECT_EQ(run({"sh", "-c", "echo $TOKEN"}).stdoutData, token + "\n");  // same env, same token
   auto resolved = run({"getent", "ahostsv4", "api.example.com"});     // DNS registered again
   EXPECT_EQ(resolved.stdoutData.rfind(info.hostAddress + " ", 0), 0u) << resolved.stdoutData;
