@@ -79,17 +79,13 @@ static Result<std::shared_ptr<Sandbox>> Adopt(SandboxRuntime::Impl& im, const st
   if (sb->pidfd < 0 || sb->controlFd < 0) return MakeError(ErrorCode::kUnavailable, "init of " + id + " does not answer");
   // Its host uid range stays its own (0: started without a user namespace
   // by an older worker; it keeps running as it was).
-  uint32_t slot = 0;
-  if (meta->info.hostIdBase != 0 && !im.ReserveIdSlot(meta->info.hostIdBase, &slot))
+  if (meta->info.hostIdBase != 0 && !im.ids->ClaimExact(meta->info.hostIdBase, dir))
     return MakeError(ErrorCode::kFailedPrecondition, "uid range of " + id + " is taken or outside this runtime's");
   if (!im.pool->Reserve(meta->info.sandboxAddress)) {
-    if (meta->info.hostIdBase != 0) {
-      std::lock_guard lock(im.mu);
-      im.idSlots.erase(slot);
-    }
+    if (meta->info.hostIdBase != 0) im.ids->Release(meta->info.hostIdBase, dir);
     return MakeError(ErrorCode::kAlreadyExists, "address of " + id + " is already in use");
   }
-  if (meta->info.hostIdBase != 0) sb->idSlot = slot;
+  sb->holdsIds = meta->info.hostIdBase != 0;
   sb->info = meta->info;
   sb->lease = *lease;
   sb->names = NamesFor(im.config.namePrefix, id);

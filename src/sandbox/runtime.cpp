@@ -149,6 +149,8 @@ Result<std::unique_ptr<SandboxRuntime>> SandboxRuntime::Create(RuntimeConfig con
   if (config.idRangeStart < kIdsPerSandbox || config.idRangeCount == 0 || idEnd > UINT32_MAX)
     return MakeError(ErrorCode::kInvalidArgument,
                      "idRangeStart/idRangeCount: need 65536 <= start and start + count * 65536 < 2^32");
+  if (config.idRegistryDir.empty() || config.idRegistryDir.front() != '/')
+    return MakeError(ErrorCode::kInvalidArgument, "idRegistryDir: must be an absolute path");
   if (auto taken = HostIdInRange(config.idRangeStart, idEnd - 1); !taken.empty())
     return MakeError(ErrorCode::kInvalidArgument, "idRangeStart/idRangeCount: the range holds host id of " + taken);
   if (config.initBinary.empty()) config.initBinary = DefaultInitBinary();
@@ -171,6 +173,7 @@ Result<std::unique_ptr<SandboxRuntime>> SandboxRuntime::Create(RuntimeConfig con
   if (chmod(config.runDir.c_str(), 0711) != 0)
     return MakeError(ErrorCode::kInternal, "cannot chmod " + config.runDir + ": " + std::strerror(errno));
   auto impl = std::make_unique<Impl>();
+  impl->ids = std::make_unique<IdRegistry>(config.idRegistryDir, config.idRangeStart, config.idRangeCount);
   impl->config = std::move(config);
   impl->pool = std::move(*pool);
   Impl* raw = impl.get();
@@ -213,10 +216,6 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
 
   auto lease = im.pool->Allocate();
   if (!lease) return fail(lease.error());
-  auto slot = im.AllocateIdSlot();
-  if (!slot) return fail(slot.error());
-  sb->idSlot = *slot;
-  sb->info.hostIdBase = im.IdBase(*slot);
   sb->lease = *lease;
   sb->names = NamesFor(im.config.namePrefix, spec.id);
   sb->runDir = im.config.runDir + "/" + spec.id;
@@ -230,6 +229,13 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   if (!cg) return fail(cg.error());
   sb->cgroup = *cg;
   if (auto s = MkdirIfMissing(im.config.runDir, 0711); !s) return fail(s.error());
+  if (auto s = MkdirIfMissing(sb->runDir, 0700); !s) return fail(s.error());
+  // A host uid range of its own, registered to its run dir (which must
+  // exist first: a range whose owner dir is missing counts as free).
+  auto base = im.ids->Claim(sb->runDir);
+  if (!base) return fail(base.error());
+  sb->info.hostIdBase = *base;
+  sb->holdsIds = true;
   // The init (root of the sandbox's user namespace = host uid hostIdBase)
   // creates its control socket here and mounts its root on root/.
   for (const std::string& dir : {sb->runDir, sb->runDir + "/root"}) {
@@ -338,37 +344,14 @@ Status SandboxRuntime::Impl::Teardown(Sandbox& sb) {
     sb.lease.hostAddress.clear();
   }
   // Last: every process that ran under the range is gone.
-  ReleaseIdSlot(sb);
+  if (sb.holdsIds) {
+    ids->Release(sb.info.hostIdBase, sb.runDir);
+    sb.holdsIds = false;
+  }
   if (errors.empty()) return {};
   std::string msg = "destroy " + sb.info.id + ":";
   for (const auto& e : errors) msg += " " + e + ";";
   return MakeError(ErrorCode::kInternal, msg);
-}
-
-Result<uint32_t> SandboxRuntime::Impl::AllocateIdSlot() {
-  std::lock_guard lock(mu);
-  for (uint32_t slot = 0; slot < config.idRangeCount; ++slot) {
-    if (idSlots.count(slot)) continue;
-    idSlots.insert(slot);
-    return slot;
-  }
-  return MakeError(ErrorCode::kUnavailable, "no free host uid range (idRangeCount sandboxes are running)");
-}
-
-bool SandboxRuntime::Impl::ReserveIdSlot(uint32_t hostIdBase, uint32_t* slot) {
-  if (hostIdBase < config.idRangeStart || (hostIdBase - config.idRangeStart) % kIdsPerSandbox != 0) return false;
-  const uint32_t s = (hostIdBase - config.idRangeStart) / kIdsPerSandbox;
-  std::lock_guard lock(mu);
-  if (s >= config.idRangeCount || !idSlots.insert(s).second) return false;
-  *slot = s;
-  return true;
-}
-
-void SandboxRuntime::Impl::ReleaseIdSlot(Sandbox& sb) {
-  if (sb.idSlot < 0) return;
-  std::lock_guard lock(mu);
-  idSlots.erase(static_cast<uint32_t>(sb.idSlot));
-  sb.idSlot = -1;
 }
 
 Result<ExecResult> SandboxRuntime::Exec(const std::string& id, const ExecRequest& request) {

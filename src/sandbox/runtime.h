@@ -62,10 +62,12 @@ struct RuntimeConfig {
   // slot maps inside ids 0..65535 to host ids idRangeStart + n*65536 + 0..
   // 65535, so root inside is an unprivileged host uid and no two sandboxes
   // share one. The range must not overlap a host user or group (checked
-  // against /etc/passwd and /etc/group) nor another runtime's range on the
-  // same host. At most idRangeCount sandboxes at once (kUnavailable after).
+  // against /etc/passwd and /etc/group). Runtimes on one host may share the
+  // range: idRegistryDir records which sandbox holds which part of it (see
+  // id_registry.h). At most idRangeCount sandboxes at once (kUnavailable).
   uint32_t idRangeStart = 100000;
   uint32_t idRangeCount = 1024;
+  std::string idRegistryDir = "/run/osb-ids";
   // Optional: Create registers the sandbox's address + dnsAllowlist here,
   // Destroy unregisters. Not owned; must outlive the runtime.
   DnsServer* dns = nullptr;

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "sandbox/cgroups.h"
+#include "sandbox/id_registry.h"
 #include "sandbox/network.h"
 #include "sandbox/runtime.h"
 
@@ -26,7 +27,7 @@ struct Sandbox {
   AddressLease lease;
   Cgroup cgroup;
   std::string runDir;  // <config.runDir>/<id>
-  int64_t idSlot = -1;  // index of its host uid range, -1 = none held
+  bool holdsIds = false;  // info.hostIdBase is registered to runDir
   pid_t initPid = -1;
   int pidfd = -1;
   int controlFd = -1;  // closed when the last Exec holding this object is done
@@ -38,12 +39,12 @@ struct Sandbox {
 
 struct SandboxRuntime::Impl {
   RuntimeConfig config;
+  std::unique_ptr<IdRegistry> ids;
   std::unique_ptr<AddressPool> pool;
 
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<Sandbox>> sandboxes;
   std::set<std::string> creating;  // ids reserved by an in-flight Create
-  std::set<uint32_t> idSlots;      // host uid ranges in use (see RuntimeConfig)
 
   std::condition_variable supervisorCv;
   bool stopping = false;
@@ -53,12 +54,7 @@ struct SandboxRuntime::Impl {
   // Kills and removes everything of `sb`; collects every failure.
   Status Teardown(Sandbox& sb);
   Result<ExecResult> RunExec(Sandbox& sb, const ExecRequest& req);
-  // Takes the lowest free uid range (kUnavailable if none), or a given one
-  // (false if taken or outside the configured range). Locks mu.
-  Result<uint32_t> AllocateIdSlot();
-  bool ReserveIdSlot(uint32_t hostIdBase, uint32_t* slot);
-  void ReleaseIdSlot(Sandbox& sb);
-  uint32_t IdBase(uint32_t slot) const { return config.idRangeStart + slot * 65536u; }
+
 };
 
 }  // namespace osb::sandbox

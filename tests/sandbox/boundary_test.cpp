@@ -198,6 +198,28 @@ TEST_F(BoundaryTest, EachSandboxMapsToItsOwnUnprivilegedHostUidRange) {
   EXPECT_NE(Run(a.id, {"unshare", "-U", "true"}).exitCode, 0);
 }
 
+// Two runtimes on one host (two workers, or a worker and a test) allocate
+// from the same default range without handing out the same host uids.
+TEST_F(BoundaryTest, RuntimesSharingAHostNeverShareAUidRange) {
+  auto cfg = BaseConfig();
+  cfg.namePrefix = prefix_ + "x";
+  cfg.runDir = "/run/" + cfg.namePrefix;
+  cfg.addressPool = "10.201.0.0/16";
+  auto other = SandboxRuntime::Create(cfg);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  auto a = CreateOrDie(MakeSpec("rta"));
+  auto spec = MakeSpec("rtb");
+  auto b = (*other)->Create(spec);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_NE(a.hostIdBase, b->hostIdBase) << "two runtimes handed out the same host uid range";
+  EXPECT_TRUE((*other)->Destroy(spec.id).ok());
+  // Once it is gone its range is free again; ours is still taken.
+  auto c = (*other)->Create(spec);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->hostIdBase, b->hostIdBase);
+  EXPECT_NE(c->hostIdBase, a.hostIdBase);
+}
+
 // Nothing of the host's /etc is visible.
 TEST_F(BoundaryTest, HostEtcIsNotVisible) {
   const std::string probe = "/etc/osb-boundary-probe-" + RandomHex();
