@@ -4,7 +4,11 @@
 #include <linux/netlink.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -82,7 +86,10 @@ Result<SeccompFilter> SeccompFilter::Build() {
   // and libc/runtimes fall back to an older one (as with clone3).
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(ENOSYS));
   if (!ctx) return MakeError(ErrorCode::kInternal, "seccomp_init failed");
-  SeccompFilter filter(ctx);
+  struct Release {
+    scmp_filter_ctx ctx;
+    ~Release() { seccomp_release(ctx); }
+  } release{ctx};
   // Only the native ABI: i386 and x32 calls hit the bad-arch action (kill).
   for (const char* name : kAllowed) {
     int nr = seccomp_syscall_resolve_name(name);
@@ -143,16 +150,36 @@ Result<SeccompFilter> SeccompFilter::Build() {
   if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX)) != 0 ||
       seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX)) != 0)
     return RuleError("socketpair");
+
+  // Compile once: libseccomp writes the BPF program to an fd.
+  int fd = memfd_create("osb-seccomp", MFD_CLOEXEC);
+  if (fd < 0) return MakeError(ErrorCode::kInternal, std::string("seccomp: memfd: ") + std::strerror(errno));
+  std::string bytes;
+  if (int rc = seccomp_export_bpf(ctx, fd); rc != 0) {
+    close(fd);
+    return MakeError(ErrorCode::kInternal, std::string("seccomp_export_bpf: ") + std::strerror(-rc));
+  }
+  char buf[65536];
+  for (off_t off = 0;;) {
+    ssize_t n = pread(fd, buf, sizeof buf, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    bytes.append(buf, static_cast<size_t>(n));
+    off += n;
+  }
+  close(fd);
+  if (bytes.empty() || bytes.size() % sizeof(sock_filter) != 0 || bytes.size() / sizeof(sock_filter) > BPF_MAXINSNS)
+    return MakeError(ErrorCode::kInternal, "seccomp: bad compiled program size " + std::to_string(bytes.size()));
+  SeccompFilter filter;
+  filter.program_.resize(bytes.size() / sizeof(sock_filter));
+  std::memcpy(filter.program_.data(), bytes.data(), bytes.size());
   return filter;
 }
 
-SeccompFilter::~SeccompFilter() {
-  if (ctx_) seccomp_release(static_cast<scmp_filter_ctx>(ctx_));
-}
-
 Status SeccompFilter::Load() const {
-  int rc = seccomp_load(static_cast<scmp_filter_ctx>(ctx_));
-  if (rc != 0) return MakeError(ErrorCode::kInternal, std::string("seccomp_load: ") + std::strerror(-rc));
+  sock_fprog prog{static_cast<unsigned short>(program_.size()), const_cast<sock_filter*>(program_.data())};
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+    return MakeError(ErrorCode::kInternal, std::string("seccomp: load: ") + std::strerror(errno));
   return {};
 }
 

@@ -22,24 +22,30 @@
 // Thread safety: build once per process; Load() in a single-threaded child.
 #pragma once
 
+#include <linux/filter.h>
+
+#include <vector>
+
 #include "common/result.h"
 
 namespace osb::sandbox {
 
 class SeccompFilter {
  public:
+  // Builds the rules and compiles them to BPF once (libseccomp would
+  // otherwise regenerate the program in every command it loads it for).
   static Result<SeccompFilter> Build();
-  SeccompFilter(SeccompFilter&& other) noexcept : ctx_(other.ctx_) { other.ctx_ = nullptr; }
+  SeccompFilter(SeccompFilter&&) noexcept = default;
   SeccompFilter& operator=(SeccompFilter&&) = delete;
   SeccompFilter(const SeccompFilter&) = delete;
-  ~SeccompFilter();
 
   // Installs the filter on the calling thread (needs no_new_privs first).
+  // Async-signal-safe: one prctl.
   Status Load() const;
 
  private:
-  explicit SeccompFilter(void* ctx) : ctx_(ctx) {}
-  void* ctx_;
+  SeccompFilter() = default;
+  std::vector<sock_filter> program_;
 };
 
 }  // namespace osb::sandbox
