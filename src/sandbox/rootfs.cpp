@@ -190,7 +190,8 @@ Status BuildHostEtc(const std::string& etc) {
     Status result;
     while (dirent* e = readdir(d)) {
       std::string n = e->d_name;
-      if (n == "." || n == ".." || e->d_type != DT_LNK) continue;
+      // Man page alternatives (*.gz, often hundreds) serve no tool here.
+      if (n == "." || n == ".." || e->d_type != DT_LNK || n.ends_with(".gz")) continue;
       if (auto s = CopyLinkIfIntoUsr("/etc/alternatives/" + n, etc + "/alternatives/" + n); !s) {
         result = s;
         break;

@@ -1,5 +1,6 @@
 #include "sandbox/runtime.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -54,9 +55,24 @@ Status AwaitReady(int fd, int pidfd) {
   return MakeError(ErrorCode::kInternal, "sandbox setup failed: " + (msg ? *msg : std::string("unknown error")));
 }
 
+// The host's CA bundle is read on every Create (it may be updated): read(2)
+// into a sized buffer, not a per-character stream.
 std::string ReadWholeFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::string out;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  struct stat st {};
+  if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size < (64 << 20)) out.resize(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fd);
+  out.resize(got);
+  return out;
 }
 
 // The name of a host user or group whose id lies in [first, last], or "".
