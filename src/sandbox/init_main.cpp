@@ -1,8 +1,9 @@
 // osb-sandbox-init: PID 1 of every sandbox.
 //
-// Started by SandboxRuntime (clone with new mount/PID/UTS/IPC/net
-// namespaces, then exec of this binary) with the setup socket on fd 3. It
-// builds the root filesystem, pivots into it, restricts its own
+// Started by SandboxRuntime (clone with new user/mount/PID/UTS/IPC/net
+// namespaces, then exec of this binary as root of its user namespace) with
+// the setup socket on fd 3. It enters a cgroup namespace, builds the root
+// filesystem, pivots into it, restricts its own
 // capabilities, reports ready, then serves Exec requests and reaps every
 // process in the sandbox. Protocol: sandbox/init_protocol.h.
 //
@@ -10,6 +11,7 @@
 // async-signal-safe calls are allowed; exec'ing a fresh single-threaded
 // process makes mounting, seccomp setup and forking safe and simple.
 #include <fcntl.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -276,6 +278,9 @@ int main() {
   if (!setup) SetupFailed(setup.error().message);
   if (sigFd < 0) SetupFailed("signalfd failed");
   if (sethostname(setup->hostname.data(), setup->hostname.size()) != 0) SetupFailed("sethostname failed");
+  // The runtime put us in the sandbox's cgroup before sending the setup, so
+  // a cgroup namespace now makes that cgroup the root of what we can see.
+  if (unshare(CLONE_NEWCGROUP) != 0) SetupFailed("cannot create a cgroup namespace: " + std::string(std::strerror(errno)));
   // The sandbox speaks IPv4 only; the host drops IPv6 from it as well.
   WriteBestEffort("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
   WriteBestEffort("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");

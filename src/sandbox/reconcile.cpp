@@ -77,8 +77,15 @@ static Result<std::shared_ptr<Sandbox>> Adopt(SandboxRuntime::Impl& im, const st
   sb->pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   sb->controlFd = ConnectControl(dir + "/ctl.sock");
   if (sb->pidfd < 0 || sb->controlFd < 0) return MakeError(ErrorCode::kUnavailable, "init of " + id + " does not answer");
-  if (!im.pool->Reserve(meta->info.sandboxAddress))
+  // Its host uid range stays its own (0: started without a user namespace
+  // by an older worker; it keeps running as it was).
+  if (meta->info.hostIdBase != 0 && !im.ids->ClaimExact(meta->info.hostIdBase, dir))
+    return MakeError(ErrorCode::kFailedPrecondition, "uid range of " + id + " is taken or outside this runtime's");
+  if (!im.pool->Reserve(meta->info.sandboxAddress)) {
+    if (meta->info.hostIdBase != 0) im.ids->Release(meta->info.hostIdBase, dir);
     return MakeError(ErrorCode::kAlreadyExists, "address of " + id + " is already in use");
+  }
+  sb->holdsIds = meta->info.hostIdBase != 0;
   sb->info = meta->info;
   sb->lease = *lease;
   sb->names = NamesFor(im.config.namePrefix, id);

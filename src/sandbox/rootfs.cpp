@@ -135,9 +135,77 @@ Status WriteFileAt(const std::string& path, const std::string& content, mode_t m
   return {};
 }
 
-Status BuildEtc(const std::string& srcEtc, const std::string& root, const RootfsPlan& plan) {
-  const std::string etc = root + "/etc";
-  if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) return Fail("mkdir", etc);
+// Host /etc entries a base sandbox gets, as copies (never binds): data
+// derived from what /usr holds, nothing about the host or its accounts.
+const char* const kEtcCopies[] = {"ld.so.cache", "protocols", "services", "ssl/openssl.cnf"};
+constexpr off_t kMaxEtcCopy = 4 << 20;
+// Host /etc symlinks a base sandbox gets, recreated only when they point
+// into /usr (alternatives: awk, which, editor...; the time zone; os-release).
+const char* const kEtcLinks[] = {"localtime", "os-release"};
+
+
+bool PointsIntoUsr(const std::string& target) {
+  return target.rfind("/usr/", 0) == 0 || target.rfind("../usr/", 0) == 0;
+}
+
+Status CopyLinkIfIntoUsr(const std::string& src, const std::string& dst) {
+  char buf[4096];
+  ssize_t n = readlink(src.c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return {};
+  std::string target(buf, static_cast<size_t>(n));
+  if (!PointsIntoUsr(target) || target.find("/../") != std::string::npos) return {};
+  if (symlink(target.c_str(), dst.c_str()) != 0 && errno != EEXIST) return Fail("symlink", dst);
+  return {};
+}
+
+Status CopySmallFile(const std::string& src, const std::string& dst) {
+  int fd = open(src.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return {};  // absent (or a symlink): nothing to copy
+  struct stat st {};
+  std::string content;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= kMaxEtcCopy) {
+    content.resize(static_cast<size_t>(st.st_size));
+    ssize_t got = pread(fd, content.data(), content.size(), 0);
+    content.resize(got > 0 ? static_cast<size_t>(got) : 0);
+  }
+  close(fd);
+  if (content.empty()) return {};
+  return WriteFileAt(dst, content, 0644);
+}
+
+// A base sandbox's /etc: nothing of the host's is bound. The runtime's
+// generated files (plan.files) are written afterwards; here come copies of
+// a few /usr-derived tables and the symlinks into /usr.
+Status BuildHostEtc(const std::string& etc) {
+  if (auto s = MkdirP(etc + "/ssl/certs", 0755); !s) return s;
+  for (const char* f : kEtcCopies)
+    if (auto s = CopySmallFile(std::string("/etc/") + f, etc + "/" + f); !s) return s;
+  for (const char* l : kEtcLinks)
+    if (auto s = CopyLinkIfIntoUsr(std::string("/etc/") + l, etc + "/" + l); !s) return s;
+  if (DIR* d = opendir("/etc/alternatives")) {
+    if (mkdir((etc + "/alternatives").c_str(), 0755) != 0 && errno != EEXIST) {
+      closedir(d);
+      return Fail("mkdir", etc + "/alternatives");
+    }
+    Status result;
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      // Man page alternatives (*.gz, often hundreds) serve no tool here.
+      if (n == "." || n == ".." || e->d_type != DT_LNK || n.ends_with(".gz")) continue;
+      if (auto s = CopyLinkIfIntoUsr("/etc/alternatives/" + n, etc + "/alternatives/" + n); !s) {
+        result = s;
+        break;
+      }
+    }
+    closedir(d);
+    if (!result) return result;
+  }
+  return {};
+}
+
+// A template's /etc is its own: mirrored minus accounts, keys and the files
+// we generate.
+Status BuildTemplateEtc(const std::string& srcEtc, const std::string& etc, const RootfsPlan& plan) {
   const auto& hidden = plan.hiddenPaths;
   if (auto s = MirrorDir(srcEtc, etc, kEtcSkip, hidden); !s) return s;
   // /etc/ssl: mirrored except certs/ (rebuilt) and private/ (keys).
@@ -147,12 +215,56 @@ Status BuildEtc(const std::string& srcEtc, const std::string& root, const Rootfs
   for (const auto& f : plan.files) generatedBundle |= (f.path == "/etc/ssl/certs/ca-certificates.crt");
   std::set<std::string> certSkip;
   if (generatedBundle) certSkip.insert("ca-certificates.crt");
-  if (auto s = MirrorDir(srcEtc + "/ssl/certs", etc + "/ssl/certs", certSkip, hidden); !s) return s;
+  return MirrorDir(srcEtc + "/ssl/certs", etc + "/ssl/certs", certSkip, hidden);
+}
+
+Status BuildEtc(const std::string& root, const RootfsPlan& plan) {
+  const std::string etc = root + "/etc";
+  if (mkdir(etc.c_str(), 0755) != 0 && errno != EEXIST) return Fail("mkdir", etc);
+  auto s = plan.templateDir.empty() ? BuildHostEtc(etc) : BuildTemplateEtc(plan.templateDir + "/etc", etc, plan);
+  if (!s) return s;
   if (symlink("/proc/self/mounts", (etc + "/mtab").c_str()) != 0 && errno != EEXIST) return Fail("symlink", etc + "/mtab");
   return {};
 }
 
-Status BuildDev(const std::string& root, uint64_t shmBytes) {
+// runc's masked and read-only /proc paths. Masked files get /dev/null bound
+// over them, masked directories an empty read-only tmpfs; the read-only ones
+// are bound onto themselves and remounted read-only.
+const char* const kProcMasked[] = {"acpi",       "asound",      "kcore",      "keys", "latency_stats",
+                                   "timer_list", "timer_stats", "sched_debug", "scsi"};
+const char* const kProcReadOnly[] = {"bus", "fs", "irq", "sys", "sysrq-trigger"};
+
+Status MaskProc(const std::string& proc) {
+  for (const char* name : kProcMasked) {
+    const std::string path = proc + "/" + name;
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0) continue;  // not on this kernel
+    if (S_ISDIR(st.st_mode)) {
+      if (mount("tmpfs", path.c_str(), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555") != 0)
+        return Fail("mask", path);
+    } else if (mount("/dev/null", path.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+      return Fail("mask", path);
+    }
+  }
+  for (const char* name : kProcReadOnly) {
+    const std::string path = proc + "/" + name;
+    if (access(path.c_str(), F_OK) != 0) continue;
+    if (mount(path.c_str(), path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) return Fail("bind", path);
+    if (mount(nullptr, path.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              nullptr) != 0)
+      return Fail("remount read-only", path);
+  }
+  return {};
+}
+
+// Binds dir `src` (inside the scratch tmpfs) onto `dst` with `flags`.
+Status BindScratch(const std::string& src, const std::string& dst, unsigned long flags) {
+  if (mount(src.c_str(), dst.c_str(), nullptr, MS_BIND, nullptr) != 0) return Fail("bind", dst);
+  if (mount(nullptr, dst.c_str(), nullptr, MS_REMOUNT | MS_BIND | flags, nullptr) != 0) return Fail("remount", dst);
+  return {};
+}
+
+Status BuildDev(const std::string& root, const std::string& scratch) {
   const std::string dev = root + "/dev";
   if (auto s = MountTmpfs(dev, "mode=0755,size=64k", MS_NOSUID | MS_NOEXEC); !s) return s;
   for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
@@ -168,8 +280,7 @@ Status BuildDev(const std::string& root, uint64_t shmBytes) {
   for (const auto& [target, name] : links)
     if (symlink(target, (dev + "/" + name).c_str()) != 0) return Fail("symlink", dev + "/" + name);
   if (mkdir((dev + "/shm").c_str(), 01777) != 0) return Fail("mkdir", dev + "/shm");
-  if (auto s = MountTmpfs(dev + "/shm", "mode=1777,size=" + std::to_string(shmBytes), MS_NOSUID | MS_NODEV | MS_NOEXEC); !s)
-    return s;
+  if (auto s = BindScratch(scratch + "/shm", dev + "/shm", MS_NOSUID | MS_NODEV | MS_NOEXEC); !s) return s;
   if (mount(nullptr, dev.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") != 0)
     return Fail("remount read-only", dev);
   return {};
@@ -183,17 +294,17 @@ Status BuildRootfsAndPivot(const RootfsPlan& plan) {
   const std::string& root = plan.stagingDir;
   size_t generated = 0;
   for (const auto& f : plan.files) generated += f.content.size();
-  if (auto s = MountTmpfs(root, "mode=0755,size=" + std::to_string(generated + (4u << 20)), MS_NOSUID | MS_NODEV); !s)
+  // Room for the generated files, the /etc copies and the mount points.
+  if (auto s = MountTmpfs(root, "mode=0755,size=" + std::to_string(generated + (16u << 20)), MS_NOSUID | MS_NODEV); !s)
     return s;
 
-  const std::string src = plan.templateDir.empty() ? "" : plan.templateDir;
   if (plan.templateDir.empty()) {
     for (const auto& name : kSystemDirs)
       if (auto s = MirrorEntry("/" + name, root + "/" + name, plan.hiddenPaths); !s) return s;
   } else {
     if (auto s = MirrorDir(plan.templateDir, root, kTemplateSkip, plan.hiddenPaths); !s) return s;
   }
-  if (auto s = BuildEtc(src + "/etc", root, plan); !s) return s;
+  if (auto s = BuildEtc(root, plan); !s) return s;
   for (const char* d : {"/proc", "/dev", "/tmp", "/home", "/home/sandbox"})
     if (mkdir((root + d).c_str(), 0755) != 0 && errno != EEXIST) return Fail("mkdir", root + d);
 
@@ -201,14 +312,26 @@ Status BuildRootfsAndPivot(const RootfsPlan& plan) {
   if (mount("proc", (root + "/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible") != 0 &&
       mount("proc", (root + "/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2") != 0)
     return Fail("mount proc", root + "/proc");
-  if (auto s = BuildDev(root, plan.tmpfsBytes); !s) return s;
-  const std::string owner = ",uid=" + std::to_string(plan.uid) + ",gid=" + std::to_string(plan.gid);
-  if (auto s = MountTmpfs(root + "/tmp", "mode=1777,size=" + std::to_string(plan.tmpfsBytes), MS_NOSUID | MS_NODEV); !s)
+  if (auto s = MaskProc(root + "/proc"); !s) return s;
+
+  // One tmpfs holds /tmp, /home/sandbox and /dev/shm, so together they get
+  // one budget (and their pages are charged to the sandbox's memory cgroup
+  // as they are written). It is mounted at a staging point in the new root,
+  // its three dirs bound to their places, and the staging point removed.
+  const std::string scratch = root + "/.scratch";
+  if (mkdir(scratch.c_str(), 0700) != 0) return Fail("mkdir", scratch);
+  if (auto s = MountTmpfs(scratch, "mode=0755,size=" + std::to_string(plan.tmpfsBytes), MS_NOSUID | MS_NODEV); !s)
     return s;
-  if (auto s = MountTmpfs(root + "/home/sandbox", "mode=0700,size=" + std::to_string(plan.tmpfsBytes) + owner,
-                          MS_NOSUID | MS_NODEV);
-      !s)
-    return s;
+  for (const char* d : {"/tmp", "/shm", "/home"})
+    if (mkdir((scratch + d).c_str(), 0700) != 0) return Fail("mkdir", scratch + d);
+  if (chmod((scratch + "/tmp").c_str(), 01777) != 0 || chmod((scratch + "/shm").c_str(), 01777) != 0)
+    return Fail("chmod", scratch);
+  if (chown((scratch + "/home").c_str(), plan.uid, plan.gid) != 0) return Fail("chown", scratch + "/home");
+  if (auto s = BuildDev(root, scratch); !s) return s;
+  if (auto s = BindScratch(scratch + "/tmp", root + "/tmp", MS_NOSUID | MS_NODEV); !s) return s;
+  if (auto s = BindScratch(scratch + "/home", root + "/home/sandbox", MS_NOSUID | MS_NODEV); !s) return s;
+  if (umount2(scratch.c_str(), MNT_DETACH) != 0) return Fail("detach", scratch);
+  if (rmdir(scratch.c_str()) != 0) return Fail("rmdir", scratch);
   for (const auto& f : plan.files) {
     auto slash = f.path.rfind('/');
     if (slash != std::string::npos && slash > 0)

@@ -1,17 +1,25 @@
 // Builds a sandbox's root filesystem inside its own mount namespace and
-// pivots into it. Runs in the sandbox init (osb-sandbox-init), as root,
-// before any untrusted code exists.
+// pivots into it. Runs in the sandbox init (osb-sandbox-init), as root of
+// the sandbox's user namespace, before any untrusted code exists.
 //
 // The new root is a fresh tmpfs that contains ONLY:
 //   /usr /bin /lib /lib64 /sbin ...  read-only binds (or a template's entries)
-//   /etc   a directory of read-only binds of the host's /etc entries, minus
-//          account, shadow, ssh, sudo and resolver files, plus generated
-//          passwd, group, hosts, hostname, resolv.conf and the CA bundle
-//   /proc  a fresh procfs of the sandbox's PID namespace (hidepid)
+//   /etc   nothing of the host's is bound: copies of ld.so.cache, protocols,
+//          services and ssl/openssl.cnf, the host's symlinks into /usr
+//          (alternatives/*, localtime, os-release), then the runtime's
+//          generated files (passwd, group, hosts, hostname, resolv.conf,
+//          nsswitch.conf, the CA bundle). With a template: the template's
+//          /etc minus accounts, keys and the generated files.
+//   /proc  a fresh procfs of the sandbox's PID namespace (hidepid), masked
+//          the way runc does: kcore, keys, timer_list, sched_debug, ...
+//          covered by /dev/null or an empty tmpfs; sys, sysrq-trigger, irq,
+//          bus, fs read-only
 //   /dev   tmpfs with binds of null zero full random urandom tty, /dev/shm
-//   /tmp, /home/sandbox  size-limited tmpfs owned by the sandbox user
-// Nothing else of the host (in particular /, /work, /var/lib, /run, the
-// worker's state dir, DB and keys) is bound, and the old root is detached.
+//   /tmp, /home/sandbox, /dev/shm  three dirs of ONE size-limited tmpfs
+//          (tmpfsBytes for all of them together)
+// Nothing else of the host (in particular /, /etc, /sys, /work, /var/lib,
+// /run, the worker's state dir, DB and keys) is bound, and the old root is
+// detached.
 //
 // Errors: kInternal naming the path and the failing operation.
 #pragma once
@@ -34,8 +42,8 @@ struct GeneratedFile {
 struct RootfsPlan {
   std::string stagingDir;      // an existing empty host directory (mount point)
   std::string templateDir;     // empty = host system dirs
-  uint64_t tmpfsBytes = 0;     // size cap of /tmp, /home/sandbox and /dev/shm each
-  uid_t uid = 1000;
+  uint64_t tmpfsBytes = 0;     // size cap of /tmp, /home/sandbox and /dev/shm together
+  uid_t uid = 1000;            // the sandbox user, inside the user namespace
   gid_t gid = 1000;
   std::vector<GeneratedFile> files;  // written after the binds (override them)
   // Absolute, canonical host paths never shown (the worker's state dir, DB,

@@ -1,5 +1,6 @@
 #include "sandbox/runtime.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -54,6 +55,45 @@ Status AwaitReady(int fd, int pidfd) {
   return MakeError(ErrorCode::kInternal, "sandbox setup failed: " + (msg ? *msg : std::string("unknown error")));
 }
 
+// The host's CA bundle is read on every Create (it may be updated): read(2)
+// into a sized buffer, not a per-character stream.
+std::string ReadWholeFile(const std::string& path) {
+  std::string out;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  struct stat st {};
+  if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size < (64 << 20)) out.resize(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fd);
+  out.resize(got);
+  return out;
+}
+
+// The name of a host user or group whose id lies in [first, last], or "".
+std::string HostIdInRange(uint64_t first, uint64_t last) {
+  for (const char* file : {"/etc/passwd", "/etc/group"}) {
+    std::ifstream f(file);
+    for (std::string line; std::getline(f, line);) {
+      // name:x:id:...
+      auto c1 = line.find(':');
+      auto c2 = c1 == std::string::npos ? c1 : line.find(':', c1 + 1);
+      auto c3 = c2 == std::string::npos ? c2 : line.find(':', c2 + 1);
+      if (c3 == std::string::npos) continue;
+      const std::string id = line.substr(c2 + 1, c3 - c2 - 1);
+      if (id.empty() || id.size() > 10 || id.find_first_not_of("0123456789") != std::string::npos) continue;
+      const uint64_t v = std::stoull(id);
+      if (v >= first && v <= last) return line.substr(0, c1) + " (" + file + ")";
+    }
+  }
+  return "";
+}
+
 std::vector<GeneratedFile> EtcFiles(const SandboxSpec& spec, const SandboxInfo& info, const RuntimeConfig& cfg) {
   const std::string uid = std::to_string(cfg.uid), gid = std::to_string(cfg.gid);
   std::vector<GeneratedFile> files = {
@@ -64,8 +104,12 @@ std::vector<GeneratedFile> EtcFiles(const SandboxSpec& spec, const SandboxInfo& 
       {"/etc/hostname", spec.id + "\n"},
       {"/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost\n" + info.sandboxAddress + "\t" + spec.id + "\n"},
       {"/etc/resolv.conf", "nameserver " + info.hostAddress + "\noptions ndots:0 timeout:2 attempts:2\n"},
+      {"/etc/nsswitch.conf",
+       "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\n"
+       "services: files\nethers: files\nrpc: files\n"},
   };
-  if (!spec.caBundlePem.empty()) files.push_back({kCaPath, spec.caBundlePem});
+  // Nothing of the host's /etc is bound: the system trust bundle is copied.
+  files.push_back({kCaPath, spec.caBundlePem.empty() ? ReadWholeFile(kCaPath) : spec.caBundlePem});
   return files;
 }
 
@@ -115,7 +159,16 @@ Result<std::unique_ptr<SandboxRuntime>> SandboxRuntime::Create(RuntimeConfig con
   if (!ValidPrefix(config.namePrefix)) return MakeError(ErrorCode::kInvalidArgument, "namePrefix: must be 1..6 of [a-z]");
   if (config.runDir.empty() || config.runDir.front() != '/')
     return MakeError(ErrorCode::kInvalidArgument, "runDir: must be an absolute path");
-  if (config.uid == 0 || config.gid == 0) return MakeError(ErrorCode::kInvalidArgument, "uid/gid: must not be 0");
+  if (config.uid == 0 || config.gid == 0 || config.uid >= kIdsPerSandbox || config.gid >= kIdsPerSandbox)
+    return MakeError(ErrorCode::kInvalidArgument, "uid/gid: must be 1..65535");
+  const uint64_t idEnd = uint64_t{config.idRangeStart} + uint64_t{config.idRangeCount} * kIdsPerSandbox;
+  if (config.idRangeStart < kIdsPerSandbox || config.idRangeCount == 0 || idEnd > UINT32_MAX)
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "idRangeStart/idRangeCount: need 65536 <= start and start + count * 65536 < 2^32");
+  if (config.idRegistryDir.empty() || config.idRegistryDir.front() != '/')
+    return MakeError(ErrorCode::kInvalidArgument, "idRegistryDir: must be an absolute path");
+  if (auto taken = HostIdInRange(config.idRangeStart, idEnd - 1); !taken.empty())
+    return MakeError(ErrorCode::kInvalidArgument, "idRangeStart/idRangeCount: the range holds host id of " + taken);
   if (config.initBinary.empty()) config.initBinary = DefaultInitBinary();
   for (auto& h : config.hiddenPaths) {
     if (h.empty() || h.front() != '/') return MakeError(ErrorCode::kInvalidArgument, "hiddenPaths: must be absolute");
@@ -130,8 +183,13 @@ Result<std::unique_ptr<SandboxRuntime>> SandboxRuntime::Create(RuntimeConfig con
     return MakeError(ErrorCode::kFailedPrecondition, "initBinary: not executable: " + config.initBinary);
   auto pool = AddressPool::Create(config.addressPool);
   if (!pool) return pool.error();
-  if (auto s = MkdirIfMissing(config.runDir, 0700); !s) return s.error();
+  // 0711: a sandbox's init (an unprivileged host uid) passes through to
+  // its own <runDir>/<id>, which it owns; it cannot list the others.
+  if (auto s = MkdirIfMissing(config.runDir, 0711); !s) return s.error();
+  if (chmod(config.runDir.c_str(), 0711) != 0)
+    return MakeError(ErrorCode::kInternal, "cannot chmod " + config.runDir + ": " + std::strerror(errno));
   auto impl = std::make_unique<Impl>();
+  impl->ids = std::make_unique<IdRegistry>(config.idRegistryDir, config.idRangeStart, config.idRangeCount);
   impl->config = std::move(config);
   impl->pool = std::move(*pool);
   Impl* raw = impl.get();
@@ -186,11 +244,23 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
                            CgroupLimits{spec.cpuCount, spec.memoryMB << 20, spec.pidsMax});
   if (!cg) return fail(cg.error());
   sb->cgroup = *cg;
-  if (auto s = MkdirIfMissing(im.config.runDir, 0700); !s) return fail(s.error());
+  if (auto s = MkdirIfMissing(im.config.runDir, 0711); !s) return fail(s.error());
   if (auto s = MkdirIfMissing(sb->runDir, 0700); !s) return fail(s.error());
-  if (auto s = MkdirIfMissing(sb->runDir + "/root", 0700); !s) return fail(s.error());
+  // A host uid range of its own, registered to its run dir (which must
+  // exist first: a range whose owner dir is missing counts as free).
+  auto base = im.ids->Claim(sb->runDir);
+  if (!base) return fail(base.error());
+  sb->info.hostIdBase = *base;
+  sb->holdsIds = true;
+  // The init (root of the sandbox's user namespace = host uid hostIdBase)
+  // creates its control socket here and mounts its root on root/.
+  for (const std::string& dir : {sb->runDir, sb->runDir + "/root"}) {
+    if (auto s = MkdirIfMissing(dir, 0700); !s) return fail(s.error());
+    if (chown(dir.c_str(), sb->info.hostIdBase, sb->info.hostIdBase) != 0)
+      return fail(MakeError(ErrorCode::kInternal, "cannot chown " + dir + ": " + std::strerror(errno)));
+  }
 
-  auto init = LaunchInit(im.config.initBinary);
+  auto init = LaunchInit(im.config.initBinary, sb->info.hostIdBase);
   if (!init) return fail(init.error());
   sb->initPid = init->pid;
   sb->pidfd = init->pidfd;
@@ -202,7 +272,10 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   SetupMessage setup;
   setup.rootfs.stagingDir = sb->runDir + "/root";
   setup.rootfs.templateDir = spec.rootfsTemplate;
-  setup.rootfs.tmpfsBytes = spec.memoryMB << 20;
+  // /tmp, /home/sandbox and /dev/shm together: half the memory limit, so a
+  // full scratch space leaves the processes room (it is charged to the
+  // memory cgroup as well).
+  setup.rootfs.tmpfsBytes = (spec.memoryMB << 20) / 2;
   setup.rootfs.uid = im.config.uid;
   setup.rootfs.gid = im.config.gid;
   setup.rootfs.files = EtcFiles(spec, sb->info, im.config);
@@ -285,6 +358,11 @@ Status SandboxRuntime::Impl::Teardown(Sandbox& sb) {
   if (!sb.lease.hostAddress.empty()) {
     pool->Release(sb.lease.block);
     sb.lease.hostAddress.clear();
+  }
+  // Last: every process that ran under the range is gone.
+  if (sb.holdsIds) {
+    ids->Release(sb.info.hostIdBase, sb.runDir);
+    sb.holdsIds = false;
   }
   if (errors.empty()) return {};
   std::string msg = "destroy " + sb.info.id + ":";

@@ -1,11 +1,12 @@
 // SandboxRuntime: creates, runs commands in, and destroys sandboxes on this
 // host. The worker's only entry point into src/sandbox (plus DnsServer).
 //
-// Each sandbox = a PID-1 process (osb-sandbox-init) in its own mount, PID,
-// UTS, IPC and network namespaces, inside a cgroup with CPU/memory/pids
-// limits, behind a veth pair with host-side nftables rules; see
-// docs/sandbox.md. Commands run as an unprivileged uid with no
-// capabilities, no_new_privs and a seccomp filter.
+// Each sandbox = a PID-1 process (osb-sandbox-init) in its own user, mount,
+// PID, UTS, IPC, network and cgroup namespaces, inside a cgroup with
+// CPU/memory/pids limits, behind a veth pair with host-side nftables rules;
+// see docs/sandbox.md. Its user namespace maps to a host uid/gid range of
+// its own. Commands run as an unprivileged uid with no capabilities,
+// no_new_privs and an allowlist seccomp filter.
 //
 // Requires root (CAP_SYS_ADMIN + CAP_NET_ADMIN + write access to cgroups)
 // and the `ip` and `nft` tools.
@@ -23,7 +24,7 @@
 //   kInvalidArgument  a spec/request field is invalid (named in the message)
 //   kAlreadyExists    Create with an id that exists
 //   kNotFound         unknown sandbox id
-//   kUnavailable      address pool exhausted, or the sandbox ended mid-Exec
+//   kUnavailable      address pool or uid ranges exhausted, or the sandbox ended mid-Exec
 //   kTooLarge         Exec request over 1 MiB
 //   kInternal         the host refused a step (mount, cgroup, ip, nft, ...)
 #pragma once
@@ -55,8 +56,18 @@ struct RuntimeConfig {
   // binds system dirs and /etc entries, so these matter when such a path
   // lives under /etc or /usr (binding a dir that contains one is refused).
   std::vector<std::string> hiddenPaths;
-  uid_t uid = 1000;                           // the sandbox user ("sandbox" in its /etc/passwd)
-  gid_t gid = 1000;
+  uid_t uid = 1000;                           // the sandbox user ("sandbox" in its /etc/passwd),
+  gid_t gid = 1000;                           // ids inside the sandbox's user namespace
+  // Host uid/gid ranges of the sandboxes' user namespaces: the n-th free
+  // slot maps inside ids 0..65535 to host ids idRangeStart + n*65536 + 0..
+  // 65535, so root inside is an unprivileged host uid and no two sandboxes
+  // share one. The range must not overlap a host user or group (checked
+  // against /etc/passwd and /etc/group). Runtimes on one host may share the
+  // range: idRegistryDir records which sandbox holds which part of it (see
+  // id_registry.h). At most idRangeCount sandboxes at once (kUnavailable).
+  uint32_t idRangeStart = 100000;
+  uint32_t idRangeCount = 1024;
+  std::string idRegistryDir = "/run/osb-ids";
   // Optional: Create registers the sandbox's address + dnsAllowlist here,
   // Destroy unregisters. Not owned; must outlive the runtime.
   DnsServer* dns = nullptr;

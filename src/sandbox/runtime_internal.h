@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "sandbox/cgroups.h"
+#include "sandbox/id_registry.h"
 #include "sandbox/network.h"
 #include "sandbox/runtime.h"
 
@@ -26,6 +27,7 @@ struct Sandbox {
   AddressLease lease;
   Cgroup cgroup;
   std::string runDir;  // <config.runDir>/<id>
+  bool holdsIds = false;  // info.hostIdBase is registered to runDir
   pid_t initPid = -1;
   int pidfd = -1;
   int controlFd = -1;  // closed when the last Exec holding this object is done
@@ -37,6 +39,7 @@ struct Sandbox {
 
 struct SandboxRuntime::Impl {
   RuntimeConfig config;
+  std::unique_ptr<IdRegistry> ids;
   std::unique_ptr<AddressPool> pool;
 
   mutable std::mutex mu;
@@ -51,6 +54,7 @@ struct SandboxRuntime::Impl {
   // Kills and removes everything of `sb`; collects every failure.
   Status Teardown(Sandbox& sb);
   Result<ExecResult> RunExec(Sandbox& sb, const ExecRequest& req);
+
 };
 
 }  // namespace osb::sandbox

@@ -15,7 +15,7 @@ Status WriteMeta(const std::string& path, const SandboxMeta& m) {
   std::ostringstream o;
   o << "id=" << m.info.id << "\nsandboxAddress=" << m.info.sandboxAddress << "\nhostAddress=" << m.info.hostAddress
     << "\nnetns=" << m.info.netnsName << "\ninitPid=" << m.info.initPid << "\ninitStartTime=" << m.initStartTime
-    << "\nstartedAt=" << m.info.startedAtUnix << "\nendsAt=" << m.info.endsAtUnix
+    << "\nidBase=" << m.info.hostIdBase << "\nstartedAt=" << m.info.startedAtUnix << "\nendsAt=" << m.info.endsAtUnix
     << "\nproxyExplicitPort=" << m.network.proxyExplicitPort << "\nproxyTlsPort=" << m.network.proxyTransparentTlsPort
     << "\nproxyHttpPort=" << m.network.proxyTransparentHttpPort << "\ndnsPort=" << m.network.dnsPort << "\n";
   for (const auto& a : m.dnsAllowlist) o << "allow=" << a << "\n";
@@ -55,6 +55,7 @@ std::optional<SandboxMeta> ReadMeta(const std::string& path) {
     else if (k == "initPid") m.info.initPid = num(v);
     else if (k == "initStartTime") m.initStartTime = static_cast<uint64_t>(std::max<int64_t>(0, num(v)));
     else if (k == "startedAt") m.info.startedAtUnix = num(v);
+    else if (k == "idBase") m.info.hostIdBase = static_cast<uint32_t>(std::max<int64_t>(0, std::min<int64_t>(UINT32_MAX, num(v))));
     else if (k == "endsAt") m.info.endsAtUnix = num(v);
     else if (k == "proxyExplicitPort") m.network.proxyExplicitPort = port(v);
     else if (k == "proxyTlsPort") m.network.proxyTransparentTlsPort = port(v);

@@ -1,7 +1,9 @@
 // The small record a runtime keeps per sandbox in <runDir>/<id>/meta
 // (root-only, on /run's tmpfs) so that a restarted worker can re-adopt a
 // sandbox that is still running. It holds no env and no secret: only ids,
-// addresses, the init's pid + start time, limits and the DNS allowlist.
+// addresses, the init's pid + start time, the host uid range (idBase; 0 or
+// absent for sandboxes of a worker older than user namespaces), limits and
+// the DNS allowlist.
 #pragma once
 
 #include <sys/types.h>

@@ -27,7 +27,7 @@ struct NetworkSpec {
 struct SandboxSpec {
   std::string id;            // [a-z0-9-], 1..48 chars, starts and ends alnum
   double cpuCount = 1;       // CPUs (fractions allowed), 0.01..1024
-  uint64_t memoryMB = 512;   // 16..1048576; also caps tmpfs sizes and swap
+  uint64_t memoryMB = 512;   // 16..1048576; also caps swap; /tmp+/home+/dev/shm get half
   uint64_t pidsMax = 256;    // 8..65536, every process/thread in the sandbox
   uint64_t timeoutSec = 300; // whole-sandbox lifetime, 1..2592000 (30 days)
   // The base environment of every command (the worker's env: defaults, user
@@ -38,10 +38,11 @@ struct SandboxSpec {
   // SSL_CERT_FILE/REQUESTS_CA_BUNDLE/NODE_EXTRA_CA_CERTS.
   std::map<std::string, std::string> env;
   // Optional directory whose top-level entries become the read-only root;
-  // empty = read-only binds of the host's /usr /bin /lib /lib64 /sbin /etc.
+  // empty = read-only binds of the host's /usr /bin /lib /lib64 /sbin and a
+  // generated /etc (nothing of the host's /etc is bound).
   std::string rootfsTemplate;
   // PEM bundle (system CAs + the worker CA) installed as
-  // /etc/ssl/certs/ca-certificates.crt; empty = the host's bundle as is.
+  // /etc/ssl/certs/ca-certificates.crt; empty = a copy of the host's bundle.
   std::string caBundlePem;
   // Egress allowlist consulted by the DNS responder (exact or "*.suffix").
   std::vector<std::string> dnsAllowlist;
@@ -75,6 +76,7 @@ struct SandboxInfo {
   std::string hostAddress;     // e.g. 10.200.0.5, host side of its veth
   std::string netnsName;       // /run/netns/<name>, for diagnostics and tests
   int64_t initPid = 0;         // host pid of the sandbox's PID 1
+  uint32_t hostIdBase = 0;     // host uid/gid that root inside maps to (65536 ids from there)
   int64_t startedAtUnix = 0;
   int64_t endsAtUnix = 0;      // when the runtime kills it
 };

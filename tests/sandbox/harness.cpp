@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -39,6 +40,12 @@ const bool kInPrivateNetns = [] {
 }  // namespace
 
 bool IsRoot() { return geteuid() == 0 && kInPrivateNetns; }
+
+std::string TestPrefix(const std::string& dflt) {
+  const char* env = std::getenv("OSB_TEST_PREFIX");
+  if (!env || !*env) return dflt;
+  return std::string(env) + (dflt == "osbt" ? "" : dflt.substr(dflt.size() - 1));
+}
 
 std::string HostOutput(const std::vector<std::string>& argv) {
   auto r = RunHostCommand(argv);

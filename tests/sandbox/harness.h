@@ -23,6 +23,11 @@ namespace osb::sandbox::testing {
 
 bool IsRoot();
 
+// Name prefix of a test's host objects: `dflt`, or with OSB_TEST_PREFIX set
+// (to run beside another copy of these tests), that value plus the last
+// letter of `dflt` unless dflt is the fixture's "osbt".
+std::string TestPrefix(const std::string& dflt);
+
 // A TCP listener on <address>:<ephemeral> in the test's netns (loopback
 // by default, like the worker's proxy listeners). Each accepted
 // connection gets one line "peer=<ip> orig=<ip>:<port>\n" (orig from
@@ -61,7 +66,7 @@ class SandboxTest : public ::testing::Test {
   std::unique_ptr<DnsServer> dns_;
   std::unique_ptr<TestListener> explicitProxy_, tlsProxy_, httpProxy_, forbidden_;
   std::unique_ptr<SandboxRuntime> runtime_;
-  std::string prefix_ = "osbt";
+  std::string prefix_ = TestPrefix("osbt");
 };
 
 // Lets plain TESTs use the fixture's leftover check.

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <functional>
 
 #include "harness.h"
@@ -71,7 +72,7 @@ TEST(ReconcileTest, LeftoversOfACrashedWorkerAreRemoved) {
   if (!IsRoot()) GTEST_SKIP() << "needs root";
   // Own prefix: reconciling must not touch sandboxes of tests running in
   // parallel under "osbt".
-  const std::string prefix = "osbr";
+  const std::string prefix = TestPrefix("osbr");
   RuntimeConfig cfg;
   cfg.namePrefix = prefix;
   cfg.runDir = "/run/" + prefix;
@@ -109,7 +110,7 @@ TEST(ReconcileTest, LeftoversOfACrashedWorkerAreRemoved) {
 
 TEST(ReconcileTest, ARestartedWorkerReadoptsRunningSandboxes) {
   if (!IsRoot()) GTEST_SKIP() << "needs root";
-  const std::string prefix = "osba";  // own prefix, see above
+  const std::string prefix = TestPrefix("osba");  // own prefix, see above
   // No thread may exist when we fork (a child of a multi-threaded process
   // can deadlock on locks held by other threads), so the listeners start
   // after the fork, on ports picked now. Nothing else binds in this netns.
@@ -162,6 +163,17 @@ TEST(ReconcileTest, ARestartedWorkerReadoptsRunningSandboxes) {
     return r.ok() ? *r : ExecResult{-1};
   };
   EXPECT_EQ(run({"cat", "/tmp/state"}).stdoutData, "kept\n");        // same processes and files
+  // Its host uid range is still its own: a sandbox created now gets another.
+  std::ifstream status("/proc/" + std::to_string(initPid) + "/status");
+  const std::string st((std::istreambuf_iterator<char>(status)), std::istreambuf_iterator<char>());
+  EXPECT_NE(st.find("\nUid:\t" + std::to_string(info.hostIdBase) + "\t"), std::string::npos) << st;
+  SandboxSpec second;
+  second.id = id + "-2";
+  second.network = {proxyPort, proxyPort, proxyPort, dnsPort};
+  auto created = (*rt)->Create(second);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  EXPECT_NE(created->hostIdBase, info.hostIdBase) << "two sandboxes share a host uid range";
+  EXPECT_TRUE((*rt)->Destroy(second.id).ok());
   EXPECT_EQ(run({"sh", "-c", "echo $TOKEN"}).stdoutData, token + "\n");  // same env, same token
   auto resolved = run({"getent", "ahostsv4", "api.example.com"});     // DNS registered again
   EXPECT_EQ(resolved.stdoutData.rfind(info.hostAddress + " ", 0), 0u) << resolved.stdoutData;
