@@ -396,7 +396,7 @@ class SecretTest(OcTestCase):
         lines = r.stdout.decode().splitlines()
         self.assertTrue(lines[0].startswith("NAME"))
         self.assertTrue(lines[1].startswith("OPENAI_KEY"))
-        self.assertIn("(any allowed host)", lines[2])
+        self.assertIn("(egress allowlist only)", lines[2])
         r = self.oc("secret", "list", "demo", "--json")
         self.assertEqual(json.loads(r.stdout), [self.META, other])
         self.api.route("DELETE", self.PATH, 204, None)
