@@ -35,7 +35,9 @@ void Register(Router& router, controlplane::SecretService& secrets, SecretScope 
                            hosts->value_or(std::vector<std::string>{}));
     SecureWipe(**value);
     if (!set) return ErrorResponse(set.error());
-    return JsonResponse(200, MetadataJson(*set));
+    json out = MetadataJson(*set);
+    if (!set->warnings.empty()) out["warnings"] = set->warnings;
+    return JsonResponse(200, out);
   });
   router.Add("GET", base + "/secrets", [&secrets, scope, param](Request& req) {
     auto list = secrets.List(req.org_id, scope, req.Param(param));

@@ -188,6 +188,10 @@ int RunDev(const DevFlags& flags) {
       return {};
     }
     worker.control_plane = "127.0.0.1:" + std::to_string(plane->grpc_port());
+    // The control plane's gRPC port is an own door (REST is added once bound).
+    const std::string grpc_host = flags.grpc_listen.substr(0, flags.grpc_listen.rfind(':'));
+    worker.forbidden_endpoints.push_back((grpc_host.empty() ? "0.0.0.0" : grpc_host) + ":" +
+                                         std::to_string(plane->grpc_port()));
     auto started = osb::worker::WorkerNode::Start(worker);
     if (!started) return started.error();
     node = std::move(*started);
@@ -202,6 +206,12 @@ int RunDev(const DevFlags& flags) {
     if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
     const std::string url = "http://" + host + ":" + std::to_string(cp.port());
+    if (node) {  // the REST API is an own door: no sandbox reaches it through the proxy
+      std::string bind = listen->first.find(':') != std::string::npos ? "[" + listen->first + "]" : listen->first;
+      if (auto st = node->ForbidEndpoint(bind + ":" + std::to_string(cp.port())); !st) {
+        std::cerr << "osb dev: warning: " << st.error().message << "\n";
+      }
+    }
     const fs::path config = ClientConfigPath();
     std::string config_error;
     bool wrote = false;

@@ -29,6 +29,7 @@ struct ProxyFlags {
   std::string sessions;
   std::string upstream_ca;
   std::vector<std::string> allow_private;
+  std::vector<std::string> forbidden_endpoints;
   std::vector<std::string> resolve;
   std::string audit_log;
   std::string ready_file;
@@ -77,6 +78,7 @@ int RunProxy(const ProxyFlags& f) {
   config.state_dir = f.state_dir;
   config.upstream_ca_file = f.upstream_ca;
   config.allow_private = f.allow_private;
+  config.forbidden_endpoints = f.forbidden_endpoints;
   config.audit_log = f.audit_log;
   config.threads = f.threads;
   config.transparent_tls_port = f.transparent_port;
@@ -169,6 +171,10 @@ const bool registered = osb::cmd::RegisterOsbCommand(40, [](CLI::App& root, int&
   sub->add_option("--upstream-ca", f->upstream_ca, "Extra CA bundle trusted for upstreams (PEM)");
   sub->add_option("--allow-private", f->allow_private,
                   "CIDR that may be connected to despite being private/loopback (tests); repeatable");
+  sub->add_option("--forbid-endpoint", f->forbidden_endpoints,
+                  "ADDR:PORT never connected to, whatever --allow-private says (another service on this host); "
+                  "0.0.0.0:PORT = that port on every local address; the proxy's own listeners are added "
+                  "automatically; repeatable");
   sub->add_option("--resolve", f->resolve, "NAME=ADDR[:PORT] overriding DNS for NAME (tests); repeatable");
   sub->add_option("--audit-log", f->audit_log, "Append audit JSON lines to FILE (default stderr)");
   sub->add_option("--ready-file", f->ready_file, "Write bound ports as JSON to FILE once listening");

@@ -74,6 +74,9 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
   sub->add_option("--templates-dir", opt->templates_dir, "Directory of root filesystems by template id");
   sub->add_option("--upstream-ca", opt->upstream_ca, "Extra CA file the proxy trusts for upstreams (tests)");
   sub->add_option("--allow-private", opt->allow_private, "CIDR the proxy may connect to despite being private (tests)");
+  sub->add_option("--forbid-endpoint", opt->forbidden_endpoints,
+                  "ADDR:PORT the proxy never connects to (e.g. the control plane's REST API on this host); "
+                  "its own listeners, gRPC and DNS are added automatically; repeatable");
   sub->add_option("--resolve", *resolve, "NAME=ADDR override for the proxy's DNS (tests)");
   sub->callback([opt, resolve, &exit_code] { exit_code = RunWorker(*opt, *resolve); });
 });

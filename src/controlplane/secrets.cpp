@@ -28,11 +28,11 @@ Result<SecretService::Target> SecretService::Locate(const std::string& org_id, S
   if (scope == SecretScope::kProject) {
     auto p = projects_.Find(org_id, ref);
     if (!p) return p.error();
-    return Target{p->own_group_id, p->id};
+    return Target{p->own_group_id, p->id, *p};
   }
   auto g = groups_.Get(org_id, ref);
   if (!g) return g.error();
-  return Target{g->id, std::nullopt};
+  return Target{g->id, std::nullopt, std::nullopt};
 }
 
 Result<SecretMetadata> SecretService::Set(const std::string& org_id, SecretScope scope,
@@ -41,7 +41,7 @@ Result<SecretMetadata> SecretService::Set(const std::string& org_id, SecretScope
                                           const std::vector<std::string>& allowed_hosts) {
   if (Status st = ValidateSecretName("name", name); !st) return st.error();
   if (Status st = ValidateSecretValue(value); !st) return st.error();
-  auto hosts = NormalizeHostPatterns("allowedHosts", allowed_hosts);
+  auto hosts = NormalizeHostPatterns("allowedHosts", allowed_hosts, HostPatterns::kAllowAny);
   if (!hosts) return hosts.error();
   auto target = Locate(org_id, scope, ref);
   if (!target) return target.error();
@@ -66,7 +66,39 @@ Result<SecretMetadata> SecretService::Set(const std::string& org_id, SecretScope
     return stored.error();
   }
   Notify(SecretChange::Kind::kSet, org_id, *target, name);
-  return SecretMetadata{stored->name, stored->allowed_hosts, stored->created_at, stored->updated_at};
+  SecretMetadata out{stored->name, stored->allowed_hosts, stored->created_at, stored->updated_at, {}};
+  if (stored->allowed_hosts.empty()) out.warnings = HostlessWarnings(org_id, *target);
+  return out;
+}
+
+std::vector<std::string> SecretService::HostlessWarnings(const std::string& org_id, const Target& t) {
+  constexpr std::string_view kFix =
+      ": the secret will not be sent to any host (its token stays sealed). Set allowedHosts, give the "
+      "project an egressAllowlist, or use allowedHosts [\"*\"] to allow any host the sandbox may reach";
+  std::vector<std::string> out;
+  if (t.project) {
+    if (t.project->egress_allowlist.empty()) {
+      out.push_back("no allowedHosts and project '" + t.project->name + "' has an empty egress allowlist" +
+                    std::string(kFix));
+    }
+    return out;
+  }
+  auto projects = store_.ListProjects(org_id);
+  if (!projects) return out;
+  std::string names;
+  for (const auto& p : *projects) {
+    if (!p.egress_allowlist.empty()) continue;
+    for (const auto& gid : p.secret_group_ids) {
+      if (gid != t.group_id) continue;
+      names += (names.empty() ? "'" : ", '") + p.name + "'";
+      break;
+    }
+  }
+  if (!names.empty()) {
+    out.push_back("no allowedHosts and the projects using this group with an empty egress allowlist (" + names +
+                  ")" + std::string(kFix) + " in their sandboxes");
+  }
+  return out;
 }
 
 Result<std::vector<SecretMetadata>> SecretService::List(const std::string& org_id, SecretScope scope,

@@ -45,9 +45,15 @@ using SecretChangeListener = std::function<void(const SecretChange&)>;
 
 struct SecretMetadata {
   std::string name;
+  // Where the proxy may substitute the value: hosts ("api.example.com",
+  // "*.example.com", optional ":port"), or ["*"] = any host the sandbox may
+  // reach. Empty = only the hosts on the egress allowlist of the sandbox
+  // that uses it, and NO host when that allowlist is empty.
   std::vector<std::string> allowed_hosts;
   std::string created_at;
   std::string updated_at;
+  // Set() only: advice for the user (e.g. "this secret goes nowhere").
+  std::vector<std::string> warnings;
 };
 
 // A decrypted secret; the value is wiped when the object is destroyed.
@@ -80,6 +86,10 @@ class SecretService {
   void SetListener(SecretChangeListener listener) { listener_ = std::move(listener); }
 
   // ref: project id/name (kProject) or group id/name (kGroup).
+  // allowed_hosts: see SecretMetadata ("*" must stand alone). When the
+  // secret has no allowed hosts and the project's egress allowlist (for a
+  // group: of a project attaching it) is empty, the result carries a warning
+  // that the secret will not be sent anywhere.
   Result<SecretMetadata> Set(const std::string& org_id, SecretScope scope, const std::string& ref,
                              const std::string& name, std::string_view value,
                              const std::vector<std::string>& allowed_hosts);
@@ -97,7 +107,9 @@ class SecretService {
   struct Target {
     std::string group_id;
     std::optional<std::string> project_id;
+    std::optional<store::Project> project;  // kProject
   };
+  std::vector<std::string> HostlessWarnings(const std::string& org_id, const Target& t);
   Result<Target> Locate(const std::string& org_id, SecretScope scope, const std::string& ref);
   void Notify(SecretChange::Kind kind, const std::string& org_id, const Target& t, const std::string& name);
 

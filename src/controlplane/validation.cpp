@@ -1,6 +1,9 @@
 #include "controlplane/validation.h"
 
+#include <algorithm>
 #include <cctype>
+
+#include "common/host_pattern.h"
 
 namespace osb::controlplane {
 namespace {
@@ -23,14 +26,6 @@ std::string Quote(std::string_view s) {
   return out + "'";
 }
 
-bool IsLabel(std::string_view label) {
-  if (label.empty() || label.size() > 63) return false;
-  if (label.front() == '-' || label.back() == '-') return false;
-  for (char c : label) {
-    if (!IsAlnum(c) && c != '-' && c != '_') return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -82,37 +77,25 @@ Status ValidateRange(std::string_view field, int value, int min, int max) {
   return {};
 }
 
-Result<std::string> NormalizeHostPattern(std::string_view field, std::string_view entry) {
-  std::string host;
-  host.reserve(entry.size());
-  for (char c : entry) host += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (!host.empty() && host.back() == '.') host.pop_back();
-  std::string_view rest = host;
-  if (rest.starts_with("*.")) rest.remove_prefix(2);
-  bool ok = !rest.empty() && rest.size() <= 253;
-  while (ok && !rest.empty()) {
-    const auto dot = rest.find('.');
-    ok = IsLabel(rest.substr(0, dot));
-    rest = dot == std::string_view::npos ? std::string_view{} : rest.substr(dot + 1);
-    if (dot != std::string_view::npos && rest.empty()) ok = false;  // "a..b" or "a.."
-  }
-  if (!ok) {
-    return Invalid(field, "invalid entry " + Quote(entry) +
-                              " (expected a hostname such as api.example.com or a wildcard such "
-                              "as *.example.com)");
-  }
-  return host;
+Result<std::string> NormalizeHostPattern(std::string_view field, std::string_view entry, HostPatterns any) {
+  auto spec = ParseHostPattern(entry, field, any == HostPatterns::kAllowAny);
+  if (!spec) return spec.error();
+  return spec->Text();
 }
 
 Result<std::vector<std::string>> NormalizeHostPatterns(std::string_view field,
-                                                       const std::vector<std::string>& entries) {
+                                                       const std::vector<std::string>& entries,
+                                                       HostPatterns any) {
   std::vector<std::string> out;
   for (const auto& e : entries) {
-    auto n = NormalizeHostPattern(field, e);
+    auto n = NormalizeHostPattern(field, e, any);
     if (!n) return n.error();
     bool dup = false;
     for (const auto& o : out) dup = dup || o == *n;
     if (!dup) out.push_back(std::move(*n));
+  }
+  if (out.size() > 1 && std::find(out.begin(), out.end(), "*") != out.end()) {
+    return Invalid(field, "'*' (any host) must be the only entry");
   }
   return out;
 }

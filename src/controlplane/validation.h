@@ -27,10 +27,16 @@ Status ValidateSecretName(std::string_view field, std::string_view name);
 Status ValidateSecretValue(std::string_view value);
 Status ValidateRange(std::string_view field, int value, int min, int max);
 
-// Egress allowlist / allowedHosts entries: a hostname or `*.suffix`.
+// Egress allowlist / allowedHosts entries (grammar: common/host_pattern.h):
+// a hostname, `*.suffix` or an IP address, each with an optional `:port`.
 // Lower-cases and removes one trailing dot; a 400 naming the entry otherwise.
-Result<std::string> NormalizeHostPattern(std::string_view field, std::string_view entry);
+// HostPatterns::kAllowAny accepts `*` (a secret's allowedHosts: any host the
+// sandbox may reach), which must then be the only entry.
+enum class HostPatterns { kNoAny, kAllowAny };
+Result<std::string> NormalizeHostPattern(std::string_view field, std::string_view entry,
+                                         HostPatterns any = HostPatterns::kNoAny);
 Result<std::vector<std::string>> NormalizeHostPatterns(std::string_view field,
-                                                       const std::vector<std::string>& entries);
+                                                       const std::vector<std::string>& entries,
+                                                       HostPatterns any = HostPatterns::kNoAny);
 
 }  // namespace osb::controlplane

@@ -1,8 +1,18 @@
 #include "secretsproxy/address_policy.h"
 
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdint>
+#include <cstring>
+#include <mutex>
 #include <string>
+
 
 namespace osb::secretsproxy {
 namespace ip = boost::asio::ip;
@@ -39,7 +49,152 @@ bool PublicV4(const ip::address_v4& a) {
   return true;
 }
 
+ip::address Unmap(const ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return ip::make_address_v4(ip::v4_mapped, a.to_v6());
+  return a;
+}
+
+// Loopback, "this host" (0.0.0.0/8) and the unspecified IPv6 address.
+bool AlwaysLocal(const ip::address& a) {
+  if (a.is_v4()) {
+    const auto b = a.to_v4().to_bytes();
+    return b[0] == 127 || b[0] == 0;
+  }
+  return a.to_v6().is_loopback() || a.to_v6().is_unspecified();
+}
+
+class FixedLocal final : public LocalAddresses {
+ public:
+  explicit FixedLocal(std::vector<ip::address> a) : addrs_(std::move(a)) {
+    for (auto& x : addrs_) x = Unmap(x);
+  }
+  bool IsLocal(const ip::address& raw) const override {
+    const ip::address a = Unmap(raw);
+    return AlwaysLocal(a) || std::find(addrs_.begin(), addrs_.end(), a) != addrs_.end();
+  }
+
+ private:
+  std::vector<ip::address> addrs_;
+};
+
+std::vector<ip::address> InterfaceAddresses() {
+  std::vector<ip::address> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      ip::address_v4::bytes_type b;
+      std::memcpy(b.data(), &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
+      out.push_back(ip::address_v4(b));
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      ip::address_v6::bytes_type b;
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      std::memcpy(b.data(), &sin6->sin6_addr, 16);
+      out.push_back(ip::address_v6(b, sin6->sin6_scope_id));
+    }
+  }
+  freeifaddrs(list);
+  for (auto& a : out) {
+    a = Unmap(a);
+    if (a.is_v6()) {  // compare without the scope (fe80::1%eth0 == fe80::1)
+      auto v6 = a.to_v6();
+      v6.scope_id(0);
+      a = v6;
+    }
+  }
+  return out;
+}
+
+class SystemLocal final : public LocalAddresses {
+ public:
+  bool IsLocal(const ip::address& raw) const override {
+    ip::address a = Unmap(raw);
+    if (a.is_v6()) {
+      auto v6 = a.to_v6();
+      v6.scope_id(0);
+      a = v6;
+    }
+    if (AlwaysLocal(a)) return true;
+    std::lock_guard lock(mu_);
+    if (std::find(addrs_.begin(), addrs_.end(), a) != addrs_.end()) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (loaded_ && IsPublicAddress(a) && now - loaded_at_ < std::chrono::seconds(1)) return false;
+    addrs_ = InterfaceAddresses();
+    loaded_ = true;
+    loaded_at_ = now;
+    return std::find(addrs_.begin(), addrs_.end(), a) != addrs_.end();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::vector<ip::address> addrs_;
+  mutable bool loaded_ = false;
+  mutable std::chrono::steady_clock::time_point loaded_at_;
+};
+
 }  // namespace
+
+std::shared_ptr<const LocalAddresses> SystemLocalAddresses() {
+  static const auto kSystem = std::make_shared<const SystemLocal>();
+  return kSystem;
+}
+
+std::shared_ptr<const LocalAddresses> FixedLocalAddresses(std::vector<ip::address> addresses) {
+  return std::make_shared<const FixedLocal>(std::move(addresses));
+}
+
+Result<std::vector<OwnDoor>> ParseOwnDoors(std::string_view text, std::string_view field) {
+  const std::string s(text);
+  auto bad = [&](const std::string& why) {
+    return MakeError(ErrorCode::kInvalidArgument, std::string(field) + ": '" + s + "': " + why);
+  };
+  std::string host, port_text;
+  if (!s.empty() && s.front() == '[') {
+    const size_t close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      return bad("expected [ADDR]:PORT");
+    }
+    host = s.substr(1, close - 1);
+    port_text = s.substr(close + 2);
+  } else {
+    const size_t colon = s.rfind(':');
+    if (colon == std::string::npos || s.find(':') != colon) return bad("expected ADDR:PORT");
+    host = s.substr(0, colon);
+    port_text = s.substr(colon + 1);
+  }
+  if (port_text.empty() || port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port_text) == 0 || std::stoi(port_text) > 65535) {
+    return bad("port must be 1-65535");
+  }
+  const auto port = static_cast<uint16_t>(std::stoi(port_text));
+  std::vector<OwnDoor> out;
+  if (host.empty()) host = "0.0.0.0";  // ":8080" binds every address
+  boost::system::error_code ec;
+  auto addr = ip::make_address(host, ec);
+  if (!ec) {
+    out.push_back({Unmap(addr), port});
+    return out;
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) return bad("cannot resolve the name");
+  for (addrinfo* r = res; r != nullptr; r = r->ai_next) {
+    if (r->ai_family == AF_INET) {
+      ip::address_v4::bytes_type b;
+      std::memcpy(b.data(), &reinterpret_cast<const sockaddr_in*>(r->ai_addr)->sin_addr, 4);
+      out.push_back({ip::address_v4(b), port});
+    } else if (r->ai_family == AF_INET6) {
+      ip::address_v6::bytes_type b;
+      std::memcpy(b.data(), &reinterpret_cast<const sockaddr_in6*>(r->ai_addr)->sin6_addr, 16);
+      out.push_back({Unmap(ip::address_v6(b)), port});
+    }
+  }
+  freeaddrinfo(res);
+  if (out.empty()) return bad("cannot resolve the name");
+  return out;
+}
 
 Result<Cidr> Cidr::Parse(std::string_view text) {
   std::string s(text);
@@ -101,12 +256,73 @@ bool IsPublicAddress(const ip::address& addr) {
   return (b[0] & 0xe0) == 0x20;  // only 2000::/3 is global unicast
 }
 
-bool AddressPolicy::Allowed(const ip::address& addr) const {
-  if (IsPublicAddress(addr)) return true;
-  for (const auto& c : allow_) {
-    if (c.Contains(addr)) return true;
+AddressPolicy::AddressPolicy() : local_(SystemLocalAddresses()) {}
+
+AddressPolicy::AddressPolicy(std::vector<Cidr> allowances, std::vector<OwnDoor> doors,
+                             std::shared_ptr<const LocalAddresses> local)
+    : allow_(std::move(allowances)), local_(std::move(local)) {
+  for (auto& d : doors) AddOwnDoor(d);
+}
+
+void AddressPolicy::AddOwnDoor(OwnDoor door) {
+  door.address = Unmap(door.address);
+  std::lock_guard lock(doors_->mu);
+  for (const auto& d : *doors_->list) {
+    if (d.address == door.address && d.port == door.port) return;
   }
-  return false;
+  auto next = std::make_shared<std::vector<OwnDoor>>(*doors_->list);
+  next->push_back(door);
+  doors_->list = std::move(next);
+}
+
+std::vector<OwnDoor> AddressPolicy::own_doors() const {
+  std::lock_guard lock(doors_->mu);
+  return *doors_->list;
+}
+
+bool AddressPolicy::Allowance(const ip::address& addr) const {
+  return std::any_of(allow_.begin(), allow_.end(), [&](const Cidr& c) { return c.Contains(addr); });
+}
+
+AddressPolicy::Verdict AddressPolicy::Check(const ip::address& raw, uint16_t port) const {
+  const ip::address addr = Unmap(raw);
+  const bool to_unspecified = addr.is_unspecified() || (addr.is_v4() && addr.to_v4().to_bytes()[0] == 0);
+  bool local_known = false, local = false;
+  auto is_local = [&] {
+    if (!local_known) local = local_->IsLocal(addr), local_known = true;
+    return local;
+  };
+  std::shared_ptr<const std::vector<OwnDoor>> doors;
+  {
+    std::lock_guard lock(doors_->mu);
+    doors = doors_->list;
+  }
+  for (const auto& d : *doors) {
+    if (d.port != port) continue;
+    if (d.address == addr || to_unspecified || (d.address.is_unspecified() && is_local())) {
+      return {false, kOwnDoor};
+    }
+  }
+  const bool allowance = Allowance(addr);
+  if (!allowance && is_local()) return {false, kOwnHost};
+  if (allowance || IsPublicAddress(addr)) return {true, {}};
+  return {false, kPrivate};
+}
+
+AddressPolicy::Filtered AddressPolicy::Filter(const std::vector<ip::address>& candidates, uint16_t port) const {
+  Filtered out;
+  auto rank = [](std::string_view r) { return r == kOwnDoor ? 3 : r == kOwnHost ? 2 : 1; };
+  for (const auto& a : candidates) {
+    const Verdict v = Check(a, port);
+    if (v.allowed) {
+      out.allowed.push_back(a);
+    } else if (out.reason.empty() || rank(v.reason) > rank(out.reason)) {
+      out.reason = v.reason;
+    }
+  }
+  if (!out.allowed.empty()) out.reason = {};
+  if (out.allowed.empty() && out.reason.empty()) out.reason = kPrivate;  // no candidates at all
+  return out;
 }
 
 }  // namespace osb::secretsproxy

@@ -112,7 +112,20 @@ std::string FormatAuditLine(const AuditRecord& r, int64_t ts_ms) {
     if (i > 0) out += ',';
     AppendJsonString(out, r.secrets[i]);
   }
-  out += "],\"scrubbed\":";
+  out += ']';
+  if (!r.withheld.empty()) {
+    out += ",\"withheld\":[";
+    for (size_t i = 0; i < r.withheld.size(); ++i) {
+      if (i > 0) out += ',';
+      out += "{\"name\":";
+      AppendJsonString(out, r.withheld[i].first);
+      out += ",\"reason\":";
+      AppendJsonString(out, r.withheld[i].second);
+      out += '}';
+    }
+    out += ']';
+  }
+  out += ",\"scrubbed\":";
   out += r.scrubbed ? "true" : "false";
   out += ",\"status\":";
   out += std::to_string(r.status);

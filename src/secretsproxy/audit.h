@@ -1,6 +1,7 @@
 // Audit: one JSON line per request (or per refused connection):
 //   {"ts":..., "sandbox":..., "source":..., "host":..., "method":...,
 //    "action":"forwarded"|"blocked", "reason":..., "secrets":[names],
+//    "withheld":[{"name":..., "reason":...}] (only when non-empty),
 //    "status":N, "bytesUp":N, "bytesDown":N, "durationMs":N}
 // Never a secret value or token->value mapping: the record has no field that
 // could hold one, and `reason` strings are fixed texts chosen by the proxy.
@@ -23,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace osb {
@@ -38,8 +40,11 @@ struct AuditRecord {
   std::string host;
   std::string method;
   bool forwarded = false;
-  std::string reason;    // why blocked (fixed text)
+  std::string reason;    // why blocked, or why secrets were withheld (fixed text)
   std::vector<std::string> secrets;  // names of substituted secrets
+  // Secrets whose sealed token was forwarded unreplaced because they may not
+  // go to this host: {name, fixed reason such as "no_allowed_hosts"}.
+  std::vector<std::pair<std::string, std::string>> withheld;
   int status = 0;
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;

@@ -144,6 +144,7 @@ struct Exchange {
   // when the session snapshot or the target host changes.
   std::shared_ptr<const SessionSnapshot> enabled_session;
   std::string enabled_host;
+  uint16_t enabled_port = 0;
   std::vector<bool> enabled;
   bool any_enabled = false;
 
@@ -206,7 +207,7 @@ asio::awaitable<bool> Exchange::One() {
   }
   if (!target.host.empty()) rec.host = target.host;
   if (!st.ok()) co_return co_await Refuse(rec, start, st.status, st.reason, true);
-  if (!session->allowlist().Matches(target.host)) {
+  if (!session->EgressAllowed(target.host, target.port)) {
     co_return co_await Refuse(rec, start, 403, "host is not on the sandbox's egress allowlist", true);
   }
   BodyFraming in_framing;
@@ -222,13 +223,20 @@ asio::awaitable<bool> Exchange::One() {
   const bool client_is_11 = req.version_minor == 1;
 
   // Substitution (TLS) or the plaintext guard.
-  if (enabled_session != session || enabled_host != target.host) {
-    enabled = session->EnabledFor(target.host);
+  if (enabled_session != session || enabled_host != target.host || enabled_port != target.port) {
+    enabled = session->EnabledFor(target.host, target.port);
     any_enabled = std::find(enabled.begin(), enabled.end(), true) != enabled.end();
     enabled_session = session;
     enabled_host = target.host;
+    enabled_port = target.port;
   }
   StreamReplacer replacer(session->substitutions(), enabled, StreamReplacer::HoldBack::kMinimal);
+  // Tokens of secrets that may not go to this host pass sealed; note which.
+  WithheldTokens withheld(session, enabled);
+  if (withheld.active() && !plaintext) {
+    withheld.ScanWhole(&req.target);
+    for (auto& f : req.fields) withheld.ScanWhole(&f.value);
+  }
   if (plaintext) {
     if (HeadContainsSealedToken(req)) {
       co_return co_await Refuse(rec, start, 403,
@@ -286,6 +294,7 @@ asio::awaitable<bool> Exchange::One() {
             rec, start, 403, "plain HTTP request carries a sealed token; tokens are only substituted over HTTPS", true);
       }
     } else {
+      withheld.ScanWhole(&body);
       body = replacer.ReplaceAll(body);
     }
   }
@@ -326,6 +335,7 @@ asio::awaitable<bool> Exchange::One() {
         rec.bytes_up += writer.wire_bytes();
         co_return co_await Refuse(rec, start, 400, err, true);
       }
+      withheld.Scan(piece);
       const bool written = co_await writer.Write(piece);
       if (!written) {
         shared->audit->upstream_errors++;
@@ -340,6 +350,10 @@ asio::awaitable<bool> Exchange::One() {
     rec.bytes_up += writer.wire_bytes();
   }
   rec.secrets = MatchedNames(*session, replacer);
+  rec.withheld = withheld.Found(target.host, target.port);
+  for (const auto& w : rec.withheld) {
+    if (rec.reason.find(w.second) == std::string::npos) rec.reason += (rec.reason.empty() ? "" : ",") + w.second;
+  }
   shared->audit->bytes_up += rec.bytes_up;
   if (replacer.any_matched()) {
     // Forwarded: the substituted copies held real values; do not keep them

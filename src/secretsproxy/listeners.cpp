@@ -221,7 +221,7 @@ asio::awaitable<void> HandleExplicit(std::shared_ptr<ProxyShared> shared, tcp::s
     status = 400, why = "CONNECT needs host:port";
   } else if (!buf.empty()) {
     status = 400, why = "data sent before the tunnel was established";
-  } else if (!session->allowlist().Matches(target->host)) {
+  } else if (!session->EgressAllowed(target->host, target->port)) {
     status = 403, why = "host is not on the sandbox's egress allowlist";
   }
   if (status != 0) {
@@ -272,7 +272,7 @@ asio::awaitable<void> HandleTransparentTls(std::shared_ptr<ProxyShared> shared, 
       co_return;
     }
   }
-  if (!session->allowlist().Matches(host)) {
+  if (!session->EgressAllowed(host, shared->config.transparent_tls_port)) {
     AuditBlocked(*shared, source, session->sandbox_id(), host, "", 0, "host is not on the sandbox's egress allowlist");
     co_return;
   }

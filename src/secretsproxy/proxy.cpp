@@ -148,6 +148,11 @@ Status Proxy::Impl::Setup(asio::io_context& io) {
     allow.push_back(*cidr);
   }
   s.address_policy = AddressPolicy(std::move(allow));
+  for (const auto& text : c.forbidden_endpoints) {
+    auto doors = ParseOwnDoors(text, "forbidden-endpoints");
+    if (!doors) return doors.error();
+    for (const auto& d : *doors) s.address_policy.AddOwnDoor(d);
+  }
   for (const auto& [name, value] : c.resolve) {
     ResolveOverride o;
     std::string addr = value;
@@ -210,6 +215,14 @@ Status Proxy::Impl::Setup(asio::io_context& io) {
     auto l = Bind(c.metrics_listen, "metrics-listen", &HandleMetrics);
     if (!l) return l.error();
     metrics_l.push_back(*l);
+  }
+  // Our own listeners are doors no upstream connection may reach.
+  for (auto* group : {&explicit_l, &transparent_l, &http_l, &metrics_l}) {
+    for (auto& l : *group) {
+      error_code lec;
+      const auto ep = l.acceptor->local_endpoint(lec);
+      if (!lec) s.address_policy.AddOwnDoor({ep.address(), ep.port()});
+    }
   }
   const std::pair<std::vector<Listener>*, const char*> groups[] = {
       {&explicit_l, "explicit"}, {&transparent_l, "transparent TLS"}, {&http_l, "transparent HTTP"},
@@ -334,6 +347,13 @@ std::vector<uint16_t> Ports(const std::vector<Proxy::Impl::Listener>& ls) {
 std::vector<uint16_t> Proxy::listen_ports() const { return Ports(impl_->explicit_l); }
 std::vector<uint16_t> Proxy::transparent_ports() const { return Ports(impl_->transparent_l); }
 std::vector<uint16_t> Proxy::transparent_http_ports() const { return Ports(impl_->http_l); }
+Status Proxy::ForbidEndpoint(const std::string& addr_port) {
+  auto doors = ParseOwnDoors(addr_port, "forbidden-endpoints");
+  if (!doors) return doors.error();
+  for (const auto& d : *doors) impl_->shared->address_policy.AddOwnDoor(d);
+  return {};
+}
+
 uint16_t Proxy::metrics_port() const { return impl_->metrics_l.empty() ? 0 : impl_->metrics_l[0].port; }
 
 std::string Proxy::MetricsText() const {

@@ -73,6 +73,11 @@ struct ProxyConfig {
   std::filesystem::path state_dir;                   // CA lives here
   std::string upstream_ca_file;                      // extra trust for upstreams ("" = system store only)
   std::vector<std::string> allow_private;            // CIDRs exempt from the private-address refusal
+  // Own doors: "ADDR:PORT" the product listens on (REST, gRPC, DNS,
+  // metrics...) that no upstream connection may reach, whatever
+  // allow_private says; 0.0.0.0:P / [::]:P = port P on every local address.
+  // The proxy adds its own listeners itself (see address_policy.h).
+  std::vector<std::string> forbidden_endpoints;
   std::map<std::string, std::string> resolve;        // NAME -> ADDR or ADDR:PORT (tests): replaces DNS
   std::string audit_log;                             // "" = stderr
   uint64_t audit_log_max_bytes = 100ull << 20;       // rotate beyond this (0 = never)
@@ -105,6 +110,10 @@ class Proxy {
   std::vector<uint16_t> transparent_ports() const;
   std::vector<uint16_t> transparent_http_ports() const;
   uint16_t metrics_port() const;
+  // Adds an own door ("ADDR:PORT", as in forbidden_endpoints) while running,
+  // for a port bound after Start() (port 0). Call after Start() (Start
+  // rebuilds the policy from the config). Thread-safe.
+  Status ForbidEndpoint(const std::string& addr_port);
   // Prometheus text (also served on metrics_listen).
   std::string MetricsText() const;
 

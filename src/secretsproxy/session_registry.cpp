@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/secure_memory.h"
+#include "secretsproxy/stream_replacer.h"
 
 namespace osb::secretsproxy {
 namespace {
@@ -49,10 +50,61 @@ SessionSnapshot::~SessionSnapshot() = default;  // PatternSets wipe themselves
 
 bool SessionSnapshot::Expired() const { return expiry_ && std::chrono::system_clock::now() >= *expiry_; }
 
-std::vector<bool> SessionSnapshot::EnabledFor(std::string_view host) const {
+bool SessionSnapshot::EgressAllowed(std::string_view host, uint16_t port) const {
+  return allowlist_.empty() || allowlist_.Matches(host, port);
+}
+
+std::string_view SessionSnapshot::WithheldReason(size_t i, std::string_view host, uint16_t port) const {
+  const HostList& own = secrets_[i].allowed_hosts;
+  if (!own.empty()) return own.Matches(host, port) ? "" : "host_not_in_allowed_hosts";
+  // No allowedHosts: the project's allowlist decides, and an empty one
+  // (= "every host" for traffic) sends the secret nowhere.
+  if (allowlist_.empty()) return "no_allowed_hosts";
+  return allowlist_.Matches(host, port) ? "" : "host_not_in_allowed_hosts";
+}
+
+std::vector<bool> SessionSnapshot::EnabledFor(std::string_view host, uint16_t port) const {
   std::vector<bool> enabled(secrets_.size());
-  for (size_t i = 0; i < secrets_.size(); ++i) enabled[i] = secrets_[i].allowed_hosts.Matches(host);
+  for (size_t i = 0; i < secrets_.size(); ++i) enabled[i] = WithheldReason(i, host, port).empty();
   return enabled;
+}
+
+WithheldTokens::WithheldTokens(std::shared_ptr<const SessionSnapshot> session, const std::vector<bool>& enabled)
+    : session_(std::move(session)) {
+  std::vector<bool> disabled(enabled.size());
+  for (size_t i = 0; i < enabled.size(); ++i) {
+    disabled[i] = !enabled[i];
+    active_ = active_ || disabled[i];
+  }
+  if (!active_) return;
+  stream_ = std::make_unique<StreamReplacer>(session_->tokens(), disabled);
+  whole_ = std::make_unique<StreamReplacer>(session_->tokens(), std::move(disabled));
+}
+
+WithheldTokens::~WithheldTokens() = default;
+
+void WithheldTokens::Scan(std::string_view bytes) {
+  if (!active_) return;
+  scratch_.clear();
+  stream_->Feed(bytes, &scratch_);  // token -> the same token: nothing to keep
+}
+
+void WithheldTokens::ScanWhole(std::string* s) {
+  if (!active_ || s->size() < 43) return;  // shorter than any sealed token
+  (void)whole_->ReplaceInPlace(s);
+}
+
+std::vector<std::pair<std::string, std::string>> WithheldTokens::Found(std::string_view host,
+                                                                       uint16_t port) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!active_) return out;
+  const auto& secrets = session_->secrets();
+  for (size_t i = 0; i < secrets.size(); ++i) {
+    const bool seen = (i < stream_->matched().size() && stream_->matched()[i]) ||
+                      (i < whole_->matched().size() && whole_->matched()[i]);
+    if (seen) out.emplace_back(secrets[i].name, std::string(session_->WithheldReason(i, host, port)));
+  }
+  return out;
 }
 
 SessionRegistry::~SessionRegistry() {
@@ -67,17 +119,20 @@ Result<std::shared_ptr<const SessionSnapshot>> SessionRegistry::Build(const Entr
   snap->allowlist_ = std::move(*allow);
   snap->expiry_ = e.session.expiry;
   snap->connections_ = e.connections;
-  std::vector<PatternSet::Pattern> subs, scrub;
+  std::vector<PatternSet::Pattern> subs, scrub, tokens;
   for (size_t i = 0; i < e.session.secrets.size(); ++i) {
     const auto& s = e.session.secrets[i];
-    auto hosts = HostList::Parse(s.allowed_hosts, "secrets[" + std::to_string(i) + "].allowedHosts");
+    auto hosts = HostList::Parse(s.allowed_hosts, "secrets[" + std::to_string(i) + "].allowedHosts",
+                                 HostList::Star::kAllow);
     if (!hosts) return hosts.error();
     snap->secrets_.push_back({s.name, s.token, std::move(*hosts)});
     subs.push_back({s.token, s.value});
     scrub.push_back({s.value, s.token});
+    tokens.push_back({s.token, s.token});
   }
   snap->substitutions_ = std::make_shared<PatternSet>(std::move(subs));
   snap->scrubber_ = std::make_shared<PatternSet>(std::move(scrub));
+  snap->tokens_ = std::make_shared<PatternSet>(std::move(tokens));
   return std::shared_ptr<const SessionSnapshot>(std::move(snap));
 }
 

@@ -25,16 +25,22 @@
 
 namespace osb::secretsproxy {
 
+class StreamReplacer;
+
 struct SecretBinding {
   std::string name;                        // env var name, e.g. OPENAI_API_KEY
   std::string token;                       // osb_sealed_ + 32 lowercase hex
   std::string value;                       // real value, 1 B .. 64 KiB
-  std::vector<std::string> allowed_hosts;  // empty = every host on the allowlist
+  // Hosts this secret may be substituted toward ("host", "*.suffix", each
+  // with an optional ":port"; ["*"] = any host the sandbox may reach).
+  // Empty = only the hosts of the session's egress allowlist, and nowhere
+  // when that allowlist is empty (see SessionSnapshot::EnabledFor).
+  std::vector<std::string> allowed_hosts;
 };
 
 struct Session {
   std::string sandbox_id;
-  std::vector<std::string> egress_allowlist;  // empty = every host
+  std::vector<std::string> egress_allowlist;  // empty = every host (for traffic, not for secrets)
   std::vector<SecretBinding> secrets;
   std::optional<std::chrono::system_clock::time_point> expiry;
 };
@@ -51,14 +57,28 @@ class SessionSnapshot {
 
   const std::string& sandbox_id() const { return sandbox_id_; }
   const HostList& allowlist() const { return allowlist_; }
+  // The egress allowlist's verdict: may the sandbox reach host:port at all?
+  // (An empty allowlist permits every host.)
+  bool EgressAllowed(std::string_view host, uint16_t port) const;
   const std::vector<Secret>& secrets() const { return secrets_; }
   bool Expired() const;
   // token -> value (pattern i = secrets()[i]).
   const std::shared_ptr<const PatternSet>& substitutions() const { return substitutions_; }
   // value -> token (pattern i = secrets()[i]).
   const std::shared_ptr<const PatternSet>& scrubber() const { return scrubber_; }
-  // Which substitutions may be applied toward `host`.
-  std::vector<bool> EnabledFor(std::string_view host) const;
+  // Which substitutions may be applied toward host:port (index = secrets()).
+  // A secret is enabled when its allowedHosts match; `*` matches every
+  // host; a secret WITHOUT allowedHosts is enabled only for hosts on the
+  // egress allowlist, so never when that allowlist is empty.
+  std::vector<bool> EnabledFor(std::string_view host, uint16_t port) const;
+  // Why secret i is not enabled toward host:port: "no_allowed_hosts" (it has
+  // no allowedHosts and the allowlist is empty), "host_not_in_allowed_hosts"
+  // (its own list or the allowlist it follows does not name the host), or
+  // "" when it is enabled. Fixed texts, fit for audit lines.
+  std::string_view WithheldReason(size_t i, std::string_view host, uint16_t port) const;
+  // token -> token (pattern i = secrets()[i]): finds sealed tokens without
+  // producing values, e.g. to audit the ones forwarded unreplaced.
+  const std::shared_ptr<const PatternSet>& tokens() const { return tokens_; }
   // Live connections of this sandbox (shared by all its snapshots).
   std::atomic<int>& connections() const { return *connections_; }
 
@@ -70,7 +90,34 @@ class SessionSnapshot {
   std::optional<std::chrono::system_clock::time_point> expiry_;
   std::shared_ptr<const PatternSet> substitutions_;
   std::shared_ptr<const PatternSet> scrubber_;
+  std::shared_ptr<const PatternSet> tokens_;
   std::shared_ptr<std::atomic<int>> connections_;
+};
+
+// Finds, in request bytes bound for one host, the sealed tokens of secrets
+// that are NOT enabled toward it (they pass sealed), so the audit line can
+// say which secrets were withheld and why. Streams (tokens split across
+// pieces are found); holds no value. One per request; not thread-safe.
+class WithheldTokens {
+ public:
+  WithheldTokens(std::shared_ptr<const SessionSnapshot> session, const std::vector<bool>& enabled);
+  ~WithheldTokens();
+  // False when every secret is enabled (nothing to look for).
+  bool active() const { return active_; }
+  void Scan(std::string_view bytes);
+  // A complete string (request target, a header value, a buffered body),
+  // scanned in place: a token is "replaced" by itself, so *s is unchanged,
+  // and nothing is allocated unless a withheld token occurs.
+  void ScanWhole(std::string* s);
+  // {name, reason} of each secret whose token was seen, in secrets() order.
+  std::vector<std::pair<std::string, std::string>> Found(std::string_view host, uint16_t port) const;
+
+ private:
+  std::shared_ptr<const SessionSnapshot> session_;
+  std::unique_ptr<StreamReplacer> stream_;  // over tokens(), only disabled ones enabled
+  std::unique_ptr<StreamReplacer> whole_;
+  std::string scratch_;  // Scan's output: the same bytes, dropped
+  bool active_ = false;
 };
 
 class SessionRegistry {

@@ -49,6 +49,11 @@ Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& what, 
   }
 }
 
+std::string JoinHostPort(const std::string& host, int port) {
+  const bool bare_v6 = host.find(':') != std::string::npos && host.front() != '[';
+  return (bare_v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
 std::string LoadOrMakeWorkerId(const std::string& state_dir) {
   const fs::path path = fs::path(state_dir) / "worker-id";
   std::string id = ReadFile(path);
@@ -199,6 +204,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   pc.audit_log_max_bytes = opt.audit_log_max_bytes;
   pc.audit_log_keep = opt.audit_log_keep;
   spdlog::info("worker: {}", InitProcessFdBudget(opt.fd_reserve));
+  pc.forbidden_endpoints = opt.forbidden_endpoints;
   im->proxy = std::make_unique<secretsproxy::Proxy>(pc, im->sessions);
   if (auto s = im->proxy->Start(); !s) return s.error();
 
@@ -211,6 +217,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   auto dns = sandbox::DnsServer::Start(dopt);
   if (!dns) return dns.error();
   im->dns = std::move(*dns);
+  if (auto s = im->proxy->ForbidEndpoint(JoinHostPort(dns_addr->first, im->dns->Port())); !s) return s.error();
 
   // 3. Sandbox runtime; first clear what a crashed predecessor left.
   sandbox::RuntimeConfig rc;
@@ -280,6 +287,9 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   if (!im->server || im->grpc_port == 0) {
     return MakeError(ErrorCode::kUnavailable, "--listen: cannot listen on " + opt.listen);
   }
+  if (auto hp = SplitHostPort("--listen", opt.listen); hp) {
+    if (auto s = im->proxy->ForbidEndpoint(JoinHostPort(hp->first, im->grpc_port)); !s) return s.error();
+  }
   if (opt.advertise.empty()) {
     auto hp = SplitHostPort("--listen", opt.listen);
     if (hp && hp->second == 0) opt.advertise = hp->first + ":" + std::to_string(im->grpc_port);
@@ -317,6 +327,8 @@ void WorkerNode::Wait() {
   std::unique_lock lock(impl_->mu);
   impl_->cv.wait(lock, [&] { return impl_->stopping; });
 }
+
+Status WorkerNode::ForbidEndpoint(const std::string& addr_port) { return impl_->proxy->ForbidEndpoint(addr_port); }
 
 const std::string& WorkerNode::worker_id() const { return impl_->worker_id; }
 int WorkerNode::grpc_port() const { return impl_->grpc_port; }

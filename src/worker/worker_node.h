@@ -60,6 +60,10 @@ struct WorkerOptions {
   std::string upstream_ca;
   std::vector<std::string> allow_private;
   std::map<std::string, std::string> resolve;
+  // Own doors the proxy must never connect to, besides its own listeners,
+  // this node's gRPC and DNS ports (added automatically): e.g. the control
+  // plane's REST and gRPC addresses when they run on this host.
+  std::vector<std::string> forbidden_endpoints;
   std::optional<proto::GrpcTlsMaterial> tls;      // mutual TLS for both directions
 };
 
@@ -75,6 +79,9 @@ class WorkerNode {
   void Wait();
 
   const std::string& worker_id() const;
+  // Adds an address:port the proxy must never connect to (see
+  // WorkerOptions::forbidden_endpoints), e.g. a port bound after Start.
+  Status ForbidEndpoint(const std::string& addr_port);
   int grpc_port() const;
 
   struct Impl;

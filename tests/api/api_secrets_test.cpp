@@ -81,6 +81,54 @@ TEST_F(SecretsTest, ValuesAreWriteOnly) {
   EXPECT_EQ(Call("GET", "/api/projects/proj/secrets").Json(), json::array());
 }
 
+// Issue 11 item 6: a secret without allowedHosts goes only to the egress
+// allowlist's hosts; with an empty allowlist nowhere, and PUT says so.
+TEST_F(SecretsTest, HostlessSecretWarnsWhenItWillGoNowhere) {
+  const std::string value = "hostless-VALUE-never-shown-77";
+  auto put = Call("PUT", "/api/projects/proj/secrets/HOSTLESS", json{{"value", value}});
+  ASSERT_EQ(put.status, 200) << put.body;
+  ASSERT_TRUE(put.Json().contains("warnings")) << put.body;
+  ASSERT_EQ(put.Json()["warnings"].size(), 1u);
+  const std::string warning = put.Json()["warnings"][0];
+  EXPECT_NE(warning.find("not be sent to any host"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("proj"), std::string::npos) << warning;
+  EXPECT_EQ(warning.find(value), std::string::npos);
+
+  // Explicit hosts, or "*" (any host, and it stays "*"): no warning.
+  auto named = Call("PUT", "/api/projects/proj/secrets/NAMED",
+                    json{{"value", value}, {"allowedHosts", {"api.example.com:8443"}}});
+  ASSERT_EQ(named.status, 200) << named.body;
+  EXPECT_EQ(named.Json()["allowedHosts"], json({"api.example.com:8443"}));
+  EXPECT_FALSE(named.Json().contains("warnings"));
+  auto any = Call("PUT", "/api/projects/proj/secrets/ANY", json{{"value", value}, {"allowedHosts", {"*"}}});
+  ASSERT_EQ(any.status, 200) << any.body;
+  EXPECT_EQ(any.Json()["allowedHosts"], json({"*"}));
+  EXPECT_FALSE(any.Json().contains("warnings"));
+
+  // "*" must stand alone; a 400 naming the field.
+  auto mixed = Call("PUT", "/api/projects/proj/secrets/ANY",
+                    json{{"value", value}, {"allowedHosts", {"*", "api.example.com"}}});
+  EXPECT_EQ(mixed.status, 400);
+  EXPECT_NE(mixed.body.find("allowedHosts"), std::string::npos) << mixed.body;
+  auto bad_port = Call("PUT", "/api/projects/proj/secrets/ANY",
+                       json{{"value", value}, {"allowedHosts", {"api.example.com:0"}}});
+  EXPECT_EQ(bad_port.status, 400);
+  // "*" is not an egress allowlist entry (an empty list already admits all).
+  auto star_allowlist = Call("PATCH", "/api/projects/proj", json{{"egressAllowlist", {"*"}}});
+  EXPECT_EQ(star_allowlist.status, 400);
+  EXPECT_NE(star_allowlist.body.find("egressAllowlist"), std::string::npos) << star_allowlist.body;
+
+  // Once the project has an allowlist, the host-less secret goes there: no warning.
+  ASSERT_EQ(Call("PATCH", "/api/projects/proj", json{{"egressAllowlist", {"api.example.com:443"}}}).status, 200);
+  auto listed = Call("PUT", "/api/projects/proj/secrets/HOSTLESS", json{{"value", value}});
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_FALSE(listed.Json().contains("warnings")) << listed.body;
+  // The listing never carries warnings or values.
+  auto list = Call("GET", "/api/projects/proj/secrets");
+  for (const auto& item : list.Json()) EXPECT_FALSE(item.contains("warnings"));
+  ExpectNeverExposed(value);
+}
+
 TEST_F(SecretsTest, DatabaseHoldsCiphertextNotTheValue) {
   const std::string value = "plaintext-marker-7f3a9c-do-not-store";
   ASSERT_EQ(Call("PUT", "/api/projects/proj/secrets/TOKEN", json{{"value", value}}).status, 200);

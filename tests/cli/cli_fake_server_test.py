@@ -307,6 +307,30 @@ class SecretTest(OcTestCase):
         self.assertEqual(self.last()["body"]["allowedHosts"], [])
         self.assertEqual(self.last()["method"], "PUT")
 
+    def test_server_warnings_go_to_stderr(self):
+        # A secret without allowedHosts on a project with an empty allowlist
+        # goes nowhere; the server says so and oc passes it on (stderr).
+        warning = ("no allowedHosts and project 'demo' has an empty egress allowlist: "
+                   "the secret will not be sent to any host")
+        meta = dict(self.META, allowedHosts=[], warnings=[warning])
+        for extra in ((), ("--json",)):
+            self.api.route("PUT", self.PATH, 200, meta)
+            r = self.oc("secret", "set", "demo", "OPENAI_KEY", "--from-stdin", *extra, stdin=SECRET.encode())
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(("warning: " + warning).encode(), r.stderr)
+            self.assertNotIn(b"not be sent", r.stdout if not extra else b"")
+            self.assert_no_secret(r)
+        self.assertIn(b"(egress allowlist only)", self.oc("secret", "set", "demo", "OPENAI_KEY", "--from-stdin",
+                                                         stdin=SECRET.encode()).stdout)
+        # "*" is sent as given and shown as any reachable host; no warning.
+        self.api.route("PUT", self.PATH, 200, dict(self.META, allowedHosts=["*"]))
+        r = self.oc("secret", "set", "demo", "OPENAI_KEY", "--from-stdin", "--allowed-hosts", "*",
+                    stdin=SECRET.encode())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.last()["body"]["allowedHosts"], ["*"])
+        self.assertIn(b"any reachable host", r.stdout)
+        self.assertNotIn(b"warning", r.stderr)
+
     def test_value_on_command_line_warns_without_echo(self):
         self.api.route("PUT", self.PATH, 200, self.META)
         r = self.oc("secret", "set", "demo", "OPENAI_KEY", SECRET, "--verbose")
@@ -372,7 +396,7 @@ class SecretTest(OcTestCase):
         lines = r.stdout.decode().splitlines()
         self.assertTrue(lines[0].startswith("NAME"))
         self.assertTrue(lines[1].startswith("OPENAI_KEY"))
-        self.assertIn("(any allowed host)", lines[2])
+        self.assertIn("(egress allowlist only)", lines[2])
         r = self.oc("secret", "list", "demo", "--json")
         self.assertEqual(json.loads(r.stdout), [self.META, other])
         self.api.route("DELETE", self.PATH, 204, None)

@@ -41,8 +41,12 @@ TEST(Validation, HostPatternsAreNormalised) {
   EXPECT_EQ(*NormalizeHostPattern("f", "API.Example.COM."), "api.example.com");
   EXPECT_EQ(*NormalizeHostPattern("f", "*.GitHub.com"), "*.github.com");
   EXPECT_EQ(*NormalizeHostPattern("f", "localhost"), "localhost");
-  for (const char* bad : {"", ".", "*", "*.", "a..b", "a.com..", "-a.com", "a-.com", "a b", "a.com:80",
-                          "http://a.com", "a/b", "*a.com", "a.*.com", "**.a.com"}) {
+  EXPECT_EQ(*NormalizeHostPattern("f", "API.Example.COM:8443"), "api.example.com:8443");
+  EXPECT_EQ(*NormalizeHostPattern("f", "10.0.0.1"), "10.0.0.1");
+  EXPECT_EQ(*NormalizeHostPattern("f", "[::1]:443"), "[::1]:443");
+  EXPECT_EQ(*NormalizeHostPattern("f", "*", HostPatterns::kAllowAny), "*");
+  for (const char* bad : {"", ".", "*", "*.", "a..b", "a.com..", "-a.com", "a-.com", "a b", "a.com:0",
+                          "a.com:99999", "http://a.com", "a/b", "*a.com", "a.*.com", "**.a.com", "*:443"}) {
     auto r = NormalizeHostPattern("egressAllowlist", bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_NE(r.error().message.find("egressAllowlist"), std::string::npos);
@@ -51,6 +55,12 @@ TEST(Validation, HostPatternsAreNormalised) {
   EXPECT_FALSE(NormalizeHostPattern("f", std::string(64, 'a') + ".com").ok());
   auto list = NormalizeHostPatterns("f", {"a.com", "A.com.", "b.com"});
   EXPECT_EQ(*list, (std::vector<std::string>{"a.com", "b.com"}));  // de-duplicated
+  // "*" only in allowedHosts, and alone.
+  EXPECT_EQ(*NormalizeHostPatterns("allowedHosts", {"*", "*"}, HostPatterns::kAllowAny),
+            (std::vector<std::string>{"*"}));
+  auto mixed = NormalizeHostPatterns("allowedHosts", {"*", "a.com"}, HostPatterns::kAllowAny);
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.error().message.find("allowedHosts"), std::string::npos);
 }
 
 TEST(SecretAad, IsUnambiguous) {

@@ -79,7 +79,7 @@ class System(unittest.TestCase):
     def setUpClass(cls):
         suffix = uuid.uuid4().hex[:8]
         cls.values = {
-            "API_KEY": "sk-live-" + uuid.uuid4().hex,          # any allowed host
+            "API_KEY": "sk-live-" + uuid.uuid4().hex,          # no allowedHosts: the allowlist's hosts
             "PINNED_TOKEN": "pinned-" + uuid.uuid4().hex,      # api.test only
         }
         cls.project = "e2e-" + suffix
@@ -282,7 +282,9 @@ class Teardown(unittest.TestCase):
     def test_deleting_a_project_ends_its_sandboxes(self):
         project = "e2e-pdel-" + uuid.uuid4().hex[:6]
         api("POST", "/api/projects", {"name": project}, 201)
-        api("PUT", f"/api/projects/{project}/secrets/K", {"value": "v-" + uuid.uuid4().hex}, 200)
+        _, put, _ = api("PUT", f"/api/projects/{project}/secrets/K", {"value": "v-" + uuid.uuid4().hex}, 200)
+        # No allowedHosts and an empty allowlist: the secret goes nowhere, and PUT says so.
+        self.assertIn("not be sent to any host", " ".join(put.get("warnings", [])))
         _, sb, _ = api("POST", "/api/sandboxes", {"project": project}, 201)
         sid = sb["sandboxID"]
         api("DELETE", f"/api/projects/{project}", None, 204)

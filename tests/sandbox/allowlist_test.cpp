@@ -27,5 +27,13 @@ TEST(AllowlistTest, WildcardMatchesSubdomainsOnly) {
   EXPECT_FALSE(HostAllowed(list, ".example.com"));
 }
 
+TEST(AllowlistTest, EntriesWithAPortStillResolveTheirName) {
+  std::vector<std::string> list = {"api.example.com:443", "*.example.org:8443", "[::1]:80"};
+  EXPECT_TRUE(HostAllowed(list, "api.example.com"));
+  EXPECT_TRUE(HostAllowed(list, "x.example.org"));
+  EXPECT_FALSE(HostAllowed(list, "api.example.com:443"));  // a DNS name has no port
+  EXPECT_FALSE(HostAllowed(list, "example.org"));
+}
+
 }  // namespace
 }  // namespace osb::sandbox

@@ -43,6 +43,16 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def secret_may_go(allowed_hosts: List[str], allowlist: List[str], host: str) -> bool:
+    """The proxy's rule: "*" = any reachable host; no allowedHosts = only the
+    egress allowlist's hosts, and nowhere when that list is empty."""
+    if allowed_hosts == ["*"]:
+        return True
+    if allowed_hosts:
+        return host_matches(host, allowed_hosts)
+    return bool(allowlist) and host_matches(host, allowlist)
+
+
 def host_matches(host: str, patterns: List[str]) -> bool:
     host = host.lower().rstrip(".")
     for p in patterns:
@@ -109,7 +119,7 @@ class State:
         swaps = {}
         for name, token in sb["tokens"].items():
             s = live.get(name)
-            if s is not None and (not s["allowedHosts"] or host_matches(host, s["allowedHosts"])):
+            if s is not None and secret_may_go(s["allowedHosts"], sb["egressAllowlist"], host):
                 swaps[token] = s["value"]
 
         def out(text: str) -> str:
@@ -221,7 +231,11 @@ def make_handler(state: State, api_key: str) -> type:
                         created = store.get(name, {}).get("createdAt", now())
                         store[name] = {"name": name, "value": value, "allowedHosts": body.get("allowedHosts", []),
                                        "createdAt": created, "updatedAt": now()}
-                        return 200, {k: v for k, v in store[name].items() if k != "value"}
+                        out = {k: v for k, v in store[name].items() if k != "value"}
+                        if not out["allowedHosts"] and not proj["egressAllowlist"]:
+                            out["warnings"] = ["no allowedHosts and project '%s' has an empty egress allowlist: "
+                                               "the secret will not be sent to any host" % proj["name"]]
+                        return 200, out
                     if m == "DELETE":
                         if name not in store:
                             raise ApiError(404, f"secret not found: {name}")

@@ -57,6 +57,21 @@ TEST(AuditLine, BlockedCarriesTheReason) {
   EXPECT_EQ(j["secrets"], nlohmann::json::array());
 }
 
+TEST(AuditLine, ForwardedNamesWithheldSecretsAndWhy) {
+  AuditRecord r;
+  r.forwarded = true;
+  r.status = 200;
+  r.reason = "no_allowed_hosts";
+  r.withheld = {{"OPEN", "no_allowed_hosts"}, {"KEY\"", "host_not_in_allowed_hosts"}};
+  const auto j = nlohmann::json::parse(FormatAuditLine(r, 0));
+  EXPECT_EQ(j["action"], "forwarded");
+  EXPECT_EQ(j["reason"], "no_allowed_hosts");
+  EXPECT_EQ(j["withheld"], nlohmann::json::parse(R"([{"name":"OPEN","reason":"no_allowed_hosts"},
+                                                    {"name":"KEY\"","reason":"host_not_in_allowed_hosts"}])"));
+  AuditRecord plain;
+  EXPECT_FALSE(nlohmann::json::parse(FormatAuditLine(plain, 0)).contains("withheld"));
+}
+
 // Hostile bytes (a host or method from the sandbox) cannot break the line
 // or forge fields: quotes, backslashes, newlines and control bytes are
 // escaped, valid UTF-8 is kept, invalid UTF-8 becomes U+FFFD.

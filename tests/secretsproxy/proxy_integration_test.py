@@ -26,7 +26,7 @@ OSB = os.environ.get("OSB_BIN", "build/osb")
 SRC = os.environ.get("OSB_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 T1 = "osb_sealed_0123456789abcdef0123456789abcdef"   # API_KEY, allowed for api.test only
-T2 = "osb_sealed_fedcba9876543210fedcba9876543210"   # OPEN, any allowed host
+T2 = "osb_sealed_fedcba9876543210fedcba9876543210"   # OPEN, no allowedHosts: the allowlist's hosts
 T3 = "osb_sealed_3333333333333333cccccccccccccccc"   # INJECT (value contains CRLF)
 T4 = "osb_sealed_44444444444444444444444444444444"   # sb2's API_KEY
 V1 = "sk-live-REAL-0123456789-secret"
@@ -34,7 +34,18 @@ V2 = "open-REAL-value-abcdef"
 V3 = "evil\r\nX-Injected: 1"
 V4 = "sb2-REAL-value-xyz"
 V1_NEW = "sk-live-ROTATED-9876543210"
-VALUES = [V1, V2, V4, V1_NEW, "X-Injected"]
+# sb3: empty egress allowlist (every host reachable), the default for a new project.
+T5 = "osb_sealed_55555555555555555555555555555555"   # HOSTLESS, no allowedHosts: goes nowhere
+T6 = "osb_sealed_66666666666666666666666666666666"   # ANY, allowedHosts ["*"]
+T7 = "osb_sealed_77777777777777777777777777777777"   # NAMED, allowedHosts ["api.test"]
+V5 = "hostless-REAL-value-5555"
+V6 = "any-REAL-value-6666"
+V7 = "named-REAL-value-7777"
+# sb4: allowlist with a port: api.test on the upstream's port only.
+T8 = "osb_sealed_88888888888888888888888888888888"   # PORTED, no allowedHosts
+V8 = "ported-REAL-value-8888"
+VALUES = [V1, V2, V4, V1_NEW, "X-Injected", V5, V6, V7, V8]
+UP_PORT = [0]  # the upstream's TLS port, known once it runs
 
 
 def wait_for_file(path, proc, deadline=30.0):
@@ -61,6 +72,14 @@ def sessions(v1=V1):
          ]},
         {"source": "127.0.0.2", "sandboxId": "sb2", "allowlist": ["api.test"],
          "secrets": [{"name": "API_KEY", "token": T4, "value": V4, "allowedHosts": ["api.test"]}]},
+        {"source": "127.0.0.4", "sandboxId": "sb3", "allowlist": [],
+         "secrets": [
+             {"name": "HOSTLESS", "token": T5, "value": V5, "allowedHosts": []},
+             {"name": "ANY", "token": T6, "value": V6, "allowedHosts": ["*"]},
+             {"name": "NAMED", "token": T7, "value": V7, "allowedHosts": ["api.test"]},
+         ]},
+        {"source": "127.0.0.5", "sandboxId": "sb4", "allowlist": ["api.test:%d" % UP_PORT[0], "other.test"],
+         "secrets": [{"name": "PORTED", "token": T8, "value": V8}]},
     ]
 
 
@@ -76,6 +95,7 @@ class ProxyIntegration(unittest.TestCase):
              "--plain"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         up = wait_for_file(os.path.join(t, "up.json"), cls.upstream)
         cls.up_port, cls.plain_port, cls.up_ca = up["port"], up["plainPort"], up["ca"]
+        UP_PORT[0] = cls.up_port
         cls.sessions_file = os.path.join(t, "sessions.json")
         with open(cls.sessions_file, "w") as f:
             json.dump(sessions(), f)
@@ -431,7 +451,7 @@ class ProxyIntegration(unittest.TestCase):
             self.assertEqual(r.stdout, b"403", host)
             self.assertEqual(self.record_count(), before)
             line = self.audit_since(audit_before, lambda l: l["host"] == host)
-            self.assertIn("private", line["reason"])
+            self.assertRegex(line["reason"], "private|own host")
 
     def test_upstream_certificate_is_verified(self):
         before = self.record_count()
@@ -888,6 +908,68 @@ class ProxyIntegration(unittest.TestCase):
         self.assertEqual(json.loads(rec["body"])["key"], V1)
         self.assertIn(["Authorization", "Bearer " + V1], rec["headers"])
 
+    # ---- host-less secrets (issue 11, item 6) ----------------------------
+    def test_hostless_secret_with_empty_allowlist_goes_nowhere(self):
+        """Attack: the project has no egress allowlist (every host reachable)
+        and a secret has no allowedHosts; the sandbox sends its token to a
+        host of its choosing. The token must arrive sealed, and the audit
+        line must name the withheld secret and why."""
+        for host in ("other.test", "api.test"):
+            before = self.record_count()
+            audit_before = len(self.audit_lines())
+            r = self.explicit(self.url(host=host, path="/echo/" + T5 + "?k=" + T5), "-H", "Authorization: " + T5,
+                              "--data-binary", "b=" + T5, source="127.0.0.4")
+            rec = self.new_records(before)[-1]
+            self.assertEqual(rec["target"], "/echo/%s?k=%s" % (T5, T5))
+            self.assertIn(["Authorization", T5], rec["headers"])
+            self.assertEqual(rec["body"], "b=" + T5)
+            self.assertNotIn(V5, json.dumps(rec))
+            self.assertNoLeak(r.stdout)
+            line = self.audit_since(audit_before, lambda l: l["host"] == host and l.get("withheld"))
+            self.assertEqual(line["action"], "forwarded")
+            self.assertEqual(line["withheld"], [{"name": "HOSTLESS", "reason": "no_allowed_hosts"}])
+            self.assertIn("no_allowed_hosts", line["reason"])
+            self.assertEqual(line["secrets"], [])
+
+    def test_hostless_secret_streamed_body_is_withheld_too(self):
+        before = self.record_count()
+        audit_before = len(self.audit_lines())
+        body = ("z" * 70000 + T5) * 20  # > the buffering limit: streamed
+        r = subprocess.run(["curl", "-sS", "--max-time", "60", "--interface", "127.0.0.4", "--cacert", self.ca,
+                            "-x", "http://127.0.0.1:%d" % self.pp, self.url(host="other.test", path="/upload"),
+                            "-H", "Transfer-Encoding: chunked", "--data-binary", "@-"], input=body.encode(),
+                           capture_output=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNoLeak(r.stdout + r.stderr)
+        rec = self.new_records(before)[-1]
+        self.assertEqual(rec["bodySha256"], hashlib.sha256(body.encode()).hexdigest())  # sealed, unchanged
+        line = self.audit_since(audit_before, lambda l: l["host"] == "other.test" and l.get("withheld"))
+        self.assertEqual(line["withheld"], [{"name": "HOSTLESS", "reason": "no_allowed_hosts"}])
+
+    def test_star_secret_goes_to_any_reachable_host_named_one_only_to_its_host(self):
+        for host in ("other.test", "api.test"):
+            before = self.record_count()
+            audit_before = len(self.audit_lines())
+            self.explicit(self.url(host=host), "-H", "X-Any: " + T6, "-H", "X-Named: " + T7, source="127.0.0.4")
+            headers = dict((k.lower(), v) for k, v in self.new_records(before)[-1]["headers"])
+            self.assertEqual(headers["x-any"], V6)
+            self.assertEqual(headers["x-named"], V7 if host == "api.test" else T7)
+            line = self.audit_since(audit_before, lambda l: l["host"] == host and "ANY" in l["secrets"])
+            if host == "other.test":
+                self.assertEqual(line["withheld"], [{"name": "NAMED", "reason": "host_not_in_allowed_hosts"}])
+            else:
+                self.assertNotIn("withheld", line)
+
+    def test_hostless_secret_follows_the_allowlist_and_its_ports(self):
+        before = self.record_count()
+        self.explicit(self.url(host="api.test"), "-H", "X-P: " + T8, source="127.0.0.5")
+        headers = dict((k.lower(), v) for k, v in self.new_records(before)[-1]["headers"])
+        self.assertEqual(headers["x-p"], V8)  # api.test:<port> is on the allowlist
+        # The same host on another port is not on the allowlist: refused.
+        status, _ = self.tunnel(host="api.test", port=self.up_port + 1 if self.up_port < 65535 else 1,
+                                source="127.0.0.5")
+        self.assertEqual(status, 403)
+
     # ---- observability ------------------------------------------------------
     def test_metrics_endpoint(self):
         r = subprocess.run(["curl", "-sS", "http://127.0.0.1:%d/metrics" % self.mp], capture_output=True)
@@ -910,6 +992,166 @@ class ProxyIntegration(unittest.TestCase):
                 break
             time.sleep(0.05)  # polling until the reload is visible, bounded by the deadline
         self.assertEqual(got, V1_NEW)
+
+
+class _Door:
+    """A plain HTTP service on this host that the product "owns" (stands in
+    for the REST API): answers every GET with a marker the test looks for."""
+
+    MARKER = b"OWN-DOOR-REACHED"
+
+    def __init__(self, host):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(_Door.MARKER)))
+                self.end_headers()
+                self.wfile.write(_Door.MARKER)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class OwnDoorsIntegration(unittest.TestCase):
+    """Issue 11, item 7: with a test allowance covering all of loopback
+    (--allow-private 127.0.0.0/8), a sandbox must still not reach any port the
+    product listens on through the proxy: the proxy's own listeners and
+    metrics, and endpoints registered with --forbid-endpoint (REST, gRPC,
+    DNS), including a wildcard bind. The loopback test upstream keeps working."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="osb_doors_it_")
+        t = cls.tmp
+        cls.records = os.path.join(t, "records")
+        cls.upstream = subprocess.Popen(
+            [sys.executable, os.path.join(SRC, "tests/support/upstream.py"), "--cert-dir", os.path.join(t, "up"),
+             "--port-file", os.path.join(t, "up.json"), "--record-dir", cls.records, "--host", "127.0.0.3"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        up = wait_for_file(os.path.join(t, "up.json"), cls.upstream)
+        cls.up_port, cls.up_ca = up["port"], up["ca"]
+        cls.rest = _Door("127.0.0.1")     # registered as 127.0.0.1:P
+        cls.grpc = _Door("0.0.0.0")       # registered as 0.0.0.0:P (every local address)
+        cls.other = _Door("127.0.0.1")    # NOT registered: an ordinary loopback service
+        sessions_file = os.path.join(t, "sessions.json")
+        with open(sessions_file, "w") as f:
+            json.dump([{"source": "127.0.0.1", "sandboxId": "doors", "allowlist": [],
+                        "secrets": [{"name": "KEY", "token": T1, "value": V1, "allowedHosts": ["*"]}]}], f)
+        cls.audit = os.path.join(t, "audit.log")
+        cls.proxy_err = open(os.path.join(t, "proxy.err"), "w")
+        args = [OSB, "proxy", "--listen", "127.0.0.1:0", "--transparent-http-listen", "127.0.0.1:0",
+                "--metrics-listen", "127.0.0.1:0", "--state-dir", os.path.join(t, "state"),
+                "--sessions", sessions_file, "--upstream-ca", cls.up_ca, "--allow-private", "127.0.0.0/8",
+                "--forbid-endpoint", "127.0.0.1:%d" % cls.rest.port,
+                "--forbid-endpoint", "0.0.0.0:%d" % cls.grpc.port,
+                "--resolve", "api.test=127.0.0.3", "--resolve", "self.test=127.0.0.1",
+                "--audit-log", cls.audit, "--ready-file", os.path.join(t, "proxy.json")]
+        cls.proxy = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=cls.proxy_err)
+        ready = wait_for_file(os.path.join(t, "proxy.json"), cls.proxy)
+        cls.pp = ready["listen"][0]
+        cls.hp = ready["transparentHttpListen"][0]
+        cls.mp = ready["metricsPort"]
+        cls.ca = ready["caCert"]
+        if not os.path.isabs(cls.ca):
+            cls.ca = os.path.join(os.getcwd(), cls.ca)
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in (cls.proxy, cls.upstream):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for d in (cls.rest, cls.grpc, cls.other):
+            d.close()
+        cls.proxy_err.close()
+        with open(cls.audit) as f:
+            audit = f.read()
+        with open(os.path.join(cls.tmp, "proxy.err")) as f:
+            err = f.read()
+        try:
+            assert V1 not in audit and V1 not in err, "a real value reached the logs"
+            assert "ERROR: AddressSanitizer" not in err and "runtime error" not in err, err[-3000:]
+            assert cls.proxy.returncode == 0, "proxy exit code %s: %s" % (cls.proxy.returncode, err[-3000:])
+        finally:
+            if not os.environ.get("OSB_KEEP_TMP"):
+                shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def fetch(self, url, *extra):
+        r = subprocess.run(["curl", "-sS", "--max-time", "30", "--cacert", self.ca, "-x",
+                            "http://127.0.0.1:%d" % self.pp, "-w", "\n%{http_code}", url] + list(extra),
+                           capture_output=True)
+        out = r.stdout + r.stderr
+        self.assertNotIn(V1.encode(), out)
+        body, _, code = r.stdout.rpartition(b"\n")
+        return int(code or 0), body
+
+    def audit_reason_for(self, host_port_pred, deadline=10.0):
+        end = time.monotonic() + deadline
+        while True:
+            with open(self.audit) as f:
+                lines = [json.loads(l) for l in f if l.strip()]
+            for l in lines:
+                if host_port_pred(l):
+                    return l
+            if time.monotonic() > end:
+                self.fail("no matching audit line in %r" % lines[-5:])
+            time.sleep(0.02)  # polling the audit file, bounded by the deadline
+
+    def test_loopback_test_upstream_still_works(self):
+        code, body = self.fetch("https://api.test:%d/echo" % self.up_port, "-H", "X-K: " + T1)
+        self.assertEqual(code, 200, body)
+        self.assertNotIn(_Door.MARKER, body)
+
+    def test_unregistered_loopback_service_is_reachable_under_the_allowance(self):
+        code, body = self.fetch("http://127.0.0.1:%d/" % self.other.port)
+        self.assertEqual(code, 200)
+        self.assertEqual(body, _Door.MARKER)
+
+    def test_registered_rest_door_is_refused(self):
+        for url in ("http://127.0.0.1:%d/api/projects" % self.rest.port,
+                    "http://self.test:%d/api/projects" % self.rest.port,
+                    "http://0.0.0.0:%d/" % self.rest.port,
+                    "https://127.0.0.1:%d/" % self.rest.port):
+            code, body = self.fetch(url)
+            self.assertEqual(code, 403, url)
+            self.assertNotIn(_Door.MARKER, body)
+            self.assertIn(b"own service ports", body)
+        line = self.audit_reason_for(lambda l: l["host"] in ("127.0.0.1", "self.test") and l["status"] == 403
+                                     and "own service ports" in l.get("reason", ""))
+        self.assertEqual(line["action"], "blocked")
+
+    def test_wildcard_door_is_refused_on_every_local_address(self):
+        for host in ("127.0.0.1", "127.0.0.2", "127.9.9.9"):
+            code, body = self.fetch("http://%s:%d/" % (host, self.grpc.port))
+            self.assertEqual(code, 403, host)
+            self.assertNotIn(_Door.MARKER, body)
+
+    def test_proxy_own_listeners_and_metrics_are_refused(self):
+        for port in (self.mp, self.pp, self.hp):
+            code, body = self.fetch("http://127.0.0.1:%d/metrics" % port)
+            self.assertEqual(code, 403, port)
+            self.assertNotIn(b"osb_proxy_", body)
+            self.assertIn(b"own service ports", body)
+        # The same through the transparent plain-HTTP listener (Host names the door).
+        r = subprocess.run(["curl", "-sS", "--max-time", "30", "-w", "\n%{http_code}", "-H",
+                            "Host: 127.0.0.1:%d" % self.mp, "http://127.0.0.1:%d/metrics" % self.hp],
+                           capture_output=True)
+        self.assertTrue(r.stdout.endswith(b"403"), r.stdout)
+        self.assertNotIn(b"osb_proxy_", r.stdout)
 
 
 if __name__ == "__main__":

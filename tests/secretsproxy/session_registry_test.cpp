@@ -23,8 +23,9 @@ Session MakeSession(std::string id, std::string value = "real-value-1") {
   return s;
 }
 
-std::string Substitute(const SessionSnapshot& s, const std::string& host, const std::string& in) {
-  StreamReplacer r(s.substitutions(), s.EnabledFor(host));
+std::string Substitute(const SessionSnapshot& s, const std::string& host, const std::string& in,
+                       uint16_t port = 443) {
+  StreamReplacer r(s.substitutions(), s.EnabledFor(host, port));
   return r.ReplaceAll(in);
 }
 
@@ -35,8 +36,8 @@ TEST(SessionRegistry, LookupBySourceAndPerSecretHosts) {
   auto s = reg.Lookup("::ffff:127.0.0.2");
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->sandbox_id(), "sb1");
-  EXPECT_TRUE(s->allowlist().Matches("x.other.test"));
-  EXPECT_FALSE(s->allowlist().Matches("other.test"));
+  EXPECT_TRUE(s->EgressAllowed("x.other.test", 443));
+  EXPECT_FALSE(s->EgressAllowed("other.test", 443));
   EXPECT_EQ(Substitute(*s, "api.test", kTok + " " + kTok2), "real-value-1 open-value");
   EXPECT_EQ(Substitute(*s, "x.other.test", kTok + " " + kTok2), kTok + " open-value");
 }
@@ -71,7 +72,8 @@ TEST(SessionRegistry, SetSecretReaddsAfterRemovalAndChangesHostsLive) {
   SessionRegistry reg;
   ASSERT_TRUE(reg.Register("127.0.0.2", MakeSession("sb1")).ok());
   ASSERT_TRUE(reg.RemoveSecret("sb1", "API_KEY").ok());
-  // Set again after a removal: same token, new value, and now for any host.
+  // Set again after a removal: same token, new value, and now for any host
+  // of the allowlist.
   ASSERT_TRUE(reg.SetSecret("sb1", {"API_KEY", kTok, "real-value-3", {}}).ok());
   auto s = reg.Lookup("127.0.0.2");
   EXPECT_EQ(Substitute(*s, "api.test", kTok), "real-value-3");
@@ -86,6 +88,80 @@ TEST(SessionRegistry, SetSecretReaddsAfterRemovalAndChangesHostsLive) {
   EXPECT_EQ(reg.SetSecret("sb1", {"API_KEY", kTok, "", {}}).error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(reg.SetSecret("nosb", {"API_KEY", kTok, "v", {}}).error().code, ErrorCode::kNotFound);
   EXPECT_EQ(Substitute(*reg.Lookup("127.0.0.2"), "api.test", kTok), "real-value-4");
+}
+
+// Item 6 of issue 11: a secret without allowedHosts follows the allowlist,
+// and with an empty allowlist it goes nowhere; "*" is the explicit opt-in.
+TEST(SessionRegistry, HostlessSecretsFollowTheAllowlistAndGoNowhereWithoutOne) {
+  SessionRegistry reg;
+  Session open = MakeSession("sb1");
+  open.egress_allowlist = {};  // every host reachable...
+  ASSERT_TRUE(reg.Register("127.0.0.2", open).ok());
+  auto s = reg.Lookup("127.0.0.2");
+  EXPECT_TRUE(s->EgressAllowed("attacker.example", 443));
+  // ...but the host-less secret is sent nowhere, not even to api.test.
+  EXPECT_EQ(Substitute(*s, "attacker.example", kTok2), kTok2);
+  EXPECT_EQ(Substitute(*s, "api.test", kTok + kTok2), "real-value-1" + kTok2);
+  EXPECT_EQ(s->WithheldReason(1, "attacker.example", 443), "no_allowed_hosts");
+  EXPECT_EQ(s->WithheldReason(0, "attacker.example", 443), "host_not_in_allowed_hosts");
+  EXPECT_EQ(s->WithheldReason(0, "api.test", 443), "");
+
+  // With an allowlist: only its hosts (and ports).
+  Session listed = MakeSession("sb2");
+  listed.egress_allowlist = {"api.test:443", "*.other.test"};
+  ASSERT_TRUE(reg.Register("127.0.0.3", listed).ok());
+  s = reg.Lookup("127.0.0.3");
+  EXPECT_EQ(Substitute(*s, "api.test", kTok2), "open-value");
+  EXPECT_EQ(Substitute(*s, "x.other.test", kTok2, 8443), "open-value");
+  EXPECT_EQ(Substitute(*s, "api.test", kTok2, 8443), kTok2);  // port not on the allowlist
+  EXPECT_FALSE(s->EgressAllowed("api.test", 8443));
+  EXPECT_EQ(Substitute(*s, "elsewhere.test", kTok2), kTok2);
+
+  // "*": any host the sandbox may reach.
+  ASSERT_TRUE(reg.SetSecret("sb1", {"OPEN", kTok2, "open-value", {"*"}}).ok());
+  s = reg.Lookup("127.0.0.2");
+  EXPECT_EQ(Substitute(*s, "attacker.example", kTok2, 8443), "open-value");
+  // "*" must stand alone; the error names the field and no value.
+  auto mixed = reg.SetSecret("sb1", {"OPEN", kTok2, "open-value", {"*", "api.test"}});
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.error().message.find("allowedHosts"), std::string::npos);
+  EXPECT_EQ(mixed.error().message.find("open-value"), std::string::npos);
+}
+
+TEST(SessionRegistry, WithheldTokensNameTheSecretsForwardedSealed) {
+  SessionRegistry reg;
+  Session open = MakeSession("sb1");
+  open.egress_allowlist = {};
+  ASSERT_TRUE(reg.Register("127.0.0.2", open).ok());
+  auto s = reg.Lookup("127.0.0.2");
+  // Toward api.test API_KEY is enabled, OPEN (host-less, empty allowlist) is not.
+  WithheldTokens w(s, s->EnabledFor("api.test", 443));
+  ASSERT_TRUE(w.active());
+  std::string header = "Bearer " + kTok;
+  w.ScanWhole(&header);  // enabled: not withheld
+  EXPECT_EQ(header, "Bearer " + kTok);
+  const std::string body = "x" + kTok2 + "y";
+  for (size_t cut = 0; cut <= body.size(); ++cut) {  // found at every split
+    WithheldTokens split(s, s->EnabledFor("api.test", 443));
+    split.Scan(body.substr(0, cut));
+    split.Scan(body.substr(cut));
+    auto found = split.Found("api.test", 443);
+    ASSERT_EQ(found.size(), 1u) << cut;
+    EXPECT_EQ(found[0].first, "OPEN");
+    EXPECT_EQ(found[0].second, "no_allowed_hosts");
+  }
+  EXPECT_TRUE(w.Found("api.test", 443).empty());
+  std::string whole = body;
+  w.ScanWhole(&whole);
+  EXPECT_EQ(whole, body);  // scanned, unchanged
+  auto found = w.Found("api.test", 443);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].first, "OPEN");
+  // Everything enabled: nothing to look for.
+  ASSERT_TRUE(reg.SetSecret("sb1", {"OPEN", kTok2, "open-value", {"*"}}).ok());
+  s = reg.Lookup("127.0.0.2");
+  WithheldTokens none(s, s->EnabledFor("api.test", 443));
+  EXPECT_FALSE(none.active());
 }
 
 TEST(SessionRegistry, RejectsBadInputNamingTheField) {

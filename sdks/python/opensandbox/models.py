@@ -78,10 +78,17 @@ class SecretInfo:
     """Metadata of a stored secret. Values are write-only and never returned."""
 
     name: str
+    #: Where the real value may be sent. ``["*"]`` = any host the sandbox may
+    #: reach; empty = only the hosts on the sandbox's egress allowlist, and
+    #: none at all when that allowlist is empty.
     allowed_hosts: List[str]
     created_at: str
     updated_at: str
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Only from set_secret, when there is advice: e.g. the secret has no
+    #: allowed hosts and the project's egress allowlist is empty, so it will
+    #: not be sent to any host.
+    warnings: List[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: Any) -> "SecretInfo":
@@ -94,6 +101,7 @@ class SecretInfo:
             created_at=_str(d, "createdAt"),
             updated_at=_str(d, "updatedAt"),
             raw=safe,
+            warnings=_strs(d, "warnings"),
         )
 
 

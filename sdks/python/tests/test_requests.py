@@ -109,6 +109,19 @@ class SecretTests(ServerTestCase):
         Project.set_secret("demo", "API_KEY", "v", **self.conn())
         self.assertEqual(self.server.last().json(), {"value": "v"})
 
+    def test_set_secret_returns_the_servers_warnings(self) -> None:
+        warning = "no allowedHosts and project 'demo' has an empty egress allowlist: not sent to any host"
+        self.server.reply(Reply(200, {"name": "K", "allowedHosts": [], "createdAt": "t", "updatedAt": "t",
+                                      "warnings": [warning]}))
+        info = Project.set_secret("demo", "K", "v", **self.conn())
+        assert info is not None
+        self.assertEqual(info.warnings, [warning])
+        self.server.reply(Reply(200, {"name": "K", "allowedHosts": ["*"], "createdAt": "t", "updatedAt": "t"}))
+        info = Project.set_secret("demo", "K", "v", allowed_hosts=["*"], **self.conn())
+        assert info is not None
+        self.assertEqual((info.allowed_hosts, info.warnings), (["*"], []))
+        self.assertEqual(self.server.last().json(), {"value": "v", "allowedHosts": ["*"]})
+
     def test_non_ascii_values_are_sent_intact(self) -> None:
         Project.set_secret("demo", "K", "päss\u2603\"\\", **self.conn())
         self.assertEqual(self.server.last().json(), {"value": "päss\u2603\"\\"})

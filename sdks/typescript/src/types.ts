@@ -34,15 +34,29 @@ export type ProjectUpdateParams = Partial<ProjectCreateParams>;
 /** Metadata of a stored secret. Values are write-only and never returned. */
 export interface SecretInfo {
   name: string;
-  /** Hosts the real value may be sent to; empty = every host the project allows. */
+  /**
+   * Hosts the real value may be sent to. `["*"]` = any host the sandbox may
+   * reach; empty = only the hosts on the sandbox's egress allowlist, and none
+   * at all when that allowlist is empty.
+   */
   allowedHosts: string[];
   createdAt: string;
   updatedAt: string;
+  /**
+   * Only in the answer to setSecret, when there is advice: e.g. the secret has
+   * no allowedHosts and the project's egress allowlist is empty, so it will
+   * not be sent to any host.
+   */
+  warnings?: string[];
 }
 
 /** Options of setSecret. */
 export interface SetSecretOptions {
-  /** Restrict where the real value may be sent (exact names or `*.suffix`). */
+  /**
+   * Where the real value may be sent: names, `*.suffix` or IP addresses, each
+   * with an optional `:port`; `["*"]` = any host the sandbox may reach.
+   * Left out: only the egress allowlist's hosts (none if it is empty).
+   */
   allowedHosts?: string[];
 }
 

@@ -33,9 +33,13 @@ struct SetFlags {
   CLI::Option* value_opt = nullptr;
 };
 
+// A secret with no allowedHosts goes only to the egress allowlist's hosts
+// (nowhere when that list is empty); "*" = any host the sandbox may reach.
 std::string Hosts(const nlohmann::json& secret) {
   std::string hosts = Cell(secret, "allowedHosts");
-  return hosts == "-" ? "(any allowed host)" : hosts;
+  if (hosts == "-") return "(egress allowlist only)";
+  if (hosts == "*") return "* (any reachable host)";
+  return hosts;
 }
 
 int Set(Context& ctx, const Owner& owner, SetFlags& f) {
@@ -80,6 +84,11 @@ int Set(Context& ctx, const Owner& owner, SetFlags& f) {
   if (!res) return ctx.Fail(res.error());
 
   nlohmann::json shown = res->is_null() ? nlohmann::json{{"name", f.name}} : *res;
+  if (auto w = shown.find("warnings"); w != shown.end() && w->is_array()) {
+    for (const auto& text : *w) {
+      if (text.is_string()) ctx.Warn(TerminalSafe(text.get<std::string>()));
+    }
+  }
   if (ctx.json) {
     PrintJson(ctx.out(), shown);
   } else {
@@ -122,8 +131,9 @@ void AddSecretVerbs(CLI::App* parent, Context& ctx, const Owner& owner) {
   set->add_flag("--from-stdin", set_flags->from_stdin,
                 "Read the value from stdin as-is; one trailing newline is removed; empty is refused");
   set->add_option("--allowed-hosts", set_flags->allowed_hosts,
-                  "Hosts the real value may be sent to (names or *.suffix), comma-separated or "
-                  "repeated; default: every host the egress allowlist admits")
+                  "Hosts the real value may be sent to (name, *.suffix or IP, optional :port), "
+                  "comma-separated or repeated; '*' = any host the sandbox may reach. Default: only "
+                  "the hosts on the egress allowlist, and none when that list is empty")
       ->delimiter(',')
       ->type_name("HOST,...");
   OnRun(set, ctx, [&ctx, &owner, set_flags] { return Set(ctx, owner, *set_flags); });

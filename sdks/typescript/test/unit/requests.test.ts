@@ -98,6 +98,18 @@ describe("secrets", () => {
     assert.deepEqual(json(server.last().body), { value: "v" });
   });
 
+  test("setSecret returns the server's warnings; allowedHosts ['*'] is sent as given", async () => {
+    const warning = "no allowedHosts and project 'demo' has an empty egress allowlist: not sent to any host";
+    server.reply({ body: { name: "K", allowedHosts: [], createdAt: "t", updatedAt: "t", warnings: [warning] } });
+    const info = await Project.setSecret("demo", "K", "v", conn);
+    assert.deepEqual(info?.warnings, [warning]);
+    server.reply({ body: { name: "K", allowedHosts: ["*"], createdAt: "t", updatedAt: "t" } });
+    const any = await Project.setSecret("demo", "K", "v", { allowedHosts: ["*"], ...conn });
+    assert.deepEqual(json(server.last().body), { value: "v", allowedHosts: ["*"] });
+    assert.deepEqual(any?.allowedHosts, ["*"]);
+    assert.equal(any?.warnings, undefined);
+  });
+
   test("listSecrets and deleteSecret", async () => {
     const list = [{ name: "API_KEY", allowedHosts: [], createdAt: "t", updatedAt: "t" }];
     server.reply({ body: list }, { status: 204 });
