@@ -41,13 +41,19 @@ struct SecretChange {
   // projects attaching the group.
   std::vector<std::string> affected_project_ids;
 };
-using SecretChangeListener = std::function<void(const SecretChange&)>;
+// What a change's push to running sandboxes achieved (live refresh).
+struct RefreshReport {
+  int refreshed = 0;                  // sandboxes that have the new value (or the removal)
+  std::vector<std::string> failed;    // sandbox ids that could not be refreshed in time
+};
+using SecretChangeListener = std::function<RefreshReport(const SecretChange&)>;
 
 struct SecretMetadata {
   std::string name;
   std::vector<std::string> allowed_hosts;
   std::string created_at;
   std::string updated_at;
+  RefreshReport refresh;  // set by Set(): the push to running sandboxes
 };
 
 // A decrypted secret; the value is wiped when the object is destroyed.
@@ -99,7 +105,7 @@ class SecretService {
     std::optional<std::string> project_id;
   };
   Result<Target> Locate(const std::string& org_id, SecretScope scope, const std::string& ref);
-  void Notify(SecretChange::Kind kind, const std::string& org_id, const Target& t, const std::string& name);
+  RefreshReport Notify(SecretChange::Kind kind, const std::string& org_id, const Target& t, const std::string& name);
 
   store::Store& store_;
   std::shared_ptr<const crypto::Keyring> keyring_;
