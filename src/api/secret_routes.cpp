@@ -35,7 +35,13 @@ void Register(Router& router, controlplane::SecretService& secrets, SecretScope 
                            hosts->value_or(std::vector<std::string>{}));
     SecureWipe(**value);
     if (!set) return ErrorResponse(set.error());
-    return JsonResponse(200, MetadataJson(*set));
+    json out = MetadataJson(*set);
+    // The push to running sandboxes (live refresh): how many have the new
+    // value, and which could not be reached in time (they get it when their
+    // worker next restarts and refetches).
+    out["refreshed"] = set->refresh.refreshed;
+    out["refreshFailed"] = set->refresh.failed;
+    return JsonResponse(200, out);
   });
   router.Add("GET", base + "/secrets", [&secrets, scope, param](Request& req) {
     auto list = secrets.List(req.org_id, scope, req.Param(param));
