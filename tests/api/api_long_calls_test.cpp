@@ -43,6 +43,12 @@ TEST_F(LongCallsTest, HealthAndOtherRoutesAnswerWhileManyExecsRun) {
   const std::string id = CreateSandbox();
   ASSERT_FALSE(id.empty());
   std::vector<std::future<HttpResult>> execs;
+  // Declared after `execs`, so destroyed first: whatever fails below, the
+  // blocked execs end before the futures are waited for.
+  struct Release {
+    FakeWorker* w;
+    ~Release() { w->ReleaseExecs(); }
+  } release{workers_.Get("w1").get()};
   for (int i = 0; i < kExecs; ++i) {
     execs.push_back(std::async(std::launch::async, [&] {
       return Call("POST", "/api/sandboxes/" + id + "/exec/run", json{{"cmd", "sleep"}, {"args", {"600"}}});
