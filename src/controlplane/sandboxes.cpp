@@ -300,6 +300,26 @@ void SandboxService::ReconcileWorker(const std::string& worker_id, const std::ve
       (void)store_.StopSandbox(row.id, store::NowRfc3339());
     }
   }
+  // A worker that was silent past the stale window and came back still runs
+  // the sandboxes marked lost meanwhile: nobody owns them any more (they got
+  // no secrets back either), so end them, off the heartbeat's thread.
+  auto lost = store_.ListWorkerSandboxes(worker_id, "lost");
+  if (!lost) return;
+  for (const auto& row : *lost) {
+    if (!Contains(running_ids, row.id)) continue;
+    const std::string id = row.id;
+    Status queued = long_calls_.Submit("", [this, worker_id, id] {
+      auto client = workers_.ClientFor(worker_id);
+      if (!client) return;
+      Status st = (*client)->Destroy(id, After(limits_.call_deadline));
+      if (st || st.error().code == ErrorCode::kNotFound) {
+        spdlog::info("sandbox {} was lost and its worker {} came back: destroyed", id, worker_id);
+      } else {
+        spdlog::warn("lost sandbox {} on worker {} could not be destroyed: {}", id, worker_id, st.error().message);
+      }
+    });
+    if (!queued) return;  // next heartbeat retries
+  }
 }
 
 Result<std::vector<SandboxSecrets>> SandboxService::SecretsForWorker(const std::string& worker_id,

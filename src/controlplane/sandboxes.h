@@ -104,7 +104,8 @@ class SandboxService {
 
   // Worker callbacks.
   // Marks sandboxes the store thinks run on `worker_id` but the worker no
-  // longer reports as stopped (timeout, crash, destroy).
+  // longer reports as stopped (timeout, crash, destroy); destroys (in the
+  // background) those it still runs that were marked lost meanwhile.
   void ReconcileWorker(const std::string& worker_id, const std::vector<std::string>& running_ids);
   // Secrets of the worker's running sandboxes, for a restarted worker.
   Result<std::vector<SandboxSecrets>> SecretsForWorker(const std::string& worker_id,

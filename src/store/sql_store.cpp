@@ -661,6 +661,13 @@ class SqlStore final : public Store {
                           {Param::Text(worker_id.value_or("")), Param::Text(project_id.value_or(""))});
   }
 
+  Result<std::vector<SandboxRow>> ListWorkerSandboxes(const std::string& worker_id,
+                                                      const std::string& status) override {
+    return QuerySandboxes(std::string("SELECT ") + kSandboxColumns +
+                              " FROM sandboxes WHERE worker_id = $1 AND status = $2 ORDER BY created_at, id",
+                          {Param::Text(worker_id), Param::Text(status)});
+  }
+
   Status StopSandbox(const std::string& id, const std::string& ended_at) override {
     return db_->InTransaction(true, [&](Tx& tx) -> Status {
       auto rows = tx.Exec(

@@ -220,6 +220,9 @@ class Store {
   // Running sandboxes, optionally only those on one worker / of one project.
   virtual Result<std::vector<SandboxRow>> ListRunningSandboxes(
       const std::optional<std::string>& worker_id, const std::optional<std::string>& project_id) = 0;
+  // Sandboxes on one worker with one status (e.g. "lost").
+  virtual Result<std::vector<SandboxRow>> ListWorkerSandboxes(const std::string& worker_id,
+                                                              const std::string& status) = 0;
   // Marks a running sandbox stopped (no-op if it already is); kNotFound if unknown.
   virtual Status StopSandbox(const std::string& id, const std::string& ended_at) = 0;
   // Forgets the sandbox (after DELETE it is a 404); kNotFound if unknown.

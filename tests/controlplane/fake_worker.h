@@ -37,6 +37,7 @@ class FakeWorker final : public controlplane::WorkerClient {
     if (auto st = Fault(deadline); !st) return st;
     std::lock_guard lock(mu_);
     if (!sandboxes_.erase(id)) return MakeError(ErrorCode::kNotFound, "no such sandbox");
+    cv_.notify_all();
     return {};
   }
   Result<controlplane::ExecOutcome> Exec(const std::string& id, const controlplane::ExecCommand& cmd,
@@ -93,6 +94,11 @@ class FakeWorker final : public controlplane::WorkerClient {
   bool WaitForExecs(int n, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, timeout, [&] { return execs_running_ >= n; });
+  }
+  // Waits (bounded) until the worker runs no sandbox.
+  bool WaitForNoSandboxes(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return sandboxes_.empty(); });
   }
   int ExecsRunning() {
     std::lock_guard lock(mu_);

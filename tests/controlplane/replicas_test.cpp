@@ -248,6 +248,12 @@ TEST_F(ReplicasTest, StaleWorkersSandboxesBecomeLostOnceAndNewCreatesGoElsewhere
     ASSERT_TRUE(sb.ok()) << sb.error().message;
     EXPECT_EQ(sb->worker_id, "w2");
   }
+  // w1 comes back (it was partitioned, not dead) still running them: they
+  // have no owner any more and are destroyed; they stay listed as lost.
+  ASSERT_TRUE(a_->pool->Heartbeat("w1").ok());
+  a_->sandboxes->ReconcileWorker("w1", workers_.Get("w1")->Running());
+  EXPECT_TRUE(workers_.Get("w1")->WaitForNoSandboxes());
+  for (const auto& id : on_w1) EXPECT_EQ(StatusOf(id), "lost");
   // A lost sandbox is listed until deleted, and deleting it needs no worker.
   workers_.Get("w1")->SetMode(FakeWorker::Mode::kUnreachable);
   EXPECT_TRUE(a_->sandboxes->Delete(org_, *on_w1.begin()).ok());
