@@ -27,6 +27,6 @@ for db in sqlite postgres; do
       url=${PGURL%/*}/$name
     fi
     "$BUILD/bench/controlplane_bench" --db "$url" --replicas "$replicas" --seconds "$SECS" \
-      --clients "$CLIENTS" | tee -a "$OUT"
+      --clients "$CLIENTS" | grep '^{' | tee -a "$OUT"
   done
 done

@@ -334,8 +334,8 @@ class HttpServer::Impl {
           [self, &req]() -> awaitable<Response> { co_return self->router_->Dispatch(req); },
           use_awaitable);
       if (resp.deferred) {
-        auto start = std::move(resp.deferred);
-        Response later = co_await Deferred(self, std::move(start));
+        auto begin_work = std::move(resp.deferred);
+        Response later = co_await Deferred(self, std::move(begin_work));
         resp = std::move(later);
       }
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
