@@ -38,6 +38,11 @@ Response ErrorResponse(const Error& error) {
     case ErrorCode::kAlreadyExists:
     case ErrorCode::kConflict: return ErrorResponse(409, error.message);
     case ErrorCode::kTooLarge: return ErrorResponse(413, error.message);
+    case ErrorCode::kResourceExhausted: {
+      Response r = ErrorResponse(429, error.message);
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
     case ErrorCode::kUnavailable:
       spdlog::warn("unavailable: {}", error.message);
       return ErrorResponse(503, "service unavailable: " + error.message);

@@ -2,6 +2,7 @@
 // handler code never includes Beast. Owned values; cheap to move.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -32,11 +33,19 @@ struct Request {
   const std::string& Param(const std::string& name) const;
 };
 
+struct Response;
+// Sends the response of a deferred request; call exactly once, from any thread.
+using Deliver = std::function<void(Response)>;
+
 struct Response {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  // Long work (an exec): a handler sets this instead of a status; the server
+  // calls it once, right away, with a Deliver for the real response, and
+  // holds no handler thread while the work runs elsewhere.
+  std::function<void(Deliver)> deferred;
 };
 
 // {"error": message} with the status mapped from the error code:

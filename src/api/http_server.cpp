@@ -15,6 +15,7 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -145,9 +146,35 @@ class HttpServer::Impl {
       if (t.joinable()) t.join();
     }
     handlers_.join();
+    // A deferred response still to come posts to ioc_: keep it alive.
+    std::unique_lock lock(deferred_mu_);
+    deferred_cv_.wait(lock, [&] { return deferred_ == 0; });
   }
 
  private:
+  // Waits, without a thread, for a deferred response (Response::deferred)
+  // delivered from any thread; resumes on the connection's strand.
+  static awaitable<Response> Deferred(Impl* self, std::function<void(Deliver)> start) {
+    auto initiate = [self, start = std::move(start)](auto handler) mutable {
+      auto h = std::make_shared<decltype(handler)>(std::move(handler));
+      {
+        std::lock_guard lock(self->deferred_mu_);
+        ++self->deferred_;
+      }
+      auto once = std::make_shared<std::atomic<bool>>(false);
+      start([self, h, once](Response r) {
+        if (once->exchange(true)) return;
+        auto ex = asio::get_associated_executor(*h);
+        asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+        std::lock_guard lock(self->deferred_mu_);
+        if (--self->deferred_ == 0) self->deferred_cv_.notify_all();
+      });
+    };
+    Response r = co_await asio::async_initiate<decltype(use_awaitable), void(Response)>(std::move(initiate),
+                                                                                       use_awaitable);
+    co_return r;
+  }
+
   // On control_: once stopping and no connection is left, end the run.
   void MaybeFinish() {
     std::lock_guard lock(mu_);
@@ -322,6 +349,11 @@ class HttpServer::Impl {
           self->handlers_.get_executor(),
           [self, &req]() -> awaitable<Response> { co_return self->router_->Dispatch(req); },
           use_awaitable);
+      if (resp.deferred) {
+        auto begin_work = std::move(resp.deferred);
+        Response later = co_await Deferred(self, std::move(begin_work));
+        resp = std::move(later);
+      }
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - start).count();
       spdlog::info("http: {} {} {} {} {}ms", remote, req.method, req.path, resp.status, ms);
@@ -344,6 +376,9 @@ class HttpServer::Impl {
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> next_id_{0};
   std::atomic<uint16_t> port_{0};
+  std::mutex deferred_mu_;
+  std::condition_variable deferred_cv_;
+  size_t deferred_ = 0;  // deferred responses not yet delivered
   std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections_;
   uint64_t refused_ = 0;  // accept strand only

@@ -6,6 +6,9 @@
 //   honoured.
 // * Handlers run on a separate thread pool, so blocking database calls never
 //   stall accepting or reading other connections.
+// * A handler whose work lasts long (exec) returns Response::deferred: the
+//   handler thread is released at once and the response is written when the
+//   work delivers it (from any thread). Wait() also waits for those.
 // * At most max_connections open connections: beyond that a new connection
 //   gets an immediate 503 JSON (Retry-After: 1) and is closed, so a flood of
 //   idle connections cannot exhaust file descriptors or memory.

@@ -4,13 +4,22 @@
 #include <spdlog/spdlog.h>
 
 #include "api/sandbox_routes.h"
+#include "controlplane/grpc_worker_client.h"
 
 namespace osb::api {
 
 Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, const SandboxPlaneOptions& options) {
   std::unique_ptr<SandboxPlane> plane(new SandboxPlane());
-  plane->workers_ = std::make_unique<controlplane::WorkerPool>(cp.store(), options.tls);
-  plane->sandboxes_ = std::make_unique<controlplane::SandboxService>(cp.store(), cp.resolver(), *plane->workers_);
+  controlplane::WorkerConnector* connector = options.connector;
+  if (connector == nullptr) {
+    plane->own_connector_ = std::make_unique<controlplane::GrpcWorkerConnector>(options.tls);
+    connector = plane->own_connector_.get();
+  }
+  controlplane::WorkerPoolOptions pool_options;
+  pool_options.stale_after = options.stale_after;
+  plane->workers_ = std::make_unique<controlplane::WorkerPool>(cp.store(), *connector, pool_options);
+  plane->sandboxes_ = std::make_unique<controlplane::SandboxService>(cp.store(), cp.resolver(), *plane->workers_,
+                                                                     options.limits);
   plane->callbacks_ = std::make_unique<controlplane::WorkerCallbacks>(*plane->workers_, *plane->sandboxes_);
 
   if (!options.tls) {
@@ -25,7 +34,7 @@ Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, con
   }
   RegisterSandboxRoutes(cp.router(), *plane->sandboxes_);
   controlplane::SandboxService* sandboxes = plane->sandboxes_.get();
-  cp.secrets().SetListener([sandboxes](const controlplane::SecretChange& c) { sandboxes->OnSecretChange(c); });
+  cp.secrets().SetListener([sandboxes](const controlplane::SecretChange& c) { return sandboxes->OnSecretChange(c); });
   cp.projects().SetBeforeDelete([sandboxes](const std::string& org_id, const std::string& project_id) {
     sandboxes->EndProjectSandboxes(org_id, project_id);
   });
@@ -33,11 +42,31 @@ Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, con
                                              const std::vector<std::string>& group_ids) {
     sandboxes->OnProjectGroupsChanged(org_id, project_id, group_ids);
   });
+  // Every replica sweeps; the store's conditional UPDATE marks each lost
+  // sandbox once, whichever replica gets there first.
+  const auto every = std::max<std::chrono::milliseconds>(std::chrono::seconds(1), options.stale_after / 4);
+  plane->sweeper_ = std::thread([p = plane.get(), every] { p->Sweep(every); });
   spdlog::info("control plane gRPC (for workers) on port {}", plane->grpc_port_);
   return plane;
 }
 
+void SandboxPlane::Sweep(std::chrono::milliseconds every) {
+  std::unique_lock lock(sweep_mu_);
+  while (!sweep_cv_.wait_for(lock, every, [&] { return stopping_; })) {
+    lock.unlock();
+    auto lost = sandboxes_->SweepLost();
+    if (!lost) spdlog::warn("lost-worker sweep failed: {}", lost.error().message);
+    lock.lock();
+  }
+}
+
 void SandboxPlane::Stop() {
+  {
+    std::lock_guard lock(sweep_mu_);
+    stopping_ = true;
+  }
+  sweep_cv_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     server_.reset();

@@ -1,6 +1,9 @@
 // SandboxPlane: the control plane's half of running sandboxes — the worker
-// pool, the sandbox service, its REST routes, the secret-change push, and
-// the gRPC server workers call (register, heartbeat, fetch secrets).
+// pool, the sandbox service, its REST routes, the secret-change push, the
+// gRPC server workers call (register, heartbeat, fetch secrets), and the
+// sweeper that marks the sandboxes of silent workers lost. This is the one
+// place that chooses how the control plane talks to workers: the gRPC
+// WorkerClient by default, or the connector given in the options (tests).
 //
 // Attach() wires it into a ControlPlane before that starts; Stop() must run
 // before the ControlPlane's store closes (RunControlPlane's on_stopped).
@@ -8,14 +11,19 @@
 
 #include <grpcpp/server.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "api/control_plane.h"
 #include "common/result.h"
 #include "controlplane/sandboxes.h"
 #include "controlplane/worker_callbacks.h"
+#include "controlplane/worker_client.h"
 #include "controlplane/worker_pool.h"
 #include "proto/tls_credentials.h"
 
@@ -24,6 +32,10 @@ namespace osb::api {
 struct SandboxPlaneOptions {
   std::string grpc_listen = "127.0.0.1:8081";  // where workers call in
   std::optional<proto::GrpcTlsMaterial> tls;   // mutual TLS both ways
+  controlplane::SandboxLimits limits;          // per-org caps, exec executor, refresh deadline
+  std::chrono::seconds stale_after{20};        // no heartbeat for this long: the worker is lost
+  // Not owned; when set, workers are reached through it instead of gRPC.
+  controlplane::WorkerConnector* connector = nullptr;
 };
 
 class SandboxPlane {
@@ -32,14 +44,23 @@ class SandboxPlane {
   ~SandboxPlane();
   void Stop();
   int grpc_port() const { return grpc_port_; }
+  controlplane::WorkerPool& workers() { return *workers_; }
+  controlplane::SandboxService& sandboxes() { return *sandboxes_; }
 
  private:
   SandboxPlane() = default;
+  void Sweep(std::chrono::milliseconds every);
+
+  std::unique_ptr<controlplane::WorkerConnector> own_connector_;
   std::unique_ptr<controlplane::WorkerPool> workers_;
   std::unique_ptr<controlplane::SandboxService> sandboxes_;
   std::unique_ptr<controlplane::WorkerCallbacks> callbacks_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
+  std::mutex sweep_mu_;
+  std::condition_variable sweep_cv_;
+  bool stopping_ = false;
+  std::thread sweeper_;
 };
 
 }  // namespace osb::api

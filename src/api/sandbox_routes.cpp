@@ -87,17 +87,25 @@ void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandbox
     if (Status st = sandboxes.Delete(req.org_id, req.Param("id")); !st) return ErrorResponse(st.error());
     return NoContent();
   });
+  // The command runs on the sandbox service's long-call executor: no handler
+  // thread waits for it, and an org over its concurrency cap gets a 429.
   router.Add("POST", "/api/sandboxes/{id}/exec/run", [&sandboxes](Request& req) {
     auto cmd = ParseExec(req.body);
     if (!cmd) return ErrorResponse(cmd.error());
-    auto out = sandboxes.Exec(req.org_id, req.Param("id"), *cmd);
-    if (!out) return ErrorResponse(out.error());
-    return JsonResponse(200, {{"exitCode", out->exit_code},
-                      {"stdout", out->stdout_data},
-                      {"stderr", out->stderr_data},
-                      {"stdoutTruncated", out->stdout_truncated},
-                      {"stderrTruncated", out->stderr_truncated},
-                      {"timedOut", out->timed_out}});
+    Response r;
+    r.deferred = [&sandboxes, org = req.org_id, id = req.Param("id"), cmd = std::move(*cmd)](Deliver deliver) {
+      Status admitted = sandboxes.ExecAsync(org, id, cmd, [deliver](Result<controlplane::ExecOutcome> out) {
+        if (!out) return deliver(ErrorResponse(out.error()));
+        deliver(JsonResponse(200, {{"exitCode", out->exit_code},
+                                   {"stdout", out->stdout_data},
+                                   {"stderr", out->stderr_data},
+                                   {"stdoutTruncated", out->stdout_truncated},
+                                   {"stderrTruncated", out->stderr_truncated},
+                                   {"timedOut", out->timed_out}}));
+      });
+      if (!admitted) deliver(ErrorResponse(admitted.error()));
+    };
+    return r;
   });
 }
 

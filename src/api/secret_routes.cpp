@@ -37,6 +37,11 @@ void Register(Router& router, controlplane::SecretService& secrets, SecretScope 
     if (!set) return ErrorResponse(set.error());
     json out = MetadataJson(*set);
     if (!set->warnings.empty()) out["warnings"] = set->warnings;
+    // The push to running sandboxes (live refresh): how many have the new
+    // value, and which could not be reached in time (they get it when their
+    // worker next restarts and refetches).
+    out["refreshed"] = set->refresh.refreshed;
+    out["refreshFailed"] = set->refresh.failed;
     return JsonResponse(200, out);
   });
   router.Add("GET", base + "/secrets", [&secrets, scope, param](Request& req) {

@@ -17,6 +17,7 @@ int ExitCodeFor(ErrorCode code) {
     case ErrorCode::kFailedPrecondition:
       return kExitUsage;
     case ErrorCode::kUnavailable:
+    case ErrorCode::kResourceExhausted:
     case ErrorCode::kDataLoss:
     case ErrorCode::kInternal:
       return kExitFailure;

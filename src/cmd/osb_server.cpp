@@ -19,6 +19,8 @@ struct ServerFlags {
   std::string db;
   std::string data_dir = ".osb";
   std::string grpc_listen = "127.0.0.1:8081";
+  osb::controlplane::SandboxLimits limits;  // per-org caps and the exec executor
+  int worker_stale_after_sec = 20;
 };
 
 int RunServer(const ServerFlags& flags) {
@@ -50,7 +52,10 @@ int RunServer(const ServerFlags& flags) {
   }
   std::unique_ptr<osb::api::SandboxPlane> plane;
   auto before_start = [&](osb::api::ControlPlane& cp) -> osb::Status {
-    auto attached = osb::api::SandboxPlane::Attach(cp, {flags.grpc_listen, *tls});
+    osb::api::SandboxPlaneOptions plane_options{flags.grpc_listen, *tls};
+    plane_options.limits = flags.limits;
+    plane_options.stale_after = std::chrono::seconds(flags.worker_stale_after_sec);
+    auto attached = osb::api::SandboxPlane::Attach(cp, plane_options);
     if (!attached) return attached.error();
     plane = std::move(*attached);
     return {};
@@ -74,6 +79,22 @@ const bool registered = osb::cmd::RegisterOsbCommand(20, [](CLI::App& root, int&
       ->capture_default_str();
   sub->add_option("--grpc-listen", flags->grpc_listen, "HOST:PORT where workers reach the control plane (gRPC)")
       ->capture_default_str();
+  // Limits (docs/operations.md, "Limits and replicas"); 0 = unlimited.
+  sub->add_option("--org-max-sandboxes", flags->limits.org_max_sandboxes,
+                  "Most running sandboxes per org (0 = unlimited); beyond: 429")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--org-max-memory-mb", flags->limits.org_max_memory_mb,
+                  "Most total memoryMB of running sandboxes per org (0 = unlimited); beyond: 429")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--org-max-execs", flags->limits.long_calls.per_org,
+                  "Most execs running at once per org; beyond: 429")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--exec-threads", flags->limits.long_calls.threads,
+                  "Threads running execs (off the REST handler threads)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--worker-stale-after", flags->worker_stale_after_sec,
+                  "Seconds without a heartbeat after which a worker's sandboxes are marked lost")
+      ->capture_default_str()->check(CLI::Range(5, 3600));
   sub->callback([flags, &exit_code] { exit_code = RunServer(*flags); });
 });
 

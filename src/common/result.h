@@ -19,6 +19,7 @@ enum class ErrorCode {
   kAlreadyExists,     // HTTP 409
   kConflict,          // the resource's state forbids it, e.g. exec in a stopped sandbox (HTTP 409)
   kTooLarge,          // HTTP 413
+  kResourceExhausted, // over a cap (per-org limits, concurrent calls): HTTP 429, retry later
   kUnauthenticated,   // HTTP 401
   kUnavailable,       // a dependency is down (HTTP 503)
   kFailedPrecondition,// the system is not configured for this (e.g. a key is missing)

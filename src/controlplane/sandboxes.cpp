@@ -1,14 +1,13 @@
 #include "controlplane/sandboxes.h"
 
-#include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <ctime>
+#include <future>
 #include <nlohmann/json.hpp>
 
-#include "common/secure_memory.h"
 #include "crypto/random.h"
-#include "proto/status_mapping.h"
 
 namespace osb::controlplane {
 
@@ -16,14 +15,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr auto kCreateDeadline = std::chrono::seconds(60);
-constexpr auto kCallDeadline = std::chrono::seconds(15);
-
-std::unique_ptr<grpc::ClientContext> Context(std::chrono::seconds deadline) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + deadline);
-  return ctx;
-}
+// A reservation older than this lost its creator (a replica that died
+// mid-create): SweepLost marks it lost so it stops counting as load.
+constexpr auto kCreatingGrace = std::chrono::seconds(120);
 
 std::string Rfc3339FromUnix(int64_t secs) {
   const std::time_t t = static_cast<std::time_t>(secs);
@@ -62,51 +56,22 @@ SandboxView ViewFromRow(const store::SandboxRow& row) {
   return v;
 }
 
-void AddSecret(google::protobuf::RepeatedPtrField<v1::SecretSpec>* out, const ResolvedSecret& s) {
-  auto* spec = out->Add();
-  spec->set_name(s.name);
-  spec->set_value(s.value);
-  for (const auto& h : s.allowed_hosts) spec->add_allowed_hosts(h);
-}
-
-void WipeSecrets(google::protobuf::RepeatedPtrField<v1::SecretSpec>* secrets) {
-  for (auto& s : *secrets) SecureWipe(*s.mutable_value());
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
 }
 
 }  // namespace
 
+Deadline SandboxService::After(std::chrono::milliseconds d) const {
+  return std::chrono::system_clock::now() + d;
+}
+
 Result<SandboxView> SandboxService::Create(const std::string& org_id, const SandboxRequest& request) {
   auto resolved = resolver_.ResolveSandbox(org_id, request);
   if (!resolved) return resolved.error();
-  auto worker = workers_.PickLeastLoaded();
-  if (!worker) return worker.error();
-
-  const std::string id = "sb-" + crypto::RandomHex(8);
-  v1::CreateSandboxRequest req;
-  req.set_sandbox_id(id);
-  auto* cfg = req.mutable_config();
-  cfg->set_project_id(resolved->project_id.value_or(""));
-  cfg->set_template_id(resolved->template_id);
-  cfg->set_cpu_count(resolved->cpu_count);
-  cfg->set_memory_mb(resolved->memory_mb);
-  cfg->set_timeout_sec(resolved->timeout_sec);
-  for (const auto& h : resolved->egress_allowlist) cfg->add_egress_allowlist(h);
-  for (const auto& [k, v] : resolved->envs) (*cfg->mutable_envs())[k] = v;
-  for (const auto& s : resolved->secrets) AddSecret(req.mutable_secrets(), s);
-
-  v1::SandboxInfo info;
-  auto ctx = Context(kCreateDeadline);
-  const grpc::Status st = worker->stub->CreateSandbox(ctx.get(), req, &info);
-  WipeSecrets(req.mutable_secrets());
-  if (!st.ok()) {
-    spdlog::warn("sandbox create on worker {} failed: {}", worker->worker_id, st.error_message());
-    auto err = proto::FromGrpcStatus(st);
-    if (err.code == ErrorCode::kInternal) err.message = "worker failed to create the sandbox: " + err.message;
-    return err;
-  }
 
   SandboxView v;
-  v.id = id;
+  v.id = "sb-" + crypto::RandomHex(8);
   v.status = "running";
   v.project_id = resolved->project_id;
   v.template_id = resolved->template_id;
@@ -114,21 +79,49 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
   v.memory_mb = resolved->memory_mb;
   v.timeout_sec = resolved->timeout_sec;
   v.egress_allowlist = resolved->egress_allowlist;
-  v.worker_id = worker->worker_id;
-  v.started_at = Rfc3339FromUnix(info.started_at_unix_ms() / 1000);
-  v.end_at = Rfc3339FromUnix(info.end_at_unix_ms() / 1000);
-  store::SandboxRow row{id, org_id, v.project_id, v.worker_id, "running", ConfigJson(v),
-                        store::NowRfc3339(), std::nullopt};
-  if (auto s = store_.InsertSandbox(row); !s) {
-    // Without a row nobody could reach or delete it: undo.
-    v1::DestroySandboxRequest d;
-    d.set_sandbox_id(id);
-    v1::DestroySandboxResponse dr;
-    auto dctx = Context(kCallDeadline);
-    (void)worker->stub->DestroySandbox(dctx.get(), d, &dr);
+
+  // Reserve first: the row ("creating") holds the room on the worker while
+  // the worker builds the sandbox, so concurrent creates through any replica
+  // see it.
+  store::SandboxRow row{v.id, org_id, v.project_id, "", "creating", ConfigJson(v),
+                        store::Rfc3339Ms(workers_.Now()), std::nullopt, v.cpu_count, v.memory_mb};
+  auto placed = workers_.Place(row, {"", limits_.org_max_sandboxes, limits_.org_max_memory_mb});
+  if (!placed) return placed.error();
+  v.worker_id = placed->worker_id;
+
+  SandboxSpec spec;
+  spec.id = v.id;
+  spec.project_id = resolved->project_id.value_or("");
+  spec.template_id = v.template_id;
+  spec.cpu_count = v.cpu_count;
+  spec.memory_mb = v.memory_mb;
+  spec.timeout_sec = v.timeout_sec;
+  spec.egress_allowlist = v.egress_allowlist;
+  spec.envs = resolved->envs;
+  spec.secrets = std::move(resolved->secrets);
+  const size_t n_secrets = spec.secrets.size();
+  auto started = placed->client->Create(spec, After(limits_.create_deadline));
+  spec.secrets.clear();  // PlainSecret wipes its value
+  if (!started) {
+    spdlog::warn("sandbox create on worker {} failed: {}", v.worker_id, started.error().message);
+    (void)store_.DeleteSandbox(v.id);
+    Error err = started.error();
+    if (err.code == ErrorCode::kInternal) err.message = "worker failed to create the sandbox: " + err.message;
+    return err;
+  }
+  v.started_at = Rfc3339FromUnix(started->started_at_unix_ms / 1000);
+  v.end_at = Rfc3339FromUnix(started->end_at_unix_ms / 1000);
+  if (Status s = store_.ActivateSandbox(v.id, ConfigJson(v)); !s) {
+    // Marked lost meanwhile (its worker went stale) or the store failed:
+    // nobody could reach or delete it, so undo.
+    (void)placed->client->Destroy(v.id, After(limits_.call_deadline));
+    (void)store_.DeleteSandbox(v.id);
+    if (s.error().code == ErrorCode::kNotFound) {
+      return MakeError(ErrorCode::kUnavailable, "worker " + v.worker_id + " was lost while creating the sandbox");
+    }
     return s.error();
   }
-  spdlog::info("sandbox {} created on worker {} ({} secret(s))", id, v.worker_id, resolved->secrets.size());
+  spdlog::info("sandbox {} created on worker {} ({} secret(s))", v.id, v.worker_id, n_secrets);
   return v;
 }
 
@@ -149,16 +142,13 @@ Result<std::vector<SandboxView>> SandboxService::List(const std::string& org_id)
 Status SandboxService::Delete(const std::string& org_id, const std::string& id) {
   auto row = store_.GetSandbox(org_id, id);
   if (!row) return row.error();
+  if (row->status == "creating") return MakeError(ErrorCode::kConflict, "sandbox " + id + " is being created");
   if (row->status == "running") {
-    auto stub = workers_.StubFor(row->worker_id);
-    if (!stub) return stub.error();
-    v1::DestroySandboxRequest req;
-    req.set_sandbox_id(id);
-    v1::DestroySandboxResponse resp;
-    auto ctx = Context(kCallDeadline);
-    const grpc::Status st = (*stub)->DestroySandbox(ctx.get(), req, &resp);
-    // NOT_FOUND: the worker already lost it (timeout, restart): just record.
-    if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND) return proto::FromGrpcStatus(st);
+    auto client = workers_.ClientFor(row->worker_id);
+    if (!client) return client.error();
+    Status st = (*client)->Destroy(id, After(limits_.call_deadline));
+    // kNotFound: the worker already lost it (timeout, restart): just record.
+    if (!st && st.error().code != ErrorCode::kNotFound) return st;
   }
   return store_.DeleteSandbox(id);
 }
@@ -170,31 +160,31 @@ Result<ExecOutcome> SandboxService::Exec(const std::string& org_id, const std::s
   if (row->status != "running") {
     return MakeError(ErrorCode::kConflict, "sandbox " + id + " is not running");
   }
-  auto stub = workers_.StubFor(row->worker_id);
-  if (!stub) return stub.error();
-  v1::ExecRequest req;
-  req.set_sandbox_id(id);
-  req.set_cmd(cmd.cmd);
-  for (const auto& a : cmd.args) req.add_args(a);
-  for (const auto& [k, v] : cmd.envs) (*req.mutable_envs())[k] = v;
-  req.set_cwd(cmd.cwd);
-  req.set_timeout_sec(cmd.timeout_sec);
-  v1::ExecResponse resp;
-  auto ctx = Context(std::chrono::seconds(cmd.timeout_sec + 30));
-  const grpc::Status st = (*stub)->Exec(ctx.get(), req, &resp);
-  if (!st.ok()) {
-    if (st.error_code() == grpc::StatusCode::NOT_FOUND) {
-      (void)store_.StopSandbox(id, store::NowRfc3339());
-      return MakeError(ErrorCode::kConflict, "sandbox " + id + " is not running");
-    }
-    return proto::FromGrpcStatus(st);
+  auto client = workers_.ClientFor(row->worker_id);
+  if (!client) return client.error();
+  auto out = (*client)->Exec(id, cmd, After(std::chrono::seconds(cmd.timeout_sec + 30)));
+  if (!out && out.error().code == ErrorCode::kNotFound) {
+    (void)store_.StopSandbox(id, store::NowRfc3339());
+    return MakeError(ErrorCode::kConflict, "sandbox " + id + " is not running");
   }
-  return ExecOutcome{resp.exit_code(),      resp.stdout(),           resp.stderr(),
-                     resp.stdout_truncated(), resp.stderr_truncated(), resp.timed_out()};
+  return out;
 }
 
-void SandboxService::OnSecretChange(const SecretChange& change) {
-  for (const auto& project_id : change.affected_project_ids) RefreshNames(change.org_id, project_id, {change.name});
+Status SandboxService::ExecAsync(const std::string& org_id, const std::string& id, ExecCommand cmd,
+                                 std::function<void(Result<ExecOutcome>)> done) {
+  return long_calls_.Submit(org_id, [this, org_id, id, cmd = std::move(cmd), done = std::move(done)] {
+    done(Exec(org_id, id, cmd));
+  });
+}
+
+RefreshReport SandboxService::OnSecretChange(const SecretChange& change) {
+  RefreshReport total;
+  for (const auto& project_id : change.affected_project_ids) {
+    RefreshReport r = RefreshNames(change.org_id, project_id, {change.name});
+    total.refreshed += r.refreshed;
+    total.failed.insert(total.failed.end(), r.failed.begin(), r.failed.end());
+  }
+  return total;
 }
 
 void SandboxService::OnProjectGroupsChanged(const std::string& org_id, const std::string& project_id,
@@ -208,16 +198,22 @@ void SandboxService::OnProjectGroupsChanged(const std::string& org_id, const std
       continue;
     }
     for (const auto& row : *rows) {
-      if (std::find(names.begin(), names.end(), row.name) == names.end()) names.push_back(row.name);
+      if (!Contains(names, row.name)) names.push_back(row.name);
     }
   }
-  if (!names.empty()) RefreshNames(org_id, project_id, names);
+  if (!names.empty()) (void)RefreshNames(org_id, project_id, names);
 }
 
-void SandboxService::RefreshNames(const std::string& org_id, const std::string& project_id,
-                                  const std::vector<std::string>& names) {
+RefreshReport SandboxService::RefreshNames(const std::string& org_id, const std::string& project_id,
+                                           const std::vector<std::string>& names) {
+  RefreshReport report;
   auto running = store_.ListRunningSandboxes(std::nullopt, project_id);
-  if (!running || running->empty()) return;
+  if (!running) {
+    spdlog::warn("secrets of project {} changed but its sandboxes cannot be listed: {}", project_id,
+                 running.error().message);
+    return report;
+  }
+  if (running->empty()) return report;
   // The effective secrets now (a group's secret may be shadowed by the
   // project's own one, or by an earlier group, of the same name).
   SandboxRequest probe;
@@ -226,37 +222,59 @@ void SandboxService::RefreshNames(const std::string& org_id, const std::string& 
   if (!resolved) {
     spdlog::warn("secrets of project {} changed but it cannot be resolved: {}", project_id,
                  resolved.error().message);
-    return;
+    for (const auto& sb : *running) report.failed.push_back(sb.id);
+    return report;
   }
+  std::vector<const PlainSecret*> current;  // per name; nullptr = removed
   for (const auto& name : names) {
-    const ResolvedSecret* current = nullptr;
+    const PlainSecret* found = nullptr;
     for (const auto& s : resolved->secrets) {
-      if (s.name == name) current = &s;
+      if (s.name == name) found = &s;
     }
-    for (const auto& sb : *running) {
-      auto stub = workers_.StubFor(sb.worker_id);
-      if (!stub) continue;
-      v1::UpdateSecretRequest req;
-      req.set_sandbox_id(sb.id);
-      req.set_name(name);
-      if (current) {
-        req.set_value(current->value);
-        for (const auto& h : current->allowed_hosts) req.add_allowed_hosts(h);
-      } else {
-        req.set_deleted(true);
-      }
-      v1::UpdateSecretResponse resp;
-      auto ctx = Context(kCallDeadline);
-      const grpc::Status st = (*stub)->UpdateSecret(ctx.get(), req, &resp);
-      SecureWipe(*req.mutable_value());
-      if (!st.ok()) {
-        spdlog::warn("could not refresh secret {} in sandbox {}: {}", name, sb.id, st.error_message());
-      } else {
-        spdlog::info("secret {} {} in sandbox {}{}", name, current ? "refreshed" : "removed", sb.id,
-                     resp.applied() ? "" : " (sandbox has no token for it)");
-      }
-    }
+    current.push_back(found);
   }
+
+  // One task per worker, all under one deadline: a slow or dead worker
+  // delays nobody else, and the caller gets an answer in bounded time.
+  std::map<std::string, std::vector<std::string>> by_worker;
+  for (const auto& sb : *running) by_worker[sb.worker_id].push_back(sb.id);
+  const Deadline deadline = After(limits_.refresh_deadline);
+  struct Outcome {
+    std::vector<std::string> ok, failed;
+  };
+  auto push = [&](const std::string& worker_id, const std::vector<std::string>& ids) {
+    Outcome out;
+    auto client = workers_.ClientFor(worker_id);
+    for (const auto& id : ids) {
+      bool all = client.ok();
+      for (size_t i = 0; all && i < names.size(); ++i) {
+        if (std::chrono::system_clock::now() >= deadline) {
+          all = false;
+          break;
+        }
+        auto r = current[i] ? (*client)->UpdateSecret(id, *current[i], deadline)
+                            : (*client)->RemoveSecret(id, names[i], deadline);
+        if (!r) {
+          spdlog::warn("could not refresh secret {} in sandbox {}: {}", names[i], id, r.error().message);
+          all = false;
+        }
+      }
+      (all ? out.ok : out.failed).push_back(id);
+    }
+    return out;
+  };
+  std::vector<std::future<Outcome>> tasks;
+  for (const auto& [worker_id, ids] : by_worker) {
+    tasks.push_back(std::async(std::launch::async, push, std::cref(worker_id), std::cref(ids)));
+  }
+  for (auto& t : tasks) {
+    Outcome o = t.get();
+    report.refreshed += static_cast<int>(o.ok.size());
+    report.failed.insert(report.failed.end(), o.failed.begin(), o.failed.end());
+  }
+  spdlog::info("secret(s) of project {} pushed: {} sandbox(es) refreshed, {} failed", project_id,
+               report.refreshed, report.failed.size());
+  return report;
 }
 
 void SandboxService::EndProjectSandboxes(const std::string& org_id, const std::string& project_id) {
@@ -277,34 +295,69 @@ void SandboxService::ReconcileWorker(const std::string& worker_id, const std::ve
   auto rows = store_.ListRunningSandboxes(worker_id, std::nullopt);
   if (!rows) return;
   for (const auto& row : *rows) {
-    if (std::find(running_ids.begin(), running_ids.end(), row.id) == running_ids.end()) {
+    if (!Contains(running_ids, row.id)) {
       spdlog::info("sandbox {} is no longer running on worker {}", row.id, worker_id);
       (void)store_.StopSandbox(row.id, store::NowRfc3339());
     }
   }
+  // A worker that was silent past the stale window and came back still runs
+  // the sandboxes marked lost meanwhile: nobody owns them any more (they got
+  // no secrets back either), so end them, off the heartbeat's thread.
+  auto lost = store_.ListWorkerSandboxes(worker_id, "lost");
+  if (!lost) return;
+  for (const auto& row : *lost) {
+    if (!Contains(running_ids, row.id)) continue;
+    const std::string id = row.id;
+    Status queued = long_calls_.Submit("", [this, worker_id, id] {
+      auto client = workers_.ClientFor(worker_id);
+      if (!client) return;
+      Status st = (*client)->Destroy(id, After(limits_.call_deadline));
+      if (st || st.error().code == ErrorCode::kNotFound) {
+        spdlog::info("sandbox {} was lost and its worker {} came back: destroyed", id, worker_id);
+      } else {
+        spdlog::warn("lost sandbox {} on worker {} could not be destroyed: {}", id, worker_id, st.error().message);
+      }
+    });
+    if (!queued) return;  // next heartbeat retries
+  }
 }
 
-Result<std::vector<v1::SandboxSecrets>> SandboxService::SecretsForWorker(const std::string& worker_id,
-                                                                         const std::vector<std::string>& ids) {
+Result<std::vector<SandboxSecrets>> SandboxService::SecretsForWorker(const std::string& worker_id,
+                                                                     const std::vector<std::string>& ids) {
+  // An empty id names no worker (and must never match rows without one).
+  if (worker_id.empty()) return std::vector<SandboxSecrets>{};
   auto rows = store_.ListRunningSandboxes(worker_id, std::nullopt);
   if (!rows) return rows.error();
-  std::vector<v1::SandboxSecrets> out;
+  std::vector<SandboxSecrets> out;
   for (const auto& row : *rows) {
-    if (std::find(ids.begin(), ids.end(), row.id) == ids.end()) continue;
-    v1::SandboxSecrets entry;
-    entry.set_sandbox_id(row.id);
-    const SandboxView view = ViewFromRow(row);
-    for (const auto& h : view.egress_allowlist) entry.add_egress_allowlist(h);
+    if (row.worker_id != worker_id || !Contains(ids, row.id)) continue;
+    SandboxSecrets entry;
+    entry.sandbox_id = row.id;
+    entry.egress_allowlist = ViewFromRow(row).egress_allowlist;
     if (row.project_id) {
       SandboxRequest probe;
       probe.project = *row.project_id;
       auto resolved = resolver_.ResolveSandbox(row.org_id, probe);
       if (!resolved) return resolved.error();
-      for (const auto& s : resolved->secrets) AddSecret(entry.mutable_secrets(), s);
+      entry.secrets = std::move(resolved->secrets);
     }
     out.push_back(std::move(entry));
   }
   return out;
+}
+
+Result<std::vector<std::string>> SandboxService::SweepLost() {
+  const auto now = workers_.Now();
+  auto lost = store_.MarkLostSandboxes(workers_.StaleBefore(),
+                                       store::Rfc3339Ms(now - limits_.create_deadline - kCreatingGrace),
+                                       store::Rfc3339Ms(now));
+  if (!lost) return lost.error();
+  std::vector<std::string> ids;
+  for (const auto& row : *lost) {
+    spdlog::warn("sandbox {} is lost: worker {} stopped heartbeating", row.id, row.worker_id);
+    ids.push_back(row.id);
+  }
+  return ids;
 }
 
 }  // namespace osb::controlplane

@@ -65,8 +65,9 @@ Result<SecretMetadata> SecretService::Set(const std::string& org_id, SecretScope
     }
     return stored.error();
   }
-  Notify(SecretChange::Kind::kSet, org_id, *target, name);
-  SecretMetadata out{stored->name, stored->allowed_hosts, stored->created_at, stored->updated_at, {}};
+  RefreshReport refresh = Notify(SecretChange::Kind::kSet, org_id, *target, name);
+  SecretMetadata out{stored->name, stored->allowed_hosts, stored->created_at, stored->updated_at, {},
+                     std::move(refresh)};
   if (stored->allowed_hosts.empty()) out.warnings = HostlessWarnings(org_id, *target);
   return out;
 }
@@ -108,7 +109,7 @@ Result<std::vector<SecretMetadata>> SecretService::List(const std::string& org_i
   auto rows = store_.ListSecrets(target->group_id, /*with_ciphertext=*/false);
   if (!rows) return rows.error();
   std::vector<SecretMetadata> out;
-  for (auto& r : *rows) out.push_back({r.name, r.allowed_hosts, r.created_at, r.updated_at});
+  for (auto& r : *rows) out.push_back({r.name, r.allowed_hosts, r.created_at, r.updated_at, {}});
   return out;
 }
 
@@ -143,9 +144,9 @@ Result<std::vector<PlainSecret>> SecretService::DecryptGroup(const std::string& 
   return out;
 }
 
-void SecretService::Notify(SecretChange::Kind kind, const std::string& org_id, const Target& t,
-                           const std::string& name) {
-  if (!listener_) return;
+RefreshReport SecretService::Notify(SecretChange::Kind kind, const std::string& org_id, const Target& t,
+                                    const std::string& name) {
+  if (!listener_) return {};
   SecretChange change;
   change.kind = kind;
   change.org_id = org_id;
@@ -167,10 +168,11 @@ void SecretService::Notify(SecretChange::Kind kind, const std::string& org_id, c
     }
   }
   try {
-    listener_(change);
+    return listener_(change);
   } catch (const std::exception& e) {
     spdlog::error("secret change listener threw: {}", e.what());
   }
+  return {};
 }
 
 }  // namespace osb::controlplane

@@ -41,7 +41,12 @@ struct SecretChange {
   // projects attaching the group.
   std::vector<std::string> affected_project_ids;
 };
-using SecretChangeListener = std::function<void(const SecretChange&)>;
+// What a change's push to running sandboxes achieved (live refresh).
+struct RefreshReport {
+  int refreshed = 0;                  // sandboxes that have the new value (or the removal)
+  std::vector<std::string> failed;    // sandbox ids that could not be refreshed in time
+};
+using SecretChangeListener = std::function<RefreshReport(const SecretChange&)>;
 
 struct SecretMetadata {
   std::string name;
@@ -54,6 +59,7 @@ struct SecretMetadata {
   std::string updated_at;
   // Set() only: advice for the user (e.g. "this secret goes nowhere").
   std::vector<std::string> warnings;
+  RefreshReport refresh;  // set by Set(): the push to running sandboxes
 };
 
 // A decrypted secret; the value is wiped when the object is destroyed.
@@ -111,7 +117,7 @@ class SecretService {
   };
   std::vector<std::string> HostlessWarnings(const std::string& org_id, const Target& t);
   Result<Target> Locate(const std::string& org_id, SecretScope scope, const std::string& ref);
-  void Notify(SecretChange::Kind kind, const std::string& org_id, const Target& t, const std::string& name);
+  RefreshReport Notify(SecretChange::Kind kind, const std::string& org_id, const Target& t, const std::string& name);
 
   store::Store& store_;
   std::shared_ptr<const crypto::Keyring> keyring_;

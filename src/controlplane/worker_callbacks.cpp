@@ -23,7 +23,9 @@ grpc::Status CheckIdentity(const grpc::ServerContext* ctx, const std::string& wo
 grpc::Status WorkerCallbacks::RegisterWorker(grpc::ServerContext* ctx, const v1::RegisterWorkerRequest* req,
                                              v1::RegisterWorkerResponse*) {
   if (auto st = CheckIdentity(ctx, req->worker_id()); !st.ok()) return st;
-  if (auto s = workers_.Register(req->worker_id(), req->address(), req->capacity()); !s) {
+  if (auto s = workers_.Register(req->worker_id(), req->address(), req->capacity(),
+                                 WorkerResources{req->cpu_count(), req->memory_mb()});
+      !s) {
     return proto::ToGrpcStatus(s.error());
   }
   return grpc::Status::OK;
@@ -43,7 +45,17 @@ grpc::Status WorkerCallbacks::FetchSandboxSecrets(grpc::ServerContext* ctx, cons
   auto secrets =
       sandboxes_.SecretsForWorker(req->worker_id(), {req->sandbox_ids().begin(), req->sandbox_ids().end()});
   if (!secrets) return proto::ToGrpcStatus(secrets.error());
-  for (auto& s : *secrets) *out->add_sandboxes() = std::move(s);
+  for (const auto& entry : *secrets) {
+    auto* sb = out->add_sandboxes();
+    sb->set_sandbox_id(entry.sandbox_id);
+    for (const auto& h : entry.egress_allowlist) sb->add_egress_allowlist(h);
+    for (const auto& secret : entry.secrets) {
+      auto* spec = sb->add_secrets();
+      spec->set_name(secret.name);
+      spec->set_value(secret.value);
+      for (const auto& h : secret.allowed_hosts) spec->add_allowed_hosts(h);
+    }
+  }
   return grpc::Status::OK;
 }
 

@@ -2,80 +2,118 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace osb::controlplane {
 
-WorkerPool::WorkerPool(store::Store& store, std::optional<proto::GrpcTlsMaterial> tls,
-                       std::chrono::seconds stale_after)
-    : store_(store), tls_(std::move(tls)), stale_after_(stale_after) {}
+namespace {
+
+// Free room as a fraction of what the worker offers, the scarcest resource
+// deciding: a worker with 9/10 slots free but 100 MiB of 4 GiB left is full.
+double FreeShare(const store::WorkerRow& w) {
+  double share = w.capacity > 0 ? double(w.capacity - w.sandboxes) / w.capacity : 0.0;
+  if (w.cpu_count > 0) share = std::min(share, double(w.cpu_count - w.cpu_used) / w.cpu_count);
+  if (w.memory_mb > 0) share = std::min(share, double(w.memory_mb - w.memory_used_mb) / w.memory_mb);
+  return share;
+}
+
+}  // namespace
+
+WorkerPool::WorkerPool(store::Store& store, WorkerConnector& connector, WorkerPoolOptions options)
+    : store_(store),
+      connector_(connector),
+      stale_after_(options.stale_after),
+      now_(options.now ? std::move(options.now) : Clock([] { return std::chrono::system_clock::now(); })) {}
 
 Status WorkerPool::Register(const std::string& worker_id, const std::string& address, int capacity) {
+  return Register(worker_id, address, capacity, WorkerResources{});
+}
+
+Status WorkerPool::Register(const std::string& worker_id, const std::string& address, int capacity,
+                            WorkerResources resources) {
   if (worker_id.empty() || worker_id.size() > 128) {
     return MakeError(ErrorCode::kInvalidArgument, "worker_id: must be 1-128 characters");
   }
   if (address.empty()) return MakeError(ErrorCode::kInvalidArgument, "address: required");
   if (capacity < 1) return MakeError(ErrorCode::kInvalidArgument, "capacity: must be at least 1");
-  if (auto s = store_.UpsertWorker({worker_id, address, capacity, store::NowRfc3339()}); !s) return s;
-  std::lock_guard lock(mu_);
-  auto it = channels_.find(worker_id);
-  if (it != channels_.end() && it->second.address != address) channels_.erase(it);
-  last_seen_[worker_id] = std::chrono::steady_clock::now();
-  spdlog::info("worker {} registered at {} (capacity {})", worker_id, address, capacity);
+  if (resources.cpu_count < 0) return MakeError(ErrorCode::kInvalidArgument, "cpu_count: must not be negative");
+  if (resources.memory_mb < 0) return MakeError(ErrorCode::kInvalidArgument, "memory_mb: must not be negative");
+  const std::string now = store::Rfc3339Ms(now_());
+  store::WorkerRow row{worker_id, address, capacity, now, resources.cpu_count, resources.memory_mb, now};
+  if (auto s = store_.UpsertWorker(row); !s) return s;
+  {
+    std::lock_guard lock(mu_);
+    auto it = channels_.find(worker_id);
+    if (it != channels_.end() && it->second.address != address) channels_.erase(it);
+  }
+  spdlog::info("worker {} registered at {} (capacity {}, {} CPUs, {} MiB)", worker_id, address, capacity,
+               resources.cpu_count, resources.memory_mb);
   return {};
 }
 
 Status WorkerPool::Heartbeat(const std::string& worker_id) {
-  {
-    std::lock_guard lock(mu_);
-    if (!last_seen_.count(worker_id)) {
-      return MakeError(ErrorCode::kNotFound, "worker " + worker_id + " is not registered");
-    }
-    last_seen_[worker_id] = std::chrono::steady_clock::now();
+  if (worker_id.empty()) return MakeError(ErrorCode::kNotFound, "worker is not registered");
+  Status st = store_.TouchWorker(worker_id, store::Rfc3339Ms(now_()));
+  if (!st && st.error().code == ErrorCode::kNotFound) {
+    return MakeError(ErrorCode::kNotFound, "worker " + worker_id + " is not registered");
   }
-  return store_.TouchWorker(worker_id, store::NowRfc3339());
+  return st;
 }
 
-v1::Worker::StubInterface* WorkerPool::StubLocked(const std::string& worker_id, const std::string& address) {
+std::string WorkerPool::StaleBefore() const { return store::Rfc3339Ms(now_() - stale_after_); }
+
+std::shared_ptr<WorkerClient> WorkerPool::ClientLocked(const std::string& worker_id, const std::string& address) {
   auto& ch = channels_[worker_id];
-  if (!ch.stub || ch.address != address) {
+  if (!ch.client || ch.address != address) {
     ch.address = address;
-    ch.stub = v1::Worker::NewStub(proto::MakeChannel(address, tls_));
+    ch.client = connector_.Connect(worker_id, address);
   }
-  return ch.stub.get();
+  return ch.client;
 }
 
-Result<WorkerPool::Choice> WorkerPool::PickLeastLoaded() {
+Result<std::vector<store::WorkerRow>> WorkerPool::HealthyWorkers() {
   auto workers = store_.ListWorkers();
   if (!workers) return workers.error();
-  auto running = store_.ListRunningSandboxes(std::nullopt, std::nullopt);
-  if (!running) return running.error();
-  std::map<std::string, int> load;
-  for (const auto& sb : *running) ++load[sb.worker_id];
+  const std::string fresh_since = StaleBefore();
+  std::vector<store::WorkerRow> out;
+  for (auto& w : *workers) {
+    if (w.last_heartbeat >= fresh_since && FreeShare(w) > 0) out.push_back(std::move(w));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const store::WorkerRow& a, const store::WorkerRow& b) { return FreeShare(a) > FreeShare(b); });
+  return out;
+}
 
-  std::lock_guard lock(mu_);
-  const auto now = std::chrono::steady_clock::now();
-  const store::WorkerRow* best = nullptr;
-  int best_free = 0;
+Result<WorkerPool::Placement> WorkerPool::Place(store::SandboxRow sandbox, const store::PlacementLimits& org_limits) {
+  auto workers = HealthyWorkers();
+  if (!workers) return workers.error();
+  store::PlacementLimits limits = org_limits;
+  limits.fresh_since = StaleBefore();
   for (const auto& w : *workers) {
-    auto seen = last_seen_.find(w.id);
-    if (seen == last_seen_.end() || now - seen->second > stale_after_) continue;
-    const int free = w.capacity - load[w.id];
-    if (free > best_free) {
-      best = &w;
-      best_free = free;
+    sandbox.worker_id = w.id;
+    Status st = store_.ReserveSandbox(sandbox, limits);
+    if (st) {
+      std::lock_guard lock(mu_);
+      return Placement{w.id, ClientLocked(w.id, w.address)};
     }
+    if (st.error().code != ErrorCode::kUnavailable) return st.error();
+    spdlog::debug("worker {} cannot take sandbox {}: {}", w.id, sandbox.id, st.error().message);
   }
-  if (best == nullptr) {
-    return MakeError(ErrorCode::kUnavailable, "no healthy worker with free capacity");
-  }
-  return Choice{best->id, StubLocked(best->id, best->address)};
+  return MakeError(ErrorCode::kUnavailable, "no healthy worker with free capacity");
 }
 
-Result<v1::Worker::StubInterface*> WorkerPool::StubFor(const std::string& worker_id) {
+Result<bool> WorkerPool::CanTakeSandbox() {
+  auto workers = HealthyWorkers();
+  if (!workers) return workers.error();
+  return !workers->empty();
+}
+
+Result<std::shared_ptr<WorkerClient>> WorkerPool::ClientFor(const std::string& worker_id) {
   auto workers = store_.ListWorkers();
   if (!workers) return workers.error();
   std::lock_guard lock(mu_);
   for (const auto& w : *workers) {
-    if (w.id == worker_id) return StubLocked(w.id, w.address);
+    if (w.id == worker_id) return ClientLocked(w.id, w.address);
   }
   return MakeError(ErrorCode::kUnavailable, "worker " + worker_id + " is not registered");
 }

@@ -1,58 +1,85 @@
 // WorkerPool: the control plane's view of its workers — registration,
-// heartbeats, health, least-loaded choice, and one gRPC channel per worker
-// (mutual TLS when configured; see proto/tls_credentials.h).
+// heartbeats, health, placement, and one WorkerClient per worker (made by the
+// WorkerConnector it is given; see controlplane/worker_client.h).
 //
-// A worker is healthy when its last heartbeat is younger than `stale_after`.
-// Load = sandboxes the store records as running on it; capacity is the
-// worker's own figure. Thread-safe.
+// Liveness lives in the store, not in this process: Register and Heartbeat
+// write the worker's row, and a worker is healthy when its last heartbeat (as
+// stored, whichever replica received it) is younger than `stale_after`. So N
+// control-plane replicas on one PostgreSQL all schedule onto every worker.
+// Load = sandboxes the store records as running or being created on it;
+// capacity is the worker's own figures (sandboxes, CPUs, memory).
+// Thread-safe.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 
 #include "common/result.h"
-#include "proto/tls_credentials.h"
-#include "proto/worker.grpc.pb.h"
+#include "controlplane/worker_client.h"
 #include "store/store.h"
 
 namespace osb::controlplane {
 
+using Clock = std::function<std::chrono::system_clock::time_point()>;
+
+struct WorkerPoolOptions {
+  std::chrono::seconds stale_after{20};
+  Clock now;  // default: the system clock (tests move a fake one)
+};
+
+// What a worker offers besides its sandbox count; 0 = not limited.
+struct WorkerResources {
+  int cpu_count = 0;
+  int memory_mb = 0;
+};
+
 class WorkerPool {
  public:
-  WorkerPool(store::Store& store, std::optional<proto::GrpcTlsMaterial> tls,
-             std::chrono::seconds stale_after = std::chrono::seconds(20));
+  WorkerPool(store::Store& store, WorkerConnector& connector, WorkerPoolOptions options = {});
 
   Status Register(const std::string& worker_id, const std::string& address, int capacity);
+  Status Register(const std::string& worker_id, const std::string& address, int capacity,
+                  WorkerResources resources);
   // kNotFound when the worker is unknown (it must register again).
   Status Heartbeat(const std::string& worker_id);
 
-  struct Choice {
+  struct Placement {
     std::string worker_id;
-    v1::Worker::StubInterface* stub;
+    std::shared_ptr<WorkerClient> client;
   };
-  // The healthy worker with the most free capacity; kUnavailable (HTTP 503)
-  // when none is healthy or all are full.
-  Result<Choice> PickLeastLoaded();
-  // The stub for a known worker (healthy or not); kUnavailable if unknown.
-  Result<v1::Worker::StubInterface*> StubFor(const std::string& worker_id);
+  // Reserves `sandbox` (status "creating", worker_id filled in here) on the
+  // healthy worker with the most free room, trying the next one when a
+  // concurrent reservation filled it first (store::Store::ReserveSandbox
+  // checks capacity in the insert's transaction). kUnavailable (HTTP 503)
+  // when no healthy worker has room; kResourceExhausted for an org limit.
+  Result<Placement> Place(store::SandboxRow sandbox, const store::PlacementLimits& org_limits);
+  // The client for a known worker (healthy or not); kUnavailable if unknown.
+  Result<std::shared_ptr<WorkerClient>> ClientFor(const std::string& worker_id);
+  // Whether some healthy worker has room for one more sandbox (readiness).
+  Result<bool> CanTakeSandbox();
+
+  std::chrono::system_clock::time_point Now() const { return now_(); }
+  // Heartbeats older than this (RFC 3339) mean the worker is lost.
+  std::string StaleBefore() const;
 
  private:
-  v1::Worker::StubInterface* StubLocked(const std::string& worker_id, const std::string& address);
+  std::shared_ptr<WorkerClient> ClientLocked(const std::string& worker_id, const std::string& address);
+  Result<std::vector<store::WorkerRow>> HealthyWorkers();
 
   store::Store& store_;
-  std::optional<proto::GrpcTlsMaterial> tls_;
-  std::chrono::seconds stale_after_;
+  WorkerConnector& connector_;
+  const std::chrono::seconds stale_after_;
+  const Clock now_;
   std::mutex mu_;
   struct Channel {
     std::string address;
-    std::unique_ptr<v1::Worker::StubInterface> stub;
+    std::shared_ptr<WorkerClient> client;
   };
-  std::map<std::string, Channel> channels_;
-  std::map<std::string, std::chrono::steady_clock::time_point> last_seen_;  // this process's view
+  std::map<std::string, Channel> channels_;  // connections only; liveness is in the store
 };
 
 }  // namespace osb::controlplane

@@ -16,6 +16,7 @@ inline grpc::StatusCode ToGrpcCode(ErrorCode code) {
     case ErrorCode::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
     case ErrorCode::kConflict: return grpc::StatusCode::ABORTED;
     case ErrorCode::kTooLarge: return grpc::StatusCode::OUT_OF_RANGE;
+    case ErrorCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case ErrorCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
     case ErrorCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
     case ErrorCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
@@ -33,7 +34,7 @@ inline ErrorCode FromGrpcCode(grpc::StatusCode code) {
     case grpc::StatusCode::ABORTED: return ErrorCode::kConflict;
     case grpc::StatusCode::OUT_OF_RANGE: return ErrorCode::kTooLarge;
     case grpc::StatusCode::UNAUTHENTICATED: return ErrorCode::kUnauthenticated;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return ErrorCode::kResourceExhausted;
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED: return ErrorCode::kUnavailable;
     case grpc::StatusCode::FAILED_PRECONDITION: return ErrorCode::kFailedPrecondition;

@@ -75,6 +75,19 @@ const std::vector<Migration>& Migrations() {
            "ended_at TEXT)",
            "CREATE INDEX sandboxes_org ON sandboxes (org_id)",
        }},
+      {3,
+       "worker liveness, CPU and memory capacity in the store (many replicas)",
+       {
+           // 0 = not limited (a worker that does not report the figure).
+           "ALTER TABLE workers ADD COLUMN cpu_count INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE workers ADD COLUMN memory_mb INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE workers ADD COLUMN registered_at TEXT NOT NULL DEFAULT ''",
+           // What each sandbox holds on its worker (0 for rows made before v3).
+           "ALTER TABLE sandboxes ADD COLUMN cpu_count INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE sandboxes ADD COLUMN memory_mb INTEGER NOT NULL DEFAULT 0",
+           "CREATE INDEX sandboxes_worker_status ON sandboxes (worker_id, status)",
+           "CREATE INDEX sandboxes_org_status ON sandboxes (org_id, status)",
+       }},
   };
   return migrations;
 }

@@ -58,7 +58,14 @@ Project ProjectFromRow(const Row& r) {
 }
 
 constexpr const char* kSandboxColumns =
-    "id, org_id, project_id, worker_id, status, config, created_at, ended_at";
+    "id, org_id, project_id, worker_id, status, config, created_at, ended_at, cpu_count, memory_mb";
+
+SandboxRow SandboxFromRow(const Row& r) {
+  return {Str(r, 0), Str(r, 1), r.at(2), Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), r.at(7), Int(r, 8), Int(r, 9)};
+}
+
+// Sandboxes that hold resources on their worker.
+constexpr const char* kActiveStatuses = "('running', 'creating')";
 
 constexpr const char* kGroupColumns = "id, org_id, name, project_id, created_at, updated_at";
 
@@ -484,10 +491,14 @@ class SqlStore final : public Store {
   Status UpsertWorker(const WorkerRow& w) override {
     return db_->InTransaction(true, [&](Tx& tx) -> Status {
       auto rows = tx.Exec(
-          "INSERT INTO workers (id, address, capacity, last_heartbeat) VALUES ($1, $2, $3, $4) "
+          "INSERT INTO workers (id, address, capacity, last_heartbeat, cpu_count, memory_mb, registered_at) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7) "
           "ON CONFLICT (id) DO UPDATE SET address = excluded.address, capacity = excluded.capacity, "
-          "last_heartbeat = excluded.last_heartbeat",
-          {Param::Text(w.id), Param::Text(w.address), Param::Int(w.capacity), Param::Text(w.last_heartbeat)});
+          "last_heartbeat = excluded.last_heartbeat, cpu_count = excluded.cpu_count, "
+          "memory_mb = excluded.memory_mb, registered_at = excluded.registered_at",
+          {Param::Text(w.id), Param::Text(w.address), Param::Int(w.capacity), Param::Text(w.last_heartbeat),
+           Param::Int(w.cpu_count), Param::Int(w.memory_mb),
+           Param::Text(w.registered_at.empty() ? w.last_heartbeat : w.registered_at)});
       if (!rows) return rows.error();
       return {};
     });
@@ -495,8 +506,11 @@ class SqlStore final : public Store {
 
   Status TouchWorker(const std::string& worker_id, const std::string& heartbeat) override {
     return db_->InTransaction(true, [&](Tx& tx) -> Status {
-      auto rows = tx.Exec("UPDATE workers SET last_heartbeat = $2 WHERE id = $1 RETURNING id",
-                          {Param::Text(worker_id), Param::Text(heartbeat)});
+      // Never moves a heartbeat backwards (replicas' clocks differ slightly).
+      auto rows = tx.Exec(
+          "UPDATE workers SET last_heartbeat = CASE WHEN last_heartbeat > $2 THEN last_heartbeat ELSE $2 END "
+          "WHERE id = $1 RETURNING id",
+          {Param::Text(worker_id), Param::Text(heartbeat)});
       if (!rows) return rows.error();
       if (rows->empty()) return MakeError(ErrorCode::kNotFound, "worker not registered");
       return {};
@@ -506,27 +520,121 @@ class SqlStore final : public Store {
   Result<std::vector<WorkerRow>> ListWorkers() override {
     std::vector<WorkerRow> out;
     Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
-      auto rows = tx.Exec("SELECT id, address, capacity, last_heartbeat FROM workers ORDER BY id");
+      auto rows = tx.Exec(std::string(
+          "SELECT w.id, w.address, w.capacity, w.last_heartbeat, w.cpu_count, w.memory_mb, w.registered_at, "
+          "COUNT(s.id), COALESCE(SUM(s.cpu_count), 0), COALESCE(SUM(s.memory_mb), 0) "
+          "FROM workers w LEFT JOIN sandboxes s ON s.worker_id = w.id AND s.status IN ") + kActiveStatuses +
+          " GROUP BY w.id, w.address, w.capacity, w.last_heartbeat, w.cpu_count, w.memory_mb, w.registered_at "
+          "ORDER BY w.id");
       if (!rows) return rows.error();
-      for (const auto& r : *rows) out.push_back({Str(r, 0), Str(r, 1), Int(r, 2), Str(r, 3)});
+      for (const auto& r : *rows) {
+        WorkerRow w{Str(r, 0), Str(r, 1), Int(r, 2), Str(r, 3), Int(r, 4), Int(r, 5), Str(r, 6)};
+        w.sandboxes = Int(r, 7);
+        w.cpu_used = Int(r, 8);
+        w.memory_used_mb = Int(r, 9);
+        out.push_back(std::move(w));
+      }
       return {};
     });
     if (!st) return st.error();
     return out;
   }
 
+  static Result<std::vector<Row>> Insert(Tx& tx, const SandboxRow& sb) {
+    return tx.Exec(
+        "INSERT INTO sandboxes (id, org_id, project_id, worker_id, status, config, created_at, ended_at, "
+        "cpu_count, memory_mb) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        {Param::Text(sb.id), Param::Text(sb.org_id), sb.project_id ? Param::Text(*sb.project_id) : Param::Null(),
+         Param::Text(sb.worker_id), Param::Text(sb.status), Param::Text(sb.config), Param::Text(sb.created_at),
+         sb.ended_at ? Param::Text(*sb.ended_at) : Param::Null(), Param::Int(sb.cpu_count),
+         Param::Int(sb.memory_mb)});
+  }
+
   Status InsertSandbox(const SandboxRow& sb) override {
     return db_->InTransaction(true, [&](Tx& tx) -> Status {
-      auto rows = tx.Exec(
-          "INSERT INTO sandboxes (id, org_id, project_id, worker_id, status, config, created_at, ended_at) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-          {Param::Text(sb.id), Param::Text(sb.org_id),
-           sb.project_id ? Param::Text(*sb.project_id) : Param::Null(), Param::Text(sb.worker_id),
-           Param::Text(sb.status), Param::Text(sb.config), Param::Text(sb.created_at),
-           sb.ended_at ? Param::Text(*sb.ended_at) : Param::Null()});
+      auto rows = Insert(tx, sb);
       if (!rows) return rows.error();
       return {};
     });
+  }
+
+  Status ReserveSandbox(const SandboxRow& sb, const PlacementLimits& limits) override {
+    const bool pg = db_->dialect() == internal::Dialect::kPostgres;
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      // Lock order: org, then the one worker. Under READ COMMITTED every
+      // statement after the lock sees the rows committed by whoever held it.
+      if (pg && (limits.org_max_sandboxes > 0 || limits.org_max_memory_mb > 0)) {
+        auto org = tx.Exec("SELECT id FROM orgs WHERE id = $1 FOR UPDATE", {Param::Text(sb.org_id)});
+        if (!org) return org.error();
+      }
+      auto worker = tx.Exec(std::string("SELECT capacity, cpu_count, memory_mb, last_heartbeat FROM workers "
+                                        "WHERE id = $1") + (pg ? " FOR UPDATE" : ""),
+                            {Param::Text(sb.worker_id)});
+      if (!worker) return worker.error();
+      if (worker->empty()) return MakeError(ErrorCode::kUnavailable, "worker not registered");
+      const Row& w = worker->front();
+      if (Str(w, 3) < limits.fresh_since) return MakeError(ErrorCode::kUnavailable, "worker is not heartbeating");
+      auto load = tx.Exec(std::string("SELECT COUNT(id), COALESCE(SUM(cpu_count), 0), COALESCE(SUM(memory_mb), 0) "
+                                      "FROM sandboxes WHERE worker_id = $1 AND status IN ") + kActiveStatuses,
+                          {Param::Text(sb.worker_id)});
+      if (!load) return load.error();
+      const Row& l = load->front();
+      const int capacity = Int(w, 0), cpus = Int(w, 1), memory = Int(w, 2);
+      if (Int(l, 0) + 1 > capacity || (cpus > 0 && Int(l, 1) + sb.cpu_count > cpus) ||
+          (memory > 0 && Int(l, 2) + sb.memory_mb > memory)) {
+        return MakeError(ErrorCode::kUnavailable, "worker is full");
+      }
+      if (limits.org_max_sandboxes > 0 || limits.org_max_memory_mb > 0) {
+        auto org = tx.Exec(std::string("SELECT COUNT(id), COALESCE(SUM(memory_mb), 0) FROM sandboxes "
+                                       "WHERE org_id = $1 AND status IN ") + kActiveStatuses,
+                           {Param::Text(sb.org_id)});
+        if (!org) return org.error();
+        const int count = Int(org->front(), 0);
+        const int64_t mem = std::stoll(Str(org->front(), 1).empty() ? "0" : Str(org->front(), 1));
+        if (limits.org_max_sandboxes > 0 && count + 1 > limits.org_max_sandboxes) {
+          return MakeError(ErrorCode::kResourceExhausted,
+                           "org limit: at most " + std::to_string(limits.org_max_sandboxes) +
+                               " running sandboxes (--org-max-sandboxes)");
+        }
+        if (limits.org_max_memory_mb > 0 && mem + sb.memory_mb > limits.org_max_memory_mb) {
+          return MakeError(ErrorCode::kResourceExhausted,
+                           "org limit: at most " + std::to_string(limits.org_max_memory_mb) +
+                               " MiB of sandbox memory in total (--org-max-memory-mb)");
+        }
+      }
+      auto rows = Insert(tx, sb);
+      if (!rows) return rows.error();
+      return {};
+    });
+  }
+
+  Status ActivateSandbox(const std::string& id, const std::string& config) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "UPDATE sandboxes SET status = 'running', config = $2 WHERE id = $1 AND status = 'creating' RETURNING id",
+          {Param::Text(id), Param::Text(config)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "sandbox is no longer being created");
+      return {};
+    });
+  }
+
+  Result<std::vector<SandboxRow>> MarkLostSandboxes(const std::string& stale_before,
+                                                    const std::string& creating_before,
+                                                    const std::string& now) override {
+    std::vector<SandboxRow> out;
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(std::string("UPDATE sandboxes SET status = 'lost', ended_at = $3 WHERE (status IN ") +
+                              kActiveStatuses +
+                              " AND worker_id IN (SELECT id FROM workers WHERE last_heartbeat < $1)) "
+                              "OR (status = 'creating' AND created_at < $2) RETURNING " + kSandboxColumns,
+                          {Param::Text(stale_before), Param::Text(creating_before), Param::Text(now)});
+      if (!rows) return rows.error();
+      for (const auto& r : *rows) out.push_back(SandboxFromRow(r));
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
   }
 
   Result<SandboxRow> GetSandbox(const std::string& org_id, const std::string& id) override {
@@ -551,6 +659,13 @@ class SqlStore final : public Store {
                               "AND ($1 = '' OR worker_id = $1) AND ($2 = '' OR project_id = $2) "
                               "ORDER BY created_at, id",
                           {Param::Text(worker_id.value_or("")), Param::Text(project_id.value_or(""))});
+  }
+
+  Result<std::vector<SandboxRow>> ListWorkerSandboxes(const std::string& worker_id,
+                                                      const std::string& status) override {
+    return QuerySandboxes(std::string("SELECT ") + kSandboxColumns +
+                              " FROM sandboxes WHERE worker_id = $1 AND status = $2 ORDER BY created_at, id",
+                          {Param::Text(worker_id), Param::Text(status)});
   }
 
   Status StopSandbox(const std::string& id, const std::string& ended_at) override {
@@ -580,7 +695,7 @@ class SqlStore final : public Store {
       auto rows = tx.Exec(sql, params);
       if (!rows) return rows.error();
       for (const auto& r : *rows) {
-        out.push_back({Str(r, 0), Str(r, 1), r.at(2), Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), r.at(7)});
+        out.push_back(SandboxFromRow(r));
       }
       return {};
     });
@@ -637,8 +752,9 @@ Result<int> MigrateStore(const std::string& url) {
   return internal::ApplyMigrations(**db);
 }
 
-std::string NowRfc3339() {
-  const auto now = std::chrono::system_clock::now();
+std::string NowRfc3339() { return Rfc3339Ms(std::chrono::system_clock::now()); }
+
+std::string Rfc3339Ms(std::chrono::system_clock::time_point now) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   const std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};

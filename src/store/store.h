@@ -16,6 +16,7 @@
 // Thread safety: every method may be called concurrently from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -77,12 +78,29 @@ struct SecretRow {
   std::string updated_at;
 };
 
-// A registered worker host (control plane <-> worker scheduling).
+// A registered worker host (control plane <-> worker scheduling). Liveness
+// lives here, not in any one control-plane process, so every replica sees
+// every worker whichever replica it heartbeats to.
 struct WorkerRow {
   std::string id;
   std::string address;         // gRPC HOST:PORT the control plane dials
-  int capacity = 0;
-  std::string last_heartbeat;  // RFC 3339 UTC
+  int capacity = 0;            // most sandboxes at once
+  std::string last_heartbeat;  // RFC 3339 UTC (fixed width: compares as text)
+  int cpu_count = 0;           // CPUs it offers to sandboxes; 0 = not limited
+  int memory_mb = 0;           // memory it offers to sandboxes; 0 = not limited
+  std::string registered_at;   // last registration (set to last_heartbeat if empty)
+  // Load, filled by ListWorkers: sandboxes running or being created on it,
+  // and the CPUs and memory they were given.
+  int sandboxes = 0;
+  int cpu_used = 0;
+  int memory_used_mb = 0;
+};
+
+// Limits checked by ReserveSandbox in the same transaction as the insert.
+struct PlacementLimits {
+  std::string fresh_since;         // the worker's last heartbeat must be >= this (RFC 3339)
+  int org_max_sandboxes = 0;       // running + creating sandboxes per org; 0 = unlimited
+  int64_t org_max_memory_mb = 0;   // their total memoryMB per org; 0 = unlimited
 };
 
 // A sandbox as the control plane tracks it. `config` is the resolved
@@ -92,10 +110,14 @@ struct SandboxRow {
   std::string org_id;
   std::optional<std::string> project_id;
   std::string worker_id;
-  std::string status;  // "running" or "stopped"
+  // "creating" (reserved on its worker, counts as load), "running",
+  // "stopped", or "lost" (its worker stopped heartbeating).
+  std::string status;
   std::string config;
   std::string created_at;
   std::optional<std::string> ended_at;
+  int cpu_count = 0;   // resources it holds on its worker
+  int memory_mb = 0;
 };
 
 class Store {
@@ -165,17 +187,42 @@ class Store {
                                          const std::string& new_ciphertext,
                                          const std::string& new_key_id) = 0;
   // ---- workers and sandboxes ----
-  // Creates or updates the worker (address, capacity, heartbeat).
+  // Creates or updates the worker (address, capacity, CPUs, memory, heartbeat).
   virtual Status UpsertWorker(const WorkerRow& worker) = 0;
   virtual Status TouchWorker(const std::string& worker_id, const std::string& heartbeat) = 0;  // kNotFound
+  // Every worker with its load (see WorkerRow), by id.
   virtual Result<std::vector<WorkerRow>> ListWorkers() = 0;
   virtual Status InsertSandbox(const SandboxRow& sandbox) = 0;
+  // Inserts `sandbox` (normally status "creating") on sandbox.worker_id only
+  // if, in the same transaction as the insert: the worker's heartbeat is at
+  // or after limits.fresh_since, the worker has room for one more sandbox of
+  // its cpu_count and memory_mb, and the org stays within its limits.
+  // Concurrent reservations never overfill a worker or an org: PostgreSQL
+  // locks the org's row then the worker's row (FOR UPDATE; always in that
+  // order, one worker per transaction), SQLite holds its write lock.
+  // kUnavailable: the worker is unknown, stale or full (try another one);
+  // kResourceExhausted: an org limit (message names it).
+  virtual Status ReserveSandbox(const SandboxRow& sandbox, const PlacementLimits& limits) = 0;
+  // "creating" -> "running" with its final config. kNotFound if it is no
+  // longer "creating" (e.g. marked lost meanwhile).
+  virtual Status ActivateSandbox(const std::string& id, const std::string& config) = 0;
+  // One conditional UPDATE: every "running" or "creating" sandbox whose
+  // worker's last heartbeat is before `stale_before`, and every "creating"
+  // one created before `creating_before` (its creator died), becomes "lost"
+  // with ended_at = `now`. Returns the rows it changed: across concurrent
+  // callers (replicas) each sandbox is returned exactly once.
+  virtual Result<std::vector<SandboxRow>> MarkLostSandboxes(const std::string& stale_before,
+                                                            const std::string& creating_before,
+                                                            const std::string& now) = 0;
   // Org-scoped (another org's sandbox is kNotFound).
   virtual Result<SandboxRow> GetSandbox(const std::string& org_id, const std::string& id) = 0;
   virtual Result<std::vector<SandboxRow>> ListSandboxes(const std::string& org_id) = 0;
   // Running sandboxes, optionally only those on one worker / of one project.
   virtual Result<std::vector<SandboxRow>> ListRunningSandboxes(
       const std::optional<std::string>& worker_id, const std::optional<std::string>& project_id) = 0;
+  // Sandboxes on one worker with one status (e.g. "lost").
+  virtual Result<std::vector<SandboxRow>> ListWorkerSandboxes(const std::string& worker_id,
+                                                              const std::string& status) = 0;
   // Marks a running sandbox stopped (no-op if it already is); kNotFound if unknown.
   virtual Status StopSandbox(const std::string& id, const std::string& ended_at) = 0;
   // Forgets the sandbox (after DELETE it is a 404); kNotFound if unknown.
@@ -192,6 +239,8 @@ Result<int> MigrateStore(const std::string& url);
 
 // Current time as RFC 3339 UTC with millisecond precision.
 std::string NowRfc3339();
+// The same fixed-width format for any time (strings compare like the times).
+std::string Rfc3339Ms(std::chrono::system_clock::time_point t);
 
 // A new random identifier: prefix + "_" + 24 lower-case hex chars.
 std::string NewId(const std::string& prefix);

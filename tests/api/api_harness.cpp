@@ -115,7 +115,7 @@ void ApiTest::SetUp() {
   auto cp = api::ControlPlane::Create(options, keyring_);
   ASSERT_TRUE(cp.ok()) << cp.error().message;
   cp_ = std::move(*cp);
-  auto plane = api::SandboxPlane::Attach(*cp_, {"127.0.0.1:0", std::nullopt});
+  auto plane = api::SandboxPlane::Attach(*cp_, PlaneOptions());
   ASSERT_TRUE(plane.ok()) << plane.error().message;
   sandboxes_ = std::move(*plane);
   ASSERT_TRUE(cp_->Start().ok());

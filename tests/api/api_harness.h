@@ -58,6 +58,9 @@ class ApiTest : public ::testing::Test {
   HttpResult Call(const std::string& method, const std::string& target, const nlohmann::json& body,
                   const std::string& api_key = kTestAdminKey);
 
+  // How the sandbox plane is attached (a fixture may plug in fake workers).
+  virtual api::SandboxPlaneOptions PlaneOptions() { return {"127.0.0.1:0", std::nullopt}; }
+
   // A second org with its own key (via the store: orgs have no REST route).
   std::string AddOrg(const std::string& name);
 

@@ -242,6 +242,7 @@ TEST_F(SecretsTest, ChangeHookGetsNamesNeverValues) {
   cp_->secrets().SetListener([&](const controlplane::SecretChange& c) {
     std::lock_guard lock(mu);
     changes.push_back(c);
+    return controlplane::RefreshReport{};
   });
   ASSERT_EQ(Call("POST", "/api/secret-groups", json{{"name", "g"}}).status, 201);
   const std::string pid = Call("PATCH", "/api/projects/proj", json{{"secretGroups", {"g"}}}).Json()["id"];

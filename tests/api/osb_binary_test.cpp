@@ -171,9 +171,9 @@ TEST(OsbBinary, MigrateIsIdempotent) {
   const std::string url = FreshDatabaseUrl();
   std::string out;
   EXPECT_EQ(RunOsb({"migrate", "--db", url}, {}, &out), 0);
-  EXPECT_NE(out.find("version 2"), std::string::npos) << out;
+  EXPECT_NE(out.find("version 3"), std::string::npos) << out;
   EXPECT_EQ(RunOsb({"migrate", "--db", url}, {}, &out), 0);
-  EXPECT_NE(out.find("version 2"), std::string::npos) << out;
+  EXPECT_NE(out.find("version 3"), std::string::npos) << out;
   std::string err;
   EXPECT_NE(RunOsb({"migrate", "--db", "mysql://x"}, {}, &out, &err), 0);
   EXPECT_NE(err.find("--db"), std::string::npos);

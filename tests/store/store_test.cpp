@@ -1,6 +1,9 @@
 // Store behaviour on the backend selected by OSB_TEST_DB (run for both).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "store/store.h"
@@ -50,12 +53,12 @@ class StoreTest : public ::testing::Test {
 };
 
 TEST_F(StoreTest, MigrationsAreIdempotentAndVersioned) {
-  EXPECT_EQ(*store_->SchemaVersion(), 2);
+  EXPECT_EQ(*store_->SchemaVersion(), 3);
   auto again = MigrateStore(url_);
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(*again, 2);
+  EXPECT_EQ(*again, 3);
   auto rows = testing::RawQuery(url_, "SELECT version FROM schema_migrations ORDER BY version");
-  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_EQ(rows.size(), 3u);
   // Later tables exist for scheduling.
   EXPECT_TRUE(testing::RawQuery(url_, "SELECT id FROM sandboxes").empty());
   EXPECT_TRUE(testing::RawQuery(url_, "SELECT id FROM workers").empty());
@@ -261,6 +264,83 @@ TEST_F(StoreTest, WorkersAndSandboxes) {
 TEST(StoreUrl, RejectsUnknownSchemesAndRelativePaths) {
   EXPECT_EQ(OpenStore("mysql://x").error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(OpenStore("sqlite://relative.db").error().code, ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace osb::store
+
+namespace osb::store {
+namespace {
+
+// Two connections (= two replicas) reserving on one worker at once: the
+// capacity check shares the insert's transaction, so it is never overfilled.
+TEST_F(StoreTest, ConcurrentReservationsNeverOverfillAWorker) {
+  const std::string now = NowRfc3339();
+  ASSERT_TRUE(store_->UpsertWorker({"w1", "w1:1", 5, now, 0, 0, now}).ok());
+  auto other = OpenStore(url_);
+  ASSERT_TRUE(other.ok());
+  std::atomic<int> ok{0}, full{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 20; ++i) {
+    threads.emplace_back([&, i] {
+      Store& s = i % 2 ? *store_ : **other;
+      SandboxRow row{"sb-" + std::to_string(i), org_.id, std::nullopt, "w1", "creating", "{}", now,
+                     std::nullopt, 1, 128};
+      Status st = s.ReserveSandbox(row, {"", 0, 0});
+      if (st) {
+        ++ok;
+      } else {
+        EXPECT_EQ(st.error().code, ErrorCode::kUnavailable) << st.error().message;
+        ++full;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 5);
+  EXPECT_EQ(full.load(), 15);
+  auto workers = store_->ListWorkers();
+  ASSERT_TRUE(workers.ok());
+  EXPECT_EQ(workers->at(0).sandboxes, 5);
+  EXPECT_EQ(workers->at(0).memory_used_mb, 640);
+  // A stale worker takes nothing, whatever its room.
+  ASSERT_TRUE(store_->UpsertWorker({"w2", "w2:1", 5, "2000-01-01T00:00:00.000Z", 0, 0, ""}).ok());
+  SandboxRow late{"sb-late", org_.id, std::nullopt, "w2", "creating", "{}", now, std::nullopt, 1, 128};
+  EXPECT_EQ(store_->ReserveSandbox(late, {now, 0, 0}).error().code, ErrorCode::kUnavailable);
+}
+
+TEST_F(StoreTest, LostSandboxesAreMarkedOnceAcrossConnections) {
+  const std::string old = "2000-01-01T00:00:00.000Z";
+  const std::string now = NowRfc3339();
+  ASSERT_TRUE(store_->UpsertWorker({"dead", "d:1", 50, old, 0, 0, old}).ok());
+  ASSERT_TRUE(store_->UpsertWorker({"alive", "a:1", 50, now, 0, 0, now}).ok());
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(store_->InsertSandbox({"d" + std::to_string(i), org_.id, std::nullopt, "dead", "running", "{}", now,
+                                       std::nullopt, 1, 1}).ok());
+    ASSERT_TRUE(store_->InsertSandbox({"a" + std::to_string(i), org_.id, std::nullopt, "alive", "running", "{}", now,
+                                       std::nullopt, 1, 1}).ok());
+  }
+  auto other = OpenStore(url_);
+  ASSERT_TRUE(other.ok());
+  const std::string stale_before = "2001-01-01T00:00:00.000Z";
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::multiset<std::string> marked;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      Store& s = i % 2 ? *store_ : **other;
+      auto lost = s.MarkLostSandboxes(stale_before, "2000-01-01T00:00:00.000Z", now);
+      ASSERT_TRUE(lost.ok()) << lost.error().message;
+      std::lock_guard lock(mu);
+      for (const auto& r : *lost) marked.insert(r.id);
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(marked.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(marked.count("d" + std::to_string(i)), 1u);
+    EXPECT_EQ(store_->GetSandbox(org_.id, "d" + std::to_string(i))->status, "lost");
+    EXPECT_EQ(store_->GetSandbox(org_.id, "a" + std::to_string(i))->status, "running");
+  }
 }
 
 }  // namespace
