@@ -9,11 +9,12 @@
   slow-up    N TLS requests with a 100 MiB Content-Length body, 1 byte a second
   slow-down  N TLS requests for a 64 MiB response, read 1 byte a second
   refused    as many refused requests (CONNECT to a host outside the allowlist)
-             as it can make, 8 at a time
+             as it can make, 8 at a time; "ready" once N were made
 
 Connections the worker closes are opened again once a round (a second), so
 the attack stays at full strength. After the first round it writes
-/tmp/soak-state ("ready ..."); each later round rewrites it with its counts.
+/tmp/soak-state ("ready tag=TAG pid=P ..."); each later round rewrites it
+with its counts.
 """
 import argparse
 import os
@@ -24,6 +25,7 @@ import threading
 import time
 
 STATE, STOP = "/tmp/soak-state", "/tmp/soak-stop"
+TAG = ""
 
 
 def proxy_addr():
@@ -57,8 +59,10 @@ class Attack:
         self.opened = self.failed = 0
         self.ctx = ssl.create_default_context()
         self.hello = client_hello() if mode == "handshake" else b""
-        self.target = {"head": proxy_addr(), "handshake": ("api.test", 443), "dns": (resolver(), 53),
-                       "slow-up": ("api.test", 443), "slow-down": ("api.test", 443)}.get(mode)
+        # Resolved once: the flood is against the proxy, not the resolver.
+        api = (socket.gethostbyname("api.test"), 443)
+        self.target = {"head": proxy_addr(), "handshake": api, "dns": (resolver(), 53),
+                       "slow-up": api, "slow-down": api}.get(mode)
 
     def open_one(self):
         s = socket.socket()
@@ -118,9 +122,9 @@ class Attack:
             self.open_one()
 
 
-def refused_flood(stop_at):
+def refused_flood(stop_at, ready_after):
     host, port = proxy_addr()
-    counts = {"sent": 0, "403": 0, "other": 0}
+    counts = {"round": 0, "sent": 0, "403": 0, "other": 0}
     lock = threading.Lock()
 
     def worker():
@@ -138,10 +142,10 @@ def refused_flood(stop_at):
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for t in threads:
         t.start()
-    write_state("ready", counts)
     while any(t.is_alive() for t in threads):
-        time.sleep(0.5)  # reporting cadence, not synchronisation
-        write_state("ready", counts)
+        time.sleep(0.2)  # reporting cadence, not synchronisation
+        counts["round"] += 1
+        write_state("ready" if counts["sent"] >= ready_after else "starting", counts)
     for t in threads:
         t.join()
     write_state("done", counts)
@@ -149,7 +153,7 @@ def refused_flood(stop_at):
 
 def write_state(word, counts):
     with open(STATE + ".tmp", "w") as f:
-        f.write(f"{word} pid={os.getpid()} " + " ".join(f"{k}={v}" for k, v in counts.items()) + "\n")
+        f.write(f"{word} tag={TAG} pid={os.getpid()} " + " ".join(f"{k}={v}" for k, v in counts.items()) + "\n")
     os.rename(STATE + ".tmp", STATE)
 
 
@@ -158,20 +162,27 @@ def main():
     p.add_argument("mode")
     p.add_argument("--n", type=int, default=300)
     p.add_argument("--max-s", type=float, default=90)
+    p.add_argument("--tag", default="")
     a = p.parse_args()
+    global TAG
+    TAG = a.tag
     for path in (STATE, STOP):
         if os.path.exists(path):
             os.unlink(path)
     stop_at = time.monotonic() + a.max_s
     if a.mode == "refused":
-        return refused_flood(stop_at)
+        return refused_flood(stop_at, a.n)
     attack = Attack(a.mode, a.n)
     attack.tick()
+    rounds = 1
     while time.monotonic() < stop_at and not os.path.exists(STOP):
-        write_state("ready", {"held": len(attack.socks), "opened": attack.opened, "failed": attack.failed})
+        write_state("ready", {"round": rounds, "held": len(attack.socks), "opened": attack.opened,
+                              "failed": attack.failed})
         time.sleep(1)  # the attack's own cadence (one trickle byte a second), not synchronisation
         attack.tick()
-    write_state("done", {"held": len(attack.socks), "opened": attack.opened, "failed": attack.failed})
+        rounds += 1
+    write_state("done", {"round": rounds, "held": len(attack.socks), "opened": attack.opened,
+                         "failed": attack.failed})
 
 
 if __name__ == "__main__":
