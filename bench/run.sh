@@ -142,3 +142,6 @@ cat "$OUT/README.md"
 
 echo "== sandbox create -> first exec (whole product, root)"
 python3 "$ROOT/bench/sandbox_bench.py" --osb "$BUILD/osb" --out "$OUT"
+
+echo "== one sandbox attacking, another measured (issue 13; whole product, root)"
+python3 "$ROOT/bench/soak_bench.py" --osb "$BUILD/osb" --out "$OUT"

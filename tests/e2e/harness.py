@@ -15,7 +15,9 @@ start:
     names api.test / other.test to it;
   then writes DIR/env (and every --env-out) with NAME=VALUE lines:
     OPENSANDBOX_API_URL, OPENSANDBOX_API_KEY, OSB_TEST_UPSTREAM_URL,
-    OSB_TEST_UPSTREAM_RECORD_DIR, OSB_E2E_DIR, OSB_E2E_UPSTREAM_ADDR.
+    OSB_TEST_UPSTREAM_RECORD_DIR, OSB_E2E_DIR, OSB_E2E_UPSTREAM_ADDR,
+    OSB_E2E_METRICS_URL (the proxy's Prometheus endpoint). DIR/state.json
+    holds dev_pid, the osb dev process.
   Readiness is polled with a deadline; nothing sleeps blindly.
 stop: ends every process it started and removes the namespace and veth.
 crash-restart: kill -9 osb dev and start it again on the same ports and data
@@ -160,13 +162,14 @@ def start(args):
     up_target = net["up_addr"] + ":443"
     # Fixed ports (picked free now) so a restarted osb dev listens where the
     # running sandboxes' nft rules point.
-    ports = {name: free_port() for name in ("api", "grpc", "worker", "proxy", "tls", "http", "dns")}
+    ports = {name: free_port() for name in ("api", "grpc", "worker", "proxy", "tls", "http", "dns", "metrics")}
     state["dev_cmd"] = [
         args.osb, "dev", "--data-dir", os.path.join(d, "data"), "--listen", f"127.0.0.1:{ports['api']}",
         "--grpc-listen", f"localhost:{ports['grpc']}", "--worker-listen", f"localhost:{ports['worker']}",
         "--proxy-listen", f"127.0.0.1:{ports['proxy']}", "--transparent-listen", f"127.0.0.1:{ports['tls']}",
         "--transparent-http-listen", f"127.0.0.1:{ports['http']}", "--dns-listen", f"127.0.0.1:{ports['dns']}",
-        "--address-pool", "10.201.0.0/16", "--name-prefix", "osbe", "--run-dir", "/run/osbe",
+        "--address-pool", args.address_pool, "--name-prefix", args.name_prefix, "--run-dir", "/run/" + args.name_prefix,
+        "--metrics-listen", f"127.0.0.1:{ports['metrics']}",
         "--audit-log", os.path.join(d, "audit.log"),
         "--upstream-ca", os.path.join(d, "upstream-certs", "ca.crt"), "--allow-private", net["cidr"],
         "--resolve", "api.test=" + up_target, "--resolve", "other.test=" + up_target]
@@ -179,7 +182,8 @@ def start(args):
 
     lines = {"OPENSANDBOX_API_URL": url, "OPENSANDBOX_API_KEY": api_key,
              "OSB_TEST_UPSTREAM_URL": "https://api.test", "OSB_TEST_UPSTREAM_RECORD_DIR": records,
-             "OSB_E2E_DIR": d, "OSB_E2E_UPSTREAM_ADDR": net["up_addr"]}
+             "OSB_E2E_DIR": d, "OSB_E2E_UPSTREAM_ADDR": net["up_addr"],
+             "OSB_E2E_METRICS_URL": f"http://127.0.0.1:{ports['metrics']}/metrics"}
     text = "".join(f"{k}={v}\n" for k, v in lines.items())
     for path in [os.path.join(d, "env")] + (args.env_out or []):
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -231,6 +235,10 @@ def main():
     p.add_argument("dir")
     p.add_argument("--osb")
     p.add_argument("--env-out", action="append")
+    # A second instance next to the shared one (the soak test) needs its own
+    # host-object prefix and address pool: a worker reconciles its prefix.
+    p.add_argument("--name-prefix", default="osbe")
+    p.add_argument("--address-pool", default="10.201.0.0/16")
     args = p.parse_args()
     return {"start": start, "stop": stop, "crash-restart": crash_restart}[args.action](args)
 
