@@ -5,6 +5,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -17,9 +19,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
+#include "api/tls_server_context.h"
 #include "common/accept_backoff.h"
 #include "common/rate_limited_log.h"
 #include "common/secure_memory.h"
@@ -39,8 +43,19 @@ namespace {
 struct Connection {
   explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
+  // Set (before the first request) when the server speaks HTTPS; then all
+  // I/O goes through it and `stream` is only its transport.
+  std::optional<asio::ssl::stream<beast::tcp_stream&>> tls;
   bool idle = true;  // waiting for a request's first bytes
 };
+
+// Calls op(stream) on the TLS layer when there is one, else on the TCP
+// stream: op starts one asynchronous operation and returns its awaitable.
+template <class Op>
+auto OnStream(Connection& c, Op op) -> decltype(op(c.stream)) {
+  if (c.tls) return op(*c.tls);
+  return op(c.stream);
+}
 
 Request ToRequest(http::request<http::string_body>& msg, const std::string& remote) {
   Request r;
@@ -83,6 +98,11 @@ class HttpServer::Impl {
         handlers_(std::max(1u, options_.handler_threads)) {}
 
   Status Start() {
+    if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+      auto tls = LoadServerTlsContext(options_.tls_cert_file, options_.tls_key_file);
+      if (!tls) return tls.error();
+      tls_ = std::move(*tls);
+    }
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(options_.host, ec);
     if (ec) return MakeError(ErrorCode::kInvalidArgument, "--listen: '" + options_.host + "' is not an IP address");
@@ -100,7 +120,7 @@ class HttpServer::Impl {
     for (unsigned i = 0; i < std::max(1u, options_.io_threads); ++i) {
       threads_.emplace_back([this] { ioc_.run(); });
     }
-    spdlog::info("http: listening on {}:{}", options_.host, port_);
+    spdlog::info("http: listening on {}:{} ({})", options_.host, port_, tls_ ? "HTTPS" : "plain HTTP");
     return {};
   }
 
@@ -264,7 +284,8 @@ class HttpServer::Impl {
                                unsigned version, bool keep_alive, boost::system::error_code& ec) {
     auto msg = ToMessage(resp, version, keep_alive);
     c.stream.expires_after(o.io_timeout);
-    co_await http::async_write(c.stream, msg, asio::redirect_error(use_awaitable, ec));
+    auto write = OnStream(c, [&](auto& s) { return http::async_write(s, msg, asio::redirect_error(use_awaitable, ec)); });
+    co_await std::move(write);
   }
 
   // Reads and discards what the client is still sending (after an early
@@ -277,7 +298,11 @@ class HttpServer::Impl {
     std::array<char, 16384> buf;
     size_t total = 0;
     while (!ec && total < 8 * 1024 * 1024) {
-      total += co_await c.stream.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
+      auto read = OnStream(c, [&](auto& s) {
+        return s.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
+      });
+      const size_t n = co_await std::move(read);
+      total += n;
     }
   }
 
@@ -287,6 +312,21 @@ class HttpServer::Impl {
     boost::system::error_code ec;
     const auto peer = c.stream.socket().remote_endpoint(ec);
     const std::string remote = ec ? "?" : peer.address().to_string() + ":" + std::to_string(peer.port());
+    if (self->tls_) {
+      c.tls.emplace(c.stream, *self->tls_);
+      c.stream.expires_after(o.io_timeout);
+      auto handshake = c.tls->async_handshake(asio::ssl::stream_base::server,
+                                              asio::redirect_error(use_awaitable, ec));
+      co_await std::move(handshake);
+      if (ec) {
+        // Plain HTTP to the HTTPS port, an old TLS version, a scanner: no
+        // HTTP response, just close.
+        spdlog::info("http: {} TLS handshake failed: {}", remote, ec.message());
+        c.stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+        c.stream.close();
+        co_return;
+      }
+    }
     beast::flat_buffer buffer;
     for (;;) {
       if (self->stopping_) break;
@@ -295,7 +335,10 @@ class HttpServer::Impl {
       parser.header_limit(static_cast<std::uint32_t>(o.header_limit));
       c.idle = true;
       c.stream.expires_after(o.idle_timeout);
-      co_await http::async_read_header(c.stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      auto read_header = OnStream(c, [&](auto& s) {
+        return http::async_read_header(s, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      });
+      co_await std::move(read_header);
       c.idle = false;
       if (!ec && parser.get()[http::field::expect] == "100-continue" && !parser.is_done()) {
         // Only invite the body if it may fit; otherwise the read below fails
@@ -304,16 +347,23 @@ class HttpServer::Impl {
         if (!len || *len <= o.body_limit) {
           http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
           c.stream.expires_after(o.io_timeout);
-          co_await http::async_write(c.stream, cont, asio::redirect_error(use_awaitable, ec));
+          auto write = OnStream(c, [&](auto& s) {
+            return http::async_write(s, cont, asio::redirect_error(use_awaitable, ec));
+          });
+          co_await std::move(write);
         }
       }
       if (!ec) {
         c.stream.expires_after(o.io_timeout);
-        co_await http::async_read(c.stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+        auto read = OnStream(c, [&](auto& s) {
+          return http::async_read(s, buffer, parser, asio::redirect_error(use_awaitable, ec));
+        });
+        co_await std::move(read);
       }
       if (ec) {
         if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
-            ec == beast::error::timeout || ec == asio::error::connection_reset || ec == asio::error::eof) {
+            ec == beast::error::timeout || ec == asio::error::connection_reset || ec == asio::error::eof ||
+            ec == asio::ssl::error::stream_truncated) {
           break;
         }
         Response err;
@@ -367,6 +417,7 @@ class HttpServer::Impl {
 
   const HttpServerOptions options_;
   const std::shared_ptr<const Router> router_;
+  std::shared_ptr<asio::ssl::context> tls_;  // set by Start() for HTTPS
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
   asio::strand<asio::io_context::executor_type> control_;

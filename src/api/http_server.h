@@ -15,6 +15,9 @@
 // * Stop() is graceful: stop accepting, let in-flight requests finish (their
 //   response says Connection: close), close idle connections, and force-close
 //   whatever is left after shutdown_grace.
+// * HTTPS when tls_cert_file/tls_key_file are set (TLS 1.2+, see
+//   tls_server_context.h): every connection handshakes first (within
+//   io_timeout); a client that does not speak TLS gets no HTTP response.
 // * Access log: one line per request (method, path, status, duration). Bodies
 //   and headers are never logged. A connection's read buffer is zeroed after
 //   each request (it held the API key and any secret value in the body).
@@ -43,6 +46,9 @@ struct HttpServerOptions {
   size_t max_connections = 1024;
   unsigned io_threads = 2;
   unsigned handler_threads = 8;
+  // Both set: serve HTTPS only. Both empty: plain HTTP.
+  std::string tls_cert_file;  // PEM chain, leaf first
+  std::string tls_key_file;   // PEM private key
 };
 
 class HttpServer {
@@ -53,7 +59,7 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds and starts serving on background threads. kInvalidArgument for a
-  // bad host, kUnavailable if the address cannot be bound.
+  // bad host or an unusable TLS certificate/key, kUnavailable if the address cannot be bound.
   Status Start();
   uint16_t port() const;
   void Stop();

@@ -1,5 +1,8 @@
 #include "cli/api_client.h"
 
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/address_v4.hpp>
+
 #include "common/secure_memory.h"
 
 namespace osb::cli {
@@ -54,8 +57,41 @@ static void ScrubValues(nlohmann::json& doc) {
   }
 }
 
+// Whether a request body carries a secret value: any "value" member.
+static bool CarriesValue(const nlohmann::json& doc) {
+  if (doc.is_object()) {
+    if (doc.contains("value")) return true;
+    for (const auto& [key, member] : doc.items()) {
+      if (CarriesValue(member)) return true;
+    }
+  } else if (doc.is_array()) {
+    for (const auto& item : doc) {
+      if (CarriesValue(item)) return true;
+    }
+  }
+  return false;
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  auto addr = boost::asio::ip::make_address(host, ec);
+  if (ec) return false;
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, addr.to_v6()).is_loopback();
+  }
+  return addr.is_loopback();
+}
+
 Result<nlohmann::json> ApiClient::Call(std::string_view method, const std::string& path,
                                        const nlohmann::json* body, const CallOptions& options) {
+  if (body != nullptr && !http_.base().tls && !allow_plain_http_secrets_ &&
+      !IsLoopbackHost(http_.base().host) && CarriesValue(*body)) {
+    return MakeError(ErrorCode::kFailedPrecondition,
+                     "refusing to send a secret value over plain HTTP to " + http_.base().ToString() +
+                         " (not a loopback address): use an https:// API URL, or pass --insecure to send "
+                         "it unencrypted anyway");
+  }
   HttpRequest req;
   req.method = std::string(method);
   req.target = path;

@@ -14,6 +14,12 @@
 // call are replaced by "[redacted]" in any error message, so a server that
 // echoes a value back in an error cannot make oc print it.
 //
+// Transport guard: a request whose JSON body carries a secret value (a
+// "value" member anywhere) is refused (kFailedPrecondition, before any
+// connection) when the API URL is plain http:// and its host is not a
+// loopback address (localhost, 127.0.0.0/8, ::1), unless
+// set_allow_plain_http_secrets(true) (`oc --insecure`).
+//
 // Verbose logging (one line per request: method, URL, status, duration) goes
 // to the `verbose` stream when set. The API key is never logged.
 #pragma once
@@ -43,6 +49,8 @@ class ApiClient {
   Result<nlohmann::json> Call(std::string_view method, const std::string& path,
                               const nlohmann::json* body, const CallOptions& options);
 
+  void set_allow_plain_http_secrets(bool allow) { allow_plain_http_secrets_ = allow; }
+
   Result<nlohmann::json> Get(const std::string& path) { return Call("GET", path, nullptr, {}); }
   Result<nlohmann::json> Delete(const std::string& path) { return Call("DELETE", path, nullptr, {}); }
   Result<nlohmann::json> Post(const std::string& path, const nlohmann::json& body) {
@@ -56,7 +64,12 @@ class ApiClient {
   HttpClient http_;
   std::string api_key_;
   std::ostream* verbose_;
+  bool allow_plain_http_secrets_ = false;
 };
+
+// True for "localhost" and loopback IP literals (127.0.0.0/8, ::1,
+// ::ffff:127.x.y.z). Names are not resolved.
+bool IsLoopbackHost(const std::string& host);
 
 // Exposed for tests: the mapping described above.
 Error ErrorFromResponse(int status, std::string_view reason, std::string_view body);

@@ -15,7 +15,7 @@ namespace {
 std::string FirstWord(int argc, const char* const* argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
-    if (arg == "--api-url" || arg == "--api-key") {
+    if (arg == "--api-url" || arg == "--api-key" || arg == "--ca-file") {
       ++i;
       continue;
     }
@@ -59,6 +59,11 @@ int RunOc(int argc, const char* const* argv, const Io& io) {
                  "API base URL (else OPENSANDBOX_API_URL, the config file, http://127.0.0.1:8080)");
   app.add_option("--api-key", ctx.api_key_flag,
                  "API key (else OPENSANDBOX_API_KEY, then the config file)");
+  app.add_option("--ca-file", ctx.ca_file_flag,
+                 "PEM CA bundle to verify an https:// API (else OSB_CA_FILE, the config file's caFile, "
+                 "the system trust store)");
+  app.add_flag("--insecure", ctx.insecure,
+               "Allow sending secret values over plain http:// to a non-loopback host (not recommended)");
   app.add_flag("--json", ctx.json, "Print the API's JSON instead of tables");
   app.add_flag("-v,--verbose", ctx.verbose,
                "Log each request (method, URL, status, time) to stderr; never bodies or keys");

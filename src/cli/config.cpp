@@ -64,7 +64,8 @@ Result<FileConfig> LoadConfigFile(const fs::path& path, std::string* warning) {
     return MakeError(ErrorCode::kFailedPrecondition,
                      "config file " + path.string() + " is not a JSON object");
   }
-  for (const auto& [field, target] : {std::pair{"apiUrl", &out.api_url}, std::pair{"apiKey", &out.api_key}}) {
+  for (const auto& [field, target] : {std::pair{"apiUrl", &out.api_url}, std::pair{"apiKey", &out.api_key},
+                                 std::pair{"caFile", &out.ca_file}}) {
     auto it = doc.find(field);
     if (it == doc.end() || it->is_null()) continue;
     if (!it->is_string()) {
@@ -90,6 +91,7 @@ Status WriteConfigFile(const fs::path& path, const FileConfig& config) {
   nlohmann::json doc = nlohmann::json::object();
   if (config.api_url) doc["apiUrl"] = *config.api_url;
   if (config.api_key) doc["apiKey"] = *config.api_key;
+  if (config.ca_file) doc["caFile"] = *config.ca_file;
   std::string text = doc.dump(2) + "\n";
 
   std::string tmp = path.string() + ".tmp." + std::to_string(::getpid());
@@ -122,7 +124,8 @@ Status WriteConfigFile(const fs::path& path, const FileConfig& config) {
 
 ResolvedConfig ResolveConfig(const std::optional<std::string>& flag_url,
                              const std::optional<std::string>& flag_key, const EnvLookup& env,
-                             const FileConfig& file, const std::string& file_label) {
+                             const FileConfig& file, const std::string& file_label,
+                             const std::optional<std::string>& flag_ca_file) {
   ResolvedConfig out;
   auto present = [](const std::optional<std::string>& v) { return v && !v->empty(); };
 
@@ -146,6 +149,16 @@ ResolvedConfig ResolveConfig(const std::optional<std::string>& flag_url,
     out.api_key = *file.api_key, out.api_key_source = "file " + file_label;
   } else {
     out.api_key_source = "none";
+  }
+  auto env_ca = env("OSB_CA_FILE");
+  if (present(flag_ca_file)) {
+    out.ca_file = *flag_ca_file, out.ca_file_source = "flag --ca-file";
+  } else if (present(env_ca)) {
+    out.ca_file = *env_ca, out.ca_file_source = "env OSB_CA_FILE";
+  } else if (present(file.ca_file)) {
+    out.ca_file = *file.ca_file, out.ca_file_source = "file " + file_label;
+  } else {
+    out.ca_file_source = "none";
   }
   return out;
 }

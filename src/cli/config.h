@@ -1,11 +1,11 @@
 // Client configuration for `oc`: where the API is and which key to send.
 //
 // Sources, highest precedence first (documented in docs/cli.md):
-//   1. flags   --api-url, --api-key
-//   2. env     OPENSANDBOX_API_URL, OPENSANDBOX_API_KEY
+//   1. flags   --api-url, --api-key, --ca-file
+//   2. env     OPENSANDBOX_API_URL, OPENSANDBOX_API_KEY, OSB_CA_FILE
 //   3. file    $XDG_CONFIG_HOME/opensandbox/config, else
 //              $HOME/.config/opensandbox/config
-//              JSON {"apiUrl": "...", "apiKey": "..."}, mode 0600
+//              JSON {"apiUrl": "...", "apiKey": "...", "caFile": "..."}, mode 0600
 //   4. default apiUrl http://127.0.0.1:8080 (no default key)
 // Each field is resolved on its own: a flag URL and a file key combine.
 //
@@ -33,6 +33,7 @@ EnvLookup ProcessEnv();
 struct FileConfig {
   std::optional<std::string> api_url;
   std::optional<std::string> api_key;
+  std::optional<std::string> ca_file;  // PEM CA bundle for an https:// API URL
 };
 
 struct ResolvedConfig {
@@ -40,6 +41,8 @@ struct ResolvedConfig {
   std::string api_key;            // may be empty: no key anywhere
   std::string api_url_source;     // "flag", "env", "file <path>", "default"
   std::string api_key_source;     // "flag", "env", "file <path>", "none"
+  std::string ca_file;            // empty: the system trust store
+  std::string ca_file_source;     // "flag", "env", "file <path>", "none"
 };
 
 // $XDG_CONFIG_HOME/opensandbox/config, else $HOME/.config/opensandbox/config.
@@ -59,6 +62,7 @@ Status WriteConfigFile(const std::filesystem::path& path, const FileConfig& conf
 // Applies the precedence rules above. Empty flag/env values count as unset.
 ResolvedConfig ResolveConfig(const std::optional<std::string>& flag_url,
                              const std::optional<std::string>& flag_key, const EnvLookup& env,
-                             const FileConfig& file, const std::string& file_label);
+                             const FileConfig& file, const std::string& file_label,
+                             const std::optional<std::string>& flag_ca_file = std::nullopt);
 
 }  // namespace osb::cli

@@ -20,11 +20,15 @@ Result<ResolvedConfig> Context::Resolve() {
   std::optional<std::string> url_flag, key_flag;
   if (!api_url_flag.empty()) url_flag = api_url_flag;
   if (!api_key_flag.empty()) key_flag = api_key_flag;
-  auto resolved = ResolveConfig(url_flag, key_flag, env(), file, label);
+  std::optional<std::string> ca_flag;
+  if (!ca_file_flag.empty()) ca_flag = ca_file_flag;
+  auto resolved = ResolveConfig(url_flag, key_flag, env(), file, label, ca_flag);
   if (verbose) {
     err() << "oc: api url " << resolved.api_url << " (from " << resolved.api_url_source << ")\n"
           << "oc: api key " << (resolved.api_key.empty() ? "not set" : "set")
-          << " (from " << resolved.api_key_source << ")\n";
+          << " (from " << resolved.api_key_source << ")\n"
+          << "oc: ca file " << (resolved.ca_file.empty() ? "system trust store" : resolved.ca_file)
+          << " (from " << resolved.ca_file_source << ")\n";
   }
   resolved_ = resolved;
   return resolved;
@@ -47,8 +51,9 @@ ApiClient* Context::Api(int* exit_code, bool require_key) {
                                 "no API key: run `oc login`, set OPENSANDBOX_API_KEY or pass --api-key"));
     return nullptr;
   }
-  api_ = std::make_unique<ApiClient>(HttpClient(std::move(*url)), resolved->api_key,
+  api_ = std::make_unique<ApiClient>(HttpClient(std::move(*url), resolved->ca_file), resolved->api_key,
                                      verbose ? &err() : nullptr);
+  api_->set_allow_plain_http_secrets(insecure);
   return api_.get();
 }
 

@@ -31,6 +31,8 @@ class Context {
   // Global flags (filled by CLI11).
   std::string api_url_flag;
   std::string api_key_flag;
+  std::string ca_file_flag;
+  bool insecure = false;  // allow secret values over plain HTTP to a remote host
   bool json = false;
   bool verbose = false;
 

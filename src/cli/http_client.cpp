@@ -163,7 +163,7 @@ Outcome Run(asio::io_context& io, const ApiUrl& base, const HttpRequest& req,
     if (verify != X509_V_OK) {
       what += " (certificate verification failed: " +
               std::string(X509_verify_cert_error_string(verify)) +
-              "; set SSL_CERT_FILE to a CA bundle that signs the server's certificate)";
+              "; pass --ca-file (or set OSB_CA_FILE) to a PEM CA bundle that signs the server's certificate)";
     }
     outcome.error = NetError(base, what, ec);
     return outcome;
@@ -181,7 +181,16 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
   if (base_.tls) {
     tls.emplace(asio::ssl::context::tls_client);
     SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
-    tls->set_default_verify_paths();
+    if (ca_file_.empty()) {
+      tls->set_default_verify_paths();
+    } else {
+      boost::system::error_code ec;
+      tls->load_verify_file(ca_file_, ec);
+      if (ec) {
+        return MakeError(ErrorCode::kFailedPrecondition,
+                         "--ca-file: cannot load PEM CA certificates from " + ca_file_ + ": " + ec.message());
+      }
+    }
     tls->set_verify_mode(asio::ssl::verify_peer);
   }
   try {

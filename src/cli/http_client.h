@@ -2,8 +2,10 @@
 //
 // One connection per request: `oc` makes one or two requests per run, so
 // keep-alive would buy nothing. TLS verifies the server certificate against
-// OpenSSL's default trust store (which honours SSL_CERT_FILE / SSL_CERT_DIR)
-// and checks the host name or IP address; TLS 1.2 is the minimum.
+// OpenSSL's default trust store (which honours SSL_CERT_FILE / SSL_CERT_DIR),
+// or only against the PEM CA bundle `ca_file` when one is given, and checks
+// the host name or IP address; TLS 1.2 is the minimum. An unreadable CA file
+// is kFailedPrecondition naming it.
 //
 // Errors (never exceptions): kUnavailable for resolve/connect/TLS/timeout
 // failures, with a message naming the URL and the cause; kTooLarge when the
@@ -40,7 +42,8 @@ struct HttpResponse {
 
 class HttpClient {
  public:
-  explicit HttpClient(ApiUrl base) : base_(std::move(base)) {}
+  explicit HttpClient(ApiUrl base, std::string ca_file = {})
+      : base_(std::move(base)), ca_file_(std::move(ca_file)) {}
 
   // Responses larger than this are refused (kTooLarge).
   static constexpr size_t kMaxResponseBytes = 64u * 1024u * 1024u;
@@ -51,6 +54,7 @@ class HttpClient {
 
  private:
   ApiUrl base_;
+  std::string ca_file_;  // empty: the default trust store
 };
 
 }  // namespace osb::cli

@@ -21,6 +21,8 @@ struct ServerFlags {
   std::string grpc_listen = "127.0.0.1:8081";
   osb::controlplane::SandboxLimits limits;  // per-org caps and the exec executor
   int worker_stale_after_sec = 20;
+  std::string tls_cert;  // REST API over HTTPS when set (with tls_key)
+  std::string tls_key;
 };
 
 int RunServer(const ServerFlags& flags) {
@@ -31,6 +33,8 @@ int RunServer(const ServerFlags& flags) {
   }
   osb::api::ControlPlaneOptions options;
   options.listen = flags.listen;
+  options.http.tls_cert_file = flags.tls_cert;
+  options.http.tls_key_file = flags.tls_key;
   options.db_url = flags.db;
   if (options.db_url.empty()) {
     std::error_code ec;
@@ -63,7 +67,8 @@ int RunServer(const ServerFlags& flags) {
   return osb::api::RunControlPlane(
       options, shared, before_start,
       [&](osb::api::ControlPlane& cp) {
-        std::cout << "osb server: listening on port " << cp.port() << "; workers connect to gRPC port "
+        std::cout << "osb server: listening on port " << cp.port()
+                  << (flags.tls_cert.empty() ? " (HTTP)" : " (HTTPS)") << "; workers connect to gRPC port "
                   << plane->grpc_port() << std::endl;
       },
       [&] { if (plane) plane->Stop(); });
@@ -71,7 +76,7 @@ int RunServer(const ServerFlags& flags) {
 
 const bool registered = osb::cmd::RegisterOsbCommand(20, [](CLI::App& root, int& exit_code) {
   auto flags = std::make_shared<ServerFlags>();
-  auto* sub = root.add_subcommand("server", "Run the control plane (REST API on HTTP)");
+  auto* sub = root.add_subcommand("server", "Run the control plane (REST API on HTTP, or HTTPS with --tls-cert/--tls-key)");
   sub->add_option("--listen", flags->listen, "HOST:PORT to listen on")->capture_default_str();
   sub->add_option("--db", flags->db,
                   "Database URL: sqlite:///abs/path.db or postgresql://... (default: SQLite in --data-dir)");
@@ -95,6 +100,13 @@ const bool registered = osb::cmd::RegisterOsbCommand(20, [](CLI::App& root, int&
   sub->add_option("--worker-stale-after", flags->worker_stale_after_sec,
                   "Seconds without a heartbeat after which a worker's sandboxes are marked lost")
       ->capture_default_str()->check(CLI::Range(5, 3600));
+  // REST API TLS (the gRPC listener has its own TLS settings).
+  auto* cert = sub->add_option("--tls-cert", flags->tls_cert,
+                               "PEM certificate chain: serve the REST API over HTTPS (TLS 1.2+); needs --tls-key")
+                   ->check(CLI::ExistingFile);
+  auto* key = sub->add_option("--tls-key", flags->tls_key, "PEM private key for --tls-cert")->check(CLI::ExistingFile);
+  cert->needs(key);
+  key->needs(cert);
   sub->callback([flags, &exit_code] { exit_code = RunServer(*flags); });
 });
 

@@ -38,3 +38,52 @@ TEST(ExitCodes, UsageForLocalPreconditions) {
 
 }  // namespace
 }  // namespace osb::cli
+
+namespace osb::cli {
+namespace {
+
+TEST(IsLoopbackHost, OnlyLoopbackLiteralsAndLocalhost) {
+  for (const char* h : {"localhost", "127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"}) {
+    EXPECT_TRUE(IsLoopbackHost(h)) << h;
+  }
+  for (const char* h : {"10.0.0.5", "192.0.2.1", "::", "0.0.0.0", "2001:db8::1", "osb.example.com",
+                        "localhost.example.com", "127.0.0.1.nip.io", "::ffff:10.0.0.1"}) {
+    EXPECT_FALSE(IsLoopbackHost(h)) << h;
+  }
+}
+
+// The refusal happens before any connection: nothing listens at these
+// addresses, and the error is immediate, not a connect timeout.
+TEST(ApiClient, RefusesASecretValueOverPlainHttpToARemoteHost) {
+  const std::string value = "plain-http-secret-value";
+  for (const char* url : {"http://192.0.2.1:9", "http://[2001:db8::1]:9", "http://osb.example.com"}) {
+    auto base = ParseApiUrl(url);
+    ASSERT_TRUE(base.ok());
+    ApiClient api(HttpClient(*base), "key", nullptr);
+    nlohmann::json body = {{"value", value}, {"allowedHosts", nlohmann::json::array()}};
+    ApiClient::CallOptions options;
+    options.timeout = std::chrono::milliseconds(1);  // a connection attempt would fail differently
+    options.redact = {value};
+    auto res = api.Call("PUT", "/api/projects/p/secrets/S", &body, options);
+    ASSERT_FALSE(res.ok()) << url;
+    EXPECT_EQ(res.error().code, ErrorCode::kFailedPrecondition) << res.error().message;
+    EXPECT_NE(res.error().message.find("refusing to send a secret value over plain HTTP"), std::string::npos);
+    EXPECT_NE(res.error().message.find("--insecure"), std::string::npos);
+    EXPECT_EQ(res.error().message.find(value), std::string::npos);
+    EXPECT_EQ(ExitCodeFor(res.error().code), kExitUsage);
+
+    // A nested value counts too; with --insecure the guard steps aside (and
+    // the request then fails on the network instead).
+    nlohmann::json nested = {{"secrets", {{{"name", "S"}, {"value", value}}}}};
+    res = api.Call("POST", "/api/x", &nested, options);
+    EXPECT_EQ(res.error().code, ErrorCode::kFailedPrecondition);
+    if (base->host == "osb.example.com") continue;  // no name lookup in a unit test
+    api.set_allow_plain_http_secrets(true);
+    res = api.Call("PUT", "/api/projects/p/secrets/S", &body, options);
+    ASSERT_FALSE(res.ok());
+    EXPECT_NE(res.error().code, ErrorCode::kFailedPrecondition) << res.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace osb::cli

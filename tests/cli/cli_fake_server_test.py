@@ -715,6 +715,103 @@ class TlsTest(OcTestCase):
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertEqual(self.tls_api.requests, [])
 
+    def test_ca_file_from_flag_env_or_config_is_trusted(self):
+        self.tls_api.route("GET", "/api/projects", 200, [PROJECT])
+        # SSL_CERT_FILE points nowhere: only the CA file can make it work.
+        base = dict(OPENSANDBOX_API_URL=self.tls_api.url, SSL_CERT_FILE="/nonexistent")
+        r = self.oc("project", "list", "--json", "--ca-file", self.cert, env=self.env(**base))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), [PROJECT])
+        r = self.oc("project", "list", "--json", env=self.env(OSB_CA_FILE=self.cert, **base))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        config = os.path.join(self.home, ".config", "opensandbox", "config")
+        os.makedirs(os.path.dirname(config))
+        with open(config, "w") as f:
+            json.dump({"caFile": self.cert}, f)
+        os.chmod(config, 0o600)
+        r = self.oc("project", "list", "--json", env=self.env(**base))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(self.tls_api.requests), 3)
+
+    def test_ca_file_that_does_not_sign_the_server_is_refused(self):
+        other_dir = tempfile.mkdtemp(prefix="oc-tls-other-")
+        try:
+            other = os.path.join(other_dir, "ca.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=other",
+                            "-keyout", os.path.join(other_dir, "key.pem"), "-out", other],
+                           check=True, capture_output=True)
+            # The system store (here: the server's cert) is not consulted when
+            # a CA file is given.
+            r = self.oc("project", "list", "--ca-file", other,
+                        env=self.env(OPENSANDBOX_API_URL=self.tls_api.url, SSL_CERT_FILE=self.cert))
+            self.assert_error(r, 1, "certificate verification failed")
+            r = self.oc("project", "list", "--ca-file", os.path.join(other_dir, "missing.pem"),
+                        env=self.env(OPENSANDBOX_API_URL=self.tls_api.url))
+            self.assert_error(r, 2, "--ca-file")
+            self.assertEqual(self.tls_api.requests, [])
+        finally:
+            shutil.rmtree(other_dir, ignore_errors=True)
+
+
+def non_loopback_ipv4():
+    """An IPv4 address of this host that is not loopback, or None."""
+    try:
+        out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    for line in out.splitlines():
+        addr = line.split()[3].split("/")[0]
+        if not addr.startswith("127."):
+            return addr
+    return None
+
+
+class PlainHttpSecretTest(OcTestCase):
+    """A secret value never travels over plain HTTP to another host unless --insecure."""
+
+    def test_secret_set_to_a_remote_http_url_is_refused_before_connecting(self):
+        addr = non_loopback_ipv4()
+        if addr is None:
+            self.skipTest("no non-loopback IPv4 address")
+        remote = FakeApi(host=addr)
+        try:
+            remote.route("PUT", "/api/projects/demo/secrets/OPENAI_KEY", 200,
+                         {"name": "OPENAI_KEY", "allowedHosts": []})
+            env = self.env(OPENSANDBOX_API_URL=remote.url)
+            r = self.oc("secret", "set", "demo", "OPENAI_KEY", "--from-stdin", stdin=SECRET.encode(), env=env)
+            self.assert_error(r, 2, "refusing to send a secret value over plain HTTP")
+            self.assertIn("--insecure", r.stderr.decode())
+            self.assertNotIn(SECRET, r.stderr.decode())
+            self.assertEqual(remote.requests, [])  # nothing was sent
+            # Calls without a value still work over plain HTTP.
+            remote.route("GET", "/api/projects", 200, [PROJECT])
+            self.assertEqual(self.oc("project", "list", env=env).returncode, 0)
+            # --insecure: the operator's explicit choice.
+            r = self.oc("secret", "set", "demo", "OPENAI_KEY", "--from-stdin", "--insecure",
+                        stdin=SECRET.encode(), env=env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(remote.requests[-1]["body"]["value"], SECRET)
+        finally:
+            remote.close()
+
+    def test_refusal_needs_no_server(self):
+        # TEST-NET-1 and a documentation IPv6 address: nothing listens, and
+        # the refusal comes before any connection attempt (no timeout).
+        for url in ("http://192.0.2.77:9", "http://[2001:db8::1]:9", "http://osb.example.com"):
+            r = self.oc("secret", "set", "demo", "OPENAI_KEY", "--from-stdin", stdin=SECRET.encode(),
+                        env=self.env(OPENSANDBOX_API_URL=url))
+            self.assert_error(r, 2, "refusing to send a secret value over plain HTTP")
+
+    def test_loopback_http_is_allowed(self):
+        self.api.route("PUT", "/api/projects/demo/secrets/OPENAI_KEY", 200,
+                       {"name": "OPENAI_KEY", "allowedHosts": []})
+        for host in ("127.0.0.1", "localhost"):
+            url = self.api.url.replace("127.0.0.1", host)
+            r = self.oc("secret", "set", "demo", "OPENAI_KEY", "--from-stdin", stdin=SECRET.encode(),
+                        env=self.env(OPENSANDBOX_API_URL=url))
+            self.assertEqual(r.returncode, 0, r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -84,7 +84,13 @@ TEST_F(TempDir, WriteThenLoadRoundTripsWithMode0600) {
   ASSERT_TRUE(loaded.ok());
   EXPECT_EQ(*loaded->api_url, "http://h:1");
   EXPECT_EQ(*loaded->api_key, "k1");
+  EXPECT_FALSE(loaded->ca_file.has_value());
   EXPECT_TRUE(warning.empty());
+
+  ASSERT_TRUE(WriteConfigFile(path, {"https://h:1", "k1", "/etc/ca.pem"}).ok());
+  loaded = LoadConfigFile(path, nullptr);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(*loaded->ca_file, "/etc/ca.pem");
 
   // Replacing keeps the mode and leaves no temporary file behind.
   ASSERT_TRUE(WriteConfigFile(path, {"http://h:2", std::nullopt}).ok());
@@ -116,6 +122,29 @@ TEST_F(TempDir, GroupReadableFileWarns) {
   std::string warning;
   ASSERT_TRUE(LoadConfigFile(path, &warning).ok());
   EXPECT_NE(warning.find("chmod 600"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace osb::cli
+
+namespace osb::cli {
+namespace {
+
+TEST(ResolveConfig, CaFileFlagBeatsEnvBeatsFileElseSystemStore) {
+  FileConfig file;
+  file.ca_file = "/file/ca.pem";
+  auto env = FakeEnv({{"OSB_CA_FILE", "/env/ca.pem"}});
+  auto r = ResolveConfig(std::nullopt, std::nullopt, env, file, "F", std::string("/flag/ca.pem"));
+  EXPECT_EQ(r.ca_file, "/flag/ca.pem");
+  EXPECT_EQ(r.ca_file_source, "flag --ca-file");
+  r = ResolveConfig(std::nullopt, std::nullopt, env, file, "F");
+  EXPECT_EQ(r.ca_file, "/env/ca.pem");
+  r = ResolveConfig(std::nullopt, std::nullopt, FakeEnv({{"OSB_CA_FILE", ""}}), file, "F");
+  EXPECT_EQ(r.ca_file, "/file/ca.pem");
+  EXPECT_EQ(r.ca_file_source, "file F");
+  r = ResolveConfig(std::nullopt, std::nullopt, FakeEnv({}), FileConfig{}, "F");
+  EXPECT_EQ(r.ca_file, "");
+  EXPECT_EQ(r.ca_file_source, "none");
 }
 
 }  // namespace

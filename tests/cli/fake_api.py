@@ -3,7 +3,7 @@
 It records every request (method, path, headers, parsed JSON body) and
 answers from a table of canned responses keyed by (method, path). Unknown
 routes answer 404 {"error": "no route ..."}. Runs in a thread on
-127.0.0.1 with a free port; optionally over TLS.
+127.0.0.1 (or `host`) with a free port; optionally over TLS.
 """
 import json
 import ssl
@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeApi:
-    def __init__(self, tls_context: ssl.SSLContext | None = None):
+    def __init__(self, tls_context: ssl.SSLContext | None = None, host: str = "127.0.0.1"):
         self.requests = []
         self.routes = {}
         self._lock = threading.Lock()
@@ -52,12 +52,12 @@ class FakeApi:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         if tls_context is not None:
             self.server.socket = tls_context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         scheme = "https" if tls_context else "http"
-        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://{host}:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 

@@ -48,12 +48,15 @@ class ConnectionConfig:
     max_retries: Optional[int] = None
     #: First retry delay in seconds; doubles per retry, with jitter, capped at 5 s. Default 0.25.
     retry_delay: Optional[float] = None
+    #: PEM CA bundle that verifies an ``https://`` server (instead of the system
+    #: trust store); default ``OSB_CA_FILE``, else the system store.
+    ca_file: Optional[str] = None
 
     def __repr__(self) -> str:
         key = "None" if self.api_key is None else "'***'"
         return (
             f"ConnectionConfig(api_url={self.api_url!r}, api_key={key}, request_timeout={self.request_timeout!r}, "
-            f"max_retries={self.max_retries!r}, retry_delay={self.retry_delay!r})"
+            f"max_retries={self.max_retries!r}, retry_delay={self.retry_delay!r}, ca_file={self.ca_file!r})"
         )
 
 
@@ -64,12 +67,13 @@ class ResolvedConfig:
     request_timeout: float
     max_retries: int
     retry_delay: float
+    ca_file: Optional[str] = None
 
     def __repr__(self) -> str:
         key = "None" if self.api_key is None else "'***'"
         return (
             f"ResolvedConfig(api_url={self.api_url!r}, api_key={key}, request_timeout={self.request_timeout!r}, "
-            f"max_retries={self.max_retries!r}, retry_delay={self.retry_delay!r})"
+            f"max_retries={self.max_retries!r}, retry_delay={self.retry_delay!r}, ca_file={self.ca_file!r})"
         )
 
 
@@ -117,4 +121,5 @@ def resolve_config(
         request_timeout=_non_negative("request_timeout", cfg.request_timeout, DEFAULT_REQUEST_TIMEOUT),
         max_retries=int(_non_negative("max_retries", cfg.max_retries, DEFAULT_MAX_RETRIES)),
         retry_delay=_non_negative("retry_delay", cfg.retry_delay, DEFAULT_RETRY_DELAY),
+        ca_file=_non_empty(cfg.ca_file) or _non_empty(environ.get("OSB_CA_FILE")),
     )

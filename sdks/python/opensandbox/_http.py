@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -128,6 +129,22 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
+def _opener_for(config: ResolvedConfig) -> urllib.request.OpenerDirector:
+    """The default opener (system trust store), or one that trusts only ``config.ca_file``.
+
+    TLS 1.2 is the minimum either way (the default context already verifies
+    the certificate and the host name).
+    """
+    if config.ca_file is None or not config.api_url.startswith("https:"):
+        return _OPENER
+    try:
+        context = ssl.create_default_context(cafile=config.ca_file)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigurationError(f"ca_file: cannot load PEM CA certificates from {config.ca_file!r}: {err}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=context))
+
+
 class HttpClient:
     """Sends requests to one OpenSandbox server."""
 
@@ -139,6 +156,7 @@ class HttpClient:
         api_key: Optional[str] = None,
     ) -> None:
         self.config: ResolvedConfig = resolve_config(config, api_url=api_url, api_key=api_key)
+        self._opener = _opener_for(self.config)
 
     def send(self, req: ApiRequest) -> Any:
         """Sends ``req``, retrying when allowed; returns the parsed JSON body (None when empty)."""
@@ -176,7 +194,7 @@ class HttpClient:
         status, reason, body = 0, "", b""
         network_error: Optional[str] = None
         try:
-            with _OPENER.open(http_req, timeout=timeout if timeout > 0 else None) as resp:
+            with self._opener.open(http_req, timeout=timeout if timeout > 0 else None) as resp:
                 status, reason, body = resp.status, resp.reason or "", resp.read()
         except urllib.error.HTTPError as err:
             try:

@@ -29,6 +29,11 @@ export interface ConnectionOptions {
   /** First retry delay in milliseconds (doubles per retry, with jitter, capped at 5 s). Default 250. */
   retryDelayMs?: number;
   /**
+   * PEM file of CA certificates that verify an `https://` server, instead of
+   * Node's default trust store. Default: `OSB_CA_FILE`, else the default store.
+   */
+  caFile?: string;
+  /**
    * Optional debug logger: receives one line per HTTP attempt
    * (method, path, status or error, duration). Never a body or a header value.
    */
@@ -43,6 +48,7 @@ export interface ResolvedConfig {
   maxRetries: number;
   retryDelayMs: number;
   logger: ((line: string) => void) | undefined;
+  caFile: string | undefined;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -79,6 +85,7 @@ export function resolveConfig(opts: ConnectionOptions = {}, env: NodeJS.ProcessE
     maxRetries: Math.floor(nonNegative("maxRetries", opts.maxRetries, DEFAULT_MAX_RETRIES)),
     retryDelayMs: nonNegative("retryDelayMs", opts.retryDelayMs, DEFAULT_RETRY_DELAY_MS),
     logger: opts.logger,
+    caFile: nonEmpty(opts.caFile) ?? nonEmpty(env.OSB_CA_FILE),
   };
 }
 
@@ -86,6 +93,6 @@ export function resolveConfig(opts: ConnectionOptions = {}, env: NodeJS.ProcessE
 export function splitConnectionOptions<T extends ConnectionOptions>(
   opts: T,
 ): [ConnectionOptions, Omit<T, keyof ConnectionOptions>] {
-  const { apiUrl, apiKey, requestTimeoutMs, maxRetries, retryDelayMs, logger, ...rest } = opts;
-  return [{ apiUrl, apiKey, requestTimeoutMs, maxRetries, retryDelayMs, logger }, rest];
+  const { apiUrl, apiKey, requestTimeoutMs, maxRetries, retryDelayMs, logger, caFile, ...rest } = opts;
+  return [{ apiUrl, apiKey, requestTimeoutMs, maxRetries, retryDelayMs, logger, caFile }, rest];
 }

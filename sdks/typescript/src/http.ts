@@ -15,6 +15,7 @@
 import { inspect } from "node:util";
 import { resolveConfig, type ConnectionOptions, type ResolvedConfig } from "./config.js";
 import { ConfigurationError, ConnectionError, OpenSandboxError, errorForStatus } from "./errors.js";
+import { readCaFile, requestWithCa } from "./tls.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -159,18 +160,32 @@ export class HttpClient {
     const started = Date.now();
     const log = (outcome: string): void => this.config.logger?.(`${req.method} ${req.path} -> ${outcome} (${Date.now() - started} ms)`);
 
-    let response: Response;
+    let response: { ok: boolean; status: number; statusText: string };
     let text: string;
+    let ca: Buffer | undefined;
+    if (this.config.caFile !== undefined && this.config.apiUrl.startsWith("https:")) {
+      try {
+        ca = readCaFile(this.config.caFile);
+      } catch (err) {
+        return { ok: false, error: new ConfigurationError(String((err as Error).message), 0, req.method, req.path), retryable: false };
+      }
+    }
     try {
-      response = await fetch(this.config.apiUrl + req.path, {
-        method: req.method,
-        headers,
-        body,
-        // Never follow redirects: that would resend the body (maybe a secret) elsewhere.
-        redirect: "manual",
-        signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined,
-      });
-      text = await response.text();
+      if (ca !== undefined) {
+        // fetch cannot take a CA: node:https, which also never follows redirects.
+        ({ response, text } = await requestWithCa(this.config.apiUrl + req.path, req.method, headers, body, timeoutMs, ca));
+      } else {
+        const fetched = await fetch(this.config.apiUrl + req.path, {
+          method: req.method,
+          headers,
+          body,
+          // Never follow redirects: that would resend the body (maybe a secret) elsewhere.
+          redirect: "manual",
+          signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined,
+        });
+        response = fetched;
+        text = await fetched.text();
+      }
     } catch (err) {
       const message = req.redact(describeNetworkError(err, timeoutMs));
       log(message);

@@ -60,6 +60,7 @@ int Login(Context& ctx, const LoginFlags& f) {
   }
 
   FileConfig config{resolved->api_url, key};
+  if (!resolved->ca_file.empty()) config.ca_file = resolved->ca_file;
   auto written = WriteConfigFile(*path, config);
   SecureWipe(key);
   SecureWipe(*config.api_key);
