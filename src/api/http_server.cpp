@@ -231,7 +231,14 @@ class HttpServer::Impl {
         full = self->connections_.size() >= self->options_.max_connections;
       }
       if (full) {
-        RefuseBusy(socket);
+        // Plaintext bytes on an HTTPS port would only be a handshake error:
+        // a TLS client gets a plain close instead.
+        if (self->tls_) {
+          boost::system::error_code ignored;
+          socket.close(ignored);
+        } else {
+          RefuseBusy(socket);
+        }
         if (self->refused_++ % 1000 == 0) {
           spdlog::warn("http: {} connections open (the limit): refusing new ones with 503 ({} so far)",
                        self->options_.max_connections, self->refused_);
