@@ -72,6 +72,7 @@ void RaiseFileLimit() {
 }
 
 int RunProxy(const ProxyFlags& f) {
+  osb::MakeProcessUndumpable();  // it holds secret values (its sessions)
   sp::ProxyConfig config;
   config.listen = f.listen;
   config.transparent_listen = f.transparent_listen;

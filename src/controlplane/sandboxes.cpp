@@ -286,6 +286,7 @@ void SandboxService::ReconcileWorker(const std::string& worker_id, const std::ve
 
 Result<std::vector<v1::SandboxSecrets>> SandboxService::SecretsForWorker(const std::string& worker_id,
                                                                          const std::vector<std::string>& ids) {
+  if (worker_id.empty()) return std::vector<v1::SandboxSecrets>{};  // the store reads "" as "any worker"
   auto rows = store_.ListRunningSandboxes(worker_id, std::nullopt);
   if (!rows) return rows.error();
   std::vector<v1::SandboxSecrets> out;

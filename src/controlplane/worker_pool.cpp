@@ -38,7 +38,7 @@ v1::Worker::StubInterface* WorkerPool::StubLocked(const std::string& worker_id, 
   auto& ch = channels_[worker_id];
   if (!ch.stub || ch.address != address) {
     ch.address = address;
-    ch.stub = v1::Worker::NewStub(proto::MakeChannel(address, tls_));
+    ch.stub = v1::Worker::NewStub(proto::MakeChannel(address, tls_, proto::GrpcRole::kWorker));
   }
   return ch.stub.get();
 }
@@ -68,6 +68,12 @@ Result<WorkerPool::Choice> WorkerPool::PickLeastLoaded() {
     return MakeError(ErrorCode::kUnavailable, "no healthy worker with free capacity");
   }
   return Choice{best->id, StubLocked(best->id, best->address)};
+}
+
+Status WorkerPool::Ready() {
+  auto choice = PickLeastLoaded();
+  if (!choice) return choice.error();
+  return {};
 }
 
 Result<v1::Worker::StubInterface*> WorkerPool::StubFor(const std::string& worker_id) {

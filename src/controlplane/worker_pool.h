@@ -37,6 +37,8 @@ class WorkerPool {
   // The healthy worker with the most free capacity; kUnavailable (HTTP 503)
   // when none is healthy or all are full.
   Result<Choice> PickLeastLoaded();
+  // OK when a healthy worker has free capacity (readiness); else the reason.
+  Status Ready();
   // The stub for a known worker (healthy or not); kUnavailable if unknown.
   Result<v1::Worker::StubInterface*> StubFor(const std::string& worker_id);
 
