@@ -2,13 +2,44 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <iostream>
 #include <pthread.h>
 
 #include "api/routes.h"
 
 namespace osb::api {
+
+namespace {
+
+// An SQLite database holds every ciphertext and key hash: its file is made
+// 0600 before SQLite opens it (SQLite gives its -wal, -shm and -journal
+// files the database file's mode), and files of an older install are
+// tightened to 0600.
+Status PrepareSqliteFiles(const std::string& db_url) {
+  if (!db_url.starts_with("sqlite://")) return {};
+  const std::string path = db_url.substr(std::string("sqlite://").size());
+  if (path.empty() || path.front() != '/') return {};  // OpenStore names the problem
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return MakeError(ErrorCode::kFailedPrecondition, "--db: cannot create " + path + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const std::string file = path + suffix;
+    struct stat st {};
+    if (::stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) ::chmod(file.c_str(), 0600);
+  }
+  return {};
+}
+
+}  // namespace
 
 Result<std::unique_ptr<ControlPlane>> ControlPlane::Create(const ControlPlaneOptions& options,
                                                            std::shared_ptr<const crypto::Keyring> keyring) {
@@ -20,6 +51,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Create(const ControlPlaneOpt
   cp->options_.http.host = listen->first;
   cp->options_.http.port = listen->second;
   cp->keyring_ = std::move(keyring);
+  if (Status st = PrepareSqliteFiles(options.db_url); !st) return st.error();
   auto store = store::OpenStore(options.db_url);
   if (!store) return store.error();
   cp->store_ = std::move(*store);
@@ -37,12 +69,24 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Create(const ControlPlaneOpt
   cp->router_ = std::make_shared<Router>();
   auto* auth = cp->auth_.get();
   cp->router_->SetAuthenticator([auth](const Request& req) { return auth->Authenticate(req.Header("X-API-Key")); });
-  RegisterHealthRoutes(*cp->router_);
+  ControlPlane* self = cp.get();
+  RegisterHealthRoutes(*cp->router_, [self] { return self->Ready(); });
   RegisterProjectRoutes(*cp->router_, *cp->projects_);
   RegisterGroupRoutes(*cp->router_, *cp->groups_);
   RegisterSecretRoutes(*cp->router_, *cp->secrets_);
   RegisterApiKeyRoutes(*cp->router_, *cp->api_keys_);
   return cp;
+}
+
+Status ControlPlane::Ready() {
+  if (auto version = store_->SchemaVersion(); !version) {
+    return MakeError(ErrorCode::kUnavailable, "database not answering: " + version.error().message);
+  }
+  if (!readiness_check_) return MakeError(ErrorCode::kUnavailable, "no worker can take a sandbox");
+  if (Status st = readiness_check_(); !st) {
+    return MakeError(ErrorCode::kUnavailable, st.error().message);
+  }
+  return {};
 }
 
 ControlPlane::~ControlPlane() {

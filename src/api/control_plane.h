@@ -56,6 +56,12 @@ class ControlPlane {
   controlplane::SecretService& secrets() { return *secrets_; }
   controlplane::Resolver& resolver() { return *resolver_; }
 
+  // Readiness (GET /readyz): OK when the database answers and the check set
+  // here (SandboxPlane: a worker can take a sandbox) passes; without a
+  // check nothing can take a sandbox, so not ready. Set before Start().
+  void SetReadinessCheck(std::function<Status()> check) { readiness_check_ = std::move(check); }
+  Status Ready();
+
   Status Start();
   uint16_t port() const;  // valid after Start()
   void Stop();
@@ -74,6 +80,7 @@ class ControlPlane {
   std::unique_ptr<controlplane::Resolver> resolver_;
   std::shared_ptr<Router> router_;
   std::unique_ptr<HttpServer> server_;
+  std::function<Status()> readiness_check_;
 };
 
 // Builds, starts and runs a control plane until SIGINT or SIGTERM, then shuts

@@ -391,6 +391,13 @@ class HttpServer::Impl {
       auto msg = parser.release();
       const unsigned version = msg.version();
       const bool keep_alive = msg.keep_alive();
+      // One way in: only origin-form targets reach the router; absolute-,
+      // authority- and asterisk-form are refused here, before any routing.
+      if (auto bad = OriginFormError(std::string_view(msg.target().data(), msg.target().size()))) {
+        spdlog::info("http: {} rejected: 400 ({})", remote, *bad);
+        co_await Write(c, o, ErrorResponse(400, *bad), version, false, ec);
+        break;
+      }
       Request req = ToRequest(msg, remote);
       // The read buffer still holds this request's raw bytes (its API key, a
       // secret PUT's value): zero them, unless it already holds the start of

@@ -1,4 +1,4 @@
-// /healthz, /api/projects and /api/secret-groups.
+// /healthz, /readyz, /api/projects and /api/secret-groups.
 #include <nlohmann/json.hpp>
 
 #include "api/json_body.h"
@@ -61,8 +61,14 @@ Result<ProjectFields> ParseProjectFields(const std::string& body) {
 
 }  // namespace
 
-void RegisterHealthRoutes(Router& router) {
-  router.Add("GET", "/healthz", [](Request&) { return JsonResponse(200, {{"status", "ok"}}); });
+void RegisterHealthRoutes(Router& router, std::function<Status()> ready) {
+  router.AddPublic("GET", "/healthz", [](Request&) { return JsonResponse(200, {{"status", "ok"}}); });
+  router.AddPublic("GET", "/readyz", [ready = std::move(ready)](Request&) {
+    const Status st = ready();
+    if (st) return JsonResponse(200, {{"status", "ready"}});
+    // The reason is operational (database, workers), never a secret.
+    return JsonResponse(503, {{"status", "not ready"}, {"error", st.error().message}});
+  });
 }
 
 void RegisterProjectRoutes(Router& router, controlplane::ProjectService& projects) {

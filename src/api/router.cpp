@@ -22,7 +22,31 @@ std::vector<std::string> Split(const std::string& path) {
   return out;
 }
 
+// 400 for a segment the router will not match on: malformed escapes, dot
+// segments (raw or encoded), encoded '/' or NUL. Nothing is normalised, so
+// the path authenticated is exactly the path routed.
+std::optional<std::string> SegmentError(const std::string& segment) {
+  auto decoded = PercentDecode(segment);
+  if (!decoded) return "malformed percent-encoding in path segment";
+  if (*decoded == "." || *decoded == "..") return "dot segments are not allowed in the path";
+  if (decoded->find('/') != std::string::npos) return "an encoded '/' is not allowed in a path segment";
+  if (decoded->find('\0') != std::string::npos) return "an encoded NUL is not allowed in the path";
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::optional<std::string> OriginFormError(std::string_view target) {
+  if (target.empty() || target.front() != '/') {
+    return std::string("request target must be a path starting with '/' (origin-form)");
+  }
+  for (const char c : target) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f) return std::string("request target contains a control byte or space");
+    if (c == '#') return std::string("request target must not contain a fragment ('#')");
+  }
+  return std::nullopt;
+}
 
 std::optional<std::string> PercentDecode(const std::string& s) {
   std::string out;
@@ -41,7 +65,11 @@ std::optional<std::string> PercentDecode(const std::string& s) {
 }
 
 void Router::Add(const std::string& method, const std::string& pattern, Handler handler) {
-  routes_.push_back({method, pattern, Split(pattern), std::move(handler)});
+  routes_.push_back({method, pattern, Split(pattern), std::move(handler), false});
+}
+
+void Router::AddPublic(const std::string& method, const std::string& pattern, Handler handler) {
+  routes_.push_back({method, pattern, Split(pattern), std::move(handler), true});
 }
 
 std::vector<std::pair<std::string, std::string>> Router::Routes() const {
@@ -71,21 +99,30 @@ bool Router::Match(const Route& route, const std::vector<std::string>& segments,
 
 Response Router::Dispatch(Request& request) const {
   try {
-    if (request.path.starts_with("/api/") || request.path == "/api") {
+    if (auto bad = OriginFormError(request.path)) return ErrorResponse(400, *bad);
+    const auto segments = Split(request.path);
+    for (const auto& segment : segments) {
+      if (auto bad = SegmentError(segment)) return ErrorResponse(400, *bad);
+    }
+    const Route* found = nullptr;
+    std::string allow;
+    for (const auto& route : routes_) {
+      if (!Match(route, segments, nullptr)) continue;
+      if (route.method == request.method) {
+        if (found == nullptr) found = &route;
+      } else if (allow.find(route.method) == std::string::npos) {
+        allow += (allow.empty() ? "" : ", ") + route.method;
+      }
+    }
+    if (found == nullptr || !found->is_public) {
       if (!authenticate_) return ErrorResponse(500, "internal error");
       auto org = authenticate_(request);
       if (!org) return ErrorResponse(org.error());
       request.org_id = *org;
     }
-    const auto segments = Split(request.path);
-    std::string allow;
-    for (const auto& route : routes_) {
-      if (!Match(route, segments, nullptr)) continue;
-      if (route.method == request.method) {
-        Match(route, segments, &request.params);
-        return route.handler(request);
-      }
-      if (allow.find(route.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + route.method;
+    if (found != nullptr) {
+      Match(*found, segments, &request.params);
+      return found->handler(request);
     }
     if (allow.empty()) return ErrorResponse(404, "no route for " + request.path);
     Response r = ErrorResponse(405, "method " + request.method + " is not allowed here (allowed: " + allow + ")");

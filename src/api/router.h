@@ -4,11 +4,21 @@
 // Request::params). Other components register their routes from their own
 // files, e.g. router.Add("POST", "/api/sandboxes", handler).
 //
-// Dispatch order: every path under /api/ requires a valid X-API-Key (401
-// otherwise; the caller's org goes to Request::org_id) — checked before the
-// route lookup so unauthenticated callers learn nothing about routes; then
-// unknown path → 404, known path but other method → 405 with Allow. A handler
-// that throws yields a 500 without detail.
+// One way in. Request::path must be origin-form ("/..."; the HTTP server
+// answers anything else with 400 before routing, see OriginFormError). The
+// path is split into segments exactly once, and that one split decides both
+// authentication and the route:
+//   1. a segment that is malformed percent-encoding, or decodes to "." or
+//      "..", or contains an encoded '/' or NUL → 400 (no normalisation: the
+//      path the router matches is the path the client sent);
+//   2. a route added with AddPublic whose method and pattern match → its
+//      handler, without authentication;
+//   3. everything else — every other route, unknown paths, other methods on
+//      a public path — requires a valid X-API-Key (401 otherwise; the
+//      caller's org goes to Request::org_id), so unauthenticated callers
+//      learn nothing about routes; matching is case-sensitive;
+//   4. unknown path → 404, known path but other method → 405 with Allow.
+// A handler that throws yields a 500 without detail.
 // Thread safety: Add/SetAuthenticator before serving; Dispatch is then
 // called concurrently.
 #pragma once
@@ -16,6 +26,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/http.h"
@@ -28,7 +39,10 @@ using Authenticate = std::function<Result<std::string>(const Request&)>;
 
 class Router {
  public:
+  // An authenticated route.
   void Add(const std::string& method, const std::string& pattern, Handler handler);
+  // A route answered without an API key (health and readiness only).
+  void AddPublic(const std::string& method, const std::string& pattern, Handler handler);
   void SetAuthenticator(Authenticate authenticate) { authenticate_ = std::move(authenticate); }
 
   Response Dispatch(Request& request) const;
@@ -42,6 +56,7 @@ class Router {
     std::string pattern;
     std::vector<std::string> segments;
     Handler handler;
+    bool is_public = false;
   };
   static bool Match(const Route& route, const std::vector<std::string>& segments,
                     std::map<std::string, std::string>* params);
@@ -52,5 +67,10 @@ class Router {
 
 // Percent-decodes one path segment; nullopt if malformed.
 std::optional<std::string> PercentDecode(const std::string& s);
+
+// Why a raw request target is not an origin-form target the router may see
+// ("/path[?query]"): absolute-form, authority-form, asterisk-form, no leading
+// slash, a fragment, control bytes. nullopt when it is fine.
+std::optional<std::string> OriginFormError(std::string_view target);
 
 }  // namespace osb::api

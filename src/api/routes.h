@@ -3,6 +3,7 @@
 // translate HTTP ⇄ domain calls in src/controlplane.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "api/router.h"
@@ -14,8 +15,10 @@
 
 namespace osb::api {
 
-// GET /healthz (no auth).
-void RegisterHealthRoutes(Router& router);
+// GET /healthz (liveness: the process answers) and GET /readyz (200 when
+// `ready` passes, else 503 {"status":"not ready","error":reason}); both
+// without an API key.
+void RegisterHealthRoutes(Router& router, std::function<Status()> ready);
 // /api/projects, /api/projects/{project}
 void RegisterProjectRoutes(Router& router, controlplane::ProjectService& projects);
 // /api/secret-groups, /api/secret-groups/{group}

@@ -9,6 +9,9 @@
 namespace osb::api {
 
 Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, const SandboxPlaneOptions& options) {
+  if (options.tls) {
+    if (auto s = proto::CheckOwnRole(*options.tls, proto::GrpcRole::kControlPlane); !s) return s.error();
+  }
   std::unique_ptr<SandboxPlane> plane(new SandboxPlane());
   controlplane::WorkerConnector* connector = options.connector;
   if (connector == nullptr) {
@@ -23,16 +26,20 @@ Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, con
   plane->callbacks_ = std::make_unique<controlplane::WorkerCallbacks>(*plane->workers_, *plane->sandboxes_);
 
   if (!options.tls) {
-    spdlog::warn("control plane gRPC is PLAINTEXT: set OPENSANDBOX_GRPC_TLS_CA, _CERT and _KEY for mutual TLS");
+    spdlog::warn("INSECURE: control plane gRPC is PLAINTEXT (--insecure-grpc): any local process can register as "
+                 "a worker and fetch sandbox secrets; set OPENSANDBOX_GRPC_TLS_CA, _CERT and _KEY for mutual TLS");
   }
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.grpc_listen, proto::MakeServerCredentials(options.tls), &plane->grpc_port_);
+  proto::AddGrpcListener(builder, options.grpc_listen, options.tls, proto::GrpcRole::kWorker, &plane->grpc_port_);
   builder.RegisterService(plane->callbacks_.get());
   plane->server_ = builder.BuildAndStart();
   if (!plane->server_ || plane->grpc_port_ == 0) {
-    return MakeError(ErrorCode::kUnavailable, "--grpc-listen: cannot listen on " + options.grpc_listen);
+    return MakeError(ErrorCode::kUnavailable, "--grpc-listen: cannot listen on " + options.grpc_listen +
+                                                  " (is another process using that port?)");
   }
   RegisterSandboxRoutes(cp.router(), *plane->sandboxes_);
+  controlplane::WorkerPool* workers = plane->workers_.get();
+  cp.SetReadinessCheck([workers] { return workers->Ready(); });
   controlplane::SandboxService* sandboxes = plane->sandboxes_.get();
   cp.secrets().SetListener([sandboxes](const controlplane::SecretChange& c) { return sandboxes->OnSecretChange(c); });
   cp.projects().SetBeforeDelete([sandboxes](const std::string& org_id, const std::string& project_id) {

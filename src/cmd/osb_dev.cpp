@@ -4,12 +4,17 @@
 //   DIR/secret.key   the secret encryption key (0600), unless one is set in
 //                    the environment
 //   DIR/api-key      the admin API key (0600), unless OPENSANDBOX_API_KEY is set
+//   DIR/grpc-tls/    its own gRPC CA and certificates (keys 0600, dir 0700):
+//                    control plane and worker talk mutual TLS, each accepting
+//                    only the other's role (proto/grpc_certs.h)
 // and the client config `oc` reads ($XDG_CONFIG_HOME/opensandbox/config or
 // ~/.config/opensandbox/config, 0600): {"apiUrl": ..., "apiKey": ...}.
 // Key material is never printed: only where it is.
 //
 // Unless --no-worker, one worker runs in-process (sandboxes need root); its
 // state (proxy CA, sandbox records — never secret values) is in DIR/worker.
+// The URL is printed once the API is ready (/readyz: the database answers
+// and the worker has registered), or at once when no worker runs here.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +29,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "api/control_plane.h"
 #include "api/sandbox_plane.h"
@@ -32,6 +38,7 @@
 #include "common/secure_memory.h"
 #include "controlplane/auth.h"
 #include "crypto/keyring.h"
+#include "proto/grpc_certs.h"
 #include "proto/tls_credentials.h"
 #include "worker/worker_node.h"
 
@@ -96,6 +103,8 @@ fs::path ClientConfigPath() {
 }
 
 int RunDev(const DevFlags& flags) {
+  // This process holds the encryption keys and secret values.
+  osb::MakeProcessUndumpable();
   std::error_code ec;
   const fs::path dir = fs::absolute(flags.data_dir).lexically_normal();
   fs::create_directories(dir, ec);
@@ -138,6 +147,7 @@ int RunDev(const DevFlags& flags) {
   // Admin API key: OPENSANDBOX_API_KEY wins; else DIR/api-key, made once.
   std::string api_key;
   const fs::path api_key_file = dir / "api-key";
+  const bool env_api_key = Env(osb::controlplane::kApiKeyEnv) != nullptr;
   if (const char* k = Env(osb::controlplane::kApiKeyEnv)) {
     api_key = k;
   } else {
@@ -158,10 +168,24 @@ int RunDev(const DevFlags& flags) {
   options.bootstrap_api_key = api_key;
   auto shared = std::make_shared<const osb::crypto::Keyring>(std::move(*keyring));
 
-  auto tls = osb::proto::GrpcTlsFromEnvironment();
-  if (!tls) {
-    std::cerr << "error: " << tls.error().message << "\n";
-    return 2;
+  // Read once; no other process sees them in /proc/PID/environ from now on.
+  osb::crypto::RemoveKeysFromEnvironment();
+  osb::RemoveFromEnvironment(osb::controlplane::kApiKeyEnv);
+
+  // gRPC between the control plane and the worker: always mutual TLS, with
+  // a CA of osb dev's own.
+  if (Env("OPENSANDBOX_GRPC_TLS_CA") || Env("OPENSANDBOX_GRPC_TLS_CERT") || Env("OPENSANDBOX_GRPC_TLS_KEY")) {
+    std::cout << "osb dev: OPENSANDBOX_GRPC_TLS_* ignored: osb dev uses its own CA in "
+              << (dir / "grpc-tls").string() << std::endl;
+  }
+  auto dev_tls = osb::proto::EnsureDevGrpcTls((dir / "grpc-tls").string());
+  if (!dev_tls) {
+    std::cerr << "error: " << dev_tls.error().message << "\n";
+    return 1;
+  }
+  if (dev_tls->created) {
+    std::cout << "osb dev: generated gRPC certificates (mutual TLS between control plane and worker) in "
+              << (dir / "grpc-tls").string() << std::endl;
   }
   osb::worker::WorkerOptions worker = flags.worker;
   for (const auto& r : flags.resolve) {
@@ -174,11 +198,11 @@ int RunDev(const DevFlags& flags) {
   }
   worker.state_dir = (dir / "worker").string();
   worker.hidden_paths.push_back(dir.string());  // database and key files
-  worker.tls = *tls;
+  worker.tls = dev_tls->worker;
   std::unique_ptr<osb::api::SandboxPlane> plane;
   std::unique_ptr<osb::worker::WorkerNode> node;
   auto before_start = [&](osb::api::ControlPlane& cp) -> osb::Status {
-    auto attached = osb::api::SandboxPlane::Attach(cp, {flags.grpc_listen, *tls});
+    auto attached = osb::api::SandboxPlane::Attach(cp, {flags.grpc_listen, dev_tls->control_plane});
     if (!attached) return attached.error();
     plane = std::move(*attached);
     if (flags.no_worker) return {};
@@ -202,6 +226,15 @@ int RunDev(const DevFlags& flags) {
     if (plane) plane->Stop();
   };
   return osb::api::RunControlPlane(options, shared, before_start, [&](osb::api::ControlPlane& cp) {
+    // Ready first: the worker registers within a second or so.
+    osb::Status ready = cp.Ready();
+    if (node) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (!ready && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling readiness, bounded
+        ready = cp.Ready();
+      }
+    }
     std::string host = listen->first;
     if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
@@ -222,7 +255,8 @@ int RunDev(const DevFlags& flags) {
       wrote = WritePrivateFile(config, body, &config_error);
     }
     std::cout << "osb dev: API at " << url << "\n";
-    if (Env(osb::controlplane::kApiKeyEnv)) {
+    if (!ready) std::cout << "osb dev: not ready yet (" << ready.error().message << "); see " << url << "/readyz\n";
+    if (env_api_key) {
       std::cout << "osb dev: admin API key from " << osb::controlplane::kApiKeyEnv << "\n";
     } else {
       std::cout << "osb dev: admin API key in " << api_key_file.string() << "\n";

@@ -70,6 +70,7 @@ bool LoadSessions(const std::string& path, sp::SessionRegistry& reg, std::vector
 }
 
 int RunProxy(const ProxyFlags& f) {
+  osb::MakeProcessUndumpable();  // it holds secret values (its sessions)
   sp::ProxyConfig config;
   config.listen = f.listen;
   config.transparent_listen = f.transparent_listen;

@@ -1,5 +1,8 @@
 // osb server: the control plane (REST API + store). Refuses to start without
-// a secret encryption key.
+// a secret encryption key, and without mutual TLS for gRPC unless
+// --insecure-grpc is given.
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -7,10 +10,11 @@
 
 #include "api/control_plane.h"
 #include "api/sandbox_plane.h"
-#include "proto/tls_credentials.h"
 #include "cmd/osb_command.h"
+#include "common/secure_memory.h"
 #include "controlplane/auth.h"
 #include "crypto/keyring.h"
+#include "proto/tls_credentials.h"
 
 namespace {
 
@@ -23,9 +27,12 @@ struct ServerFlags {
   int worker_stale_after_sec = 20;
   std::string tls_cert;  // REST API over HTTPS when set (with tls_key)
   std::string tls_key;
+  bool insecure_grpc = false;
 };
 
 int RunServer(const ServerFlags& flags) {
+  // This process holds the encryption keys and decrypts secret values.
+  osb::MakeProcessUndumpable();
   auto keyring = osb::crypto::Keyring::FromEnvironment();
   if (!keyring) {
     std::cerr << osb::api::MissingKeyMessage(keyring.error()) << "\n";
@@ -36,24 +43,48 @@ int RunServer(const ServerFlags& flags) {
   options.http.tls_cert_file = flags.tls_cert;
   options.http.tls_key_file = flags.tls_key;
   options.db_url = flags.db;
-  if (options.db_url.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(flags.data_dir, ec);
-    if (ec) {
-      std::cerr << "error: --data-dir: cannot create " << flags.data_dir << ": " << ec.message() << "\n";
-      return 1;
-    }
-    options.db_url = "sqlite://" + std::filesystem::absolute(flags.data_dir).lexically_normal().string() + "/osb.db";
-  }
   if (const char* key = std::getenv(osb::controlplane::kApiKeyEnv); key && *key) {
     options.bootstrap_api_key = key;
   }
-  auto shared = std::make_shared<const osb::crypto::Keyring>(std::move(*keyring));
+  // Read once; from now on no other process can see them in
+  // /proc/PID/environ, and no child inherits them.
+  osb::crypto::RemoveKeysFromEnvironment();
+  osb::RemoveFromEnvironment(osb::controlplane::kApiKeyEnv);
+
   auto tls = osb::proto::GrpcTlsFromEnvironment();
   if (!tls) {
     std::cerr << "error: " << tls.error().message << "\n";
     return 2;
   }
+  if (!*tls && !flags.insecure_grpc) {
+    std::cerr << "error: gRPC between the control plane and workers needs mutual TLS: set "
+                 "OPENSANDBOX_GRPC_TLS_CA, OPENSANDBOX_GRPC_TLS_CERT and OPENSANDBOX_GRPC_TLS_KEY\n"
+                 "  (a control-plane certificate: scripts/gen-grpc-certs.sh DIR control-plane), or pass "
+                 "--insecure-grpc\n  to run it in plaintext (then any process that reaches the gRPC port can "
+                 "fetch sandbox secrets).\n";
+    return 2;
+  }
+  if (!*tls) {
+    std::cerr << "WARNING: --insecure-grpc: worker gRPC on " << flags.grpc_listen
+              << " is PLAINTEXT and unauthenticated; anyone who reaches it can register as a worker and "
+                 "receive sandbox secrets\n";
+  }
+  if (options.db_url.empty()) {
+    std::error_code ec;
+    const bool made = std::filesystem::create_directories(flags.data_dir, ec);
+    if (!ec && made && ::chmod(flags.data_dir.c_str(), 0700) != 0) ec = std::make_error_code(std::errc(errno));
+    if (ec) {
+      std::cerr << "error: --data-dir: cannot create " << flags.data_dir << ": " << ec.message() << "\n";
+      return 1;
+    }
+    struct stat st {};
+    if (!made && ::stat(flags.data_dir.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      std::cerr << "warning: --data-dir " << flags.data_dir
+                << " is accessible to other users; it holds the database (chmod 700 it)\n";
+    }
+    options.db_url = "sqlite://" + std::filesystem::absolute(flags.data_dir).lexically_normal().string() + "/osb.db";
+  }
+  auto shared = std::make_shared<const osb::crypto::Keyring>(std::move(*keyring));
   std::unique_ptr<osb::api::SandboxPlane> plane;
   auto before_start = [&](osb::api::ControlPlane& cp) -> osb::Status {
     osb::api::SandboxPlaneOptions plane_options{flags.grpc_listen, *tls};
@@ -69,7 +100,8 @@ int RunServer(const ServerFlags& flags) {
       [&](osb::api::ControlPlane& cp) {
         std::cout << "osb server: listening on port " << cp.port()
                   << (flags.tls_cert.empty() ? " (HTTP)" : " (HTTPS)") << "; workers connect to gRPC port "
-                  << plane->grpc_port() << std::endl;
+                  << plane->grpc_port() << (*tls ? " (mutual TLS)" : " (PLAINTEXT: --insecure-grpc)")
+                  << std::endl;
       },
       [&] { if (plane) plane->Stop(); });
 }
@@ -80,7 +112,7 @@ const bool registered = osb::cmd::RegisterOsbCommand(20, [](CLI::App& root, int&
   sub->add_option("--listen", flags->listen, "HOST:PORT to listen on")->capture_default_str();
   sub->add_option("--db", flags->db,
                   "Database URL: sqlite:///abs/path.db or postgresql://... (default: SQLite in --data-dir)");
-  sub->add_option("--data-dir", flags->data_dir, "Directory for the default SQLite database")
+  sub->add_option("--data-dir", flags->data_dir, "Directory for the default SQLite database (made 0700)")
       ->capture_default_str();
   sub->add_option("--grpc-listen", flags->grpc_listen, "HOST:PORT where workers reach the control plane (gRPC)")
       ->capture_default_str();
@@ -107,6 +139,8 @@ const bool registered = osb::cmd::RegisterOsbCommand(20, [](CLI::App& root, int&
   auto* key = sub->add_option("--tls-key", flags->tls_key, "PEM private key for --tls-cert")->check(CLI::ExistingFile);
   cert->needs(key);
   key->needs(cert);
+  sub->add_flag("--insecure-grpc", flags->insecure_grpc,
+                "Allow plaintext gRPC to workers when no OPENSANDBOX_GRPC_TLS_* is set (unsafe)");
   sub->callback([flags, &exit_code] { exit_code = RunServer(*flags); });
 });
 

@@ -7,13 +7,16 @@
 
 #include "cmd/osb_command.h"
 #include "cmd/signals.h"
+#include "common/secure_memory.h"
 #include "worker/worker_node.h"
 
 namespace {
 
 using osb::worker::WorkerOptions;
 
-int RunWorker(WorkerOptions opt, const std::vector<std::string>& resolve) {
+int RunWorker(WorkerOptions opt, const std::vector<std::string>& resolve, bool insecure_grpc) {
+  // This process holds secret values (the proxy's sessions).
+  osb::MakeProcessUndumpable();
   for (const auto& r : resolve) {
     const auto eq = r.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == r.size()) {
@@ -26,6 +29,19 @@ int RunWorker(WorkerOptions opt, const std::vector<std::string>& resolve) {
   if (!tls) {
     std::cerr << "error: " << tls.error().message << "\n";
     return 2;
+  }
+  if (!*tls && !insecure_grpc) {
+    std::cerr << "error: gRPC between the control plane and workers needs mutual TLS: set "
+                 "OPENSANDBOX_GRPC_TLS_CA, OPENSANDBOX_GRPC_TLS_CERT and OPENSANDBOX_GRPC_TLS_KEY\n"
+                 "  (a worker certificate: scripts/gen-grpc-certs.sh DIR worker NAME), or pass --insecure-grpc\n"
+                 "  to run it in plaintext (then any process that reaches the gRPC port can create sandboxes, "
+                 "exec in them and push secrets).\n";
+    return 2;
+  }
+  if (!*tls) {
+    std::cerr << "WARNING: --insecure-grpc: this worker's gRPC on " << opt.listen
+              << " is PLAINTEXT and unauthenticated, and it registers with " << opt.control_plane
+              << " in plaintext\n";
   }
   opt.tls = *tls;
   osb::cmd::BlockTerminationSignals();
@@ -43,6 +59,7 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
   auto* sub = root.add_subcommand("worker", "Run a worker: sandboxes, secrets proxy, gRPC for the control plane");
   auto opt = std::make_shared<WorkerOptions>();
   auto resolve = std::make_shared<std::vector<std::string>>();
+  auto insecure_grpc = std::make_shared<bool>(false);
   sub->add_option("--listen", opt->listen, "gRPC listen address HOST:PORT")->capture_default_str();
   sub->add_option("--advertise", opt->advertise, "Address the control plane dials (default: --listen)");
   sub->add_option("--control-plane", opt->control_plane, "Control plane gRPC address HOST:PORT")
@@ -78,7 +95,9 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
                   "ADDR:PORT the proxy never connects to (e.g. the control plane's REST API on this host); "
                   "its own listeners, gRPC and DNS are added automatically; repeatable");
   sub->add_option("--resolve", *resolve, "NAME=ADDR override for the proxy's DNS (tests)");
-  sub->callback([opt, resolve, &exit_code] { exit_code = RunWorker(*opt, *resolve); });
+  sub->add_flag("--insecure-grpc", *insecure_grpc,
+                "Allow plaintext gRPC with the control plane when no OPENSANDBOX_GRPC_TLS_* is set (unsafe)");
+  sub->callback([opt, resolve, insecure_grpc, &exit_code] { exit_code = RunWorker(*opt, *resolve, *insecure_grpc); });
 });
 
 }  // namespace

@@ -30,9 +30,11 @@ Result<std::string> Authenticator::Authenticate(std::string_view api_key) const 
 }
 
 Result<store::Org> BootstrapAdminKey(store::Store& store, std::string_view api_key) {
-  if (api_key.size() < 16) {
+  if (api_key.size() < kMinBootstrapKeyLength) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     std::string(kApiKeyEnv) + " is too short (use at least 16 random characters)");
+                     std::string(kApiKeyEnv) + " is too short: it must be at least " +
+                         std::to_string(kMinBootstrapKeyLength) +
+                         " random characters (e.g. the output of `openssl rand -hex 32`)");
   }
   auto org = store.EnsureOrg(kDefaultOrgName);
   if (!org) return org.error();

@@ -16,6 +16,8 @@ namespace osb::controlplane {
 
 inline constexpr const char* kApiKeyEnv = "OPENSANDBOX_API_KEY";
 inline constexpr const char* kDefaultOrgName = "default";
+// The bootstrap admin key (OPENSANDBOX_API_KEY) must be at least this long.
+inline constexpr size_t kMinBootstrapKeyLength = 32;
 
 std::string HashApiKey(std::string_view api_key);
 
@@ -33,7 +35,8 @@ class Authenticator {
 };
 
 // Makes `api_key` the admin key of the default org (created if missing).
-// Idempotent. kInvalidArgument if the key is too short to be a real key.
+// Idempotent. kInvalidArgument if the key is shorter than
+// kMinBootstrapKeyLength (the message says so; it never echoes the key).
 Result<store::Org> BootstrapAdminKey(store::Store& store, std::string_view api_key);
 
 }  // namespace osb::controlplane

@@ -118,7 +118,7 @@ class GrpcWorkerClient final : public WorkerClient {
 
 std::shared_ptr<WorkerClient> GrpcWorkerConnector::Connect(const std::string& /*worker_id*/,
                                                            const std::string& address) {
-  return std::make_shared<GrpcWorkerClient>(proto::MakeChannel(address, tls_));
+  return std::make_shared<GrpcWorkerClient>(proto::MakeChannel(address, tls_, proto::GrpcRole::kWorker));
 }
 
 }  // namespace osb::controlplane

@@ -1,5 +1,7 @@
 #include "controlplane/worker_callbacks.h"
 
+#include <spdlog/spdlog.h>
+
 #include "proto/status_mapping.h"
 #include "proto/tls_credentials.h"
 
@@ -7,11 +9,18 @@ namespace osb::controlplane {
 
 namespace {
 
-// Under mutual TLS the caller is the worker named by its certificate: a
+// Every call names its worker, and an empty id matches nothing. Under
+// mutual TLS the caller is the worker named by its certificate (whose role
+// the TLS layer already checked: only worker certificates get here), so a
 // worker cannot register, heartbeat or fetch secrets as another one.
 grpc::Status CheckIdentity(const grpc::ServerContext* ctx, const std::string& worker_id) {
+  if (worker_id.empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "worker_id: required"};
   const auto cn = proto::PeerCommonName(*ctx);
-  if (cn && *cn != worker_id) {
+  if (!cn) return grpc::Status::OK;  // plaintext (--insecure-grpc): nothing to check against
+  if (proto::PeerRole(*ctx) != proto::GrpcRole::kWorker) {
+    return {grpc::StatusCode::PERMISSION_DENIED, "only worker certificates may call the control plane"};
+  }
+  if (*cn != worker_id) {
     return {grpc::StatusCode::PERMISSION_DENIED,
             "worker_id must be the common name of the worker's certificate (" + *cn + ")"};
   }
@@ -23,6 +32,11 @@ grpc::Status CheckIdentity(const grpc::ServerContext* ctx, const std::string& wo
 grpc::Status WorkerCallbacks::RegisterWorker(grpc::ServerContext* ctx, const v1::RegisterWorkerRequest* req,
                                              v1::RegisterWorkerResponse*) {
   if (auto st = CheckIdentity(ctx, req->worker_id()); !st.ok()) return st;
+  if (!proto::PeerCommonName(*ctx)) {
+    spdlog::warn("INSECURE: worker {} registered over PLAINTEXT gRPC (--insecure-grpc): anyone who can reach "
+                 "this port can register as a worker and receive sandbox secrets",
+                 req->worker_id());
+  }
   if (auto s = workers_.Register(req->worker_id(), req->address(), req->capacity(),
                                  WorkerResources{req->cpu_count(), req->memory_mb()});
       !s) {

@@ -2,10 +2,12 @@
 // registration, heartbeats (which also reconcile sandbox status), and the
 // secrets a restarted worker needs for the sandboxes it still runs.
 //
-// Trust: under mutual TLS every caller holds a certificate from the
-// deployment's CA, and its worker id must be that certificate's common name
-// (PERMISSION_DENIED otherwise), so a worker can fetch only the secrets of
-// sandboxes recorded as running on itself.
+// Trust: under mutual TLS every caller holds a worker certificate (role
+// OU=osb-worker) from the deployment's CA, and its worker id must be that
+// certificate's common name (PERMISSION_DENIED otherwise), so a worker can
+// fetch only the secrets of sandboxes recorded as running on itself. An
+// empty worker id is INVALID_ARGUMENT on every call. Over plaintext
+// (--insecure-grpc) every registration logs a loud warning.
 #pragma once
 
 #include "controlplane/sandboxes.h"

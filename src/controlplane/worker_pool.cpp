@@ -108,6 +108,13 @@ Result<bool> WorkerPool::CanTakeSandbox() {
   return !workers->empty();
 }
 
+Status WorkerPool::Ready() {
+  auto can = CanTakeSandbox();
+  if (!can) return can.error();
+  if (!*can) return MakeError(ErrorCode::kUnavailable, "no healthy worker with free capacity");
+  return {};
+}
+
 Result<std::shared_ptr<WorkerClient>> WorkerPool::ClientFor(const std::string& worker_id) {
   auto workers = store_.ListWorkers();
   if (!workers) return workers.error();

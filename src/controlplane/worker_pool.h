@@ -65,6 +65,8 @@ class WorkerPool {
   std::chrono::system_clock::time_point Now() const { return now_(); }
   // Heartbeats older than this (RFC 3339) mean the worker is lost.
   std::string StaleBefore() const;
+  // OK when a healthy worker has free capacity (readiness); else the reason.
+  Status Ready();
 
  private:
   std::shared_ptr<WorkerClient> ClientLocked(const std::string& worker_id, const std::string& address);

@@ -86,7 +86,7 @@ std::string Keyring::KeyIdFor(const std::array<uint8_t, kKeySize>& key) {
 Result<Keyring> Keyring::FromHex(
     std::string_view primary_hex,
     const std::vector<std::pair<std::string, std::string>>& previous) {
-  auto keys = std::make_shared<std::vector<Key>>();
+  auto keys = std::make_shared<Keys>();
   auto add = [&](std::string_view slot, std::string_view hex) -> Status {
     auto parsed = ParseKey(slot, hex);
     if (!parsed) return parsed.error();
@@ -144,6 +144,13 @@ Result<Keyring> Keyring::FromEnvironment(const std::function<const char*(const c
   SecureWipe(primary);
   for (auto& [slot, hex] : previous) SecureWipe(hex);
   return ring;
+}
+
+void RemoveKeysFromEnvironment() {
+  RemoveFromEnvironment(kKeyEnv);
+  for (int i = 1; i <= kMaxPreviousSlots; ++i) {
+    RemoveFromEnvironment((std::string(kKeyEnv) + "_V" + std::to_string(i)).c_str());
+  }
 }
 
 const Keyring::Key* Keyring::Find(std::string_view raw_key_id) const {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/secure_memory.h"
 
 namespace osb::crypto {
 
@@ -76,11 +77,19 @@ class Keyring {
 
  private:
   struct Key;
-  explicit Keyring(std::shared_ptr<const std::vector<Key>> keys) : keys_(std::move(keys)) {}
+  // Key material lives in pages excluded from core dumps (secure_memory.h).
+  using Keys = std::vector<Key, DontDumpAllocator<Key>>;
+  explicit Keyring(std::shared_ptr<const Keys> keys) : keys_(std::move(keys)) {}
   const Key* Find(std::string_view raw_key_id) const;
 
-  std::shared_ptr<const std::vector<Key>> keys_;  // [0] is the primary
+  std::shared_ptr<const Keys> keys_;  // [0] is the primary
 };
+
+// Removes OPENSANDBOX_SECRET_ENCRYPTION_KEY and its _V1.._V9 from the process
+// environment and overwrites their bytes (common/secure_memory.h), once the
+// keyring has been built: the keys are not visible in /proc/PID/environ nor
+// inherited by children. The _FILE variable (a path) is kept.
+void RemoveKeysFromEnvironment();
 
 // A fresh random key, hex-encoded (what `osb keygen` prints).
 std::string GenerateKeyHex();

@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -46,11 +47,77 @@ Result<std::string> ReadPem(const char* what, const std::string& path) {
   return ss.str();
 }
 
+X509* ParseCert(const char* pem, size_t size) {
+  BIO* bio = BIO_new_mem_buf(pem, static_cast<int>(size));
+  if (bio == nullptr) return nullptr;
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  return cert;
+}
+
+std::optional<GrpcRole> RoleOf(const char* pem, size_t size) {
+  X509* cert = ParseCert(pem, size);
+  if (cert == nullptr) return std::nullopt;
+  const X509_NAME* subject = X509_get_subject_name(cert);
+  std::optional<GrpcRole> role;
+  int found = 0;
+  for (int i = X509_NAME_get_index_by_NID(subject, NID_organizationalUnitName, -1); i >= 0;
+       i = X509_NAME_get_index_by_NID(subject, NID_organizationalUnitName, i)) {
+    const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+    const std::string unit(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
+                           static_cast<size_t>(ASN1_STRING_length(data)));
+    for (GrpcRole r : {GrpcRole::kControlPlane, GrpcRole::kWorker}) {
+      if (unit == RoleUnit(r)) {
+        role = r;
+        ++found;
+      }
+    }
+  }
+  X509_free(cert);
+  if (found != 1) return std::nullopt;  // none, or ambiguous
+  return role;
+}
+
+// The role the peer's certificate must carry, as opaque user data for the
+// C callbacks below (static storage: never freed).
+void* RoleData(GrpcRole role) {
+  static GrpcRole roles[] = {GrpcRole::kControlPlane, GrpcRole::kWorker};
+  return &roles[role == GrpcRole::kControlPlane ? 0 : 1];
+}
+
+// Client side: the server's certificate (already verified against the CA
+// and the target name) must carry the expected role. Non-zero = refuse.
+int VerifyServerRole(const char* /*target_name*/, const char* peer_pem, void* userdata) {
+  if (peer_pem == nullptr) return 1;
+  const auto role = RoleOf(peer_pem, std::strlen(peer_pem));
+  return role && *role == *static_cast<GrpcRole*>(userdata) ? 0 : 1;
+}
+
+// Server side, on every call: the client's verified certificate must carry
+// the expected role.
+void ProcessCallerRole(void* state, grpc_auth_context* context, const grpc_metadata*, size_t,
+                       grpc_process_auth_metadata_done_cb cb, void* user_data) {
+  const GrpcRole want = *static_cast<GrpcRole*>(state);
+  std::optional<GrpcRole> got;
+  grpc_auth_property_iterator it =
+      grpc_auth_context_find_properties_by_name(context, GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (const grpc_auth_property* p = grpc_auth_property_iterator_next(&it)) {
+    got = RoleOf(p->value, p->value_length);
+  }
+  if (got && *got == want) {
+    cb(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
+    return;
+  }
+  const std::string why = std::string("the caller's certificate is not a ") + RoleUnit(want) +
+                          " certificate (OU=" + RoleUnit(want) + ")";
+  cb(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_PERMISSION_DENIED, why.c_str());
+}
+
 // Mutual-TLS server credentials built through the core API so the minimum
-// TLS version can be raised to 1.3.
+// TLS version can be raised to 1.3 and the caller's role checked.
 class MutualTlsServerCredentials final : public grpc::ServerCredentials {
  public:
-  explicit MutualTlsServerCredentials(GrpcTlsMaterial tls) : tls_(std::move(tls)) {}
+  MutualTlsServerCredentials(GrpcTlsMaterial tls, GrpcRole peer) : tls_(std::move(tls)), peer_(peer) {}
   void SetAuthMetadataProcessor(const std::shared_ptr<grpc::AuthMetadataProcessor>&) override {}
 
  private:
@@ -61,15 +128,32 @@ class MutualTlsServerCredentials final : public grpc::ServerCredentials {
         nullptr);
     if (creds == nullptr) return 0;
     reinterpret_cast<grpc_ssl_server_credentials*>(creds)->set_min_tls_version(TLS1_3);
+    grpc_server_credentials_set_auth_metadata_processor(creds, {ProcessCallerRole, nullptr, RoleData(peer_)});
     const int port = grpc_server_add_http2_port(server, addr.c_str(), creds);
     grpc_server_credentials_release(creds);
     return port;
   }
 
   GrpcTlsMaterial tls_;
+  GrpcRole peer_;
 };
 
 }  // namespace
+
+const char* RoleUnit(GrpcRole role) {
+  return role == GrpcRole::kControlPlane ? "osb-control-plane" : "osb-worker";
+}
+
+Status CheckOwnRole(const GrpcTlsMaterial& tls, GrpcRole role) {
+  const auto have = CertificateRole(tls.cert_pem);
+  if (have && *have == role) return {};
+  const std::string role_arg = role == GrpcRole::kControlPlane ? "control-plane" : "worker";
+  return MakeError(ErrorCode::kInvalidArgument,
+                   std::string(kCertEnv) + ": this process needs a " + RoleUnit(role) +
+                       " certificate (subject OU=" + RoleUnit(role) + "), the one given is " +
+                       (have ? std::string("a ") + RoleUnit(*have) + " certificate" : "without a role") +
+                       "; make one with scripts/gen-grpc-certs.sh DIR " + role_arg + " NAME");
+}
 
 Result<GrpcTlsMaterial> LoadGrpcTls(const GrpcTlsFiles& files) {
   auto ca = ReadPem(kCaEnv, files.ca_path);
@@ -107,17 +191,24 @@ Result<std::optional<GrpcTlsMaterial>> GrpcTlsFromEnvironment(
 }
 
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(
-    const std::optional<GrpcTlsMaterial>& tls) {
+    const std::optional<GrpcTlsMaterial>& tls, GrpcRole peer) {
   if (!tls) return grpc::InsecureServerCredentials();
-  return std::make_shared<MutualTlsServerCredentials>(*tls);
+  return std::make_shared<MutualTlsServerCredentials>(*tls, peer);
+}
+
+void AddGrpcListener(grpc::ServerBuilder& builder, const std::string& address,
+                     const std::optional<GrpcTlsMaterial>& tls, GrpcRole peer, int* selected_port) {
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddListeningPort(address, MakeServerCredentials(tls, peer), selected_port);
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
-                                           const std::optional<GrpcTlsMaterial>& tls) {
+                                           const std::optional<GrpcTlsMaterial>& tls, GrpcRole peer) {
   if (!tls) return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   grpc_ssl_pem_key_cert_pair pair{tls->key_pem.c_str(), tls->cert_pem.c_str()};
+  grpc_ssl_verify_peer_options verify{VerifyServerRole, RoleData(peer), nullptr};
   grpc_channel_credentials* creds =
-      grpc_ssl_credentials_create_ex(tls->ca_pem.c_str(), &pair, nullptr, nullptr);
+      grpc_ssl_credentials_create_ex(tls->ca_pem.c_str(), &pair, &verify, nullptr);
   reinterpret_cast<grpc_ssl_credentials*>(creds)->set_min_tls_version(TLS1_3);
   grpc_channel* channel = grpc_channel_create(target.c_str(), creds, nullptr);
   grpc_channel_credentials_release(creds);
@@ -125,10 +216,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
 }
 
 std::optional<std::string> CertificateCommonName(const std::string& cert_pem) {
-  BIO* bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
-  if (bio == nullptr) return std::nullopt;
-  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
+  X509* cert = ParseCert(cert_pem.data(), cert_pem.size());
   if (cert == nullptr) return std::nullopt;
   char cn[256] = {};
   const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
@@ -143,6 +231,22 @@ std::optional<std::string> PeerCommonName(const grpc::ServerContext& context) {
   const auto values = auth->FindPropertyValues("x509_common_name");
   if (values.empty()) return std::string();
   return std::string(values.front().data(), values.front().size());
+}
+
+}  // namespace osb::proto
+
+namespace osb::proto {
+
+std::optional<GrpcRole> CertificateRole(const std::string& cert_pem) {
+  return RoleOf(cert_pem.data(), cert_pem.size());
+}
+
+std::optional<GrpcRole> PeerRole(const grpc::ServerContext& context) {
+  const auto auth = context.auth_context();
+  if (!auth || !auth->IsPeerAuthenticated()) return std::nullopt;
+  const auto values = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (values.empty()) return std::nullopt;
+  return RoleOf(values.front().data(), values.front().size());
 }
 
 }  // namespace osb::proto

@@ -127,7 +127,7 @@ void WorkerNode::Impl::RestoreAdopted(v1::ControlPlane::Stub& stub) {
 
 void WorkerNode::Impl::RunAgent() {
   const std::string advertise = opt.advertise.empty() ? opt.listen : opt.advertise;
-  auto stub = v1::ControlPlane::NewStub(proto::MakeChannel(opt.control_plane, opt.tls));
+  auto stub = v1::ControlPlane::NewStub(proto::MakeChannel(opt.control_plane, opt.tls, proto::GrpcRole::kControlPlane));
   bool registered = false;
   bool warned = false;
   auto deadline = [] { return std::chrono::system_clock::now() + std::chrono::seconds(5); };
@@ -148,6 +148,11 @@ void WorkerNode::Impl::RunAgent() {
         registered = true;
         warned = false;
         spdlog::info("worker {} registered with the control plane at {}", worker_id, opt.control_plane);
+        if (!opt.tls) {
+          spdlog::warn("INSECURE: worker {} registered over PLAINTEXT gRPC (--insecure-grpc): secret values "
+                       "cross this channel unencrypted and unauthenticated",
+                       worker_id);
+        }
         RestoreAdopted(*stub);
       }
     } else {
@@ -178,6 +183,9 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   fs::create_directories(opt.state_dir, ec);
   fs::permissions(opt.state_dir, fs::perms::owner_all, ec);
   if (ec) return MakeError(ErrorCode::kFailedPrecondition, "--state-dir: cannot create " + opt.state_dir);
+  if (opt.tls) {
+    if (auto s = proto::CheckOwnRole(*opt.tls, proto::GrpcRole::kWorker); !s) return s.error();
+  }
   if (opt.worker_id.empty() && opt.tls) {
     // Under mutual TLS the control plane knows a worker by its certificate.
     auto cn = proto::CertificateCommonName(opt.tls->cert_pem);
@@ -277,15 +285,17 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   }
 
   if (!opt.tls) {
-    spdlog::warn("worker gRPC is PLAINTEXT: set OPENSANDBOX_GRPC_TLS_CA, _CERT and _KEY for mutual TLS");
+    spdlog::warn("INSECURE: worker gRPC is PLAINTEXT (--insecure-grpc): any local process can create sandboxes, "
+                 "exec in them and push secrets; set OPENSANDBOX_GRPC_TLS_CA, _CERT and _KEY for mutual TLS");
   }
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(opt.listen, proto::MakeServerCredentials(opt.tls), &im->grpc_port);
+  proto::AddGrpcListener(builder, opt.listen, opt.tls, proto::GrpcRole::kControlPlane, &im->grpc_port);
   builder.RegisterService(im->service.get());
   builder.SetMaxReceiveMessageSize(8 << 20);
   im->server = builder.BuildAndStart();
   if (!im->server || im->grpc_port == 0) {
-    return MakeError(ErrorCode::kUnavailable, "--listen: cannot listen on " + opt.listen);
+    return MakeError(ErrorCode::kUnavailable,
+                     "--listen: cannot listen on " + opt.listen + " (is another process using that port?)");
   }
   if (auto hp = SplitHostPort("--listen", opt.listen); hp) {
     if (auto s = im->proxy->ForbidEndpoint(JoinHostPort(hp->first, im->grpc_port)); !s) return s.error();

@@ -7,6 +7,7 @@
 
 #include "common/secure_memory.h"
 #include "proto/status_mapping.h"
+#include "worker/request_validation.h"
 #include "worker/sealing.h"
 
 namespace osb::worker {
@@ -56,7 +57,7 @@ grpc::Status WorkerService::CreateSandbox(grpc::ServerContext*, const v1::Create
   } wipe{req};
 
   const std::string& id = req->sandbox_id();
-  if (auto s = sandbox::ValidateSandboxId(id); !s) return proto::ToGrpcStatus(s.error());
+  if (auto s = ValidateCreateRequest(*req); !s) return proto::ToGrpcStatus(s.error());
   {
     std::lock_guard lock(mu_);
     if (running_.count(id)) return {grpc::StatusCode::ALREADY_EXISTS, "sandbox " + id + " exists"};
@@ -156,6 +157,7 @@ void WorkerService::Forget(const std::string& id) {
 grpc::Status WorkerService::DestroySandbox(grpc::ServerContext*, const v1::DestroySandboxRequest* req,
                                            v1::DestroySandboxResponse*) {
   const std::string& id = req->sandbox_id();
+  if (auto s = ValidateSandboxIdField(id); !s) return proto::ToGrpcStatus(s.error());
   {
     std::lock_guard lock(mu_);
     if (!running_.count(id)) return {grpc::StatusCode::NOT_FOUND, "sandbox " + id + " not found"};
@@ -169,6 +171,7 @@ grpc::Status WorkerService::DestroySandbox(grpc::ServerContext*, const v1::Destr
 }
 
 grpc::Status WorkerService::Exec(grpc::ServerContext*, const v1::ExecRequest* req, v1::ExecResponse* out) {
+  if (auto s = ValidateExecRequest(*req); !s) return proto::ToGrpcStatus(s.error());
   sandbox::ExecRequest exec;
   exec.cmd = req->cmd();
   exec.args.assign(req->args().begin(), req->args().end());
@@ -195,12 +198,14 @@ grpc::Status WorkerService::ListSandboxes(grpc::ServerContext*, const v1::ListSa
 
 grpc::Status WorkerService::UpdateSecret(grpc::ServerContext*, const v1::UpdateSecretRequest* req,
                                          v1::UpdateSecretResponse* out) {
+  const Status valid = ValidateUpdateSecretRequest(*req);  // looks at the value's size only
   std::string value = req->value();
   SecureWipe(const_cast<std::string&>(req->value()).data(), req->value().size());
   struct Wiper {
     std::string& v;
     ~Wiper() { SecureWipe(v); }
   } wiper{value};
+  if (!valid) return proto::ToGrpcStatus(valid.error());
   std::optional<SealedSecret> sealed;
   {
     std::lock_guard lock(mu_);

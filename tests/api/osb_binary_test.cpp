@@ -89,7 +89,8 @@ int RunOsb(const std::vector<std::string>& args, const Env& env, std::string* ou
 class Server {
  public:
   Server(const std::string& db_url, const Env& env) {
-    proc_ = Spawn({"server", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--db", db_url}, env);
+    proc_ = Spawn({"server", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--insecure-grpc", "--db", db_url},
+                  env);
     const std::regex re("listening on port ([0-9]+)");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     std::smatch m;

@@ -21,7 +21,7 @@ class RouterTest : public ::testing::Test {
       if (req.Header("x-api-key") == "good") return std::string("org1");
       return MakeError(ErrorCode::kUnauthenticated, "invalid API key");
     });
-    router_.Add("GET", "/healthz", [](Request&) { return Text("ok"); });
+    router_.AddPublic("GET", "/healthz", [](Request&) { return Text("ok"); });
     router_.Add("GET", "/api/things/{id}", [](Request& r) { return Text(r.org_id + ":" + r.Param("id")); });
     router_.Add("PUT", "/api/things/{id}/parts/{name}",
                 [](Request& r) { return Text(r.Param("id") + "/" + r.Param("name")); });
@@ -42,10 +42,10 @@ class RouterTest : public ::testing::Test {
 
 TEST_F(RouterTest, MatchesParamsAndDecodesThem) {
   EXPECT_EQ(Go("GET", "/healthz", false).body, "ok");
-  EXPECT_EQ(Go("GET", "/api/things/a%2Fb").body, "org1:a/b");
+  EXPECT_EQ(Go("GET", "/api/things/a%20b").body, "org1:a b");
   EXPECT_EQ(Go("PUT", "/api/things/x/parts/Y").body, "x/Y");
   EXPECT_EQ(Go("GET", "/api/things/").status, 404);   // empty segment
-  EXPECT_EQ(Go("GET", "/api/things/%zz").status, 404);  // bad escape
+  EXPECT_EQ(Go("GET", "/api/things/%zz").status, 400);  // bad escape
   EXPECT_EQ(Go("GET", "/api/things/a/b").status, 404);
 }
 
@@ -57,6 +57,37 @@ TEST_F(RouterTest, AuthBeforeLookupThen404And405) {
   EXPECT_EQ(r.status, 405);
   ASSERT_EQ(r.headers.size(), 1u);
   EXPECT_EQ(r.headers[0].second, "GET, DELETE");
+}
+
+TEST_F(RouterTest, AuthIsDecidedOnTheRouteMatchedNotOnAPrefix) {
+  // Only the public route answers without a key; every other path, however
+  // spelled, needs one.
+  EXPECT_EQ(Go("GET", "/healthz", false).status, 200);
+  EXPECT_EQ(Go("POST", "/healthz", false).status, 401);
+  EXPECT_EQ(Go("GET", "/HEALTHZ", false).status, 401);
+  EXPECT_EQ(Go("GET", "/API/things/1", false).status, 401);
+  EXPECT_EQ(Go("GET", "/elsewhere", false).status, 401);
+  EXPECT_EQ(Go("GET", "//api/things/1", false).status, 401);
+  // Not origin-form, dot segments, encoded slashes: 400 with or without a key.
+  for (bool auth : {false, true}) {
+    EXPECT_EQ(Go("GET", "api/things/1", auth).status, 400);
+    EXPECT_EQ(Go("GET", "xapi/things/1", auth).status, 400);
+    EXPECT_EQ(Go("GET", "*", auth).status, 400);
+    EXPECT_EQ(Go("GET", "http://h/api/things/1", auth).status, 400);
+    EXPECT_EQ(Go("GET", "/api/../api/things/1", auth).status, 400);
+    EXPECT_EQ(Go("GET", "/api/./things/1", auth).status, 400);
+    EXPECT_EQ(Go("GET", "/api/things/%2e%2E", auth).status, 400);
+    EXPECT_EQ(Go("GET", "/api/things/a%2fb", auth).status, 400);
+    EXPECT_EQ(Go("GET", "/api/things/a%00", auth).status, 400);
+  }
+}
+
+TEST(OriginForm, OnlySlashPathsWithoutFragmentsOrControls) {
+  EXPECT_FALSE(OriginFormError("/api/x?y=1"));
+  EXPECT_FALSE(OriginFormError("/"));
+  for (const char* bad : {"", "*", "api/x", "http://h/api", "h:80", "/a#b", "/a b", "/a\x01"}) {
+    EXPECT_TRUE(OriginFormError(bad)) << bad;
+  }
 }
 
 TEST_F(RouterTest, AThrowingHandlerIsA500WithoutDetail) {

@@ -19,14 +19,14 @@ TEST(HttpServerLifecycle, GracefulShutdownFinishesInFlightRequests) {
   std::promise<void> entered, release;
   auto released = release.get_future().share();
   auto router = std::make_shared<Router>();
-  router->Add("GET", "/slow", [&](Request&) {
+  router->AddPublic("GET", "/slow", [&](Request&) {
     entered.set_value();
     released.wait();
     Response r;
     r.body = "{\"done\":true}";
     return r;
   });
-  router->Add("GET", "/fast", [](Request&) { return Response{200, "{}"}; });
+  router->AddPublic("GET", "/fast", [](Request&) { return Response{200, "{}"}; });
   HttpServerOptions options;
   options.port = 0;
   options.io_threads = 1;  // a blocked handler must not block other connections
@@ -102,7 +102,7 @@ namespace {
 // back as connections close.
 TEST(HttpServerLifecycle, ConnectionsBeyondTheLimitGetA503) {
   auto router = std::make_shared<Router>();
-  router->Add("GET", "/ok", [](Request&) { return Response{200, "{}"}; });
+  router->AddPublic("GET", "/ok", [](Request&) { return Response{200, "{}"}; });
   HttpServerOptions options;
   options.port = 0;
   options.max_connections = 2;

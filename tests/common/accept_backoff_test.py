@@ -53,7 +53,7 @@ class RestAcceptBackoff(unittest.TestCase):
             resource.setrlimit(resource.RLIMIT_NOFILE, (96, 96))
 
         with open(err_path, "w") as err, open(out_path, "w") as out:
-            proc = subprocess.Popen([OSB, "server", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0",
+            proc = subprocess.Popen([OSB, "server", "--insecure-grpc", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0",
                                      "--db", "sqlite://" + tmp + "/osb.db"], stdout=out, stderr=err, env=env,
                                     preexec_fn=limit)
         socks = []

@@ -76,7 +76,7 @@ def start_dev(d, state):
         return "API at " in text and "registered with the control plane" in text
     wait_for("osb dev and its worker", ready)
     url = open(log_path).read()[offset:].split("API at ", 1)[1].split()[0]
-    urllib.request.urlopen(url + "/healthz", timeout=10).read()
+    urllib.request.urlopen(url + "/readyz", timeout=10).read()  # osb dev prints its URL once ready
 
 
 def crash_restart(args):
@@ -149,14 +149,12 @@ def start(args):
     save()
     wait_for("the upstream", lambda: os.path.exists(os.path.join(d, "upstream.json")))
 
-    grpc = os.path.join(d, "grpc-tls")
-    sh("bash", os.path.join(SRC, "scripts/gen-grpc-certs.sh"), grpc, "node")
+    # osb dev makes its own gRPC CA and certificates (data/grpc-tls) and runs
+    # mutual TLS between its control plane and worker.
     env = dict(os.environ)
-    env.update({"HOME": os.path.join(d, "home"), "XDG_CONFIG_HOME": os.path.join(d, "home", ".config"),
-                "OPENSANDBOX_GRPC_TLS_CA": os.path.join(grpc, "ca.crt"),
-                "OPENSANDBOX_GRPC_TLS_CERT": os.path.join(grpc, "node.crt"),
-                "OPENSANDBOX_GRPC_TLS_KEY": os.path.join(grpc, "node.key")})
-    for k in ("OPENSANDBOX_API_KEY", "OPENSANDBOX_SECRET_ENCRYPTION_KEY", "OPENSANDBOX_SECRET_ENCRYPTION_KEY_FILE"):
+    env.update({"HOME": os.path.join(d, "home"), "XDG_CONFIG_HOME": os.path.join(d, "home", ".config")})
+    for k in ("OPENSANDBOX_API_KEY", "OPENSANDBOX_SECRET_ENCRYPTION_KEY", "OPENSANDBOX_SECRET_ENCRYPTION_KEY_FILE",
+              "OPENSANDBOX_GRPC_TLS_CA", "OPENSANDBOX_GRPC_TLS_CERT", "OPENSANDBOX_GRPC_TLS_KEY"):
         env.pop(k, None)
     os.makedirs(env["HOME"])
     up_target = net["up_addr"] + ":443"

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "controlplane/projects.h"
 #include "controlplane/resolution.h"
 #include "controlplane/sandboxes.h"
 #include "controlplane/secrets.h"
@@ -28,7 +29,8 @@ class WorkerIdentity : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("osb-wid-" + crypto::RandomHex(6));
     const std::string script = std::string(OSB_SOURCE_DIR) + "/scripts/gen-grpc-certs.sh";
-    for (const char* who : {"controlplane", "worker-1", "worker-2"}) {
+    for (const char* who : {"control-plane controlplane", "control-plane other-cp", "worker worker-1",
+                            "worker worker-2"}) {
       ASSERT_EQ(std::system(("bash " + script + " " + dir_.string() + " " + who + " >/dev/null").c_str()), 0);
     }
     auto store = store::OpenStore("sqlite://" + (dir_ / "osb.db").string());
@@ -41,13 +43,19 @@ class WorkerIdentity : public ::testing::Test {
     sandboxes_ = std::make_unique<SandboxService>(*store_, *resolver_, *pool_);
     callbacks_ = std::make_unique<WorkerCallbacks>(*pool_, *sandboxes_);
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", proto::MakeServerCredentials(Tls("controlplane")), &port_);
+    proto::AddGrpcListener(builder, "127.0.0.1:0", Tls("controlplane"), proto::GrpcRole::kWorker, &port_);
     builder.RegisterService(callbacks_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
+    grpc::ServerBuilder plain;
+    proto::AddGrpcListener(plain, "127.0.0.1:0", std::nullopt, proto::GrpcRole::kWorker, &plain_port_);
+    plain.RegisterService(callbacks_.get());
+    plain_server_ = plain.BuildAndStart();
+    ASSERT_NE(plain_server_, nullptr);
   }
   void TearDown() override {
     if (server_) server_->Shutdown();
+    if (plain_server_) plain_server_->Shutdown();
     fs::remove_all(dir_);
   }
   proto::GrpcTlsMaterial Tls(const std::string& who) {
@@ -56,8 +64,18 @@ class WorkerIdentity : public ::testing::Test {
     EXPECT_TRUE(m.ok());
     return *m;
   }
+  // A client that presents `as_cert` and does not check the server's role
+  // (what an attacker holding that certificate would run).
+  std::shared_ptr<grpc::Channel> Channel(const std::string& as_cert) {
+    if (as_cert.empty()) {
+      return grpc::CreateChannel("localhost:" + std::to_string(plain_port_), grpc::InsecureChannelCredentials());
+    }
+    const auto tls = Tls(as_cert);
+    grpc::SslCredentialsOptions opts{tls.ca_pem, tls.key_pem, tls.cert_pem};
+    return grpc::CreateChannel("localhost:" + std::to_string(port_), grpc::SslCredentials(opts));
+  }
   grpc::Status Register(const std::string& as_cert, const std::string& claimed_id) {
-    auto stub = v1::ControlPlane::NewStub(proto::MakeChannel("localhost:" + std::to_string(port_), Tls(as_cert)));
+    auto stub = v1::ControlPlane::NewStub(Channel(as_cert));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::RegisterWorkerRequest req;
@@ -67,14 +85,43 @@ class WorkerIdentity : public ::testing::Test {
     v1::RegisterWorkerResponse resp;
     return stub->RegisterWorker(&ctx, req, &resp);
   }
-  grpc::Status Fetch(const std::string& as_cert, const std::string& claimed_id) {
-    auto stub = v1::ControlPlane::NewStub(proto::MakeChannel("localhost:" + std::to_string(port_), Tls(as_cert)));
+  grpc::Status Fetch(const std::string& as_cert, const std::string& claimed_id,
+                     const std::vector<std::string>& ids = {}, v1::FetchSandboxSecretsResponse* out = nullptr) {
+    auto stub = v1::ControlPlane::NewStub(Channel(as_cert));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::FetchSandboxSecretsRequest req;
     req.set_worker_id(claimed_id);
+    for (const auto& id : ids) req.add_sandbox_ids(id);
     v1::FetchSandboxSecretsResponse resp;
-    return stub->FetchSandboxSecrets(&ctx, req, &resp);
+    auto st = stub->FetchSandboxSecrets(&ctx, req, &resp);
+    if (out) *out = resp;
+    return st;
+  }
+  // A running sandbox on `worker` whose project holds one secret.
+  std::string RunningSandboxWithSecret(const std::string& worker, const std::string& value) {
+    auto org = store_->EnsureOrg("default");
+    EXPECT_TRUE(org.ok());
+    ProjectService projects(*store_);
+    auto project = projects.Create(org->id, [] {
+      ProjectFields f;
+      f.name = "p" + crypto::RandomHex(3);
+      return f;
+    }());
+    EXPECT_TRUE(project.ok()) << (project.ok() ? "" : project.error().message);
+    EXPECT_TRUE(secrets_->Set(org->id, SecretScope::kProject, project->project.id, "TOKEN", value, {}).ok());
+    EXPECT_TRUE(store_->UpsertWorker({worker, "localhost:1", 1, store::NowRfc3339()}).ok());
+    store::SandboxRow row;
+    row.id = "sb-" + crypto::RandomHex(6);
+    row.org_id = org->id;
+    row.project_id = project->project.id;
+    row.worker_id = worker;
+    row.status = "running";
+    row.config = "{}";
+    row.created_at = store::NowRfc3339();
+    auto inserted = store_->InsertSandbox(row);
+    EXPECT_TRUE(inserted.ok()) << (inserted.ok() ? "" : inserted.error().message);
+    return row.id;
   }
 
   fs::path dir_;
@@ -87,6 +134,8 @@ class WorkerIdentity : public ::testing::Test {
   std::unique_ptr<WorkerCallbacks> callbacks_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::unique_ptr<grpc::Server> plain_server_;
+  int plain_port_ = 0;
 };
 
 TEST_F(WorkerIdentity, WorkerIdMustBeTheCertificateCommonName) {
@@ -94,6 +143,35 @@ TEST_F(WorkerIdentity, WorkerIdMustBeTheCertificateCommonName) {
   EXPECT_EQ(Register("worker-2", "worker-1").error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_TRUE(Fetch("worker-1", "worker-1").ok());
   EXPECT_EQ(Fetch("worker-2", "worker-1").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(WorkerIdentity, AnEmptyWorkerIdMatchesNothing) {
+  const std::string value = "empty-id-secret-value-0123456789";
+  const std::string id = RunningSandboxWithSecret("worker-1", value);
+  // The owner gets it (sanity) ...
+  v1::FetchSandboxSecretsResponse mine;
+  ASSERT_TRUE(Fetch("worker-1", "worker-1", {id}, &mine).ok());
+  ASSERT_EQ(mine.sandboxes_size(), 1);
+  // ... an empty id gets nothing, with or without TLS.
+  v1::FetchSandboxSecretsResponse got;
+  EXPECT_EQ(Fetch("", "", {id}, &got).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(got.sandboxes_size(), 0);
+  EXPECT_EQ(got.SerializeAsString().find(value), std::string::npos);
+  EXPECT_EQ(Register("", "").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto direct = sandboxes_->SecretsForWorker("", {id});
+  ASSERT_TRUE(direct.ok());
+  EXPECT_TRUE(direct->empty());
+}
+
+TEST_F(WorkerIdentity, OnlyWorkerCertificatesMayCallTheControlPlane) {
+  // A control-plane certificate (of another replica, or stolen) is no
+  // worker: it can neither register nor fetch.
+  EXPECT_EQ(Register("other-cp", "other-cp").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Fetch("other-cp", "other-cp").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  const std::string id = RunningSandboxWithSecret("worker-1", "cp-cert-secret-value-0123456789");
+  v1::FetchSandboxSecretsResponse got;
+  EXPECT_EQ(Fetch("other-cp", "worker-1", {id}, &got).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(got.sandboxes_size(), 0);
 }
 
 TEST_F(WorkerIdentity, CommonNameIsReadFromThePem) {
