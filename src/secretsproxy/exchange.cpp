@@ -10,6 +10,7 @@
 
 #include "common/secure_memory.h"
 #include "secretsproxy/body_relay.h"
+#include "secretsproxy/memory_budget.h"
 #include "secretsproxy/websocket_scrubber.h"
 
 namespace osb::secretsproxy {
@@ -179,6 +180,7 @@ class Exchange {
   BodyPlan plan_;
   std::optional<BodyReader> reader_;
   std::string body_;  // buffered request body
+  BodyBudgetLease body_lease_;  // body_'s charge to the sandbox's budget
   std::string wire_;  // serialized request head (+ buffered body)
   // Response.
   ResponseHead resp_;
@@ -191,6 +193,7 @@ class Exchange {
   bool close_after_ = false;
   std::optional<BodyReader> rreader_;
   std::string rbody_;  // buffered response body
+  BodyBudgetLease rbody_lease_;
 };
 
 constexpr Exchange::AsyncStage kAsyncStages[] = {
@@ -247,6 +250,8 @@ void Exchange::Audit() {
   audited_ = true;
   if (sent_upstream_) rec().secrets = ctx_.MatchedSecretNames();
   WipeSubstituted();
+  body_lease_.Release();
+  rbody_lease_.Release();
   rec().duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - ctx_.start).count();
   env_.metrics->bytes_up += rec().bytes_up;
   env_.metrics->bytes_down += rec().bytes_down;
@@ -277,22 +282,36 @@ asio::awaitable<StageResult> Exchange::SendContinue() {
 asio::awaitable<StageResult> Exchange::ReadRequestBody() {
   const bool substituting = !ctx_.plaintext && ctx_.any_enabled;
   plan_ = PlanBody(ctx_.framing, substituting, true, limits_.body_buffer_limit);
+  if (plan_.buffer_whole &&
+      !body_lease_.TryCharge(ctx_.session, limits_.session_body_budget, ctx_.framing.length)) {
+    plan_ = PlanBody(ctx_.framing, substituting, true, 0);  // over the sandbox's budget: stream it
+  }
   if (ctx_.plaintext && ctx_.has_body) {
     // Plain HTTP: read and scan the whole (bounded) body before anything leaves.
-    if (ctx_.framing.kind == BodyFraming::kContentLength && ctx_.framing.length > limits_.body_buffer_limit) {
-      co_return StageResult{413, "plain HTTP request bodies are limited to body_buffer_limit"};
+    if (ctx_.framing.kind == BodyFraming::kContentLength) {
+      if (ctx_.framing.length > limits_.body_buffer_limit) {
+        co_return StageResult{413, "plain HTTP request bodies are limited to body_buffer_limit"};
+      }
+      if (!body_lease_.TryCharge(ctx_.session, limits_.session_body_budget, ctx_.framing.length)) {
+        co_return StageResult{503, "the sandbox's memory budget for request bodies is exhausted"};
+      }
     }
     plan_ = {true, OutFraming::kLength};
   }
   reader_.emplace(*client_, cbuf_, ctx_.framing, limits_.idle_timeout);
   body_.clear();
   if (plan_.buffer_whole) {
+    const bool charge_as_read = ctx_.framing.kind != BodyFraming::kContentLength;  // chunked plain HTTP
     while (true) {
       std::string err;
       auto s = co_await reader_->Next(&body_, &err);
       if (s == BodyReader::Status::kError) co_return StageResult{400, err};
       if (body_.size() > limits_.body_buffer_limit) {
         co_return StageResult{413, "request body too large for plain HTTP"};
+      }
+      if (charge_as_read && body_.size() > body_lease_.charged() &&
+          !body_lease_.TryCharge(ctx_.session, limits_.session_body_budget, body_.size() - body_lease_.charged())) {
+        co_return StageResult{503, "the sandbox's memory budget for request bodies is exhausted"};
       }
       if (s == BodyReader::Status::kDone) break;
     }
@@ -339,6 +358,8 @@ asio::awaitable<StageResult> Exchange::Forward() {
   }
   // Forwarded: the substituted copies held real values; do not keep them.
   WipeSubstituted();
+  if (body_.capacity() > 4096) std::string().swap(body_);
+  body_lease_.Release();
   co_return StageResult{};
 }
 
@@ -408,6 +429,10 @@ asio::awaitable<StageResult> Exchange::ReadResponseHead() {
 asio::awaitable<StageResult> Exchange::PlanResponse() {
   if (resp_.status == 101) co_return StageResult{};
   rplan_ = PlanBody(resp_framing_, scrubbing_, ctx_.client_is_11, limits_.body_buffer_limit);
+  if (rplan_.buffer_whole &&
+      !rbody_lease_.TryCharge(ctx_.session, limits_.session_body_budget, resp_framing_.length)) {
+    rplan_ = PlanBody(resp_framing_, scrubbing_, ctx_.client_is_11, 0);  // over the budget: stream it
+  }
   close_after_ = ctx_.client_close || rplan_.out == OutFraming::kClose;
   RemoveFields(&resp_.fields, "connection");
   RemoveFields(&resp_.fields, "keep-alive");
@@ -450,6 +475,7 @@ asio::awaitable<bool> Exchange::SendResponse() {
   if (ubuf_.empty() && ubuf_.capacity() > 4096) std::string().swap(ubuf_);
   if (rbody_.capacity() > 4096) std::string().swap(rbody_);
   if (body_.capacity() > 4096) std::string().swap(body_);
+  rbody_lease_.Release();
   co_return ok && !close_after_;
 }
 

@@ -56,6 +56,8 @@ struct ProxyLimits {
                                              // Content-Length; larger ones are re-chunked
   size_t max_connections_per_session = 512;  // counted from accept; beyond -> closed at once
   size_t max_pending_per_session = 64;       // of those, still in handshake or first head
+  size_t session_body_budget = 16 * 1024 * 1024;  // bodies held in memory per sandbox at once;
+                                                  // past it they stream (plain HTTP: 503)
   size_t leaf_cache_capacity = 1024;
   std::chrono::milliseconds handshake_timeout{10'000};  // ClientHello + TLS handshakes (from accept)
   std::chrono::milliseconds header_timeout{10'000};     // a connection's first head: from accept (or

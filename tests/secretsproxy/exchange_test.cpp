@@ -668,6 +668,74 @@ TEST_F(ExchangeTest, ResponseSplitAtEveryOffset) {
   }
 }
 
+// Item 8: bodies held whole in memory are charged to the sandbox's budget.
+TEST_F(ExchangeTest, OverBudgetBodiesStreamInsteadOfBuffering) {
+  limits_.session_body_budget = 100;
+  const std::string body = "k=" + kToken + std::string(400, 'b');  // < body_buffer_limit, > budget
+  responder_ = [&](const Message&) { return Response(200, "echo " + kValue + std::string(400, 'r')); };
+  auto got = Send(Tls(), Post(body));
+  ASSERT_EQ(upstream_.requests.size(), 1u);
+  // Streamed (re-chunked), still substituted.
+  EXPECT_TRUE(FieldHasToken(upstream_.requests[0].req.fields, "transfer-encoding", "chunked"));
+  EXPECT_EQ(upstream_.requests[0].body.substr(0, 2 + kValue.size()), "k=" + kValue);
+  // The response too: chunked, scrubbed.
+  ASSERT_TRUE(got[0].ok);
+  EXPECT_TRUE(FieldHasToken(got[0].resp.fields, "transfer-encoding", "chunked"));
+  EXPECT_EQ(got[0].body.substr(0, 5 + kToken.size()), "echo " + kToken);
+  // Within the budget: exact Content-Length as before.
+  limits_.session_body_budget = 16 << 20;
+  upstream_.requests.clear();
+  auto within = Send(Tls(), Post(body));
+  EXPECT_EQ(FindFields(upstream_.requests[0].req.fields, "content-length").size(), 1u);
+  EXPECT_EQ(FindFields(within[0].resp.fields, "content-length").size(), 1u);
+  EXPECT_EQ(sessions_.Lookup("10.0.0.2")->buffered_body_bytes().load(), 0u);
+}
+
+// A sends all but the end of its body (its proxy side has then charged the
+// whole Content-Length), B sends a whole body, then A finishes.
+asio::awaitable<void> TwoPlainClients(std::shared_ptr<MemoryStream> a, std::shared_ptr<MemoryStream> b,
+                                      std::string request, std::vector<Message>* a_got,
+                                      std::vector<Message>* b_got) {
+  error_code ec;
+  co_await a->WriteAll(std::string_view(request).substr(0, request.size() - 100), kWait, ec);
+  const bool drained = co_await a->WaitDrained(kWait);
+  EXPECT_TRUE(drained);
+  co_await b->WriteAll(request, kWait, ec);
+  std::string buf;
+  b_got->push_back(co_await ReadMessage(*b, buf, false));
+  b->Close();
+  co_await a->WriteAll(std::string_view(request).substr(request.size() - 100), kWait, ec);
+  buf.clear();
+  a_got->push_back(co_await ReadMessage(*a, buf, false));
+  a->Close();
+}
+
+TEST_F(ExchangeTest, PlainBodiesOverTheBudgetGet503) {
+  limits_.session_body_budget = 600;
+  const std::string req = Post(std::string(500, 'a'), "plain.test");
+  auto [a_client, a_proxy] = MakeMemoryStreamPair(io_.get_executor());
+  auto [b_client, b_proxy] = MakeMemoryStreamPair(io_.get_executor());
+  std::vector<Message> a_got, b_got;
+  int served = 0;
+  asio::co_spawn(io_, ServeHttp(Env(), a_proxy, Plain()), [&](std::exception_ptr) { ++served; });
+  asio::co_spawn(io_, ServeHttp(Env(), b_proxy, Plain()), [&](std::exception_ptr) { ++served; });
+  asio::co_spawn(io_, TwoPlainClients(a_client, b_client, req, &a_got, &b_got), asio::detached);
+  io_.run();
+  EXPECT_EQ(served, 2);
+  ASSERT_EQ(b_got.size(), 1u);
+  EXPECT_EQ(b_got[0].resp.status, 503);
+  EXPECT_NE(b_got[0].body.find("memory budget"), std::string::npos);
+  ASSERT_EQ(a_got.size(), 1u);
+  EXPECT_EQ(a_got[0].resp.status, 200);
+  ASSERT_EQ(upstream_.requests.size(), 1u);
+  EXPECT_EQ(upstream_.requests[0].body, std::string(500, 'a'));
+  auto lines = AuditLines();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["status"], 503);
+  EXPECT_EQ(lines[1]["status"], 200);
+  EXPECT_EQ(sessions_.Lookup("10.0.0.2")->buffered_body_bytes().load(), 0u);
+}
+
 TEST_F(ExchangeTest, MemoryStreamPairBasics) {
   auto [a, b] = MakeMemoryStreamPair(io_.get_executor(), 4);
   std::string got;
