@@ -10,6 +10,8 @@
 
 #include "common/secure_memory.h"
 #include "secretsproxy/body_relay.h"
+#include "secretsproxy/content_decoder.h"
+#include "secretsproxy/content_encoder.h"
 #include "secretsproxy/memory_budget.h"
 #include "secretsproxy/websocket_scrubber.h"
 
@@ -119,6 +121,65 @@ asio::awaitable<void> Pump(std::shared_ptr<ByteStream> from, std::shared_ptr<Byt
 }
 
 
+// Memory a decoder for `codings` may allocate with windows of 2^window_log
+// (content_decoder.h: zstd <= window + ~200 KiB, br <= window + 4 MiB,
+// gzip/deflate ~45 KiB), charged to the sandbox's budget.
+size_t DecoderCost(const std::vector<Coding>& codings, int window_log) {
+  size_t cost = 0;
+  for (Coding c : codings) {
+    if (c == Coding::kZstd) {
+      cost += (size_t{1} << window_log) + (256 << 10);
+    } else if (c == Coding::kBrotli) {
+      cost += (size_t{1} << window_log) + (4 << 20);
+    } else {
+      cost += 64 << 10;
+    }
+  }
+  return cost;
+}
+
+// An encoder's state (content_encoder.h), charged likewise.
+size_t EncoderCost(const std::vector<Coding>& codings) {
+  size_t cost = 0;
+  for (Coding c : codings) cost += (c == Coding::kBrotli || c == Coding::kZstd) ? (3 << 20) : (320 << 10);
+  return cost;
+}
+
+// The largest history window (8 MiB, the limit RFC 9659 sets for HTTP, else
+// 1 MiB) whose decoder memory fits the sandbox's budget; nullopt when not
+// even the smaller one does.
+std::optional<DecoderOptions> ChargeDecoder(BodyBudgetLease& lease, const std::shared_ptr<const SessionSnapshot>& s,
+                                            size_t limit, const std::vector<Coding>& codings) {
+  for (int log : {23, 20}) {
+    if (lease.TryCharge(s, limit, DecoderCost(codings, log))) {
+      DecoderOptions o;
+      o.max_window_log = log;
+      return o;
+    }
+  }
+  return std::nullopt;
+}
+
+// Feeds `in` to the decoder and writes everything it yields, one bounded
+// piece at a time (a decompression bomb costs time, never memory).
+enum class Decoded { kOk, kBadCoding, kWriteFailed };
+asio::awaitable<Decoded> WriteDecoded(ContentDecoder& d, std::string_view in, bool last, BodyWriter& w,
+                                      std::string& scratch) {
+  d.Feed(in);
+  while (true) {
+    scratch.clear();
+    const DecodeStatus st = d.Read(kReadChunk, &scratch);
+    if (st == DecodeStatus::kError) co_return Decoded::kBadCoding;
+    const bool written = co_await w.Write(scratch);
+    if (!written) co_return Decoded::kWriteFailed;
+    if (st == DecodeStatus::kNeedInput) break;
+  }
+  if (last && !d.Finish()) co_return Decoded::kBadCoding;  // truncated
+  co_return Decoded::kOk;
+}
+
+constexpr std::string_view kBudgetExhausted = "the sandbox's memory budget for request bodies is exhausted";
+
 // One client connection: the loop over requests, the asynchronous stages of
 // one request, the relays and the single refusal/audit path.
 class Exchange {
@@ -181,6 +242,7 @@ class Exchange {
   std::optional<BodyReader> reader_;
   std::string body_;  // buffered request body
   BodyBudgetLease body_lease_;  // body_'s charge to the sandbox's budget
+  BodyBudgetLease req_coding_lease_;  // decoder + encoder of a content-coded request body
   std::string wire_;  // serialized request head (+ buffered body)
   // Response.
   ResponseHead resp_;
@@ -194,6 +256,8 @@ class Exchange {
   std::optional<BodyReader> rreader_;
   std::string rbody_;  // buffered response body
   BodyBudgetLease rbody_lease_;
+  std::unique_ptr<ContentDecoder> decoder_;  // response Content-Encoding, undone before scrubbing
+  BodyBudgetLease resp_coding_lease_;
 };
 
 constexpr Exchange::AsyncStage kAsyncStages[] = {
@@ -252,6 +316,9 @@ void Exchange::Audit() {
   WipeSubstituted();
   body_lease_.Release();
   rbody_lease_.Release();
+  req_coding_lease_.Release();
+  resp_coding_lease_.Release();
+  decoder_.reset();
   rec().duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - ctx_.start).count();
   env_.metrics->bytes_up += rec().bytes_up;
   env_.metrics->bytes_down += rec().bytes_down;
@@ -281,7 +348,9 @@ asio::awaitable<StageResult> Exchange::SendContinue() {
 
 asio::awaitable<StageResult> Exchange::ReadRequestBody() {
   const bool substituting = !ctx_.plaintext && ctx_.any_enabled;
-  plan_ = PlanBody(ctx_.framing, substituting, true, limits_.body_buffer_limit);
+  // A content-coded body is decoded, substituted and re-encoded as a stream.
+  const size_t buffer_limit = ctx_.request_codings.empty() ? limits_.body_buffer_limit : 0;
+  plan_ = PlanBody(ctx_.framing, substituting, true, buffer_limit);
   if (plan_.buffer_whole &&
       !body_lease_.TryCharge(ctx_.session, limits_.session_body_budget, ctx_.framing.length)) {
     plan_ = PlanBody(ctx_.framing, substituting, true, 0);  // over the sandbox's budget: stream it
@@ -293,7 +362,7 @@ asio::awaitable<StageResult> Exchange::ReadRequestBody() {
         co_return StageResult{413, "plain HTTP request bodies are limited to body_buffer_limit"};
       }
       if (!body_lease_.TryCharge(ctx_.session, limits_.session_body_budget, ctx_.framing.length)) {
-        co_return StageResult{503, "the sandbox's memory budget for request bodies is exhausted"};
+        co_return StageResult{503, std::string(kBudgetExhausted)};
       }
     }
     plan_ = {true, OutFraming::kLength};
@@ -311,7 +380,7 @@ asio::awaitable<StageResult> Exchange::ReadRequestBody() {
       }
       if (charge_as_read && body_.size() > body_lease_.charged() &&
           !body_lease_.TryCharge(ctx_.session, limits_.session_body_budget, body_.size() - body_lease_.charged())) {
-        co_return StageResult{503, "the sandbox's memory budget for request bodies is exhausted"};
+        co_return StageResult{503, std::string(kBudgetExhausted)};
       }
       if (s == BodyReader::Status::kDone) break;
     }
@@ -365,8 +434,24 @@ asio::awaitable<StageResult> Exchange::Forward() {
 
 asio::awaitable<StageResult> Exchange::RelayRequestBody() {
   StreamReplacer* replacer = ctx_.substitute && ctx_.any_enabled ? &*ctx_.substitute : nullptr;
-  BodyWriter writer(*upstream_, plan_.out, replacer, limits_.idle_timeout);
+  // A content-coded body: decode, substitute, re-encode in the same codings.
+  std::unique_ptr<ContentDecoder> decoder;
+  std::unique_ptr<ContentEncoder> encoder;
+  if (!ctx_.request_codings.empty()) {
+    const auto& codings = ctx_.request_codings;
+    auto options = ChargeDecoder(req_coding_lease_, ctx_.session, limits_.session_body_budget, codings);
+    if (!options || !req_coding_lease_.TryCharge(ctx_.session, limits_.session_body_budget, EncoderCost(codings))) {
+      co_return StageResult{503, std::string(kBudgetExhausted)};
+    }
+    auto d = ContentDecoder::Create(codings, *options);
+    auto e = ContentEncoder::Create(codings);
+    if (!d || !e) co_return StageResult{503, "cannot allocate a content-coding state"};
+    decoder = std::move(*d);
+    encoder = std::move(*e);
+  }
+  BodyWriter writer(*upstream_, plan_.out, replacer, limits_.idle_timeout, encoder.get());
   std::string piece;
+  std::string decoded;
   while (true) {
     piece.clear();
     std::string err;
@@ -375,7 +460,17 @@ asio::awaitable<StageResult> Exchange::RelayRequestBody() {
       rec().bytes_up += writer.wire_bytes();
       co_return StageResult{400, err};
     }
-    const bool written = co_await writer.Write(piece);
+    bool written = false;
+    if (decoder) {
+      const Decoded d = co_await WriteDecoded(*decoder, piece, s == BodyReader::Status::kDone, writer, decoded);
+      if (d == Decoded::kBadCoding) {
+        rec().bytes_up += writer.wire_bytes();
+        co_return StageResult{400, "request body does not decode as its Content-Encoding says"};
+      }
+      written = d == Decoded::kOk;
+    } else {
+      written = co_await writer.Write(piece);
+    }
     if (!written) {
       rec().bytes_up += writer.wire_bytes();
       co_return UpstreamFault(502, "upstream closed the connection during the request body");
@@ -414,6 +509,33 @@ asio::awaitable<StageResult> Exchange::ReadResponseHead() {
     for (auto& f : resp_.fields) scrub_->ReplaceInPlace(&f.value);
   }
   resp_.version_minor = 1;
+  // A content-coded body is decoded before scrubbing and delivered as
+  // identity. A coding the proxy cannot decode is refused: never passed on
+  // unscrubbed.
+  decoder_.reset();
+  if (scrubbing_) {
+    if (const auto ce = JoinedField(resp_.fields, "content-encoding")) {
+      const bool has_body = resp_framing_.kind != BodyFraming::kNone;
+      auto codings = ParseContentEncoding(*ce);
+      if (!codings) {
+        if (has_body) {
+          co_return UpstreamFault(502, "response content-coding cannot be decoded for scrubbing "
+                                       "(the proxy decodes gzip, deflate, br and zstd)");
+        }
+      } else if (!codings->empty()) {
+        RemoveFields(&resp_.fields, "content-encoding");
+        if (!has_body) {
+          RemoveFields(&resp_.fields, "content-length");  // described the encoded body (HEAD)
+        } else {
+          auto options = ChargeDecoder(resp_coding_lease_, ctx_.session, limits_.session_body_budget, *codings);
+          if (!options) co_return StageResult{503, "the sandbox's memory budget for response decoding is exhausted"};
+          auto d = ContentDecoder::Create(*codings, *options);
+          if (!d) co_return StageResult{503, "cannot allocate a content-coding state"};
+          decoder_ = std::move(*d);
+        }
+      }
+    }
+  }
   ws_.reset();
   if (resp_.status == 101 && scrubbing_) {
     const auto up = FindFields(resp_.fields, "upgrade");
@@ -428,7 +550,8 @@ asio::awaitable<StageResult> Exchange::ReadResponseHead() {
 
 asio::awaitable<StageResult> Exchange::PlanResponse() {
   if (resp_.status == 101) co_return StageResult{};
-  rplan_ = PlanBody(resp_framing_, scrubbing_, ctx_.client_is_11, limits_.body_buffer_limit);
+  // A decoded body's length is known only at its end: always streamed.
+  rplan_ = PlanBody(resp_framing_, scrubbing_, ctx_.client_is_11, decoder_ ? 0 : limits_.body_buffer_limit);
   if (rplan_.buffer_whole &&
       !rbody_lease_.TryCharge(ctx_.session, limits_.session_body_budget, resp_framing_.length)) {
     rplan_ = PlanBody(resp_framing_, scrubbing_, ctx_.client_is_11, 0);  // over the budget: stream it
@@ -482,6 +605,7 @@ asio::awaitable<bool> Exchange::SendResponse() {
 asio::awaitable<bool> Exchange::RelayResponseBody() {
   BodyWriter writer(*client_, rplan_.out, scrubbing_ ? &*scrub_ : nullptr, limits_.idle_timeout);
   std::string piece;
+  std::string decoded;
   bool ok = true;
   while (ok) {
     piece.clear();
@@ -493,7 +617,17 @@ asio::awaitable<bool> Exchange::RelayResponseBody() {
       ok = false;
       break;
     }
-    ok = co_await writer.Write(piece);
+    if (decoder_) {
+      const Decoded d = co_await WriteDecoded(*decoder_, piece, s == BodyReader::Status::kDone, writer, decoded);
+      if (d == Decoded::kBadCoding) {
+        // Corrupt or truncated: cut (no final chunk), never pass it on.
+        env_.metrics->upstream_errors++;
+        rec().reason = "response body does not decode as its Content-Encoding says; connection cut";
+      }
+      ok = d == Decoded::kOk;
+    } else {
+      ok = co_await writer.Write(piece);
+    }
     if (s == BodyReader::Status::kDone) break;
   }
   if (ok) {

@@ -15,7 +15,8 @@ void RequestContext::Begin() {
   framing = BodyFraming{};
   plaintext = conn.mode != ExchangeMode::kTls;
   client_is_11 = false;
-  client_close = upgrade = has_body = expect_continue = false;
+  client_close = upgrade = has_body = expect_continue = scrub_responses = false;
+  request_codings.clear();
   substitute.reset();
 }
 
@@ -96,6 +97,48 @@ StageResult SubstituteOrGuard(RequestContext& c) {
   }
   c.substitute.emplace(c.session->substitutions(), c.enabled);
   return SubstituteHead(&c.head, &*c.substitute);
+}
+
+std::optional<std::string> JoinedField(const std::vector<HeaderField>& fields, std::string_view name) {
+  std::optional<std::string> out;
+  for (const auto& f : fields) {
+    if (!EqualsIgnoreCase(f.name, name)) continue;
+    if (!out) {
+      out = f.value;
+    } else {
+      *out += ", ";
+      *out += f.value;
+    }
+  }
+  return out;
+}
+
+StageResult RequestCoding(RequestContext& c) {
+  // Only a body that tokens may be substituted into matters: elsewhere the
+  // bytes pass unchanged (a token inside stays sealed, like any token).
+  if (c.plaintext || !c.any_enabled || !c.has_body) return {};
+  const auto value = JoinedField(c.head.fields, "content-encoding");
+  if (!value) return {};
+  auto codings = ParseContentEncoding(*value);
+  if (!codings) {
+    return {415, "request Content-Encoding is not one the proxy can decode to substitute tokens "
+                 "(gzip, deflate, br, zstd)"};
+  }
+  c.request_codings = std::move(*codings);
+  return {};
+}
+
+StageResult NegotiateCodings(RequestContext& c) {
+  // A compressed response would hide an echoed value from the scrubber: ask
+  // only for codings the proxy decodes (it decodes, scrubs and delivers
+  // identity). Without values to scrub, the client's choice stands.
+  c.scrub_responses = !c.session->scrubber()->empty();
+  if (!c.scrub_responses) return {};
+  const auto client = JoinedField(c.head.fields, "accept-encoding");
+  std::string offer = UpstreamAcceptEncoding(client ? std::optional<std::string_view>(*client) : std::nullopt);
+  RemoveFields(&c.head.fields, "accept-encoding");
+  c.head.fields.push_back({"Accept-Encoding", std::move(offer)});
+  return {};
 }
 
 StageResult PrepareForward(RequestContext& c) {

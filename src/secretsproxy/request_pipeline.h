@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "secretsproxy/audit.h"
+#include "secretsproxy/content_coding.h"
 #include "secretsproxy/http_message.h"
 #include "secretsproxy/request_stages.h"
 #include "secretsproxy/session_registry.h"
@@ -74,6 +75,10 @@ struct RequestContext {
   bool upgrade = false;
   bool has_body = false;
   bool expect_continue = false;
+  bool scrub_responses = false;  // the session has values to scrub (content codings decoded)
+  // Content-Encoding of a request body that tokens may be substituted into:
+  // decoded, substituted and re-encoded in the same codings.
+  std::vector<Coding> request_codings;
   // tokens -> values for the secrets that may go to `target` (TLS only).
   std::optional<StreamReplacer> substitute;
 
@@ -98,12 +103,18 @@ StageResult CheckHostStage(RequestContext& c);     // TLS: Host and URL name the
 StageResult CheckAllowlist(RequestContext& c);     // 403 not on the egress allowlist
 StageResult AnalyzeFraming(RequestContext& c);     // 400 ambiguous framing
 StageResult SubstituteOrGuard(RequestContext& c);  // TLS: tokens -> values (400); plain: 403 on a token
+StageResult RequestCoding(RequestContext& c);      // a content-coded body to substitute into (415)
+StageResult NegotiateCodings(RequestContext& c);   // Accept-Encoding: only codings the proxy decodes
 StageResult PrepareForward(RequestContext& c);     // hop-by-hop fields, HTTP/1.0 -> 1.1
 
 inline constexpr HeadStage kHeadStages[] = {
     FindSession, CheckSni, CheckMethodStage, FindTarget, CheckHostStage,
-    CheckAllowlist, AnalyzeFraming, SubstituteOrGuard, PrepareForward,
+    CheckAllowlist, AnalyzeFraming, SubstituteOrGuard, RequestCoding, NegotiateCodings, PrepareForward,
 };
+
+// All field values named `name`, joined with ", " (one list, RFC 9110 5.3);
+// nullopt when there is none.
+std::optional<std::string> JoinedField(const std::vector<HeaderField>& fields, std::string_view name);
 
 // Runs kHeadStages in order; stops at the first refusal.
 StageResult RunHeadStages(RequestContext& c);

@@ -20,6 +20,8 @@
 
 #include "secretsproxy/body_relay.h"
 #include "secretsproxy/chunked.h"
+#include "secretsproxy/content_decoder.h"
+#include "secretsproxy/content_encoder.h"
 
 namespace osb::secretsproxy {
 namespace {
@@ -666,6 +668,83 @@ TEST_F(ExchangeTest, ResponseSplitAtEveryOffset) {
     EXPECT_NE(reference.find("|v=" + kToken + "&w=" + kOtherToken), std::string::npos);
     EXPECT_NE(reference.find("X-Echo: " + kToken), std::string::npos);
   }
+}
+
+// Item 1: content codings.
+TEST_F(ExchangeTest, AcceptEncodingOnlyNamesCodingsTheProxyDecodes) {
+  Send(Tls(), Get("/", "api.test", "Accept-Encoding: br;q=0.5, compress, gzip\r\n"));
+  Send(Tls(), Get("/"));
+  ASSERT_EQ(upstream_.requests.size(), 2u);
+  EXPECT_EQ(FindFields(upstream_.requests[0].req.fields, "accept-encoding")[0]->value, "gzip, br");
+  EXPECT_EQ(FindFields(upstream_.requests[1].req.fields, "accept-encoding")[0]->value, "identity");
+}
+
+TEST_F(ExchangeTest, CompressedResponsesAreDecodedScrubbedAndDeliveredAsIdentity) {
+  const std::string leak = "echo " + kValue + " / " + kOtherValue + std::string(3000, '.');
+  for (Coding c : {Coding::kGzip, Coding::kDeflate, Coding::kBrotli, Coding::kZstd}) {
+    for (bool chunked : {false, true}) {
+      auto encoded = EncodeAll({c}, leak);
+      ASSERT_TRUE(encoded);
+      const std::string wire = *encoded;
+      responder_ = [&, c, chunked, wire](const Message&) {
+        const std::string h = "Content-Encoding: " + std::string(CodingName(c)) + "\r\n";
+        if (!chunked) return Response(200, wire, h);
+        return "HTTP/1.1 200 OK\r\n" + h + "Transfer-Encoding: chunked\r\n\r\n" +
+               Chunked({wire.substr(0, 7), wire.substr(7)});
+      };
+      std::string raw;
+      auto got = Send(Tls(), Get("/", "api.test", "Accept-Encoding: gzip\r\n"), 1, std::string::npos, &raw);
+      ASSERT_TRUE(got[0].ok) << CodingName(c);
+      EXPECT_FALSE(HasField(got[0].resp.fields, "content-encoding"));
+      EXPECT_EQ(got[0].body, "echo " + kToken + " / " + kOtherToken + std::string(3000, '.')) << CodingName(c);
+      EXPECT_FALSE(HasValue(raw));
+    }
+  }
+}
+
+TEST_F(ExchangeTest, UndecodableResponseCodingIs502AndCorruptBodiesAreCut) {
+  responder_ = [](const Message&) { return Response(200, "whatever " + kValue, "Content-Encoding: compress\r\n"); };
+  std::string raw;
+  auto got = Send(Tls(), Get("/"), 1, std::string::npos, &raw);
+  EXPECT_EQ(got[0].resp.status, 502);
+  EXPECT_FALSE(HasValue(raw));
+  auto lines = AuditLines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0]["reason"].get<std::string>().find("content-coding"), std::string::npos);
+  // A gzip body that is truncated: whatever was decoded is scrubbed, then the
+  // connection is cut (no final chunk).
+  auto encoded = EncodeAll({Coding::kGzip}, kValue + std::string(100000, 'q'));
+  ASSERT_TRUE(encoded);
+  const std::string cut = encoded->substr(0, encoded->size() - 8);
+  responder_ = [cut](const Message&) { return Response(200, cut, "Content-Encoding: gzip\r\n"); };
+  raw.clear();
+  auto bad = Send(Tls(), Get("/"), 1, std::string::npos, &raw);
+  EXPECT_FALSE(bad[0].ok);
+  EXPECT_FALSE(HasValue(raw));
+}
+
+TEST_F(ExchangeTest, ContentEncodedRequestBodiesAreSubstitutedAndReencoded) {
+  for (Coding c : {Coding::kGzip, Coding::kBrotli, Coding::kZstd}) {
+    upstream_.requests.clear();
+    auto encoded = EncodeAll({c}, "key=" + kToken + "&x=1");
+    ASSERT_TRUE(encoded);
+    auto got = Send(Tls(), Post(*encoded, "api.test", "Content-Encoding: " + std::string(CodingName(c)) + "\r\n"));
+    ASSERT_EQ(got[0].resp.status, 200);
+    ASSERT_EQ(upstream_.requests.size(), 1u);
+    const Message& up = upstream_.requests[0];
+    EXPECT_EQ(FindFields(up.req.fields, "content-encoding")[0]->value, CodingName(c));
+    auto decoded = DecodeAll({c}, up.body, 1 << 20);
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(*decoded, "key=" + kValue + "&x=1");
+  }
+  // Undecodable coding toward a host a token may reach: 415, nothing sent.
+  upstream_.requests.clear();
+  auto refused = Send(Tls(), Post("key=" + kToken, "api.test", "Content-Encoding: compress\r\n"));
+  EXPECT_EQ(refused[0].resp.status, 415);
+  EXPECT_TRUE(upstream_.requests.empty());
+  // Corrupt gzip: 400.
+  auto corrupt = Send(Tls(), Post("not gzip at all " + kToken, "api.test", "Content-Encoding: gzip\r\n"));
+  EXPECT_EQ(corrupt[0].resp.status, 400);
 }
 
 // Item 8: bodies held whole in memory are charged to the sandbox's budget.
