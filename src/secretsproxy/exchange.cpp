@@ -178,6 +178,14 @@ asio::awaitable<Decoded> WriteDecoded(ContentDecoder& d, std::string_view in, bo
   co_return Decoded::kOk;
 }
 
+// A strong ETag named the coded representation; the identity body the
+// client gets is equivalent, not byte-identical: W/ (RFC 9110 8.8.1).
+void WeakenETag(std::vector<HeaderField>* fields) {
+  for (auto& f : *fields) {
+    if (EqualsIgnoreCase(f.name, "etag") && f.value.rfind("W/", 0) != 0) f.value.insert(0, "W/");
+  }
+}
+
 constexpr std::string_view kBudgetExhausted = "the sandbox's memory budget for request bodies is exhausted";
 
 // One client connection: the loop over requests, the asynchronous stages of
@@ -523,7 +531,12 @@ asio::awaitable<StageResult> Exchange::ReadResponseHead() {
                                        "(the proxy decodes gzip, deflate, br and zstd)");
         }
       } else if (!codings->empty()) {
+        if (resp_.status == 206 && has_body) {
+          // A byte range of a coded body cannot be decoded alone.
+          co_return UpstreamFault(502, "partial response in a content-coding cannot be decoded for scrubbing");
+        }
         RemoveFields(&resp_.fields, "content-encoding");
+        WeakenETag(&resp_.fields);  // the identity body is another representation
         if (!has_body) {
           RemoveFields(&resp_.fields, "content-length");  // described the encoded body (HEAD)
         } else {

@@ -15,7 +15,7 @@ void RequestContext::Begin() {
   framing = BodyFraming{};
   plaintext = conn.mode != ExchangeMode::kTls;
   client_is_11 = false;
-  client_close = upgrade = has_body = expect_continue = scrub_responses = false;
+  client_close = upgrade = has_body = expect_continue = false;
   request_codings.clear();
   substitute.reset();
 }
@@ -131,13 +131,40 @@ StageResult RequestCoding(RequestContext& c) {
 StageResult NegotiateCodings(RequestContext& c) {
   // A compressed response would hide an echoed value from the scrubber: ask
   // only for codings the proxy decodes (it decodes, scrubs and delivers
-  // identity). Without values to scrub, the client's choice stands.
-  c.scrub_responses = !c.session->scrubber()->empty();
-  if (!c.scrub_responses) return {};
-  const auto client = JoinedField(c.head.fields, "accept-encoding");
-  std::string offer = UpstreamAcceptEncoding(client ? std::optional<std::string_view>(*client) : std::nullopt);
-  RemoveFields(&c.head.fields, "accept-encoding");
-  c.head.fields.push_back({"Accept-Encoding", std::move(offer)});
+  // identity), always. A byte range of a coded body cannot be decoded
+  // alone: range requests ask for identity.
+  if (HasField(c.head.fields, "range") || HasField(c.head.fields, "if-range")) {
+    RemoveFields(&c.head.fields, "accept-encoding");
+    c.head.fields.push_back({"Accept-Encoding", "identity"});
+    return {};
+  }
+  HeaderField* only = nullptr;
+  size_t count = 0;
+  for (auto& f : c.head.fields) {
+    if (EqualsIgnoreCase(f.name, "accept-encoding")) {
+      only = &f;
+      ++count;
+    }
+  }
+  std::optional<std::string> joined;
+  std::optional<std::string_view> client;
+  if (count == 1) {
+    client = only->value;
+  } else if (count > 1) {
+    joined = JoinedField(c.head.fields, "accept-encoding");
+    client = *joined;
+  }
+  if (!c.accept_cached || c.accept_in.has_value() != client.has_value() || (client && *c.accept_in != *client)) {
+    c.accept_out = UpstreamAcceptEncoding(client);
+    c.accept_in = client ? std::optional<std::string>(std::string(*client)) : std::nullopt;
+    c.accept_cached = true;
+  }
+  if (count == 1) {
+    only->value = c.accept_out;  // reuses the field's buffer
+  } else {
+    RemoveFields(&c.head.fields, "accept-encoding");
+    c.head.fields.push_back({"Accept-Encoding", c.accept_out});
+  }
   return {};
 }
 

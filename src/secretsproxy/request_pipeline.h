@@ -75,7 +75,6 @@ struct RequestContext {
   bool upgrade = false;
   bool has_body = false;
   bool expect_continue = false;
-  bool scrub_responses = false;  // the session has values to scrub (content codings decoded)
   // Content-Encoding of a request body that tokens may be substituted into:
   // decoded, substituted and re-encoded in the same codings.
   std::vector<Coding> request_codings;
@@ -88,6 +87,11 @@ struct RequestContext {
   std::string enabled_host;
   std::vector<bool> enabled;
   bool any_enabled = false;
+  // The Accept-Encoding offered upstream for the client's last value (a
+  // keep-alive client sends the same one each time: computed once).
+  bool accept_cached = false;
+  std::optional<std::string> accept_in;
+  std::string accept_out;
 
   void Begin();
   std::vector<std::string> MatchedSecretNames() const;

@@ -211,6 +211,7 @@ TEST(Metrics, CountsRequestsApartFromTheLog) {
   AuditRecord blocked = Sample();
   blocked.forwarded = false;
   blocked.secrets.clear();
+  blocked.scrubbed = false;
   m.CountRequest(blocked);
   EXPECT_EQ(m.requests_forwarded.load(), 1u);
   EXPECT_EQ(m.requests_blocked.load(), 1u);

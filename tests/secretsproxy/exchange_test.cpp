@@ -677,6 +677,27 @@ TEST_F(ExchangeTest, AcceptEncodingOnlyNamesCodingsTheProxyDecodes) {
   ASSERT_EQ(upstream_.requests.size(), 2u);
   EXPECT_EQ(FindFields(upstream_.requests[0].req.fields, "accept-encoding")[0]->value, "gzip, br");
   EXPECT_EQ(FindFields(upstream_.requests[1].req.fields, "accept-encoding")[0]->value, "identity");
+  // A range of a coded body cannot be decoded alone: ranges ask for identity.
+  Send(Tls(), Get("/", "api.test", "Accept-Encoding: gzip\r\nRange: bytes=10-20\r\n"));
+  ASSERT_EQ(upstream_.requests.size(), 3u);
+  EXPECT_EQ(FindFields(upstream_.requests[2].req.fields, "accept-encoding")[0]->value, "identity");
+}
+
+TEST_F(ExchangeTest, CodedPartialResponsesAre502AndETagsWeakened) {
+  auto encoded = EncodeAll({Coding::kGzip}, "part of " + kValue);
+  ASSERT_TRUE(encoded);
+  const std::string wire = *encoded;
+  responder_ = [wire](const Message&) {
+    return "HTTP/1.1 206 Partial\r\nContent-Encoding: gzip\r\nContent-Length: " + std::to_string(wire.size()) +
+           "\r\n\r\n" + wire;
+  };
+  auto partial = Send(Tls(), Get("/"));
+  EXPECT_EQ(partial[0].resp.status, 502);
+  responder_ = [wire](const Message&) { return Response(200, wire, "Content-Encoding: gzip\r\nETag: \"abc\"\r\n"); };
+  auto tagged = Send(Tls(), Get("/"));
+  ASSERT_TRUE(tagged[0].ok);
+  EXPECT_EQ(FindFields(tagged[0].resp.fields, "etag")[0]->value, "W/\"abc\"");
+  EXPECT_EQ(tagged[0].body, "part of " + kToken);
 }
 
 TEST_F(ExchangeTest, CompressedResponsesAreDecodedScrubbedAndDeliveredAsIdentity) {
