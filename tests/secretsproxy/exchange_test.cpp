@@ -187,6 +187,11 @@ class ExchangeTest : public ::testing::Test {
       return ServeResponses(std::move(st), responder_, &upstream_);
     };
   }
+  // Every test: no real value reached the client side or the audit log.
+  void TearDown() override {
+    EXPECT_FALSE(HasValue(client_bytes_)) << "a real value reached the client";
+    for (const auto& line : AuditLines()) EXPECT_FALSE(HasValue(line.dump())) << "a real value reached the audit";
+  }
   ~ExchangeTest() override {
     audit_.reset();
     std::filesystem::remove(audit_path_);
@@ -231,10 +236,12 @@ class ExchangeTest : public ::testing::Test {
   std::vector<Message> Send(ExchangeOptions opt, std::string request, int responses = 1,
                                 size_t split = std::string::npos, std::string* raw = nullptr) {
     std::vector<Message> got;
-    std::string rest;
+    std::string seen;
     RunConnection(std::move(opt), [&](std::shared_ptr<MemoryStream> c) -> asio::awaitable<void> {
-      return ClientScript(c, request, responses, split, &got, raw);
+      return ClientScript(c, request, responses, split, &got, &seen);
     });
+    client_bytes_ += seen;
+    if (raw != nullptr) *raw += seen;
     return got;
   }
 
@@ -283,6 +290,7 @@ class ExchangeTest : public ::testing::Test {
   std::unique_ptr<AuditLog> audit_;
   Metrics metrics_;
   UpstreamLog upstream_;
+  std::string client_bytes_;  // everything any client of the test received
   Responder responder_ = [](const Message&) { return Response(200, "ok"); };
 };
 
@@ -610,6 +618,7 @@ TEST_F(ExchangeTest, UpgradeBecomesAScrubbedTunnel) {
       c->Close();
     }(c, &received);
   });
+  client_bytes_ += received;
   EXPECT_NE(received.find("101"), std::string::npos);
   EXPECT_NE(received.find("ws:" + kToken), std::string::npos);
   EXPECT_FALSE(HasValue(received));
