@@ -97,10 +97,11 @@ asio::awaitable<HeadRead> ReadResponseHeadFrom(ByteStream& s, std::string& buf, 
 }
 
 // Copies bytes one way until either side ends, then closes both. With a
-// scrubber (upstream -> client websocket frames) every byte goes through it;
-// a frame it cannot scrub ends the tunnel (fail closed).
+// rewriter (websocket frames: scrubbed toward the client, substituted toward
+// the upstream) every byte goes through it; a frame it cannot rewrite ends
+// the tunnel (fail closed).
 asio::awaitable<void> Pump(std::shared_ptr<ByteStream> from, std::shared_ptr<ByteStream> to, Millis idle,
-                           std::shared_ptr<WebSocketScrubber> scrubber) {
+                           std::shared_ptr<WebSocketRewriter> scrubber) {
   std::string buf(kReadChunk, '\0');
   std::string out;
   while (true) {
@@ -114,6 +115,7 @@ asio::awaitable<void> Pump(std::shared_ptr<ByteStream> from, std::shared_ptr<Byt
       bytes = out;
     }
     co_await to->WriteAll(bytes, idle, ec);
+    if (scrubber) SecureWipe(out);  // substituted client frames hold real values
     if (ec) break;
   }
   from->Close();
@@ -258,7 +260,8 @@ class Exchange {
   bool upstream_close_ = false;
   bool scrubbing_ = false;
   std::optional<StreamReplacer> scrub_;  // values -> tokens
-  std::shared_ptr<WebSocketScrubber> ws_;
+  std::shared_ptr<WebSocketRewriter> ws_;     // server frames, scrubbed
+  std::shared_ptr<WebSocketRewriter> ws_up_;  // client frames, tokens substituted
   BodyPlan rplan_;
   bool close_after_ = false;
   std::optional<BodyReader> rreader_;
@@ -513,8 +516,8 @@ asio::awaitable<StageResult> Exchange::ReadResponseHead() {
   scrub_.emplace(values);
   scrubbing_ = !values->empty();
   if (scrubbing_) {
-    scrub_->ReplaceInPlace(&resp_.reason);
-    for (auto& f : resp_.fields) scrub_->ReplaceInPlace(&f.value);
+    StageResult st = ScrubResponseHead(&resp_, &*scrub_);
+    if (!st.ok()) co_return st;
   }
   resp_.version_minor = 1;
   // A content-coded body is decoded before scrubbing and delivered as
@@ -550,6 +553,11 @@ asio::awaitable<StageResult> Exchange::ReadResponseHead() {
     }
   }
   ws_.reset();
+  ws_up_.reset();
+  if (resp_.status == 101 && !ctx_.plaintext && ctx_.any_enabled) {
+    // Tokens in client frames (TLS only, as for the head).
+    ws_up_ = std::make_shared<WebSocketSubstituter>(ctx_.session->substitutions(), ctx_.enabled);
+  }
   if (resp_.status == 101 && scrubbing_) {
     const auto up = FindFields(resp_.fields, "upgrade");
     if (up.size() != 1 || !EqualsIgnoreCase(up[0]->value, "websocket") ||
@@ -662,7 +670,16 @@ asio::awaitable<bool> Exchange::Tunnel() {
   Audit();  // now: the tunnel may last for hours
   if (ec) co_return false;
   // Bytes already buffered on either side go first, then the two pumps.
-  if (!cbuf_.empty()) co_await upstream_->WriteAll(cbuf_, limits_.idle_timeout, ec);
+  if (!cbuf_.empty()) {
+    std::string first = cbuf_;
+    if (ws_up_) {
+      first.clear();
+      const bool fed = ws_up_->Feed(cbuf_, &first);
+      if (!fed) co_return false;
+    }
+    co_await upstream_->WriteAll(first, limits_.idle_timeout, ec);
+    SecureWipe(first);
+  }
   if (!ubuf_.empty()) {
     std::string first = ubuf_;
     if (ws_) {
@@ -676,8 +693,7 @@ asio::awaitable<bool> Exchange::Tunnel() {
   ubuf_.clear();
   auto ex = co_await asio::this_coro::executor;
   asio::co_spawn(ex, Pump(upstream_, client_, limits_.idle_timeout, ws_), asio::detached);
-  std::shared_ptr<WebSocketScrubber> no_scrubber;  // client -> upstream frames pass as they are
-  co_await Pump(client_, upstream_, limits_.idle_timeout, no_scrubber);
+  co_await Pump(client_, upstream_, limits_.idle_timeout, ws_up_);
   co_return false;
 }
 

@@ -95,7 +95,7 @@ StageResult SubstituteOrGuard(RequestContext& c) {
     c.enabled_session = c.session;
     c.enabled_host = c.target.host;
   }
-  c.substitute.emplace(c.session->substitutions(), c.enabled);
+  c.substitute.emplace(c.session->substitutions(), c.enabled, StreamReplacer::HoldBack::kMinimal);
   return SubstituteHead(&c.head, &*c.substitute);
 }
 

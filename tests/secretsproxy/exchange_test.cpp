@@ -568,7 +568,48 @@ TEST_F(ExchangeTest, ExpectContinueIsAnsweredByTheProxy) {
   EXPECT_EQ(upstream_.requests[0].body, "k=" + kValue);
 }
 
-// Upgrade: 101 then a two-way tunnel; server frames are scrubbed.
+// Payloads of the (masked or unmasked) websocket frames in `wire`, joined.
+std::string FramePayloads(std::string_view wire) {
+  std::string out;
+  size_t i = 0;
+  while (i + 2 <= wire.size()) {
+    const auto b1 = static_cast<unsigned char>(wire[i + 1]);
+    uint64_t n = b1 & 0x7f;
+    size_t h = 2;
+    if (n == 126) {
+      n = (static_cast<unsigned char>(wire[i + 2]) << 8) | static_cast<unsigned char>(wire[i + 3]);
+      h = 4;
+    } else if (n == 127) {
+      n = 0;
+      for (int k = 0; k < 8; ++k) n = (n << 8) | static_cast<unsigned char>(wire[i + 2 + k]);
+      h = 10;
+    }
+    const bool masked = (b1 & 0x80) != 0;
+    const size_t mask_at = i + h;
+    if (masked) h += 4;
+    if (i + h + n > wire.size()) break;
+    for (uint64_t k = 0; k < n; ++k) {
+      char c = wire[i + h + k];
+      if (masked) c = static_cast<char>(c ^ wire[mask_at + k % 4]);
+      out += c;
+    }
+    i += h + n;
+  }
+  return out;
+}
+
+std::string MaskedTextFrame(std::string_view payload) {
+  const char mask[4] = {0x11, 0x22, 0x33, 0x44};
+  std::string f;
+  f += static_cast<char>(0x81);
+  f += static_cast<char>(0x80 | payload.size());
+  f.append(mask, 4);
+  for (size_t k = 0; k < payload.size(); ++k) f += static_cast<char>(payload[k] ^ mask[k % 4]);
+  return f;
+}
+
+// Upgrade: 101 then a two-way tunnel; server frames are scrubbed, tokens in
+// client frames substituted.
 asio::awaitable<void> ServeWebSocket(std::shared_ptr<MemoryStream> s, UpstreamLog* log, std::string* from_client) {
   log->connections++;
   std::string buf;
@@ -614,7 +655,7 @@ TEST_F(ExchangeTest, UpgradeBecomesAScrubbedTunnel) {
         buf.append(tmp, n);
       }
       *received += buf;
-      co_await c->WriteAll("client-bytes", kWait, ec);
+      co_await c->WriteAll(MaskedTextFrame("tok:" + kToken), kWait, ec);
       c->Close();
     }(c, &received);
   });
@@ -622,7 +663,7 @@ TEST_F(ExchangeTest, UpgradeBecomesAScrubbedTunnel) {
   EXPECT_NE(received.find("101"), std::string::npos);
   EXPECT_NE(received.find("ws:" + kToken), std::string::npos);
   EXPECT_FALSE(HasValue(received));
-  EXPECT_EQ(from_client, "client-bytes");
+  EXPECT_EQ(FramePayloads(from_client), "tok:" + kValue);
   ASSERT_EQ(upstream_.requests.size(), 1u);
   EXPECT_FALSE(HasField(upstream_.requests[0].req.fields, "sec-websocket-extensions"));
   auto lines = AuditLines();
