@@ -323,7 +323,17 @@ asio::awaitable<bool> Exchange::Refuse(StageResult st) {
 void Exchange::Audit() {
   if (audited_) return;
   audited_ = true;
-  if (sent_upstream_) rec().secrets = ctx_.MatchedSecretNames();
+  if (sent_upstream_) {
+    rec().secrets = ctx_.MatchedSecretNames();
+    if (ctx_.withheld) {
+      rec().withheld = ctx_.withheld->Found(ctx_.target.host, ctx_.target.port);
+      for (const auto& w : rec().withheld) {
+        if (rec().reason.find(w.second) == std::string::npos) {
+          rec().reason += (rec().reason.empty() ? "" : ",") + w.second;
+        }
+      }
+    }
+  }
   WipeSubstituted();
   body_lease_.Release();
   rbody_lease_.Release();
@@ -401,6 +411,7 @@ asio::awaitable<StageResult> Exchange::ReadRequestBody() {
                               "plain HTTP request carries a sealed token; tokens are only substituted over HTTPS"};
       }
     } else {
+      if (ctx_.withheld) ctx_.withheld->ScanWhole(&body_);
       body_ = ctx_.substitute->ReplaceAll(body_);
     }
   }
@@ -480,6 +491,7 @@ asio::awaitable<StageResult> Exchange::RelayRequestBody() {
       }
       written = d == Decoded::kOk;
     } else {
+      if (ctx_.withheld && ctx_.withheld->active()) ctx_.withheld->Scan(piece);
       written = co_await writer.Write(piece);
     }
     if (!written) {

@@ -18,6 +18,7 @@ void RequestContext::Begin() {
   client_close = upgrade = has_body = expect_continue = false;
   request_codings.clear();
   substitute.reset();
+  withheld.reset();
 }
 
 std::vector<std::string> RequestContext::MatchedSecretNames() const {
@@ -66,7 +67,9 @@ StageResult CheckHostStage(RequestContext& c) {
 }
 
 StageResult CheckAllowlist(RequestContext& c) {
-  if (!c.session->allowlist().Matches(c.target.host)) return {403, "host is not on the sandbox's egress allowlist"};
+  if (!c.session->EgressAllowed(c.target.host, c.target.port)) {
+    return {403, "host is not on the sandbox's egress allowlist"};
+  }
   return {};
 }
 
@@ -89,11 +92,17 @@ StageResult SubstituteOrGuard(RequestContext& c) {
     }
     return {};
   }
-  if (c.enabled_session != c.session || c.enabled_host != c.target.host) {
-    c.enabled = c.session->EnabledFor(c.target.host);
+  if (c.enabled_session != c.session || c.enabled_host != c.target.host || c.enabled_port != c.target.port) {
+    c.enabled = c.session->EnabledFor(c.target.host, c.target.port);
     c.any_enabled = std::find(c.enabled.begin(), c.enabled.end(), true) != c.enabled.end();
     c.enabled_session = c.session;
     c.enabled_host = c.target.host;
+    c.enabled_port = c.target.port;
+  }
+  c.withheld.emplace(c.session, c.enabled);
+  if (c.withheld->active()) {
+    c.withheld->ScanWhole(&c.head.target);
+    for (auto& f : c.head.fields) c.withheld->ScanWhole(&f.value);
   }
   c.substitute.emplace(c.session->substitutions(), c.enabled, StreamReplacer::HoldBack::kMinimal);
   return SubstituteHead(&c.head, &*c.substitute);

@@ -80,11 +80,15 @@ struct RequestContext {
   std::vector<Coding> request_codings;
   // tokens -> values for the secrets that may go to `target` (TLS only).
   std::optional<StreamReplacer> substitute;
+  // Tokens of secrets that may not go to `target` pass sealed; which ones
+  // were seen is audited (TLS only).
+  std::optional<WithheldTokens> withheld;
 
   // Which secrets may be substituted toward enabled_host; recomputed only
   // when the session snapshot or the target host changes.
   std::shared_ptr<const SessionSnapshot> enabled_session;
   std::string enabled_host;
+  uint16_t enabled_port = 0;
   std::vector<bool> enabled;
   bool any_enabled = false;
   // The Accept-Encoding offered upstream for the client's last value (a

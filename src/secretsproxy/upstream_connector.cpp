@@ -54,14 +54,9 @@ asio::awaitable<UpstreamConnection> NetworkDialer::Dial(Target target, bool tls)
     if (ec) co_return UpstreamConnection{nullptr, 502, "DNS resolution failed"};
     for (const auto& r : results) candidates.push_back(r.endpoint().address());
   }
-  std::vector<asio::ip::address> allowed;
-  for (const auto& a : candidates) {
-    if (policy_.Allowed(a)) allowed.push_back(a);
-  }
-  if (allowed.empty()) {
-    co_return UpstreamConnection{nullptr, 403,
-                                 "destination resolves only to private, loopback, link-local or reserved addresses"};
-  }
+  const AddressPolicy::Filtered checked = policy_.Filter(candidates, port);
+  if (checked.allowed.empty()) co_return UpstreamConnection{nullptr, 403, std::string(checked.reason)};
+  const std::vector<asio::ip::address>& allowed = checked.allowed;
 
   tcp::socket sock(ex);
   bool connected = false;

@@ -24,6 +24,8 @@ import unittest
 
 OSB = os.environ.get("OSB_BIN", "build/osb")
 SRC = os.environ.get("OSB_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+sys.path.insert(0, os.path.join(SRC, "tests", "support"))
+import upstream as codings  # noqa: E402  (encode/decode of gzip, deflate, br, zstd)
 
 T1 = "osb_sealed_0123456789abcdef0123456789abcdef"   # API_KEY, allowed for api.test only
 T2 = "osb_sealed_fedcba9876543210fedcba9876543210"   # OPEN, no allowedHosts: the allowlist's hosts
@@ -412,6 +414,106 @@ class ProxyIntegration(unittest.TestCase):
     def test_ambiguous_upstream_response_framing_is_502(self):
         r = self.explicit(self.url(path="/bad-framing"), "-w", "%{http_code}", "-o", os.devnull)
         self.assertEqual(r.stdout, b"502")
+
+    # ---- content codings (issue 11, item 1) -------------------------------
+    def split_response(self, data):
+        head, _, body = data.partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            headers[k.strip().lower().decode()] = v.strip().decode()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            out, rest = b"", body
+            while rest:
+                size_line, _, rest = rest.partition(b"\r\n")
+                n = int(size_line.split(b";")[0], 16)
+                if n == 0:
+                    break
+                out, rest = out + rest[:n], rest[n + 2:]
+            body = out
+        return headers, body
+
+    def assertNoLeakInAnyCoding(self, body):
+        self.assertNoLeak(body)
+        for c in ("gzip", "deflate", "br", "zstd"):
+            try:
+                self.assertNoLeak(codings.decode(c, body))
+            except Exception:  # not in that coding: nothing hidden there
+                pass
+
+    def test_compressed_echo_of_a_value_never_reaches_the_client(self):
+        # An upstream that reflects the request, compressed in the coding the
+        # client accepts: the proxy asks only for codings it decodes, decodes,
+        # scrubs and delivers identity.
+        for coding in ("gzip", "deflate", "br", "zstd"):
+            before = self.record_count()
+            r = self.explicit("--compressed", "-H", "Accept-Encoding: " + coding + ", compress", "-D", "-",
+                              "-H", "Authorization: Bearer " + T1, self.url(path="/echo-encoded?k=" + T1))
+            self.assertIn(("Bearer " + T1).encode(), r.stdout, coding)  # the echo, scrubbed
+            self.assertNotIn(b"content-encoding", r.stdout.lower(), coding)
+            rec = self.new_records(before)[-1]
+            headers = dict((k.lower(), v) for k, v in rec["headers"])
+            self.assertEqual(headers["accept-encoding"], coding)
+            self.assertEqual(headers["authorization"], "Bearer " + V1)  # the value did go upstream
+        # A hostile upstream that compresses whatever was asked for, chunked
+        # or not, several codings stacked; raw bytes checked in every coding.
+        for path in ("/echo-gzip", "/echo-deflate", "/echo-br", "/echo-zstd", "/echo-gzip?chunked=1",
+                     "/echo-br?chunked=1", "/echo-zstd?chunked=1", "/echo-x?stack=gzip,br",
+                     "/echo-x?stack=deflate,zstd&chunked=1"):
+            path = path.replace("/echo-x", "/echo-gzip")
+            data = self.raw_exchange(b"GET %s HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer %s\r\n"
+                                     b"Accept-Encoding: identity\r\nConnection: close\r\n\r\n"
+                                     % (path.encode(), T1.encode()))
+            self.assertEqual(self.status_of(data), 200, path)
+            headers, body = self.split_response(data)
+            self.assertNotIn("content-encoding", headers, path)
+            self.assertNoLeakInAnyCoding(body)
+            self.assertIn(("Bearer " + T1).encode(), body, path)
+        # Python's http.client through a tunnel, asking for gzip.
+        status, s = self.tunnel()
+        self.assertEqual(status, 200)
+        conn = http.client.HTTPConnection("api.test")
+        conn.sock = s
+        conn.request("GET", "/echo-encoded", headers={"Accept-Encoding": "gzip", "Authorization": T1})
+        resp = conn.getresponse()
+        body = resp.read()
+        self.assertIsNone(resp.getheader("Content-Encoding"))
+        self.assertNoLeakInAnyCoding(body)
+        self.assertIn(T1.encode(), body)
+        conn.close()
+
+    def test_undecodable_response_coding_is_refused_and_audited(self):
+        audit_before = len(self.audit_lines())
+        data = self.raw_exchange(b"GET /echo-compress HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer %s\r\n"
+                                 b"Connection: close\r\n\r\n" % T1.encode())
+        self.assertEqual(self.status_of(data), 502)
+        self.assertIn(b"content-coding", data)
+        self.assertNoLeakInAnyCoding(data)
+        line = self.audit_since(audit_before, lambda l: l["status"] == 502 and "content-coding" in l["reason"])
+        self.assertEqual(line["action"], "blocked")
+
+    def test_content_encoded_request_body_is_substituted(self):
+        for coding in ("gzip", "deflate", "br", "zstd"):
+            before = self.record_count()
+            body = codings.encode(coding, ("key=" + T1 + "&x=1").encode())
+            r = subprocess.run(["curl", "-sS", "--max-time", "60", "--cacert", self.ca, "-x",
+                                "http://127.0.0.1:%d" % self.pp, self.url(path="/echo-body-decoded"),
+                                "-H", "Content-Encoding: " + coding, "--data-binary", "@-"], input=body,
+                               capture_output=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNoLeak(r.stdout + r.stderr)
+            self.assertEqual(json.loads(r.stdout)["body"], "key=" + T1 + "&x=1", coding)  # scrubbed echo
+            rec = self.new_records(before)[-1]
+            raw = rec["body"].encode("latin-1")
+            self.assertEqual(codings.decode(coding, raw), ("key=" + V1 + "&x=1").encode(), coding)
+        # A coding the proxy cannot decode, toward a host a token may reach: 415, nothing forwarded.
+        before = self.record_count()
+        r = subprocess.run(["curl", "-sS", "--max-time", "60", "--cacert", self.ca, "-x",
+                            "http://127.0.0.1:%d" % self.pp, self.url(path="/echo-body-decoded"),
+                            "-H", "Content-Encoding: compress", "--data-binary", "key=" + T1, "-w",
+                            "\n%{http_code}"], capture_output=True)
+        self.assertTrue(r.stdout.endswith(b"415"), r.stdout)
+        self.assertEqual(self.record_count(), before)
 
     # ---- plaintext --------------------------------------------------------
     def plain_url(self, path="/echo"):
