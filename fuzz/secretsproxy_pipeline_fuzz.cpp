@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (st.status < 400 || st.status > 599 || st.reason.empty()) abort();
     return 0;
   }
-  if (ctx.target.host.empty() || !ctx.session || !ctx.session->allowlist().Matches(ctx.target.host)) abort();
+  if (ctx.target.host.empty() || !ctx.session || !ctx.session->EgressAllowed(ctx.target.host, ctx.target.port)) abort();
   const std::string out = SerializeRequestHead(ctx.head);
   RequestHead again;
   if (ParseRequestHead(out, HeadLimits{1 << 20, 1 << 20, 1024}, &again).status != ParseStatus::kComplete) abort();
