@@ -35,6 +35,7 @@ struct ProxyFlags {
   std::string ready_file;
   int threads = 2;
   size_t max_connections_per_session = 512;
+  size_t session_body_budget = 16 * 1024 * 1024;
   int64_t handshake_timeout_ms = 10'000;
   int64_t header_timeout_ms = 10'000;
   size_t max_pending_per_session = 64;
@@ -87,6 +88,7 @@ int RunProxy(const ProxyFlags& f) {
   config.limits.max_pending_per_session = f.max_pending_per_session;
   config.audit_log_max_bytes = f.audit_log_max_bytes;
   config.audit_log_keep = f.audit_log_keep;
+  config.limits.session_body_budget = f.session_body_budget;
   if (f.handshake_timeout_ms <= 0 || f.header_timeout_ms <= 0 || f.idle_timeout_ms <= 0) {
     std::cerr << "error: --*-timeout-ms: must be positive\n";
     return 2;
@@ -190,6 +192,9 @@ const bool registered = osb::cmd::RegisterOsbCommand(40, [](CLI::App& root, int&
   sub->add_option("--fd-reserve", f->fd_reserve,
                   "Descriptors kept free for the process itself; sandbox connections are refused before "
                   "(default min(limit/4, 1024))");
+  sub->add_option("--session-body-budget", f->session_body_budget,
+                  "Bytes of request/response bodies held in memory per sandbox at once; past it bodies "
+                  "stream, plain-HTTP request bodies get 503 (default 16 MiB)");
   sub->add_option("--handshake-timeout-ms", f->handshake_timeout_ms, "ClientHello + TLS handshake timeout");
   sub->add_option("--header-timeout-ms", f->header_timeout_ms, "Request head timeout (a connection's first head: from accept)");
   sub->add_option("--idle-timeout-ms", f->idle_timeout_ms, "Idle timeout (no byte either way)");

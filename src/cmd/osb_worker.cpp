@@ -83,6 +83,10 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
   sub->add_option("--audit-log-keep", opt->audit_log_keep, "Rotated audit log files kept")->capture_default_str();
   sub->add_option("--fd-reserve", opt->fd_reserve,
                   "Descriptors kept free for REST/gRPC; sandbox connections stop before (0 = min(limit/4, 1024))");
+  sub->add_option("--proxy-body-budget", opt->proxy_body_budget,
+                  "Bytes of request/response bodies the proxy holds in memory per sandbox at once; past it "
+                  "bodies stream, plain-HTTP request bodies get 503")
+      ->capture_default_str();
   sub->add_option("--address-pool", opt->address_pool, "IPv4 pool for sandbox veth pairs")->capture_default_str();
   sub->add_option("--name-prefix", opt->name_prefix, "Prefix of this worker's host objects (netns, veths, nft tables, cgroups)")
       ->capture_default_str();

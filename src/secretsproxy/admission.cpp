@@ -1,6 +1,7 @@
 #include "secretsproxy/admission.h"
 
 #include "secretsproxy/audit.h"
+#include "secretsproxy/metrics.h"
 #include "secretsproxy/proxy.h"
 
 namespace osb::secretsproxy {
@@ -16,6 +17,7 @@ void AuditRefusal(AdmissionTables& tables, AuditLog& audit, const std::string& s
   rec.method = method;
   rec.status = status;
   rec.reason = reason + RateLimitedLog::Suffix(*admitted);
+  if (tables.metrics != nullptr) tables.metrics->CountRequest(rec);
   audit.Write(rec);
 }
 

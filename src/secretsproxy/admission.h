@@ -34,6 +34,7 @@
 namespace osb::secretsproxy {
 
 class AuditLog;
+class Metrics;
 struct ProxyLimits;
 
 // Descriptors one proxy connection may hold: the client's and its upstream's.
@@ -45,6 +46,7 @@ struct AdmissionTables {
   RateLimitedLog refusals{RateLimitedLog::Options{}};
   MemoryTrimmer trimmer;
   std::atomic<uint64_t> refused_budget{0}, refused_connections{0}, refused_pending{0};
+  Metrics* metrics = nullptr;  // audited refusals are counted here (requests_blocked)
 };
 
 class Admitted {

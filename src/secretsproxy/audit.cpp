@@ -168,13 +168,6 @@ AuditLog::~AuditLog() {
 }
 
 void AuditLog::Write(const AuditRecord& r) {
-  if (r.forwarded) {
-    requests_forwarded++;
-  } else {
-    requests_blocked++;
-  }
-  if (!r.secrets.empty()) substitutions += r.secrets.size();
-  if (r.scrubbed) scrubbed_responses++;
   std::optional<AuditRecord> with_count;
   if (!r.forwarded && blocked_limit_) {
     const auto admitted = blocked_limit_->Admit(r.sandbox.empty() ? r.source : r.sandbox, r.reason);
@@ -238,25 +231,12 @@ void AuditLog::WriterLoop() {
   }
 }
 
-std::string AuditLog::Metrics(uint64_t leaves_generated) const {
+std::string AuditLog::MetricsText() const {
   std::string s;
-  auto counter = [&](const char* name, const char* help, uint64_t v, const char* type = "counter") {
-    s += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    s += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
          std::to_string(v) + "\n";
   };
-  counter("osb_proxy_connections_total", "Client connections accepted.", connections_total.load());
-  counter("osb_proxy_connections_active", "Client connections open now.",
-          static_cast<uint64_t>(std::max<int64_t>(0, connections_active.load())), "gauge");
-  counter("osb_proxy_requests_forwarded_total", "Requests forwarded upstream.", requests_forwarded.load());
-  counter("osb_proxy_requests_blocked_total", "Requests or connections refused.", requests_blocked.load());
-  counter("osb_proxy_substitutions_total", "Secrets substituted (per request and secret).", substitutions.load());
-  counter("osb_proxy_scrubbed_responses_total", "Responses in which a real value was replaced by its token.",
-          scrubbed_responses.load());
-  counter("osb_proxy_bytes_up_total", "Bytes sent upstream.", bytes_up.load());
-  counter("osb_proxy_bytes_down_total", "Bytes sent to clients.", bytes_down.load());
-  counter("osb_proxy_upstream_errors_total", "Upstream connect/TLS/protocol failures.", upstream_errors.load());
-  counter("osb_proxy_tls_handshake_failures_total", "Failed client TLS handshakes.", tls_handshake_failures.load());
-  counter("osb_proxy_leaf_certificates_generated_total", "Leaf certificates signed.", leaves_generated);
   counter("osb_proxy_audit_lines_dropped_total", "Audit lines that could not be written.", lines_dropped.load());
   counter("osb_proxy_audit_lines_suppressed_total", "Blocked-request audit lines left out by the per-sandbox rate.",
           lines_suppressed.load());

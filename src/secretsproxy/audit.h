@@ -5,7 +5,7 @@
 //    "status":N, "bytesUp":N, "bytesDown":N, "durationMs":N}
 // Never a secret value or token->value mapping: the record has no field that
 // could hold one, and `reason` strings are fixed texts chosen by the proxy.
-// Also keeps the Prometheus counters. Thread-safe.
+// Counters live apart, in Metrics (metrics.h). Thread-safe.
 //
 // Lines are handed to a writer thread, so a request never waits for the
 // disk and costs no system call: the writer wakes when the first line of a
@@ -80,20 +80,11 @@ class AuditLog {
   // Blocks until every line queued so far has been written.
   void Flush();
 
-  // Counters (Prometheus text format via Metrics()).
-  std::atomic<uint64_t> connections_total{0};
-  std::atomic<int64_t> connections_active{0};
-  std::atomic<uint64_t> requests_forwarded{0};
-  std::atomic<uint64_t> requests_blocked{0};
-  std::atomic<uint64_t> substitutions{0};
-  std::atomic<uint64_t> scrubbed_responses{0};
-  std::atomic<uint64_t> bytes_up{0};
-  std::atomic<uint64_t> bytes_down{0};
-  std::atomic<uint64_t> upstream_errors{0};
-  std::atomic<uint64_t> tls_handshake_failures{0};
+  // The log's own counters (Prometheus text via MetricsText(); the
+  // request counters live in Metrics, metrics.h).
   std::atomic<uint64_t> lines_dropped{0};     // write failures (disk full, ...)
   std::atomic<uint64_t> lines_suppressed{0};  // blocked records over their rate
-  std::string Metrics(uint64_t leaves_generated) const;
+  std::string MetricsText() const;
 
  private:
   void WriterLoop();

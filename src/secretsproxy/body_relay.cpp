@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "secretsproxy/content_encoder.h"
+
 namespace osb::secretsproxy {
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -119,8 +121,9 @@ void ApplyPlanToFields(const BodyPlan& plan, uint64_t body_length, std::vector<H
   if (plan.out == OutFraming::kChunked) fields->push_back({"Transfer-Encoding", "chunked"});
 }
 
-BodyWriter::BodyWriter(ByteStream& dst, OutFraming out, StreamReplacer* replacer, Millis idle)
-    : dst_(dst), out_(out), replacer_(replacer), idle_(idle) {}
+BodyWriter::BodyWriter(ByteStream& dst, OutFraming out, StreamReplacer* replacer, Millis idle,
+                       ContentEncoder* encoder)
+    : dst_(dst), out_(out), replacer_(replacer), idle_(idle), encoder_(encoder) {}
 
 asio::awaitable<bool> BodyWriter::Send(std::string_view payload) {
   if (payload.empty()) co_return true;
@@ -137,17 +140,31 @@ asio::awaitable<bool> BodyWriter::Send(std::string_view payload) {
 }
 
 asio::awaitable<bool> BodyWriter::Write(std::string_view piece) {
-  if (replacer_ == nullptr) co_return co_await Send(piece);
-  scratch_.clear();
-  replacer_->Feed(piece, &scratch_);
-  co_return co_await Send(scratch_);
+  std::string_view data = piece;
+  if (replacer_ != nullptr) {
+    scratch_.clear();
+    replacer_->Feed(piece, &scratch_);
+    data = scratch_;
+  }
+  if (encoder_ != nullptr) {
+    encoded_.clear();
+    if (!encoder_->Write(data, &encoded_)) co_return false;
+    data = encoded_;
+  }
+  co_return co_await Send(data);
 }
 
 asio::awaitable<bool> BodyWriter::Finish() {
-  if (replacer_ != nullptr) {
+  if (replacer_ != nullptr || encoder_ != nullptr) {
     scratch_.clear();
-    replacer_->Finish(&scratch_);
-    const bool sent = co_await Send(scratch_);
+    if (replacer_ != nullptr) replacer_->Finish(&scratch_);
+    std::string_view data = scratch_;
+    if (encoder_ != nullptr) {
+      encoded_.clear();
+      if (!encoder_->Write(scratch_, &encoded_) || !encoder_->Finish(&encoded_)) co_return false;
+      data = encoded_;
+    }
+    const bool sent = co_await Send(data);
     if (!sent) co_return false;
   }
   if (out_ == OutFraming::kChunked) {

@@ -53,9 +53,15 @@ BodyPlan PlanBody(const BodyFraming& in, bool replacing, bool dst_accepts_chunke
 // the exact output length for kLength).
 void ApplyPlanToFields(const BodyPlan& plan, uint64_t body_length, std::vector<HeaderField>* fields);
 
+class ContentEncoder;
+
+// Writes a body: each piece goes through the replacer (if any), then the
+// encoder (if any: a content-coded request body is re-encoded after
+// substitution), then the framing.
 class BodyWriter {
  public:
-  BodyWriter(ByteStream& dst, OutFraming out, StreamReplacer* replacer, Millis idle);
+  BodyWriter(ByteStream& dst, OutFraming out, StreamReplacer* replacer, Millis idle,
+             ContentEncoder* encoder = nullptr);
   boost::asio::awaitable<bool> Write(std::string_view piece);
   boost::asio::awaitable<bool> Finish();
   uint64_t wire_bytes() const { return wire_bytes_; }
@@ -66,7 +72,9 @@ class BodyWriter {
   OutFraming out_;
   StreamReplacer* replacer_;
   Millis idle_;
+  ContentEncoder* encoder_;
   std::string scratch_;
+  std::string encoded_;
   std::string wire_;
   uint64_t wire_bytes_ = 0;
 };

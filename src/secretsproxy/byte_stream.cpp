@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 
 #include <cerrno>
+#include <cstring>
 #include <cstdlib>
 
 #include <boost/asio/read.hpp>
@@ -43,8 +44,7 @@ void ByteStream::ArmDeadline(asio::steady_timer& timer, uint64_t gen) {
     auto self = weak.lock();
     if (!self || self->generation_ != gen) return;
     self->timed_out_ = true;
-    error_code ignored;
-    self->socket().cancel(ignored);
+    self->CancelIo();
   });
 }
 
@@ -98,6 +98,11 @@ asio::awaitable<void> PlainStream::GracefulClose() {
   sock_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   if (!ec) co_await Linger();
   Close();
+}
+
+void PlainStream::CancelIo() {
+  error_code ignored;
+  sock_.cancel(ignored);
 }
 
 void PlainStream::Close() {
@@ -256,10 +261,143 @@ asio::awaitable<void> TlsStream::GracefulClose() {
   Close();
 }
 
+void TlsStream::CancelIo() {
+  error_code ignored;
+  sock_.cancel(ignored);
+}
+
 void TlsStream::Close() {
   error_code ec;
   timer_.cancel();
   sock_.close(ec);
+}
+
+// ---------------------------------------------------------------- memory --
+
+// One direction. The timers serve as condition variables: a waiter sleeps on
+// one until its deadline; a state change cancels it (= wake up).
+struct MemoryStream::Pipe {
+  explicit Pipe(asio::any_io_executor ex, size_t cap) : readable(ex), writable(ex), capacity(cap) {}
+  std::string data;
+  size_t read_pos = 0;
+  bool write_closed = false;  // writer is done: EOF after data
+  bool read_closed = false;   // reader is gone: writes fail
+  asio::steady_timer readable;
+  asio::steady_timer writable;
+  size_t capacity;
+  size_t available() const { return data.size() - read_pos; }
+};
+
+namespace {
+using SteadyClock = std::chrono::steady_clock;
+
+// Sleeps on `t` until woken (Wake) or the deadline.
+asio::awaitable<void> SleepOn(asio::steady_timer& t, SteadyClock::time_point deadline) {
+  t.expires_at(deadline);
+  error_code ec;
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+void Wake(asio::steady_timer& t) { t.cancel(); }
+}  // namespace
+
+MemoryStream::MemoryStream(asio::any_io_executor ex, std::shared_ptr<Pipe> in, std::shared_ptr<Pipe> out)
+    : ex_(std::move(ex)), in_(std::move(in)), out_(std::move(out)) {}
+
+MemoryStream::~MemoryStream() { Close(); }
+
+asio::awaitable<size_t> MemoryStream::ReadSome(char* data, size_t size, Millis timeout, error_code& ec) {
+  ec.clear();
+  if (size == 0) co_return 0;
+  const auto deadline = SteadyClock::now() + timeout;
+  while (in_->available() == 0) {
+    if (in_->read_closed) {
+      ec = asio::error::operation_aborted;  // we closed our end
+      co_return 0;
+    }
+    if (in_->write_closed) {
+      ec = asio::error::eof;
+      co_return 0;
+    }
+    if (SteadyClock::now() >= deadline) {
+      ec = asio::error::timed_out;
+      co_return 0;
+    }
+    co_await SleepOn(in_->readable, deadline);
+  }
+  const size_t n = std::min(size, in_->available());
+  std::memcpy(data, in_->data.data() + in_->read_pos, n);
+  in_->read_pos += n;
+  if (in_->read_pos == in_->data.size()) {
+    in_->data.clear();
+    in_->read_pos = 0;
+  }
+  Wake(in_->writable);
+  co_return n;
+}
+
+asio::awaitable<void> MemoryStream::WriteAll(std::string_view data, Millis timeout, error_code& ec) {
+  ec.clear();
+  const auto deadline = SteadyClock::now() + timeout;
+  while (!data.empty()) {
+    if (out_->read_closed || out_->write_closed) {
+      ec = asio::error::broken_pipe;
+      co_return;
+    }
+    size_t room = data.size();
+    if (out_->capacity != 0) room = std::min(room, out_->capacity - std::min(out_->capacity, out_->available()));
+    if (room == 0) {
+      if (SteadyClock::now() >= deadline) {
+        ec = asio::error::timed_out;
+        co_return;
+      }
+      co_await SleepOn(out_->writable, deadline);
+      continue;
+    }
+    out_->data.append(data.data(), room);
+    data.remove_prefix(room);
+    Wake(out_->readable);
+  }
+}
+
+void MemoryStream::ShutdownSend() {
+  out_->write_closed = true;
+  Wake(out_->readable);
+  Wake(out_->writable);
+}
+
+asio::awaitable<void> MemoryStream::GracefulClose() {
+  ShutdownSend();
+  Close();
+  co_return;
+}
+
+void MemoryStream::Close() {
+  ShutdownSend();
+  in_->read_closed = true;
+  in_->data.clear();
+  in_->read_pos = 0;
+  Wake(in_->readable);
+  Wake(in_->writable);
+}
+
+asio::awaitable<bool> MemoryStream::WaitDrained(Millis timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  while (out_->available() != 0) {
+    if (out_->read_closed || SteadyClock::now() >= deadline) co_return false;
+    co_await SleepOn(out_->writable, deadline);
+  }
+  co_return !out_->read_closed;
+}
+
+size_t MemoryStream::buffered() const { return in_->available(); }
+
+std::pair<std::shared_ptr<MemoryStream>, std::shared_ptr<MemoryStream>> MakeMemoryStreamPair(
+    asio::any_io_executor ex, size_t capacity) {
+  auto a_to_b = std::make_shared<MemoryStream::Pipe>(ex, capacity);
+  auto b_to_a = std::make_shared<MemoryStream::Pipe>(ex, capacity);
+  auto a = std::make_shared<MemoryStream>(ex, b_to_a, a_to_b);
+  auto b = std::make_shared<MemoryStream>(ex, a_to_b, b_to_a);
+  return {a, b};
 }
 
 }  // namespace osb::secretsproxy

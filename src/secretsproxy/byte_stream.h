@@ -1,5 +1,6 @@
-// ByteStream: one connection end (plain TCP or TLS over TCP) with a timeout
-// on every operation, so the relay code is written once for both.
+// ByteStream: one connection end (plain TCP, TLS over TCP, or an in-memory
+// twin for tests) with a timeout on every operation, so the relay code is
+// written once for all of them.
 // Expected failures (EOF, reset, timeout = boost::asio::error::timed_out)
 // come back as error codes, never exceptions. Created with std::make_shared
 // (timer handlers hold a weak_ptr). Not thread-safe: use from the
@@ -7,6 +8,7 @@
 #pragma once
 
 #include <utility>  // before Boost 1.74 awaitable.hpp, which needs std::exchange
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -16,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace osb::secretsproxy {
 
@@ -34,7 +37,8 @@ class ByteStream : public std::enable_shared_from_this<ByteStream> {
   // response even if it was sending, then Close().
   virtual boost::asio::awaitable<void> GracefulClose() = 0;
   virtual void Close() = 0;
-  virtual boost::asio::ip::tcp::socket& socket() = 0;
+  // The executor the stream's operations run on (Stop() posts Close there).
+  virtual boost::asio::any_io_executor get_executor() = 0;
   // Frees per-connection buffers that an idle connection need not hold
   // (TLS record buffers); they come back on the next read or write.
   virtual void ReleaseIdleBuffers() {}
@@ -53,6 +57,8 @@ class ByteStream : public std::enable_shared_from_this<ByteStream> {
   void Arm(boost::asio::steady_timer& timer, Millis timeout, Millis idle_grace = Millis{0});
   void Disarm(boost::asio::steady_timer& timer);
   boost::asio::awaitable<void> Linger();
+  // Cancels the pending operations (called by the timer armed by Arm).
+  virtual void CancelIo() = 0;
   bool timed_out_ = false;
   uint64_t generation_ = 0;
   std::weak_ptr<ByteStream> idle_peer_;
@@ -69,9 +75,11 @@ class PlainStream final : public ByteStream {
   boost::asio::awaitable<void> WriteAll(std::string_view data, Millis timeout, boost::system::error_code& ec) override;
   boost::asio::awaitable<void> GracefulClose() override;
   void Close() override;
-  boost::asio::ip::tcp::socket& socket() override { return sock_; }
+  boost::asio::any_io_executor get_executor() override { return sock_.get_executor(); }
+  boost::asio::ip::tcp::socket& socket() { return sock_; }
 
  private:
+  void CancelIo() override;
   boost::asio::ip::tcp::socket sock_;
   boost::asio::steady_timer timer_;
 };
@@ -96,10 +104,12 @@ class TlsStream final : public ByteStream {
   boost::asio::awaitable<void> WriteAll(std::string_view data, Millis timeout, boost::system::error_code& ec) override;
   boost::asio::awaitable<void> GracefulClose() override;
   void Close() override;
-  boost::asio::ip::tcp::socket& socket() override { return sock_; }
+  boost::asio::any_io_executor get_executor() override { return sock_.get_executor(); }
+  boost::asio::ip::tcp::socket& socket() { return sock_; }
   void ReleaseIdleBuffers() override;
 
  private:
+  void CancelIo() override;
   // Waits for the socket to become readable/writable (per SSL_get_error).
   boost::asio::awaitable<void> WaitFor(int ssl_error, boost::system::error_code& ec);
   // After SSL_ERROR_WANT_READ: true if OpenSSL has used up the initial bytes
@@ -111,5 +121,44 @@ class TlsStream final : public ByteStream {
   std::string initial_;         // backs initial_bio_
   BIO* initial_bio_ = nullptr;  // owned by ssl_ while set
 };
+
+// The in-memory twin of a connection (the seam that lets the whole exchange
+// run in unit tests without sockets). Bytes written to one end are read from
+// the other, in order, in whatever pieces the reader asks for. Each
+// direction buffers at most `capacity` bytes (0 = unbounded); a writer then
+// waits for room, like a full socket buffer. Close() ends both directions
+// (the peer reads what was already written, then EOF; its writes fail with
+// broken_pipe); GracefulClose() ends our sending side, then closes. Timeouts
+// behave as for sockets (boost::asio::error::timed_out). Both ends must be
+// used from one thread (one io_context or strand).
+class MemoryStream final : public ByteStream {
+ public:
+  struct Pipe;  // one direction
+  MemoryStream(boost::asio::any_io_executor ex, std::shared_ptr<Pipe> in, std::shared_ptr<Pipe> out);
+  ~MemoryStream() override;
+  boost::asio::awaitable<size_t> ReadSome(char* data, size_t size, Millis timeout,
+                                          boost::system::error_code& ec) override;
+  boost::asio::awaitable<void> WriteAll(std::string_view data, Millis timeout, boost::system::error_code& ec) override;
+  boost::asio::awaitable<void> GracefulClose() override;
+  void Close() override;
+  boost::asio::any_io_executor get_executor() override { return ex_; }
+  // Ends our sending side only (the peer reads EOF after the buffered bytes).
+  void ShutdownSend();
+  // Waits until the peer has read every byte we wrote (true), or the peer
+  // closed / the timeout passed (false). Tests use it to deliver a message
+  // in two reads split at an exact offset.
+  boost::asio::awaitable<bool> WaitDrained(Millis timeout);
+  // Bytes written to us and not yet read.
+  size_t buffered() const;
+
+ private:
+  void CancelIo() override {}
+  boost::asio::any_io_executor ex_;
+  std::shared_ptr<Pipe> in_;
+  std::shared_ptr<Pipe> out_;
+};
+
+std::pair<std::shared_ptr<MemoryStream>, std::shared_ptr<MemoryStream>> MakeMemoryStreamPair(
+    boost::asio::any_io_executor ex, size_t capacity = 0);
 
 }  // namespace osb::secretsproxy

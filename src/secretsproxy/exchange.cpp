@@ -10,7 +10,9 @@
 
 #include "common/secure_memory.h"
 #include "secretsproxy/body_relay.h"
-#include "secretsproxy/upstream_connector.h"
+#include "secretsproxy/content_decoder.h"
+#include "secretsproxy/content_encoder.h"
+#include "secretsproxy/memory_budget.h"
 #include "secretsproxy/websocket_scrubber.h"
 
 namespace osb::secretsproxy {
@@ -89,17 +91,9 @@ asio::awaitable<HeadRead> ReadHeadImpl(ByteStream& s, std::string& buf, Head* he
   }
 }
 
-asio::awaitable<HeadRead> ReadResponseHead(ByteStream& s, std::string& buf, ResponseHead* head,
+asio::awaitable<HeadRead> ReadResponseHeadFrom(ByteStream& s, std::string& buf, ResponseHead* head,
                                            const ProxyLimits& limits, std::string* reason) {
   co_return co_await ReadHeadImpl(s, buf, head, limits, limits.idle_timeout, reason, true, ParseResponseHead);
-}
-
-std::vector<std::string> MatchedNames(const SessionSnapshot& session, const StreamReplacer& r) {
-  std::vector<std::string> names;
-  for (size_t i = 0; i < r.matched().size(); ++i) {
-    if (r.matched()[i]) names.push_back(session.secrets()[i].name);
-  }
-  return names;
 }
 
 // Copies bytes one way until either side ends, then closes both. With a
@@ -128,382 +122,591 @@ asio::awaitable<void> Pump(std::shared_ptr<ByteStream> from, std::shared_ptr<Byt
   to->Close();
 }
 
-struct Exchange {
-  std::shared_ptr<ProxyShared> shared;
-  std::shared_ptr<ByteStream> client;
-  ExchangeOptions opt;
-  const ProxyLimits& limits;
-  std::string cbuf;
-  std::shared_ptr<ByteStream> upstream;
-  std::optional<Target> upstream_target;
-  std::string ubuf;
-  // Reused from request to request (their strings keep their capacity).
-  RequestHead req;
-  ResponseHead resp;
-  // Which secrets may be substituted for the current target; recomputed only
-  // when the session snapshot or the target host changes.
-  std::shared_ptr<const SessionSnapshot> enabled_session;
-  std::string enabled_host;
-  uint16_t enabled_port = 0;
-  std::vector<bool> enabled;
-  bool any_enabled = false;
 
+// Memory a decoder for `codings` may allocate with windows of 2^window_log
+// (content_decoder.h: zstd <= window + ~200 KiB, br <= window + 4 MiB,
+// gzip/deflate ~45 KiB), charged to the sandbox's budget.
+size_t DecoderCost(const std::vector<Coding>& codings, int window_log) {
+  size_t cost = 0;
+  for (Coding c : codings) {
+    if (c == Coding::kZstd) {
+      cost += (size_t{1} << window_log) + (256 << 10);
+    } else if (c == Coding::kBrotli) {
+      cost += (size_t{1} << window_log) + (4 << 20);
+    } else {
+      cost += 64 << 10;
+    }
+  }
+  return cost;
+}
+
+// An encoder's state (content_encoder.h), charged likewise.
+size_t EncoderCost(const std::vector<Coding>& codings) {
+  size_t cost = 0;
+  for (Coding c : codings) cost += (c == Coding::kBrotli || c == Coding::kZstd) ? (3 << 20) : (320 << 10);
+  return cost;
+}
+
+// The largest history window (8 MiB, the limit RFC 9659 sets for HTTP, else
+// 1 MiB) whose decoder memory fits the sandbox's budget; nullopt when not
+// even the smaller one does.
+std::optional<DecoderOptions> ChargeDecoder(BodyBudgetLease& lease, const std::shared_ptr<const SessionSnapshot>& s,
+                                            size_t limit, const std::vector<Coding>& codings) {
+  for (int log : {23, 20}) {
+    if (lease.TryCharge(s, limit, DecoderCost(codings, log))) {
+      DecoderOptions o;
+      o.max_window_log = log;
+      return o;
+    }
+  }
+  return std::nullopt;
+}
+
+// Feeds `in` to the decoder and writes everything it yields, one bounded
+// piece at a time (a decompression bomb costs time, never memory).
+enum class Decoded { kOk, kBadCoding, kWriteFailed };
+asio::awaitable<Decoded> WriteDecoded(ContentDecoder& d, std::string_view in, bool last, BodyWriter& w,
+                                      std::string& scratch) {
+  d.Feed(in);
+  while (true) {
+    scratch.clear();
+    const DecodeStatus st = d.Read(kReadChunk, &scratch);
+    if (st == DecodeStatus::kError) co_return Decoded::kBadCoding;
+    const bool written = co_await w.Write(scratch);
+    if (!written) co_return Decoded::kWriteFailed;
+    if (st == DecodeStatus::kNeedInput) break;
+  }
+  if (last && !d.Finish()) co_return Decoded::kBadCoding;  // truncated
+  co_return Decoded::kOk;
+}
+
+// A strong ETag named the coded representation; the identity body the
+// client gets is equivalent, not byte-identical: W/ (RFC 9110 8.8.1).
+void WeakenETag(std::vector<HeaderField>* fields) {
+  for (auto& f : *fields) {
+    if (EqualsIgnoreCase(f.name, "etag") && f.value.rfind("W/", 0) != 0) f.value.insert(0, "W/");
+  }
+}
+
+constexpr std::string_view kBudgetExhausted = "the sandbox's memory budget for request bodies is exhausted";
+
+// One client connection: the loop over requests, the asynchronous stages of
+// one request, the relays and the single refusal/audit path.
+class Exchange {
+ public:
+  Exchange(ExchangeEnv env, std::shared_ptr<ByteStream> client, ExchangeOptions options)
+      : env_(env),
+        limits_(*env.limits),
+        client_(std::move(client)),
+        opt_(std::move(options)),
+        ctx_(opt_, *env.sessions, env.transparent_http_port) {
+    cbuf_ = std::move(opt_.initial_bytes);
+  }
   asio::awaitable<void> Run();
+
+  using AsyncStage = asio::awaitable<StageResult> (Exchange::*)();
+  // The asynchronous stages, in order (after the head stages).
+  asio::awaitable<StageResult> SendContinue();       // 100 Continue when the client waits for it
+  asio::awaitable<StageResult> ReadRequestBody();    // plan; buffer + substitute or scan
+  asio::awaitable<StageResult> ConnectUpstream();    // reuse, or dial (DNS, address policy, TLS)
+  asio::awaitable<StageResult> Forward();            // head (+ buffered body), streamed body
+  asio::awaitable<StageResult> ReadResponseHead();   // skip 1xx, framing, scrub the head
+  asio::awaitable<StageResult> PlanResponse();       // framing toward the client; buffer + scrub
+
+ private:
   // Returns false when the client connection must end.
   asio::awaitable<bool> One();
-  asio::awaitable<bool> Refuse(AuditRecord& rec, Clock::time_point start, int status, std::string reason,
-                               bool close);
+  // The one refusal path: answers (unless the client is gone) and leaves
+  // the audit to One(). Always ends the connection.
+  asio::awaitable<bool> Refuse(StageResult st);
+  // Relays (each its own coroutine).
+  asio::awaitable<StageResult> RelayRequestBody();
+  asio::awaitable<bool> SendResponse();
+  asio::awaitable<bool> RelayResponseBody();
+  asio::awaitable<bool> Tunnel();
+  // Writes the request's audit line and counts it, once.
+  void Audit();
+  // An upstream misbehaved: counted, then refused like any other stage.
+  StageResult UpstreamFault(int status, std::string reason) {
+    env_.metrics->upstream_errors++;
+    return {status, std::move(reason)};
+  }
+  // Drops the copies of the request that hold substituted values.
+  void WipeSubstituted();
+
+  ExchangeEnv env_;
+  const ProxyLimits& limits_;
+  std::shared_ptr<ByteStream> client_;
+  ExchangeOptions opt_;
+  RequestContext ctx_;
+  AuditRecord& rec() { return ctx_.rec; }
+  std::string cbuf_;  // client bytes read but not consumed
+  std::shared_ptr<ByteStream> upstream_;
+  std::optional<Target> upstream_target_;
+  std::string ubuf_;  // upstream bytes read but not consumed
+  bool audited_ = false;
+  bool sent_upstream_ = false;
+  bool wiped_ = false;
+  // Request body.
+  BodyPlan plan_;
+  std::optional<BodyReader> reader_;
+  std::string body_;  // buffered request body
+  BodyBudgetLease body_lease_;  // body_'s charge to the sandbox's budget
+  BodyBudgetLease req_coding_lease_;  // decoder + encoder of a content-coded request body
+  std::string wire_;  // serialized request head (+ buffered body)
+  // Response.
+  ResponseHead resp_;
+  BodyFraming resp_framing_;
+  bool upstream_close_ = false;
+  bool scrubbing_ = false;
+  std::optional<StreamReplacer> scrub_;  // values -> tokens
+  std::shared_ptr<WebSocketRewriter> ws_;     // server frames, scrubbed
+  std::shared_ptr<WebSocketRewriter> ws_up_;  // client frames, tokens substituted
+  BodyPlan rplan_;
+  bool close_after_ = false;
+  std::optional<BodyReader> rreader_;
+  std::string rbody_;  // buffered response body
+  BodyBudgetLease rbody_lease_;
+  std::unique_ptr<ContentDecoder> decoder_;  // response Content-Encoding, undone before scrubbing
+  BodyBudgetLease resp_coding_lease_;
 };
 
-asio::awaitable<bool> Exchange::Refuse(AuditRecord& rec, Clock::time_point start, int status, std::string reason,
-                                       bool close) {
-  const std::string resp = ErrorResponse(status, reason, close);
-  error_code ec;
-  co_await client->WriteAll(resp, limits.idle_timeout, ec);
-  rec.forwarded = false;
-  rec.status = status;
-  rec.reason = std::move(reason);
-  rec.bytes_down += resp.size();
-  rec.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  shared->audit->bytes_down += resp.size();
-  shared->audit->Write(rec);
-  co_return !close && !ec;
-}
+constexpr Exchange::AsyncStage kAsyncStages[] = {
+    &Exchange::SendContinue, &Exchange::ReadRequestBody, &Exchange::ConnectUpstream,
+    &Exchange::Forward,      &Exchange::ReadResponseHead, &Exchange::PlanResponse,
+};
 
 asio::awaitable<bool> Exchange::One() {
   std::string reason;
-  const HeadRead hr = co_await ReadRequestHead(*client, cbuf, &req, limits, limits.idle_timeout, &reason);
-  const auto start = Clock::now();
-  AuditRecord rec;
-  rec.source = opt.source_ip;
-  if (opt.fixed_target) rec.host = opt.fixed_target->host;
+  const HeadRead hr = co_await ReadRequestHead(*client_, cbuf_, &ctx_.head, limits_, limits_.idle_timeout, &reason);
   if (hr == HeadRead::kEof || hr == HeadRead::kTimeout || hr == HeadRead::kError) co_return false;
-  if (hr == HeadRead::kBad) co_return co_await Refuse(rec, start, 400, reason, true);
-  if (hr == HeadRead::kTooLarge) co_return co_await Refuse(rec, start, 431, reason, true);
-  rec.method = req.method;
-
-  auto session = shared->sessions->Lookup(opt.source_ip);
-  if (!session) co_return co_await Refuse(rec, start, 403, "no sandbox session for this source address", true);
-  rec.sandbox = session->sandbox_id();
-  if (opt.sni_mismatch) {
-    co_return co_await Refuse(rec, start, 421, "TLS server name does not match the CONNECT target", true);
-  }
-  StageResult st = CheckMethod(req);
-  if (!st.ok()) co_return co_await Refuse(rec, start, st.status, st.reason, true);
-
-  // Which upstream does this request name, and does everything agree?
-  Target target;
-  switch (opt.mode) {
-    case ExchangeMode::kTls:
-      target = *opt.fixed_target;
-      st = CheckHostAgreement(&req, target, "https");
-      break;
-    case ExchangeMode::kExplicitPlain:
-      st = TargetFromAbsoluteForm(&req, &target);
-      break;
-    case ExchangeMode::kTransparentPlain:
-      st = TargetFromHost(req, shared->config.transparent_http_port, &target);
-      break;
-  }
-  if (!target.host.empty()) rec.host = target.host;
-  if (!st.ok()) co_return co_await Refuse(rec, start, st.status, st.reason, true);
-  if (!session->EgressAllowed(target.host, target.port)) {
-    co_return co_await Refuse(rec, start, 403, "host is not on the sandbox's egress allowlist", true);
-  }
-  BodyFraming in_framing;
-  if (auto err = AnalyzeRequestFraming(req, &in_framing)) co_return co_await Refuse(rec, start, 400, *err, true);
-
-  const bool client_close = FieldHasToken(req.fields, "connection", "close") ||
-                            (req.version_minor == 0 && !FieldHasToken(req.fields, "connection", "keep-alive"));
-  const bool upgrade = HasField(req.fields, "upgrade") &&
-                       FieldHasToken(req.fields, "connection", "upgrade");
-  const bool has_body = in_framing.kind != BodyFraming::kNone &&
-                        !(in_framing.kind == BodyFraming::kContentLength && in_framing.length == 0);
-  const bool plaintext = opt.mode != ExchangeMode::kTls;
-  const bool client_is_11 = req.version_minor == 1;
-
-  // Substitution (TLS) or the plaintext guard.
-  if (enabled_session != session || enabled_host != target.host || enabled_port != target.port) {
-    enabled = session->EnabledFor(target.host, target.port);
-    any_enabled = std::find(enabled.begin(), enabled.end(), true) != enabled.end();
-    enabled_session = session;
-    enabled_host = target.host;
-    enabled_port = target.port;
-  }
-  StreamReplacer replacer(session->substitutions(), enabled, StreamReplacer::HoldBack::kMinimal);
-  // Tokens of secrets that may not go to this host pass sealed; note which.
-  WithheldTokens withheld(session, enabled);
-  if (withheld.active() && !plaintext) {
-    withheld.ScanWhole(&req.target);
-    for (auto& f : req.fields) withheld.ScanWhole(&f.value);
-  }
-  if (plaintext) {
-    if (HeadContainsSealedToken(req)) {
-      co_return co_await Refuse(rec, start, 403,
-                                "plain HTTP request carries a sealed token; tokens are only substituted over HTTPS",
-                                true);
-    }
+  ctx_.Begin();
+  audited_ = sent_upstream_ = wiped_ = false;
+  StageResult st;
+  if (hr == HeadRead::kBad) {
+    st = {400, std::move(reason)};
+  } else if (hr == HeadRead::kTooLarge) {
+    st = {431, std::move(reason)};
   } else {
-    st = SubstituteHead(&req, &replacer);
-    if (!st.ok()) co_return co_await Refuse(rec, start, st.status, st.reason, true);
+    rec().method = ctx_.head.method;
+    st = RunHeadStages(ctx_);
   }
-  const bool expect_continue = FieldHasToken(req.fields, "expect", "100-continue");
-  RemoveFields(&req.fields, "expect");
-  RemoveFields(&req.fields, "proxy-connection");
-  RemoveFields(&req.fields, "proxy-authorization");
-  RemoveFields(&req.fields, "keep-alive");
-  // Compressed websocket frames could not be scrubbed: never negotiate it.
-  if (upgrade) RemoveFields(&req.fields, "sec-websocket-extensions");
-  if (req.version_minor == 0) {
-    if (!HasField(req.fields, "host")) req.fields.push_back({"Host", target.host});
-    if (client_close && !FieldHasToken(req.fields, "connection", "close")) {
-      req.fields.push_back({"Connection", "close"});
-    }
-    req.version_minor = 1;
+  for (AsyncStage stage : kAsyncStages) {
+    if (!st.ok()) break;
+    StageResult next = co_await (this->*stage)();
+    st = std::move(next);
   }
-  if (expect_continue && has_body) {
-    error_code ec;
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    co_await client->WriteAll(kContinue, limits.idle_timeout, ec);
-    if (ec) co_return false;
+  bool more = false;
+  if (!st.ok()) {
+    more = co_await Refuse(std::move(st));
+  } else if (resp_.status == 101) {
+    more = co_await Tunnel();
+  } else {
+    more = co_await SendResponse();
   }
+  Audit();
+  co_return more;
+}
 
-  // Plain HTTP: read and scan the whole (bounded) body before anything leaves.
-  std::string body;
-  BodyPlan plan = PlanBody(in_framing, !plaintext && any_enabled, true, limits.body_buffer_limit);
-  if (plaintext && has_body) {
-    if (in_framing.kind == BodyFraming::kContentLength && in_framing.length > limits.body_buffer_limit) {
-      co_return co_await Refuse(rec, start, 413, "plain HTTP request bodies are limited to body_buffer_limit", true);
+asio::awaitable<bool> Exchange::Refuse(StageResult st) {
+  rec().forwarded = false;
+  rec().status = st.status;
+  rec().reason = std::move(st.reason);
+  if (st.status == kClientGone) co_return false;
+  const std::string resp = ErrorResponse(rec().status, rec().reason, true);
+  error_code ec;
+  co_await client_->WriteAll(resp, limits_.idle_timeout, ec);
+  rec().bytes_down += resp.size();
+  co_return false;
+}
+
+void Exchange::Audit() {
+  if (audited_) return;
+  audited_ = true;
+  if (sent_upstream_) {
+    rec().secrets = ctx_.MatchedSecretNames();
+    if (ctx_.withheld) {
+      rec().withheld = ctx_.withheld->Found(ctx_.target.host, ctx_.target.port);
+      for (const auto& w : rec().withheld) {
+        if (rec().reason.find(w.second) == std::string::npos) {
+          rec().reason += (rec().reason.empty() ? "" : ",") + w.second;
+        }
+      }
     }
-    plan = {true, OutFraming::kLength};
   }
-  BodyReader reader(*client, cbuf, in_framing, limits.idle_timeout);
-  if (plan.buffer_whole) {
+  WipeSubstituted();
+  body_lease_.Release();
+  rbody_lease_.Release();
+  req_coding_lease_.Release();
+  resp_coding_lease_.Release();
+  decoder_.reset();
+  rec().duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - ctx_.start).count();
+  env_.metrics->bytes_up += rec().bytes_up;
+  env_.metrics->bytes_down += rec().bytes_down;
+  env_.metrics->CountRequest(rec());
+  env_.audit->Write(rec());
+}
+
+void Exchange::WipeSubstituted() {
+  if (wiped_ || !ctx_.substitute || !ctx_.substitute->any_matched()) return;
+  wiped_ = true;
+  // ctx_.head is reused by the next request; only its method is read after
+  // this (response framing).
+  SecureWipe(wire_);
+  SecureWipe(body_);
+  SecureWipe(ctx_.head.target);
+  for (auto& f : ctx_.head.fields) SecureWipe(f.value);
+}
+
+asio::awaitable<StageResult> Exchange::SendContinue() {
+  if (!ctx_.expect_continue || !ctx_.has_body) co_return StageResult{};
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  error_code ec;
+  co_await client_->WriteAll(kContinue, limits_.idle_timeout, ec);
+  if (ec) co_return StageResult{kClientGone, "client closed the connection"};
+  co_return StageResult{};
+}
+
+asio::awaitable<StageResult> Exchange::ReadRequestBody() {
+  const bool substituting = !ctx_.plaintext && ctx_.any_enabled;
+  // A content-coded body is decoded, substituted and re-encoded as a stream.
+  const size_t buffer_limit = ctx_.request_codings.empty() ? limits_.body_buffer_limit : 0;
+  plan_ = PlanBody(ctx_.framing, substituting, true, buffer_limit);
+  if (plan_.buffer_whole &&
+      !body_lease_.TryCharge(ctx_.session, limits_.session_body_budget, ctx_.framing.length)) {
+    plan_ = PlanBody(ctx_.framing, substituting, true, 0);  // over the sandbox's budget: stream it
+  }
+  if (ctx_.plaintext && ctx_.has_body) {
+    // Plain HTTP: read and scan the whole (bounded) body before anything leaves.
+    if (ctx_.framing.kind == BodyFraming::kContentLength) {
+      if (ctx_.framing.length > limits_.body_buffer_limit) {
+        co_return StageResult{413, "plain HTTP request bodies are limited to body_buffer_limit"};
+      }
+      if (!body_lease_.TryCharge(ctx_.session, limits_.session_body_budget, ctx_.framing.length)) {
+        co_return StageResult{503, std::string(kBudgetExhausted)};
+      }
+    }
+    plan_ = {true, OutFraming::kLength};
+  }
+  reader_.emplace(*client_, cbuf_, ctx_.framing, limits_.idle_timeout);
+  body_.clear();
+  if (plan_.buffer_whole) {
+    const bool charge_as_read = ctx_.framing.kind != BodyFraming::kContentLength;  // chunked plain HTTP
     while (true) {
       std::string err;
-      auto s = co_await reader.Next(&body, &err);
-      if (s == BodyReader::Status::kError) co_return co_await Refuse(rec, start, 400, err, true);
-      if (body.size() > limits.body_buffer_limit) {
-        co_return co_await Refuse(rec, start, 413, "request body too large for plain HTTP", true);
+      auto s = co_await reader_->Next(&body_, &err);
+      if (s == BodyReader::Status::kError) co_return StageResult{400, err};
+      if (body_.size() > limits_.body_buffer_limit) {
+        co_return StageResult{413, "request body too large for plain HTTP"};
+      }
+      if (charge_as_read && body_.size() > body_lease_.charged() &&
+          !body_lease_.TryCharge(ctx_.session, limits_.session_body_budget, body_.size() - body_lease_.charged())) {
+        co_return StageResult{503, std::string(kBudgetExhausted)};
       }
       if (s == BodyReader::Status::kDone) break;
     }
-    if (plaintext) {
-      if (ContainsSealedToken(body)) {
-        co_return co_await Refuse(
-            rec, start, 403, "plain HTTP request carries a sealed token; tokens are only substituted over HTTPS", true);
+    if (ctx_.plaintext) {
+      if (ContainsSealedToken(body_)) {
+        co_return StageResult{403,
+                              "plain HTTP request carries a sealed token; tokens are only substituted over HTTPS"};
       }
     } else {
-      withheld.ScanWhole(&body);
-      body = replacer.ReplaceAll(body);
+      if (ctx_.withheld) ctx_.withheld->ScanWhole(&body_);
+      body_ = ctx_.substitute->ReplaceAll(body_);
     }
   }
-  ApplyPlanToFields(plan, body.size(), &req.fields);
+  ApplyPlanToFields(plan_, body_.size(), &ctx_.head.fields);
+  co_return StageResult{};
+}
 
-  // Upstream: reuse while the target is the same.
-  if (upstream && (!upstream_target || !(*upstream_target == target))) {
-    upstream->Close();
-    upstream.reset();
+asio::awaitable<StageResult> Exchange::ConnectUpstream() {
+  // Reuse while the target is the same.
+  if (upstream_ && (!upstream_target_ || !(*upstream_target_ == ctx_.target))) {
+    upstream_->Close();
+    upstream_.reset();
   }
-  if (!upstream) {
-    ubuf.clear();
-    auto conn = co_await ConnectUpstream(shared, target, !plaintext);
-    if (!conn.stream) co_return co_await Refuse(rec, start, conn.status, conn.reason, true);
-    upstream = conn.stream;
-    client->set_idle_peer(upstream);  // an idle client frees the upstream's TLS buffers too
-    upstream_target = target;
-  }
+  if (upstream_) co_return StageResult{};
+  ubuf_.clear();
+  auto conn = co_await env_.dialer->Dial(ctx_.target, !ctx_.plaintext);
+  if (!conn.stream) co_return StageResult{conn.status, std::move(conn.reason)};
+  upstream_ = std::move(conn.stream);
+  client_->set_idle_peer(upstream_);  // an idle client frees the upstream's TLS buffers too
+  upstream_target_ = ctx_.target;
+  co_return StageResult{};
+}
 
-  // Forward the request.
+asio::awaitable<StageResult> Exchange::Forward() {
+  wire_ = SerializeRequestHead(ctx_.head, plan_.buffer_whole ? body_.size() : 0);
+  if (plan_.buffer_whole) wire_ += body_;
+  sent_upstream_ = true;
   error_code ec;
-  std::string head = SerializeRequestHead(req, plan.buffer_whole ? body.size() : 0);
-  if (plan.buffer_whole) head += body;
-  co_await upstream->WriteAll(head, limits.idle_timeout, ec);
-  rec.bytes_up += head.size();
-  if (ec) {
-    shared->audit->upstream_errors++;
-    co_return co_await Refuse(rec, start, 502, "upstream closed the connection", true);
+  co_await upstream_->WriteAll(wire_, limits_.idle_timeout, ec);
+  rec().bytes_up += wire_.size();
+  if (ec) co_return UpstreamFault(502, "upstream closed the connection");
+  if (!plan_.buffer_whole && plan_.out != OutFraming::kNone) {
+    StageResult st = co_await RelayRequestBody();
+    if (!st.ok()) co_return st;
   }
-  if (!plan.buffer_whole && plan.out != OutFraming::kNone) {
-    BodyWriter writer(*upstream, plan.out, any_enabled ? &replacer : nullptr, limits.idle_timeout);
-    std::string piece;
-    while (true) {
-      piece.clear();
-      std::string err;
-      auto s = co_await reader.Next(&piece, &err);
-      if (s == BodyReader::Status::kError) {
-        rec.bytes_up += writer.wire_bytes();
-        co_return co_await Refuse(rec, start, 400, err, true);
-      }
-      withheld.Scan(piece);
-      const bool written = co_await writer.Write(piece);
-      if (!written) {
-        shared->audit->upstream_errors++;
-        co_return co_await Refuse(rec, start, 502, "upstream closed the connection during the request body", true);
-      }
-      if (s == BodyReader::Status::kDone) break;
-    }
-    const bool finished = co_await writer.Finish();
-    if (!finished) {
-      co_return co_await Refuse(rec, start, 502, "upstream closed the connection during the request body", true);
-    }
-    rec.bytes_up += writer.wire_bytes();
-  }
-  rec.secrets = MatchedNames(*session, replacer);
-  rec.withheld = withheld.Found(target.host, target.port);
-  for (const auto& w : rec.withheld) {
-    if (rec.reason.find(w.second) == std::string::npos) rec.reason += (rec.reason.empty() ? "" : ",") + w.second;
-  }
-  shared->audit->bytes_up += rec.bytes_up;
-  if (replacer.any_matched()) {
-    // Forwarded: the substituted copies held real values; do not keep them
-    // (req is reused by the next request; only its method is read below).
-    SecureWipe(head);
-    SecureWipe(body);
-    SecureWipe(req.target);
-    for (auto& f : req.fields) SecureWipe(f.value);
-  }
+  // Forwarded: the substituted copies held real values; do not keep them.
+  WipeSubstituted();
+  if (body_.capacity() > 4096) std::string().swap(body_);
+  body_lease_.Release();
+  co_return StageResult{};
+}
 
-  // Response head (1xx other than 101 are dropped: we answered Expect ourselves).
+asio::awaitable<StageResult> Exchange::RelayRequestBody() {
+  StreamReplacer* replacer = ctx_.substitute && ctx_.any_enabled ? &*ctx_.substitute : nullptr;
+  // A content-coded body: decode, substitute, re-encode in the same codings.
+  std::unique_ptr<ContentDecoder> decoder;
+  std::unique_ptr<ContentEncoder> encoder;
+  if (!ctx_.request_codings.empty()) {
+    const auto& codings = ctx_.request_codings;
+    auto options = ChargeDecoder(req_coding_lease_, ctx_.session, limits_.session_body_budget, codings);
+    if (!options || !req_coding_lease_.TryCharge(ctx_.session, limits_.session_body_budget, EncoderCost(codings))) {
+      co_return StageResult{503, std::string(kBudgetExhausted)};
+    }
+    auto d = ContentDecoder::Create(codings, *options);
+    auto e = ContentEncoder::Create(codings);
+    if (!d || !e) co_return StageResult{503, "cannot allocate a content-coding state"};
+    decoder = std::move(*d);
+    encoder = std::move(*e);
+  }
+  BodyWriter writer(*upstream_, plan_.out, replacer, limits_.idle_timeout, encoder.get());
+  std::string piece;
+  std::string decoded;
   while (true) {
-    const HeadRead r = co_await ReadResponseHead(*upstream, ubuf, &resp, limits, &reason);
+    piece.clear();
+    std::string err;
+    auto s = co_await reader_->Next(&piece, &err);
+    if (s == BodyReader::Status::kError) {
+      rec().bytes_up += writer.wire_bytes();
+      co_return StageResult{400, err};
+    }
+    bool written = false;
+    if (decoder) {
+      const Decoded d = co_await WriteDecoded(*decoder, piece, s == BodyReader::Status::kDone, writer, decoded);
+      if (d == Decoded::kBadCoding) {
+        rec().bytes_up += writer.wire_bytes();
+        co_return StageResult{400, "request body does not decode as its Content-Encoding says"};
+      }
+      written = d == Decoded::kOk;
+    } else {
+      if (ctx_.withheld && ctx_.withheld->active()) ctx_.withheld->Scan(piece);
+      written = co_await writer.Write(piece);
+    }
+    if (!written) {
+      rec().bytes_up += writer.wire_bytes();
+      co_return UpstreamFault(502, "upstream closed the connection during the request body");
+    }
+    if (s == BodyReader::Status::kDone) break;
+  }
+  const bool finished = co_await writer.Finish();
+  rec().bytes_up += writer.wire_bytes();
+  if (!finished) co_return UpstreamFault(502, "upstream closed the connection during the request body");
+  co_return StageResult{};
+}
+
+asio::awaitable<StageResult> Exchange::ReadResponseHead() {
+  // 1xx other than 101 are dropped: we answered Expect ourselves.
+  std::string reason;
+  while (true) {
+    const HeadRead r = co_await ReadResponseHeadFrom(*upstream_, ubuf_, &resp_, limits_, &reason);
     if (r != HeadRead::kOk) {
-      shared->audit->upstream_errors++;
-      co_return co_await Refuse(rec, start, r == HeadRead::kTimeout ? 504 : 502,
-                                r == HeadRead::kEof ? "upstream closed without a response"
-                                                    : "invalid response from upstream",
-                                true);
+      co_return UpstreamFault(r == HeadRead::kTimeout ? 504 : 502, r == HeadRead::kEof
+                                                                       ? "upstream closed without a response"
+                                                                       : "invalid response from upstream");
     }
-    if (resp.status >= 200 || (resp.status == 101 && upgrade)) break;
+    if (resp_.status >= 200 || (resp_.status == 101 && ctx_.upgrade)) break;
   }
-  BodyFraming out_in;
-  if (auto err = AnalyzeResponseFraming(resp, req.method, &out_in)) {
-    shared->audit->upstream_errors++;
-    co_return co_await Refuse(rec, start, 502, "upstream response framing is ambiguous", true);
+  if (AnalyzeResponseFraming(resp_, ctx_.head.method, &resp_framing_)) {
+    co_return UpstreamFault(502, "upstream response framing is ambiguous");
   }
-
+  upstream_close_ = FieldHasToken(resp_.fields, "connection", "close") || resp_.version_minor == 0 ||
+                    resp_framing_.kind == BodyFraming::kUntilClose;
   // Scrub the response head.
-  StreamReplacer scrub(session->scrubber());
-  const bool scrubbing = !session->scrubber()->empty();
-  if (scrubbing) {
-    st = ScrubResponseHead(&resp, &scrub);
-    if (!st.ok()) co_return co_await Refuse(rec, start, st.status, st.reason, true);
+  const auto& values = ctx_.session->scrubber();
+  scrub_.emplace(values);
+  scrubbing_ = !values->empty();
+  if (scrubbing_) {
+    StageResult st = ScrubResponseHead(&resp_, &*scrub_);
+    if (!st.ok()) co_return st;
   }
-  resp.version_minor = 1;
-
-  if (resp.status == 101) {
-    std::shared_ptr<WebSocketRewriter> ws;
-    std::shared_ptr<WebSocketRewriter> ws_up;  // tokens in client frames (TLS only, as for the head)
-    if (!plaintext && any_enabled) ws_up = std::make_shared<WebSocketSubstituter>(session->substitutions(), enabled);
-    if (scrubbing) {
-      const auto up = FindFields(resp.fields, "upgrade");
-      if (up.size() != 1 || !EqualsIgnoreCase(up[0]->value, "websocket") ||
-          !FindFields(resp.fields, "sec-websocket-extensions").empty()) {
-        co_return co_await Refuse(rec, start, 502, "upgrade that cannot be scrubbed (only plain websocket is)", true);
+  resp_.version_minor = 1;
+  // A content-coded body is decoded before scrubbing and delivered as
+  // identity. A coding the proxy cannot decode is refused: never passed on
+  // unscrubbed.
+  decoder_.reset();
+  if (scrubbing_) {
+    if (const auto ce = JoinedField(resp_.fields, "content-encoding")) {
+      const bool has_body = resp_framing_.kind != BodyFraming::kNone;
+      auto codings = ParseContentEncoding(*ce);
+      if (!codings) {
+        if (has_body) {
+          co_return UpstreamFault(502, "response content-coding cannot be decoded for scrubbing "
+                                       "(the proxy decodes gzip, deflate, br and zstd)");
+        }
+      } else if (!codings->empty()) {
+        if (resp_.status == 206 && has_body) {
+          // A byte range of a coded body cannot be decoded alone.
+          co_return UpstreamFault(502, "partial response in a content-coding cannot be decoded for scrubbing");
+        }
+        RemoveFields(&resp_.fields, "content-encoding");
+        WeakenETag(&resp_.fields);  // the identity body is another representation
+        if (!has_body) {
+          RemoveFields(&resp_.fields, "content-length");  // described the encoded body (HEAD)
+        } else {
+          auto options = ChargeDecoder(resp_coding_lease_, ctx_.session, limits_.session_body_budget, *codings);
+          if (!options) co_return StageResult{503, "the sandbox's memory budget for response decoding is exhausted"};
+          auto d = ContentDecoder::Create(*codings, *options);
+          if (!d) co_return StageResult{503, "cannot allocate a content-coding state"};
+          decoder_ = std::move(*d);
+        }
       }
-      ws = std::make_shared<WebSocketScrubber>(session->scrubber());
     }
-    const std::string rh = SerializeResponseHead(resp);
-    co_await client->WriteAll(rh, limits.idle_timeout, ec);
-    if (ec) co_return false;
-    rec.forwarded = true;
-    rec.status = 101;
-    rec.scrubbed = scrub.any_matched();
-    rec.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    shared->audit->Write(rec);
-    // Bytes already buffered on either side go first, then a raw tunnel.
-    if (!cbuf.empty()) {
-      std::string first = cbuf;
-      if (ws_up) {
-        first.clear();
-        const bool fed = ws_up->Feed(cbuf, &first);
-        if (!fed) co_return false;
-      }
-      co_await upstream->WriteAll(first, limits.idle_timeout, ec);
-      SecureWipe(first);
-    }
-    if (!ubuf.empty()) {
-      std::string first = ubuf;
-      if (ws) {
-        first.clear();
-        const bool fed = ws->Feed(ubuf, &first);
-        if (!fed) co_return false;
-      }
-      co_await client->WriteAll(first, limits.idle_timeout, ec);
-    }
-    cbuf.clear();
-    ubuf.clear();
-    auto ex = co_await asio::this_coro::executor;
-    asio::co_spawn(ex, Pump(upstream, client, limits.idle_timeout, ws), asio::detached);
-    co_await Pump(client, upstream, limits.idle_timeout, ws_up);
-    co_return false;
   }
-
-  BodyPlan rplan = PlanBody(out_in, scrubbing, client_is_11, limits.body_buffer_limit);
-  bool close_after = client_close || rplan.out == OutFraming::kClose;
-  const bool upstream_close = FieldHasToken(resp.fields, "connection", "close") || resp.version_minor == 0 ||
-                              out_in.kind == BodyFraming::kUntilClose;
-  RemoveFields(&resp.fields, "connection");
-  RemoveFields(&resp.fields, "keep-alive");
-  if (close_after) resp.fields.push_back({"Connection", "close"});
-
-  BodyReader rreader(*upstream, ubuf, out_in, limits.idle_timeout);
-  std::string rbody;
-  if (rplan.buffer_whole) {
-    while (true) {
-      std::string err;
-      auto s = co_await rreader.Next(&rbody, &err);
-      if (s == BodyReader::Status::kError) {
-        shared->audit->upstream_errors++;
-        co_return co_await Refuse(rec, start, 502, "upstream response body: " + err, true);
-      }
-      if (s == BodyReader::Status::kDone) break;
-    }
-    rbody = scrub.ReplaceAll(rbody);
+  ws_.reset();
+  ws_up_.reset();
+  if (resp_.status == 101 && !ctx_.plaintext && ctx_.any_enabled) {
+    // Tokens in client frames (TLS only, as for the head).
+    ws_up_ = std::make_shared<WebSocketSubstituter>(ctx_.session->substitutions(), ctx_.enabled);
   }
-  ApplyPlanToFields(rplan, rbody.size(), &resp.fields);
-  std::string rhead = SerializeResponseHead(resp, rplan.buffer_whole ? rbody.size() : 0);
-  if (rplan.buffer_whole) rhead += rbody;
-  co_await client->WriteAll(rhead, limits.idle_timeout, ec);
-  rec.bytes_down += rhead.size();
+  if (resp_.status == 101 && scrubbing_) {
+    const auto up = FindFields(resp_.fields, "upgrade");
+    if (up.size() != 1 || !EqualsIgnoreCase(up[0]->value, "websocket") ||
+        !FindFields(resp_.fields, "sec-websocket-extensions").empty()) {
+      co_return StageResult{502, "upgrade that cannot be scrubbed (only plain websocket is)"};
+    }
+    ws_ = std::make_shared<WebSocketScrubber>(values);
+  }
+  co_return StageResult{};
+}
+
+asio::awaitable<StageResult> Exchange::PlanResponse() {
+  if (resp_.status == 101) co_return StageResult{};
+  // A decoded body's length is known only at its end: always streamed.
+  rplan_ = PlanBody(resp_framing_, scrubbing_, ctx_.client_is_11, decoder_ ? 0 : limits_.body_buffer_limit);
+  if (rplan_.buffer_whole &&
+      !rbody_lease_.TryCharge(ctx_.session, limits_.session_body_budget, resp_framing_.length)) {
+    rplan_ = PlanBody(resp_framing_, scrubbing_, ctx_.client_is_11, 0);  // over the budget: stream it
+  }
+  close_after_ = ctx_.client_close || rplan_.out == OutFraming::kClose;
+  RemoveFields(&resp_.fields, "connection");
+  RemoveFields(&resp_.fields, "keep-alive");
+  if (close_after_) resp_.fields.push_back({"Connection", "close"});
+  rreader_.emplace(*upstream_, ubuf_, resp_framing_, limits_.idle_timeout);
+  rbody_.clear();
+  if (!rplan_.buffer_whole) co_return StageResult{};
+  while (true) {
+    std::string err;
+    auto s = co_await rreader_->Next(&rbody_, &err);
+    if (s == BodyReader::Status::kError) co_return UpstreamFault(502, "upstream response body: " + err);
+    if (s == BodyReader::Status::kDone) break;
+  }
+  rbody_ = scrub_->ReplaceAll(rbody_);
+  co_return StageResult{};
+}
+
+asio::awaitable<bool> Exchange::SendResponse() {
+  ApplyPlanToFields(rplan_, rbody_.size(), &resp_.fields);
+  std::string head = SerializeResponseHead(resp_, rplan_.buffer_whole ? rbody_.size() : 0);
+  if (rplan_.buffer_whole) head += rbody_;
+  error_code ec;
+  co_await client_->WriteAll(head, limits_.idle_timeout, ec);
+  rec().bytes_down += head.size();
   bool ok = !ec;
-  if (ok && !rplan.buffer_whole && rplan.out != OutFraming::kNone) {
-    BodyWriter writer(*client, rplan.out, scrubbing ? &scrub : nullptr, limits.idle_timeout);
-    std::string piece;
-    while (ok) {
-      piece.clear();
-      std::string err;
-      auto s = co_await rreader.Next(&piece, &err);
-      if (s == BodyReader::Status::kError) {
-        // Headers are gone already: the only honest signal is a cut connection.
-        shared->audit->upstream_errors++;
-        ok = false;
-        break;
-      }
-      ok = co_await writer.Write(piece);
-      if (s == BodyReader::Status::kDone) break;
-    }
-    if (ok) {
-      const bool finished = co_await writer.Finish();
-      ok = finished;
-    }
-    rec.bytes_down += writer.wire_bytes();
+  if (ok && !rplan_.buffer_whole && rplan_.out != OutFraming::kNone) {
+    const bool relayed = co_await RelayResponseBody();
+    ok = relayed;
   }
-  shared->audit->bytes_down += rec.bytes_down;
-  rec.forwarded = true;
-  rec.status = resp.status;
-  rec.scrubbed = scrub.any_matched();
-  rec.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  shared->audit->Write(rec);
-  if (upstream_close || !ok) {
-    upstream->Close();
-    upstream.reset();
+  rec().forwarded = true;
+  rec().status = resp_.status;
+  rec().scrubbed = scrub_->any_matched();
+  if (upstream_close_ || !ok) {
+    upstream_->Close();
+    upstream_.reset();
   }
   // An idle keep-alive connection should not pin large read buffers (the
   // 2 KiB one a header wait uses is kept).
-  if (cbuf.empty() && cbuf.capacity() > 4096) std::string().swap(cbuf);
-  if (ubuf.empty() && ubuf.capacity() > 4096) std::string().swap(ubuf);
-  co_return ok && !close_after;
+  if (cbuf_.empty() && cbuf_.capacity() > 4096) std::string().swap(cbuf_);
+  if (ubuf_.empty() && ubuf_.capacity() > 4096) std::string().swap(ubuf_);
+  if (rbody_.capacity() > 4096) std::string().swap(rbody_);
+  if (body_.capacity() > 4096) std::string().swap(body_);
+  rbody_lease_.Release();
+  co_return ok && !close_after_;
+}
+
+asio::awaitable<bool> Exchange::RelayResponseBody() {
+  BodyWriter writer(*client_, rplan_.out, scrubbing_ ? &*scrub_ : nullptr, limits_.idle_timeout);
+  std::string piece;
+  std::string decoded;
+  bool ok = true;
+  while (ok) {
+    piece.clear();
+    std::string err;
+    auto s = co_await rreader_->Next(&piece, &err);
+    if (s == BodyReader::Status::kError) {
+      // Headers are gone already: the only honest signal is a cut connection.
+      env_.metrics->upstream_errors++;
+      ok = false;
+      break;
+    }
+    if (decoder_) {
+      const Decoded d = co_await WriteDecoded(*decoder_, piece, s == BodyReader::Status::kDone, writer, decoded);
+      if (d == Decoded::kBadCoding) {
+        // Corrupt or truncated: cut (no final chunk), never pass it on.
+        env_.metrics->upstream_errors++;
+        rec().reason = "response body does not decode as its Content-Encoding says; connection cut";
+      }
+      ok = d == Decoded::kOk;
+    } else {
+      ok = co_await writer.Write(piece);
+    }
+    if (s == BodyReader::Status::kDone) break;
+  }
+  if (ok) {
+    const bool finished = co_await writer.Finish();
+    ok = finished;
+  }
+  rec().bytes_down += writer.wire_bytes();
+  co_return ok;
+}
+
+asio::awaitable<bool> Exchange::Tunnel() {
+  const std::string head = SerializeResponseHead(resp_);
+  error_code ec;
+  co_await client_->WriteAll(head, limits_.idle_timeout, ec);
+  rec().bytes_down += head.size();
+  rec().forwarded = true;
+  rec().status = 101;
+  rec().scrubbed = scrub_->any_matched();
+  Audit();  // now: the tunnel may last for hours
+  if (ec) co_return false;
+  // Bytes already buffered on either side go first, then the two pumps.
+  if (!cbuf_.empty()) {
+    std::string first = cbuf_;
+    if (ws_up_) {
+      first.clear();
+      const bool fed = ws_up_->Feed(cbuf_, &first);
+      if (!fed) co_return false;
+    }
+    co_await upstream_->WriteAll(first, limits_.idle_timeout, ec);
+    SecureWipe(first);
+  }
+  if (!ubuf_.empty()) {
+    std::string first = ubuf_;
+    if (ws_) {
+      first.clear();
+      const bool fed = ws_->Feed(ubuf_, &first);
+      if (!fed) co_return false;
+    }
+    co_await client_->WriteAll(first, limits_.idle_timeout, ec);
+  }
+  cbuf_.clear();
+  ubuf_.clear();
+  auto ex = co_await asio::this_coro::executor;
+  asio::co_spawn(ex, Pump(upstream_, client_, limits_.idle_timeout, ws_), asio::detached);
+  co_await Pump(client_, upstream_, limits_.idle_timeout, ws_up_);
+  co_return false;
 }
 
 asio::awaitable<void> Exchange::Run() {
@@ -513,8 +716,8 @@ asio::awaitable<void> Exchange::Run() {
     const bool more = co_await One();
     if (!more) break;
   }
-  if (upstream) upstream->Close();
-  co_await client->GracefulClose();
+  if (upstream_) upstream_->Close();
+  co_await client_->GracefulClose();
 }
 
 }  // namespace
@@ -537,10 +740,8 @@ asio::awaitable<HeadRead> ReadRequestHead(ByteStream& s, std::string& buf, Reque
   co_return co_await ReadHeadImpl(s, buf, head, limits, first_byte_timeout, reason, consume, ParseRequestHead);
 }
 
-asio::awaitable<void> ServeHttp(std::shared_ptr<ProxyShared> shared, std::shared_ptr<ByteStream> client,
-                                ExchangeOptions options) {
-  Exchange ex{shared, client, std::move(options), shared->config.limits};
-  ex.cbuf = std::move(ex.opt.initial_bytes);
+asio::awaitable<void> ServeHttp(ExchangeEnv env, std::shared_ptr<ByteStream> client, ExchangeOptions options) {
+  Exchange ex(env, std::move(client), std::move(options));
   co_await ex.Run();
 }
 

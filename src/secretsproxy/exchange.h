@@ -1,11 +1,14 @@
 // The per-connection HTTP/1.1 loop shared by every listener once the client
-// side is established (plain socket, or TLS terminated with our leaf):
-// read a request head -> stages (method, target/Host agreement, allowlist,
-// plaintext guard or token substitution) -> connect/reuse the upstream ->
-// forward the head and stream the body (re-framed when substitution may
-// change its length) -> read the response head -> scrub it -> stream the
+// side is established (plain socket, TLS terminated with our leaf, or an
+// in-memory stream in tests): read a request head -> the stage chain of
+// request_pipeline.h -> reuse or dial the upstream (UpstreamDialer) ->
+// forward the head and relay the body (re-framed when substitution may
+// change its length) -> read and scrub the response head -> relay the
 // scrubbed body back -> audit -> next request (keep-alive) or close.
-// `Upgrade` requests answered with 101 become a raw two-way tunnel.
+// `Upgrade` requests answered with 101 become a two-way tunnel (server
+// frames scrubbed when the session has values to scrub).
+// Every request whose head was read ends in exactly one audit line and one
+// count in Metrics, whether forwarded or refused.
 //
 // Body framing strategy (bounded memory for any size):
 //   no substitution possible  -> Content-Length bodies stream through
@@ -26,28 +29,30 @@
 #include <optional>
 #include <string>
 
+#include "secretsproxy/audit.h"
 #include "secretsproxy/byte_stream.h"
 #include "secretsproxy/http_message.h"
-#include "secretsproxy/proxy_shared.h"
-#include "secretsproxy/request_stages.h"
+#include "secretsproxy/metrics.h"
+#include "secretsproxy/proxy.h"
+#include "secretsproxy/request_pipeline.h"
+#include "secretsproxy/upstream_dialer.h"
 
 namespace osb::secretsproxy {
 
-enum class ExchangeMode {
-  kTls,               // MITM'd TLS; fixed target from CONNECT or SNI
-  kExplicitPlain,     // explicit proxy port, absolute-form http:// requests
-  kTransparentPlain,  // redirected port 80, target from Host
+// What the request path needs, and nothing else. Borrowed: everything must
+// outlive the ServeHttp call (the listener holds their owner meanwhile).
+struct ExchangeEnv {
+  const ProxyLimits* limits = nullptr;
+  uint16_t transparent_http_port = 80;
+  const SessionRegistry* sessions = nullptr;
+  UpstreamDialer* dialer = nullptr;
+  AuditLog* audit = nullptr;
+  Metrics* metrics = nullptr;
 };
 
-struct ExchangeOptions {
-  ExchangeMode mode = ExchangeMode::kTls;
-  std::optional<Target> fixed_target;  // kTls
-  std::string initial_bytes;           // already read from the client
-  std::string source_ip;
-  bool sni_mismatch = false;           // client's SNI disagrees with CONNECT: 421
-};
-
-boost::asio::awaitable<void> ServeHttp(std::shared_ptr<ProxyShared> shared, std::shared_ptr<ByteStream> client,
+// Serves requests on `client` until it closes, a request asks to close, a
+// refusal ends it, or it becomes a tunnel. Never throws on bad input.
+boost::asio::awaitable<void> ServeHttp(ExchangeEnv env, std::shared_ptr<ByteStream> client,
                                        ExchangeOptions options);
 
 // A complete error response with a small JSON body {"error": reason}.

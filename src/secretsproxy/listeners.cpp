@@ -28,11 +28,11 @@ constexpr size_t kMaxClientHelloBytes = 16 * 1024 + 5;
 class ConnectionScope {
  public:
   ConnectionScope(std::shared_ptr<ProxyShared> shared) : shared_(std::move(shared)) {
-    shared_->audit->connections_total++;
-    shared_->admission->trimmer.Note(++shared_->audit->connections_active);
+    shared_->metrics->connections_total++;
+    shared_->admission->trimmer.Note(++shared_->metrics->connections_active);
   }
   ~ConnectionScope() {
-    shared_->admission->trimmer.Note(--shared_->audit->connections_active);
+    shared_->admission->trimmer.Note(--shared_->metrics->connections_active);
     for (auto& s : streams_) shared_->Untrack(s);
   }
   void Track(std::shared_ptr<ByteStream> s) {
@@ -61,7 +61,7 @@ asio::awaitable<void> Answer(ProxyShared& shared, ByteStream& s, int status, std
   const std::string resp = ErrorResponse(status, reason, true);
   error_code ec;
   co_await s.WriteAll(resp, shared.config.limits.idle_timeout, ec);
-  shared.audit->bytes_down += resp.size();
+  shared.metrics->bytes_down += resp.size();
   co_await s.GracefulClose();
 }
 
@@ -124,7 +124,7 @@ asio::awaitable<void> ServeTls(std::shared_ptr<ProxyShared> shared, ConnectionSc
   error_code ec;
   co_await tls->Handshake(Until(handshake_deadline), ec);
   if (ec) {
-    shared->audit->tls_handshake_failures++;
+    shared->metrics->tls_handshake_failures++;
     AuditBlocked(*shared, source, sandbox, target.host, "", 0, "client TLS handshake failed");
     tls->Close();
     co_return;
@@ -314,8 +314,8 @@ asio::awaitable<void> HandleMetrics(std::shared_ptr<ProxyShared> shared, tcp::so
       co_await ReadHeadBy(*client, buf, &head, shared->config.limits,
                           Clock::now() + shared->config.limits.header_timeout, &reason);
   if (hr != HeadRead::kOk) co_return;
-  const std::string body =
-      shared->audit->Metrics(shared->ca->leaves_generated()) + AdmissionMetrics(*shared->admission);
+  const std::string body = shared->metrics->Text(shared->ca->leaves_generated()) + shared->audit->MetricsText() +
+                           AdmissionMetrics(*shared->admission);
   const std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
                            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
   error_code ec;

@@ -195,6 +195,8 @@ Status Proxy::Impl::Setup(asio::io_context& io) {
     if (ec) return MakeError(ErrorCode::kInvalidArgument, "upstream-ca: cannot load " + c.upstream_ca_file);
   }
   s.upstream_tls->set_verify_mode(asio::ssl::verify_peer);
+  s.admission->metrics = s.metrics.get();
+  s.dialer = std::make_unique<NetworkDialer>(c.limits, s.resolve, s.address_policy, up, *s.metrics);
 
   for (size_t i = 0; i < c.listen.size(); ++i) {
     auto l = Bind(c.listen[i], "listen", &HandleExplicit);
@@ -295,7 +297,7 @@ void Proxy::Impl::StopLocked() {
     std::lock_guard lock(shared->live_mu);
     shared->stopping = true;
     for (auto& weak : shared->live) {
-      if (auto s = weak.lock()) asio::post(s->socket().get_executor(), [s] { s->Close(); });
+      if (auto s = weak.lock()) asio::post(s->get_executor(), [s] { s->Close(); });
     }
   }
   for (auto* group : {&explicit_l, &transparent_l, &http_l, &metrics_l}) group->clear();
@@ -357,9 +359,9 @@ Status Proxy::ForbidEndpoint(const std::string& addr_port) {
 uint16_t Proxy::metrics_port() const { return impl_->metrics_l.empty() ? 0 : impl_->metrics_l[0].port; }
 
 std::string Proxy::MetricsText() const {
-  if (!impl_->shared->audit) return "";
-  return impl_->shared->audit->Metrics(impl_->shared->ca ? impl_->shared->ca->leaves_generated() : 0) +
-         AdmissionMetrics(*impl_->shared->admission);
+  const auto& s = *impl_->shared;
+  return s.metrics->Text(s.ca ? s.ca->leaves_generated() : 0) + (s.audit ? s.audit->MetricsText() : "") +
+         AdmissionMetrics(*s.admission);
 }
 
 }  // namespace osb::secretsproxy

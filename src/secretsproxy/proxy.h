@@ -2,16 +2,23 @@
 // swaps sealed tokens for real values on the way out and real values for
 // tokens on the way back.
 //
-// Pipeline, one stage per file pair, each testable alone:
+// Pipeline (request_pipeline.h: an ordered chain of stages over one
+// RequestContext, each continuing or refusing with a status and a reason;
+// exchange.cpp: the asynchronous stages, the relays, one refusal path and
+// one audit line per request):
 //   session lookup by source IP (session_registry)
+//   -> SNI / method / target / Host agreement, 421 (request_stages)
 //   -> egress allowlist (host_rules)
-//   -> Host / SNI / CONNECT target agreement, 421 (request_stages)
 //   -> strict parsing, smuggling rules 400/431 (http_message, chunked)
-//   -> token substitution in target, headers, streamed body (stream_replacer)
-//   -> upstream connect: DNS, address policy, connect to the checked address,
-//      verified TLS with SNI + hostname check + ALPN http/1.1 (upstream_connector)
-//   -> response scrubbing, value -> token, streamed (stream_replacer)
-//   -> audit line + counters (audit)
+//   -> token substitution in target, headers, streamed body (stream_replacer),
+//      content-coded bodies decoded and re-encoded (content_coding)
+//   -> upstream: an UpstreamDialer — DNS, address policy, connect to the
+//      checked address, verified TLS with SNI + hostname check + ALPN
+//      http/1.1 (upstream_connector: NetworkDialer)
+//   -> response decode (content_decoder) + scrubbing, value -> token, streamed
+//   -> audit line (audit) + counters (metrics)
+// Bodies held whole in memory are charged to a per-sandbox budget
+// (memory_budget.h).
 // Listeners: explicit (CONNECT + absolute-form http://), transparent TLS
 // (target = ClientHello SNI, sni_parser), transparent plain HTTP (Host).
 // The connection loop lives in exchange.cpp, listeners in proxy.cpp.
@@ -56,6 +63,8 @@ struct ProxyLimits {
                                              // Content-Length; larger ones are re-chunked
   size_t max_connections_per_session = 512;  // counted from accept; beyond -> closed at once
   size_t max_pending_per_session = 64;       // of those, still in handshake or first head
+  size_t session_body_budget = 16 * 1024 * 1024;  // bodies held in memory per sandbox at once;
+                                                  // past it they stream (plain HTTP: 503)
   size_t leaf_cache_capacity = 1024;
   std::chrono::milliseconds handshake_timeout{10'000};  // ClientHello + TLS handshakes (from accept)
   std::chrono::milliseconds header_timeout{10'000};     // a connection's first head: from accept (or

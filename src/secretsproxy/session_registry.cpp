@@ -119,6 +119,7 @@ Result<std::shared_ptr<const SessionSnapshot>> SessionRegistry::Build(const Entr
   snap->allowlist_ = std::move(*allow);
   snap->expiry_ = e.session.expiry;
   snap->connections_ = e.connections;
+  snap->buffered_body_bytes_ = e.buffered_body_bytes;
   std::vector<PatternSet::Pattern> subs, scrub, tokens;
   for (size_t i = 0; i < e.session.secrets.size(); ++i) {
     const auto& s = e.session.secrets[i];
@@ -161,6 +162,7 @@ Status SessionRegistry::Register(const std::string& source, Session session) {
   Entry e;
   e.source = src;
   e.connections = std::make_shared<std::atomic<int>>(0);
+  e.buffered_body_bytes = std::make_shared<std::atomic<size_t>>(0);
   e.session = std::move(session);
   auto snap = Build(e);
   if (!snap) {

@@ -81,6 +81,8 @@ class SessionSnapshot {
   const std::shared_ptr<const PatternSet>& tokens() const { return tokens_; }
   // Live connections of this sandbox (shared by all its snapshots).
   std::atomic<int>& connections() const { return *connections_; }
+  // Bytes of bodies held in memory for this sandbox (memory_budget.h).
+  std::atomic<size_t>& buffered_body_bytes() const { return *buffered_body_bytes_; }
 
  private:
   friend class SessionRegistry;
@@ -92,6 +94,7 @@ class SessionSnapshot {
   std::shared_ptr<const PatternSet> scrubber_;
   std::shared_ptr<const PatternSet> tokens_;
   std::shared_ptr<std::atomic<int>> connections_;
+  std::shared_ptr<std::atomic<size_t>> buffered_body_bytes_;
 };
 
 // Finds, in request bytes bound for one host, the sealed tokens of secrets
@@ -149,6 +152,7 @@ class SessionRegistry {
     std::string source;
     Session session;  // owns the values
     std::shared_ptr<std::atomic<int>> connections;
+    std::shared_ptr<std::atomic<size_t>> buffered_body_bytes;
     std::shared_ptr<const SessionSnapshot> snapshot;
   };
   static Result<std::shared_ptr<const SessionSnapshot>> Build(const Entry& e);

@@ -25,12 +25,12 @@ struct TimerFlags {
 };
 }  // namespace
 
-asio::awaitable<UpstreamConnection> ConnectUpstream(std::shared_ptr<ProxyShared> shared, Target target, bool tls) {
+asio::awaitable<UpstreamConnection> NetworkDialer::Dial(Target target, bool tls) {
   auto ex = co_await asio::this_coro::executor;
-  const auto& limits = shared->config.limits;
+  const auto& limits = limits_;
   std::vector<asio::ip::address> candidates;
   uint16_t port = target.port;
-  if (auto it = shared->resolve.find(target.host); it != shared->resolve.end()) {
+  if (auto it = resolve_.find(target.host); it != resolve_.end()) {
     candidates.push_back(it->second.address);
     if (it->second.port) port = *it->second.port;
   } else if (IsIpLiteral(target.host)) {
@@ -54,7 +54,7 @@ asio::awaitable<UpstreamConnection> ConnectUpstream(std::shared_ptr<ProxyShared>
     if (ec) co_return UpstreamConnection{nullptr, 502, "DNS resolution failed"};
     for (const auto& r : results) candidates.push_back(r.endpoint().address());
   }
-  const AddressPolicy::Filtered checked = shared->address_policy.Filter(candidates, port);
+  const AddressPolicy::Filtered checked = policy_.Filter(candidates, port);
   if (checked.allowed.empty()) co_return UpstreamConnection{nullptr, 403, std::string(checked.reason)};
   const std::vector<asio::ip::address>& allowed = checked.allowed;
 
@@ -83,14 +83,14 @@ asio::awaitable<UpstreamConnection> ConnectUpstream(std::shared_ptr<ProxyShared>
     }
   }
   if (!connected) {
-    shared->audit->upstream_errors++;
+    metrics_.upstream_errors++;
     co_return UpstreamConnection{nullptr, timed_out_any ? 504 : 502, "upstream connection failed"};
   }
   error_code ignored;
   sock.set_option(tcp::no_delay(true), ignored);
   if (!tls) co_return UpstreamConnection{std::make_shared<PlainStream>(std::move(sock)), 0, ""};
 
-  auto stream = std::make_shared<TlsStream>(std::move(sock), shared->upstream_tls->native_handle(),
+  auto stream = std::make_shared<TlsStream>(std::move(sock), tls_,
                                            TlsStream::Role::kClient);
   SSL* ssl = stream->native();
   if (IsIpLiteral(target.host)) {
@@ -102,7 +102,7 @@ asio::awaitable<UpstreamConnection> ConnectUpstream(std::shared_ptr<ProxyShared>
   error_code ec;
   co_await stream->Handshake(limits.handshake_timeout, ec);
   if (ec) {
-    shared->audit->upstream_errors++;
+    metrics_.upstream_errors++;
     const long verify = SSL_get_verify_result(ssl);
     if (verify != X509_V_OK) co_return UpstreamConnection{nullptr, 502, "upstream certificate verification failed"};
     co_return UpstreamConnection{nullptr, ec == asio::error::timed_out ? 504 : 502, "upstream TLS handshake failed"};

@@ -213,6 +213,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   pc.audit_log_keep = opt.audit_log_keep;
   spdlog::info("worker: {}", InitProcessFdBudget(opt.fd_reserve));
   pc.forbidden_endpoints = opt.forbidden_endpoints;
+  pc.limits.session_body_budget = opt.proxy_body_budget;
   im->proxy = std::make_unique<secretsproxy::Proxy>(pc, im->sessions);
   if (auto s = im->proxy->Start(); !s) return s.error();
 

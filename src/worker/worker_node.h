@@ -45,6 +45,7 @@ struct WorkerOptions {
   uint64_t audit_log_max_bytes = 100ull << 20;    // rotate the audit log beyond this (0 = never)
   unsigned audit_log_keep = 5;                    // rotated audit files kept
   size_t fd_reserve = 0;                          // descriptors kept for REST/gRPC (0 = default)
+  size_t proxy_body_budget = 16 * 1024 * 1024;    // per sandbox: bodies the proxy holds in memory
   std::string address_pool = "10.200.0.0/16";
   // Host objects of this worker's sandboxes are named with this prefix
   // ([a-z]{1,6}) and live under run_dir; two workers on one host need

@@ -36,10 +36,21 @@ Endpoints (any method):
   /release?id=ID         releases the /trickle waiting on ID
   /status/N              empty response with status N
   /bad-framing           response with both Content-Length and chunked
+  /echo-encoded          the /echo JSON compressed in the first coding of the request's
+                         Accept-Encoding it knows (gzip, deflate, br, zstd; else identity)
+  /echo-gzip, /echo-deflate, /echo-br, /echo-zstd, /echo-compress
+                         the /echo JSON in that coding whatever the request accepts (a hostile
+                         upstream; "compress" is sent as a coding nobody should decode);
+                         ?chunked=1 sends it chunked, ?stack=gzip,br applies several codings
+  /echo-body-decoded     the request body decoded per its Content-Encoding, as /echo JSON
+  /slow-large?n=BYTES    200 with Content-Length BYTES, sends all but the last byte, then
+                         waits for the client to go away (slow-upstream memory attacks)
   anything else          200 JSON {ok, target}
 """
 import argparse
 import base64
+import ctypes
+import gzip
 import hashlib
 import ipaddress
 import json
@@ -52,6 +63,7 @@ import sys
 import tempfile
 import threading
 import urllib.parse
+import zlib
 
 DEFAULT_NAMES = ["api.test", "other.test", "*.api.test", "localhost", "127.0.0.1", "127.0.0.2",
                  "127.0.0.3", "::1"]
@@ -195,6 +207,86 @@ def chunked(body, split):
     return out + b"0\r\n\r\n"
 
 
+_LIBS = {}
+
+
+def _lib(name):
+    if name not in _LIBS:
+        _LIBS[name] = ctypes.CDLL(name)
+    return _LIBS[name]
+
+
+def brotli_compress(data):
+    lib = _lib("libbrotlienc.so.1")
+    lib.BrotliEncoderMaxCompressedSize.restype = ctypes.c_size_t
+    lib.BrotliEncoderMaxCompressedSize.argtypes = [ctypes.c_size_t]
+    lib.BrotliEncoderCompress.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_size_t,
+                                          ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t), ctypes.c_char_p]
+    bound = lib.BrotliEncoderMaxCompressedSize(ctypes.c_size_t(len(data))) or len(data) + 1024
+    out = ctypes.create_string_buffer(bound)
+    size = ctypes.c_size_t(bound)
+    ok = lib.BrotliEncoderCompress(5, 22, 0, ctypes.c_size_t(len(data)), data, ctypes.byref(size), out)
+    if not ok:
+        raise RuntimeError("brotli failed")
+    return out.raw[:size.value]
+
+
+def brotli_decompress(data):
+    lib = _lib("libbrotlidec.so.1")
+    lib.BrotliDecoderDecompress.argtypes = [ctypes.c_size_t, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t),
+                                            ctypes.c_char_p]
+    cap = max(1 << 20, len(data) * 64)
+    out = ctypes.create_string_buffer(cap)
+    size = ctypes.c_size_t(cap)
+    if lib.BrotliDecoderDecompress(ctypes.c_size_t(len(data)), data, ctypes.byref(size), out) != 1:
+        raise BadRequest("bad br body")
+    return out.raw[:size.value]
+
+
+def zstd_compress(data):
+    lib = _lib("libzstd.so.1")
+    lib.ZSTD_compressBound.restype = ctypes.c_size_t
+    lib.ZSTD_compressBound.argtypes = [ctypes.c_size_t]
+    lib.ZSTD_compress.restype = ctypes.c_size_t
+    lib.ZSTD_compress.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
+    bound = lib.ZSTD_compressBound(ctypes.c_size_t(len(data)))
+    out = ctypes.create_string_buffer(bound)
+    n = lib.ZSTD_compress(out, ctypes.c_size_t(bound), data, ctypes.c_size_t(len(data)), 3)
+    return out.raw[:n]
+
+
+def zstd_decompress(data):
+    return subprocess.run(["zstd", "-dc"], input=data, capture_output=True, check=True).stdout
+
+
+def encode(coding, data):
+    if coding in ("gzip", "x-gzip"):
+        return gzip.compress(data)
+    if coding == "deflate":
+        return zlib.compress(data)
+    if coding == "br":
+        return brotli_compress(data)
+    if coding == "zstd":
+        return zstd_compress(data)
+    if coding == "compress":  # not LZW, but no proxy may pass it on undecoded anyway
+        return zlib.compress(data)[::-1]
+    raise ValueError(coding)
+
+
+def decode(coding, data):
+    if coding in ("gzip", "x-gzip"):
+        return gzip.decompress(data)
+    if coding == "deflate":
+        return zlib.decompress(data)
+    if coding == "br":
+        return brotli_decompress(data)
+    if coding == "zstd":
+        return zstd_decompress(data)
+    if coding == "identity":
+        return data
+    raise BadRequest("unknown coding " + coding)
+
+
 def ws_frame(opcode, payload, fin=True):
     head = bytes([(0x80 if fin else 0) | opcode])
     n = len(payload)
@@ -280,6 +372,49 @@ class Handler(socketserver.BaseRequestHandler):
                    "body": body.decode("latin-1") if body is not None else None, "bodyLength": length}
             conn.send(response(200, "OK", [("Content-Type", "application/json")] + conn_hdr,
                                json.dumps(doc).encode()))
+        elif path in ("/echo-encoded", "/echo-gzip", "/echo-deflate", "/echo-br", "/echo-zstd",
+                      "/echo-compress"):
+            doc = json.dumps({"method": method, "target": target, "headers": headers,
+                              "body": body.decode("latin-1") if body is not None else None}).encode()
+            if path == "/echo-encoded":
+                accepted = [e.split(";")[0].strip().lower() for e in h.get("accept-encoding", "").split(",")]
+                codings = [c for c in accepted if c in ("gzip", "deflate", "br", "zstd")][:1]
+            else:
+                codings = query.get("stack", [path[len("/echo-"):]])[0].split(",")
+            for c in codings:
+                doc = encode(c, doc)
+            hdrs = [("Content-Type", "application/json")] + conn_hdr
+            if codings:
+                hdrs.append(("Content-Encoding", ", ".join(codings)))
+            if query.get("chunked", ["0"])[0] == "1":
+                conn.send(response(200, "OK", hdrs, chunked=True))
+                conn.send(chunked(doc, 5))
+            else:
+                conn.send(response(200, "OK", hdrs, doc))
+        elif path == "/echo-body-decoded":
+            data = body or b""
+            codings = [c.strip().lower() for c in h.get("content-encoding", "").split(",") if c.strip()]
+            for c in reversed(codings):
+                data = decode(c, data)
+            doc = {"body": data.decode("latin-1"), "contentEncoding": h.get("content-encoding")}
+            conn.send(response(200, "OK", [("Content-Type", "application/json")] + conn_hdr,
+                               json.dumps(doc).encode()))
+        elif path == "/slow-large":
+            n = int(query.get("n", ["1048576"])[0])
+            conn.send(response(200, "OK", conn_hdr + [("Content-Length", str(n))], chunked=True)
+                      .replace(b"Transfer-Encoding: chunked\r\n", b""))
+            block = b"y" * 65536
+            left = n - 1
+            while left > 0:
+                piece = block[:min(left, len(block))]
+                conn.send(piece)
+                left -= len(piece)
+            try:
+                while True:
+                    conn.fill()  # until the peer goes away
+            except (EOFError, OSError, ssl.SSLError):
+                pass
+            return False
         elif path == "/echo-chunked":
             split = int(query.get("split", ["7"])[0])
             conn.send(response(200, "OK", [("Content-Type", "text/plain")] + conn_hdr, chunked=True))
