@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "controlplane/grpc_worker_client.h"
 #include "controlplane/projects.h"
 #include "controlplane/resolution.h"
 #include "controlplane/sandboxes.h"
@@ -39,7 +40,8 @@ class WorkerIdentity : public ::testing::Test {
     keyring_ = std::make_shared<const crypto::Keyring>(*crypto::Keyring::FromHex(std::string(64, 'a')));
     secrets_ = std::make_unique<SecretService>(*store_, keyring_);
     resolver_ = std::make_unique<Resolver>(*store_, *secrets_);
-    pool_ = std::make_unique<WorkerPool>(*store_, Tls("controlplane"));
+    connector_ = std::make_unique<GrpcWorkerConnector>(Tls("controlplane"));
+    pool_ = std::make_unique<WorkerPool>(*store_, *connector_);
     sandboxes_ = std::make_unique<SandboxService>(*store_, *resolver_, *pool_);
     callbacks_ = std::make_unique<WorkerCallbacks>(*pool_, *sandboxes_);
     grpc::ServerBuilder builder;
@@ -129,6 +131,7 @@ class WorkerIdentity : public ::testing::Test {
   std::shared_ptr<const crypto::Keyring> keyring_;
   std::unique_ptr<SecretService> secrets_;
   std::unique_ptr<Resolver> resolver_;
+  std::unique_ptr<GrpcWorkerConnector> connector_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<SandboxService> sandboxes_;
   std::unique_ptr<WorkerCallbacks> callbacks_;
