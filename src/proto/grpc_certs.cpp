@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "common/secure_memory.h"
+#include "common/x509_build.h"
 
 namespace osb::proto {
 namespace {
@@ -32,27 +33,6 @@ template <typename T>
 using Ptr = std::unique_ptr<T, Free>;
 
 Error Failed(const std::string& what) { return MakeError(ErrorCode::kInternal, "gRPC certificates: " + what); }
-
-bool RandomSerial(X509* cert) {
-  unsigned char buf[16];
-  if (RAND_bytes(buf, sizeof buf) != 1) return false;
-  buf[0] &= 0x7f;
-  BIGNUM* bn = BN_bin2bn(buf, sizeof buf, nullptr);
-  const bool ok = bn != nullptr && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != nullptr;
-  BN_free(bn);
-  return ok;
-}
-
-bool AddExt(X509* cert, X509* issuer, int nid, const char* value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
-  if (ext == nullptr) return false;
-  const bool ok = X509_add_ext(cert, ext, -1) == 1;
-  X509_EXTENSION_free(ext);
-  return ok;
-}
 
 bool AddName(X509_NAME* name, const char* field, const std::string& value) {
   return X509_NAME_add_entry_by_txt(name, field, MBSTRING_ASC, reinterpret_cast<const unsigned char*>(value.c_str()),
@@ -120,15 +100,15 @@ Result<std::pair<std::string, std::string>> MakeGrpcCa() {
   Ptr<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
   Ptr<X509> cert(X509_new());
   Ptr<X509_NAME> name(X509_NAME_new());
-  const bool ok = key && cert && name && X509_set_version(cert.get(), 2) && RandomSerial(cert.get()) &&
+  const bool ok = key && cert && name && X509_set_version(cert.get(), 2) && SetRandomSerial(cert.get()) &&
                   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) &&
                   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 10L * 365 * 24 * 3600) &&
                   AddName(name.get(), "O", "OpenSandbox") && AddName(name.get(), "CN", "OpenSandbox dev gRPC CA") &&
                   X509_set_subject_name(cert.get(), name.get()) && X509_set_issuer_name(cert.get(), name.get()) &&
                   X509_set_pubkey(cert.get(), key.get()) &&
-                  AddExt(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0") &&
-                  AddExt(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign") &&
-                  AddExt(cert.get(), cert.get(), NID_subject_key_identifier, "hash") &&
+                  AddX509Extension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0") &&
+                  AddX509Extension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign") &&
+                  AddX509Extension(cert.get(), cert.get(), NID_subject_key_identifier, "hash") &&
                   X509_sign(cert.get(), key.get(), EVP_sha256()) > 0;
   if (!ok) return Failed("cannot make the CA");
   return std::pair{CertPem(cert.get()), KeyPem(key.get())};
@@ -142,17 +122,17 @@ Result<GrpcTlsMaterial> IssueGrpcCertificate(const std::string& ca_cert_pem, con
   Ptr<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
   Ptr<X509> cert(X509_new());
   Ptr<X509_NAME> name(X509_NAME_new());
-  const bool ok = key && cert && name && X509_set_version(cert.get(), 2) && RandomSerial(cert.get()) &&
+  const bool ok = key && cert && name && X509_set_version(cert.get(), 2) && SetRandomSerial(cert.get()) &&
                   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) &&
                   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 825L * 24 * 3600) &&
                   AddName(name.get(), "O", "OpenSandbox") && AddName(name.get(), "OU", RoleUnit(role)) &&
                   AddName(name.get(), "CN", cn) && X509_set_subject_name(cert.get(), name.get()) &&
                   X509_set_issuer_name(cert.get(), X509_get_subject_name(ca.get())) &&
                   X509_set_pubkey(cert.get(), key.get()) &&
-                  AddExt(cert.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE") &&
-                  AddExt(cert.get(), ca.get(), NID_key_usage, "critical,digitalSignature") &&
-                  AddExt(cert.get(), ca.get(), NID_ext_key_usage, "serverAuth,clientAuth") &&
-                  AddExt(cert.get(), ca.get(), NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1") &&
+                  AddX509Extension(cert.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE") &&
+                  AddX509Extension(cert.get(), ca.get(), NID_key_usage, "critical,digitalSignature") &&
+                  AddX509Extension(cert.get(), ca.get(), NID_ext_key_usage, "serverAuth,clientAuth") &&
+                  AddX509Extension(cert.get(), ca.get(), NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1") &&
                   X509_sign(cert.get(), ca_key.get(), EVP_sha256()) > 0;
   if (!ok) return Failed("cannot issue the " + std::string(RoleUnit(role)) + " certificate");
   return GrpcTlsMaterial{ca_cert_pem, CertPem(cert.get()), KeyPem(key.get())};

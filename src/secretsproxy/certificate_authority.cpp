@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/x509_build.h"
 #include "secretsproxy/host_rules.h"
 
 namespace osb::secretsproxy {
@@ -36,31 +37,10 @@ Error SslError(const std::string& what) { return MakeError(ErrorCode::kInternal,
 
 EVP_PKEY* NewP256Key() { return EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"); }
 
-bool RandomSerial(X509* cert) {
-  unsigned char buf[16];
-  if (RAND_bytes(buf, sizeof(buf)) != 1) return false;
-  buf[0] &= 0x7f;
-  BIGNUM* bn = BN_bin2bn(buf, sizeof(buf), nullptr);
-  bool ok = bn != nullptr && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != nullptr;
-  BN_free(bn);
-  return ok;
-}
-
-bool AddExt(X509* cert, X509* issuer, int nid, const char* value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
-  if (ext == nullptr) return false;
-  bool ok = X509_add_ext(cert, ext, -1) == 1;
-  X509_EXTENSION_free(ext);
-  return ok;
-}
-
 X509* MakeCaCert(EVP_PKEY* key) {
   X509* cert = X509_new();
   X509_NAME* name = X509_NAME_new();
-  bool ok = cert && name && X509_set_version(cert, 2) && RandomSerial(cert) &&
+  bool ok = cert && name && X509_set_version(cert, 2) && SetRandomSerial(cert) &&
             X509_gmtime_adj(X509_getm_notBefore(cert), -3600) &&
             X509_gmtime_adj(X509_getm_notAfter(cert), 10L * 365 * 24 * 3600) &&
             X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
@@ -69,9 +49,9 @@ X509* MakeCaCert(EVP_PKEY* key) {
                                        reinterpret_cast<const unsigned char*>("OpenSandbox secrets proxy CA"),
                                        -1, -1, 0) &&
             X509_set_subject_name(cert, name) && X509_set_issuer_name(cert, name) && X509_set_pubkey(cert, key) &&
-            AddExt(cert, cert, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") &&
-            AddExt(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") &&
-            AddExt(cert, cert, NID_subject_key_identifier, "hash") &&
+            AddX509Extension(cert, cert, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") &&
+            AddX509Extension(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") &&
+            AddX509Extension(cert, cert, NID_subject_key_identifier, "hash") &&
             X509_sign(cert, key, EVP_sha256()) > 0;
   X509_NAME_free(name);
   if (!ok) {
@@ -234,18 +214,18 @@ Result<std::shared_ptr<boost::asio::ssl::context>> CertificateAuthority::Generat
   X509_NAME* name = X509_NAME_new();
   const std::string san = (IsIpLiteral(host) ? "IP:" : "DNS:") + host;
   const std::string cn = host.substr(0, 64);
-  bool ok = cert && name && X509_set_version(cert, 2) && RandomSerial(cert) &&
+  bool ok = cert && name && X509_set_version(cert, 2) && SetRandomSerial(cert) &&
             X509_gmtime_adj(X509_getm_notBefore(cert), -3600) &&
             X509_gmtime_adj(X509_getm_notAfter(cert),
                             std::chrono::duration_cast<std::chrono::seconds>(kLeafLifetime).count()) &&
             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()),
                                        -1, -1, 0) &&
             X509_set_subject_name(cert, name) && X509_set_issuer_name(cert, X509_get_subject_name(ca_cert_)) &&
-            X509_set_pubkey(cert, leaf_key_) && AddExt(cert, ca_cert_, NID_basic_constraints, "critical,CA:FALSE") &&
-            AddExt(cert, ca_cert_, NID_key_usage, "critical,digitalSignature") &&
-            AddExt(cert, ca_cert_, NID_ext_key_usage, "serverAuth") &&
-            AddExt(cert, ca_cert_, NID_authority_key_identifier, "keyid:always") &&
-            AddExt(cert, ca_cert_, NID_subject_alt_name, san.c_str()) && X509_sign(cert, ca_key_, EVP_sha256()) > 0;
+            X509_set_pubkey(cert, leaf_key_) && AddX509Extension(cert, ca_cert_, NID_basic_constraints, "critical,CA:FALSE") &&
+            AddX509Extension(cert, ca_cert_, NID_key_usage, "critical,digitalSignature") &&
+            AddX509Extension(cert, ca_cert_, NID_ext_key_usage, "serverAuth") &&
+            AddX509Extension(cert, ca_cert_, NID_authority_key_identifier, "keyid:always") &&
+            AddX509Extension(cert, ca_cert_, NID_subject_alt_name, san.c_str()) && X509_sign(cert, ca_key_, EVP_sha256()) > 0;
   X509_NAME_free(name);
   if (!ok) {
     X509_free(cert);
