@@ -51,7 +51,7 @@ class HttpsServerTest : public ::testing::Test {
                         " -keyout " + key_ + " -out " + cert_);
     ASSERT_EQ(rc, 0) << out;
     router_ = std::make_shared<Router>();
-    router_->Add("GET", "/ping", [this](Request&) {
+    router_->AddPublic("GET", "/ping", [this](Request&) {
       ++handled_;
       return Response{200, "{\"pong\":true}"};
     });
