@@ -26,6 +26,7 @@ OSB = os.environ.get("OSB_BIN", "build/osb")
 SRC = os.environ.get("OSB_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 sys.path.insert(0, os.path.join(SRC, "tests", "support"))
 import upstream as codings  # noqa: E402  (encode/decode of gzip, deflate, br, zstd)
+from readiness import wait_for_file  # noqa: E402
 
 T1 = "osb_sealed_0123456789abcdef0123456789abcdef"   # API_KEY, allowed for api.test only
 T2 = "osb_sealed_fedcba9876543210fedcba9876543210"   # OPEN, no allowedHosts: the allowlist's hosts
@@ -50,16 +51,6 @@ VALUES = [V1, V2, V4, V1_NEW, "X-Injected", V5, V6, V7, V8]
 UP_PORT = [0]  # the upstream's TLS port, known once it runs
 
 
-def wait_for_file(path, proc, deadline=30.0):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if os.path.exists(path):
-            with open(path) as f:
-                return json.load(f)
-        if proc.poll() is not None:
-            raise RuntimeError("process exited early: %s" % proc.args)
-        time.sleep(0.05)  # polling a readiness condition, bounded by the deadline
-    raise RuntimeError("timed out waiting for %s" % path)
 
 
 def sessions(v1=V1):

@@ -33,6 +33,8 @@ import unittest
 
 OSB = os.environ.get("OSB_BIN", "build/osb")
 SRC = os.environ.get("OSB_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+sys.path.insert(0, os.path.join(SRC, "tests", "support"))
+from readiness import wait_for_file  # noqa: E402
 
 PENDING_CAP = 64   # ProxyLimits::max_pending_per_session (default)
 SECRET = "attack-REAL-value-0123456789"
@@ -42,16 +44,6 @@ TOKEN = "osb_sealed_abcdefabcdefabcdefabcdefabcdef01"
 SOURCES = ["127.0.0.1", "127.0.0.2"] + ["127.0.0.%d" % i for i in range(4, 10)]
 
 
-def wait_for_file(path, proc, deadline=30.0):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if os.path.exists(path):
-            with open(path) as f:
-                return json.load(f)
-        if proc.poll() is not None:
-            raise RuntimeError("process exited early: %s" % proc.args)
-        time.sleep(0.05)  # polling a readiness condition, bounded by the deadline
-    raise RuntimeError("timed out waiting for %s" % path)
 
 
 def cpu_seconds(pid):
