@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "common/port.h"
+
 namespace osb {
 namespace {
 
@@ -27,18 +29,6 @@ bool IsDnsName(std::string_view name) {
     if (dot == std::string_view::npos) return true;
     name.remove_prefix(dot + 1);
   }
-}
-
-bool ParsePortText(std::string_view s, uint16_t* port) {
-  if (s.empty() || s.size() > 5 || s[0] == '0') return false;
-  uint32_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint32_t>(c - '0');
-  }
-  if (v == 0 || v > 65535) return false;
-  *port = static_cast<uint16_t>(v);
-  return true;
 }
 
 bool IsV6(const std::string& h) {
@@ -124,7 +114,7 @@ Result<HostPatternSpec> ParseHostPattern(std::string_view entry, std::string_vie
     std::string_view after = rest.substr(close + 1);
     if (!after.empty()) {
       uint16_t port = 0;
-      if (after.front() != ':' || !ParsePortText(after.substr(1), &port)) {
+      if (after.front() != ':' || !ParsePort(after.substr(1), &port)) {
         return Bad(field, entry, "port must be 1-65535");
       }
       spec.port = port;
@@ -142,7 +132,7 @@ Result<HostPatternSpec> ParseHostPattern(std::string_view entry, std::string_vie
   if (colons == 1) {
     const size_t colon = rest.find(':');
     uint16_t port = 0;
-    if (!ParsePortText(rest.substr(colon + 1), &port)) return Bad(field, entry, "port must be 1-65535");
+    if (!ParsePort(rest.substr(colon + 1), &port)) return Bad(field, entry, "port must be 1-65535");
     spec.port = port;
     rest = rest.substr(0, colon);
   }

@@ -2,24 +2,13 @@
 
 #include <cstring>
 
+#include "common/port.h"
 #include "common/secure_memory.h"
 #include "secretsproxy/host_rules.h"
 #include "secretsproxy/session_registry.h"
 
 namespace osb::secretsproxy {
 namespace {
-
-bool ParsePort(std::string_view s, uint16_t* port) {
-  if (s.empty() || s.size() > 5) return false;
-  uint32_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint32_t>(c - '0');
-  }
-  if (v == 0 || v > 65535) return false;
-  *port = static_cast<uint16_t>(v);
-  return true;
-}
 
 bool ValidHostText(std::string_view h) {
   if (h.empty() || h.size() > 253) return false;

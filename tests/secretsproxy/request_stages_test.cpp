@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "secretsproxy/host_rules.h"
+
 namespace osb::secretsproxy {
 namespace {
 
@@ -20,6 +22,17 @@ TEST(RequestStages, Authority) {
   EXPECT_EQ(ParseAuthority("api.test", 443), (Target{"api.test", 443}));
   EXPECT_EQ(ParseAuthority("[::1]:443", 0), (Target{"::1", 443}));
   EXPECT_FALSE(ParseAuthority("api.test:0", 443));
+  // One port parser (common/port.h) for requests and allowlist patterns: a
+  // leading zero is refused by both, never read as 443 by one of them.
+  EXPECT_FALSE(ParseAuthority("api.test:0443", 443));
+  EXPECT_FALSE(ParseAuthority("[::1]:0443", 443));
+  EXPECT_FALSE(HostList::Parse({"api.test:0443"}, "allowlist").ok());
+  EXPECT_TRUE(HostList::Parse({"api.test:443"}, "allowlist").ok());
+  RequestHead zero = Head("/", {{"Host", "api.test:0443"}});
+  EXPECT_EQ(CheckHostAgreement(&zero, Target{"api.test", 443}, "https").status, 421);
+  RequestHead plain = Head("/", {{"Host", "api.test:0080"}});
+  Target t;
+  EXPECT_EQ(TargetFromHost(plain, 80, &t).status, 400);
   EXPECT_FALSE(ParseAuthority("api.test:99999", 443));
   EXPECT_FALSE(ParseAuthority("::1", 443));
   EXPECT_FALSE(ParseAuthority("a b:1", 443));
