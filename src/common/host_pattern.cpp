@@ -76,7 +76,11 @@ std::string HostPatternSpec::Text() const {
   if (v6 && port) out += "[";
   out += host;
   if (v6 && port) out += "]";
-  if (port) out += ":" + std::to_string(*port);
+  if (port) {
+    // push_back/append: GCC 12 -O2 reports a false -Wrestrict on ":" + ...
+    out.push_back(':');
+    out.append(std::to_string(*port));
+  }
   return out;
 }
 
