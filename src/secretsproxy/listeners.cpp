@@ -224,6 +224,14 @@ asio::awaitable<void> HandleExplicit(std::shared_ptr<ProxyShared> shared, tcp::s
   } else if (!session->EgressAllowed(target->host, target->port)) {
     status = 403, why = "host is not on the sandbox's egress allowlist";
   }
+  if (status == 0) {
+    // Never open a tunnel the exchange would only refuse: a target the
+    // address policy forbids (one of the product's own doors, the host's own
+    // addresses, private ranges) gets its 403 now, not after "200".
+    const Target probe = *target;
+    auto pre = co_await shared->dialer->Precheck(probe);
+    if (pre.status != 0) status = pre.status, why = std::move(pre.reason);
+  }
   if (status != 0) {
     AuditBlocked(*shared, source, session->sandbox_id(), target ? target->host : "", "CONNECT", status, why);
     co_await Answer(*shared, *client, status, why);

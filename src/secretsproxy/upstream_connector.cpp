@@ -25,7 +25,8 @@ struct TimerFlags {
 };
 }  // namespace
 
-asio::awaitable<UpstreamConnection> NetworkDialer::Dial(Target target, bool tls) {
+asio::awaitable<UpstreamConnection> NetworkDialer::Resolve(const Target& target, uint16_t* port_out,
+                                                           AddressPolicy::Filtered* checked) {
   auto ex = co_await asio::this_coro::executor;
   const auto& limits = limits_;
   std::vector<asio::ip::address> candidates;
@@ -54,8 +55,27 @@ asio::awaitable<UpstreamConnection> NetworkDialer::Dial(Target target, bool tls)
     if (ec) co_return UpstreamConnection{nullptr, 502, "DNS resolution failed"};
     for (const auto& r : results) candidates.push_back(r.endpoint().address());
   }
-  const AddressPolicy::Filtered checked = policy_.Filter(candidates, port);
-  if (checked.allowed.empty()) co_return UpstreamConnection{nullptr, 403, std::string(checked.reason)};
+  *checked = policy_.Filter(candidates, port);
+  *port_out = port;
+  if (checked->allowed.empty()) co_return UpstreamConnection{nullptr, 403, std::string(checked->reason)};
+  co_return UpstreamConnection{};
+}
+
+asio::awaitable<UpstreamConnection> NetworkDialer::Precheck(Target target) {
+  uint16_t port = 0;
+  AddressPolicy::Filtered checked;
+  auto r = co_await Resolve(target, &port, &checked);
+  if (r.status != 403) r = UpstreamConnection{};  // DNS trouble: Dial reports it inside the tunnel
+  co_return r;
+}
+
+asio::awaitable<UpstreamConnection> NetworkDialer::Dial(Target target, bool tls) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto& limits = limits_;
+  uint16_t port = 0;
+  AddressPolicy::Filtered checked;
+  auto resolved = co_await Resolve(target, &port, &checked);
+  if (resolved.status != 0) co_return resolved;
   const std::vector<asio::ip::address>& allowed = checked.allowed;
 
   tcp::socket sock(ex);

@@ -35,8 +35,13 @@ class NetworkDialer final : public UpstreamDialer {
                 const AddressPolicy& policy, SSL_CTX* tls, Metrics& metrics)
       : limits_(limits), resolve_(resolve), policy_(policy), tls_(tls), metrics_(metrics) {}
   boost::asio::awaitable<UpstreamConnection> Dial(Target target, bool tls) override;
+  boost::asio::awaitable<UpstreamConnection> Precheck(Target target) override;
 
  private:
+  // Resolution (or a --resolve override) then the address policy. On
+  // success `checked->allowed` is non-empty and *port is the port to dial.
+  boost::asio::awaitable<UpstreamConnection> Resolve(const Target& target, uint16_t* port,
+                                                     AddressPolicy::Filtered* checked);
   const ProxyLimits& limits_;
   const std::map<std::string, ResolveOverride>& resolve_;
   const AddressPolicy& policy_;

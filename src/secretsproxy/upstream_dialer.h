@@ -29,6 +29,17 @@ class UpstreamDialer {
   virtual ~UpstreamDialer() = default;
   // `target` by value: the coroutine frame keeps its own copy.
   virtual boost::asio::awaitable<UpstreamConnection> Dial(Target target, bool tls) = 0;
+  // May a tunnel toward `target` be opened at all? Answered before an
+  // explicit CONNECT gets "200 Connection established": name resolution and
+  // the address policy, no connection. stream stays null; status 0 = no
+  // objection (DNS failures included: Dial reports those inside the tunnel),
+  // 403 = every address is refused (own door, own host, private). Dial
+  // checks again whatever Precheck said (the name may resolve differently).
+  // The default (test fakes) has no objection.
+  virtual boost::asio::awaitable<UpstreamConnection> Precheck(Target target) {
+    (void)target;
+    co_return UpstreamConnection{};
+  }
 };
 
 }  // namespace osb::secretsproxy

@@ -1233,6 +1233,47 @@ class OwnDoorsIntegration(unittest.TestCase):
             self.assertEqual(code, 403, host)
             self.assertNotIn(_Door.MARKER, body)
 
+    def connect(self, host, port):
+        """Raw CONNECT; returns (status, whole answer) before any TLS."""
+        with socket.create_connection(("127.0.0.1", self.pp), timeout=30) as raw:
+            raw.sendall(b"CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (host.encode(), port, host.encode(), port))
+            resp = b""
+            while b"\r\n\r\n" not in resp:
+                chunk = raw.recv(4096)
+                if not chunk:
+                    break
+                resp += chunk
+            if resp.startswith(b"HTTP/1.1 403"):
+                raw.settimeout(10)
+                while True:  # the refusal ends the connection: read its body to EOF
+                    chunk = raw.recv(4096)
+                    if not chunk:
+                        break
+                    resp += chunk
+        return (int(resp.split(b" ")[1]) if resp else 0), resp
+
+    def test_connect_to_an_own_door_is_refused_before_the_tunnel(self):
+        """A CONNECT toward one of the product's own doors gets its 403 at
+        CONNECT time: no "200 Connection established", no TLS, no tunnel
+        (the old code answered 200 and refused only the request inside)."""
+        doors = [("127.0.0.1", self.rest.port), ("self.test", self.rest.port), ("127.9.9.9", self.grpc.port),
+                 ("127.0.0.1", self.pp), ("127.0.0.1", self.mp), ("0.0.0.0", self.hp)]
+        for host, port in doors:
+            status, resp = self.connect(host, port)
+            self.assertEqual(status, 403, (host, port, resp[:200]))
+            self.assertNotIn(b"Connection established", resp)
+            self.assertIn(b"own service ports", resp)
+        # Audited (refusals before a tunnel are rate-limited per sandbox and
+        # reason, 5 lines per 10 s: the first door's line is there).
+        line = self.audit_reason_for(lambda l: l["host"] == "127.0.0.1" and l.get("method") == "CONNECT"
+                                     and l["status"] == 403 and "own service ports" in l.get("reason", ""))
+        self.assertEqual(line["action"], "blocked")
+        # The allowed loopback upstream and an unregistered loopback service
+        # still get their tunnels.
+        for host, port in (("api.test", self.up_port), ("127.0.0.1", self.other.port)):
+            status, resp = self.connect(host, port)
+            self.assertEqual(status, 200, (host, port, resp))
+
     def test_proxy_own_listeners_and_metrics_are_refused(self):
         for port in (self.mp, self.pp, self.hp):
             code, body = self.fetch("http://127.0.0.1:%d/metrics" % port)
