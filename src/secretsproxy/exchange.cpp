@@ -165,19 +165,36 @@ std::optional<DecoderOptions> ChargeDecoder(BodyBudgetLease& lease, const std::s
 // Feeds `in` to the decoder and writes everything it yields, one bounded
 // piece at a time (a decompression bomb costs time, never memory).
 enum class Decoded { kOk, kBadCoding, kWriteFailed };
+// `withheld` (request bodies): the decoded bytes are where a withheld token
+// is visible, so they are scanned for the audit line here.
 asio::awaitable<Decoded> WriteDecoded(ContentDecoder& d, std::string_view in, bool last, BodyWriter& w,
-                                      std::string& scratch) {
+                                      std::string& scratch, WithheldTokens* withheld = nullptr) {
   d.Feed(in);
   while (true) {
     scratch.clear();
     const DecodeStatus st = d.Read(kReadChunk, &scratch);
     if (st == DecodeStatus::kError) co_return Decoded::kBadCoding;
+    if (withheld != nullptr) withheld->Scan(scratch);
     const bool written = co_await w.Write(scratch);
     if (!written) co_return Decoded::kWriteFailed;
     if (st == DecodeStatus::kNeedInput) break;
   }
   if (last && !d.Finish()) co_return Decoded::kBadCoding;  // truncated
   co_return Decoded::kOk;
+}
+
+// Decodes `in` only to look for withheld tokens (the body itself is forwarded
+// unchanged). False once the bytes do not decode: the scan stops there.
+bool ScanDecoded(ContentDecoder& d, std::string_view in, bool last, WithheldTokens& withheld, std::string& scratch) {
+  d.Feed(in);
+  while (true) {
+    scratch.clear();
+    const DecodeStatus st = d.Read(kReadChunk, &scratch);
+    if (st == DecodeStatus::kError) return false;
+    withheld.Scan(scratch);
+    if (st == DecodeStatus::kNeedInput) break;
+  }
+  return !last || d.Finish();
 }
 
 // A strong ETag named the coded representation; the identity body the
@@ -471,6 +488,24 @@ asio::awaitable<StageResult> Exchange::RelayRequestBody() {
     decoder = std::move(*d);
     encoder = std::move(*e);
   }
+  // Withheld tokens (secrets that may not go to this host pass sealed) are
+  // audited in a content-coded body too: in the decoded bytes when the body
+  // is decoded to substitute; otherwise a decoder runs beside the unchanged
+  // bytes for the audit alone (best effort: a coding the proxy cannot
+  // decode, or a decoder over the sandbox's budget, leaves the body
+  // forwarded as it is and unscanned — nothing is substituted into it).
+  WithheldTokens* withheld = ctx_.withheld && ctx_.withheld->active() ? &*ctx_.withheld : nullptr;
+  std::unique_ptr<ContentDecoder> scan_decoder;
+  if (withheld != nullptr && !decoder) {
+    if (const auto ce = JoinedField(ctx_.head.fields, "content-encoding")) {
+      const auto codings = ParseContentEncoding(*ce);
+      if (codings && !codings->empty()) {
+        if (auto options = ChargeDecoder(req_coding_lease_, ctx_.session, limits_.session_body_budget, *codings)) {
+          if (auto d = ContentDecoder::Create(*codings, *options)) scan_decoder = std::move(*d);
+        }
+      }
+    }
+  }
   BodyWriter writer(*upstream_, plan_.out, replacer, limits_.idle_timeout, encoder.get());
   std::string piece;
   std::string decoded;
@@ -484,14 +519,21 @@ asio::awaitable<StageResult> Exchange::RelayRequestBody() {
     }
     bool written = false;
     if (decoder) {
-      const Decoded d = co_await WriteDecoded(*decoder, piece, s == BodyReader::Status::kDone, writer, decoded);
+      const Decoded d =
+          co_await WriteDecoded(*decoder, piece, s == BodyReader::Status::kDone, writer, decoded, withheld);
       if (d == Decoded::kBadCoding) {
         rec().bytes_up += writer.wire_bytes();
         co_return StageResult{400, "request body does not decode as its Content-Encoding says"};
       }
       written = d == Decoded::kOk;
     } else {
-      if (ctx_.withheld && ctx_.withheld->active()) ctx_.withheld->Scan(piece);
+      if (scan_decoder) {
+        if (!ScanDecoded(*scan_decoder, piece, s == BodyReader::Status::kDone, *withheld, decoded)) {
+          scan_decoder.reset();
+        }
+      } else if (withheld != nullptr) {
+        withheld->Scan(piece);
+      }
       written = co_await writer.Write(piece);
     }
     if (!written) {

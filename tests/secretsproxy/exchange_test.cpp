@@ -179,7 +179,7 @@ class ExchangeTest : public ::testing::Test {
     limits_.body_buffer_limit = 1024;
     Session s;
     s.sandbox_id = "sb-test";
-    s.egress_allowlist = {"api.test", "other.test", "plain.test"};
+    s.egress_allowlist = {"api.test", "other.test", "plain.test", "none.test"};  // none.test: no secret
     s.secrets.push_back({"API_KEY", kToken, kValue, {"api.test", "plain.test"}});
     s.secrets.push_back({"OTHER_KEY", kOtherToken, kOtherValue, {"other.test"}});
     EXPECT_TRUE(sessions_.Register("10.0.0.2", std::move(s)).ok());
@@ -816,6 +816,55 @@ TEST_F(ExchangeTest, ContentEncodedRequestBodiesAreSubstitutedAndReencoded) {
   // Corrupt gzip: 400.
   auto corrupt = Send(Tls(), Post("not gzip at all " + kToken, "api.test", "Content-Encoding: gzip\r\n"));
   EXPECT_EQ(corrupt[0].resp.status, 400);
+}
+
+// A token of a secret that may not go to the target passes sealed and is
+// audited as withheld; inside a content-coded body just as in a plain one.
+// Both paths: the body is decoded anyway (another secret is substituted
+// toward api.test), and no secret at all may go to none.test (the body is
+// forwarded unchanged, decoded beside for the audit only).
+TEST_F(ExchangeTest, WithheldTokensInContentCodedBodiesAreAudited) {
+  struct Case {
+    std::string host;
+    std::string body;
+    std::string withheld_name;
+  };
+  const std::vector<Case> cases = {
+      {"api.test", "a=" + kToken + "&b=" + kOtherToken, "OTHER_KEY"},
+      {"none.test", "b=" + kOtherToken + "&pad=" + std::string(3000, 'p'), "OTHER_KEY"},
+  };
+  for (Coding c : {Coding::kGzip, Coding::kDeflate, Coding::kBrotli, Coding::kZstd}) {
+    for (const auto& tc : cases) {
+      SCOPED_TRACE(std::string(CodingName(c)) + " toward " + tc.host);
+      upstream_.requests.clear();
+      const size_t lines_before = AuditLines().size();
+      auto encoded = EncodeAll({c}, tc.body);
+      ASSERT_TRUE(encoded);
+      auto got = Send(Tls(tc.host),
+                      Post(*encoded, tc.host, "Content-Encoding: " + std::string(CodingName(c)) + "\r\n"));
+      ASSERT_EQ(got[0].resp.status, 200);
+      ASSERT_EQ(upstream_.requests.size(), 1u);
+      auto decoded = DecodeAll({c}, upstream_.requests[0].body, 1 << 20);
+      ASSERT_TRUE(decoded);
+      EXPECT_NE(decoded->find(kOtherToken), std::string::npos) << "the withheld token passes sealed";
+      EXPECT_EQ(decoded->find(kOtherValue), std::string::npos);
+      if (tc.host == "none.test") EXPECT_EQ(upstream_.requests[0].body, *encoded) << "forwarded unchanged";
+      auto lines = AuditLines();
+      ASSERT_EQ(lines.size(), lines_before + 1);
+      const auto& line = lines.back();
+      ASSERT_TRUE(line.contains("withheld")) << line.dump();
+      ASSERT_EQ(line["withheld"].size(), 1u);
+      EXPECT_EQ(line["withheld"][0]["name"], tc.withheld_name);
+      EXPECT_EQ(line["withheld"][0]["reason"], "host_not_in_allowed_hosts");
+    }
+  }
+  // A body that does not decode, toward a host no secret may reach: forwarded
+  // as it is (nothing is substituted into it), not refused.
+  upstream_.requests.clear();
+  auto junk = Send(Tls("none.test"), Post("not gzip " + kOtherToken, "none.test", "Content-Encoding: gzip\r\n"));
+  EXPECT_EQ(junk[0].resp.status, 200);
+  ASSERT_EQ(upstream_.requests.size(), 1u);
+  EXPECT_EQ(upstream_.requests[0].body, "not gzip " + kOtherToken);
 }
 
 // Item 8: bodies held whole in memory are charged to the sandbox's budget.
