@@ -31,7 +31,16 @@ std::vector<std::string> RequestContext::MatchedSecretNames() const {
 }
 
 StageResult FindSession(RequestContext& c) {
-  c.session = c.sessions.Lookup(c.conn.source_ip);
+  // Hot path (keep-alive): the connection's last answer while the registry
+  // has not changed since (see SessionRegistry::generation()).
+  const uint64_t generation = c.sessions.generation();
+  if (c.looked_up && generation == c.lookup_generation && !c.looked_up->Expired()) {
+    c.session = c.looked_up;
+  } else {
+    c.session = c.sessions.Lookup(c.conn.source_ip);
+    c.looked_up = c.session;
+    c.lookup_generation = generation;
+  }
   if (!c.session) return {403, "no sandbox session for this source address"};
   c.rec.sandbox = c.session->sandbox_id();
   return {};

@@ -84,6 +84,9 @@ struct RequestContext {
   // were seen is audited (TLS only).
   std::optional<WithheldTokens> withheld;
 
+  // FindSession's last Lookup and the registry generation it was made at.
+  std::shared_ptr<const SessionSnapshot> looked_up;
+  uint64_t lookup_generation = 0;
   // Which secrets may be substituted toward enabled_host; recomputed only
   // when the session snapshot or the target host changes.
   std::shared_ptr<const SessionSnapshot> enabled_session;

@@ -118,7 +118,6 @@ Result<std::shared_ptr<const SessionSnapshot>> SessionRegistry::Build(const Entr
   if (!allow) return allow.error();
   snap->allowlist_ = std::move(*allow);
   snap->expiry_ = e.session.expiry;
-  snap->connections_ = e.connections;
   snap->buffered_body_bytes_ = e.buffered_body_bytes;
   std::vector<PatternSet::Pattern> subs, scrub, tokens;
   for (size_t i = 0; i < e.session.secrets.size(); ++i) {
@@ -161,7 +160,6 @@ Status SessionRegistry::Register(const std::string& source, Session session) {
   }
   Entry e;
   e.source = src;
-  e.connections = std::make_shared<std::atomic<int>>(0);
   e.buffered_body_bytes = std::make_shared<std::atomic<size_t>>(0);
   e.session = std::move(session);
   auto snap = Build(e);
@@ -171,6 +169,7 @@ Status SessionRegistry::Register(const std::string& source, Session session) {
   }
   e.snapshot = *snap;
   std::lock_guard lock(mu_);
+  generation_.fetch_add(1, std::memory_order_release);
   if (by_sandbox_.count(e.session.sandbox_id)) {
     WipeSession(e.session);
     return MakeError(ErrorCode::kAlreadyExists, "sandboxId: already registered");
@@ -195,6 +194,7 @@ Status SessionRegistry::UpdateSecretValue(const std::string& sandbox_id, const s
     return MakeError(ErrorCode::kInvalidArgument, "value: must be 1 byte to 64 KiB");
   }
   std::lock_guard lock(mu_);
+  generation_.fetch_add(1, std::memory_order_release);
   auto it = by_sandbox_.find(sandbox_id);
   if (it == by_sandbox_.end()) return MakeError(ErrorCode::kNotFound, "sandboxId: unknown");
   for (auto& s : it->second.session.secrets) {
@@ -223,6 +223,7 @@ Status SessionRegistry::SetSecret(const std::string& sandbox_id, SecretBinding b
     return MakeError(ErrorCode::kInvalidArgument, "value: must be 1 byte to 64 KiB");
   }
   std::lock_guard lock(mu_);
+  generation_.fetch_add(1, std::memory_order_release);
   auto it = by_sandbox_.find(sandbox_id);
   if (it == by_sandbox_.end()) return MakeError(ErrorCode::kNotFound, "sandboxId: unknown");
   auto& secrets = it->second.session.secrets;
@@ -257,6 +258,7 @@ Status SessionRegistry::SetSecret(const std::string& sandbox_id, SecretBinding b
 
 Status SessionRegistry::RemoveSecret(const std::string& sandbox_id, const std::string& name) {
   std::lock_guard lock(mu_);
+  generation_.fetch_add(1, std::memory_order_release);
   auto it = by_sandbox_.find(sandbox_id);
   if (it == by_sandbox_.end()) return MakeError(ErrorCode::kNotFound, "sandboxId: unknown");
   auto& secrets = it->second.session.secrets;
@@ -274,6 +276,7 @@ Status SessionRegistry::RemoveSecret(const std::string& sandbox_id, const std::s
 
 Status SessionRegistry::Unregister(const std::string& sandbox_id) {
   std::lock_guard lock(mu_);
+  generation_.fetch_add(1, std::memory_order_release);
   auto it = by_sandbox_.find(sandbox_id);
   if (it == by_sandbox_.end()) return MakeError(ErrorCode::kNotFound, "sandboxId: unknown");
   sandbox_by_source_.erase(it->second.source);
