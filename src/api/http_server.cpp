@@ -240,8 +240,9 @@ class HttpServer::Impl {
           RefuseBusy(socket);
         }
         if (self->refused_++ % 1000 == 0) {
-          spdlog::warn("http: {} connections open (the limit): refusing new ones with 503 ({} so far)",
-                       self->options_.max_connections, self->refused_);
+          spdlog::warn("http: {} connections open (the limit): refusing new ones ({}; {} so far)",
+                       self->options_.max_connections,
+                       self->tls_ ? "HTTPS: closed without an answer" : "503", self->refused_);
         }
         continue;
       }
