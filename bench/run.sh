@@ -12,6 +12,7 @@ CONN_LEVELS=${OSB_BENCH_CONN_LEVELS:-"1 4 16"}
 REPS=${OSB_BENCH_REPS:-3}
 IDLE_CONNS=${OSB_BENCH_IDLE_CONNS:-1000}
 UPLOAD_GIB=${OSB_BENCH_UPLOAD_GIB:-1}
+SLOW_CONNS=${OSB_BENCH_SLOW_CONNS:-120}   # slow-body attack: request bodies (+ half as many responses)
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/osb_bench_XXXXXX)
 PIDS=()
@@ -47,14 +48,22 @@ UP_PID=$!
 PIDS+=($UP_PID)
 wait_file "$WORK/up.port"
 UP=$(cat "$WORK/up.port")
+# A second upstream with /slow-large (an upstream that never finishes a
+# large response), for the slow-body RSS row; reached as other.test.
+python3 "$ROOT/tests/support/upstream.py" --cert-dir "$WORK/up" --port-file "$WORK/slow.json" \
+  --record-dir "$WORK/records" --host 127.0.0.3 >/dev/null 2>&1 &
+PIDS+=($!)
+wait_file "$WORK/slow.json"
+SLOWP=$(python3 -c "import json; print(json.load(open('$WORK/slow.json'))['port'])")
 TOKEN=osb_sealed_0123456789abcdef0123456789abcdef
 VALUE=sk-live-bench-0123456789abcdefghij
 cat > "$WORK/sessions.json" <<JSON
-[{"source":"127.0.0.1","sandboxId":"bench","allowlist":["api.test"],
+[{"source":"127.0.0.1","sandboxId":"bench","allowlist":["api.test","other.test"],
   "secrets":[{"name":"API_KEY","token":"$TOKEN","value":"$VALUE","allowedHosts":["api.test"]}]}]
 JSON
 "$BUILD/osb" proxy --listen 127.0.0.1:0 --state-dir "$WORK/state" --sessions "$WORK/sessions.json" \
   --upstream-ca "$WORK/up/ca.crt" --allow-private 127.0.0.3/32 --resolve api.test=127.0.0.3 \
+  --resolve "other.test=127.0.0.3:$SLOWP" \
   --audit-log "$WORK/audit.log" --ready-file "$WORK/proxy.json" --max-connections-per-session 4096 >/dev/null &
 PROXY_PID=$!
 PIDS+=($PROXY_PID)
@@ -136,6 +145,10 @@ python3 "$ROOT/bench/rss_probe.py" upload "$PROXY_PID" "$PP" api.test "$UP" "$WO
 echo "== proxy RSS per idle connection ($IDLE_CONNS)"
 python3 "$ROOT/bench/rss_probe.py" idle "$PROXY_PID" "$PP" api.test "$UP" "$WORK/state/ca.crt" "$IDLE_CONNS" \
   > "$OUT/rss_idle.json"
+
+echo "== proxy RSS under slow-body attacks ($SLOW_CONNS request bodies + $((SLOW_CONNS / 2)) responses, 1 MiB each)"
+python3 "$ROOT/bench/rss_probe.py" slowbody "$PROXY_PID" "$PP" api.test "$UP" "$WORK/state/ca.crt" "$SLOW_CONNS" \
+  other.test 443 > "$OUT/rss_slowbody.json"
 
 python3 "$ROOT/bench/summarize.py" "$OUT"
 cat "$OUT/README.md"

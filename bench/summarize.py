@@ -73,6 +73,7 @@ rp = {"rps": rates.get(4, {}).get("rps_proxy")} if 4 in rates else {}
 rm = load("rate_mitmproxy.json")
 ld, lp, lm = load("latency_direct.json"), load("latency_proxy.json"), load("latency_mitmproxy.json")
 up, idle = load("rss_upload.json"), load("rss_idle.json")
+slow = load("rss_slowbody.json")
 ratio = lambda a, b: (a / b) if b else None
 s = {
     "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -105,6 +106,9 @@ s = {
     "upload_mb_per_s": up.get("mb_per_s"),
     "upload_rss_growth_mib": up.get("rss_growth_kib", 0) / 1024 if up else None,
     "idle_kib_per_connection": idle.get("kib_per_connection"),
+    "slowbody_connections": (slow.get("request_connections", 0) + slow.get("response_connections", 0)) or None,
+    "slowbody_rss_growth_mib": slow.get("growth_kib") / 1024 if slow.get("growth_kib") is not None else None,
+    "slowbody_unbounded_mib": slow.get("unbounded_estimate_kib", 0) / 1024 if slow else None,
 }
 with open(os.path.join(out, "summary.json"), "w") as f:
     json.dump(s, f, indent=2)
@@ -151,6 +155,15 @@ rows = [
     ("RSS per idle connection (1,000 conns, incl. its upstream conn)",
      f(s["idle_kib_per_connection"], "%.1f") + " KiB", "≤ 64 KiB",
      check(val("idle_kib_per_connection", 999) <= 64)),
+    # Issue 11 item 8: the per-sandbox body budget (16 MiB) + per-connection
+    # overhead (TLS both sides, read buffers, coroutines: the bound of
+    # tests/secretsproxy ProxyMemoryBudget), against ~1 MiB per connection
+    # without a budget.
+    ("RSS growth under slow-body attacks (%s conns: 1 MiB request bodies short of their last byte + "
+     "1 MiB responses never finished; without a budget: ~%s MiB)"
+     % (f(s["slowbody_connections"], "%.0f"), f(s["slowbody_unbounded_mib"], "%.0f")),
+     f(s["slowbody_rss_growth_mib"], "%.1f") + " MiB", "≤ 16 MiB budget + 256 KiB/conn",
+     check(val("slowbody_rss_growth_mib", 999) <= 16 + (s["slowbody_connections"] or 0) * 256 / 1024)),
 ]
 md = ["# Secrets proxy benchmarks", "",
       "Measured by `make bench` (`bash bench/run.sh build-bench`) on %s, %s. Release build; every figure"
