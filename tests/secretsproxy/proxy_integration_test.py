@@ -1217,12 +1217,18 @@ class OwnDoorsIntegration(unittest.TestCase):
     def test_registered_rest_door_is_refused(self):
         for url in ("http://127.0.0.1:%d/api/projects" % self.rest.port,
                     "http://self.test:%d/api/projects" % self.rest.port,
-                    "http://0.0.0.0:%d/" % self.rest.port,
-                    "https://127.0.0.1:%d/" % self.rest.port):
+                    "http://0.0.0.0:%d/" % self.rest.port):
             code, body = self.fetch(url)
             self.assertEqual(code, 403, url)
             self.assertNotIn(_Door.MARKER, body)
             self.assertIn(b"own service ports", body)
+        # https: the CONNECT itself is refused (no tunnel, nothing inside).
+        r = subprocess.run(["curl", "-sS", "--max-time", "30", "--cacert", self.ca, "-x",
+                            "http://127.0.0.1:%d" % self.pp, "-w", "\n%{http_connect}",
+                            "https://127.0.0.1:%d/" % self.rest.port], capture_output=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertTrue(r.stdout.endswith(b"403"), r.stdout + r.stderr)
+        self.assertNotIn(_Door.MARKER, r.stdout)
         line = self.audit_reason_for(lambda l: l["host"] in ("127.0.0.1", "self.test") and l["status"] == 403
                                      and "own service ports" in l.get("reason", ""))
         self.assertEqual(line["action"], "blocked")
