@@ -539,9 +539,9 @@ class ProxyIntegration(unittest.TestCase):
         for host in ("evil.test", "localhost", "10.0.0.1", "169.254.169.254"):
             before = self.record_count()
             audit_before = len(self.audit_lines())
-            r = self.explicit("https://%s:%d/" % (host, self.up_port), "-H", "X: " + T2, "-w", "%{http_code}",
+            r = self.explicit("https://%s:%d/" % (host, self.up_port), "-H", "X: " + T2, "-w", "%{http_connect}",
                               "-o", os.devnull, check=False)
-            self.assertEqual(r.stdout, b"403", host)
+            self.assertEqual(r.stdout, b"403", host)  # the CONNECT itself is refused: no tunnel
             self.assertEqual(self.record_count(), before)
             line = self.audit_since(audit_before, lambda l: l["host"] == host)
             self.assertRegex(line["reason"], "private|own host")
