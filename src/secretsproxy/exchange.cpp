@@ -432,7 +432,9 @@ asio::awaitable<StageResult> Exchange::ReadRequestBody() {
       body_ = ctx_.substitute->ReplaceAll(body_);
     }
   }
-  ApplyPlanToFields(plan_, body_.size(), &ctx_.head.fields);
+  // A body streamed unchanged keeps its Content-Length (body_ is empty then:
+  // stating its size, 0, would desynchronise the upstream connection).
+  ApplyPlanToFields(plan_, plan_.buffer_whole ? body_.size() : ctx_.framing.length, &ctx_.head.fields);
   co_return StageResult{};
 }
 
@@ -649,7 +651,7 @@ asio::awaitable<StageResult> Exchange::PlanResponse() {
 }
 
 asio::awaitable<bool> Exchange::SendResponse() {
-  ApplyPlanToFields(rplan_, rbody_.size(), &resp_.fields);
+  ApplyPlanToFields(rplan_, rplan_.buffer_whole ? rbody_.size() : resp_framing_.length, &resp_.fields);
   std::string head = SerializeResponseHead(resp_, rplan_.buffer_whole ? rbody_.size() : 0);
   if (rplan_.buffer_whole) head += rbody_;
   error_code ec;

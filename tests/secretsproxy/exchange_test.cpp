@@ -867,6 +867,31 @@ TEST_F(ExchangeTest, WithheldTokensInContentCodedBodiesAreAudited) {
   EXPECT_EQ(upstream_.requests[0].body, "not gzip " + kOtherToken);
 }
 
+// A Content-Length body that nothing may change is streamed through with
+// its own length: toward a host no secret may reach (request) and to a
+// sandbox with no values to scrub (response). Stating 0 instead left the
+// body on the connection to be read as the next request (desync).
+TEST_F(ExchangeTest, UnchangedBodiesKeepTheirContentLength) {
+  const std::string body = "k=" + kOtherToken + std::string(3000, 'x');
+  auto got = Send(Tls("none.test"), Post(body, "none.test") + Get("/second", "none.test"), 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].resp.status, 200);
+  EXPECT_EQ(got[1].resp.status, 200);
+  ASSERT_EQ(upstream_.requests.size(), 2u);
+  EXPECT_EQ(upstream_.requests[0].body, body);
+  EXPECT_EQ(upstream_.requests[1].req.target, "/second");
+  Session s;
+  s.sandbox_id = "sb-novalues";
+  s.egress_allowlist = {"api.test"};
+  ASSERT_TRUE(sessions_.Register("10.0.0.3", std::move(s)).ok());
+  responder_ = [](const Message&) { return Response(200, std::string(5000, 'r')); };
+  auto opt = Tls();
+  opt.source_ip = "10.0.0.3";
+  auto resp = Send(opt, Get("/"));
+  ASSERT_TRUE(resp[0].ok);
+  EXPECT_EQ(resp[0].body, std::string(5000, 'r'));
+}
+
 // Item 8: bodies held whole in memory are charged to the sandbox's budget.
 TEST_F(ExchangeTest, OverBudgetBodiesStreamInsteadOfBuffering) {
   limits_.session_body_budget = 100;
