@@ -848,7 +848,9 @@ TEST_F(ExchangeTest, WithheldTokensInContentCodedBodiesAreAudited) {
       ASSERT_TRUE(decoded);
       EXPECT_NE(decoded->find(kOtherToken), std::string::npos) << "the withheld token passes sealed";
       EXPECT_EQ(decoded->find(kOtherValue), std::string::npos);
-      if (tc.host == "none.test") EXPECT_EQ(upstream_.requests[0].body, *encoded) << "forwarded unchanged";
+      if (tc.host == "none.test") {
+        EXPECT_EQ(upstream_.requests[0].body, *encoded) << "forwarded unchanged";
+      }
       auto lines = AuditLines();
       ASSERT_EQ(lines.size(), lines_before + 1);
       const auto& line = lines.back();
