@@ -189,7 +189,9 @@ class Checkpoints(unittest.TestCase):
         # Nothing of it is left on the host: no netns, no cgroup, no run dir.
         netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         self.assertNotIn(f"{PREFIX}-{sb}", netns)
-        self.assertFalse(os.path.exists(f"/sys/fs/cgroup/{PREFIX}-{sb}"))
+        for cg in (f"/sys/fs/cgroup/{PREFIX}-{sb}", f"/sys/fs/cgroup/memory/{PREFIX}-{sb}",
+                   f"/sys/fs/cgroup/pids/{PREFIX}-{sb}"):  # cgroup v2, v1
+            self.assertFalse(os.path.exists(cg), cg)
         self.assertFalse(os.path.exists(f"/run/{PREFIX}/{sb}"))
         status, _, _ = api("POST", f"/api/sandboxes/{sb}/exec/run", {"cmd": "true"})
         self.assertEqual(status, 409)
