@@ -18,6 +18,8 @@ PACKAGES=(
   # services and tools used by tests and the runtime
   postgresql sqlite3 nftables iproute2 curl ca-certificates openssl
   python3 python3-yaml procps util-linux
+  # benchmarks: the namespace-sandbox floor (bench/sandbox_bench.py)
+  bubblewrap
 )
 
 SUDO=""

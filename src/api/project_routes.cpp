@@ -151,7 +151,7 @@ void RegisterGroupRoutes(Router& router, controlplane::GroupService& groups) {
 
 Result<controlplane::SandboxRequest> ParseSandboxRequest(const std::string& body) {
   auto j = JsonBody::Parse(body, {"project", "templateID", "cpuCount", "memoryMB", "timeout", "envs",
-                                  "egressAllowlist"});
+                                  "egressAllowlist", "fromCheckpoint"});
   if (!j) return j.error();
   controlplane::SandboxRequest r;
   auto project = j->String("project");
@@ -172,6 +172,10 @@ Result<controlplane::SandboxRequest> ParseSandboxRequest(const std::string& body
   auto allow = j->StringList("egressAllowlist");
   if (!allow) return allow.error();
   r.egress_allowlist = *allow;
+  auto from = j->String("fromCheckpoint");
+  if (!from) return from.error();
+  if (*from && (**from).empty()) return MakeError(ErrorCode::kInvalidArgument, "fromCheckpoint: must not be empty");
+  r.from_checkpoint = *from;
   return r;
 }
 

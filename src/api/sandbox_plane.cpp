@@ -38,6 +38,7 @@ Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, con
                                                   " (is another process using that port?)");
   }
   RegisterSandboxRoutes(cp.router(), *plane->sandboxes_);
+  RegisterCheckpointRoutes(cp.router(), *plane->sandboxes_);
   controlplane::WorkerPool* workers = plane->workers_.get();
   cp.SetReadinessCheck([workers] { return workers->Ready(); });
   controlplane::SandboxService* sandboxes = plane->sandboxes_.get();

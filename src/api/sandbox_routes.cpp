@@ -109,4 +109,6 @@ void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandbox
   });
 }
 
+nlohmann::json SandboxViewJson(const controlplane::SandboxView& v) { return SandboxJson(v); }
+
 }  // namespace osb::api

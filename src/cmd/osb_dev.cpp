@@ -31,6 +31,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/duration.h"
 #include "api/control_plane.h"
 #include "api/sandbox_plane.h"
 #include "api/http_server.h"
@@ -51,6 +52,7 @@ struct DevFlags {
   std::string listen = "127.0.0.1:8080";
   std::string grpc_listen = "127.0.0.1:8081";
   bool no_worker = false;
+  std::string max_sandbox_lifetime = "24h";
   osb::worker::WorkerOptions worker;
   std::vector<std::string> resolve;
 };
@@ -105,6 +107,12 @@ fs::path ClientConfigPath() {
 int RunDev(const DevFlags& flags) {
   // This process holds the encryption keys and secret values.
   osb::MakeProcessUndumpable();
+  auto lifetime = osb::ParseDurationSeconds("--max-sandbox-lifetime", flags.max_sandbox_lifetime);
+  if (!lifetime || *lifetime > osb::controlplane::kMaxSandboxTimeoutSec) {
+    std::cerr << "error: " << (lifetime ? "--max-sandbox-lifetime: at most 30d" : lifetime.error().message) << "\n";
+    return 2;
+  }
+  const int max_lifetime = *lifetime;
   std::error_code ec;
   const fs::path dir = fs::absolute(flags.data_dir).lexically_normal();
   fs::create_directories(dir, ec);
@@ -202,7 +210,9 @@ int RunDev(const DevFlags& flags) {
   std::unique_ptr<osb::api::SandboxPlane> plane;
   std::unique_ptr<osb::worker::WorkerNode> node;
   auto before_start = [&](osb::api::ControlPlane& cp) -> osb::Status {
-    auto attached = osb::api::SandboxPlane::Attach(cp, {flags.grpc_listen, dev_tls->control_plane});
+    osb::api::SandboxPlaneOptions plane_options{flags.grpc_listen, dev_tls->control_plane};
+    plane_options.limits.max_lifetime_sec = max_lifetime;
+    auto attached = osb::api::SandboxPlane::Attach(cp, plane_options);
     if (!attached) return attached.error();
     plane = std::move(*attached);
     if (flags.no_worker) return {};
@@ -281,6 +291,9 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
   sub->add_option("--grpc-listen", flags->grpc_listen, "HOST:PORT where workers reach the control plane")
       ->capture_default_str();
   sub->add_flag("--no-worker", flags->no_worker, "Run only the control plane (workers join with `osb worker`)");
+  sub->add_option("--max-sandbox-lifetime", flags->max_sandbox_lifetime,
+                  "Longest a sandbox may live from its start, extensions included (e.g. 3600, 90m, 24h, 7d; at most 30d)")
+      ->capture_default_str();
   auto& w = flags->worker;
   w.listen = "127.0.0.1:7070";
   sub->add_option("--worker-listen", w.listen, "The in-process worker's gRPC address")->capture_default_str();

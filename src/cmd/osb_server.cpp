@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 
+#include "common/duration.h"
 #include "api/control_plane.h"
 #include "api/sandbox_plane.h"
 #include "cmd/osb_command.h"
@@ -25,6 +26,7 @@ struct ServerFlags {
   std::string grpc_listen = "127.0.0.1:8081";
   osb::controlplane::SandboxLimits limits;  // per-org caps and the exec executor
   int worker_stale_after_sec = 20;
+  std::string max_sandbox_lifetime = "24h";
   std::string tls_cert;  // REST API over HTTPS when set (with tls_key)
   std::string tls_key;
   bool insecure_grpc = false;
@@ -33,6 +35,12 @@ struct ServerFlags {
 int RunServer(const ServerFlags& flags) {
   // This process holds the encryption keys and decrypts secret values.
   osb::MakeProcessUndumpable();
+  auto lifetime = osb::ParseDurationSeconds("--max-sandbox-lifetime", flags.max_sandbox_lifetime);
+  if (!lifetime || *lifetime > osb::controlplane::kMaxSandboxTimeoutSec) {
+    std::cerr << "error: " << (lifetime ? "--max-sandbox-lifetime: at most 30d" : lifetime.error().message) << "\n";
+    return 2;
+  }
+  const int max_lifetime = *lifetime;
   auto keyring = osb::crypto::Keyring::FromEnvironment();
   if (!keyring) {
     std::cerr << osb::api::MissingKeyMessage(keyring.error()) << "\n";
@@ -89,6 +97,7 @@ int RunServer(const ServerFlags& flags) {
   auto before_start = [&](osb::api::ControlPlane& cp) -> osb::Status {
     osb::api::SandboxPlaneOptions plane_options{flags.grpc_listen, *tls};
     plane_options.limits = flags.limits;
+    plane_options.limits.max_lifetime_sec = max_lifetime;
     plane_options.stale_after = std::chrono::seconds(flags.worker_stale_after_sec);
     auto attached = osb::api::SandboxPlane::Attach(cp, plane_options);
     if (!attached) return attached.error();
@@ -129,6 +138,9 @@ const bool registered = osb::cmd::RegisterOsbCommand(20, [](CLI::App& root, int&
   sub->add_option("--exec-threads", flags->limits.long_calls.threads,
                   "Threads running execs (off the REST handler threads)")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--max-sandbox-lifetime", flags->max_sandbox_lifetime,
+                  "Longest a sandbox may live from its start, extensions included (e.g. 3600, 90m, 24h, 7d; at most 30d)")
+      ->capture_default_str();
   sub->add_option("--worker-stale-after", flags->worker_stale_after_sec,
                   "Seconds without a heartbeat after which a worker's sandboxes are marked lost")
       ->capture_default_str()->check(CLI::Range(5, 3600));

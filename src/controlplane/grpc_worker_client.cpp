@@ -32,6 +32,7 @@ class GrpcWorkerClient final : public WorkerClient {
     cfg->set_timeout_sec(spec.timeout_sec);
     for (const auto& h : spec.egress_allowlist) cfg->add_egress_allowlist(h);
     for (const auto& [k, v] : spec.envs) (*cfg->mutable_envs())[k] = v;
+    req.set_from_checkpoint(spec.from_checkpoint);
     for (const auto& s : spec.secrets) {
       auto* out = req.add_secrets();
       out->set_name(s.name);
@@ -100,6 +101,40 @@ class GrpcWorkerClient final : public WorkerClient {
     req.set_name(name);
     req.set_deleted(true);
     return Update(req, deadline);
+  }
+
+  Result<CheckpointSaved> Checkpoint(const std::string& sandbox_id, const std::string& checkpoint_id,
+                                     Deadline deadline) override {
+    v1::CheckpointSandboxRequest req;
+    req.set_sandbox_id(sandbox_id);
+    req.set_checkpoint_id(checkpoint_id);
+    v1::CheckpointSandboxResponse resp;
+    auto ctx = Context(deadline);
+    const grpc::Status st = stub_->CheckpointSandbox(ctx.get(), req, &resp);
+    if (!st.ok()) return FromStatus(st);
+    return CheckpointSaved{resp.size_bytes(), resp.entries()};
+  }
+
+  Status DeleteCheckpoint(const std::string& checkpoint_id, Deadline deadline) override {
+    v1::DeleteCheckpointRequest req;
+    req.set_checkpoint_id(checkpoint_id);
+    v1::DeleteCheckpointResponse resp;
+    auto ctx = Context(deadline);
+    const grpc::Status st = stub_->DeleteCheckpoint(ctx.get(), req, &resp);
+    if (!st.ok()) return FromStatus(st);
+    return {};
+  }
+
+  Result<StartedSandbox> SetTimeout(const std::string& sandbox_id, int64_t end_at_unix_ms,
+                                    Deadline deadline) override {
+    v1::SetSandboxTimeoutRequest req;
+    req.set_sandbox_id(sandbox_id);
+    req.set_end_at_unix_ms(end_at_unix_ms);
+    v1::SandboxInfo info;
+    auto ctx = Context(deadline);
+    const grpc::Status st = stub_->SetSandboxTimeout(ctx.get(), req, &info);
+    if (!st.ok()) return FromStatus(st);
+    return StartedSandbox{info.started_at_unix_ms(), info.end_at_unix_ms()};
   }
 
  private:

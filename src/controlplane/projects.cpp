@@ -39,7 +39,7 @@ Status ProjectService::Normalize(const std::string& org_id, ProjectFields& f) {
     if (Status st = ValidateRange("memoryMB", *f.memory_mb, kMinMemoryMb, kMaxMemoryMb); !st) return st;
   }
   if (f.timeout_sec) {
-    if (Status st = ValidateRange("timeoutSec", *f.timeout_sec, kMinTimeoutSec, kMaxTimeoutSec); !st) {
+    if (Status st = ValidateRange("timeoutSec", *f.timeout_sec, kMinTimeoutSec, kMaxSandboxTimeoutSec); !st) {
       return st;
     }
   }

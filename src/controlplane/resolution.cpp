@@ -41,7 +41,7 @@ Result<ResolvedSandbox> Resolver::ResolveSandbox(const std::string& org_id, cons
     out.memory_mb = *req.memory_mb;
   }
   if (req.timeout_sec) {
-    if (Status st = ValidateRange("timeout", *req.timeout_sec, kMinTimeoutSec, kMaxTimeoutSec); !st) {
+    if (Status st = ValidateRange("timeout", *req.timeout_sec, kMinTimeoutSec, kMaxSandboxTimeoutSec); !st) {
       return st.error();
     }
     out.timeout_sec = *req.timeout_sec;

@@ -35,6 +35,9 @@ struct SandboxRequest {
   std::optional<int> timeout_sec;          // "timeout" in the API
   std::map<std::string, std::string> envs;
   std::optional<std::vector<std::string>> egress_allowlist;
+  // A checkpoint to restore (its config gives the defaults of the fields
+  // above, which still win when present). Not used by ResolveSandbox.
+  std::optional<std::string> from_checkpoint;
 };
 
 // Values are wiped when the object is destroyed (PlainSecret's destructor).

@@ -29,11 +29,14 @@ std::string Rfc3339FromUnix(int64_t secs) {
 }
 
 std::string ConfigJson(const SandboxView& v) {
-  return json{{"templateID", v.template_id},     {"cpuCount", v.cpu_count},
-              {"memoryMB", v.memory_mb},         {"timeoutSec", v.timeout_sec},
-              {"egressAllowlist", v.egress_allowlist}, {"startedAt", v.started_at},
-              {"endAt", v.end_at}}
-      .dump();
+  json j{{"templateID", v.template_id},     {"cpuCount", v.cpu_count},
+         {"memoryMB", v.memory_mb},         {"timeoutSec", v.timeout_sec},
+         {"egressAllowlist", v.egress_allowlist}, {"startedAt", v.started_at},
+         {"endAt", v.end_at}};
+  // Plaintext envs (never secrets): a checkpoint's config needs them.
+  if (!v.envs.empty()) j["envs"] = v.envs;
+  if (!v.hibernate_checkpoint.empty()) j["hibernateCheckpoint"] = v.hibernate_checkpoint;
+  return j.dump();
 }
 
 SandboxView ViewFromRow(const store::SandboxRow& row) {
@@ -52,8 +55,62 @@ SandboxView ViewFromRow(const store::SandboxRow& row) {
     v.egress_allowlist = c.value("egressAllowlist", std::vector<std::string>{});
     v.started_at = c.value("startedAt", row.created_at);
     v.end_at = c.value("endAt", "");
+    if (c.contains("envs") && c["envs"].is_object()) v.envs = c["envs"].get<std::map<std::string, std::string>>();
+    v.hibernate_checkpoint = c.value("hibernateCheckpoint", "");
   }
   return v;
+}
+
+// A checkpoint's resolved config is the default of every field the request
+// leaves out; its envs come first and the request's win.
+std::string CheckpointConfigJson(const SandboxView& v) {
+  return json{{"templateID", v.template_id},         {"cpuCount", v.cpu_count}, {"memoryMB", v.memory_mb},
+              {"timeoutSec", v.timeout_sec},         {"egressAllowlist", v.egress_allowlist},
+              {"envs", v.envs}}
+      .dump();
+}
+
+void MergeCheckpointConfig(const store::CheckpointRow& c, SandboxRequest& r) {
+  const json j = json::parse(c.config, nullptr, false);
+  if (!j.is_object()) return;
+  if (!r.project && c.project_id) r.project = *c.project_id;
+  if (!r.template_id) r.template_id = j.value("templateID", "");
+  if (!r.cpu_count) r.cpu_count = j.value("cpuCount", 1);
+  if (!r.memory_mb) r.memory_mb = j.value("memoryMB", 512);
+  if (!r.timeout_sec) r.timeout_sec = j.value("timeoutSec", 300);
+  if (!r.egress_allowlist) r.egress_allowlist = j.value("egressAllowlist", std::vector<std::string>{});
+  if (j.contains("envs") && j["envs"].is_object()) {
+    auto envs = j["envs"].get<std::map<std::string, std::string>>();
+    for (auto& [k, val] : r.envs) envs[k] = val;
+    r.envs = std::move(envs);
+  }
+}
+
+CheckpointView CheckpointViewFromRow(const store::CheckpointRow& c) {
+  CheckpointView v;
+  v.id = c.id;
+  v.sandbox_id = c.sandbox_id;
+  v.project_id = c.project_id;
+  v.size_bytes = c.size_bytes;
+  v.created_at = c.created_at;
+  const json j = json::parse(c.config, nullptr, false);
+  if (j.is_object()) {
+    v.template_id = j.value("templateID", "");
+    v.cpu_count = j.value("cpuCount", 0);
+    v.memory_mb = j.value("memoryMB", 0);
+    v.timeout_sec = j.value("timeoutSec", 0);
+    v.egress_allowlist = j.value("egressAllowlist", std::vector<std::string>{});
+    if (j.contains("envs") && j["envs"].is_object())
+      for (const auto& [k, val] : j["envs"].items()) v.env_names.push_back(k);
+  }
+  return v;
+}
+
+// "2026-01-02T03:04:05Z" (or with .mmm) -> unix seconds; 0 if malformed.
+int64_t UnixFromRfc3339(const std::string& s) {
+  std::tm tm{};
+  if (s.size() < 19 || !strptime(s.substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
+  return static_cast<int64_t>(timegm(&tm));
 }
 
 bool Contains(const std::vector<std::string>& v, const std::string& s) {
@@ -66,9 +123,24 @@ Deadline SandboxService::After(std::chrono::milliseconds d) const {
   return std::chrono::system_clock::now() + d;
 }
 
-Result<SandboxView> SandboxService::Create(const std::string& org_id, const SandboxRequest& request) {
+Result<SandboxView> SandboxService::Create(const std::string& org_id, const SandboxRequest& plain_request) {
+  SandboxRequest request = plain_request;
+  std::optional<store::CheckpointRow> checkpoint;
+  if (request.from_checkpoint) {
+    auto c = store_.GetCheckpoint(org_id, *request.from_checkpoint);
+    if (!c || c->kind != "user") {
+      if (!c && c.error().code != ErrorCode::kNotFound) return c.error();
+      return MakeError(ErrorCode::kNotFound, "fromCheckpoint: checkpoint " + *request.from_checkpoint + " not found");
+    }
+    checkpoint = *c;
+    MergeCheckpointConfig(*checkpoint, request);
+  }
   auto resolved = resolver_.ResolveSandbox(org_id, request);
   if (!resolved) return resolved.error();
+  if (resolved->timeout_sec > limits_.max_lifetime_sec) {
+    return MakeError(ErrorCode::kInvalidArgument, "timeout: at most " + std::to_string(limits_.max_lifetime_sec) +
+                                                      " seconds (the server's --max-sandbox-lifetime)");
+  }
 
   SandboxView v;
   v.id = "sb-" + crypto::RandomHex(8);
@@ -79,13 +151,16 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
   v.memory_mb = resolved->memory_mb;
   v.timeout_sec = resolved->timeout_sec;
   v.egress_allowlist = resolved->egress_allowlist;
+  v.envs = resolved->envs;
 
   // Reserve first: the row ("creating") holds the room on the worker while
   // the worker builds the sandbox, so concurrent creates through any replica
   // see it.
   store::SandboxRow row{v.id, org_id, v.project_id, "", "creating", ConfigJson(v),
                         store::Rfc3339Ms(workers_.Now()), std::nullopt, v.cpu_count, v.memory_mb};
-  auto placed = workers_.Place(row, {"", limits_.org_max_sandboxes, limits_.org_max_memory_mb});
+  const store::PlacementLimits org_limits{"", limits_.org_max_sandboxes, limits_.org_max_memory_mb};
+  // A checkpoint's files are on one worker: the restore happens there.
+  auto placed = checkpoint ? workers_.PlaceOn(row, checkpoint->worker_id, org_limits) : workers_.Place(row, org_limits);
   if (!placed) return placed.error();
   v.worker_id = placed->worker_id;
 
@@ -99,8 +174,9 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
   spec.egress_allowlist = v.egress_allowlist;
   spec.envs = resolved->envs;
   spec.secrets = std::move(resolved->secrets);
+  if (checkpoint) spec.from_checkpoint = checkpoint->id;
   const size_t n_secrets = spec.secrets.size();
-  auto started = placed->client->Create(spec, After(limits_.create_deadline));
+  auto started = placed->client->Create(spec, After(checkpoint ? limits_.checkpoint_deadline : limits_.create_deadline));
   spec.secrets.clear();  // PlainSecret wipes its value
   if (!started) {
     spdlog::warn("sandbox create on worker {} failed: {}", v.worker_id, started.error().message);
@@ -121,7 +197,8 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
     }
     return s.error();
   }
-  spdlog::info("sandbox {} created on worker {} ({} secret(s))", v.id, v.worker_id, n_secrets);
+  spdlog::info("sandbox {} created on worker {} ({} secret(s){}{})", v.id, v.worker_id, n_secrets,
+               checkpoint ? ", from checkpoint " : "", checkpoint ? checkpoint->id : "");
   return v;
 }
 
@@ -150,6 +227,7 @@ Status SandboxService::Delete(const std::string& org_id, const std::string& id) 
     // kNotFound: the worker already lost it (timeout, restart): just record.
     if (!st && st.error().code != ErrorCode::kNotFound) return st;
   }
+  if (row->status == "hibernated") DropCheckpoint(org_id, ViewFromRow(*row).hibernate_checkpoint);
   return store_.DeleteSandbox(id);
 }
 
@@ -358,6 +436,195 @@ Result<std::vector<std::string>> SandboxService::SweepLost() {
     ids.push_back(row.id);
   }
   return ids;
+}
+
+// ---- checkpoints and lifetime (issue 14) -----------------------------------
+
+Status SandboxService::RunLong(const std::string& org_id, std::function<void()> fn) {
+  return long_calls_.Submit(org_id, std::move(fn));
+}
+
+Result<store::CheckpointRow> SandboxService::SaveCheckpoint(const std::string& org_id, const store::SandboxRow& row,
+                                                            const std::string& kind) {
+  if (row.status != "running") return MakeError(ErrorCode::kConflict, "sandbox " + row.id + " is not running");
+  auto client = workers_.ClientFor(row.worker_id);
+  if (!client) return client.error();
+  const std::string id = "ck-" + crypto::RandomHex(8);
+  auto saved = (*client)->Checkpoint(row.id, id, After(limits_.checkpoint_deadline));
+  if (!saved) {
+    if (saved.error().code == ErrorCode::kNotFound)
+      return MakeError(ErrorCode::kConflict, "sandbox " + row.id + " is not running");
+    if (saved.error().code == ErrorCode::kTooLarge) return saved.error();
+    Error err = saved.error();
+    err.message = "worker could not save the checkpoint: " + err.message;
+    return err;
+  }
+  store::CheckpointRow c{id,   org_id, row.id, row.project_id, row.worker_id,
+                         kind, CheckpointConfigJson(ViewFromRow(row)), saved->size_bytes,
+                         store::NowRfc3339()};
+  if (Status st = store_.InsertCheckpoint(c); !st) {
+    (void)(*client)->DeleteCheckpoint(id, After(limits_.call_deadline));
+    return st.error();
+  }
+  spdlog::info("sandbox {}: checkpoint {} saved on worker {} ({} bytes)", row.id, id, row.worker_id, c.size_bytes);
+  return c;
+}
+
+void SandboxService::DropCheckpoint(const std::string& org_id, const std::string& checkpoint_id) {
+  if (checkpoint_id.empty()) return;
+  auto c = store_.GetCheckpoint(org_id, checkpoint_id);
+  if (!c) return;
+  auto client = workers_.ClientFor(c->worker_id);
+  Status st = client ? (*client)->DeleteCheckpoint(checkpoint_id, After(limits_.call_deadline)) : Status(client.error());
+  if (!st && st.error().code != ErrorCode::kNotFound) {
+    spdlog::warn("checkpoint {} could not be deleted on worker {}: {}", checkpoint_id, c->worker_id,
+                 st.error().message);
+  }
+  (void)store_.DeleteCheckpoint(checkpoint_id);
+}
+
+Result<CheckpointView> SandboxService::CreateCheckpoint(const std::string& org_id, const std::string& sandbox_id) {
+  auto row = store_.GetSandbox(org_id, sandbox_id);
+  if (!row) return row.error();
+  auto c = SaveCheckpoint(org_id, *row, "user");
+  if (!c) return c.error();
+  return CheckpointViewFromRow(*c);
+}
+
+Result<std::vector<CheckpointView>> SandboxService::ListCheckpoints(const std::string& org_id,
+                                                                    const std::optional<std::string>& sandbox_id) {
+  auto rows = store_.ListCheckpoints(org_id, sandbox_id);
+  if (!rows) return rows.error();
+  std::vector<CheckpointView> out;
+  for (const auto& r : *rows) out.push_back(CheckpointViewFromRow(r));
+  return out;
+}
+
+Status SandboxService::DeleteCheckpoint(const std::string& org_id, const std::string& checkpoint_id,
+                                        const std::optional<std::string>& sandbox_id) {
+  auto c = store_.GetCheckpoint(org_id, checkpoint_id);
+  if (!c) return c.error();
+  if (c->kind != "user" || (sandbox_id && c->sandbox_id != *sandbox_id)) {
+    return MakeError(ErrorCode::kNotFound, "checkpoint not found");
+  }
+  auto client = workers_.ClientFor(c->worker_id);
+  if (client) {
+    Status st = (*client)->DeleteCheckpoint(checkpoint_id, After(limits_.call_deadline));
+    if (!st && st.error().code != ErrorCode::kNotFound) return st;
+  }
+  // A worker that is gone took the archive with it: forget the row.
+  return store_.DeleteCheckpoint(checkpoint_id);
+}
+
+Result<SandboxView> SandboxService::SetTimeout(const std::string& org_id, const std::string& id, int timeout_sec) {
+  if (timeout_sec < kMinTimeoutSec) return MakeError(ErrorCode::kInvalidArgument, "timeoutSec: must be at least 1");
+  auto row = store_.GetSandbox(org_id, id);
+  if (!row) return row.error();
+  if (row->status != "running") return MakeError(ErrorCode::kConflict, "sandbox " + id + " is not running");
+  SandboxView v = ViewFromRow(*row);
+  const int64_t started = UnixFromRfc3339(v.started_at);
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(workers_.Now().time_since_epoch()).count();
+  const int64_t max_end = started + limits_.max_lifetime_sec;
+  if (now + timeout_sec > max_end) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "timeoutSec: a sandbox lives at most " + std::to_string(limits_.max_lifetime_sec) +
+                         " seconds from its start (the server's --max-sandbox-lifetime); this one at most " +
+                         std::to_string(std::max<int64_t>(0, max_end - now)) + " more");
+  }
+  auto client = workers_.ClientFor(row->worker_id);
+  if (!client) return client.error();
+  auto moved = (*client)->SetTimeout(id, (now + timeout_sec) * 1000, After(limits_.call_deadline));
+  if (!moved) {
+    if (moved.error().code == ErrorCode::kNotFound) return MakeError(ErrorCode::kConflict, "sandbox " + id + " is not running");
+    return moved.error();
+  }
+  v.end_at = Rfc3339FromUnix(moved->end_at_unix_ms / 1000);
+  v.timeout_sec = static_cast<int>(moved->end_at_unix_ms / 1000 - moved->started_at_unix_ms / 1000);
+  if (Status st = store_.TransitionSandbox(id, "running", "running", ConfigJson(v)); !st) return st.error();
+  spdlog::info("sandbox {}: deadline moved to {}", id, v.end_at);
+  return v;
+}
+
+Result<SandboxView> SandboxService::Hibernate(const std::string& org_id, const std::string& id) {
+  auto row = store_.GetSandbox(org_id, id);
+  if (!row) return row.error();
+  auto c = SaveCheckpoint(org_id, *row, "hibernate");
+  if (!c) return c.error();
+  SandboxView v = ViewFromRow(*row);
+  v.hibernate_checkpoint = c->id;
+  v.status = "hibernated";
+  // Hibernated first, so a heartbeat that no longer lists it cannot mark
+  // it stopped in between; then everything it holds is freed.
+  if (Status st = store_.TransitionSandbox(id, "running", "hibernated", ConfigJson(v)); !st) {
+    DropCheckpoint(org_id, c->id);
+    return MakeError(ErrorCode::kConflict, "sandbox " + id + " is not running");
+  }
+  auto client = workers_.ClientFor(row->worker_id);
+  Status st = client ? (*client)->Destroy(id, After(limits_.call_deadline)) : Status(client.error());
+  if (!st && st.error().code != ErrorCode::kNotFound) {
+    (void)store_.TransitionSandbox(id, "hibernated", "running", row->config);
+    DropCheckpoint(org_id, c->id);
+    return st.error();
+  }
+  spdlog::info("sandbox {} hibernated (checkpoint {})", id, c->id);
+  return v;
+}
+
+Result<SandboxView> SandboxService::Wake(const std::string& org_id, const std::string& id) {
+  auto row = store_.GetSandbox(org_id, id);
+  if (!row) return row.error();
+  if (row->status != "hibernated") return MakeError(ErrorCode::kConflict, "sandbox " + id + " is not hibernated");
+  SandboxView v = ViewFromRow(*row);
+  auto c = store_.GetCheckpoint(org_id, v.hibernate_checkpoint);
+  if (!c) return MakeError(ErrorCode::kDataLoss, "sandbox " + id + ": its hibernation checkpoint is gone");
+  // "waking" holds the row against a concurrent wake or delete.
+  if (Status st = store_.TransitionSandbox(id, "hibernated", "waking", row->config); !st) {
+    return MakeError(ErrorCode::kConflict, "sandbox " + id + " is not hibernated");
+  }
+  auto back = [&](Error e) -> Result<SandboxView> {
+    (void)store_.TransitionSandbox(id, "waking", "hibernated", row->config);
+    return e;
+  };
+  // The project's CURRENT secrets; fresh tokens are minted by the worker.
+  SandboxRequest req;
+  req.project = row->project_id;
+  req.template_id = v.template_id;
+  req.cpu_count = v.cpu_count;
+  req.memory_mb = v.memory_mb;
+  req.timeout_sec = std::min(v.timeout_sec, limits_.max_lifetime_sec);
+  req.envs = v.envs;
+  req.egress_allowlist = v.egress_allowlist;
+  auto resolved = resolver_.ResolveSandbox(org_id, req);
+  if (!resolved) return back(resolved.error());
+  auto client = workers_.ClientFor(c->worker_id);
+  if (!client) return back(client.error());
+  SandboxSpec spec;
+  spec.id = id;
+  spec.project_id = resolved->project_id.value_or("");
+  spec.template_id = resolved->template_id;
+  spec.cpu_count = resolved->cpu_count;
+  spec.memory_mb = resolved->memory_mb;
+  spec.timeout_sec = resolved->timeout_sec;
+  spec.egress_allowlist = resolved->egress_allowlist;
+  spec.envs = resolved->envs;
+  spec.secrets = std::move(resolved->secrets);
+  spec.from_checkpoint = c->id;
+  auto started = (*client)->Create(spec, After(limits_.checkpoint_deadline));
+  spec.secrets.clear();
+  if (!started) return back(started.error());
+  v.status = "running";
+  v.worker_id = c->worker_id;
+  v.started_at = Rfc3339FromUnix(started->started_at_unix_ms / 1000);
+  v.end_at = Rfc3339FromUnix(started->end_at_unix_ms / 1000);
+  v.timeout_sec = spec.timeout_sec;
+  v.hibernate_checkpoint.clear();
+  if (Status st = store_.TransitionSandbox(id, "waking", "running", ConfigJson(v)); !st) {
+    (void)(*client)->Destroy(id, After(limits_.call_deadline));
+    return st.error();
+  }
+  DropCheckpoint(org_id, c->id);
+  spdlog::info("sandbox {} woke on worker {}", id, v.worker_id);
+  return v;
 }
 
 }  // namespace osb::controlplane

@@ -29,6 +29,7 @@
 #include "controlplane/long_calls.h"
 #include "controlplane/resolution.h"
 #include "controlplane/secrets.h"
+#include "controlplane/validation.h"
 #include "controlplane/worker_client.h"
 #include "controlplane/worker_pool.h"
 #include "store/store.h"
@@ -48,6 +49,26 @@ struct SandboxView {
   std::string started_at;  // RFC 3339
   std::string end_at;      // when the sandbox's timeout kills it
   std::optional<std::string> ended_at;
+  // Kept in the store's config, never in API views: the plaintext envs
+  // (a checkpoint's config needs them) and, while hibernated, the checkpoint
+  // holding its files.
+  std::map<std::string, std::string> envs;
+  std::string hibernate_checkpoint;
+};
+
+// A checkpoint as the API shows it (no env values: their names only).
+struct CheckpointView {
+  std::string id;
+  std::string sandbox_id;
+  std::optional<std::string> project_id;
+  std::string template_id;
+  int cpu_count = 0;
+  int memory_mb = 0;
+  int timeout_sec = 0;
+  std::vector<std::string> egress_allowlist;
+  std::vector<std::string> env_names;
+  int64_t size_bytes = 0;
+  std::string created_at;
 };
 
 // The secrets a restarted worker needs for one of its running sandboxes.
@@ -64,6 +85,10 @@ struct SandboxLimits {
   std::chrono::milliseconds refresh_deadline{10000};  // a secret change's push, all workers
   std::chrono::seconds create_deadline{60};
   std::chrono::seconds call_deadline{15};
+  // --max-sandbox-lifetime: no sandbox's timeout (at create, extend or wake)
+  // may end it later than this after its start.
+  int max_lifetime_sec = kDefaultMaxSandboxLifetimeSec;
+  std::chrono::seconds checkpoint_deadline{300};
 };
 
 class SandboxService {
@@ -115,7 +140,38 @@ class SandboxService {
   // ids this call marked (each is marked by exactly one caller).
   Result<std::vector<std::string>> SweepLost();
 
+  // ---- checkpoints and lifetime (issue 14) ----
+  // Create() with request.from_checkpoint restores that checkpoint on the
+  // worker that holds it, with fresh tokens for the project's current
+  // secret values (the warm-fork path when called many times).
+  // Saves a running sandbox's files + resolved config. kConflict if it is
+  // not running.
+  Result<CheckpointView> CreateCheckpoint(const std::string& org_id, const std::string& sandbox_id);
+  // The org's checkpoints (of one sandbox when set), oldest first.
+  Result<std::vector<CheckpointView>> ListCheckpoints(const std::string& org_id,
+                                                      const std::optional<std::string>& sandbox_id);
+  // kNotFound if unknown, another org's, or (when set) not of `sandbox_id`.
+  Status DeleteCheckpoint(const std::string& org_id, const std::string& checkpoint_id,
+                          const std::optional<std::string>& sandbox_id);
+  // Sets a running sandbox's deadline to now + timeout_sec, bounded by its
+  // start + max_lifetime_sec (kInvalidArgument naming timeoutSec).
+  Result<SandboxView> SetTimeout(const std::string& org_id, const std::string& id, int timeout_sec);
+  // Checkpoint, then destroy on the worker (processes, cgroup, netns, uid
+  // range, proxy session): status "hibernated", nothing held on the worker.
+  Result<SandboxView> Hibernate(const std::string& org_id, const std::string& id);
+  // Restores a hibernated sandbox under the same id on the worker holding
+  // its checkpoint, with fresh tokens for the current secret values.
+  Result<SandboxView> Wake(const std::string& org_id, const std::string& id);
+  // Runs `fn` on the long-call executor (kResourceExhausted at once when the
+  // org is at its cap): checkpoint, hibernate and wake never hold a REST
+  // handler thread.
+  Status RunLong(const std::string& org_id, std::function<void()> fn);
+
  private:
+  Result<store::CheckpointRow> SaveCheckpoint(const std::string& org_id, const store::SandboxRow& row,
+                                              const std::string& kind);
+  // Deletes a checkpoint's archive on its worker and its row; logs failures.
+  void DropCheckpoint(const std::string& org_id, const std::string& checkpoint_id);
   // Pushes the effective value (or removal) of each name to every running
   // sandbox of the project; one resolution for all names.
   RefreshReport RefreshNames(const std::string& org_id, const std::string& project_id,

@@ -14,7 +14,11 @@ namespace osb::controlplane {
 
 inline constexpr int kMinCpu = 1, kMaxCpu = 64;
 inline constexpr int kMinMemoryMb = 128, kMaxMemoryMb = 262144;
-inline constexpr int kMinTimeoutSec = 1, kMaxTimeoutSec = 86400;
+inline constexpr int kMinTimeoutSec = 1, kMaxTimeoutSec = 86400;  // exec commands
+// A sandbox's timeout: the hard ceiling is the runtime's (30 days); the
+// server's --max-sandbox-lifetime (default 24 h) bounds it further.
+inline constexpr int kMaxSandboxTimeoutSec = 2592000;
+inline constexpr int kDefaultMaxSandboxLifetimeSec = 86400;
 inline constexpr size_t kMaxSecretValueBytes = 64 * 1024;
 
 // Project and group names: [a-zA-Z0-9][a-zA-Z0-9._-]{0,62}.

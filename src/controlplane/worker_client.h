@@ -38,6 +38,13 @@ struct SandboxSpec {
   std::vector<std::string> egress_allowlist;
   std::map<std::string, std::string> envs;
   std::vector<PlainSecret> secrets;
+  // A checkpoint on this worker to restore into the new sandbox ("" = none).
+  std::string from_checkpoint;
+};
+
+struct CheckpointSaved {
+  int64_t size_bytes = 0;
+  int64_t entries = 0;
 };
 
 struct StartedSandbox {
@@ -79,7 +86,26 @@ class WorkerClient {
   virtual Result<bool> UpdateSecret(const std::string& sandbox_id, const PlainSecret& secret,
                                     Deadline deadline) = 0;
   virtual Result<bool> RemoveSecret(const std::string& sandbox_id, const std::string& name, Deadline deadline) = 0;
+
+  // Checkpoints and lifetime (issue 14). Defaults answer kFailedPrecondition so a
+  // client that predates them (a test fake) keeps compiling.
+  // Saves the sandbox's files as `checkpoint_id` on the worker.
+  virtual Result<CheckpointSaved> Checkpoint(const std::string& sandbox_id, const std::string& checkpoint_id,
+                                             Deadline deadline);
+  virtual Status DeleteCheckpoint(const std::string& checkpoint_id, Deadline deadline);
+  // Moves the sandbox's deadline; returns its start and new end.
+  virtual Result<StartedSandbox> SetTimeout(const std::string& sandbox_id, int64_t end_at_unix_ms, Deadline deadline);
 };
+
+inline Result<CheckpointSaved> WorkerClient::Checkpoint(const std::string&, const std::string&, Deadline) {
+  return MakeError(ErrorCode::kFailedPrecondition, "this worker cannot save checkpoints");
+}
+inline Status WorkerClient::DeleteCheckpoint(const std::string&, Deadline) {
+  return MakeError(ErrorCode::kFailedPrecondition, "this worker cannot delete checkpoints");
+}
+inline Result<StartedSandbox> WorkerClient::SetTimeout(const std::string&, int64_t, Deadline) {
+  return MakeError(ErrorCode::kFailedPrecondition, "this worker cannot change timeouts");
+}
 
 class WorkerConnector {
  public:

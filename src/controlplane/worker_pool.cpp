@@ -102,6 +102,22 @@ Result<WorkerPool::Placement> WorkerPool::Place(store::SandboxRow sandbox, const
   return MakeError(ErrorCode::kUnavailable, "no healthy worker with free capacity");
 }
 
+Result<WorkerPool::Placement> WorkerPool::PlaceOn(store::SandboxRow sandbox, const std::string& worker_id,
+                                                  const store::PlacementLimits& org_limits) {
+  store::PlacementLimits limits = org_limits;
+  limits.fresh_since = StaleBefore();
+  sandbox.worker_id = worker_id;
+  Status st = store_.ReserveSandbox(sandbox, limits);
+  if (!st) {
+    if (st.error().code != ErrorCode::kUnavailable) return st.error();
+    return MakeError(ErrorCode::kUnavailable, "worker " + worker_id + " (which holds the checkpoint) cannot take it: " +
+                                                  st.error().message);
+  }
+  auto client = ClientFor(worker_id);
+  if (!client) return client.error();
+  return Placement{worker_id, *client};
+}
+
 Result<bool> WorkerPool::CanTakeSandbox() {
   auto workers = HealthyWorkers();
   if (!workers) return workers.error();

@@ -57,6 +57,10 @@ class WorkerPool {
   // checks capacity in the insert's transaction). kUnavailable (HTTP 503)
   // when no healthy worker has room; kResourceExhausted for an org limit.
   Result<Placement> Place(store::SandboxRow sandbox, const store::PlacementLimits& org_limits);
+  // The same on one given worker only (a checkpoint's): kUnavailable naming
+  // it when it is stale or full.
+  Result<Placement> PlaceOn(store::SandboxRow sandbox, const std::string& worker_id,
+                            const store::PlacementLimits& org_limits);
   // The client for a known worker (healthy or not); kUnavailable if unknown.
   Result<std::shared_ptr<WorkerClient>> ClientFor(const std::string& worker_id);
   // Whether some healthy worker has room for one more sandbox (readiness).

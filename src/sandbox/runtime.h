@@ -38,6 +38,7 @@
 
 #include "common/result.h"
 #include "sandbox/spec.h"
+#include "sandbox/state_archive.h"
 
 namespace osb::sandbox {
 
@@ -107,6 +108,18 @@ class SandboxRuntime {
   Status Destroy(const std::string& id);
 
   std::vector<SandboxInfo> List() const;
+
+  // Checkpoints (runtime_state.cpp). CaptureState writes the sandbox's
+  // writable file-system state (state_archive.h) to outFd, with its
+  // processes frozen meanwhile on cgroup v2 (a consistent snapshot) and
+  // thawed after; process memory is not saved. RestoreState fills a
+  // sandbox's writable roots from such an archive (call it right after
+  // Create, before the first Exec). kNotFound, kTooLarge, kDataLoss.
+  Result<StateStats> CaptureState(const std::string& id, int outFd);
+  Result<StateStats> RestoreState(const std::string& id, int inFd);
+  // Moves the sandbox's deadline (when the runtime kills it) to
+  // endsAtUnix; kInvalidArgument if it is not in the future.
+  Result<SandboxInfo> SetDeadline(const std::string& id, int64_t endsAtUnix);
 
   // Call once at worker start, before Create. With adoptRunning, every
   // sandbox of a previous worker (same prefix and runDir) whose init still

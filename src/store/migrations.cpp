@@ -88,6 +88,19 @@ const std::vector<Migration>& Migrations() {
            "CREATE INDEX sandboxes_worker_status ON sandboxes (worker_id, status)",
            "CREATE INDEX sandboxes_org_status ON sandboxes (org_id, status)",
        }},
+      {5,
+       "checkpoints (saved sandbox files on a worker + resolved config)",
+       {
+           // No foreign key to sandboxes: a checkpoint outlives its sandbox
+           // (forks). The archive lives on worker_id; size in bytes.
+           "CREATE TABLE checkpoints (id TEXT PRIMARY KEY, "
+           "org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE, "
+           "sandbox_id TEXT NOT NULL, "
+           "project_id TEXT REFERENCES projects(id) ON DELETE SET NULL, "
+           "worker_id TEXT NOT NULL, kind TEXT NOT NULL, config TEXT NOT NULL, "
+           "size_bytes BIGINT NOT NULL, created_at TEXT NOT NULL)",
+           "CREATE INDEX checkpoints_org_sandbox ON checkpoints (org_id, sandbox_id)",
+       }},
   };
   return migrations;
 }

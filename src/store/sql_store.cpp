@@ -64,6 +64,15 @@ SandboxRow SandboxFromRow(const Row& r) {
   return {Str(r, 0), Str(r, 1), r.at(2), Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), r.at(7), Int(r, 8), Int(r, 9)};
 }
 
+constexpr const char* kCheckpointColumns =
+    "id, org_id, sandbox_id, project_id, worker_id, kind, config, size_bytes, created_at";
+
+CheckpointRow CheckpointFromRow(const Row& r) {
+  const std::string& size = Str(r, 7);
+  return {Str(r, 0), Str(r, 1), Str(r, 2), r.at(3), Str(r, 4), Str(r, 5), Str(r, 6),
+          size.empty() ? 0 : std::stoll(size), Str(r, 8)};
+}
+
 // Sandboxes that hold resources on their worker.
 constexpr const char* kActiveStatuses = "('running', 'creating')";
 
@@ -687,6 +696,71 @@ class SqlStore final : public Store {
       if (rows->empty()) return MakeError(ErrorCode::kNotFound, "sandbox not found");
       return {};
     });
+  }
+
+  Status TransitionSandbox(const std::string& id, const std::string& from, const std::string& to,
+                           const std::string& config) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "UPDATE sandboxes SET status = $3, config = $4, "
+          "ended_at = CASE WHEN $3 IN ('running', 'creating') THEN NULL ELSE ended_at END "
+          "WHERE id = $1 AND status = $2 RETURNING id",
+          {Param::Text(id), Param::Text(from), Param::Text(to), Param::Text(config)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "sandbox is not " + from);
+      return {};
+    });
+  }
+
+  Status InsertCheckpoint(const CheckpointRow& c) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          std::string("INSERT INTO checkpoints (") + kCheckpointColumns +
+              ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+          {Param::Text(c.id), Param::Text(c.org_id), Param::Text(c.sandbox_id),
+           c.project_id ? Param::Text(*c.project_id) : Param::Null(), Param::Text(c.worker_id), Param::Text(c.kind),
+           Param::Text(c.config), Param::Int(c.size_bytes), Param::Text(c.created_at)});
+      if (!rows) return rows.error();
+      return {};
+    });
+  }
+
+  Result<CheckpointRow> GetCheckpoint(const std::string& org_id, const std::string& id) override {
+    auto rows = QueryCheckpoints(std::string("SELECT ") + kCheckpointColumns +
+                                     " FROM checkpoints WHERE id = $1 AND org_id = $2",
+                                 {Param::Text(id), Param::Text(org_id)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return MakeError(ErrorCode::kNotFound, "checkpoint not found");
+    return rows->front();
+  }
+
+  Result<std::vector<CheckpointRow>> ListCheckpoints(const std::string& org_id,
+                                                     const std::optional<std::string>& sandbox_id) override {
+    return QueryCheckpoints(std::string("SELECT ") + kCheckpointColumns +
+                                " FROM checkpoints WHERE org_id = $1 AND kind = 'user' "
+                                "AND ($2 = '' OR sandbox_id = $2) ORDER BY created_at, id",
+                            {Param::Text(org_id), Param::Text(sandbox_id.value_or(""))});
+  }
+
+  Status DeleteCheckpoint(const std::string& id) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec("DELETE FROM checkpoints WHERE id = $1 RETURNING id", {Param::Text(id)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "checkpoint not found");
+      return {};
+    });
+  }
+
+  Result<std::vector<CheckpointRow>> QueryCheckpoints(const std::string& sql, const std::vector<Param>& params) {
+    std::vector<CheckpointRow> out;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(sql, params);
+      if (!rows) return rows.error();
+      for (const auto& r : *rows) out.push_back(CheckpointFromRow(r));
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
   }
 
   Result<std::vector<SandboxRow>> QuerySandboxes(const std::string& sql, const std::vector<Param>& params) {

@@ -120,6 +120,22 @@ struct SandboxRow {
   int memory_mb = 0;
 };
 
+// A checkpoint (issue 14): the saved files of a sandbox live on its worker
+// (<state-dir>/checkpoints/<id>.state); the store keeps where and what.
+// `config` is the sandbox's resolved config as JSON: template, cpu, memory,
+// timeout, plaintext envs, egress allowlist. Never a secret value or token.
+struct CheckpointRow {
+  std::string id;
+  std::string org_id;
+  std::string sandbox_id;
+  std::optional<std::string> project_id;
+  std::string worker_id;
+  std::string kind;  // "user" (API) or "hibernate" (held by a hibernated sandbox)
+  std::string config;
+  int64_t size_bytes = 0;
+  std::string created_at;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -227,6 +243,21 @@ class Store {
   virtual Status StopSandbox(const std::string& id, const std::string& ended_at) = 0;
   // Forgets the sandbox (after DELETE it is a 404); kNotFound if unknown.
   virtual Status DeleteSandbox(const std::string& id) = 0;
+
+  // ---- checkpoints and lifetime (issue 14, migration 5) ----
+  // Conditional: sets status and config only if the sandbox's status is
+  // `from` (one UPDATE); kNotFound otherwise. ended_at is cleared when the
+  // new status is "running" or "creating".
+  virtual Status TransitionSandbox(const std::string& id, const std::string& from, const std::string& to,
+                                   const std::string& config) = 0;
+  virtual Status InsertCheckpoint(const CheckpointRow& checkpoint) = 0;
+  // Org-scoped: another org's checkpoint is kNotFound.
+  virtual Result<CheckpointRow> GetCheckpoint(const std::string& org_id, const std::string& id) = 0;
+  // The org's checkpoints of kind "user", oldest first; only one sandbox's
+  // when `sandbox_id` is set.
+  virtual Result<std::vector<CheckpointRow>> ListCheckpoints(const std::string& org_id,
+                                                             const std::optional<std::string>& sandbox_id) = 0;
+  virtual Status DeleteCheckpoint(const std::string& id) = 0;  // kNotFound if unknown
 };
 
 // Opens the backend named by `url`, creating the SQLite file if missing, and

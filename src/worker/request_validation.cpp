@@ -62,6 +62,8 @@ Status ValidateSandboxIdField(const std::string& id) {
   return {};
 }
 
+Status ValidateCheckpointId(const std::string& id);
+
 Status ValidateCreateRequest(const v1::CreateSandboxRequest& req) {
   if (auto s = ValidateSandboxIdField(req.sandbox_id()); !s) return s;
   const auto& c = req.config();
@@ -78,10 +80,13 @@ Status ValidateCreateRequest(const v1::CreateSandboxRequest& req) {
   }
   if (auto s = Range("cpu_count", c.cpu_count(), controlplane::kMinCpu, controlplane::kMaxCpu); !s) return s;
   if (auto s = Range("memory_mb", c.memory_mb(), controlplane::kMinMemoryMb, controlplane::kMaxMemoryMb); !s) return s;
-  if (auto s = Range("timeout_sec", c.timeout_sec(), controlplane::kMinTimeoutSec, controlplane::kMaxTimeoutSec); !s) {
+  if (auto s = Range("timeout_sec", c.timeout_sec(), controlplane::kMinTimeoutSec, controlplane::kMaxSandboxTimeoutSec); !s) {
     return s;
   }
   if (auto s = HostPatterns("egress_allowlist", c.egress_allowlist(), false); !s) return s;
+  if (!req.from_checkpoint().empty()) {
+    if (auto s = ValidateCheckpointId(req.from_checkpoint()); !s) return Bad("from_checkpoint", s.error().message);
+  }
   if (c.envs().size() > kMaxListEntries) return Bad("envs", "at most " + std::to_string(kMaxListEntries) + " entries");
   for (const auto& [name, value] : c.envs()) {
     if (auto s = EnvName("envs", name); !s) return s;
@@ -131,6 +136,13 @@ Status ValidateUpdateSecretRequest(const v1::UpdateSecretRequest& req) {
     return Bad("value", "must be 1 byte .. 64 KiB");
   }
   return HostPatterns("allowed_hosts", req.allowed_hosts(), true);
+}
+
+Status ValidateCheckpointId(const std::string& id) {
+  bool ok = !id.empty() && id.size() <= 64;
+  for (char ch : id) ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-');
+  if (!ok) return Bad("checkpoint_id", "must be 1..64 of [a-z0-9-]");
+  return {};
 }
 
 }  // namespace osb::worker

@@ -11,7 +11,7 @@
 //                    path (no '/', no "..")
 //   project_id       "" or [A-Za-z0-9._-]{1,128}
 //   cpu_count        0 (default) or 1..64; memory_mb 0 or 128..262144;
-//   timeout_sec      0 or 1..86400
+//   timeout_sec      0 or 1..2592000 (the runtime's ceiling)
 //   egress_allowlist / allowed_hosts: at most 1000 entries, each a host
 //                    pattern of [A-Za-z0-9.*:_-], 1..261 bytes, "*" only as a
 //                    leading "*." label ("*" alone
@@ -32,5 +32,7 @@ Status ValidateCreateRequest(const v1::CreateSandboxRequest& req);
 Status ValidateExecRequest(const v1::ExecRequest& req);
 Status ValidateUpdateSecretRequest(const v1::UpdateSecretRequest& req);
 Status ValidateSandboxIdField(const std::string& id);
+// Checkpoint ids name a file in the worker's state dir: [a-z0-9-]{1,64}.
+Status ValidateCheckpointId(const std::string& id);
 
 }  // namespace osb::worker

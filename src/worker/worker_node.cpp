@@ -279,6 +279,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   wc.ca_bundle_pem += ReadFile(im->proxy->ca_cert_path());
   wc.rootfs_template = opt.rootfs_template;
   wc.templates_dir = opt.templates_dir;
+  wc.checkpoints_dir = (fs::path(opt.state_dir) / "checkpoints").string();
   im->service = std::make_unique<WorkerService>(wc, *im->runtime, im->sessions, records);
   for (const auto& r : adopted) {
     im->service->Adopt(r);

@@ -121,6 +121,13 @@ grpc::Status WorkerService::CreateSandbox(grpc::ServerContext*, const v1::Create
     for (auto& s : session.secrets) SecureWipe(s.value);
     return proto::ToGrpcStatus(created.error());
   }
+  if (!req->from_checkpoint().empty()) {
+    if (auto s = RestoreCheckpoint(id, req->from_checkpoint()); !s) {
+      (void)runtime_.Destroy(id);
+      for (auto& sec : session.secrets) SecureWipe(sec.value);
+      return proto::ToGrpcStatus(s.error());
+    }
+  }
   record.sandbox_address = created->sandboxAddress;
   record.host_address = created->hostAddress;
   record.started_at_unix = created->startedAtUnix;

@@ -34,6 +34,7 @@ struct WorkerServiceConfig {
   std::string rootfs_template;    // "" = host system dirs
   std::string templates_dir;      // when set, templateID picks <dir>/<templateID>
   uint64_t pids_max = 256;
+  std::string checkpoints_dir;    // where checkpoint archives live ("" = checkpoints refused)
 };
 
 class WorkerService final : public v1::Worker::Service {
@@ -51,6 +52,13 @@ class WorkerService final : public v1::Worker::Service {
   grpc::Status UpdateSecret(grpc::ServerContext*, const v1::UpdateSecretRequest*,
                             v1::UpdateSecretResponse*) override;
   grpc::Status Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthResponse*) override;
+  // Checkpoints and lifetime (worker_checkpoints.cpp).
+  grpc::Status CheckpointSandbox(grpc::ServerContext*, const v1::CheckpointSandboxRequest*,
+                                 v1::CheckpointSandboxResponse*) override;
+  grpc::Status DeleteCheckpoint(grpc::ServerContext*, const v1::DeleteCheckpointRequest*,
+                                v1::DeleteCheckpointResponse*) override;
+  grpc::Status SetSandboxTimeout(grpc::ServerContext*, const v1::SetSandboxTimeoutRequest*,
+                                 v1::SandboxInfo*) override;
 
   // Called by the runtime when a sandbox ended on its own (timeout, died):
   // drops its proxy session and record.
@@ -76,6 +84,10 @@ class WorkerService final : public v1::Worker::Service {
     SandboxRecord record;
   };
   void Forget(const std::string& id);
+  std::string CheckpointPath(const std::string& checkpoint_id) const;
+  // Fills the new sandbox `id` from the checkpoint archive (before its proxy
+  // session exists and before any process runs in it).
+  Status RestoreCheckpoint(const std::string& id, const std::string& checkpoint_id);
 
   WorkerServiceConfig config_;
   sandbox::SandboxRuntime& runtime_;

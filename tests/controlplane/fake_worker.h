@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,42 @@ class FakeWorker final : public controlplane::WorkerClient {
                                               controlplane::Deadline deadline) override {
     if (auto st = Fault(deadline); !st) return st.error();
     std::lock_guard lock(mu_);
+    if (!spec.from_checkpoint.empty() && !checkpoints_.count(spec.from_checkpoint))
+      return MakeError(ErrorCode::kNotFound, "checkpoint " + spec.from_checkpoint + " not on this worker");
     auto& sb = sandboxes_[spec.id];
+    sb.clear();
     for (const auto& s : spec.secrets) sb[s.name] = s.value;
+    restored_from_[spec.id] = spec.from_checkpoint;
+    envs_[spec.id] = spec.envs;
+    if (real_clock_) {
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count() / 1000 * 1000;
+      return controlplane::StartedSandbox{now, now + int64_t{spec.timeout_sec} * 1000};
+    }
     return controlplane::StartedSandbox{1'700'000'000'000, 1'700'000'300'000};
+  }
+  // Checkpoints (issue 14): the fake keeps their ids.
+  Result<controlplane::CheckpointSaved> Checkpoint(const std::string& id, const std::string& checkpoint_id,
+                                                   controlplane::Deadline deadline) override {
+    if (auto st = Fault(deadline); !st) return st.error();
+    std::lock_guard lock(mu_);
+    if (!sandboxes_.count(id)) return MakeError(ErrorCode::kNotFound, "no such sandbox");
+    checkpoints_.insert(checkpoint_id);
+    return controlplane::CheckpointSaved{4096, 3};
+  }
+  Status DeleteCheckpoint(const std::string& checkpoint_id, controlplane::Deadline deadline) override {
+    if (auto st = Fault(deadline); !st) return st;
+    std::lock_guard lock(mu_);
+    if (!checkpoints_.erase(checkpoint_id)) return MakeError(ErrorCode::kNotFound, "no such checkpoint");
+    return {};
+  }
+  Result<controlplane::StartedSandbox> SetTimeout(const std::string& id, int64_t end_at_unix_ms,
+                                                  controlplane::Deadline deadline) override {
+    if (auto st = Fault(deadline); !st) return st.error();
+    std::lock_guard lock(mu_);
+    if (!sandboxes_.count(id)) return MakeError(ErrorCode::kNotFound, "no such sandbox");
+    ends_[id] = end_at_unix_ms;
+    return controlplane::StartedSandbox{end_at_unix_ms - 1000, end_at_unix_ms};
   }
   Status Destroy(const std::string& id, controlplane::Deadline deadline) override {
     if (auto st = Fault(deadline); !st) return st;
@@ -77,6 +111,19 @@ class FakeWorker final : public controlplane::WorkerClient {
 
   // ---- test side ----
   const std::string& id() const { return id_; }
+  void UseRealClock() { real_clock_ = true; }
+  bool HasCheckpoint(const std::string& checkpoint_id) {
+    std::lock_guard lock(mu_);
+    return checkpoints_.count(checkpoint_id) > 0;
+  }
+  std::string RestoredFrom(const std::string& sandbox_id) {
+    std::lock_guard lock(mu_);
+    return restored_from_.count(sandbox_id) ? restored_from_[sandbox_id] : "<none>";
+  }
+  std::map<std::string, std::string> EnvsOf(const std::string& sandbox_id) {
+    std::lock_guard lock(mu_);
+    return envs_[sandbox_id];
+  }
   void SetMode(Mode m) { mode_ = m; }
   std::vector<std::string> Running() {
     std::lock_guard lock(mu_);
@@ -136,6 +183,11 @@ class FakeWorker final : public controlplane::WorkerClient {
   int execs_running_ = 0;
   int updates_ = 0;
   bool released_ = false;
+  std::atomic<bool> real_clock_{false};
+  std::set<std::string> checkpoints_;
+  std::map<std::string, std::string> restored_from_;
+  std::map<std::string, std::map<std::string, std::string>> envs_;
+  std::map<std::string, int64_t> ends_;
 };
 
 // Workers by id; every replica's WorkerPool connects to the same fakes, like

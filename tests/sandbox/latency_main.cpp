@@ -1,7 +1,11 @@
 // sandbox_latency: measures Create -> first Exec ("true") -> Destroy on this
 // machine. Not a test (no thresholds); run as root:
-//   build/tests/sandbox/sandbox_latency [count=20] [concurrent=0]
+//   build/tests/sandbox/sandbox_latency [count=20] [concurrent=0] [forks=0]
+// forks > 0: also a sandbox with 100 MiB of files is checkpointed
+// (CaptureState) and `forks` sandboxes are made from it: Create ->
+// RestoreState -> first Exec, the runtime's part of a warm fork.
 // Runs in its own network namespace like the integration tests.
+#include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -21,6 +25,7 @@ using Clock = std::chrono::steady_clock;
 int main(int argc, char** argv) {
   int count = argc > 1 ? std::atoi(argv[1]) : 20;
   int concurrent = argc > 2 ? std::atoi(argv[2]) : 0;
+  int forks = argc > 3 ? std::atoi(argv[3]) : 0;
   if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0) {
     std::fprintf(stderr, "needs root\n");
     return 2;
@@ -54,6 +59,47 @@ int main(int argc, char** argv) {
   std::sort(ms.begin(), ms.end());
   std::printf("create->first exec, %d sequential: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", count,
               ms[ms.size() / 2], ms[std::min(ms.size() - 1, ms.size() * 99 / 100)], ms.back());
+  if (forks > 0) {
+    SandboxSpec src;
+    src.id = "lat-src";
+    src.network = {3128, 3129, 3130, 5353};
+    if (auto info = (*rt)->Create(src); !info) return std::fprintf(stderr, "create: %s\n", info.error().message.c_str()), 1;
+    ExecRequest fill;
+    fill.cmd = "/bin/sh";
+    fill.args = {"-c", "mkdir /home/sandbox/data && for i in $(seq 100); do head -c 1048576 /dev/urandom > /home/sandbox/data/f$i; done"};
+    fill.timeoutSec = 300;
+    if (auto r = (*rt)->Exec(src.id, fill); !r || r->exitCode != 0) return std::fprintf(stderr, "fill failed\n"), 1;
+    char path[] = "/tmp/osb-latency-ckpt-XXXXXX";
+    int fd = mkstemp(path);
+    unlink(path);
+    auto t0 = Clock::now();
+    auto saved = (*rt)->CaptureState(src.id, fd);
+    double saveMs = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    if (!saved) return std::fprintf(stderr, "capture: %s\n", saved.error().message.c_str()), 1;
+    std::vector<double> fms;
+    for (int i = 0; i < forks; ++i) {
+      const std::string id = "lat-fork-" + std::to_string(i);
+      SandboxSpec spec;
+      spec.id = id;
+      spec.network = {3128, 3129, 3130, 5353};
+      lseek(fd, 0, SEEK_SET);
+      auto f0 = Clock::now();
+      auto info = (*rt)->Create(spec);
+      auto restored = info ? (*rt)->RestoreState(id, fd) : osb::Result<StateStats>(info.error());
+      ExecRequest req;
+      req.cmd = "true";
+      auto r = (*rt)->Exec(id, req);
+      fms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - f0).count());
+      if (!restored || !r || r->exitCode != 0) std::fprintf(stderr, "fork %d failed\n", i);
+      (void)(*rt)->Destroy(id);
+    }
+    close(fd);
+    (void)(*rt)->Destroy(src.id);
+    std::sort(fms.begin(), fms.end());
+    std::printf("checkpoint of 100 MiB: save %.0f ms (%lu bytes of data); %d forks, create+restore->first exec: p50 %.0f ms"
+                "  p99 %.0f ms\n",
+                saveMs, static_cast<unsigned long>(saved->dataBytes), forks, fms[fms.size() / 2], fms.back());
+  }
   if (concurrent > 0) {
     std::vector<double> cms(static_cast<size_t>(concurrent));
     auto t0 = Clock::now();

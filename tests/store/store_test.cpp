@@ -53,12 +53,12 @@ class StoreTest : public ::testing::Test {
 };
 
 TEST_F(StoreTest, MigrationsAreIdempotentAndVersioned) {
-  EXPECT_EQ(*store_->SchemaVersion(), 3);
+  EXPECT_EQ(*store_->SchemaVersion(), 5);
   auto again = MigrateStore(url_);
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(*again, 3);
+  EXPECT_EQ(*again, 5);
   auto rows = testing::RawQuery(url_, "SELECT version FROM schema_migrations ORDER BY version");
-  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_EQ(rows.size(), 4u);  // 1, 2, 3, 5 (4 is another branch's)
   // Later tables exist for scheduling.
   EXPECT_TRUE(testing::RawQuery(url_, "SELECT id FROM sandboxes").empty());
   EXPECT_TRUE(testing::RawQuery(url_, "SELECT id FROM workers").empty());
@@ -342,6 +342,49 @@ TEST_F(StoreTest, LostSandboxesAreMarkedOnceAcrossConnections) {
     EXPECT_EQ(store_->GetSandbox(org_.id, "a" + std::to_string(i))->status, "running");
   }
 }
+
+TEST_F(StoreTest, CheckpointsAreOrgScopedListedByKindAndSandboxAndOutliveTheirSandbox) {
+  const std::string now = NowRfc3339();
+  ASSERT_TRUE(store_->UpsertWorker({"w1", "w:1", 50, now, 0, 0, now}).ok());
+  ASSERT_TRUE(store_->InsertSandbox({"sb1", org_.id, std::nullopt, "w1", "running", "{}", now, std::nullopt, 1, 1}).ok());
+  CheckpointRow c{"ck-1", org_.id, "sb1", std::nullopt, "w1", "user", "{\"cpuCount\":1}", int64_t{5} << 32, now};
+  ASSERT_TRUE(store_->InsertCheckpoint(c).ok());
+  ASSERT_TRUE(store_->InsertCheckpoint({"ck-h", org_.id, "sb1", std::nullopt, "w1", "hibernate", "{}", 1, now}).ok());
+  auto got = store_->GetCheckpoint(org_.id, "ck-1");
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(got->size_bytes, int64_t{5} << 32);  // beyond 32 bits
+  EXPECT_EQ(got->config, c.config);
+  EXPECT_EQ(got->worker_id, "w1");
+  auto other = store_->EnsureOrg("other-ck");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(store_->GetCheckpoint(other->id, "ck-1").error().code, ErrorCode::kNotFound);
+  auto all = store_->ListCheckpoints(org_.id, std::nullopt);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);  // the hibernation checkpoint is not listed
+  EXPECT_TRUE(store_->ListCheckpoints(org_.id, std::string("nope"))->empty());
+  EXPECT_EQ(store_->ListCheckpoints(org_.id, std::string("sb1"))->size(), 1u);
+  ASSERT_TRUE(store_->DeleteSandbox("sb1").ok());
+  EXPECT_TRUE(store_->GetCheckpoint(org_.id, "ck-1").ok());  // forks outlive their parent
+  ASSERT_TRUE(store_->DeleteCheckpoint("ck-1").ok());
+  EXPECT_EQ(store_->DeleteCheckpoint("ck-1").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(StoreTest, TransitionsAreConditionalOnTheCurrentStatus) {
+  const std::string now = NowRfc3339();
+  ASSERT_TRUE(store_->UpsertWorker({"w2", "w:2", 50, now, 0, 0, now}).ok());
+  ASSERT_TRUE(store_->InsertSandbox({"sb2", org_.id, std::nullopt, "w2", "running", "{}", now, std::nullopt, 1, 1}).ok());
+  ASSERT_TRUE(store_->TransitionSandbox("sb2", "running", "hibernated", "{\"a\":1}").ok());
+  EXPECT_EQ(store_->TransitionSandbox("sb2", "running", "hibernated", "{}").error().code, ErrorCode::kNotFound);
+  auto row = store_->GetSandbox(org_.id, "sb2");
+  ASSERT_TRUE(row.ok());
+  EXPECT_EQ(row->status, "hibernated");
+  EXPECT_EQ(row->config, "{\"a\":1}");
+  // A hibernated sandbox holds nothing on its worker.
+  EXPECT_TRUE(store_->ListRunningSandboxes(std::string("w2"), std::nullopt)->empty());
+  ASSERT_TRUE(store_->TransitionSandbox("sb2", "hibernated", "creating", "{}").ok());
+  ASSERT_TRUE(store_->ActivateSandbox("sb2", "{}").ok());
+}
+
 
 }  // namespace
 }  // namespace osb::store

@@ -73,7 +73,7 @@ TEST(WorkerValidation, IdsNamesAndSizesAreBounded) {
   r.mutable_config()->set_memory_mb(-1);
   ExpectInvalid(ValidateCreateRequest(r), "memory_mb");
   r = GoodCreate();
-  r.mutable_config()->set_timeout_sec(86401);
+  r.mutable_config()->set_timeout_sec(2592001);  // beyond the runtime's 30-day ceiling
   ExpectInvalid(ValidateCreateRequest(r), "timeout_sec");
   r = GoodCreate();
   r.mutable_config()->add_egress_allowlist("evil.com/path");

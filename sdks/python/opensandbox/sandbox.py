@@ -25,6 +25,9 @@ __all__ = ["Sandbox", "SandboxExec", "AsyncSandbox", "AsyncSandboxExec", "build_
 
 Command = Union[str, Sequence[str]]
 
+# Saving, restoring and waking copy files: allow them more time.
+_LONG_CALL_EXTRA_S = 300.0
+
 
 def build_exec_body(
     cmd: Command,
@@ -124,11 +127,16 @@ class Sandbox:
         timeout: Optional[int] = None,
         envs: Optional[Mapping[str, str]] = None,
         egress_allowlist: Optional[Sequence[str]] = None,
+        from_checkpoint: Optional[str] = None,
         api_url: Optional[str] = None,
         api_key: Optional[str] = None,
         config: Optional[ConnectionConfig] = None,
     ) -> "Sandbox":
         """``POST /api/sandboxes``. Project defaults apply to what you leave out.
+
+        ``from_checkpoint`` restores a checkpoint (its config gives the
+        defaults); every restore gets fresh tokens for the project's current
+        secret values. Creating several from one checkpoint forks it.
 
         ``timeout`` is the sandbox lifetime in seconds. ``envs`` are plain
         (unsealed) variables and win over a secret of the same name. Never
@@ -142,6 +150,7 @@ class Sandbox:
             "timeout": timeout,
             "envs": None if envs is None else dict(envs),
             "egressAllowlist": None if egress_allowlist is None else list(egress_allowlist),
+            "fromCheckpoint": from_checkpoint,
         }
         body = {k: v for k, v in fields.items() if v is not None}
         client = HttpClient(config, api_url=api_url, api_key=api_key)
@@ -206,6 +215,52 @@ class Sandbox:
         """Kills this sandbox; afterwards the server answers 404 for it."""
         self._client.send(ApiRequest("DELETE", f"/api/sandboxes/{seg(self.sandbox_id)}"))
 
+    # ---- checkpoints and lifetime ----
+
+    def create_checkpoint(self) -> Dict[str, Any]:
+        """``POST /api/sandboxes/{id}/checkpoints``: saves this sandbox's files and
+        resolved config (not its process memory, no secrets, no tokens). Returns
+        the checkpoint (``checkpointID``, ``sizeBytes``, ...)."""
+        path = f"/api/sandboxes/{seg(self.sandbox_id)}/checkpoints"
+        return self._client.send(ApiRequest("POST", path, {}, extra_timeout=_LONG_CALL_EXTRA_S))
+
+    def list_checkpoints(self) -> List[Dict[str, Any]]:
+        """``GET /api/sandboxes/{id}/checkpoints``."""
+        data = self._client.send(ApiRequest("GET", f"/api/sandboxes/{seg(self.sandbox_id)}/checkpoints"))
+        return list(data) if isinstance(data, list) else []
+
+    def delete_checkpoint(self, checkpoint_id: str) -> None:
+        """``DELETE /api/sandboxes/{id}/checkpoints/{checkpoint_id}``."""
+        self._client.send(
+            ApiRequest("DELETE", f"/api/sandboxes/{seg(self.sandbox_id)}/checkpoints/{seg(checkpoint_id)}")
+        )
+
+    def set_timeout(self, timeout_sec: int) -> SandboxInfo:
+        """``POST /api/sandboxes/{id}/timeout``: the sandbox now ends ``timeout_sec``
+        from now (at most the server's ``--max-sandbox-lifetime`` from its start)."""
+        if isinstance(timeout_sec, bool) or not isinstance(timeout_sec, int) or timeout_sec <= 0:
+            raise ConfigurationError("set_timeout: timeout_sec must be a positive int")
+        path = f"/api/sandboxes/{seg(self.sandbox_id)}/timeout"
+        return SandboxInfo.from_json(self._client.send(ApiRequest("POST", path, {"timeoutSec": timeout_sec})))
+
+    def hibernate(self) -> SandboxInfo:
+        """``POST /api/sandboxes/{id}/hibernate``: checkpoint, then free everything it holds."""
+        path = f"/api/sandboxes/{seg(self.sandbox_id)}/hibernate"
+        return SandboxInfo.from_json(self._client.send(ApiRequest("POST", path, {}, extra_timeout=_LONG_CALL_EXTRA_S)))
+
+    def wake(self) -> SandboxInfo:
+        """``POST /api/sandboxes/{id}/wake``: restore it under the same id, with fresh tokens."""
+        path = f"/api/sandboxes/{seg(self.sandbox_id)}/wake"
+        return SandboxInfo.from_json(self._client.send(ApiRequest("POST", path, {}, extra_timeout=_LONG_CALL_EXTRA_S)))
+
+    @staticmethod
+    def list_all_checkpoints(
+        *, api_url: Optional[str] = None, api_key: Optional[str] = None, config: Optional[ConnectionConfig] = None
+    ) -> List[Dict[str, Any]]:
+        """``GET /api/checkpoints``: every checkpoint of your org."""
+        data = HttpClient(config, api_url=api_url, api_key=api_key).send(ApiRequest("GET", "/api/checkpoints"))
+        return list(data) if isinstance(data, list) else []
+
     def __enter__(self) -> "Sandbox":
         return self
 
@@ -265,6 +320,24 @@ class AsyncSandbox:
 
     async def kill(self) -> None:
         await asyncio.to_thread(self._sync.kill)
+
+    async def create_checkpoint(self) -> Dict[str, Any]:
+        return await asyncio.to_thread(self._sync.create_checkpoint)
+
+    async def list_checkpoints(self) -> List[Dict[str, Any]]:
+        return await asyncio.to_thread(self._sync.list_checkpoints)
+
+    async def delete_checkpoint(self, checkpoint_id: str) -> None:
+        await asyncio.to_thread(self._sync.delete_checkpoint, checkpoint_id)
+
+    async def set_timeout(self, timeout_sec: int) -> SandboxInfo:
+        return await asyncio.to_thread(self._sync.set_timeout, timeout_sec)
+
+    async def hibernate(self) -> SandboxInfo:
+        return await asyncio.to_thread(self._sync.hibernate)
+
+    async def wake(self) -> SandboxInfo:
+        return await asyncio.to_thread(self._sync.wake)
 
     async def __aenter__(self) -> "AsyncSandbox":
         return self

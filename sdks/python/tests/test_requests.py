@@ -263,3 +263,44 @@ class SandboxTests(ServerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CheckpointTests(ServerTestCase):
+    CHECKPOINT = {"checkpointID": "ck-1", "sandboxID": "sb_1", "sizeBytes": 4096, "envNames": ["A"]}
+
+    def test_checkpoint_fork_timeout_hibernate_wake_use_their_routes(self) -> None:
+        hib = dict(SANDBOX, status="hibernated")
+        self.server.reply(Reply(200, SANDBOX), Reply(201, self.CHECKPOINT), Reply(200, [self.CHECKPOINT]),
+                          Reply(201, SANDBOX), Reply(200, SANDBOX), Reply(200, hib), Reply(200, SANDBOX),
+                          Reply(204), Reply(200, [self.CHECKPOINT]))
+        sb = Sandbox.connect("sb_1", **self.conn())
+        ck = sb.create_checkpoint()
+        self.assertEqual(ck["checkpointID"], "ck-1")
+        self.assertEqual(sb.list_checkpoints(), [self.CHECKPOINT])
+        Sandbox.create(from_checkpoint="ck-1", **self.conn())
+        self.assertEqual(self.server.last().json(), {"fromCheckpoint": "ck-1"})
+        sb.set_timeout(3600)
+        self.assertEqual(self.server.last().json(), {"timeoutSec": 3600})
+        self.assertEqual(sb.hibernate().status, "hibernated")
+        self.assertEqual(sb.wake().status, "running")
+        sb.delete_checkpoint("ck-1")
+        self.assertEqual(len(Sandbox.list_all_checkpoints(**self.conn())), 1)
+        self.assertEqual(self.server.calls(), [
+            "GET /api/sandboxes/sb_1",
+            "POST /api/sandboxes/sb_1/checkpoints",
+            "GET /api/sandboxes/sb_1/checkpoints",
+            "POST /api/sandboxes",
+            "POST /api/sandboxes/sb_1/timeout",
+            "POST /api/sandboxes/sb_1/hibernate",
+            "POST /api/sandboxes/sb_1/wake",
+            "DELETE /api/sandboxes/sb_1/checkpoints/ck-1",
+            "GET /api/checkpoints",
+        ])
+
+    def test_set_timeout_refuses_a_bad_value_before_any_request(self) -> None:
+        self.server.reply(Reply(200, SANDBOX))
+        sb = Sandbox.connect("sb_1", **self.conn())
+        for bad in (0, -1, 1.5, True, "60"):
+            with self.assertRaises(ConfigurationError):
+                sb.set_timeout(bad)  # type: ignore[arg-type]
+        self.assertEqual(self.server.calls(), ["GET /api/sandboxes/sb_1"])

@@ -10,7 +10,10 @@
 import { splitConnectionOptions, type ConnectionOptions } from "./config.js";
 import { ConfigurationError, OpenSandboxError } from "./errors.js";
 import { ApiRequest, HttpClient, seg } from "./http.js";
-import type { ExecOptions, ExecResult, SandboxCreateParams, SandboxInfo } from "./types.js";
+import type { CheckpointInfo, ExecOptions, ExecResult, SandboxCreateParams, SandboxInfo } from "./types.js";
+
+/** Saving, restoring and waking copy files: allow them more time than a plain call. */
+const LONG_CALL_EXTRA_MS = 5 * 60 * 1000;
 
 /** The wire body of `POST /api/sandboxes/{id}/exec/run`. */
 export interface ExecRequestBody {
@@ -141,5 +144,58 @@ export class Sandbox {
   /** Kills this sandbox; afterwards the server answers 404 for it. */
   async kill(): Promise<void> {
     await this.client.send<unknown>(new ApiRequest("DELETE", `/api/sandboxes/${seg(this.sandboxId)}`));
+  }
+
+  /**
+   * `POST /api/sandboxes/{id}/checkpoints`: saves this sandbox's files and
+   * resolved config (not its process memory). Restore or fork it with
+   * `Sandbox.create({ fromCheckpoint: id })`: each gets fresh tokens for the
+   * project's current secret values.
+   */
+  async createCheckpoint(): Promise<CheckpointInfo> {
+    const path = `/api/sandboxes/${seg(this.sandboxId)}/checkpoints`;
+    return this.client.send<CheckpointInfo>(new ApiRequest("POST", path, {}, { extraTimeoutMs: LONG_CALL_EXTRA_MS }));
+  }
+
+  /** `GET /api/sandboxes/{id}/checkpoints`. */
+  async listCheckpoints(): Promise<CheckpointInfo[]> {
+    return this.client.send<CheckpointInfo[]>(new ApiRequest("GET", `/api/sandboxes/${seg(this.sandboxId)}/checkpoints`));
+  }
+
+  /** `DELETE /api/sandboxes/{id}/checkpoints/{checkpointId}`. */
+  async deleteCheckpoint(checkpointId: string): Promise<void> {
+    await this.client.send<unknown>(
+      new ApiRequest("DELETE", `/api/sandboxes/${seg(this.sandboxId)}/checkpoints/${seg(checkpointId)}`),
+    );
+  }
+
+  /** `GET /api/checkpoints`: every checkpoint of your org. */
+  static async listCheckpoints(opts: ConnectionOptions = {}): Promise<CheckpointInfo[]> {
+    return new HttpClient(opts).send<CheckpointInfo[]>(new ApiRequest("GET", "/api/checkpoints"));
+  }
+
+  /**
+   * `POST /api/sandboxes/{id}/timeout`: the sandbox now ends `timeoutSec`
+   * from now (at most the server's --max-sandbox-lifetime from its start).
+   */
+  async setTimeout(timeoutSec: number): Promise<SandboxInfo> {
+    if (!Number.isInteger(timeoutSec) || timeoutSec <= 0) {
+      throw new ConfigurationError("setTimeout: timeoutSec must be a positive integer");
+    }
+    return this.client.send<SandboxInfo>(
+      new ApiRequest("POST", `/api/sandboxes/${seg(this.sandboxId)}/timeout`, { timeoutSec }),
+    );
+  }
+
+  /** `POST /api/sandboxes/{id}/hibernate`: checkpoint, then free everything it holds. */
+  async hibernate(): Promise<SandboxInfo> {
+    const path = `/api/sandboxes/${seg(this.sandboxId)}/hibernate`;
+    return this.client.send<SandboxInfo>(new ApiRequest("POST", path, {}, { extraTimeoutMs: LONG_CALL_EXTRA_MS }));
+  }
+
+  /** `POST /api/sandboxes/{id}/wake`: restore it under the same id, with fresh tokens. */
+  async wake(): Promise<SandboxInfo> {
+    const path = `/api/sandboxes/${seg(this.sandboxId)}/wake`;
+    return this.client.send<SandboxInfo>(new ApiRequest("POST", path, {}, { extraTimeoutMs: LONG_CALL_EXTRA_MS }));
   }
 }

@@ -101,6 +101,23 @@ export interface SandboxCreateParams {
   /** Plain (unsealed) environment variables; they win over a secret of the same name. */
   envs?: Record<string, string>;
   egressAllowlist?: string[];
+  /** Restore this checkpoint (its config gives the defaults; fresh tokens for the current secrets). */
+  fromCheckpoint?: string;
+}
+
+/** A checkpoint: a sandbox's saved files + resolved config (no process memory, no secrets, no tokens). */
+export interface CheckpointInfo {
+  checkpointID: string;
+  sandboxID: string;
+  projectId?: string | null;
+  templateID?: string;
+  cpuCount?: number;
+  memoryMB?: number;
+  timeoutSec?: number;
+  egressAllowlist?: string[];
+  envNames?: string[];
+  sizeBytes?: number;
+  createdAt?: string;
 }
 
 /** Result of a command run in a sandbox. */

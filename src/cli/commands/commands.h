@@ -21,6 +21,7 @@ void AddSecretCommands(CLI::App& root, Context& ctx);       // secret, secret-gr
 void AddSandboxCommands(CLI::App& root, Context& ctx);      // create list get exec kill, sandbox delete
 void AddLoginCommands(CLI::App& root, Context& ctx);        // login, version
 void AddApiKeyCommands(CLI::App& root, Context& ctx);       // api-key create|list|delete
+void AddCheckpointCommands(CLI::App& root, Context& ctx);   // checkpoint create|list|delete, timeout, hibernate, wake
 
 // --- helpers shared by the verb files ----------------------------------
 

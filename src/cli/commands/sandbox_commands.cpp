@@ -16,6 +16,7 @@ struct CreateFlags {
   int timeout = 0;
   std::vector<std::string> envs;
   std::vector<std::string> egress;
+  std::string from_checkpoint;
   CLI::Option* project_opt = nullptr;
   CLI::Option* template_opt = nullptr;
   CLI::Option* cpu_opt = nullptr;
@@ -57,6 +58,7 @@ int Create(Context& ctx, const CreateFlags& f) {
   if (f.timeout_opt->count() > 0) body["timeout"] = f.timeout;
   if (!envs->empty()) body["envs"] = *envs;
   if (f.egress_opt->count() > 0) body["egressAllowlist"] = NonEmpty(f.egress);
+  if (!f.from_checkpoint.empty()) body["fromCheckpoint"] = f.from_checkpoint;
 
   int code = 0;
   ApiClient* api = ctx.Api(&code);
@@ -167,6 +169,9 @@ void AddSandboxCommands(CLI::App& root, Context& ctx) {
                                       "repeatable or comma-separated")
                        ->delimiter(',')
                        ->type_name("HOST");
+  create->add_option("--from-checkpoint", cf->from_checkpoint,
+                     "Restore this checkpoint's files and config (fresh tokens for the current secrets)")
+      ->check(NonEmptyArg());
   OnRun(create, ctx, [&ctx, cf] { return Create(ctx, *cf); });
 
   auto* list = root.add_subcommand("list", "List sandboxes");

@@ -229,3 +229,60 @@ describe("sandboxes", () => {
     ]);
   });
 });
+
+describe("checkpoints and lifetime", () => {
+  const CHECKPOINT = { checkpointID: "ck-1", sandboxID: "sb_1", sizeBytes: 4096, envNames: ["A"] };
+
+  test("checkpoint, fork, timeout, hibernate, wake and delete use their routes", async () => {
+    server.reply(
+      { body: SANDBOX },
+      { status: 201, body: CHECKPOINT },
+      { body: [CHECKPOINT] },
+      { status: 201, body: SANDBOX },
+      { body: SANDBOX },
+      { body: { ...SANDBOX, status: "hibernated" } },
+      { body: SANDBOX },
+      { status: 204 },
+      { body: [CHECKPOINT] },
+    );
+    const sb = await Sandbox.connect("sb_1", conn);
+    const calls: string[] = [];
+    const note = () => calls.push(`${server.last().method} ${server.last().url}`);
+    assert.equal((await sb.createCheckpoint()).checkpointID, "ck-1");
+    note();
+    assert.deepEqual(await sb.listCheckpoints(), [CHECKPOINT]);
+    note();
+    await Sandbox.create({ fromCheckpoint: "ck-1", ...conn });
+    note();
+    assert.deepEqual(json(server.last().body), { fromCheckpoint: "ck-1" });
+    await sb.setTimeout(3600);
+    note();
+    assert.deepEqual(json(server.last().body), { timeoutSec: 3600 });
+    assert.equal((await sb.hibernate()).status, "hibernated");
+    note();
+    assert.equal((await sb.wake()).status, "running");
+    note();
+    await sb.deleteCheckpoint("ck-1");
+    note();
+    assert.equal((await Sandbox.listCheckpoints(conn)).length, 1);
+    note();
+    assert.deepEqual(calls, [
+      "POST /api/sandboxes/sb_1/checkpoints",
+      "GET /api/sandboxes/sb_1/checkpoints",
+      "POST /api/sandboxes",
+      "POST /api/sandboxes/sb_1/timeout",
+      "POST /api/sandboxes/sb_1/hibernate",
+      "POST /api/sandboxes/sb_1/wake",
+      "DELETE /api/sandboxes/sb_1/checkpoints/ck-1",
+      "GET /api/checkpoints",
+    ]);
+  });
+
+  test("setTimeout refuses a bad value before any request", async () => {
+    server.reply({ body: SANDBOX });
+    const sb = await Sandbox.connect("sb_1", conn);
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      await assert.rejects(sb.setTimeout(bad), /timeoutSec/);
+    }
+  });
+});

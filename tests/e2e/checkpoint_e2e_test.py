@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Checkpoints, forks, hibernate/wake and timeouts end to end (issue 14),
+against the real binaries started by harness.py (its own osb dev, prefix
+and address pool) and a real TLS upstream.
+
+What is proved, through the real proxy:
+  * create, restore and fork each substitute the project's CURRENT value
+    for the sandbox's own (fresh) token;
+  * a forked sandbox cannot use its parent's token (it reaches the upstream
+    still sealed), nor can a woken sandbox use its own pre-hibernation token
+    found in its restored files;
+  * a secret changed between checkpoint and restore: the restored sandbox
+    gets the new value;
+  * hibernate frees the sandbox's host objects; wake brings it back under
+    the same id; timeouts extend up to the server's maximum lifetime.
+No real value ever shows up in what a sandbox sees, API responses or logs.
+"""
+import calendar
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import unittest
+import urllib.error
+import urllib.request
+import uuid
+
+TOKEN_RE = re.compile(r"osb_sealed_[0-9a-f]{32}")
+
+
+def load_env():
+    path = os.environ.get("OSB_E2E_ENV_FILE")
+    if not path or not os.path.exists(path):
+        print("checkpoint e2e: no harness environment; skipping", file=sys.stderr)
+        sys.exit(77)
+    env = {}
+    with open(path) as f:
+        for line in f.read().splitlines():
+            if "=" in line:
+                k, v = line.split("=", 1)
+                env[k] = v
+    return env
+
+
+ENV = load_env()
+API = ENV["OPENSANDBOX_API_URL"]
+KEY = ENV["OPENSANDBOX_API_KEY"]
+RECORDS = ENV["OSB_TEST_UPSTREAM_RECORD_DIR"]
+E2E_DIR = ENV["OSB_E2E_DIR"]
+PREFIX = os.environ.get("OSB_E2E_PREFIX", "osbq")
+
+
+def api(method, path, body=None, expect=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(API + path, data=data, method=method,
+                                 headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=300) as r:
+            status, text = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read().decode()
+    if expect is not None and status != expect:
+        raise AssertionError(f"{method} {path}: expected {expect}, got {status}: {text}")
+    return status, (json.loads(text) if text else None), text
+
+
+def records_with(marker):
+    out = []
+    for name in sorted(os.listdir(RECORDS)):
+        if name.endswith(".json"):
+            with open(os.path.join(RECORDS, name)) as f:
+                text = f.read()
+            if marker in text:
+                out.append(json.loads(text))
+    return out
+
+
+class Checkpoints(unittest.TestCase):
+    values = {}
+
+    @classmethod
+    def setUpClass(cls):
+        suffix = uuid.uuid4().hex[:8]
+        cls.project = "ckpt-" + suffix
+        cls.values = {"v1": "sk-one-" + uuid.uuid4().hex, "v2": "sk-two-" + uuid.uuid4().hex,
+                      "v3": "sk-three-" + uuid.uuid4().hex}
+        api("POST", "/api/projects", {"name": cls.project, "egressAllowlist": ["api.test"]}, 201)
+        cls.set_value(cls.values["v1"])
+        cls.sandboxes = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for sb in cls.sandboxes:
+            api("DELETE", f"/api/sandboxes/{sb}")
+        api("DELETE", f"/api/projects/{cls.project}")
+        log = ""
+        for name in ("osb-dev.log", "audit.log"):
+            with open(os.path.join(E2E_DIR, name)) as f:
+                log += f.read()
+        cls.assert_no_values(log)
+
+    @classmethod
+    def set_value(cls, value):
+        api("PUT", f"/api/projects/{cls.project}/secrets/API_KEY", {"value": value}, 200)
+
+    @classmethod
+    def assert_no_values(cls, text):
+        for name, value in cls.values.items():
+            if value in text:
+                raise AssertionError(f"the real value {name} leaked")
+
+    def create(self, body):
+        _, sb, text = api("POST", "/api/sandboxes", body, 201)
+        self.assert_no_values(text)
+        self.sandboxes.append(sb["sandboxID"])
+        return sb
+
+    def run_in(self, sandbox, script, expect_exit=0):
+        _, out, text = api("POST", f"/api/sandboxes/{sandbox}/exec/run",
+                           {"cmd": "sh", "args": ["-c", script], "timeout": 60}, 200)
+        self.assert_no_values(text)
+        if expect_exit is not None:
+            self.assertEqual(out["exitCode"], expect_exit, f"{script}\nstdout={out['stdout']}\nstderr={out['stderr']}")
+        return out
+
+    def token(self, sandbox):
+        tok = self.run_in(sandbox, 'printf %s "$API_KEY"')["stdout"]
+        self.assertRegex(tok, TOKEN_RE)
+        return tok
+
+    def upstream_sees(self, sandbox, token):
+        """Sends `token` from `sandbox` to the upstream; returns the header
+        value the upstream received."""
+        nonce = uuid.uuid4().hex
+        self.run_in(sandbox, f'curl -sS --fail "https://api.test/echo?nonce={nonce}" -H "X-Key: {token}" >/dev/null')
+        recs = records_with(nonce)
+        self.assertEqual(len(recs), 1)
+        return dict((k.lower(), v) for k, v in recs[0]["headers"])["x-key"]
+
+    def test_01_create_restore_fork_and_dead_tokens(self):
+        parent = self.create({"project": self.project, "envs": {"MODE": "ckpt"}})["sandboxID"]
+        ptok = self.token(parent)
+        self.assertEqual(self.upstream_sees(parent, ptok), self.values["v1"])  # the create path
+        self.run_in(parent, f'mkdir -p /home/sandbox/work && echo state-42 > /home/sandbox/work/data && '
+                            f'printf %s "$API_KEY" > /home/sandbox/work/token && echo tmp > /tmp/t')
+        _, ck, text = api("POST", f"/api/sandboxes/{parent}/checkpoints", {}, 201)
+        self.assert_no_values(text)
+        self.assertNotIn(ptok, text)
+        self.assertEqual(ck["sandboxID"], parent)
+        self.assertEqual(ck["envNames"], ["MODE"])
+        self.assertGreater(ck["sizeBytes"], 0)
+        # The value changes between checkpoint and restore.
+        self.set_value(self.values["v2"])
+        # Restore once, fork once more: each a new sandbox with fresh tokens.
+        children = [self.create({"fromCheckpoint": ck["checkpointID"]})["sandboxID"] for _ in range(2)]
+        tokens = set()
+        for child in children:
+            self.assertEqual(self.run_in(child, "cat /home/sandbox/work/data /tmp/t")["stdout"], "state-42\ntmp\n")
+            self.assertEqual(self.run_in(child, 'printf %s "$MODE"')["stdout"], "ckpt")  # config came back
+            ctok = self.token(child)
+            self.assertNotEqual(ctok, ptok)
+            tokens.add(ctok)
+            self.assertEqual(self.upstream_sees(child, ctok), self.values["v2"])  # the CURRENT value
+            # The parent's token, found in the restored file, is dead here.
+            old = self.run_in(child, "cat /home/sandbox/work/token")["stdout"]
+            self.assertEqual(old, ptok)
+            self.assertEqual(self.upstream_sees(child, old), ptok)
+        self.assertEqual(len(tokens), 2)
+        _, listed, _ = api("GET", f"/api/sandboxes/{parent}/checkpoints", expect=200)
+        self.assertEqual([c["checkpointID"] for c in listed], [ck["checkpointID"]])
+        _, all_ck, _ = api("GET", "/api/checkpoints", expect=200)
+        self.assertIn(ck["checkpointID"], [c["checkpointID"] for c in all_ck])
+        api("DELETE", f"/api/sandboxes/{parent}/checkpoints/{ck['checkpointID']}", expect=204)
+        api("DELETE", f"/api/sandboxes/{parent}/checkpoints/{ck['checkpointID']}", expect=404)
+        status, err, _ = api("POST", "/api/sandboxes", {"fromCheckpoint": ck["checkpointID"]})
+        self.assertEqual(status, 404)
+        self.assertIn("fromCheckpoint", err["error"])
+
+    def test_02_hibernate_frees_everything_and_wake_gets_fresh_tokens(self):
+        self.set_value(self.values["v2"])
+        sb = self.create({"project": self.project})["sandboxID"]
+        old = self.token(sb)
+        self.run_in(sb, f'printf %s "$API_KEY" > /home/sandbox/token; echo kept > /tmp/kept')
+        _, h, text = api("POST", f"/api/sandboxes/{sb}/hibernate", {}, 200)
+        self.assertEqual(h["status"], "hibernated")
+        self.assertEqual(api("GET", f"/api/sandboxes/{sb}", expect=200)[1]["status"], "hibernated")
+        # Nothing of it is left on the host: no netns, no cgroup, no run dir.
+        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        self.assertNotIn(f"{PREFIX}-{sb}", netns)
+        for cg in (f"/sys/fs/cgroup/{PREFIX}-{sb}", f"/sys/fs/cgroup/memory/{PREFIX}-{sb}",
+                   f"/sys/fs/cgroup/pids/{PREFIX}-{sb}"):  # cgroup v2, v1
+            self.assertFalse(os.path.exists(cg), cg)
+        self.assertFalse(os.path.exists(f"/run/{PREFIX}/{sb}"))
+        status, _, _ = api("POST", f"/api/sandboxes/{sb}/exec/run", {"cmd": "true"})
+        self.assertEqual(status, 409)
+        self.assertEqual(api("GET", f"/api/sandboxes/{sb}/checkpoints", expect=200)[1], [])  # internal one not listed
+        self.set_value(self.values["v3"])
+        _, w, text = api("POST", f"/api/sandboxes/{sb}/wake", {}, 200)
+        self.assert_no_values(text)
+        self.assertEqual((w["sandboxID"], w["status"]), (sb, "running"))
+        self.assertEqual(self.run_in(sb, "cat /tmp/kept")["stdout"], "kept\n")
+        new = self.token(sb)
+        self.assertNotEqual(new, old)
+        self.assertEqual(self.upstream_sees(sb, new), self.values["v3"])
+        stale = self.run_in(sb, "cat /home/sandbox/token")["stdout"]
+        self.assertEqual(stale, old)
+        self.assertEqual(self.upstream_sees(sb, stale), old)  # dead: stays sealed
+        self.assertEqual(api("POST", f"/api/sandboxes/{sb}/wake", {})[0], 409)
+
+    def test_03_timeout_extends_up_to_the_maximum_lifetime(self):
+        sb = self.create({"project": self.project, "timeout": 60})
+        _, moved, _ = api("POST", f"/api/sandboxes/{sb['sandboxID']}/timeout", {"timeoutSec": 3600}, 200)
+        self.assertGreater(moved["endAt"], sb["endAt"])
+        status, err, _ = api("POST", f"/api/sandboxes/{sb['sandboxID']}/timeout", {"timeoutSec": 2 * 86400})
+        self.assertEqual(status, 400)
+        self.assertIn("timeoutSec", err["error"])
+        status, err, _ = api("POST", f"/api/sandboxes/{sb['sandboxID']}/timeout", {"timeoutSec": "x"})
+        self.assertEqual(status, 400)
+        status, err, _ = api("POST", "/api/sandboxes", {"project": self.project, "timeout": 2 * 86400})
+        self.assertEqual(status, 400)
+        self.assertIn("max-sandbox-lifetime", err["error"])
+        # The runtime's deadline moved too (what a restarted worker re-reads).
+        with open(f"/run/{PREFIX}/{sb['sandboxID']}/meta") as f:
+            ends = calendar.timegm(time.strptime(moved["endAt"], "%Y-%m-%dT%H:%M:%SZ"))
+            self.assertIn(f"endsAt={ends}\n", f.read())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
