@@ -63,6 +63,8 @@ Result<controlplane::ExecCommand> ParseExec(const std::string& body) {
 
 }  // namespace
 
+// Every route here is open to sandbox-scope keys (a CI job or an agent
+// harness creates, uses and deletes sandboxes).
 void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandboxes) {
   router.Add("POST", "/api/sandboxes", [&sandboxes](Request& req) {
     auto request = ParseSandboxRequest(req.body);
@@ -70,23 +72,23 @@ void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandbox
     auto created = sandboxes.Create(req.org_id, *request);
     if (!created) return ErrorResponse(created.error());
     return JsonResponse(201, SandboxJson(*created));
-  });
+  }, KeyScope::kSandbox);
   router.Add("GET", "/api/sandboxes", [&sandboxes](Request& req) {
     auto list = sandboxes.List(req.org_id);
     if (!list) return ErrorResponse(list.error());
     json out = json::array();
     for (const auto& v : *list) out.push_back(SandboxJson(v));
     return JsonResponse(200, out);
-  });
+  }, KeyScope::kSandbox);
   router.Add("GET", "/api/sandboxes/{id}", [&sandboxes](Request& req) {
     auto v = sandboxes.Get(req.org_id, req.Param("id"));
     if (!v) return ErrorResponse(v.error());
     return JsonResponse(200, SandboxJson(*v));
-  });
+  }, KeyScope::kSandbox);
   router.Add("DELETE", "/api/sandboxes/{id}", [&sandboxes](Request& req) {
     if (Status st = sandboxes.Delete(req.org_id, req.Param("id")); !st) return ErrorResponse(st.error());
     return NoContent();
-  });
+  }, KeyScope::kSandbox);
   // The command runs on the sandbox service's long-call executor: no handler
   // thread waits for it, and an org over its concurrency cap gets a 429.
   router.Add("POST", "/api/sandboxes/{id}/exec/run", [&sandboxes](Request& req) {
@@ -106,7 +108,7 @@ void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandbox
       if (!admitted) deliver(ErrorResponse(admitted.error()));
     };
     return r;
-  });
+  }, KeyScope::kSandbox);
 }
 
 }  // namespace osb::api

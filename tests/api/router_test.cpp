@@ -17,8 +17,8 @@ Response Text(const std::string& s) {
 class RouterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    router_.SetAuthenticator([](const Request& req) -> Result<std::string> {
-      if (req.Header("x-api-key") == "good") return std::string("org1");
+    router_.SetAuthenticator([](const Request& req) -> Result<Caller> {
+      if (req.Header("x-api-key") == "good") return Caller{"org1", KeyScope::kAdmin};
       return MakeError(ErrorCode::kUnauthenticated, "invalid API key");
     });
     router_.AddPublic("GET", "/healthz", [](Request&) { return Text("ok"); });
