@@ -109,7 +109,11 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
   sub->add_option("--resolve", *resolve, "NAME=ADDR override for the proxy's DNS (tests)");
   sub->add_flag("--insecure-grpc", *insecure_grpc,
                 "Allow plaintext gRPC with the control plane when no OPENSANDBOX_GRPC_TLS_* is set (unsafe)");
-  sub->callback([opt, resolve, insecure_grpc, &exit_code] { exit_code = RunWorker(*opt, *resolve, *insecure_grpc); });
+  sub->callback([opt, resolve, insecure_grpc, &exit_code] {
+    if (opt->cpu_count <= 0) opt->cpu_count = osb::worker::HostCpuCount();
+    if (opt->memory_mb <= 0) opt->memory_mb = osb::worker::HostMemoryMb();
+    exit_code = RunWorker(*opt, *resolve, *insecure_grpc);
+  });
 });
 
 }  // namespace

@@ -196,8 +196,6 @@ void WorkerNode::Impl::RunAgent() {
 Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   auto im = std::make_unique<Impl>();
   std::error_code ec;
-  if (opt.cpu_count <= 0) opt.cpu_count = HostCpuCount();
-  if (opt.memory_mb <= 0) opt.memory_mb = HostMemoryMb();
   fs::create_directories(opt.state_dir, ec);
   fs::permissions(opt.state_dir, fs::perms::owner_all, ec);
   if (ec) return MakeError(ErrorCode::kFailedPrecondition, "--state-dir: cannot create " + opt.state_dir);

@@ -34,7 +34,7 @@ struct WorkerOptions {
   int capacity = 50;
   // CPUs and memory offered to sandboxes, sent in RegisterWorker; the
   // control plane places a sandbox here only while they cover it.
-  // 0 = the host's (online CPUs, physical memory), resolved at Start.
+  // 0 = not limited (osb dev); `osb worker` defaults them to the host's.
   int cpu_count = 0;
   int memory_mb = 0;
   // Proxy and DNS listeners. The sandbox's nftables rules DNAT its traffic
