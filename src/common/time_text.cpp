@@ -42,7 +42,7 @@ std::optional<std::chrono::system_clock::time_point> ParseRfc3339(std::string_vi
   if (s.size() < 20 || s.size() > 40) return std::nullopt;
   const int year = Digits(s, 0, 4), month = Digits(s, 5, 2), day = Digits(s, 8, 2);
   const int hour = Digits(s, 11, 2), minute = Digits(s, 14, 2), second = Digits(s, 17, 2);
-  if (year < 1970 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 ||
+  if (year < 1970 || year > 2199 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 ||
       minute > 59 || second < 0 || second > 59) {
     return std::nullopt;
   }

@@ -13,7 +13,8 @@ namespace osb {
 // RFC 3339 date-time: "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)"
 // ('T'/'Z' in either case; at most 9 fraction digits, kept to the
 // millisecond). nullopt for anything else, including out-of-range fields
-// (month 13, hour 24, Feb 30, second 60) and years before 1970 or after 9999.
+// (month 13, hour 24, Feb 30, second 60) and years before 1970 or after 2199
+// (system_clock counts nanoseconds in 64 bits: it ends in 2262).
 std::optional<std::chrono::system_clock::time_point> ParseRfc3339(std::string_view text);
 
 // A positive duration: digits and one unit, s m h d (e.g. "90s", "45m",
