@@ -2,8 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
+#include <string>
+
 #include "api/json_body.h"
 #include "api/routes.h"
+#include "common/memo_cache.h"
 
 namespace osb::api {
 namespace {
@@ -12,6 +16,7 @@ using controlplane::SandboxView;
 using nlohmann::json;
 
 constexpr int kMaxExecTimeoutSec = 86400;
+constexpr size_t kMaxRenderedSandboxes = 20000;
 
 json SandboxJson(const SandboxView& v) {
   json j = {{"sandboxID", v.id},
@@ -73,12 +78,22 @@ void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandbox
     if (!created) return ErrorResponse(created.error());
     return JsonResponse(201, SandboxJson(*created));
   }, KeyScope::kSandbox);
-  router.Add("GET", "/api/sandboxes", [&sandboxes](Request& req) {
+  // Each sandbox's JSON is rendered once per change of its view, not on
+  // every listing (GET /api/sandboxes with hundreds of rows was bound by
+  // building and dumping the JSON tree).
+  auto rendered = std::make_shared<MemoCache<SandboxView, std::string>>(kMaxRenderedSandboxes);
+  router.Add("GET", "/api/sandboxes", [&sandboxes, rendered](Request& req) {
     auto list = sandboxes.List(req.org_id);
     if (!list) return ErrorResponse(list.error());
-    json out = json::array();
-    for (const auto& v : *list) out.push_back(SandboxJson(v));
-    return JsonResponse(200, out);
+    Response r;
+    r.body = "[";
+    for (size_t i = 0; i < list->size(); ++i) {
+      const SandboxView& v = (*list)[i];
+      if (i > 0) r.body += ',';
+      r.body += rendered->Get(v.id, v, [](const SandboxView& view) { return Dump(SandboxJson(view)); });
+    }
+    r.body += ']';
+    return r;
   }, KeyScope::kSandbox);
   router.Add("GET", "/api/sandboxes/{id}", [&sandboxes](Request& req) {
     auto v = sandboxes.Get(req.org_id, req.Param("id"));

@@ -135,7 +135,8 @@ Result<std::vector<SandboxView>> SandboxService::List(const std::string& org_id)
   auto rows = store_.ListSandboxes(org_id);
   if (!rows) return rows.error();
   std::vector<SandboxView> out;
-  for (const auto& r : *rows) out.push_back(ViewFromRow(r));
+  out.reserve(rows->size());
+  for (const auto& r : *rows) out.push_back(views_.Get(r.id, r, ViewFromRow));
   return out;
 }
 

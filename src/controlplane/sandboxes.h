@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "common/memo_cache.h"
 #include "common/result.h"
 #include "controlplane/long_calls.h"
 #include "controlplane/resolution.h"
@@ -51,6 +52,8 @@ struct SandboxView {
   std::string started_at;  // RFC 3339
   std::string end_at;      // when the sandbox's timeout kills it
   std::optional<std::string> ended_at;
+
+  bool operator==(const SandboxView&) const = default;
 };
 
 // The secrets a restarted worker needs for one of its running sandboxes.
@@ -75,6 +78,7 @@ class SandboxService {
   // Queued refresh tasks (one per worker per change) beyond which a
   // worker's sandboxes are reported as not refreshed at once.
   static constexpr size_t kMaxRefreshTasks = 65536;
+  static constexpr size_t kMaxCachedViews = 20000;
 
   SandboxService(store::Store& store, Resolver& resolver, WorkerPool& workers, SandboxLimits limits = {})
       : store_(store),
@@ -145,6 +149,9 @@ class SandboxService {
   Resolver& resolver_;
   WorkerPool& workers_;
   const SandboxLimits limits_;
+  // Parsed views of listed rows (a row's config is JSON): a listing parses
+  // only the rows that changed since the last one.
+  MemoCache<store::SandboxRow, SandboxView> views_{kMaxCachedViews};
   LongCalls long_calls_;     // last two: their destructors wait for calls that use the members above
   LongCalls refresh_calls_;
 };

@@ -125,6 +125,8 @@ struct SandboxRow {
   std::optional<std::string> ended_at;
   int cpu_count = 0;   // resources it holds on its worker
   int memory_mb = 0;
+
+  bool operator==(const SandboxRow&) const = default;
 };
 
 class Store {
