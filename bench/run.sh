@@ -158,3 +158,7 @@ python3 "$ROOT/bench/sandbox_bench.py" --osb "$BUILD/osb" --out "$OUT"
 
 echo "== one sandbox attacking, another measured (issue 13; whole product, root)"
 python3 "$ROOT/bench/soak_bench.py" --osb "$BUILD/osb" --out "$OUT"
+
+echo "== control plane: REST req/s (SQLite, PostgreSQL; 1 and 2 replicas), refresh fan-out, p99 under 200 execs"
+bash "$ROOT/bench/controlplane.sh" "$BUILD"
+cat "$ROOT/bench/results/controlplane.jsonl"

@@ -12,8 +12,8 @@ namespace {
 osb::api::Router& TheRouter() {
   static osb::api::Router* router = [] {
     auto* r = new osb::api::Router();
-    r->SetAuthenticator([](const osb::api::Request& req) -> osb::Result<std::string> {
-      if (req.Header("X-API-Key") == "good") return std::string("org");
+    r->SetAuthenticator([](const osb::api::Request& req) -> osb::Result<osb::api::Caller> {
+      if (req.Header("X-API-Key") == "good") return osb::api::Caller{"org", osb::api::KeyScope::kAdmin};
       return osb::MakeError(osb::ErrorCode::kUnauthenticated, "invalid API key");
     });
     r->AddPublic("GET", "/healthz", [](osb::api::Request&) { return osb::api::Response{}; });

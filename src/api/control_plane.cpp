@@ -68,7 +68,12 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Create(const ControlPlaneOpt
   cp->resolver_ = std::make_unique<controlplane::Resolver>(*cp->store_, *cp->secrets_);
   cp->router_ = std::make_shared<Router>();
   auto* auth = cp->auth_.get();
-  cp->router_->SetAuthenticator([auth](const Request& req) { return auth->Authenticate(req.Header("X-API-Key")); });
+  cp->router_->SetAuthenticator([auth](const Request& req) -> Result<Caller> {
+    auto key = auth->Authenticate(req.Header("X-API-Key"));
+    if (!key) return key.error();
+    // A scope this build does not know gets the least one (fail closed).
+    return Caller{key->org_id, ParseKeyScope(key->scope).value_or(KeyScope::kSandbox)};
+  });
   ControlPlane* self = cp.get();
   RegisterHealthRoutes(*cp->router_, [self] { return self->Ready(); });
   RegisterProjectRoutes(*cp->router_, *cp->projects_);

@@ -71,6 +71,7 @@ void RegisterHealthRoutes(Router& router, std::function<Status()> ready) {
   });
 }
 
+// Reading projects is open to sandbox-scope keys; writing them is admin.
 void RegisterProjectRoutes(Router& router, controlplane::ProjectService& projects) {
   router.Add("POST", "/api/projects", [&projects](Request& req) {
     auto fields = ParseProjectFields(req.body);
@@ -85,12 +86,12 @@ void RegisterProjectRoutes(Router& router, controlplane::ProjectService& project
     json out = json::array();
     for (const auto& v : *list) out.push_back(ProjectJson(v));
     return JsonResponse(200, out);
-  });
+  }, KeyScope::kSandbox);
   router.Add("GET", "/api/projects/{project}", [&projects](Request& req) {
     auto v = projects.Get(req.org_id, req.Param("project"));
     if (!v) return ErrorResponse(v.error());
     return JsonResponse(200, ProjectJson(*v));
-  });
+  }, KeyScope::kSandbox);
   auto update = [&projects](Request& req) {
     auto fields = ParseProjectFields(req.body);
     if (!fields) return ErrorResponse(fields.error());

@@ -64,12 +64,27 @@ std::optional<std::string> PercentDecode(const std::string& s) {
   return out;
 }
 
-void Router::Add(const std::string& method, const std::string& pattern, Handler handler) {
-  routes_.push_back({method, pattern, Split(pattern), std::move(handler), false});
+const char* KeyScopeName(KeyScope scope) { return scope == KeyScope::kAdmin ? "admin" : "sandbox"; }
+
+std::optional<KeyScope> ParseKeyScope(std::string_view name) {
+  if (name == "admin") return KeyScope::kAdmin;
+  if (name == "sandbox") return KeyScope::kSandbox;
+  return std::nullopt;
+}
+
+void Router::Add(const std::string& method, const std::string& pattern, Handler handler, KeyScope required) {
+  routes_.push_back({method, pattern, Split(pattern), std::move(handler), false, required});
 }
 
 void Router::AddPublic(const std::string& method, const std::string& pattern, Handler handler) {
-  routes_.push_back({method, pattern, Split(pattern), std::move(handler), true});
+  routes_.push_back({method, pattern, Split(pattern), std::move(handler), true, KeyScope::kAdmin});
+}
+
+std::optional<KeyScope> Router::RequiredScope(const std::string& method, const std::string& pattern) const {
+  for (const auto& r : routes_) {
+    if (r.method == method && r.pattern == pattern) return r.is_public ? std::nullopt : std::optional(r.required);
+  }
+  return std::nullopt;
 }
 
 std::vector<std::pair<std::string, std::string>> Router::Routes() const {
@@ -116,9 +131,14 @@ Response Router::Dispatch(Request& request) const {
     }
     if (found == nullptr || !found->is_public) {
       if (!authenticate_) return ErrorResponse(500, "internal error");
-      auto org = authenticate_(request);
-      if (!org) return ErrorResponse(org.error());
-      request.org_id = *org;
+      auto caller = authenticate_(request);
+      if (!caller) return ErrorResponse(caller.error());
+      if (found != nullptr && caller->scope < found->required) {
+        return ErrorResponse(403, std::string("this route requires an API key with scope '") +
+                                      KeyScopeName(found->required) + "'; this key has scope '" +
+                                      KeyScopeName(caller->scope) + "'");
+      }
+      request.org_id = caller->org_id;
     }
     if (found != nullptr) {
       Match(*found, segments, &request.params);

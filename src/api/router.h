@@ -14,10 +14,14 @@
 //   2. a route added with AddPublic whose method and pattern match → its
 //      handler, without authentication;
 //   3. everything else — every other route, unknown paths, other methods on
-//      a public path — requires a valid X-API-Key (401 otherwise; the
-//      caller's org goes to Request::org_id), so unauthenticated callers
-//      learn nothing about routes; matching is case-sensitive;
-//   4. unknown path → 404, known path but other method → 405 with Allow.
+//      a public path — requires a valid, unexpired X-API-Key (401
+//      otherwise; the caller's org goes to Request::org_id), so
+//      unauthenticated callers learn nothing about routes; matching is
+//      case-sensitive;
+//   4. the matched route's required key scope (see KeyScope) must be
+//      covered by the key's scope, else 403 naming the required scope —
+//      decided here, on the matched route, never in a handler;
+//   5. unknown path → 404, known path but other method → 405 with Allow.
 // A handler that throws yields a 500 without detail.
 // Thread safety: Add/SetAuthenticator before serving; Dispatch is then
 // called concurrently.
@@ -34,13 +38,30 @@
 namespace osb::api {
 
 using Handler = std::function<Response(Request&)>;
-// Returns the org id for the request's API key, or an error (→ 401/503).
-using Authenticate = std::function<Result<std::string>(const Request&)>;
+
+// API key scopes, least to most. A route names the least scope it needs and
+// a key covers every scope up to its own: an admin key may call every
+// route; a sandbox key only the routes registered with KeyScope::kSandbox.
+// Fail-closed: Add without a scope means kAdmin, so a new route is
+// admin-only until someone decides a sandbox key may call it.
+enum class KeyScope { kSandbox, kAdmin };
+const char* KeyScopeName(KeyScope scope);                    // "sandbox" | "admin"
+std::optional<KeyScope> ParseKeyScope(std::string_view name);  // exact, lower case
+
+// Who a valid API key belongs to and what it may do.
+struct Caller {
+  std::string org_id;
+  KeyScope scope = KeyScope::kSandbox;
+};
+// The caller for the request's API key, or an error (401 for a missing,
+// unknown or expired key; 503 if the store is down).
+using Authenticate = std::function<Result<Caller>(const Request&)>;
 
 class Router {
  public:
-  // An authenticated route.
-  void Add(const std::string& method, const std::string& pattern, Handler handler);
+  // An authenticated route that keys of scope `required` or above may call.
+  void Add(const std::string& method, const std::string& pattern, Handler handler,
+           KeyScope required = KeyScope::kAdmin);
   // A route answered without an API key (health and readiness only).
   void AddPublic(const std::string& method, const std::string& pattern, Handler handler);
   void SetAuthenticator(Authenticate authenticate) { authenticate_ = std::move(authenticate); }
@@ -49,6 +70,8 @@ class Router {
 
   // (method, pattern) of every registered route, in registration order.
   std::vector<std::pair<std::string, std::string>> Routes() const;
+  // The scope a route needs (nullopt: public, or no such route).
+  std::optional<KeyScope> RequiredScope(const std::string& method, const std::string& pattern) const;
 
  private:
   struct Route {
@@ -57,6 +80,7 @@ class Router {
     std::vector<std::string> segments;
     Handler handler;
     bool is_public = false;
+    KeyScope required = KeyScope::kAdmin;
   };
   static bool Match(const Route& route, const std::vector<std::string>& segments,
                     std::map<std::string, std::string>* params);

@@ -42,7 +42,10 @@ Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, con
   controlplane::WorkerPool* workers = plane->workers_.get();
   cp.SetReadinessCheck([workers] { return workers->Ready(); });
   controlplane::SandboxService* sandboxes = plane->sandboxes_.get();
-  cp.secrets().SetListener([sandboxes](const controlplane::SecretChange& c) { return sandboxes->OnSecretChange(c); });
+  cp.secrets().SetListener([sandboxes](const controlplane::SecretChange& c,
+                                       std::shared_ptr<controlplane::RefreshTicket> ticket) {
+    sandboxes->OnSecretChange(c, std::move(ticket));
+  });
   cp.projects().SetBeforeDelete([sandboxes](const std::string& org_id, const std::string& project_id) {
     sandboxes->EndProjectSandboxes(org_id, project_id);
   });

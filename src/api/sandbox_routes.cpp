@@ -2,8 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
+#include <string>
+
 #include "api/json_body.h"
 #include "api/routes.h"
+#include "common/memo_cache.h"
 
 namespace osb::api {
 namespace {
@@ -12,6 +16,7 @@ using controlplane::SandboxView;
 using nlohmann::json;
 
 constexpr int kMaxExecTimeoutSec = 86400;
+constexpr size_t kMaxRenderedSandboxes = 20000;
 
 json SandboxJson(const SandboxView& v) {
   json j = {{"sandboxID", v.id},
@@ -63,6 +68,8 @@ Result<controlplane::ExecCommand> ParseExec(const std::string& body) {
 
 }  // namespace
 
+// Every route here is open to sandbox-scope keys (a CI job or an agent
+// harness creates, uses and deletes sandboxes).
 void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandboxes) {
   router.Add("POST", "/api/sandboxes", [&sandboxes](Request& req) {
     auto request = ParseSandboxRequest(req.body);
@@ -70,23 +77,33 @@ void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandbox
     auto created = sandboxes.Create(req.org_id, *request);
     if (!created) return ErrorResponse(created.error());
     return JsonResponse(201, SandboxJson(*created));
-  });
-  router.Add("GET", "/api/sandboxes", [&sandboxes](Request& req) {
+  }, KeyScope::kSandbox);
+  // Each sandbox's JSON is rendered once per change of its view, not on
+  // every listing (GET /api/sandboxes with hundreds of rows was bound by
+  // building and dumping the JSON tree).
+  auto rendered = std::make_shared<MemoCache<SandboxView, std::string>>(kMaxRenderedSandboxes);
+  router.Add("GET", "/api/sandboxes", [&sandboxes, rendered](Request& req) {
     auto list = sandboxes.List(req.org_id);
     if (!list) return ErrorResponse(list.error());
-    json out = json::array();
-    for (const auto& v : *list) out.push_back(SandboxJson(v));
-    return JsonResponse(200, out);
-  });
+    Response r;
+    r.body = "[";
+    for (size_t i = 0; i < list->size(); ++i) {
+      const SandboxView& v = (*list)[i];
+      if (i > 0) r.body += ',';
+      r.body += rendered->Get(v.id, v, [](const SandboxView& view) { return Dump(SandboxJson(view)); });
+    }
+    r.body += ']';
+    return r;
+  }, KeyScope::kSandbox);
   router.Add("GET", "/api/sandboxes/{id}", [&sandboxes](Request& req) {
     auto v = sandboxes.Get(req.org_id, req.Param("id"));
     if (!v) return ErrorResponse(v.error());
     return JsonResponse(200, SandboxJson(*v));
-  });
+  }, KeyScope::kSandbox);
   router.Add("DELETE", "/api/sandboxes/{id}", [&sandboxes](Request& req) {
     if (Status st = sandboxes.Delete(req.org_id, req.Param("id")); !st) return ErrorResponse(st.error());
     return NoContent();
-  });
+  }, KeyScope::kSandbox);
   // The command runs on the sandbox service's long-call executor: no handler
   // thread waits for it, and an org over its concurrency cap gets a 429.
   router.Add("POST", "/api/sandboxes/{id}/exec/run", [&sandboxes](Request& req) {
@@ -106,7 +123,7 @@ void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandbox
       if (!admitted) deliver(ErrorResponse(admitted.error()));
     };
     return r;
-  });
+  }, KeyScope::kSandbox);
 }
 
 nlohmann::json SandboxViewJson(const controlplane::SandboxView& v) { return SandboxJson(v); }

@@ -37,12 +37,20 @@ void Register(Router& router, controlplane::SecretService& secrets, SecretScope 
     if (!set) return ErrorResponse(set.error());
     json out = MetadataJson(*set);
     if (!set->warnings.empty()) out["warnings"] = set->warnings;
-    // The push to running sandboxes (live refresh): how many have the new
-    // value, and which could not be reached in time (they get it when their
-    // worker next restarts and refetches).
-    out["refreshed"] = set->refresh.refreshed;
-    out["refreshFailed"] = set->refresh.failed;
-    return JsonResponse(200, out);
+    // The push to running sandboxes (live refresh) runs on the sandbox
+    // service's refresh executor under its deadline; no thread waits for
+    // it. The answer says how many have the new value, and which could not
+    // be reached in time (they get it when their worker next restarts and
+    // refetches).
+    Response r;
+    r.deferred = [ticket = set->refresh, out = std::move(out)](Deliver deliver) mutable {
+      ticket->Then([deliver, out = std::move(out)](controlplane::RefreshReport report) mutable {
+        out["refreshed"] = report.refreshed;
+        out["refreshFailed"] = report.failed;
+        deliver(JsonResponse(200, out));
+      });
+    };
+    return r;
   });
   router.Add("GET", base + "/secrets", [&secrets, scope, param](Request& req) {
     auto list = secrets.List(req.org_id, scope, req.Param(param));
@@ -52,10 +60,17 @@ void Register(Router& router, controlplane::SecretService& secrets, SecretScope 
     return JsonResponse(200, out);
   });
   router.Add("DELETE", base + "/secrets/{name}", [&secrets, scope, param](Request& req) {
-    if (Status st = secrets.Delete(req.org_id, scope, req.Param(param), req.Param("name")); !st) {
+    std::shared_ptr<controlplane::RefreshTicket> refresh;
+    if (Status st = secrets.Delete(req.org_id, scope, req.Param(param), req.Param("name"), &refresh); !st) {
       return ErrorResponse(st.error());
     }
-    return NoContent();
+    // 204 once the removal reached the running sandboxes (or the deadline
+    // passed), without a thread waiting for it.
+    Response r;
+    r.deferred = [refresh](Deliver deliver) {
+      refresh->Then([deliver](controlplane::RefreshReport) { deliver(NoContent()); });
+    };
+    return r;
   });
 }
 

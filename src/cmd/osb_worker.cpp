@@ -69,6 +69,14 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
       ->capture_default_str();
   sub->add_option("--capacity", opt->capacity, "Maximum concurrent sandboxes")->capture_default_str()
       ->check(CLI::Range(1, 10000));
+  sub->add_option("--cpus", opt->cpu_count,
+                  "CPUs offered to sandboxes; the control plane places a sandbox here only while its "
+                  "cpuCount fits (default: the host's online CPUs)")
+      ->check(CLI::Range(1, 4096));
+  sub->add_option("--memory-mb", opt->memory_mb,
+                  "Memory (MiB) offered to sandboxes; the control plane places a sandbox here only while "
+                  "its memoryMB fits (default: the host's physical memory)")
+      ->check(CLI::Range(128, 1 << 30));
   sub->add_option("--proxy-listen", opt->proxy_listen, "Explicit proxy (CONNECT) listen address")
       ->capture_default_str();
   sub->add_option("--transparent-listen", opt->transparent_listen,
@@ -101,7 +109,11 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
   sub->add_option("--resolve", *resolve, "NAME=ADDR override for the proxy's DNS (tests)");
   sub->add_flag("--insecure-grpc", *insecure_grpc,
                 "Allow plaintext gRPC with the control plane when no OPENSANDBOX_GRPC_TLS_* is set (unsafe)");
-  sub->callback([opt, resolve, insecure_grpc, &exit_code] { exit_code = RunWorker(*opt, *resolve, *insecure_grpc); });
+  sub->callback([opt, resolve, insecure_grpc, &exit_code] {
+    if (opt->cpu_count <= 0) opt->cpu_count = osb::worker::HostCpuCount();
+    if (opt->memory_mb <= 0) opt->memory_mb = osb::worker::HostMemoryMb();
+    exit_code = RunWorker(*opt, *resolve, *insecure_grpc);
+  });
 });
 
 }  // namespace

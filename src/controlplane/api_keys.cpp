@@ -23,12 +23,23 @@ Status ValidateKeyName(const std::string& name) {
 
 std::string ApiKeyId(const std::string& key_hash) { return "key_" + key_hash.substr(0, 16); }
 
-Result<ApiKeyView> ApiKeyService::Create(const std::string& org_id, const std::string& name) {
+Result<ApiKeyView> ApiKeyService::Create(const std::string& org_id, const std::string& name,
+                                         const std::string& scope,
+                                         std::optional<std::chrono::system_clock::time_point> expires_at) {
   if (Status st = ValidateKeyName(name); !st) return st.error();
+  if (scope != store::kScopeAdmin && scope != store::kScopeSandbox) {
+    return MakeError(ErrorCode::kInvalidArgument, "scope: must be \"admin\" or \"sandbox\"");
+  }
   ApiKeyView view;
+  if (expires_at) {
+    if (*expires_at <= std::chrono::system_clock::now()) {
+      return MakeError(ErrorCode::kInvalidArgument, "expiresAt: must be in the future");
+    }
+    view.expires_at = store::Rfc3339Ms(*expires_at);
+  }
   view.key = GenerateApiKey();
   const std::string hash = HashApiKey(view.key);
-  if (Status st = store_.AddApiKey(org_id, hash, name); !st) return st.error();
+  if (Status st = store_.AddApiKey(org_id, hash, name, scope, view.expires_at); !st) return st.error();
   auto keys = store_.ListApiKeys(org_id);
   if (!keys) return keys.error();
   for (const auto& k : *keys) {
@@ -36,6 +47,7 @@ Result<ApiKeyView> ApiKeyService::Create(const std::string& org_id, const std::s
   }
   view.id = ApiKeyId(hash);
   view.name = name;
+  view.scope = scope;
   return view;
 }
 
@@ -43,7 +55,7 @@ Result<std::vector<ApiKeyView>> ApiKeyService::List(const std::string& org_id) {
   auto keys = store_.ListApiKeys(org_id);
   if (!keys) return keys.error();
   std::vector<ApiKeyView> out;
-  for (const auto& k : *keys) out.push_back({ApiKeyId(k.key_hash), k.label, k.created_at, ""});
+  for (const auto& k : *keys) out.push_back({ApiKeyId(k.key_hash), k.label, k.created_at, "", k.scope, k.expires_at});
   return out;
 }
 

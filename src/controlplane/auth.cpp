@@ -15,18 +15,22 @@ std::string HashApiKey(std::string_view api_key) {
 
 std::string GenerateApiKey() { return "osb_" + crypto::RandomHex(32); }
 
-Result<std::string> Authenticator::Authenticate(std::string_view api_key) const {
+Result<KeyIdentity> Authenticator::Authenticate(std::string_view api_key, const std::string& now) const {
   if (api_key.empty()) {
     return MakeError(ErrorCode::kUnauthenticated, "missing API key (send it in the X-API-Key header)");
   }
-  auto org = store_.OrgIdForKeyHash(HashApiKey(api_key));
-  if (!org) {
-    if (org.error().code == ErrorCode::kNotFound) {
+  auto key = store_.GetApiKey(HashApiKey(api_key));
+  if (!key) {
+    if (key.error().code == ErrorCode::kNotFound) {
       return MakeError(ErrorCode::kUnauthenticated, "invalid API key");
     }
-    return org.error();
+    return key.error();
   }
-  return org;
+  if (key->expires_at && *key->expires_at <= now) {
+    return MakeError(ErrorCode::kUnauthenticated,
+                     "API key expired at " + *key->expires_at + " (an admin can create a new one)");
+  }
+  return KeyIdentity{key->org_id, key->scope};
 }
 
 Result<store::Org> BootstrapAdminKey(store::Store& store, std::string_view api_key) {
@@ -38,7 +42,7 @@ Result<store::Org> BootstrapAdminKey(store::Store& store, std::string_view api_k
   }
   auto org = store.EnsureOrg(kDefaultOrgName);
   if (!org) return org.error();
-  if (Status st = store.AddApiKey(org->id, HashApiKey(api_key), "bootstrap admin"); !st) {
+  if (Status st = store.AddApiKey(org->id, HashApiKey(api_key), "bootstrap admin", store::kScopeAdmin); !st) {
     return st.error();
   }
   return org;

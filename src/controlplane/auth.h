@@ -24,11 +24,21 @@ std::string HashApiKey(std::string_view api_key);
 // A fresh high-entropy key: "osb_" + 64 hex chars.
 std::string GenerateApiKey();
 
+// What a valid key is: its org and its scope (store::kScopeAdmin or
+// store::kScopeSandbox; which routes each scope reaches is the router's
+// business, see api/router.h KeyScope).
+struct KeyIdentity {
+  std::string org_id;
+  std::string scope;
+};
+
 class Authenticator {
  public:
   explicit Authenticator(store::Store& store) : store_(store) {}
-  // The org id owning the key; kUnauthenticated for a missing/unknown key.
-  Result<std::string> Authenticate(std::string_view api_key) const;
+  // The key's org and scope. kUnauthenticated for a missing or unknown key,
+  // and for a key whose expiry is at or before `now` (the message says it
+  // expired and when; it never echoes the key).
+  Result<KeyIdentity> Authenticate(std::string_view api_key, const std::string& now = store::NowRfc3339()) const;
 
  private:
   store::Store& store_;

@@ -212,7 +212,8 @@ Result<std::vector<SandboxView>> SandboxService::List(const std::string& org_id)
   auto rows = store_.ListSandboxes(org_id);
   if (!rows) return rows.error();
   std::vector<SandboxView> out;
-  for (const auto& r : *rows) out.push_back(ViewFromRow(r));
+  out.reserve(rows->size());
+  for (const auto& r : *rows) out.push_back(views_.Get(r.id, r, ViewFromRow));
   return out;
 }
 
@@ -255,14 +256,34 @@ Status SandboxService::ExecAsync(const std::string& org_id, const std::string& i
   });
 }
 
-RefreshReport SandboxService::OnSecretChange(const SecretChange& change) {
-  RefreshReport total;
-  for (const auto& project_id : change.affected_project_ids) {
-    RefreshReport r = RefreshNames(change.org_id, project_id, {change.name});
-    total.refreshed += r.refreshed;
-    total.failed.insert(total.failed.end(), r.failed.begin(), r.failed.end());
+// Collects the outcome of one change's push: one part per project
+// (listing and resolving) and per worker task; the last part to finish
+// completes the ticket. `pending` starts at 1 for the coordinator.
+struct SandboxService::Fanout {
+  explicit Fanout(std::shared_ptr<RefreshTicket> t) : ticket(std::move(t)) {}
+  void Add() {
+    std::lock_guard lock(mu);
+    ++pending;
   }
-  return total;
+  void Finish(int refreshed, const std::vector<std::string>& failed) {
+    RefreshReport done;
+    {
+      std::lock_guard lock(mu);
+      report.refreshed += refreshed;
+      report.failed.insert(report.failed.end(), failed.begin(), failed.end());
+      if (--pending > 0) return;
+      done = report;
+    }
+    ticket->Complete(std::move(done));
+  }
+  std::mutex mu;
+  RefreshReport report;
+  int pending = 1;
+  std::shared_ptr<RefreshTicket> ticket;
+};
+
+void SandboxService::OnSecretChange(const SecretChange& change, std::shared_ptr<RefreshTicket> ticket) {
+  StartRefresh(change.org_id, change.affected_project_ids, {change.name}, std::move(ticket));
 }
 
 void SandboxService::OnProjectGroupsChanged(const std::string& org_id, const std::string& project_id,
@@ -279,19 +300,37 @@ void SandboxService::OnProjectGroupsChanged(const std::string& org_id, const std
       if (!Contains(names, row.name)) names.push_back(row.name);
     }
   }
-  if (!names.empty()) (void)RefreshNames(org_id, project_id, names);
+  if (!names.empty()) StartRefresh(org_id, {project_id}, std::move(names), std::make_shared<RefreshTicket>());
 }
 
-RefreshReport SandboxService::RefreshNames(const std::string& org_id, const std::string& project_id,
-                                           const std::vector<std::string>& names) {
-  RefreshReport report;
+void SandboxService::StartRefresh(const std::string& org_id, std::vector<std::string> project_ids,
+                                  std::vector<std::string> names, std::shared_ptr<RefreshTicket> ticket) {
+  if (project_ids.empty()) {
+    ticket->Complete({});
+    return;
+  }
+  auto fanout = std::make_shared<Fanout>(std::move(ticket));
+  const Deadline deadline = After(limits_.refresh_deadline);
+  Status queued = refresh_calls_.Submit(org_id, [this, org_id, project_ids, names, fanout, deadline] {
+    for (const auto& project_id : project_ids) RefreshNames(org_id, project_id, names, fanout, deadline);
+    fanout->Finish(0, {});
+  });
+  if (!queued) {
+    spdlog::error("secret change in org {} not pushed to running sandboxes: {}", org_id, queued.error().message);
+    fanout->Finish(0, {});
+  }
+}
+
+void SandboxService::RefreshNames(const std::string& org_id, const std::string& project_id,
+                                  const std::vector<std::string>& names, const std::shared_ptr<Fanout>& fanout,
+                                  Deadline deadline) {
   auto running = store_.ListRunningSandboxes(std::nullopt, project_id);
   if (!running) {
     spdlog::warn("secrets of project {} changed but its sandboxes cannot be listed: {}", project_id,
                  running.error().message);
-    return report;
+    return;
   }
-  if (running->empty()) return report;
+  if (running->empty()) return;
   // The effective secrets now (a group's secret may be shadowed by the
   // project's own one, or by an earlier group, of the same name).
   SandboxRequest probe;
@@ -300,59 +339,65 @@ RefreshReport SandboxService::RefreshNames(const std::string& org_id, const std:
   if (!resolved) {
     spdlog::warn("secrets of project {} changed but it cannot be resolved: {}", project_id,
                  resolved.error().message);
-    for (const auto& sb : *running) report.failed.push_back(sb.id);
-    return report;
+    std::vector<std::string> failed;
+    for (const auto& sb : *running) failed.push_back(sb.id);
+    fanout->Add();
+    fanout->Finish(0, failed);
+    return;
   }
-  std::vector<const PlainSecret*> current;  // per name; nullptr = removed
+  // Per name: the value that wins now, or nullopt = removed. Shared by the
+  // worker tasks; PlainSecret wipes its value when the last task is done.
+  struct Push {
+    std::vector<std::string> names;
+    std::vector<std::optional<PlainSecret>> current;
+  };
+  auto push = std::make_shared<Push>();
+  push->names = names;
   for (const auto& name : names) {
-    const PlainSecret* found = nullptr;
+    std::optional<PlainSecret> found;
     for (const auto& s : resolved->secrets) {
-      if (s.name == name) found = &s;
+      if (s.name == name) found = s;
     }
-    current.push_back(found);
+    push->current.push_back(std::move(found));
   }
+  resolved->secrets.clear();
 
   // One task per worker, all under one deadline: a slow or dead worker
-  // delays nobody else, and the caller gets an answer in bounded time.
+  // delays nobody else, and the report comes in bounded time.
   std::map<std::string, std::vector<std::string>> by_worker;
   for (const auto& sb : *running) by_worker[sb.worker_id].push_back(sb.id);
-  const Deadline deadline = After(limits_.refresh_deadline);
-  struct Outcome {
-    std::vector<std::string> ok, failed;
-  };
-  auto push = [&](const std::string& worker_id, const std::vector<std::string>& ids) {
-    Outcome out;
-    auto client = workers_.ClientFor(worker_id);
-    for (const auto& id : ids) {
-      bool all = client.ok();
-      for (size_t i = 0; all && i < names.size(); ++i) {
-        if (std::chrono::system_clock::now() >= deadline) {
-          all = false;
-          break;
+  for (auto& [worker_id, ids] : by_worker) {
+    fanout->Add();
+    Status queued = refresh_calls_.Submit(org_id, [this, worker_id = worker_id, ids = ids, push, fanout, deadline] {
+      std::vector<std::string> failed;
+      int ok = 0;
+      auto client = workers_.ClientFor(worker_id);
+      for (const auto& id : ids) {
+        bool all = client.ok();
+        for (size_t i = 0; all && i < push->names.size(); ++i) {
+          if (std::chrono::system_clock::now() >= deadline) {
+            all = false;
+            break;
+          }
+          auto r = push->current[i] ? (*client)->UpdateSecret(id, *push->current[i], deadline)
+                                    : (*client)->RemoveSecret(id, push->names[i], deadline);
+          if (!r) {
+            spdlog::warn("could not refresh secret {} in sandbox {}: {}", push->names[i], id, r.error().message);
+            all = false;
+          }
         }
-        auto r = current[i] ? (*client)->UpdateSecret(id, *current[i], deadline)
-                            : (*client)->RemoveSecret(id, names[i], deadline);
-        if (!r) {
-          spdlog::warn("could not refresh secret {} in sandbox {}: {}", names[i], id, r.error().message);
-          all = false;
+        if (all) {
+          ++ok;
+        } else {
+          failed.push_back(id);
         }
       }
-      (all ? out.ok : out.failed).push_back(id);
-    }
-    return out;
-  };
-  std::vector<std::future<Outcome>> tasks;
-  for (const auto& [worker_id, ids] : by_worker) {
-    tasks.push_back(std::async(std::launch::async, push, std::cref(worker_id), std::cref(ids)));
+      fanout->Finish(ok, failed);
+    });
+    if (!queued) fanout->Finish(0, ids);
   }
-  for (auto& t : tasks) {
-    Outcome o = t.get();
-    report.refreshed += static_cast<int>(o.ok.size());
-    report.failed.insert(report.failed.end(), o.failed.begin(), o.failed.end());
-  }
-  spdlog::info("secret(s) of project {} pushed: {} sandbox(es) refreshed, {} failed", project_id,
-               report.refreshed, report.failed.size());
-  return report;
+  spdlog::info("secret(s) of project {} being pushed to {} sandbox(es) on {} worker(s)", project_id, running->size(),
+               by_worker.size());
 }
 
 void SandboxService::EndProjectSandboxes(const std::string& org_id, const std::string& project_id) {

@@ -8,7 +8,10 @@
 // bounded executor (LongCalls) so it never holds a REST handler thread.
 // Secret changes are pushed to the running sandboxes of every affected
 // project, in parallel per worker under one deadline (live refresh: tokens
-// stay, values change). SweepLost marks the sandboxes of workers that stopped
+// stay, values change), on a bounded refresh executor: the caller's thread
+// only starts the push, and a RefreshTicket reports the outcome when the
+// last worker's task ends (each task stops at the deadline, so the report
+// comes within it even if a worker hangs). SweepLost marks the sandboxes of workers that stopped
 // heartbeating as "lost" — any replica may run it; each sandbox is marked once.
 //
 // Errors: kInvalidArgument (a field, named), kNotFound (unknown sandbox or
@@ -25,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "common/memo_cache.h"
 #include "common/result.h"
 #include "controlplane/long_calls.h"
 #include "controlplane/resolution.h"
@@ -54,6 +58,8 @@ struct SandboxView {
   // holding its files.
   std::map<std::string, std::string> envs;
   std::string hibernate_checkpoint;
+
+  bool operator==(const SandboxView&) const = default;
 };
 
 // A checkpoint as the API shows it (no env values: their names only).
@@ -83,6 +89,7 @@ struct SandboxLimits {
   int64_t org_max_memory_mb = 262144;   // their total memoryMB, per org; 0 = unlimited
   LongCallLimits long_calls;            // exec: threads, per-org concurrency, queue
   std::chrono::milliseconds refresh_deadline{10000};  // a secret change's push, all workers
+  size_t refresh_threads = 32;                        // the push's executor: one task per worker at a time
   std::chrono::seconds create_deadline{60};
   std::chrono::seconds call_deadline{15};
   // --max-sandbox-lifetime: no sandbox's timeout (at create, extend or wake)
@@ -93,8 +100,18 @@ struct SandboxLimits {
 
 class SandboxService {
  public:
+  // Queued refresh tasks (one per worker per change) beyond which a
+  // worker's sandboxes are reported as not refreshed at once.
+  static constexpr size_t kMaxRefreshTasks = 65536;
+  static constexpr size_t kMaxCachedViews = 20000;
+
   SandboxService(store::Store& store, Resolver& resolver, WorkerPool& workers, SandboxLimits limits = {})
-      : store_(store), resolver_(resolver), workers_(workers), limits_(limits), long_calls_(limits.long_calls) {}
+      : store_(store),
+        resolver_(resolver),
+        workers_(workers),
+        limits_(limits),
+        long_calls_(limits.long_calls),
+        refresh_calls_({limits.refresh_threads, kMaxRefreshTasks, kMaxRefreshTasks}) {}
 
   Result<SandboxView> Create(const std::string& org_id, const SandboxRequest& request);
   Result<SandboxView> Get(const std::string& org_id, const std::string& id);
@@ -111,15 +128,16 @@ class SandboxService {
   Status ExecAsync(const std::string& org_id, const std::string& id, ExecCommand cmd,
                    std::function<void(Result<ExecOutcome>)> done);
 
-  // SecretService listener: pushes the new value (or the removal) to every
-  // running sandbox of the affected projects; reports how many got it and
-  // which could not be reached before the deadline. Never throws.
-  RefreshReport OnSecretChange(const SecretChange& change);
+  // SecretService listener: starts pushing the new value (or the removal)
+  // to every running sandbox of the affected projects on the refresh
+  // executor and returns at once; completes `ticket` with how many got it
+  // and which could not be reached before the deadline. Never throws.
+  void OnSecretChange(const SecretChange& change, std::shared_ptr<RefreshTicket> ticket);
 
   // ProjectService hook: a project's attached groups changed. Every secret
   // name in those groups is re-resolved for the project's running sandboxes
   // and pushed (the value that now wins, or a removal: a detached group's
-  // tokens stay sealed from then on). Failures are logged.
+  // tokens stay sealed from then on), in the background. Failures are logged.
   void OnProjectGroupsChanged(const std::string& org_id, const std::string& project_id,
                               const std::vector<std::string>& group_ids);
 
@@ -172,17 +190,26 @@ class SandboxService {
                                               const std::string& kind);
   // Deletes a checkpoint's archive on its worker and its row; logs failures.
   void DropCheckpoint(const std::string& org_id, const std::string& checkpoint_id);
-  // Pushes the effective value (or removal) of each name to every running
-  // sandbox of the project; one resolution for all names.
-  RefreshReport RefreshNames(const std::string& org_id, const std::string& project_id,
-                             const std::vector<std::string>& names);
+  struct Fanout;
+  // On the refresh executor: pushes the effective value (or removal) of
+  // each name to every running sandbox of the project, one task per worker
+  // (one resolution for all names); each task reports to `fanout`.
+  void RefreshNames(const std::string& org_id, const std::string& project_id, const std::vector<std::string>& names,
+                    const std::shared_ptr<Fanout>& fanout, Deadline deadline);
+  // Runs the push of `names` in every project on the refresh executor.
+  void StartRefresh(const std::string& org_id, std::vector<std::string> project_ids, std::vector<std::string> names,
+                    std::shared_ptr<RefreshTicket> ticket);
   Deadline After(std::chrono::milliseconds d) const;
 
   store::Store& store_;
   Resolver& resolver_;
   WorkerPool& workers_;
   const SandboxLimits limits_;
-  LongCalls long_calls_;  // last: its destructor waits for calls that use the members above
+  // Parsed views of listed rows (a row's config is JSON): a listing parses
+  // only the rows that changed since the last one.
+  MemoCache<store::SandboxRow, SandboxView> views_{kMaxCachedViews};
+  LongCalls long_calls_;     // last two: their destructors wait for calls that use the members above
+  LongCalls refresh_calls_;
 };
 
 }  // namespace osb::controlplane

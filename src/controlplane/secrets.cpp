@@ -65,7 +65,7 @@ Result<SecretMetadata> SecretService::Set(const std::string& org_id, SecretScope
     }
     return stored.error();
   }
-  RefreshReport refresh = Notify(SecretChange::Kind::kSet, org_id, *target, name);
+  auto refresh = Notify(SecretChange::Kind::kSet, org_id, *target, name);
   SecretMetadata out{stored->name, stored->allowed_hosts, stored->created_at, stored->updated_at, {},
                      std::move(refresh)};
   if (stored->allowed_hosts.empty()) out.warnings = HostlessWarnings(org_id, *target);
@@ -109,12 +109,12 @@ Result<std::vector<SecretMetadata>> SecretService::List(const std::string& org_i
   auto rows = store_.ListSecrets(target->group_id, /*with_ciphertext=*/false);
   if (!rows) return rows.error();
   std::vector<SecretMetadata> out;
-  for (auto& r : *rows) out.push_back({r.name, r.allowed_hosts, r.created_at, r.updated_at, {}});
+  for (auto& r : *rows) out.push_back({r.name, r.allowed_hosts, r.created_at, r.updated_at, {}, nullptr});
   return out;
 }
 
 Status SecretService::Delete(const std::string& org_id, SecretScope scope, const std::string& ref,
-                             const std::string& name) {
+                             const std::string& name, std::shared_ptr<RefreshTicket>* refresh) {
   if (Status st = ValidateSecretName("name", name); !st) return st;
   auto target = Locate(org_id, scope, ref);
   if (!target) return target.error();
@@ -125,7 +125,8 @@ Status SecretService::Delete(const std::string& org_id, SecretScope scope, const
     }
     return st;
   }
-  Notify(SecretChange::Kind::kDelete, org_id, *target, name);
+  auto ticket = Notify(SecretChange::Kind::kDelete, org_id, *target, name);
+  if (refresh) *refresh = std::move(ticket);
   return {};
 }
 
@@ -144,9 +145,44 @@ Result<std::vector<PlainSecret>> SecretService::DecryptGroup(const std::string& 
   return out;
 }
 
-RefreshReport SecretService::Notify(SecretChange::Kind kind, const std::string& org_id, const Target& t,
-                                    const std::string& name) {
-  if (!listener_) return {};
+void RefreshTicket::Complete(RefreshReport report) {
+  std::function<void(RefreshReport)> done;
+  {
+    std::lock_guard lock(mu_);
+    if (report_) return;
+    report_ = report;
+    done = std::move(done_);
+  }
+  cv_.notify_all();
+  if (done) done(std::move(report));
+}
+
+void RefreshTicket::Then(std::function<void(RefreshReport)> done) {
+  std::optional<RefreshReport> ready;
+  {
+    std::lock_guard lock(mu_);
+    if (!report_) {
+      done_ = std::move(done);
+      return;
+    }
+    ready = report_;
+  }
+  done(std::move(*ready));
+}
+
+RefreshReport RefreshTicket::Wait() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return report_.has_value(); });
+  return *report_;
+}
+
+std::shared_ptr<RefreshTicket> SecretService::Notify(SecretChange::Kind kind, const std::string& org_id,
+                                                     const Target& t, const std::string& name) {
+  auto ticket = std::make_shared<RefreshTicket>();
+  if (!listener_) {
+    ticket->Complete({});
+    return ticket;
+  }
   SecretChange change;
   change.kind = kind;
   change.org_id = org_id;
@@ -168,11 +204,12 @@ RefreshReport SecretService::Notify(SecretChange::Kind kind, const std::string& 
     }
   }
   try {
-    return listener_(change);
+    listener_(change, ticket);
   } catch (const std::exception& e) {
     spdlog::error("secret change listener threw: {}", e.what());
+    ticket->Complete({});
   }
-  return {};
+  return ticket;
 }
 
 }  // namespace osb::controlplane

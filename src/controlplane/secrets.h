@@ -10,14 +10,18 @@
 //
 // Change hook (for live refresh of running sandboxes): after a secret is set
 // or deleted and the change is committed, the listener (if any) is called
-// with the names and ids involved — never the value. It runs on the request
-// thread; it must be quick and must not throw.
+// with the names and ids involved — never the value — and a RefreshTicket
+// it must complete exactly once, from any thread, when the push is done. It
+// runs on the request thread: it must only start the work (the push itself
+// runs elsewhere, see SandboxService::OnSecretChange) and must not throw.
 // Thread safety: all methods are thread-safe; SetListener must be called
 // before the service is shared (before the server starts).
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,7 +50,26 @@ struct RefreshReport {
   int refreshed = 0;                  // sandboxes that have the new value (or the removal)
   std::vector<std::string> failed;    // sandbox ids that could not be refreshed in time
 };
-using SecretChangeListener = std::function<RefreshReport(const SecretChange&)>;
+// One change's push, reported once, whenever it is done: Then(done) calls
+// `done` at once if the report is already in, else on the thread that
+// completes the ticket. So a REST handler answers with the report without
+// any thread waiting for it. Thread-safe.
+class RefreshTicket {
+ public:
+  // The first call wins; later ones are ignored.
+  void Complete(RefreshReport report);
+  // At most one continuation per ticket.
+  void Then(std::function<void(RefreshReport)> done);
+  // Blocks until completed (tests, tools; never on a request thread).
+  RefreshReport Wait();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<RefreshReport> report_;
+  std::function<void(RefreshReport)> done_;
+};
+using SecretChangeListener = std::function<void(const SecretChange&, std::shared_ptr<RefreshTicket>)>;
 
 struct SecretMetadata {
   std::string name;
@@ -59,7 +82,9 @@ struct SecretMetadata {
   std::string updated_at;
   // Set() only: advice for the user (e.g. "this secret goes nowhere").
   std::vector<std::string> warnings;
-  RefreshReport refresh;  // set by Set(): the push to running sandboxes
+  // Set() only (never null): the push to running sandboxes, completed
+  // within the listener's deadline.
+  std::shared_ptr<RefreshTicket> refresh;
 };
 
 // A decrypted secret; the value is wiped when the object is destroyed.
@@ -101,8 +126,9 @@ class SecretService {
                              const std::vector<std::string>& allowed_hosts);
   Result<std::vector<SecretMetadata>> List(const std::string& org_id, SecretScope scope,
                                            const std::string& ref);
+  // `refresh` (optional) receives the ticket of the removal's push.
   Status Delete(const std::string& org_id, SecretScope scope, const std::string& ref,
-                const std::string& name);
+                const std::string& name, std::shared_ptr<RefreshTicket>* refresh = nullptr);
 
   // Decrypts every secret of one group (for resolution). kFailedPrecondition
   // naming the key if a needed key is not configured; kDataLoss if a row was
@@ -117,7 +143,8 @@ class SecretService {
   };
   std::vector<std::string> HostlessWarnings(const std::string& org_id, const Target& t);
   Result<Target> Locate(const std::string& org_id, SecretScope scope, const std::string& ref);
-  RefreshReport Notify(SecretChange::Kind kind, const std::string& org_id, const Target& t, const std::string& name);
+  std::shared_ptr<RefreshTicket> Notify(SecretChange::Kind kind, const std::string& org_id, const Target& t,
+                                        const std::string& name);
 
   store::Store& store_;
   std::shared_ptr<const crypto::Keyring> keyring_;

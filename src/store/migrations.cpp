@@ -88,6 +88,14 @@ const std::vector<Migration>& Migrations() {
            "CREATE INDEX sandboxes_worker_status ON sandboxes (worker_id, status)",
            "CREATE INDEX sandboxes_org_status ON sandboxes (org_id, status)",
        }},
+      {4,
+       "API key scopes and expiry",
+       {
+           // Keys made before scopes existed could do everything: they stay admin.
+           "ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin'",
+           // RFC 3339 UTC in the store's fixed-width format (compares as text); NULL = never.
+           "ALTER TABLE api_keys ADD COLUMN expires_at TEXT",
+        }},
       {5,
        "checkpoints (saved sandbox files on a worker + resolved config)",
        {

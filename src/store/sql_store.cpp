@@ -41,6 +41,13 @@ constexpr const char* kProjectColumns =
     "p.id, p.org_id, p.name, p.template_id, p.cpu_count, p.memory_mb, p.timeout_sec, "
     "p.egress_allowlist, p.created_at, p.updated_at, g.id";
 
+// key_hash, org_id, label, created_at, scope, expires_at
+ApiKeyRow KeyFromRow(const Row& r) {
+  ApiKeyRow k{Str(r, 0), Str(r, 1), Str(r, 2), Str(r, 3), Str(r, 4), std::nullopt};
+  if (r.at(5)) k.expires_at = *r.at(5);
+  return k;
+}
+
 Project ProjectFromRow(const Row& r) {
   Project p;
   p.id = Str(r, 0);
@@ -173,13 +180,14 @@ class SqlStore final : public Store {
     return org;
   }
 
-  Status AddApiKey(const std::string& org_id, const std::string& key_hash,
-                   const std::string& label) override {
+  Status AddApiKey(const std::string& org_id, const std::string& key_hash, const std::string& label,
+                   const std::string& scope, const std::optional<std::string>& expires_at) override {
     return db_->InTransaction(true, [&](Tx& tx) -> Status {
       auto rows = tx.Exec(
-          "INSERT INTO api_keys (key_hash, org_id, label, created_at) VALUES ($1, $2, $3, $4) "
-          "ON CONFLICT (key_hash) DO NOTHING",
-          {Param::Text(key_hash), Param::Text(org_id), Param::Text(label), Param::Text(NowRfc3339())});
+          "INSERT INTO api_keys (key_hash, org_id, label, created_at, scope, expires_at) "
+          "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key_hash) DO NOTHING",
+          {Param::Text(key_hash), Param::Text(org_id), Param::Text(label), Param::Text(NowRfc3339()),
+           Param::Text(scope), expires_at ? Param::Text(*expires_at) : Param::Null()});
       if (!rows) return rows.error();
       auto owner = tx.Exec("SELECT org_id FROM api_keys WHERE key_hash = $1", {Param::Text(key_hash)});
       if (!owner) return owner.error();
@@ -188,6 +196,21 @@ class SqlStore final : public Store {
       }
       return {};
     });
+  }
+
+  Result<ApiKeyRow> GetApiKey(const std::string& key_hash) override {
+    ApiKeyRow key;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "SELECT key_hash, org_id, label, created_at, scope, expires_at FROM api_keys WHERE key_hash = $1",
+          {Param::Text(key_hash)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "unknown API key");
+      key = KeyFromRow(rows->front());
+      return {};
+    });
+    if (!st) return st.error();
+    return key;
   }
 
   Result<std::string> OrgIdForKeyHash(const std::string& key_hash) override {
@@ -207,31 +230,42 @@ class SqlStore final : public Store {
     std::vector<ApiKeyRow> keys;
     Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
       auto rows = tx.Exec(
-          "SELECT key_hash, org_id, label, created_at FROM api_keys WHERE org_id = $1 "
+          "SELECT key_hash, org_id, label, created_at, scope, expires_at FROM api_keys WHERE org_id = $1 "
           "ORDER BY created_at, key_hash",
           {Param::Text(org_id)});
       if (!rows) return rows.error();
-      for (const auto& r : *rows) keys.push_back({Str(r, 0), Str(r, 1), Str(r, 2), Str(r, 3)});
+      for (const auto& r : *rows) keys.push_back(KeyFromRow(r));
       return {};
     });
     if (!st) return st.error();
     return keys;
   }
 
-  Status DeleteApiKey(const std::string& org_id, const std::string& key_hash) override {
+  Status DeleteApiKey(const std::string& org_id, const std::string& key_hash, const std::string& now) override {
     return db_->InTransaction(true, [&](Tx& tx) -> Status {
       // Lock the org's keys (PostgreSQL) so two concurrent deletes cannot
-      // both see "another key remains" and remove the last two.
-      auto rows = tx.Exec(std::string("SELECT key_hash FROM api_keys WHERE org_id = $1") +
+      // both see "another admin key remains" and remove the last two.
+      auto rows = tx.Exec(std::string("SELECT key_hash, scope, expires_at FROM api_keys WHERE org_id = $1") +
                               (db_->dialect() == internal::Dialect::kPostgres ? " FOR UPDATE" : ""),
                           {Param::Text(org_id)});
       if (!rows) return rows.error();
       bool found = false;
-      for (const auto& r : *rows) found = found || Str(r, 0) == key_hash;
+      bool deleting_admin = false;
+      int other_usable_admins = 0;
+      for (const auto& r : *rows) {
+        const bool usable_admin = Str(r, 1) == kScopeAdmin && (!r[2] || Str(r, 2) > now);
+        if (Str(r, 0) == key_hash) {
+          found = true;
+          deleting_admin = usable_admin;
+        } else if (usable_admin) {
+          ++other_usable_admins;
+        }
+      }
       if (!found) return MakeError(ErrorCode::kNotFound, "API key not found");
-      if (rows->size() == 1) {
+      if (deleting_admin && other_usable_admins == 0) {
         return MakeError(ErrorCode::kConflict,
-                         "this is the org's last API key: create another one before deleting it");
+                         "this is the org's last unexpired admin API key: create another admin key before "
+                         "deleting it");
       }
       auto del = tx.Exec("DELETE FROM api_keys WHERE org_id = $1 AND key_hash = $2",
                          {Param::Text(org_id), Param::Text(key_hash)});

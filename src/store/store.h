@@ -28,17 +28,24 @@
 
 namespace osb::store {
 
+std::string NowRfc3339();  // (documented below)
+
 struct Org {
   std::string id;
   std::string name;
   std::string created_at;  // RFC 3339 UTC
 };
 
+inline constexpr const char* kScopeAdmin = "admin";      // everything, including key management
+inline constexpr const char* kScopeSandbox = "sandbox";  // sandboxes, read projects (controlplane/auth.h)
+
 struct ApiKeyRow {
   std::string key_hash;  // SHA-256 hex of the key (the key itself is never stored)
   std::string org_id;
   std::string label;
   std::string created_at;
+  std::string scope = kScopeAdmin;        // kScopeAdmin | kScopeSandbox (keys from before v4: admin)
+  std::optional<std::string> expires_at;  // RFC 3339 UTC, Rfc3339Ms format; nullopt = never
 };
 
 struct Project {
@@ -118,6 +125,8 @@ struct SandboxRow {
   std::optional<std::string> ended_at;
   int cpu_count = 0;   // resources it holds on its worker
   int memory_mb = 0;
+
+  bool operator==(const SandboxRow&) const = default;
 };
 
 // A checkpoint (issue 14): the saved files of a sandbox live on its worker
@@ -146,17 +155,23 @@ class Store {
   // ---- orgs and API keys (only SHA-256 hex of a key is ever stored) ----
   // Returns the org with that name, creating it if missing.
   virtual Result<Org> EnsureOrg(const std::string& name) = 0;
-  // Adds the key hash for the org; a no-op if that hash already exists for it.
-  virtual Status AddApiKey(const std::string& org_id, const std::string& key_hash,
-                           const std::string& label) = 0;
+  // Adds the key hash for the org with its scope and expiry (expires_at in
+  // Rfc3339Ms format); a no-op if that hash already exists for it.
+  virtual Status AddApiKey(const std::string& org_id, const std::string& key_hash, const std::string& label,
+                           const std::string& scope = kScopeAdmin,
+                           const std::optional<std::string>& expires_at = std::nullopt) = 0;
   // The org owning the key hash, or kNotFound.
   virtual Result<std::string> OrgIdForKeyHash(const std::string& key_hash) = 0;
+  // The key row (org, scope, expiry) for the hash, or kNotFound.
+  virtual Result<ApiKeyRow> GetApiKey(const std::string& key_hash) = 0;
   // The org's keys (hashes and labels), oldest first.
   virtual Result<std::vector<ApiKeyRow>> ListApiKeys(const std::string& org_id) = 0;
   // Deletes the org's key with that hash: kNotFound if there is none,
-  // kConflict if it is the org's last key (the org would be locked
-  // out), both checked in the same transaction as the delete.
-  virtual Status DeleteApiKey(const std::string& org_id, const std::string& key_hash) = 0;
+  // kConflict if it is the org's last admin key that has not expired at
+  // `now` (the org could no longer manage its keys), both checked in the
+  // same transaction as the delete.
+  virtual Status DeleteApiKey(const std::string& org_id, const std::string& key_hash,
+                              const std::string& now = NowRfc3339()) = 0;
 
   // ---- projects ----
   // Inserts the project, its own secret group and its attachments in one

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "common/fd_budget.h"
 #include "common/secure_memory.h"
 #include "crypto/random.h"
@@ -65,6 +67,18 @@ std::string LoadOrMakeWorkerId(const std::string& state_dir) {
 }
 
 }  // namespace
+
+int HostCpuCount() {
+  const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+int HostMemoryMb() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  const long long mb = static_cast<long long>(pages) * page / (1024 * 1024);
+  return mb > 0x7fffffff ? 0x7fffffff : static_cast<int>(mb);
+}
 
 struct WorkerNode::Impl {
   WorkerOptions opt;
@@ -143,6 +157,8 @@ void WorkerNode::Impl::RunAgent() {
       req.set_worker_id(worker_id);
       req.set_address(advertise);
       req.set_capacity(opt.capacity);
+      req.set_cpu_count(opt.cpu_count);
+      req.set_memory_mb(opt.memory_mb);
       status = stub->RegisterWorker(&ctx, req, &resp);
       if (status.ok()) {
         registered = true;

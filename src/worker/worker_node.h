@@ -32,6 +32,11 @@ struct WorkerOptions {
   std::string worker_id;  // "" = the TLS certificate's CN, else <state-dir>/worker-id (made once)
   std::string state_dir = "/var/lib/osb/worker";
   int capacity = 50;
+  // CPUs and memory offered to sandboxes, sent in RegisterWorker; the
+  // control plane places a sandbox here only while they cover it.
+  // 0 = not limited (osb dev); `osb worker` defaults them to the host's.
+  int cpu_count = 0;
+  int memory_mb = 0;
   // Proxy and DNS listeners. The sandbox's nftables rules DNAT its traffic
   // to 127.0.0.1:<port>, so loopback is all they need (nothing outside the
   // host reaches them). A UDP responder must reply from the address the
@@ -91,5 +96,10 @@ class WorkerNode {
   explicit WorkerNode(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The host's online CPUs and physical memory (MiB): the defaults of
+// --cpus and --memory-mb.
+int HostCpuCount();
+int HostMemoryMb();
 
 }  // namespace osb::worker

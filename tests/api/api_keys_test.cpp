@@ -9,7 +9,7 @@ namespace {
 using nlohmann::json;
 
 TEST_F(ApiTest, ApiKeysCanBeCreatedUsedListedAndRevoked) {
-  auto created = Call("POST", "/api/api-keys", json{{"name", "ci pipeline"}});
+  auto created = Call("POST", "/api/api-keys", json{{"name", "ci pipeline"}, {"scope", "admin"}});
   ASSERT_EQ(created.status, 201) << created.body;
   EXPECT_EQ(created.headers["cache-control"], "no-store");
   const std::string key = created.Json()["key"];
@@ -18,6 +18,8 @@ TEST_F(ApiTest, ApiKeysCanBeCreatedUsedListedAndRevoked) {
   EXPECT_EQ(key.size(), 68u);
   EXPECT_EQ(id.rfind("key_", 0), 0u);
   EXPECT_EQ(created.Json()["name"], "ci pipeline");
+  EXPECT_EQ(created.Json()["scope"], "admin");
+  EXPECT_TRUE(created.Json()["expiresAt"].is_null());
   EXPECT_FALSE(created.Json()["createdAt"].get<std::string>().empty());
 
   // The new key works straight away, for the same org.
@@ -47,11 +49,12 @@ TEST_F(ApiTest, TheLastKeyOfAnOrgCannotBeDeleted) {
   const std::string admin_id = list.Json()[0]["id"];
   auto refused = Call("DELETE", "/api/api-keys/" + admin_id);
   EXPECT_EQ(refused.status, 409);
-  EXPECT_NE(refused.Json()["error"].get<std::string>().find("last API key"), std::string::npos);
+  EXPECT_NE(refused.Json()["error"].get<std::string>().find("last unexpired admin API key"), std::string::npos);
   EXPECT_EQ(Call("GET", "/api/projects").status, 200);  // still in
 
   // With a second key, the first may go (even the one making the request).
-  const std::string second = Call("POST", "/api/api-keys", json{{"name", "next"}}).Json()["key"];
+  const std::string second =
+      Call("POST", "/api/api-keys", json{{"name", "next"}, {"scope", "admin"}}).Json()["key"];
   EXPECT_EQ(Call("DELETE", "/api/api-keys/" + admin_id).status, 204);
   EXPECT_EQ(Call("GET", "/api/projects").status, 401);
   EXPECT_EQ(Call("GET", "/api/projects", "", second).status, 200);

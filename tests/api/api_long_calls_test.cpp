@@ -14,6 +14,7 @@ namespace {
 using nlohmann::json;
 
 constexpr int kExecs = 50;
+constexpr std::chrono::milliseconds kRefreshDeadline{3000};
 
 class LongCallsTest : public ApiTest {
  protected:
@@ -21,6 +22,7 @@ class LongCallsTest : public ApiTest {
     api::SandboxPlaneOptions o{"127.0.0.1:0", std::nullopt};
     o.connector = &workers_;
     o.limits.long_calls.per_org = kExecs;
+    o.limits.refresh_deadline = kRefreshDeadline;
     return o;
   }
 
@@ -99,6 +101,48 @@ TEST_F(LongCallsTest, SecretPutReportsRefreshedAndFailedSandboxes) {
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(failed, expected);
   for (const char* v : {"first-value-123", "second-value-456", "third-value-789"}) ExpectNeverExposed(v);
+}
+
+// A worker that hangs on the push: more secret PUTs than the server has
+// handler threads wait for it at once, and every other route still answers
+// at once (the push runs on the refresh executor; no handler thread waits).
+// Each PUT answers within the refresh deadline, naming the sandbox it could
+// not refresh.
+TEST_F(LongCallsTest, SecretPushesToAHangingWorkerHoldNoHandlerThread) {
+  ASSERT_EQ(Call("PUT", "/api/projects/proj/secrets/TOKEN", json{{"value", "first-value-123"}}).status, 200);
+  const std::string id = CreateSandbox();
+  workers_.Get("w1")->SetMode(FakeWorker::Mode::kHang);
+  constexpr int kPuts = 12;  // > the server's 8 handler threads
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::future<HttpResult>> puts;
+  for (int i = 0; i < kPuts; ++i) {
+    puts.push_back(std::async(std::launch::async, [this, i] {
+      return Call("PUT", "/api/projects/proj/secrets/T" + std::to_string(i), json{{"value", "hang-value-" + std::to_string(i)}});
+    }));
+  }
+  // Every PUT is in: the secrets are stored before the push starts.
+  for (int i = 0; i < 200; ++i) {
+    if (Call("GET", "/api/projects/proj/secrets").Json().size() == kPuts + 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (const char* path : {"/healthz", "/api/projects", "/api/sandboxes"}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = Call("GET", path);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    EXPECT_EQ(r.status, 200) << path;
+    EXPECT_LT(ms.count(), 1000) << path << " waited for the pushes";
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, kRefreshDeadline) << "the checks above ran while pushes hung";
+  for (auto& f : puts) {
+    auto r = f.get();
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.Json()["refreshed"], 0);
+    EXPECT_EQ(r.Json()["refreshFailed"], json::array({id}));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, kRefreshDeadline + std::chrono::milliseconds(2000))
+      << "every PUT answered within the refresh deadline";
+  workers_.Get("w1")->ReleaseExecs();
+  for (int i = 0; i < kPuts; ++i) ExpectNeverExposed("hang-value-" + std::to_string(i));
 }
 
 }  // namespace

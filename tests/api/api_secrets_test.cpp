@@ -239,10 +239,11 @@ TEST_F(SecretsTest, ChangeHookGetsNamesNeverValues) {
   std::vector<controlplane::SecretChange> changes;
   std::mutex mu;
   // Configured before traffic, as the worker integration does.
-  cp_->secrets().SetListener([&](const controlplane::SecretChange& c) {
+  cp_->secrets().SetListener([&](const controlplane::SecretChange& c,
+                                 std::shared_ptr<controlplane::RefreshTicket> ticket) {
     std::lock_guard lock(mu);
     changes.push_back(c);
-    return controlplane::RefreshReport{};
+    ticket->Complete({});
   });
   ASSERT_EQ(Call("POST", "/api/secret-groups", json{{"name", "g"}}).status, 201);
   const std::string pid = Call("PATCH", "/api/projects/proj", json{{"secretGroups", {"g"}}}).Json()["id"];

@@ -12,7 +12,8 @@ namespace {
 
 using Route = std::pair<std::string, std::string>;
 
-std::set<Route> OpenApiRoutes() {
+// With `sandbox_scope_only`: just the operations marked x-osb-scope: sandbox.
+std::set<Route> OpenApiRoutes(bool sandbox_scope_only = false) {
   std::ifstream in(std::string(OSB_SOURCE_DIR) + "/docs/openapi.yaml");
   EXPECT_TRUE(in.good()) << "docs/openapi.yaml missing";
   std::set<Route> out;
@@ -20,7 +21,10 @@ std::set<Route> OpenApiRoutes() {
   bool in_paths = false;
   const std::regex path_re("^  (/[^:]*):\\s*$");
   const std::regex method_re("^    (get|put|post|patch|delete|head|options):\\s*$");
+  const std::regex scope_re("^      x-osb-scope: sandbox\\s*$");
   std::smatch m;
+  Route last;
+  std::set<Route> sandbox_scope;
   while (std::getline(in, line)) {
     if (line.rfind("paths:", 0) == 0) {
       in_paths = true;
@@ -33,10 +37,13 @@ std::set<Route> OpenApiRoutes() {
     } else if (std::regex_match(line, m, method_re)) {
       std::string method = m[1];
       for (char& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      out.emplace(method, path);
+      last = {method, path};
+      out.insert(last);
+    } else if (std::regex_match(line, scope_re)) {
+      sandbox_scope.insert(last);
     }
   }
-  return out;
+  return sandbox_scope_only ? sandbox_scope : out;
 }
 
 TEST_F(ApiTest, OpenApiListsEveryRouteAndOnlyThose) {
@@ -49,6 +56,16 @@ TEST_F(ApiTest, OpenApiListsEveryRouteAndOnlyThose) {
   for (const auto& r : documented) {
     EXPECT_TRUE(registered.count(r)) << r.first << " " << r.second << " is documented but not served";
   }
+}
+
+// x-osb-scope: sandbox marks exactly the routes the router opens to
+// sandbox-scope keys.
+TEST_F(ApiTest, OpenApiMarksExactlyTheSandboxScopeRoutes) {
+  std::set<Route> registered;
+  for (const auto& [method, pattern] : cp_->router().Routes()) {
+    if (cp_->router().RequiredScope(method, pattern) == api::KeyScope::kSandbox) registered.emplace(method, pattern);
+  }
+  EXPECT_EQ(OpenApiRoutes(/*sandbox_scope_only=*/true), registered);
 }
 
 TEST_F(ApiTest, EveryDocumentedRouteIsServed) {

@@ -17,8 +17,9 @@ Response Text(const std::string& s) {
 class RouterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    router_.SetAuthenticator([](const Request& req) -> Result<std::string> {
-      if (req.Header("x-api-key") == "good") return std::string("org1");
+    router_.SetAuthenticator([](const Request& req) -> Result<Caller> {
+      if (req.Header("x-api-key") == "good") return Caller{"org1", KeyScope::kAdmin};
+      if (req.Header("x-api-key") == "sandbox") return Caller{"org1", KeyScope::kSandbox};
       return MakeError(ErrorCode::kUnauthenticated, "invalid API key");
     });
     router_.AddPublic("GET", "/healthz", [](Request&) { return Text("ok"); });
@@ -27,6 +28,7 @@ class RouterTest : public ::testing::Test {
                 [](Request& r) { return Text(r.Param("id") + "/" + r.Param("name")); });
     router_.Add("DELETE", "/api/things/{id}", [](Request&) { return Text("deleted"); });
     router_.Add("GET", "/api/boom", [](Request&) -> Response { throw std::runtime_error("boom"); });
+    router_.Add("GET", "/api/open/{id}", [](Request& r) { return Text("open:" + r.org_id); }, KeyScope::kSandbox);
   }
 
   Response Go(const std::string& method, const std::string& path, bool auth = true) {
@@ -47,6 +49,29 @@ TEST_F(RouterTest, MatchesParamsAndDecodesThem) {
   EXPECT_EQ(Go("GET", "/api/things/").status, 404);   // empty segment
   EXPECT_EQ(Go("GET", "/api/things/%zz").status, 400);  // bad escape
   EXPECT_EQ(Go("GET", "/api/things/a/b").status, 404);
+}
+
+// The matched route's scope decides, before its handler runs; a route added
+// without a scope is admin-only.
+TEST_F(RouterTest, ScopeIsCheckedOnTheMatchedRoute) {
+  auto as = [&](const std::string& key, const std::string& method, const std::string& path) {
+    Request r;
+    r.method = method;
+    r.path = path;
+    r.headers["X-API-Key"] = key;
+    return router_.Dispatch(r);
+  };
+  EXPECT_EQ(as("sandbox", "GET", "/api/open/1").body, "open:org1");
+  EXPECT_EQ(as("good", "GET", "/api/open/1").body, "open:org1");
+  auto refused = as("sandbox", "DELETE", "/api/things/1");
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_NE(refused.body.find("requires an API key with scope 'admin'"), std::string::npos) << refused.body;
+  EXPECT_EQ(as("sandbox", "PUT", "/api/things/1/parts/x").status, 403);
+  EXPECT_EQ(as("sandbox", "GET", "/api/unknown").status, 404);
+  EXPECT_EQ(as("nope", "GET", "/api/open/1").status, 401);
+  EXPECT_EQ(router_.RequiredScope("GET", "/api/open/{id}"), KeyScope::kSandbox);
+  EXPECT_EQ(router_.RequiredScope("GET", "/api/things/{id}"), KeyScope::kAdmin);
+  EXPECT_EQ(router_.RequiredScope("GET", "/healthz"), std::nullopt);
 }
 
 TEST_F(RouterTest, AuthBeforeLookupThen404And405) {
@@ -97,7 +122,7 @@ TEST_F(RouterTest, AThrowingHandlerIsA500WithoutDetail) {
 }
 
 TEST_F(RouterTest, RoutesAreListed) {
-  EXPECT_EQ(router_.Routes().size(), 5u);
+  EXPECT_EQ(router_.Routes().size(), 6u);
   EXPECT_EQ(router_.Routes()[1], (std::pair<std::string, std::string>{"GET", "/api/things/{id}"}));
 }
 

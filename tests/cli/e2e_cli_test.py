@@ -265,7 +265,22 @@ class E2E:
         self.expect_error(4, "secret-group", "get", "e2e-doomed")
 
     def api_keys(self):
-        r = self.oc("api-key", "create", "e2e ci")
+        # A sandbox-scope key with an expiry: listed with both; it reads
+        # projects but cannot write secrets or make keys.
+        r = self.oc("api-key", "create", "e2e agent", "--scope", "sandbox", "--expires-in", "30d")
+        fields = dict(line.split(":", 1) for line in r.stdout.decode().splitlines() if ":" in line)
+        agent_key, agent_id = fields["key"].strip(), fields["id"].strip()
+        self.check(fields["scope"].strip() == "sandbox", f"api-key create --scope sandbox printed {fields!r}")
+        self.check(re.fullmatch(r"\d{4}-\d\d-\d\dT.*Z", fields["expiresAt"].strip()) is not None,
+                   f"api-key create --expires-in printed {fields!r}")
+        listed = self.oc("api-key", "list").stdout.decode()
+        self.check("SCOPE" in listed and "EXPIRES" in listed and "sandbox" in listed and "never" in listed,
+                   f"api-key list shows scope and expiry: {listed!r}")
+        as_agent = ["--api-url", self.url, "--api-key", agent_key]
+        self.oc(*as_agent, "project", "list")
+        self.expect_error(5, *as_agent, "api-key", "create", "escalate", "--scope", "admin")
+        self.oc("api-key", "delete", agent_id)
+        r = self.oc("api-key", "create", "e2e ci", "--scope", "admin")
         text = r.stdout.decode()
         fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
         new_key, key_id = fields["key"].strip(), fields["id"].strip()

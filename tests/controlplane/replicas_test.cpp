@@ -49,7 +49,9 @@ struct Replica {
     resolver = std::make_unique<Resolver>(*store, *secrets);
     pool = std::make_unique<WorkerPool>(*store, workers, WorkerPoolOptions{std::chrono::seconds(20), clock.AsClock()});
     sandboxes = std::make_unique<SandboxService>(*store, *resolver, *pool, limits);
-    secrets->SetListener([s = sandboxes.get()](const SecretChange& c) { return s->OnSecretChange(c); });
+    secrets->SetListener([s = sandboxes.get()](const SecretChange& c, std::shared_ptr<RefreshTicket> t) {
+      s->OnSecretChange(c, std::move(t));
+    });
   }
   std::unique_ptr<store::Store> store;
   std::unique_ptr<SecretService> secrets;
@@ -315,8 +317,10 @@ TEST_F(ReplicasTest, SecretUpdateReachesEverySandboxOnEveryWorkerInParallel) {
   // Through replica b, although a created most of them.
   auto set = b_->secrets->Set(org_, SecretScope::kProject, "proj", "TOKEN", "new", {});
   ASSERT_TRUE(set.ok()) << set.error().message;
-  EXPECT_EQ(set->refresh.refreshed, 9);
-  EXPECT_TRUE(set->refresh.failed.empty());
+  // Set returns once the push has started; the ticket reports it.
+  const RefreshReport first = set->refresh->Wait();
+  EXPECT_EQ(first.refreshed, 9);
+  EXPECT_TRUE(first.failed.empty());
   for (const auto& w : {"w1", "w2", "w3"}) {
     for (const auto& id : workers_.Get(w)->Running()) EXPECT_EQ(workers_.Get(w)->SecretIn(id, "TOKEN"), "new");
   }
@@ -327,13 +331,16 @@ TEST_F(ReplicasTest, SecretUpdateReachesEverySandboxOnEveryWorkerInParallel) {
   workers_.Get("w2")->SetMode(FakeWorker::Mode::kHang);
   const auto start = std::chrono::steady_clock::now();
   set = a_->secrets->Set(org_, SecretScope::kProject, "proj", "TOKEN", "newer", {});
-  const auto took = std::chrono::steady_clock::now() - start;
   ASSERT_TRUE(set.ok());
-  EXPECT_EQ(set->refresh.refreshed, 3);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500))
+      << "the caller only starts the push; no thread of its waits for the hanging worker";
+  const RefreshReport second = set->refresh->Wait();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(second.refreshed, 3);
   std::vector<std::string> expected_failed = workers_.Get("w1")->Running();
   for (const auto& id : workers_.Get("w2")->Running()) expected_failed.push_back(id);
   std::sort(expected_failed.begin(), expected_failed.end());
-  std::vector<std::string> failed = set->refresh.failed;
+  std::vector<std::string> failed = second.failed;
   std::sort(failed.begin(), failed.end());
   EXPECT_EQ(failed, expected_failed);
   EXPECT_LT(took, std::chrono::milliseconds(1500 + 1000)) << "bounded by the deadline, not per sandbox";

@@ -1,15 +1,18 @@
 """API keys of your org: ``/api/api-keys``.
 
 A new key is returned once, by :meth:`ApiKey.create` (the server stores only
-its SHA-256): keep it in a secret manager. Listings carry ids, names and
-dates, never keys. Deleting a key revokes it at once; the org's last key
-cannot be deleted (:class:`ConflictError`), so nobody is locked out.
+its SHA-256): keep it in a secret manager. Every key has a scope: ``"sandbox"``
+(the server's default: create, use and delete sandboxes, read projects) or
+``"admin"`` (everything, including secrets and keys), and optionally an
+expiry. Listings carry ids, names, scopes and dates, never keys. Deleting a
+key revokes it at once; the org's last unexpired admin key cannot be deleted
+(:class:`ConflictError`), so nobody is locked out.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from ._collection import Collection, client
 from ._config import ConnectionConfig
@@ -27,21 +30,33 @@ class ApiKey:
     def create(
         name: str,
         *,
+        scope: Optional[str] = None,
+        expires_in: Optional[str] = None,
+        expires_at: Optional[str] = None,
         api_url: Optional[str] = None,
         api_key: Optional[str] = None,
         config: Optional[ConnectionConfig] = None,
     ) -> ApiKeyInfo:
         """``POST /api/api-keys``: a new key for the org; ``.key`` holds it, this once.
 
+        ``scope``: ``"sandbox"`` (server default) or ``"admin"``. ``expires_in``
+        (e.g. ``"30d"``, ``"12h"``) or ``expires_at`` (RFC 3339), not both.
         Never retried (a retry could create a second key).
         """
-        return _KEYS.create(client(config, api_url, api_key), {"name": name})
+        body: Dict[str, Any] = {"name": name}
+        if scope is not None:
+            body["scope"] = scope
+        if expires_in is not None:
+            body["expiresIn"] = expires_in
+        if expires_at is not None:
+            body["expiresAt"] = expires_at
+        return _KEYS.create(client(config, api_url, api_key), body)
 
     @staticmethod
     def list(
         *, api_url: Optional[str] = None, api_key: Optional[str] = None, config: Optional[ConnectionConfig] = None
     ) -> List[ApiKeyInfo]:
-        """``GET /api/api-keys``: ids, names and dates, oldest first (``.key`` is empty)."""
+        """``GET /api/api-keys``: ids, names, scopes and dates, oldest first (``.key`` is empty)."""
         return _KEYS.list(client(config, api_url, api_key))
 
     @staticmethod
@@ -54,7 +69,7 @@ class ApiKey:
     ) -> None:
         """``DELETE /api/api-keys/{key_id}``: revokes the key at once.
 
-        Raises NotFoundError for an unknown id, ConflictError for the org's last key.
+        Raises NotFoundError for an unknown id, ConflictError for the org's last unexpired admin key.
         """
         _KEYS.delete(client(config, api_url, api_key), key_id)
 

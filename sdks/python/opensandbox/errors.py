@@ -62,7 +62,8 @@ class BadRequestError(OpenSandboxError):
 
 
 class AuthenticationError(OpenSandboxError):
-    """401: missing or wrong API key."""
+    """401: missing, wrong or expired API key; 403: the key's scope does not
+    cover the call (the message names the scope needed)."""
 
 
 class NotFoundError(OpenSandboxError):
@@ -92,6 +93,7 @@ class ConfigurationError(OpenSandboxError, ValueError):
 _BY_STATUS: Dict[int, Type[OpenSandboxError]] = {
     400: BadRequestError,
     401: AuthenticationError,
+    403: AuthenticationError,
     404: NotFoundError,
     409: ConflictError,
     413: PayloadTooLargeError,

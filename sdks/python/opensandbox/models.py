@@ -140,16 +140,23 @@ class ApiKeyInfo:
     created_at: str = ""
     key: str = field(default="", repr=False)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: ``"admin"`` or ``"sandbox"``.
+    scope: str = ""
+    #: RFC 3339 UTC, or ``None`` for a key that never expires.
+    expires_at: Optional[str] = None
 
     @classmethod
     def from_json(cls, data: Any) -> "ApiKeyInfo":
         d = _obj(data)
+        expires = d.get("expiresAt")
         return cls(
             id=_str(d, "id"),
             name=_str(d, "name"),
             created_at=_str(d, "createdAt"),
             key=_str(d, "key"),
             raw=dict(d),
+            scope=_str(d, "scope"),
+            expires_at=expires if isinstance(expires, str) else None,
         )
 
 

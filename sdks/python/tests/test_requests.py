@@ -177,6 +177,16 @@ class ApiKeyTests(ServerTestCase):
         self.assertEqual(self.server.calls(), ["POST /api/api-keys", "GET /api/api-keys", "DELETE /api/api-keys/key_1"])
         self.assertEqual(self.server.requests[0].json(), {"name": "ci"})
 
+    def test_scope_and_expiry_are_sent_and_read_back(self) -> None:
+        self.server.reply(Reply(201, {"id": "key_3", "name": "agent", "scope": "sandbox",
+                                      "createdAt": "t", "expiresAt": "2027-01-01T00:00:00.000Z", "key": self.KEY}),
+                          Reply(200, [{"id": "key_0", "name": "bootstrap admin", "scope": "admin", "expiresAt": None}]))
+        created = ApiKey.create("agent", scope="sandbox", expires_in="30d", **self.conn())
+        self.assertEqual((created.scope, created.expires_at), ("sandbox", "2027-01-01T00:00:00.000Z"))
+        listed = ApiKey.list(**self.conn())
+        self.assertEqual((listed[0].scope, listed[0].expires_at), ("admin", None))
+        self.assertEqual(self.server.requests[0].json(), {"name": "agent", "scope": "sandbox", "expiresIn": "30d"})
+
     def test_deleting_the_last_key_is_a_conflict_error(self) -> None:
         self.server.reply(Reply(409, {"error": "this is the org's last API key: create another one before deleting it"}))
         with self.assertRaises(ConflictError) as e:

@@ -36,7 +36,7 @@ export class OpenSandboxError extends Error {
 
 /** 400: the server rejected the input; the message names the field. */
 export class BadRequestError extends OpenSandboxError {}
-/** 401: missing or wrong API key. */
+/** 401: missing, wrong or expired API key; 403: the key's scope does not cover the call. */
 export class AuthenticationError extends OpenSandboxError {}
 /** 404: no such project, secret group, secret or sandbox (in your org). */
 export class NotFoundError extends OpenSandboxError {}
@@ -57,6 +57,7 @@ export function errorForStatus(status: number, message: string, method: string, 
     case 400:
       return new BadRequestError(message, status, method, path);
     case 401:
+    case 403:
       return new AuthenticationError(message, status, method, path);
     case 404:
       return new NotFoundError(message, status, method, path);

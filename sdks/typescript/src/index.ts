@@ -38,6 +38,7 @@ export {
 export { ApiRequest, HttpClient, type HttpMethod } from "./http.js";
 export type {
   ApiKeyInfo,
+  ApiKeyScope,
   CheckpointInfo,
   ExecOptions,
   ExecResult,

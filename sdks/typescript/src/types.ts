@@ -73,9 +73,16 @@ export interface SecretGroupInfo {
 export interface ApiKeyInfo {
   id: string;
   name: string;
+  /** "admin" or "sandbox". */
+  scope?: ApiKeyScope;
   createdAt?: string;
+  /** RFC 3339 UTC; null for a key that never expires. */
+  expiresAt?: string | null;
   key?: string;
 }
+
+/** admin: everything, including secrets and keys; sandbox: create, use and delete sandboxes, read projects. */
+export type ApiKeyScope = "admin" | "sandbox";
 
 /** A sandbox as the server reports it. */
 export interface SandboxInfo {

@@ -1,7 +1,9 @@
 // oc api-key create|list|delete
 //
 // A new key is printed exactly once (the server keeps only its hash); lists
-// show ids, names and dates.
+// show ids, names, scopes and dates. `--scope sandbox` (the server's default)
+// is what a CI job or an agent harness should hold; `--expires-in 30d` or
+// `--expires-at RFC3339` bound its life.
 #include <memory>
 
 #include "cli/commands/commands.h"
@@ -9,28 +11,51 @@
 #include "common/secure_memory.h"
 
 namespace osb::cli {
+namespace {
+
+std::string ExpiryCell(const nlohmann::json& k) {
+  return k.contains("expiresAt") && k["expiresAt"].is_string() ? k["expiresAt"].get<std::string>() : "never";
+}
+
+}  // namespace
 
 void AddApiKeyCommands(CLI::App& root, Context& ctx) {
   auto* keys = root.add_subcommand("api-key", "API keys of your org: create (shown once), list, delete");
   keys->require_subcommand(1);
 
-  auto create_name = std::make_shared<std::string>();
+  struct CreateArgs {
+    std::string name, scope, expires_in, expires_at;
+  };
+  auto create_args = std::make_shared<CreateArgs>();
   auto* create = keys->add_subcommand("create", "Create an API key; it is printed once, save it now");
-  create->add_option("name", *create_name, "What the key is for (e.g. \"ci pipeline\")")
+  create->add_option("name", create_args->name, "What the key is for (e.g. \"ci pipeline\")")
       ->required()
       ->check(NonEmptyArg());
-  OnRun(create, ctx, [&ctx, create_name] {
+  create->add_option("--scope", create_args->scope,
+                     "sandbox: create, use and delete sandboxes, read projects (the default); admin: "
+                     "everything, including secrets and API keys")
+      ->check(CLI::IsMember({"sandbox", "admin"}));
+  auto* expires_in = create->add_option("--expires-in", create_args->expires_in,
+                                        "Expire the key after this long: a number and a unit s, m, h or d (e.g. 30d)");
+  create->add_option("--expires-at", create_args->expires_at, "Expire the key at this RFC 3339 time")
+      ->excludes(expires_in);
+  OnRun(create, ctx, [&ctx, create_args] {
     int code = 0;
     ApiClient* api = ctx.Api(&code);
     if (api == nullptr) return code;
-    auto res = api->Post(ApiPath({"api-keys"}), nlohmann::json{{"name", *create_name}});
+    nlohmann::json body{{"name", create_args->name}};
+    if (!create_args->scope.empty()) body["scope"] = create_args->scope;
+    if (!create_args->expires_in.empty()) body["expiresIn"] = create_args->expires_in;
+    if (!create_args->expires_at.empty()) body["expiresAt"] = create_args->expires_at;
+    auto res = api->Post(ApiPath({"api-keys"}), body);
     if (!res) return ctx.Fail(res.error());
     nlohmann::json doc = *res;
     if (ctx.json) {
       PrintJson(ctx.out(), doc);
     } else {
-      PrintFields(ctx.out(), {{"id", Cell(doc, "id")}, {"name", Cell(doc, "name")},
-                              {"createdAt", Cell(doc, "createdAt")}, {"key", Cell(doc, "key")}});
+      PrintFields(ctx.out(), {{"id", Cell(doc, "id")}, {"name", Cell(doc, "name")}, {"scope", Cell(doc, "scope")},
+                              {"createdAt", Cell(doc, "createdAt")}, {"expiresAt", ExpiryCell(doc)},
+                              {"key", Cell(doc, "key")}});
       ctx.Warn("the key is shown only now: store it in a secret manager (oc login --api-key-stdin reads it)");
     }
     if (doc.contains("key") && doc["key"].is_string()) SecureWipe(doc["key"].get_ref<std::string&>());
@@ -39,14 +64,14 @@ void AddApiKeyCommands(CLI::App& root, Context& ctx) {
 
   auto* list = keys->add_subcommand("list", "List your org's API keys (never the keys themselves)");
   OnRun(list, ctx, [&ctx] {
-    return PrintList(ctx, ApiPath({"api-keys"}), {"ID", "NAME", "CREATED"},
+    return PrintList(ctx, ApiPath({"api-keys"}), {"ID", "NAME", "SCOPE", "CREATED", "EXPIRES"},
                      [](const nlohmann::json& k) -> std::vector<std::string> {
-                       return {Cell(k, "id"), Cell(k, "name"), Cell(k, "createdAt")};
+                       return {Cell(k, "id"), Cell(k, "name"), Cell(k, "scope"), Cell(k, "createdAt"), ExpiryCell(k)};
                      });
   });
 
   auto del_id = std::make_shared<std::string>();
-  auto* del = keys->add_subcommand("delete", "Revoke an API key at once (the org's last key cannot be deleted)");
+  auto* del = keys->add_subcommand("delete", "Revoke an API key at once (the org's last unexpired admin key cannot be deleted)");
   del->add_option("id", *del_id, "Key id (key_..., from oc api-key list)")->required()->check(NonEmptyArg());
   OnRun(del, ctx, [&ctx, del_id] {
     int code = 0;

@@ -165,6 +165,18 @@ describe("api keys", () => {
     assert.deepEqual(json(server.requests[0]!.body), { name: "ci" });
   });
 
+  test("scope and expiry are sent and read back", async () => {
+    const key = "osb_" + "ab".repeat(32);
+    server.reply({
+      status: 201,
+      body: { id: "key_3", name: "agent", scope: "sandbox", expiresAt: "2027-01-01T00:00:00.000Z", key },
+    });
+    const created = await ApiKey.create({ name: "agent", scope: "sandbox", expiresIn: "30d", ...conn });
+    assert.equal(created.scope, "sandbox");
+    assert.equal(created.expiresAt, "2027-01-01T00:00:00.000Z");
+    assert.deepEqual(json(server.requests[0]!.body), { name: "agent", scope: "sandbox", expiresIn: "30d" });
+  });
+
   test("deleting the org's last key is a ConflictError", async () => {
     server.reply({ status: 409, body: { error: "this is the org's last API key: create another one before deleting it" } });
     await assert.rejects(ApiKey.delete("key_0", conn), (e: unknown) => e instanceof ConflictError);
