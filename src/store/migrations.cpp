@@ -95,7 +95,7 @@ const std::vector<Migration>& Migrations() {
            "ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin'",
            // RFC 3339 UTC in the store's fixed-width format (compares as text); NULL = never.
            "ALTER TABLE api_keys ADD COLUMN expires_at TEXT",
-        }},
+       }},
       {5,
        "checkpoints (saved sandbox files on a worker + resolved config)",
        {
