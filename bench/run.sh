@@ -145,3 +145,6 @@ python3 "$ROOT/bench/sandbox_bench.py" --osb "$BUILD/osb" --out "$OUT"
 
 echo "== one sandbox attacking, another measured (issue 13; whole product, root)"
 python3 "$ROOT/bench/soak_bench.py" --osb "$BUILD/osb" --out "$OUT"
+
+echo "== streamed exec first byte; 100 attached background commands (issue 15; whole product, root)"
+python3 "$ROOT/bench/commands_bench.py" --osb "$BUILD/osb" --out "$OUT"
