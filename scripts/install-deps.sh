@@ -18,6 +18,7 @@ PACKAGES=(
   # services and tools used by tests and the runtime
   postgresql sqlite3 nftables iproute2 curl ca-certificates openssl
   python3 python3-yaml procps util-linux
+  tmux  # oc shell is tested in a real terminal (tests/e2e/commands_e2e_test.py)
 )
 
 SUDO=""
