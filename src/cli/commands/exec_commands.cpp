@@ -92,6 +92,15 @@ int RunStream(Context& ctx, const std::string& target, const SessionOptions& opt
     return ctx.Fail(MakeError(ErrorCode::kUnauthenticated, "no API key: run `oc login`, set OPENSANDBOX_API_KEY or pass --api-key"));
   auto url = ParseApiUrl(resolved->api_url);
   if (!url) return ctx.Usage(url.error().message);
+  if (opt.tty) {
+    // SIGWINCH is taken by one thread (sigwait): block it before any thread
+    // exists (Asio's resolver starts one), or a thread that does not block
+    // it would swallow the signal.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGWINCH);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
   auto ws = WsClient::Connect(*url, resolved->ca_file, resolved->api_key, target, std::chrono::seconds(30));
   if (!ws) return ctx.Fail(ws.error());
   // Shared with the stdin and SIGWINCH threads, which may outlive this call
@@ -100,13 +109,6 @@ int RunStream(Context& ctx, const std::string& target, const SessionOptions& opt
   WsClient& client = *shared;
 
   std::optional<RawTerminal> raw;
-  if (opt.tty) {
-    // SIGWINCH is taken by a thread (sigwait), so block it everywhere first.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGWINCH);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  }
   if (opt.start) client.Send(false, opt.start->dump());
   if (opt.tty) raw.emplace(STDIN_FILENO);
 
