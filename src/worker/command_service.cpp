@@ -220,11 +220,19 @@ class Command : public std::enable_shared_from_this<Command> {
     return false;
   }
 
+  bool FrontUnread() const {  // mu_ held
+    for (const auto& c : cursors_)
+      if (!c->stop && c->seq <= first_seq_) return true;
+    return false;
+  }
+
   void Append(int stream, const char* data, size_t n) {  // mu_ held
     ring_.push_back(Chunk{stream, std::string(data, n)});
     ring_size_ += n;
     total_bytes_ += n;
-    while (ring_size_ > ring_bytes_ && ring_.size() > 1) {
+    // Only output every attached reader has taken may go: backpressure keeps
+    // them within a ring (+ one read) of the end, so this stays bounded.
+    while (ring_size_ > ring_bytes_ && ring_.size() > 1 && !FrontUnread()) {
       ring_size_ -= ring_.front().data.size();
       ring_start_bytes_ += ring_.front().data.size();
       ring_.pop_front();
