@@ -20,6 +20,7 @@ PACKAGES=(
   python3 python3-yaml procps util-linux
   # benchmarks: the namespace-sandbox floor (bench/sandbox_bench.py)
   bubblewrap
+  tmux  # oc shell is tested in a real terminal (tests/e2e/commands_e2e_test.py)
 )
 
 SUDO=""

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,7 @@ struct Request {
 };
 
 struct Response;
+class WebSocketChannel;
 // Sends the response of a deferred request; call exactly once, from any thread.
 using Deliver = std::function<void(Response)>;
 
@@ -46,6 +48,10 @@ struct Response {
   // calls it once, right away, with a Deliver for the real response, and
   // holds no handler thread while the work runs elsewhere.
   std::function<void(Deliver)> deferred;
+  // A WebSocket route (api/websocket.h): when the request is an upgrade the
+  // server completes the handshake and runs this on a thread of its own;
+  // a plain GET to such a route gets 426. Other fields are ignored then.
+  std::function<void(std::shared_ptr<WebSocketChannel>)> websocket;
 };
 
 // {"error": message} with the status mapped from the error code:

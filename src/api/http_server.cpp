@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -24,6 +25,7 @@
 #include <unordered_map>
 
 #include "api/tls_server_context.h"
+#include "api/websocket_session.h"
 #include "common/accept_backoff.h"
 #include "common/rate_limited_log.h"
 #include "common/secure_memory.h"
@@ -134,6 +136,7 @@ class HttpServer::Impl {
       boost::system::error_code ec;
       self->acceptor_.close(ec);
     });
+    ws_sessions_.CloseAll();
     std::vector<std::shared_ptr<Connection>> live;
     {
       std::lock_guard lock(mu_);
@@ -166,6 +169,9 @@ class HttpServer::Impl {
       if (t.joinable()) t.join();
     }
     handlers_.join();
+    // WebSocket handler threads: their sessions are gone with the io threads.
+    ws_sessions_.AbortAll();
+    ws_sessions_.WaitIdle();
     // A deferred response still to come posts to ioc_: keep it alive.
     std::unique_lock lock(deferred_mu_);
     deferred_cv_.wait(lock, [&] { return deferred_ == 0; });
@@ -414,6 +420,27 @@ class HttpServer::Impl {
           self->handlers_.get_executor(),
           [self, &req]() -> awaitable<Response> { co_return self->router_->Dispatch(req); },
           use_awaitable);
+      if (resp.websocket) {
+        // A WebSocket route: only an upgrade request gets the session.
+        if (!beast::websocket::is_upgrade(msg)) {
+          resp = ErrorResponse(426, "this endpoint speaks WebSocket: send an Upgrade: websocket request");
+          resp.headers.emplace_back("Upgrade", "websocket");
+        } else {
+          auto handler = std::move(resp.websocket);
+          int close_code = 0;
+          if (c.tls) {
+            close_code = co_await ServeWebSocket(*c.tls, std::move(msg), std::move(handler), self->ws_options_,
+                                                 self->ws_sessions_);
+          } else {
+            close_code = co_await ServeWebSocket(c.stream, std::move(msg), std::move(handler), self->ws_options_,
+                                                 self->ws_sessions_);
+          }
+          const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - start).count();
+          spdlog::info("http: {} {} {} 101 websocket closed {} {}ms", remote, req.method, req.path, close_code, ms);
+          break;
+        }
+      }
       if (resp.deferred) {
         auto begin_work = std::move(resp.deferred);
         Response later = co_await Deferred(self, std::move(begin_work));
@@ -442,6 +469,8 @@ class HttpServer::Impl {
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> next_id_{0};
   std::atomic<uint16_t> port_{0};
+  WebSocketOptions ws_options_;
+  WebSocketSessions ws_sessions_;
   std::mutex deferred_mu_;
   std::condition_variable deferred_cv_;
   size_t deferred_ = 0;  // deferred responses not yet delivered

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "api/exec_stream_routes.h"
 #include "api/sandbox_routes.h"
 #include "controlplane/grpc_worker_client.h"
 
@@ -39,6 +40,8 @@ Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, con
   }
   RegisterSandboxRoutes(cp.router(), *plane->sandboxes_);
   RegisterCheckpointRoutes(cp.router(), *plane->sandboxes_);
+  plane->commands_ = std::make_unique<controlplane::CommandService>(cp.store(), *plane->workers_);
+  RegisterCommandRoutes(cp.router(), *plane->commands_);
   controlplane::WorkerPool* workers = plane->workers_.get();
   cp.SetReadinessCheck([workers] { return workers->Ready(); });
   controlplane::SandboxService* sandboxes = plane->sandboxes_.get();

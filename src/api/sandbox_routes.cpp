@@ -118,6 +118,7 @@ void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandbox
                                    {"stderr", out->stderr_data},
                                    {"stdoutTruncated", out->stdout_truncated},
                                    {"stderrTruncated", out->stderr_truncated},
+                                   {"truncated", {{"stdout", out->stdout_truncated}, {"stderr", out->stderr_truncated}}},
                                    {"timedOut", out->timed_out}}));
       });
       if (!admitted) deliver(ErrorResponse(admitted.error()));

@@ -74,6 +74,7 @@ int RunOc(int argc, const char* const* argv, const Io& io) {
   AddLoginCommands(app, ctx);
   AddApiKeyCommands(app, ctx);
   AddCheckpointCommands(app, ctx);
+  AddExecCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/secure_memory.h"
+#include "controlplane/grpc_worker_commands.h"
 #include "proto/status_mapping.h"
 #include "proto/worker.grpc.pb.h"
 
@@ -19,7 +20,8 @@ Error FromStatus(const grpc::Status& st) { return proto::FromGrpcStatus(st); }
 
 class GrpcWorkerClient final : public WorkerClient {
  public:
-  explicit GrpcWorkerClient(std::shared_ptr<grpc::Channel> channel) : stub_(v1::Worker::NewStub(std::move(channel))) {}
+  explicit GrpcWorkerClient(std::shared_ptr<grpc::Channel> channel)
+      : stub_(v1::Worker::NewStub(channel)), commands_(v1::WorkerCommands::NewStub(channel)) {}
 
   Result<StartedSandbox> Create(const SandboxSpec& spec, Deadline deadline) override {
     v1::CreateSandboxRequest req;
@@ -137,6 +139,25 @@ class GrpcWorkerClient final : public WorkerClient {
     return StartedSandbox{info.started_at_unix_ms(), info.end_at_unix_ms()};
   }
 
+  Result<std::unique_ptr<CommandStream>> OpenCommandStream(const std::string& sandbox_id, const CommandSpec* spec,
+                                                           const std::string& command_id) override {
+    return grpc_commands::Open(*commands_, sandbox_id, spec, command_id);
+  }
+  Result<CommandInfo> StartCommand(const std::string& sandbox_id, const CommandSpec& spec, Deadline d) override {
+    return grpc_commands::Start(*commands_, sandbox_id, spec, d);
+  }
+  Result<std::vector<CommandInfo>> ListCommands(const std::string& sandbox_id, Deadline d) override {
+    return grpc_commands::List(*commands_, sandbox_id, d);
+  }
+  Result<CommandInfo> KillCommand(const std::string& sandbox_id, const std::string& command_id, int signal,
+                                  Deadline d) override {
+    return grpc_commands::Kill(*commands_, sandbox_id, command_id, signal, d);
+  }
+  Result<CommandInfo> WaitCommand(const std::string& sandbox_id, const std::string& command_id,
+                                  std::chrono::milliseconds wait, Deadline d) override {
+    return grpc_commands::Wait(*commands_, sandbox_id, command_id, wait, d);
+  }
+
  private:
   Result<bool> Update(const v1::UpdateSecretRequest& req, Deadline deadline) {
     v1::UpdateSecretResponse resp;
@@ -147,6 +168,7 @@ class GrpcWorkerClient final : public WorkerClient {
   }
 
   std::unique_ptr<v1::Worker::StubInterface> stub_;
+  std::unique_ptr<v1::WorkerCommands::StubInterface> commands_;
 };
 
 }  // namespace

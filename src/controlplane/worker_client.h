@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "controlplane/command_types.h"
 #include "controlplane/secrets.h"
 
 namespace osb::controlplane {
@@ -95,6 +96,22 @@ class WorkerClient {
   virtual Status DeleteCheckpoint(const std::string& checkpoint_id, Deadline deadline);
   // Moves the sandbox's deadline; returns its start and new end.
   virtual Result<StartedSandbox> SetTimeout(const std::string& sandbox_id, int64_t end_at_unix_ms, Deadline deadline);
+  // Commands (command_types.h). The stream starts `spec` (or attaches to
+  // `command_id` when spec is null) and lives until the command's exit has
+  // been read or Cancel(); errors surface through Read() == false + Finish().
+  // Defaults answer kFailedPrecondition so older fakes keep compiling.
+  virtual Result<std::unique_ptr<CommandStream>> OpenCommandStream(const std::string& sandbox_id,
+                                                                   const CommandSpec* spec,
+                                                                   const std::string& command_id);
+  // Starts a detached command and returns at once.
+  virtual Result<CommandInfo> StartCommand(const std::string& sandbox_id, const CommandSpec& spec, Deadline deadline);
+  virtual Result<std::vector<CommandInfo>> ListCommands(const std::string& sandbox_id, Deadline deadline);
+  // signal 0 = SIGKILL.
+  virtual Result<CommandInfo> KillCommand(const std::string& sandbox_id, const std::string& command_id, int signal,
+                                          Deadline deadline);
+  // Waits until the command ended or `wait` passed; its info either way.
+  virtual Result<CommandInfo> WaitCommand(const std::string& sandbox_id, const std::string& command_id,
+                                          std::chrono::milliseconds wait, Deadline deadline);
 };
 
 inline Result<CheckpointSaved> WorkerClient::Checkpoint(const std::string&, const std::string&, Deadline) {

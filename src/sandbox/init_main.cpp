@@ -19,7 +19,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -62,15 +64,23 @@ void ChildFail(const std::string& what, int code) {
   _exit(code);
 }
 
-// Runs in the forked child: never returns.
+// Runs in the forked child: never returns. With a terminal (ptySlave >= 0)
+// the command becomes a session leader with it as controlling terminal and
+// stdin/stdout/stderr; otherwise it gets fds[1..3] in its own process group.
 [[noreturn]] void RunCommand(const ExecMessage& m, const std::map<std::string, std::string>& env,
-                             const std::vector<int>& fds, const RootfsPlan& plan, const SeccompFilter& filter) {
+                             const std::vector<int>& fds, const RootfsPlan& plan, const SeccompFilter& filter,
+                             int ptySlave = -1) {
   for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);  // init ignores SIGPIPE
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  setpgid(0, 0);
-  if (dup2(fds[1], 0) < 0 || dup2(fds[2], 1) < 0 || dup2(fds[3], 2) < 0) _exit(126);
+  if (ptySlave >= 0) {
+    if (setsid() < 0 || ioctl(ptySlave, TIOCSCTTY, 0) != 0) _exit(126);
+    if (dup2(ptySlave, 0) < 0 || dup2(ptySlave, 1) < 0 || dup2(ptySlave, 2) < 0) _exit(126);
+  } else {
+    setpgid(0, 0);
+    if (dup2(fds[1], 0) < 0 || dup2(fds[2], 1) < 0 || dup2(fds[3], 2) < 0) _exit(126);
+  }
   close_range(3, ~0U, 0);
   WriteBestEffort("/proc/self/oom_score_adj", "0");  // init runs at -1000
   if (auto s = DropToUser(plan.uid, plan.gid); !s) ChildFail(s.error().message, 126);
@@ -167,6 +177,7 @@ class Init {
       if (errno != EMSGSIZE) DropControl(fd);  // the worker went away: keep running for re-attach
       return;
     }
+    if (!rec->empty() && (*rec)[0] == 'T') return StartPty(*rec, fds);
     if (fds.size() != 4) {
       for (int f : fds) close(f);
       return;
@@ -192,11 +203,68 @@ class Init {
     running_[fds[0]] = Running{pid, fds[0]};
   }
 
+  // 'T': a terminal on the sandbox's own devpts (mounted by BuildDev); the
+  // master goes back to the runtime with 'S', the slave becomes the
+  // command's controlling terminal.
+  void StartPty(const std::string& rec, std::vector<int>& fds) {
+    auto closeAll = [&] {
+      for (int f : fds) close(f);
+    };
+    if (fds.size() != 1) return closeAll();
+    auto m = DecodePtyExec(rec);
+    if (!m) {
+      SendRecord(fds[0], WireWriter('F').Str(m.error().message).data());
+      return closeAll();
+    }
+    int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    int unlock = 0;
+    int slave = -1;
+    if (master >= 0 && ioctl(master, TIOCSPTLCK, &unlock) == 0) {
+      slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    }
+    if (slave < 0) {
+      SendRecord(fds[0], WireWriter('F').Str(std::string("cannot open a terminal: ") + std::strerror(errno)).data());
+      if (master >= 0) close(master);
+      return closeAll();
+    }
+    winsize ws{};
+    ws.ws_col = m->cols;
+    ws.ws_row = m->rows;
+    ioctl(master, TIOCSWINSZ, &ws);
+    std::map<std::string, std::string> env = setup_.baseEnv;
+    for (const auto& [k, v] : m->exec.env) env[k] = v;
+    if (!env.count("TERM")) env["TERM"] = "xterm-256color";
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(master);
+      RunCommand(m->exec, env, fds, setup_.rootfs, filter_, slave);
+    }
+    close(slave);
+    if (pid < 0) {
+      SendRecord(fds[0], WireWriter('F').Str(std::string("fork: ") + std::strerror(errno)).data());
+      close(master);
+      return closeAll();
+    }
+    // No setpgid here: the child makes itself a session (and group) leader.
+    SendRecord(fds[0], WireWriter('S').Num(pid).data(), {master});
+    close(master);
+    running_[fds[0]] = Running{pid, fds[0]};
+  }
+
   void OnStatus(int fd) {
     auto it = running_.find(fd);
     if (it == running_.end()) return;
-    char buf[16];
+    char buf[64];
     ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0 && buf[0] == 'G') {
+      // A signal for the command's process group (1..64 only).
+      const std::string rec(buf, static_cast<size_t>(n));
+      WireReader r(rec);
+      r.Tag();
+      auto sig = r.Num();
+      if (sig && *sig >= 1 && *sig < NSIG) kill(-it->second.pid, static_cast<int>(*sig));
+      return;
+    }
     if (n > 0 && buf[0] != 'K') return;
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     // 'K', EOF or error: the runtime wants it gone (timeout or caller left).

@@ -109,18 +109,32 @@ Result<SetupMessage> DecodeSetup(const std::string& data) {
   return m;
 }
 
+namespace {
+void PutExec(WireWriter& w, const ExecMessage& m);
+}  // namespace
+
 std::string EncodeExec(const ExecMessage& m) {
   WireWriter w('E');
+  PutExec(w, m);
+  return w.data();
+}
+
+std::string EncodePtyExec(const PtyExecMessage& m) {
+  WireWriter w('T');
+  PutExec(w, m.exec);
+  w.Num(m.cols).Num(m.rows);
+  return w.data();
+}
+
+namespace {
+void PutExec(WireWriter& w, const ExecMessage& m) {
   w.Str(m.cmd).Num(static_cast<int64_t>(m.args.size()));
   for (const auto& a : m.args) w.Str(a);
   PutMap(w, m.env);
   w.Str(m.cwd);
-  return w.data();
 }
 
-Result<ExecMessage> DecodeExec(const std::string& data) {
-  WireReader r(data);
-  if (r.Tag() != 'E') return Malformed("exec");
+Result<ExecMessage> GetExec(WireReader& r) {
   ExecMessage m;
   auto cmd = r.Str();
   auto n = r.Num();
@@ -136,6 +150,24 @@ Result<ExecMessage> DecodeExec(const std::string& data) {
   if (!ok || !cwd) return Malformed("exec");
   m.cwd = *cwd;
   return m;
+}
+}  // namespace
+
+Result<ExecMessage> DecodeExec(const std::string& data) {
+  WireReader r(data);
+  if (r.Tag() != 'E') return Malformed("exec");
+  return GetExec(r);
+}
+
+Result<PtyExecMessage> DecodePtyExec(const std::string& data) {
+  WireReader r(data);
+  if (r.Tag() != 'T') return Malformed("pty exec");
+  auto exec = GetExec(r);
+  if (!exec) return exec.error();
+  auto cols = r.Num();
+  auto rows = r.Num();
+  if (!cols || !rows || *cols < 1 || *cols > 1000 || *rows < 1 || *rows > 1000) return Malformed("pty exec");
+  return PtyExecMessage{std::move(*exec), static_cast<uint16_t>(*cols), static_cast<uint16_t>(*rows)};
 }
 
 bool SendRecord(int sock, const std::string& data, const std::vector<int>& fds) {

@@ -9,11 +9,15 @@
 //     'P' SetupMessage              init answers 'R' (ready) or 'F' <error>
 //   runtime -> init (control connection: fd 3, or a connection to ctl.sock)
 //     'E' ExecMessage + fds [status, stdin, stdout, stderr]
+//     'T' PtyExecMessage + fds [status]: the command runs as a session
+//         leader on a new terminal of the sandbox's own devpts; init answers
+//         'S' with the terminal's master fd attached
 //   on the per-exec status socket
 //     init -> runtime 'S' <pid in sandbox>  after fork
 //     init -> runtime 'X' <wait status>      when the command ended
 //     init -> runtime 'F' <error>            could not start it
 //     runtime -> init 'K'                    kill it (timeout)
+//     runtime -> init 'G' <signal number>    send a signal to its process group
 //   Closing the status socket also kills the command's process group.
 #pragma once
 
@@ -40,6 +44,12 @@ struct ExecMessage {
   std::vector<std::string> args;
   std::map<std::string, std::string> env;  // merged over the base env by init
   std::string cwd;
+};
+
+struct PtyExecMessage {
+  ExecMessage exec;
+  uint16_t cols = 80;  // 1..1000
+  uint16_t rows = 24;  // 1..1000
 };
 
 class WireWriter {
@@ -69,6 +79,8 @@ std::string EncodeSetup(const SetupMessage& m);
 Result<SetupMessage> DecodeSetup(const std::string& data);
 std::string EncodeExec(const ExecMessage& m);
 Result<ExecMessage> DecodeExec(const std::string& data);
+std::string EncodePtyExec(const PtyExecMessage& m);
+Result<PtyExecMessage> DecodePtyExec(const std::string& data);
 
 // One SEQPACKET record with up to 4 fds. Returns false on error.
 bool SendRecord(int sock, const std::string& data, const std::vector<int>& fds = {});

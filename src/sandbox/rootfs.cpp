@@ -279,6 +279,13 @@ Status BuildDev(const std::string& root, const std::string& scratch) {
       {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
   for (const auto& [target, name] : links)
     if (symlink(target, (dev + "/" + name).c_str()) != 0) return Fail("symlink", dev + "/" + name);
+  // Terminals (pty commands, `oc shell`): a devpts instance of the sandbox's
+  // own (newinstance), so it neither sees nor allocates the host's ptys.
+  if (mkdir((dev + "/pts").c_str(), 0755) != 0) return Fail("mkdir", dev + "/pts");
+  if (mount("devpts", (dev + "/pts").c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=0620") != 0)
+    return Fail("mount devpts", dev + "/pts");
+  if (symlink("pts/ptmx", (dev + "/ptmx").c_str()) != 0) return Fail("symlink", dev + "/ptmx");
   if (mkdir((dev + "/shm").c_str(), 01777) != 0) return Fail("mkdir", dev + "/shm");
   if (auto s = BindScratch(scratch + "/shm", dev + "/shm", MS_NOSUID | MS_NODEV | MS_NOEXEC); !s) return s;
   if (mount(nullptr, dev.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") != 0)

@@ -43,6 +43,8 @@
 namespace osb::sandbox {
 
 class DnsServer;
+class CommandHandle;
+struct CommandRequest;
 
 struct RuntimeConfig {
   // Prefix of every host object: cgroups "<p>-<id>", netns "<p>-<id>",
@@ -102,6 +104,10 @@ class SandboxRuntime {
   // exits, whatever it left in its process group is killed. On timeout the
   // group is killed and the result has timedOut=true, exitCode=124.
   Result<ExecResult> Exec(const std::string& id, const ExecRequest& request);
+
+  // Starts a command whose I/O the caller relays (sandbox/commands.h);
+  // returns once the init forked it. kNotFound for an unknown sandbox.
+  Result<std::unique_ptr<CommandHandle>> StartCommand(const std::string& id, const CommandRequest& request);
 
   // Kills every process and removes cgroups, mounts, netns, veth, nft table
   // and run dir of the sandbox. kNotFound if unknown.

@@ -19,6 +19,7 @@
 #include "sandbox/runtime.h"
 #include "secretsproxy/proxy.h"
 #include "worker/worker_service.h"
+#include "worker/command_service.h"
 
 namespace osb::worker {
 
@@ -88,6 +89,7 @@ struct WorkerNode::Impl {
   std::unique_ptr<sandbox::DnsServer> dns;
   std::unique_ptr<sandbox::SandboxRuntime> runtime;
   std::unique_ptr<WorkerService> service;
+  std::unique_ptr<CommandService> commands;  // streaming exec, background commands, terminals
   std::unique_ptr<grpc::Server> server;
   int grpc_port = 0;
 
@@ -309,6 +311,8 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   grpc::ServerBuilder builder;
   proto::AddGrpcListener(builder, opt.listen, opt.tls, proto::GrpcRole::kControlPlane, &im->grpc_port);
   builder.RegisterService(im->service.get());
+  im->commands = std::make_unique<CommandService>(*im->runtime);
+  builder.RegisterService(im->commands.get());
   builder.SetMaxReceiveMessageSize(8 << 20);
   im->server = builder.BuildAndStart();
   if (!im->server || im->grpc_port == 0) {

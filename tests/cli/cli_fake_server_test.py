@@ -486,7 +486,7 @@ class SandboxTest(OcTestCase):
     def test_exec_streams_and_exit_code(self):
         self.api.route("POST", "/api/sandboxes/sbx_abc/exec/run", 200,
                        {"exitCode": 3, "stdout": "out line\n", "stderr": "err line\n"})
-        r = self.oc("exec", "sbx_abc", "--env", "K=V", "--cwd", "/tmp", "--timeout", "9", "--",
+        r = self.oc("exec", "--buffered", "sbx_abc", "--env", "K=V", "--cwd", "/tmp", "--timeout", "9", "--",
                     "ls", "-la", "--color", "x y")
         self.assertEqual(r.returncode, 3)
         self.assertEqual(r.stdout, b"out line\n")
@@ -497,25 +497,25 @@ class SandboxTest(OcTestCase):
     def test_exec_zero_and_json(self):
         self.api.route("POST", "/api/sandboxes/sbx_abc/exec/run", 200,
                        {"exitCode": 0, "stdout": "hi", "stderr": ""})
-        r = self.oc("exec", "sbx_abc", "--", "echo", "hi")
+        r = self.oc("exec", "--buffered", "sbx_abc", "--", "echo", "hi")
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"hi", b""))
         self.assertEqual(self.last()["body"], {"cmd": "echo", "args": ["hi"]})
         self.api.route("POST", "/api/sandboxes/sbx_abc/exec/run", 200,
                        {"exitCode": 7, "stdout": "a", "stderr": "b"})
-        r = self.oc("exec", "sbx_abc", "--json", "--", "false")
+        r = self.oc("exec", "--buffered", "sbx_abc", "--json", "--", "false")
         self.assertEqual(r.returncode, 7)
         self.assertEqual(json.loads(r.stdout), {"exitCode": 7, "stdout": "a", "stderr": "b"})
 
     def test_exec_truncation_warns(self):
         self.api.route("POST", "/api/sandboxes/sbx_abc/exec/run", 200,
                        {"exitCode": 0, "stdout": "x", "stderr": "", "stdoutTruncated": True})
-        r = self.oc("exec", "sbx_abc", "--", "yes")
+        r = self.oc("exec", "--buffered", "sbx_abc", "--", "yes")
         self.assertIn(b"warning: the command's stdout was truncated", r.stderr)
 
     def test_exec_signal_exit_code(self):
         self.api.route("POST", "/api/sandboxes/sbx_abc/exec/run", 200,
                        {"exitCode": -9, "stdout": "", "stderr": ""})
-        self.assertEqual(self.oc("exec", "sbx_abc", "--", "sleep", "9").returncode, 137)
+        self.assertEqual(self.oc("exec", "--buffered", "sbx_abc", "--", "sleep", "9").returncode, 137)
 
     def test_exec_without_command_is_usage(self):
         r = self.oc("exec", "sbx_abc")
@@ -523,8 +523,16 @@ class SandboxTest(OcTestCase):
 
     def test_exec_on_missing_sandbox_is_4(self):
         self.api.route("POST", "/api/sandboxes/nope/exec/run", 404, {"error": "sandbox not found: nope"})
+        r = self.oc("exec", "--buffered", "nope", "--", "true")
+        self.assert_error(r, 4, "sandbox not found")
+
+    def test_exec_streams_by_default_and_maps_a_refused_upgrade(self):
+        # The fake speaks no WebSocket: a refused upgrade is an HTTP error
+        # with the usual exit code; nothing falls back to exec/run.
+        self.api.route("GET", "/api/sandboxes/nope/exec/stream", 404, {"error": "sandbox not found: nope"})
         r = self.oc("exec", "nope", "--", "true")
         self.assert_error(r, 4, "sandbox not found")
+        self.assertEqual(self.last()["method"], "GET")
 
     def test_kill_and_alias(self):
         self.api.route("DELETE", "/api/sandboxes/sbx_abc", 204, None)

@@ -330,7 +330,7 @@ class E2E:
         for token in lines[1:]:
             self.check(re.fullmatch(r"osb_sealed_[0-9a-f]{32}", token) is not None,
                        f"secret env is not a sealed token: {token!r}")
-        self.check(self.oc_json("exec", sid, "--", "true")["exitCode"] == 0, "exec --json")
+        self.check(self.oc_json("exec", sid, "--buffered", "--", "true")["exitCode"] == 0, "exec --json")
 
         self.oc("kill", sid)
         self.expect_error(4, "exec", sid, "--", "true")

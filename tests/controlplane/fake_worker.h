@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,6 +20,101 @@
 #include "controlplane/worker_client.h"
 
 namespace osb::testing {
+
+// A command stream the fake worker plays: "echo ARGS" prints them, "cat"
+// echoes stdin until end-of-input, "exit N" exits N, "sleep" runs until
+// signalled (exit 128+signal) or cancelled; attach replays "output of ID\n".
+class FakeCommandStream final : public controlplane::CommandStream {
+ public:
+  using Event = controlplane::CommandEvent;
+  FakeCommandStream(controlplane::CommandSpec spec, std::string id, bool attach) : spec_(std::move(spec)) {
+    Event started;
+    started.kind = Event::kStarted;
+    started.info.id = id;
+    started.info.cmd = spec_.cmd;
+    started.info.status = "running";
+    Push(started);
+    if (attach) {
+      Event dropped;
+      dropped.kind = Event::kDropped;
+      dropped.dropped = 7;
+      Push(dropped);
+      Out("output of " + id + "\n");
+      Exit(0);
+    } else if (spec_.cmd == "echo") {
+      std::string line;
+      for (const auto& a : spec_.args) line += (line.empty() ? "" : " ") + a;
+      Out(line + "\n");
+      Exit(0);
+    } else if (spec_.cmd == "exit") {
+      Exit(spec_.args.empty() ? 0 : std::stoi(spec_.args[0]));
+    }
+  }
+  bool Read(Event* e) override {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return cancelled_ || !events_.empty(); });
+    if (events_.empty()) return false;
+    *e = std::move(events_.front());
+    events_.pop_front();
+    return true;
+  }
+  bool WriteStdin(const std::string& data) override {
+    if (spec_.cmd == "cat") Out(data);
+    return true;
+  }
+  bool CloseStdin() override {
+    if (spec_.cmd == "cat") Exit(0);
+    return true;
+  }
+  bool Resize(int cols, int rows) override {
+    Out("resized " + std::to_string(cols) + "x" + std::to_string(rows) + "\n");
+    return true;
+  }
+  bool Signal(int signal) override {
+    Exit(128 + signal);
+    return true;
+  }
+  void WritesDone() override {}
+  Status Finish() override {
+    std::lock_guard lock(mu_);
+    if (!exited_) return MakeError(ErrorCode::kUnavailable, "stream cancelled");
+    return {};
+  }
+  void Cancel() override {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  void Push(Event e) {
+    std::lock_guard lock(mu_);
+    if (exited_) return;
+    if (e.kind == Event::kExit) exited_ = true;
+    events_.push_back(std::move(e));
+    cv_.notify_all();
+  }
+  void Out(const std::string& data) {
+    Event e;
+    e.kind = Event::kStdout;
+    e.data = data;
+    Push(e);
+  }
+  void Exit(int code) {
+    Event e;
+    e.kind = Event::kExit;
+    e.info.status = "exited";
+    e.info.exit_code = code;
+    Push(e);
+  }
+
+  controlplane::CommandSpec spec_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Event> events_;
+  bool exited_ = false;
+  bool cancelled_ = false;
+};
 
 class FakeWorker final : public controlplane::WorkerClient {
  public:
@@ -109,6 +205,64 @@ class FakeWorker final : public controlplane::WorkerClient {
     return it->second.erase(name) > 0;
   }
 
+  Result<std::unique_ptr<controlplane::CommandStream>> OpenCommandStream(const std::string& id,
+                                                                         const controlplane::CommandSpec* spec,
+                                                                         const std::string& command_id) override {
+    if (auto st = Fault(controlplane::Deadline::max()); !st) return st.error();
+    std::lock_guard lock(mu_);
+    if (!sandboxes_.count(id)) return MakeError(ErrorCode::kNotFound, "no such sandbox");
+    if (!spec) {
+      if (!commands_[id].count(command_id)) return MakeError(ErrorCode::kNotFound, "command not found");
+      return std::unique_ptr<controlplane::CommandStream>(
+          std::make_unique<FakeCommandStream>(controlplane::CommandSpec{}, command_id, true));
+    }
+    ++streams_opened_;
+    return std::unique_ptr<controlplane::CommandStream>(
+        std::make_unique<FakeCommandStream>(*spec, "cmd_stream" + std::to_string(streams_opened_), false));
+  }
+  Result<controlplane::CommandInfo> StartCommand(const std::string& id, const controlplane::CommandSpec& spec,
+                                                 controlplane::Deadline deadline) override {
+    if (auto st = Fault(deadline); !st) return st.error();
+    std::lock_guard lock(mu_);
+    if (!sandboxes_.count(id)) return MakeError(ErrorCode::kNotFound, "no such sandbox");
+    controlplane::CommandInfo c;
+    c.id = "cmd_" + id + "_" + std::to_string(commands_[id].size() + 1);
+    c.cmd = spec.cmd;
+    c.args = spec.args;
+    c.status = "running";
+    c.detached = true;
+    c.started_at_unix_ms = 1'700'000'000'000;
+    commands_[id][c.id] = c;
+    return c;
+  }
+  Result<std::vector<controlplane::CommandInfo>> ListCommands(const std::string& id,
+                                                              controlplane::Deadline deadline) override {
+    if (auto st = Fault(deadline); !st) return st.error();
+    std::lock_guard lock(mu_);
+    std::vector<controlplane::CommandInfo> out;
+    for (const auto& [cid, c] : commands_[id]) out.push_back(c);
+    return out;
+  }
+  Result<controlplane::CommandInfo> KillCommand(const std::string& id, const std::string& command_id, int signal,
+                                                controlplane::Deadline deadline) override {
+    if (auto st = Fault(deadline); !st) return st.error();
+    std::lock_guard lock(mu_);
+    auto it = commands_[id].find(command_id);
+    if (it == commands_[id].end()) return MakeError(ErrorCode::kNotFound, "command not found");
+    it->second.status = "exited";
+    it->second.exit_code = 128 + signal;
+    it->second.signal = signal;
+    return it->second;
+  }
+  Result<controlplane::CommandInfo> WaitCommand(const std::string& id, const std::string& command_id,
+                                                std::chrono::milliseconds, controlplane::Deadline deadline) override {
+    if (auto st = Fault(deadline); !st) return st.error();
+    std::lock_guard lock(mu_);
+    auto it = commands_[id].find(command_id);
+    if (it == commands_[id].end()) return MakeError(ErrorCode::kNotFound, "command not found");
+    return it->second;
+  }
+
   // ---- test side ----
   const std::string& id() const { return id_; }
   void UseRealClock() { real_clock_ = true; }
@@ -180,6 +334,8 @@ class FakeWorker final : public controlplane::WorkerClient {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::map<std::string, std::string>> sandboxes_;  // id -> secret name -> value
+  std::map<std::string, std::map<std::string, controlplane::CommandInfo>> commands_;  // sandbox -> id -> info
+  int streams_opened_ = 0;
   int execs_running_ = 0;
   int updates_ = 0;
   bool released_ = false;

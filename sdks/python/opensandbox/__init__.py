@@ -43,6 +43,7 @@ from .models import ApiKeyInfo, ExecResult, ProjectInfo, SandboxInfo, SecretGrou
 from .project import AsyncProject, Project
 from .sandbox import AsyncSandbox, AsyncSandboxExec, Sandbox, SandboxExec, build_exec_body
 from .secret_group import AsyncSecretGroup, SecretGroup
+from .commands import CommandInfo, CommandResult, Commands, Pty, PtySession
 
 __version__ = "0.1.0"
 
@@ -64,6 +65,11 @@ __all__ = [
     "SandboxInfo",
     "ApiKeyInfo",
     "ExecResult",
+    "Commands",
+    "CommandInfo",
+    "CommandResult",
+    "Pty",
+    "PtySession",
     "ConnectionConfig",
     "resolve_config",
     "ApiRequest",

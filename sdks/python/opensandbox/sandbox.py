@@ -17,6 +17,7 @@ import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ._config import ConnectionConfig
+from .commands import Commands, Pty
 from ._http import ApiRequest, HttpClient, seg
 from .errors import ConfigurationError, OpenSandboxError
 from .models import ExecResult, SandboxInfo
@@ -113,6 +114,10 @@ class Sandbox:
         self._client = client
         #: Command execution: ``sandbox.exec.run(...)``.
         self.exec = SandboxExec(self)
+        #: Streamed and background commands: ``sandbox.commands.run/start/list/attach/kill``.
+        self.commands = Commands(self)
+        #: Terminals: ``sandbox.pty.create(...)``.
+        self.pty = Pty(self)
 
     def __repr__(self) -> str:
         return f"Sandbox(sandbox_id={self.sandbox_id!r}, status={self.info.status!r})"

@@ -16,6 +16,16 @@ export { SecretGroup } from "./secretGroup.js";
 export { ApiKey } from "./apiKey.js";
 export { Sandbox, SandboxExec, buildExecBody, type ExecRequestBody } from "./sandbox.js";
 export {
+  Commands,
+  Pty,
+  PtySession,
+  type CommandInfo,
+  type CommandOptions,
+  type CommandResult,
+  type PtyOptions,
+  type RunOptions,
+} from "./commands.js";
+export {
   DEFAULT_API_URL,
   DEFAULT_MAX_RETRIES,
   DEFAULT_REQUEST_TIMEOUT_MS,

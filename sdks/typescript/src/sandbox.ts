@@ -7,6 +7,7 @@
  * (`osb_sealed_` + 32 hex); the real value is swapped in by the host-side
  * proxy on allowed HTTPS requests.
  */
+import { Commands, Pty } from "./commands.js";
 import { splitConnectionOptions, type ConnectionOptions } from "./config.js";
 import { ConfigurationError, OpenSandboxError } from "./errors.js";
 import { ApiRequest, HttpClient, seg } from "./http.js";
@@ -89,6 +90,10 @@ export class Sandbox {
   readonly info: SandboxInfo;
   /** Command execution. */
   readonly exec: SandboxExec;
+  /** Streamed and background commands. */
+  readonly commands: Commands;
+  /** Terminals. */
+  readonly pty: Pty;
   /** @internal the connection this handle uses. */
   readonly client: HttpClient;
 
@@ -97,6 +102,8 @@ export class Sandbox {
     this.info = info;
     this.client = client;
     this.exec = new SandboxExec(this);
+    this.commands = new Commands(this);
+    this.pty = new Pty(this, this.commands);
   }
 
   /**

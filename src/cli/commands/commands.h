@@ -22,6 +22,7 @@ void AddSandboxCommands(CLI::App& root, Context& ctx);      // create list get e
 void AddLoginCommands(CLI::App& root, Context& ctx);        // login, version
 void AddApiKeyCommands(CLI::App& root, Context& ctx);       // api-key create|list|delete
 void AddCheckpointCommands(CLI::App& root, Context& ctx);   // checkpoint create|list|delete, timeout, hibernate, wake
+void AddExecCommands(CLI::App& root, Context& ctx);         // exec (streamed), ps, attach, kill-cmd, shell
 
 // --- helpers shared by the verb files ----------------------------------
 

@@ -1,4 +1,4 @@
-// oc create | list | get | exec | kill, and `oc sandbox delete` (alias of kill).
+// oc create | list | get | kill (exec: exec_commands.cpp), and `oc sandbox delete` (alias of kill).
 #include <memory>
 
 #include "cli/commands/commands.h"
@@ -23,16 +23,6 @@ struct CreateFlags {
   CLI::Option* memory_opt = nullptr;
   CLI::Option* timeout_opt = nullptr;
   CLI::Option* egress_opt = nullptr;
-};
-
-struct ExecFlags {
-  std::string id;
-  std::vector<std::string> command;
-  std::vector<std::string> envs;
-  std::string cwd;
-  int timeout = 0;
-  CLI::Option* cwd_opt = nullptr;
-  CLI::Option* timeout_opt = nullptr;
 };
 
 void PrintSandbox(Context& ctx, const nlohmann::json& s) {
@@ -103,54 +93,6 @@ int Kill(Context& ctx, const std::string& id) {
   return PrintDeleted(ctx, *res, "sandbox " + id);
 }
 
-// Exit status as a shell would report it: 0-255 as-is; a negative value
-// (killed by signal n) as 128+n; anything else 1 when non-zero.
-int ProcessExitCode(long long code) {
-  if (code >= 0 && code <= 255) return static_cast<int>(code);
-  if (code < 0 && code >= -127) return static_cast<int>(128 - code);
-  return 1;
-}
-
-int Exec(Context& ctx, const ExecFlags& f) {
-  if (f.command.empty()) return ctx.Usage("missing the command: oc exec <id> -- CMD [ARGS...]");
-  auto envs = ParseEnvPairs(f.envs);
-  if (!envs) return ctx.Usage(envs.error().message);
-  nlohmann::json body = {{"cmd", f.command.front()}};
-  if (f.command.size() > 1) body["args"] = std::vector<std::string>(f.command.begin() + 1, f.command.end());
-  if (!envs->empty()) body["envs"] = *envs;
-  if (f.cwd_opt->count() > 0) body["cwd"] = f.cwd;
-  if (f.timeout_opt->count() > 0) body["timeout"] = f.timeout;
-
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
-  ApiClient::CallOptions options;
-  // The command may legitimately run long; leave the server time to answer.
-  options.timeout = f.timeout_opt->count() > 0 ? std::chrono::seconds(f.timeout + 60)
-                                                : std::chrono::seconds(15 * 60);
-  auto res = api->Call("POST", ApiPath({"sandboxes", f.id, "exec", "run"}), &body, options);
-  if (!res) return ctx.Fail(res.error());
-  const nlohmann::json& r = *res;
-  if (ctx.json) {
-    PrintJson(ctx.out(), r);
-  } else {
-    // Raw bytes, untouched: this is the command's own output.
-    if (r.contains("stdout") && r["stdout"].is_string()) ctx.out() << r["stdout"].get<std::string>();
-    ctx.out().flush();
-    if (r.contains("stderr") && r["stderr"].is_string()) ctx.err() << r["stderr"].get<std::string>();
-    for (const char* stream : {"stdout", "stderr"}) {
-      std::string flag = std::string(stream) + "Truncated";
-      if (r.contains(flag) && r[flag].is_boolean() && r[flag].get<bool>()) {
-        ctx.Warn(std::string("the command's ") + stream + " was truncated by the server");
-      }
-    }
-  }
-  if (!r.contains("exitCode") || !r["exitCode"].is_number_integer()) {
-    return ctx.Fail(MakeError(ErrorCode::kInternal, "the server's exec response has no exitCode"));
-  }
-  return ProcessExitCode(r["exitCode"].get<long long>());
-}
-
 }  // namespace
 
 void AddSandboxCommands(CLI::App& root, Context& ctx) {
@@ -182,16 +124,7 @@ void AddSandboxCommands(CLI::App& root, Context& ctx) {
   get->add_option("id", *get_id, "Sandbox id")->required()->check(NonEmptyArg());
   OnRun(get, ctx, [&ctx, get_id] { return Get(ctx, *get_id); });
 
-  auto ef = std::make_shared<ExecFlags>();
-  auto* exec = root.add_subcommand(
-      "exec", "Run a command in a sandbox: prints its stdout/stderr, exits with its exit code");
-  exec->add_option("id", ef->id, "Sandbox id")->required()->check(NonEmptyArg());
-  exec->add_option("command", ef->command, "Command and arguments; put them after -- when they contain options")->required();
-  exec->add_option("--env", ef->envs, "Environment variable K=V for this command; repeatable")
-      ->type_name("K=V");
-  ef->cwd_opt = exec->add_option("--cwd", ef->cwd, "Working directory inside the sandbox");
-  ef->timeout_opt = exec->add_option("--timeout", ef->timeout, "Kill the command after this many seconds");
-  OnRun(exec, ctx, [&ctx, ef] { return Exec(ctx, *ef); });
+  // `exec` lives in exec_commands.cpp (streamed by default).
 
   auto kill_id = std::make_shared<std::string>();
   auto* kill = root.add_subcommand("kill", "Destroy a sandbox");

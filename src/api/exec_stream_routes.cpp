@@ -1,0 +1,263 @@
+#include "api/exec_stream_routes.h"
+
+#include "api/command_frames.h"
+
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <chrono>
+#include <thread>
+
+#include "api/json_body.h"
+#include "api/websocket.h"
+#include "store/store.h"
+
+namespace osb::api {
+namespace {
+
+using controlplane::CommandEvent;
+using controlplane::CommandInfo;
+using controlplane::CommandSpec;
+using controlplane::CommandStream;
+using nlohmann::json;
+
+constexpr char kStdoutId = 1;
+constexpr char kStderrId = 2;
+constexpr int kMaxWaitSec = 300;
+constexpr size_t kStdinChunk = 64 * 1024;
+
+std::string Rfc3339(int64_t unix_ms) {
+  if (unix_ms <= 0) return "";
+  return store::Rfc3339Ms(std::chrono::system_clock::time_point(std::chrono::milliseconds(unix_ms)));
+}
+
+json CommandJson(const CommandInfo& c) {
+  json j = {{"id", c.id},
+            {"cmd", c.cmd},
+            {"args", c.args},
+            {"status", c.status},
+            {"pty", c.pty},
+            {"detached", c.detached},
+            {"startedAt", Rfc3339(c.started_at_unix_ms)}};
+  if (c.status == "exited") {
+    j["exitCode"] = c.exit_code;
+    j["signal"] = c.signal;
+    j["timedOut"] = c.timed_out;
+    j["endedAt"] = Rfc3339(c.ended_at_unix_ms);
+  } else {
+    j["exitCode"] = nullptr;
+  }
+  return j;
+}
+
+// Sends {"type":"error"} and closes: 1008 for the client's fault (4xx),
+// 1011 otherwise.
+void FailChannel(WebSocketChannel& ch, const Error& e) {
+  const Response r = ErrorResponse(e);
+  json msg = {{"type", "error"}, {"status", r.status}};
+  auto parsed = json::parse(r.body, nullptr, false);
+  msg["error"] = parsed.is_object() && parsed.contains("error") ? parsed["error"] : json("error");
+  ch.Send(WsMessage{false, Dump(msg)});
+  ch.Close(r.status < 500 ? kWsPolicyViolation : kWsInternalError, r.status < 500 ? "request refused" : "server error");
+}
+
+// Relays one command stream <-> one WebSocket until the command's exit has
+// been sent or either side went away.
+void Relay(const std::shared_ptr<WebSocketChannel>& ch, std::unique_ptr<CommandStream> stream) {
+  std::thread inbound([&] {
+    while (auto m = ch->Receive()) {
+      auto f = ParseClientFrame(m->binary, m->data);
+      if (!f || f->kind == ClientFrame::kStart) {
+        const std::string why = f ? "start: the command is already running" : f.error().message;
+        ch->Send(WsMessage{false, Dump({{"type", "error"}, {"status", 400}, {"error", why}})});
+        ch->Close(kWsPolicyViolation, why.substr(0, 120));
+        break;
+      }
+      bool ok = true;
+      switch (f->kind) {
+        case ClientFrame::kStdin:
+          // The worker takes stdin in frames of at most 64 KiB.
+          for (size_t at = 0; ok && at < f->data.size(); at += kStdinChunk)
+            ok = stream->WriteStdin(f->data.substr(at, kStdinChunk));
+          break;
+        case ClientFrame::kEof: ok = stream->CloseStdin(); break;
+        case ClientFrame::kResize: ok = stream->Resize(f->cols, f->rows); break;
+        case ClientFrame::kSignal: ok = stream->Signal(f->signal); break;
+        case ClientFrame::kStart: break;
+      }
+      if (!ok) break;
+    }
+    // The client left (or broke the protocol): end the stream. A command
+    // started with this stream dies with it; an attached one only detaches.
+    stream->Cancel();
+  });
+
+  CommandEvent e;
+  bool exited = false;
+  while (!exited && stream->Read(&e)) {
+    WsMessage out;
+    switch (e.kind) {
+      case CommandEvent::kStarted:
+        out.data = Dump({{"type", "started"}, {"command", CommandJson(e.info)}});
+        break;
+      case CommandEvent::kStdout:
+      case CommandEvent::kStderr:
+        out.binary = true;
+        out.data.reserve(e.data.size() + 1);
+        out.data.push_back(e.kind == CommandEvent::kStdout ? kStdoutId : kStderrId);
+        out.data += e.data;
+        break;
+      case CommandEvent::kDropped:
+        out.data = Dump({{"type", "dropped"}, {"bytes", e.dropped}});
+        break;
+      case CommandEvent::kExit: {
+        json j = {{"type", "exit"}, {"exitCode", e.info.exit_code}, {"timedOut", e.info.timed_out}};
+        j["signal"] = e.info.signal ? json(e.info.signal) : json(nullptr);
+        out.data = Dump(j);
+        exited = true;
+        break;
+      }
+    }
+    if (!ch->Send(std::move(out))) break;
+  }
+  if (exited) {
+    stream->WritesDone();
+    (void)stream->Finish();
+    ch->Close(kWsNormalClose, "exited");
+  } else {
+    stream->Cancel();
+    Status st = stream->Finish();
+    if (!st) FailChannel(*ch, st.error());
+    else ch->Close(kWsInternalError, "stream ended");
+  }
+  inbound.join();
+}
+
+// The first message of /exec/stream and /pty must be a start.
+void StartAndRelay(const std::shared_ptr<WebSocketChannel>& ch, controlplane::CommandService& commands,
+                   const std::string& org_id, const std::string& sandbox_id, bool force_pty) {
+  auto first = ch->Receive();
+  if (!first) return;
+  auto f = ParseClientFrame(first->binary, first->data);
+  if (!f) return FailChannel(*ch, f.error());
+  if (f->kind != ClientFrame::kStart)
+    return FailChannel(*ch, MakeError(ErrorCode::kInvalidArgument, "the first message must be {\"type\":\"start\"}"));
+  CommandSpec spec = std::move(f->start);
+  if (force_pty) {
+    spec.pty = true;
+    if (spec.cmd.empty()) spec.cmd = "/bin/bash";
+  }
+  if (spec.cmd.empty()) return FailChannel(*ch, MakeError(ErrorCode::kInvalidArgument, "cmd: required"));
+  auto stream = commands.Open(org_id, sandbox_id, spec);
+  if (!stream) return FailChannel(*ch, stream.error());
+  Relay(ch, std::move(*stream));
+}
+
+Response NeedsUpgrade(Request& req, std::function<void(std::shared_ptr<WebSocketChannel>)> run) {
+  (void)req;
+  Response r;
+  r.websocket = std::move(run);
+  return r;
+}
+
+}  // namespace
+
+void RegisterCommandRoutes(Router& router, controlplane::CommandService& commands) {
+  auto stream_route = [&commands](bool pty) {
+    return [&commands, pty](Request& req) {
+      const std::string sandbox_id = req.Param("id");
+      if (Status st = commands.CheckSandbox(req.org_id, sandbox_id); !st) return ErrorResponse(st.error());
+      return NeedsUpgrade(req, [&commands, org = req.org_id, sandbox_id, pty](std::shared_ptr<WebSocketChannel> ch) {
+        StartAndRelay(ch, commands, org, sandbox_id, pty);
+      });
+    };
+  };
+  router.Add("GET", "/api/sandboxes/{id}/exec/stream", stream_route(false));
+  router.Add("GET", "/api/sandboxes/{id}/pty", stream_route(true));
+
+  router.Add("POST", "/api/sandboxes/{id}/commands", [&commands](Request& req) {
+    auto spec = ParseCommandSpec(req.body, false);
+    if (!spec) return ErrorResponse(spec.error());
+    if (spec->cmd.empty()) return ErrorResponse(400, "cmd: required");
+    auto started = commands.Start(req.org_id, req.Param("id"), *spec);
+    if (!started) return ErrorResponse(started.error());
+    return JsonResponse(201, CommandJson(*started));
+  });
+  router.Add("GET", "/api/sandboxes/{id}/commands", [&commands](Request& req) {
+    auto list = commands.List(req.org_id, req.Param("id"));
+    if (!list) return ErrorResponse(list.error());
+    json out = json::array();
+    for (const auto& c : *list) out.push_back(CommandJson(c));
+    return JsonResponse(200, out);
+  });
+  router.Add("GET", "/api/sandboxes/{id}/commands/{cmd}", [&commands](Request& req) {
+    auto c = commands.Get(req.org_id, req.Param("id"), req.Param("cmd"));
+    if (!c) return ErrorResponse(c.error());
+    return JsonResponse(200, CommandJson(*c));
+  });
+  router.Add("GET", "/api/sandboxes/{id}/commands/{cmd}/attach", [&commands](Request& req) {
+    const std::string sandbox_id = req.Param("id"), command_id = req.Param("cmd");
+    // Before the upgrade: another org's sandbox, or a command id that is not
+    // this sandbox's, is a plain 404.
+    auto c = commands.Get(req.org_id, sandbox_id, command_id);
+    if (!c) return ErrorResponse(c.error());
+    return NeedsUpgrade(req, [&commands, org = req.org_id, sandbox_id, command_id](std::shared_ptr<WebSocketChannel> ch) {
+      auto stream = commands.Attach(org, sandbox_id, command_id);
+      if (!stream) return FailChannel(*ch, stream.error());
+      Relay(ch, std::move(*stream));
+    });
+  });
+  router.Add("POST", "/api/sandboxes/{id}/commands/{cmd}/kill", [&commands](Request& req) {
+    int signal = SIGKILL;
+    if (!req.body.empty()) {
+      auto j = json::parse(req.body, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) return ErrorResponse(400, "body: must be a JSON object");
+      for (auto it = j.begin(); it != j.end(); ++it)
+        if (it.key() != "signal") return ErrorResponse(400, it.key().substr(0, 64) + ": unknown field");
+      if (j.contains("signal") && !j["signal"].is_null()) {
+        std::optional<int> sig;
+        if (j["signal"].is_number_integer()) {
+          const auto v = j["signal"].get<int64_t>();
+          if (v >= 1 && v <= 64) sig = static_cast<int>(v);
+        } else if (j["signal"].is_string()) {
+          sig = ParseSignal(j["signal"].get<std::string>());
+        }
+        if (!sig) return ErrorResponse(400, "signal: a number 1-64 or a name like TERM");
+        signal = *sig;
+      }
+    }
+    auto c = commands.Kill(req.org_id, req.Param("id"), req.Param("cmd"), signal);
+    if (!c) return ErrorResponse(c.error());
+    return JsonResponse(200, CommandJson(*c));
+  });
+  router.Add("POST", "/api/sandboxes/{id}/commands/{cmd}/wait", [&commands](Request& req) {
+    int timeout = 60;
+    if (!req.query.empty()) {
+      const std::string prefix = "timeout=";
+      if (req.query.rfind(prefix, 0) != 0 || req.query.size() > prefix.size() + 3 ||
+          req.query.size() == prefix.size())
+        return ErrorResponse(400, "timeout: query parameter, 0-300 seconds");
+      timeout = 0;
+      for (char ch : req.query.substr(prefix.size())) {
+        if (!std::isdigit(static_cast<unsigned char>(ch))) return ErrorResponse(400, "timeout: 0-300 seconds");
+        timeout = timeout * 10 + (ch - '0');
+      }
+      if (timeout > kMaxWaitSec) return ErrorResponse(400, "timeout: 0-300 seconds");
+    }
+    Response r;
+    r.deferred = [&commands, org = req.org_id, id = req.Param("id"), cmd = req.Param("cmd"), timeout](Deliver deliver) {
+      Status admitted = commands.WaitAsync(org, id, cmd, std::chrono::seconds(timeout),
+                                           [deliver](Result<CommandInfo> out) {
+                                             if (!out) return deliver(ErrorResponse(out.error()));
+                                             deliver(JsonResponse(200, CommandJson(*out)));
+                                           });
+      if (!admitted) deliver(ErrorResponse(admitted.error()));
+    };
+    return r;
+  });
+}
+
+}  // namespace osb::api
