@@ -35,6 +35,7 @@ struct SandboxRequest {
   std::optional<int> timeout_sec;          // "timeout" in the API
   std::map<std::string, std::string> envs;
   std::optional<std::vector<std::string>> egress_allowlist;
+  std::map<std::string, std::string> metadata;  // checked by ValidateSandboxMetadata
 };
 
 // Values are wiped when the object is destroyed (PlainSecret's destructor).

@@ -1,5 +1,7 @@
 #include "controlplane/sandboxes.h"
 
+#include "controlplane/sandbox_metadata.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -53,6 +55,12 @@ SandboxView ViewFromRow(const store::SandboxRow& row) {
     v.started_at = c.value("startedAt", row.created_at);
     v.end_at = c.value("endAt", "");
   }
+  const json m = json::parse(row.metadata, nullptr, false);
+  if (m.is_object()) {
+    for (const auto& [k, val] : m.items()) {
+      if (val.is_string()) v.metadata[k] = val.get<std::string>();
+    }
+  }
   return v;
 }
 
@@ -79,12 +87,15 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
   v.memory_mb = resolved->memory_mb;
   v.timeout_sec = resolved->timeout_sec;
   v.egress_allowlist = resolved->egress_allowlist;
+  if (Status m = ValidateSandboxMetadata(request.metadata); !m) return m.error();
+  v.metadata = request.metadata;
 
   // Reserve first: the row ("creating") holds the room on the worker while
   // the worker builds the sandbox, so concurrent creates through any replica
   // see it.
   store::SandboxRow row{v.id, org_id, v.project_id, "", "creating", ConfigJson(v),
-                        store::Rfc3339Ms(workers_.Now()), std::nullopt, v.cpu_count, v.memory_mb};
+                        store::Rfc3339Ms(workers_.Now()), std::nullopt, v.cpu_count, v.memory_mb,
+                        json(v.metadata).dump()};
   auto placed = workers_.Place(row, {"", limits_.org_max_sandboxes, limits_.org_max_memory_mb});
   if (!placed) return placed.error();
   v.worker_id = placed->worker_id;
@@ -175,6 +186,18 @@ Status SandboxService::ExecAsync(const std::string& org_id, const std::string& i
   return long_calls_.Submit(org_id, [this, org_id, id, cmd = std::move(cmd), done = std::move(done)] {
     done(Exec(org_id, id, cmd));
   });
+}
+
+Result<std::shared_ptr<WorkerClient>> SandboxService::RunningClient(const std::string& org_id,
+                                                                   const std::string& id) {
+  auto row = store_.GetSandbox(org_id, id);
+  if (!row) return row.error();
+  if (row->status != "running") return MakeError(ErrorCode::kConflict, "sandbox " + id + " is not running");
+  return workers_.ClientFor(row->worker_id);
+}
+
+Status SandboxService::SubmitLongCall(const std::string& org_id, std::function<void()> call) {
+  return long_calls_.Submit(org_id, std::move(call));
 }
 
 RefreshReport SandboxService::OnSecretChange(const SecretChange& change) {

@@ -48,6 +48,7 @@ struct SandboxView {
   std::string started_at;  // RFC 3339
   std::string end_at;      // when the sandbox's timeout kills it
   std::optional<std::string> ended_at;
+  std::map<std::string, std::string> metadata;
 };
 
 // The secrets a restarted worker needs for one of its running sandboxes.
@@ -114,6 +115,12 @@ class SandboxService {
   // window (and every reservation whose creator died) as "lost". Returns the
   // ids this call marked (each is marked by exactly one caller).
   Result<std::vector<std::string>> SweepLost();
+
+  // For calls that reach into a running sandbox (files): the client of its
+  // worker (kNotFound unknown/other org, kConflict not running), and the
+  // same long-call executor as ExecAsync (kResourceExhausted over a cap).
+  Result<std::shared_ptr<WorkerClient>> RunningClient(const std::string& org_id, const std::string& id);
+  Status SubmitLongCall(const std::string& org_id, std::function<void()> call);
 
  private:
   // Pushes the effective value (or removal) of each name to every running

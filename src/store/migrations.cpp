@@ -88,6 +88,11 @@ const std::vector<Migration>& Migrations() {
            "CREATE INDEX sandboxes_worker_status ON sandboxes (worker_id, status)",
            "CREATE INDEX sandboxes_org_status ON sandboxes (org_id, status)",
        }},
+      {7,
+       "sandbox metadata (a small string map set at create, issue 15)",
+       {
+           "ALTER TABLE sandboxes ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'",
+       }},
   };
   return migrations;
 }
