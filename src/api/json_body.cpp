@@ -71,6 +71,13 @@ Result<std::optional<std::string>> JsonBody::String(const char* field) const {
   return std::optional<std::string>(v->get<std::string>());
 }
 
+Result<std::optional<bool>> JsonBody::Bool(const char* field) const {
+  const auto* v = Find(field);
+  if (!v) return std::optional<bool>();
+  if (!v->is_boolean()) return MakeError(ErrorCode::kInvalidArgument, std::string(field) + ": must be true or false");
+  return std::optional<bool>(v->get<bool>());
+}
+
 Result<std::optional<int>> JsonBody::Int(const char* field) const {
   const auto* v = Find(field);
   if (!v) return std::optional<int>();

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "api/file_routes.h"
 #include "api/sandbox_routes.h"
 #include "controlplane/grpc_worker_client.h"
 
@@ -38,6 +39,8 @@ Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, con
                                                   " (is another process using that port?)");
   }
   RegisterSandboxRoutes(cp.router(), *plane->sandboxes_);
+  plane->files_ = std::make_unique<controlplane::SandboxFiles>(*plane->sandboxes_);
+  RegisterFileRoutes(cp.router(), *plane->files_);
   controlplane::WorkerPool* workers = plane->workers_.get();
   cp.SetReadinessCheck([workers] { return workers->Ready(); });
   controlplane::SandboxService* sandboxes = plane->sandboxes_.get();
