@@ -73,6 +73,7 @@ int RunOc(int argc, const char* const* argv, const Io& io) {
   AddSandboxCommands(app, ctx);
   AddLoginCommands(app, ctx);
   AddApiKeyCommands(app, ctx);
+  AddFileCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

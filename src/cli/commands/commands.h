@@ -21,6 +21,7 @@ void AddSecretCommands(CLI::App& root, Context& ctx);       // secret, secret-gr
 void AddSandboxCommands(CLI::App& root, Context& ctx);      // create list get exec kill, sandbox delete
 void AddLoginCommands(CLI::App& root, Context& ctx);        // login, version
 void AddApiKeyCommands(CLI::App& root, Context& ctx);       // api-key create|list|delete
+void AddFileCommands(CLI::App& root, Context& ctx);         // files ls|cat|put|get|rm|mkdir, cp
 
 // --- helpers shared by the verb files ----------------------------------
 
