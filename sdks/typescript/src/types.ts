@@ -87,6 +87,8 @@ export interface SandboxInfo {
   memoryMB?: number;
   startedAt?: string;
   endAt?: string;
+  /** Set at create; {} when none. */
+  metadata?: Record<string, string>;
 }
 
 /** Fields of `POST /api/sandboxes`; project defaults apply to what is left out. */
@@ -101,6 +103,10 @@ export interface SandboxCreateParams {
   /** Plain (unsealed) environment variables; they win over a secret of the same name. */
   envs?: Record<string, string>;
   egressAllowlist?: string[];
+  /** Alias of templateID (seed-compatible). */
+  template?: string;
+  /** A small string map kept with the sandbox and returned everywhere (<= 64 keys). */
+  metadata?: Record<string, string>;
 }
 
 /** Result of a command run in a sandbox. */
