@@ -22,21 +22,23 @@ Status WorkerClient::RemoveFile(const std::string&, const std::string&, bool, De
 
 Status SandboxFiles::UploadAsync(const std::string& org_id, const std::string& id, const std::string& path,
                                  uint32_t mode, ChunkSource next, std::function<void(Result<int64_t>)> done) {
-  auto client = sandboxes_.RunningClient(org_id, id);
-  if (!client) return client.error();
+  // The sandbox lookup (a store query) runs on the long-call thread too:
+  // callers may be on an I/O thread.
   return sandboxes_.SubmitLongCall(
-      org_id, [this, c = *client, id, path, mode, next = std::move(next), done = std::move(done)] {
-        done(c->UploadFile(id, path, mode, next, TransferDeadline()));
+      org_id, [this, org_id, id, path, mode, next = std::move(next), done = std::move(done)] {
+        auto client = sandboxes_.RunningClient(org_id, id);
+        if (!client) return done(client.error());
+        done((*client)->UploadFile(id, path, mode, next, TransferDeadline()));
       });
 }
 
 Status SandboxFiles::DownloadAsync(const std::string& org_id, const std::string& id, const std::string& path,
                                    DownloadSink sink, std::function<void(Status)> done) {
-  auto client = sandboxes_.RunningClient(org_id, id);
-  if (!client) return client.error();
   return sandboxes_.SubmitLongCall(
-      org_id, [this, c = *client, id, path, sink = std::move(sink), done = std::move(done)] {
-        done(c->DownloadFile(id, path, sink, TransferDeadline()));
+      org_id, [this, org_id, id, path, sink = std::move(sink), done = std::move(done)] {
+        auto client = sandboxes_.RunningClient(org_id, id);
+        if (!client) return done(client.error());
+        done((*client)->DownloadFile(id, path, sink, TransferDeadline()));
       });
 }
 

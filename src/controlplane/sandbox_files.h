@@ -27,12 +27,14 @@ class SandboxFiles {
       : sandboxes_(sandboxes), transfer_deadline_(transfer_deadline) {}
 
   // Runs the upload on the long-call executor, pulling chunks from `next`;
-  // `done` gets the final size or the error. Errors before the start are
-  // returned (and `done` is not called).
+  // `done` gets the final size or the error (an unknown or stopped sandbox
+  // too). Only admission (kResourceExhausted) is returned, and then `done`
+  // is not called. Never blocks: safe on an I/O thread.
   Status UploadAsync(const std::string& org_id, const std::string& id, const std::string& path, uint32_t mode,
                      ChunkSource next, std::function<void(Result<int64_t>)> done);
   // Runs the download on the long-call executor; `sink` receives the size
-  // then the chunks; `done` gets the outcome (also after on_size).
+  // then the chunks; `done` gets the outcome (also after on_size). Returns
+  // like UploadAsync.
   Status DownloadAsync(const std::string& org_id, const std::string& id, const std::string& path, DownloadSink sink,
                        std::function<void(Status)> done);
   Result<FileListing> List(const std::string& org_id, const std::string& id, const std::string& path);
