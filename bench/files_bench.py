@@ -87,6 +87,18 @@ def timed(cmd):
     return dt, r.stdout
 
 
+BEGIN, END = "<!-- files-bench -->", "<!-- /files-bench -->"
+
+
+def add_to_readme(path, md):
+    """Puts the files section into bench/results/README.md (replacing an older one)."""
+    text = open(path).read() if os.path.exists(path) else ""
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + text[text.index(END) + len(END):]
+    with open(path, "w") as f:
+        f.write(text.rstrip("\n") + "\n\n" + BEGIN + "\n" + md.replace("# Files", "## Files", 1) + END + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--osb", required=True)
@@ -176,6 +188,7 @@ def main():
         with open(os.path.join(args.out, "files.md"), "w") as f:
             f.write(md)
         print(md)
+        add_to_readme(os.path.join(args.out, "README.md"), md)
         api_call(url, key, "DELETE", f"/api/sandboxes/{sid}")
     finally:
         os.killpg(dev.pid, signal.SIGTERM)
