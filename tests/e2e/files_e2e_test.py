@@ -263,7 +263,7 @@ class Files(unittest.TestCase):
             code, body = curl(files_url(self.sid, path))
             self.assertEqual(code, 404, path)
             self.assertNotIn(secret.encode(), body)
-        # Another org's key cannot name it either (unknown sandbox for them).
+        # Through its own id the file is there: the 404s above were isolation, not a typo.
         code, body = curl(files_url(self.other, "/home/sandbox/mine"))
         self.assertEqual((code, body), (200, secret.encode()))
 
