@@ -339,7 +339,10 @@ class HttpServer::Impl {
     for (;;) {
       if (self->stopping_) break;
       http::request_parser<http::string_body> parser;
-      parser.body_limit(o.body_limit);
+      // No limit while the header is read (a Content-Length above it would
+      // fail there): streaming routes have none; every other route gets
+      // body_limit right after the header.
+      parser.body_limit(boost::none);
       parser.header_limit(static_cast<std::uint32_t>(o.header_limit));
       c.idle = true;
       c.stream.expires_after(o.idle_timeout);
@@ -354,6 +357,11 @@ class HttpServer::Impl {
         const bool again = co_await ServeStreaming(self, conn, buffer, parser, remote);
         if (!again) break;
         continue;
+      }
+      if (!ec) {
+        parser.body_limit(o.body_limit);
+        const auto declared = parser.content_length();
+        if (declared && *declared > o.body_limit) ec = http::error::body_limit;
       }
       if (!ec && parser.get()[http::field::expect] == "100-continue" && !parser.is_done()) {
         // Only invite the body if it may fit; otherwise the read below fails

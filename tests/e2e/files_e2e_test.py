@@ -105,7 +105,8 @@ class Files(unittest.TestCase):
         cls.marker = os.path.join(cls.host_dir, "shadow")
         with open(cls.marker, "w") as f:
             f.write("HOST-MARKER-" + uuid.uuid4().hex)
-        cls.marker_text = open(cls.marker).read()
+        with open(cls.marker) as f:
+            cls.marker_text = f.read()
         _, a = api("POST", "/api/sandboxes", {"memoryMB": 256, "timeout": 900}, expect=201)
         _, b = api("POST", "/api/sandboxes", {"memoryMB": 128, "timeout": 900}, expect=201)
         cls.sid, cls.other = a["sandboxID"], b["sandboxID"]
@@ -117,7 +118,8 @@ class Files(unittest.TestCase):
         subprocess.run(["rm", "-rf", cls.tmp, cls.host_dir])
 
     def assert_host_untouched(self):
-        self.assertEqual(open(self.marker).read(), self.marker_text)
+        with open(self.marker) as f:
+            self.assertEqual(f.read(), self.marker_text)
         self.assertEqual(sorted(os.listdir(self.host_dir)), ["shadow"])
 
     def test_upload_download_roundtrip_streamed(self):
