@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <limits>
 #include <unordered_map>
 
 #include "api/byte_channel.h"
@@ -341,8 +342,9 @@ class HttpServer::Impl {
       http::request_parser<http::string_body> parser;
       // No limit while the header is read (a Content-Length above it would
       // fail there): streaming routes have none; every other route gets
-      // body_limit right after the header.
-      parser.body_limit(boost::none);
+      // body_limit right after the header. (Not boost::none: Beast 1.74
+      // compares a Content-Length against the optional, and none loses.)
+      parser.body_limit(std::numeric_limits<std::uint64_t>::max());
       parser.header_limit(static_cast<std::uint32_t>(o.header_limit));
       c.idle = true;
       c.stream.expires_after(o.idle_timeout);
@@ -480,7 +482,7 @@ class HttpServer::Impl {
     const HttpServerOptions& o = self->options_;
     boost::system::error_code ec;
     http::request_parser<http::buffer_body> p{std::move(header_parser)};
-    p.body_limit(boost::none);  // any size: it is never held whole
+    p.body_limit(std::numeric_limits<std::uint64_t>::max());  // any size: it is never held whole
     Request req;
     {
       const auto& h = p.get();

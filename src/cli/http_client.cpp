@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <optional>
 
 namespace osb::cli {
@@ -109,7 +110,7 @@ Outcome StreamedExchange(asio::io_context& io, Stream& stream, const ApiUrl& bas
   const bool send_failed = static_cast<bool>(ec);
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
-  parser.body_limit(boost::none);
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   parser.header_limit(64 * 1024);
   ec = Await(io, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
   if (ec) {
