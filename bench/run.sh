@@ -156,6 +156,9 @@ cat "$OUT/README.md"
 echo "== sandbox create -> first exec (whole product, root)"
 python3 "$ROOT/bench/sandbox_bench.py" --osb "$BUILD/osb" --out "$OUT"
 
+echo "== files: ${UPLOAD_GIB} GiB upload/download through the API vs host cat, RSS (issue 15; whole product, root)"
+python3 "$ROOT/bench/files_bench.py" --osb "$BUILD/osb" --out "$OUT" --gib "$UPLOAD_GIB"
+
 echo "== one sandbox attacking, another measured (issue 13; whole product, root)"
 python3 "$ROOT/bench/soak_bench.py" --osb "$BUILD/osb" --out "$OUT"
 

@@ -2,6 +2,7 @@
 // handler code never includes Beast. Owned values; cheap to move.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -12,6 +13,8 @@
 #include "common/result.h"
 
 namespace osb::api {
+
+class ByteChannel;  // api/byte_channel.h
 
 struct CaseInsensitiveLess {
   bool operator()(const std::string& a, const std::string& b) const;
@@ -29,6 +32,9 @@ struct Request {
   // authenticated routes, the caller's org.
   std::map<std::string, std::string> params;
   std::string org_id;
+  // Streaming routes (Router::AddStreaming) only: the request body as it
+  // arrives; null when the request has none. `body` stays empty.
+  std::shared_ptr<ByteChannel> body_stream;
 
   std::string Header(const std::string& name) const;
   const std::string& Param(const std::string& name) const;
@@ -52,6 +58,12 @@ struct Response {
   // server completes the handshake and runs this on a thread of its own;
   // a plain GET to such a route gets 426. Other fields are ignored then.
   std::function<void(std::shared_ptr<WebSocketChannel>)> websocket;
+  // Streaming routes only: the body, written as it is produced (`body` is
+  // ignored). stream_length >= 0 sends a Content-Length, else chunked; a
+  // stream that ends in Abort() cuts the connection so the client sees an
+  // incomplete body, never a complete-looking one.
+  std::shared_ptr<ByteChannel> body_stream;
+  int64_t stream_length = -1;
 };
 
 // {"error": message} with the status mapped from the error code:

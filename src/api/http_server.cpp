@@ -22,8 +22,10 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <limits>
 #include <unordered_map>
 
+#include "api/byte_channel.h"
 #include "api/tls_server_context.h"
 #include "api/websocket_session.h"
 #include "common/accept_backoff.h"
@@ -345,7 +347,11 @@ class HttpServer::Impl {
     for (;;) {
       if (self->stopping_) break;
       http::request_parser<http::string_body> parser;
-      parser.body_limit(o.body_limit);
+      // No limit while the header is read (a Content-Length above it would
+      // fail there): streaming routes have none; every other route gets
+      // body_limit right after the header. (Not boost::none: Beast 1.74
+      // compares a Content-Length against the optional, and none loses.)
+      parser.body_limit(std::numeric_limits<std::uint64_t>::max());
       parser.header_limit(static_cast<std::uint32_t>(o.header_limit));
       c.idle = true;
       c.stream.expires_after(o.idle_timeout);
@@ -354,6 +360,18 @@ class HttpServer::Impl {
       });
       co_await std::move(read_header);
       c.idle = false;
+      if (!ec && self->router_->IsStreaming(std::string(parser.get().method_string()),
+                                            std::string(parser.get().target().substr(
+                                                0, parser.get().target().find('?'))))) {
+        const bool again = co_await ServeStreaming(self, conn, buffer, parser, remote);
+        if (!again) break;
+        continue;
+      }
+      if (!ec) {
+        parser.body_limit(o.body_limit);
+        const auto declared = parser.content_length();
+        if (declared && *declared > o.body_limit) ec = http::error::body_limit;
+      }
       if (!ec && parser.get()[http::field::expect] == "100-continue" && !parser.is_done()) {
         // Only invite the body if it may fit; otherwise the read below fails
         // with body_limit straight away.
@@ -455,6 +473,218 @@ class HttpServer::Impl {
     }
     c.stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     c.stream.close();
+  }
+
+  // --- streaming routes (Router::AddStreaming; docs/files.md) -------------
+  // Wakes a coroutine waiting on its connection's strand when a ByteChannel
+  // or a deferred response changes. The waiter re-checks its condition
+  // before each wait, so a notification is never lost: one that comes
+  // before the wait starts finds the condition already true.
+  struct Signal {
+    explicit Signal(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    std::function<void()> Notifier(const std::shared_ptr<Signal>& self) {
+      std::weak_ptr<Signal> weak = self;
+      auto ex = timer.get_executor();
+      return [weak, ex] {
+        asio::post(ex, [weak] {
+          if (auto s = weak.lock()) s->timer.cancel();
+        });
+      };
+    }
+    awaitable<void> Wait() {
+      boost::system::error_code ignored;
+      timer.expires_at(asio::steady_timer::time_point::max());
+      co_await timer.async_wait(asio::redirect_error(use_awaitable, ignored));
+    }
+  };
+
+  // One request on a streaming route, start to end: dispatch after the
+  // headers, feed the body (if any) into a ByteChannel while the deferred
+  // work drains it, then write the response, streaming its body_stream.
+  // Returns whether the connection may serve another request.
+  static awaitable<bool> ServeStreaming(Impl* self, std::shared_ptr<Connection> conn, beast::flat_buffer& buffer,
+                                        http::request_parser<http::string_body>& header_parser,
+                                        const std::string& remote) {
+    Connection& c = *conn;
+    const HttpServerOptions& o = self->options_;
+    boost::system::error_code ec;
+    http::request_parser<http::buffer_body> p{std::move(header_parser)};
+    p.body_limit(std::numeric_limits<std::uint64_t>::max());  // any size: it is never held whole
+    Request req;
+    {
+      const auto& h = p.get();
+      if (auto bad = OriginFormError(std::string_view(h.target().data(), h.target().size()))) {
+        co_await Write(c, o, ErrorResponse(400, *bad), h.version(), false, ec);
+        co_return false;
+      }
+      req.method = std::string(h.method_string());
+      const std::string target(h.target());
+      const auto q = target.find('?');
+      req.path = target.substr(0, q);
+      if (q != std::string::npos) req.query = target.substr(q + 1);
+      for (const auto& field : h) req.headers[std::string(field.name_string())] = std::string(field.value());
+      req.remote = remote;
+    }
+    const unsigned version = p.get().version();
+    const bool keep_alive = p.get().keep_alive();
+    const bool expect_continue = p.get()[http::field::expect] == "100-continue";
+    auto signal = std::make_shared<Signal>(c.stream.get_executor());
+    std::shared_ptr<ByteChannel> in;
+    if (!p.is_done()) {
+      in = std::make_shared<ByteChannel>(4);
+      in->SetNotifier(signal->Notifier(signal));
+      req.body_stream = in;
+    }
+    struct Stop {  // the other side may outlive this coroutine: unhook and end it
+      std::shared_ptr<ByteChannel> ch;
+      ~Stop() {
+        if (ch) {
+          ch->SetNotifier({});
+          ch->Abort();
+        }
+      }
+    } stop_in{in};
+    const auto start = std::chrono::steady_clock::now();
+    Response resp = co_await asio::co_spawn(
+        self->handlers_.get_executor(),
+        [self, &req]() -> awaitable<Response> { co_return self->router_->Dispatch(req); }, use_awaitable);
+    bool body_read = p.is_done();
+    if (resp.deferred) {
+      // The response arrives from another thread into `slot`.
+      struct Slot {
+        std::mutex mu;
+        std::optional<Response> response;
+      };
+      auto slot = std::make_shared<Slot>();
+      {
+        std::lock_guard lock(self->deferred_mu_);
+        ++self->deferred_;
+      }
+      auto notify = signal->Notifier(signal);
+      auto once = std::make_shared<std::atomic<bool>>(false);
+      auto begin = std::move(resp.deferred);
+      begin([self, slot, notify, once](Response r) {
+        if (once->exchange(true)) return;
+        {
+          std::lock_guard lock(slot->mu);
+          slot->response = std::move(r);
+        }
+        notify();
+        std::lock_guard lock(self->deferred_mu_);
+        if (--self->deferred_ == 0) self->deferred_cv_.notify_all();
+      });
+      auto ready = [&] {
+        std::lock_guard lock(slot->mu);
+        return slot->response.has_value();
+      };
+      if (in && expect_continue && !ready()) {
+        http::response<http::empty_body> cont{http::status::continue_, version};
+        c.stream.expires_after(o.io_timeout);
+        auto write = OnStream(c, [&](auto& s) { return http::async_write(s, cont, asio::redirect_error(use_awaitable, ec)); });
+        co_await std::move(write);
+        if (ec) co_return false;
+      }
+      // Feed the body while the work runs; stop early if it answered.
+      std::vector<char> piece(in ? 256 * 1024 : 0);
+      bool client_failed = false;
+      while (in && !p.is_done() && !ready()) {
+        p.get().body().data = piece.data();
+        p.get().body().size = piece.size();
+        c.stream.expires_after(o.io_timeout);
+        auto read = OnStream(c, [&](auto& s) { return http::async_read(s, buffer, p, asio::redirect_error(use_awaitable, ec)); });
+        co_await std::move(read);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) {
+          client_failed = true;
+          in->Abort();
+          break;
+        }
+        const size_t n = piece.size() - p.get().body().size;
+        if (n == 0) continue;
+        std::string chunk(piece.data(), n);
+        bool closed = false;
+        for (;;) {
+          const auto r = in->TryPush(chunk);
+          if (r == ByteChannel::Poll::kReady) break;
+          if (r == ByteChannel::Poll::kClosed) {
+            closed = true;
+            break;
+          }
+          co_await signal->Wait();
+        }
+        if (closed) break;
+      }
+      body_read = p.is_done();
+      if (in && body_read && !client_failed) in->Finish();
+      while (!ready()) co_await signal->Wait();
+      {
+        std::lock_guard lock(slot->mu);
+        resp = std::move(*slot->response);
+      }
+      if (client_failed) co_return false;
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start).count();
+    spdlog::info("http: {} {} {} {} {}ms", remote, req.method, req.path, resp.status, ms);
+    // A body we did not read to its end cannot be followed by another request.
+    const bool again = keep_alive && body_read && !self->stopping_;
+    if (!resp.body_stream) {
+      co_await Write(c, o, resp, version, again, ec);
+      if (!ec && !body_read) co_await Drain(c);
+      co_return !ec && again;
+    }
+    std::shared_ptr<ByteChannel> out = resp.body_stream;
+    out->SetNotifier(signal->Notifier(signal));
+    Stop stop_out{out};
+    http::response<http::buffer_body> res{static_cast<http::status>(resp.status), version};
+    res.set(http::field::server, "osb");
+    res.set(http::field::content_type, resp.content_type);
+    for (const auto& [k, v] : resp.headers) res.set(k, v);
+    if (resp.stream_length >= 0) {
+      res.content_length(static_cast<uint64_t>(resp.stream_length));
+    } else {
+      res.chunked(true);
+    }
+    res.keep_alive(again);
+    res.body().data = nullptr;
+    res.body().more = true;
+    http::response_serializer<http::buffer_body> sr{res};
+    c.stream.expires_after(o.io_timeout);
+    auto head = OnStream(c, [&](auto& s) { return http::async_write_header(s, sr, asio::redirect_error(use_awaitable, ec)); });
+    co_await std::move(head);
+    if (ec) co_return false;
+    std::string chunk;
+    for (;;) {
+      const auto r = out->TryPop(&chunk);
+      if (r == ByteChannel::Poll::kWait) {
+        co_await signal->Wait();
+        continue;
+      }
+      if (r == ByteChannel::Poll::kClosed) break;
+      res.body().data = chunk.data();
+      res.body().size = chunk.size();
+      res.body().more = true;
+      c.stream.expires_after(o.io_timeout);
+      auto write = OnStream(c, [&](auto& s) { return http::async_write(s, sr, asio::redirect_error(use_awaitable, ec)); });
+      co_await std::move(write);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) co_return false;
+    }
+    if (out->aborted()) {
+      // The producer failed midway: cut the connection so the body is
+      // visibly incomplete (short Content-Length or no last chunk).
+      spdlog::warn("http: {} {} {}: response stream failed midway; closing", remote, req.method, req.path);
+      co_return false;
+    }
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    c.stream.expires_after(o.io_timeout);
+    auto last = OnStream(c, [&](auto& s) { return http::async_write(s, sr, asio::redirect_error(use_awaitable, ec)); });
+    co_await std::move(last);
+    if (ec == http::error::need_buffer) ec = {};
+    co_return !ec && again;
   }
 
   const HttpServerOptions options_;

@@ -29,6 +29,7 @@ class JsonBody {
 
   Result<std::optional<std::string>> String(const char* field) const;
   Result<std::optional<int>> Int(const char* field) const;
+  Result<std::optional<bool>> Bool(const char* field) const;
   Result<std::optional<std::vector<std::string>>> StringList(const char* field) const;
   Result<std::optional<std::map<std::string, std::string>>> StringMap(const char* field) const;
   Result<std::optional<bool>> Bool(const char* field) const;

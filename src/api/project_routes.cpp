@@ -3,6 +3,7 @@
 
 #include "api/json_body.h"
 #include "api/routes.h"
+#include "controlplane/sandbox_metadata.h"
 
 namespace osb::api {
 namespace {
@@ -152,7 +153,7 @@ void RegisterGroupRoutes(Router& router, controlplane::GroupService& groups) {
 
 Result<controlplane::SandboxRequest> ParseSandboxRequest(const std::string& body) {
   auto j = JsonBody::Parse(body, {"project", "templateID", "cpuCount", "memoryMB", "timeout", "envs",
-                                  "egressAllowlist", "fromCheckpoint"});
+                                  "egressAllowlist", "fromCheckpoint", "metadata"});
   if (!j) return j.error();
   controlplane::SandboxRequest r;
   auto project = j->String("project");
@@ -177,6 +178,10 @@ Result<controlplane::SandboxRequest> ParseSandboxRequest(const std::string& body
   if (!from) return from.error();
   if (*from && (**from).empty()) return MakeError(ErrorCode::kInvalidArgument, "fromCheckpoint: must not be empty");
   r.from_checkpoint = *from;
+  auto metadata = j->StringMap("metadata");
+  if (!metadata) return metadata.error();
+  if (*metadata) r.metadata = std::move(**metadata);
+  if (Status m = controlplane::ValidateSandboxMetadata(r.metadata); !m) return m.error();
   return r;
 }
 

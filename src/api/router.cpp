@@ -87,6 +87,19 @@ std::optional<KeyScope> Router::RequiredScope(const std::string& method, const s
   return std::nullopt;
 }
 
+void Router::AddStreaming(const std::string& method, const std::string& pattern, Handler handler) {
+  routes_.push_back({method, pattern, Split(pattern), std::move(handler), false, true});
+}
+
+bool Router::IsStreaming(const std::string& method, const std::string& path) const {
+  if (OriginFormError(path)) return false;
+  const auto segments = Split(path);
+  for (const auto& route : routes_) {
+    if (route.method == method && Match(route, segments, nullptr)) return route.streams_body;
+  }
+  return false;
+}
+
 std::vector<std::pair<std::string, std::string>> Router::Routes() const {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& r : routes_) out.emplace_back(r.method, r.pattern);

@@ -65,6 +65,14 @@ class Router {
   // A route answered without an API key (health and readiness only).
   void AddPublic(const std::string& method, const std::string& pattern, Handler handler);
   void SetAuthenticator(Authenticate authenticate) { authenticate_ = std::move(authenticate); }
+  // An authenticated route whose body is streamed (file upload/download,
+  // docs/files.md): the server dispatches it after the headers, with
+  // Request::body_stream carrying the body, and writes a
+  // Response::body_stream as it is produced. Authentication and routing are
+  // the same as for Add.
+  void AddStreaming(const std::string& method, const std::string& pattern, Handler handler);
+  // Whether (method, path) would be dispatched to a streaming route.
+  bool IsStreaming(const std::string& method, const std::string& path) const;
 
   Response Dispatch(Request& request) const;
 
@@ -81,6 +89,7 @@ class Router {
     Handler handler;
     bool is_public = false;
     KeyScope required = KeyScope::kAdmin;
+    bool streams_body = false;
   };
   static bool Match(const Route& route, const std::vector<std::string>& segments,
                     std::map<std::string, std::string>* params);

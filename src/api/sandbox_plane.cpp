@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/exec_stream_routes.h"
+#include "api/file_routes.h"
 #include "api/sandbox_routes.h"
 #include "controlplane/grpc_worker_client.h"
 
@@ -42,6 +43,8 @@ Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, con
   RegisterCheckpointRoutes(cp.router(), *plane->sandboxes_);
   plane->commands_ = std::make_unique<controlplane::CommandService>(cp.store(), *plane->workers_);
   RegisterCommandRoutes(cp.router(), *plane->commands_);
+  plane->files_ = std::make_unique<controlplane::SandboxFiles>(*plane->sandboxes_);
+  RegisterFileRoutes(cp.router(), *plane->files_);
   controlplane::WorkerPool* workers = plane->workers_.get();
   cp.SetReadinessCheck([workers] { return workers->Ready(); });
   controlplane::SandboxService* sandboxes = plane->sandboxes_.get();

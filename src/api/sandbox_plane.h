@@ -22,6 +22,7 @@
 #include "api/control_plane.h"
 #include "common/result.h"
 #include "controlplane/command_streams.h"
+#include "controlplane/sandbox_files.h"
 #include "controlplane/sandboxes.h"
 #include "controlplane/worker_callbacks.h"
 #include "controlplane/worker_client.h"
@@ -56,6 +57,7 @@ class SandboxPlane {
   std::unique_ptr<controlplane::WorkerPool> workers_;
   std::unique_ptr<controlplane::SandboxService> sandboxes_;
   std::unique_ptr<controlplane::CommandService> commands_;  // streams, background commands, terminals
+  std::unique_ptr<controlplane::SandboxFiles> files_;
   std::unique_ptr<controlplane::WorkerCallbacks> callbacks_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;

@@ -30,6 +30,7 @@ json SandboxJson(const SandboxView& v) {
             {"startedAt", v.started_at},
             {"endAt", v.end_at}};
   if (v.ended_at) j["endedAt"] = *v.ended_at;
+  j["metadata"] = v.metadata;
   return j;
 }
 

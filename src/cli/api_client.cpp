@@ -96,6 +96,8 @@ Result<nlohmann::json> ApiClient::Call(std::string_view method, const std::strin
   req.method = std::string(method);
   req.target = path;
   req.timeout = options.timeout;
+  req.upload_file = options.upload_file;
+  req.download_fd = options.download_fd;
   if (!api_key_.empty()) req.headers.emplace_back("X-API-Key", api_key_);
   if (body != nullptr) {
     try {

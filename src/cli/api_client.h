@@ -44,6 +44,10 @@ class ApiClient {
   struct CallOptions {
     std::chrono::milliseconds timeout{std::chrono::seconds(30)};
     std::vector<std::string> redact;  // strings that must not appear in error messages
+    // File transfers (see HttpRequest): the body from this file / a 2xx
+    // body written to this fd (the result is then null).
+    std::string upload_file;
+    int download_fd = -1;
   };
 
   Result<nlohmann::json> Call(std::string_view method, const std::string& path,

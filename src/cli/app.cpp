@@ -75,6 +75,7 @@ int RunOc(int argc, const char* const* argv, const Io& io) {
   AddApiKeyCommands(app, ctx);
   AddCheckpointCommands(app, ctx);
   AddExecCommands(app, ctx);
+  AddFileCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

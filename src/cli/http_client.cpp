@@ -11,6 +11,11 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/version.hpp>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <limits>
 #include <optional>
 
 namespace osb::cli {
@@ -72,10 +77,85 @@ beast::error_code Await(asio::io_context& io, Start&& start) {
   return done ? result : beast::error_code(asio::error::operation_aborted);
 }
 
+// A streamed exchange (HttpRequest::upload_file / download_fd): the body is
+// sent from the file and a 2xx response body written to the fd, one piece
+// at a time.
+template <typename Stream>
+Outcome StreamedExchange(asio::io_context& io, Stream& stream, const ApiUrl& base, const HttpRequest& req) {
+  Outcome outcome;
+  beast::error_code ec;
+  HttpRequest head = req;
+  head.body.clear();
+  auto built = BuildRequest(base, head);
+  if (!req.upload_file.empty()) {
+    http::request<http::file_body> request{built.method(), built.target(), 11};
+    for (const auto& field : built) request.set(field.name_string(), field.value());
+    request.body().open(req.upload_file.c_str(), beast::file_mode::scan, ec);
+    if (ec) {
+      outcome.error = MakeError(ErrorCode::kInvalidArgument, "cannot read " + req.upload_file + ": " + ec.message());
+      return outcome;
+    }
+    request.set(http::field::content_type, req.upload_content_type);
+    request.prepare_payload();
+    ec = Await(io, [&](auto handler) { http::async_write(stream, request, handler); });
+    // A server that refuses midway (e.g. disk quota) answers before the
+    // body is complete: still read its answer.
+  } else {
+    ec = Await(io, [&](auto handler) { http::async_write(stream, built, handler); });
+    if (ec) {
+      outcome.error = NetError(base, "sending the request", ec);
+      return outcome;
+    }
+  }
+  const bool send_failed = static_cast<bool>(ec);
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  parser.header_limit(64 * 1024);
+  ec = Await(io, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
+  if (ec) {
+    outcome.error = NetError(base, send_failed ? "sending the request" : "reading the response", ec);
+    return outcome;
+  }
+  HttpResponse out;
+  out.status = static_cast<int>(parser.get().result_int());
+  out.reason = std::string(parser.get().reason());
+  const bool to_fd = req.download_fd >= 0 && out.status / 100 == 2;
+  std::vector<char> piece(256 * 1024);
+  while (!parser.is_done()) {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    ec = Await(io, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) {
+      outcome.error = NetError(base, "reading the response (incomplete body)", ec);
+      return outcome;
+    }
+    const size_t n = piece.size() - parser.get().body().size;
+    if (to_fd) {
+      size_t off = 0;
+      while (off < n) {
+        ssize_t w = ::write(req.download_fd, piece.data() + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+          outcome.error = MakeError(ErrorCode::kInternal, std::string("cannot write the download: ") + strerror(errno));
+          return outcome;
+        }
+        off += static_cast<size_t>(w);
+      }
+    } else if (out.body.size() + n <= HttpClient::kMaxResponseBytes) {
+      out.body.append(piece.data(), n);
+    }
+  }
+  outcome.response = std::move(out);
+  return outcome;
+}
+
 // Sends the request and reads the response on `stream` (tcp_stream or
 // ssl_stream<tcp_stream>), whose expiry is already set.
 template <typename Stream>
 Outcome Exchange(asio::io_context& io, Stream& stream, const ApiUrl& base, const HttpRequest& req) {
+  if (!req.upload_file.empty() || req.download_fd >= 0) return StreamedExchange(io, stream, base, req);
   Outcome outcome;
   auto request = BuildRequest(base, req);
   beast::error_code ec = Await(io, [&](auto handler) { http::async_write(stream, request, handler); });

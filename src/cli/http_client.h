@@ -32,6 +32,13 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;    // sent with Content-Type: application/json when non-empty
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};  // whole exchange
+  // File transfers (oc files / oc cp), streamed with bounded memory:
+  // upload_file set: its content is the body (Content-Length, `body` ignored);
+  // download_fd >= 0: a 2xx response body is written there as it arrives
+  // (HttpResponse::body stays empty; other statuses keep their body).
+  std::string upload_file;
+  std::string upload_content_type = "application/octet-stream";
+  int download_fd = -1;
 };
 
 struct HttpResponse {

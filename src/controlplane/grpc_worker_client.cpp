@@ -158,6 +158,121 @@ class GrpcWorkerClient final : public WorkerClient {
     return grpc_commands::Wait(*commands_, sandbox_id, command_id, wait, d);
   }
 
+  // --- files: chunks of at most 256 KiB, bounded by gRPC flow control ----
+  Result<int64_t> UploadFile(const std::string& sandbox_id, const std::string& path, uint32_t mode,
+                             const ChunkSource& next, Deadline deadline) override {
+    auto ctx = Context(deadline);
+    v1::FileUploadResponse resp;
+    auto writer = stub_->UploadFile(ctx.get(), &resp);
+    v1::FileUploadRequest msg;
+    auto* h = msg.mutable_header();
+    h->set_sandbox_id(sandbox_id);
+    h->set_path(path);
+    h->set_mode(mode);
+    bool open = writer->Write(msg);
+    std::optional<Error> source_error;
+    while (open) {
+      auto chunk = next();
+      if (!chunk) {
+        source_error = chunk.error();
+        break;
+      }
+      if (!*chunk) break;
+      constexpr size_t kMax = 256 * 1024;
+      for (size_t off = 0; open && off < (*chunk)->size(); off += kMax) {
+        msg.Clear();
+        msg.set_chunk((*chunk)->substr(off, kMax));
+        open = writer->Write(msg);
+      }
+    }
+    if (source_error) {
+      // The client went away: cancel, so the worker removes the temp file.
+      ctx->TryCancel();
+      (void)writer->Finish();
+      return *source_error;
+    }
+    if (open) writer->WritesDone();
+    const grpc::Status st = writer->Finish();
+    if (!st.ok()) return FromStatus(st);
+    return resp.size();
+  }
+
+  Status DownloadFile(const std::string& sandbox_id, const std::string& path, const DownloadSink& sink,
+                      Deadline deadline) override {
+    auto ctx = Context(deadline);
+    v1::FileDownloadRequest req;
+    req.set_sandbox_id(sandbox_id);
+    req.set_path(path);
+    auto reader = stub_->DownloadFile(ctx.get(), req);
+    v1::FileDownloadChunk chunk;
+    bool first = true;
+    int64_t expected = 0, got = 0;
+    while (reader->Read(&chunk)) {
+      if (first) {
+        expected = chunk.size();
+        if (!sink.on_size(expected)) {
+          ctx->TryCancel();
+          (void)reader->Finish();
+          return MakeError(ErrorCode::kUnavailable, "download: the reader went away");
+        }
+        first = false;
+      }
+      got += static_cast<int64_t>(chunk.data().size());
+      if (!chunk.data().empty() && !sink.on_chunk(std::move(*chunk.mutable_data()))) {
+        ctx->TryCancel();
+        (void)reader->Finish();
+        return MakeError(ErrorCode::kUnavailable, "download: the reader went away");
+      }
+    }
+    const grpc::Status st = reader->Finish();
+    if (!st.ok()) return FromStatus(st);
+    if (first || got != expected) return MakeError(ErrorCode::kDataLoss, "download: incomplete stream from the worker");
+    return {};
+  }
+
+  Result<FileListing> ListFiles(const std::string& sandbox_id, const std::string& path, Deadline deadline) override {
+    v1::ListFilesRequest req;
+    req.set_sandbox_id(sandbox_id);
+    req.set_path(path);
+    v1::ListFilesResponse resp;
+    auto ctx = Context(deadline);
+    const grpc::Status st = stub_->ListFiles(ctx.get(), req, &resp);
+    if (!st.ok()) return FromStatus(st);
+    FileListing out;
+    out.truncated = resp.truncated();
+    for (const auto& e : resp.entries()) {
+      out.entries.push_back({e.name(), e.type(), e.size(), e.mode(), e.mtime_unix_ms()});
+    }
+    return out;
+  }
+
+  Status MakeDirectory(const std::string& sandbox_id, const std::string& path, bool parents, uint32_t mode,
+                       Deadline deadline) override {
+    v1::MakeDirectoryRequest req;
+    req.set_sandbox_id(sandbox_id);
+    req.set_path(path);
+    req.set_parents(parents);
+    req.set_mode(mode);
+    v1::FileOpResponse resp;
+    auto ctx = Context(deadline);
+    const grpc::Status st = stub_->MakeDirectory(ctx.get(), req, &resp);
+    if (!st.ok()) return FromStatus(st);
+    return {};
+  }
+
+  Status RemoveFile(const std::string& sandbox_id, const std::string& path, bool recursive,
+                    Deadline deadline) override {
+    v1::RemoveFileRequest req;
+    req.set_sandbox_id(sandbox_id);
+    req.set_path(path);
+    req.set_recursive(recursive);
+    v1::FileOpResponse resp;
+    auto ctx = Context(deadline);
+    const grpc::Status st = stub_->RemoveFile(ctx.get(), req, &resp);
+    if (!st.ok()) return FromStatus(st);
+    return {};
+  }
+
  private:
   Result<bool> Update(const v1::UpdateSecretRequest& req, Deadline deadline) {
     v1::UpdateSecretResponse resp;

@@ -38,6 +38,7 @@ struct SandboxRequest {
   // A checkpoint to restore (its config gives the defaults of the fields
   // above, which still win when present). Not used by ResolveSandbox.
   std::optional<std::string> from_checkpoint;
+  std::map<std::string, std::string> metadata;  // checked by ValidateSandboxMetadata
 };
 
 // Values are wiped when the object is destroyed (PlainSecret's destructor).

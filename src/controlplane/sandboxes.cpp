@@ -1,5 +1,7 @@
 #include "controlplane/sandboxes.h"
 
+#include "controlplane/sandbox_metadata.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -57,6 +59,12 @@ SandboxView ViewFromRow(const store::SandboxRow& row) {
     v.end_at = c.value("endAt", "");
     if (c.contains("envs") && c["envs"].is_object()) v.envs = c["envs"].get<std::map<std::string, std::string>>();
     v.hibernate_checkpoint = c.value("hibernateCheckpoint", "");
+  }
+  const json m = json::parse(row.metadata, nullptr, false);
+  if (m.is_object()) {
+    for (const auto& [k, val] : m.items()) {
+      if (val.is_string()) v.metadata[k] = val.get<std::string>();
+    }
   }
   return v;
 }
@@ -152,12 +160,15 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
   v.timeout_sec = resolved->timeout_sec;
   v.egress_allowlist = resolved->egress_allowlist;
   v.envs = resolved->envs;
+  if (Status m = ValidateSandboxMetadata(request.metadata); !m) return m.error();
+  v.metadata = request.metadata;
 
   // Reserve first: the row ("creating") holds the room on the worker while
   // the worker builds the sandbox, so concurrent creates through any replica
   // see it.
   store::SandboxRow row{v.id, org_id, v.project_id, "", "creating", ConfigJson(v),
-                        store::Rfc3339Ms(workers_.Now()), std::nullopt, v.cpu_count, v.memory_mb};
+                        store::Rfc3339Ms(workers_.Now()), std::nullopt, v.cpu_count, v.memory_mb,
+                        json(v.metadata).dump()};
   const store::PlacementLimits org_limits{"", limits_.org_max_sandboxes, limits_.org_max_memory_mb};
   // A checkpoint's files are on one worker: the restore happens there.
   auto placed = checkpoint ? workers_.PlaceOn(row, checkpoint->worker_id, org_limits) : workers_.Place(row, org_limits);
@@ -254,6 +265,18 @@ Status SandboxService::ExecAsync(const std::string& org_id, const std::string& i
   return long_calls_.Submit(org_id, [this, org_id, id, cmd = std::move(cmd), done = std::move(done)] {
     done(Exec(org_id, id, cmd));
   });
+}
+
+Result<std::shared_ptr<WorkerClient>> SandboxService::RunningClient(const std::string& org_id,
+                                                                   const std::string& id) {
+  auto row = store_.GetSandbox(org_id, id);
+  if (!row) return row.error();
+  if (row->status != "running") return MakeError(ErrorCode::kConflict, "sandbox " + id + " is not running");
+  return workers_.ClientFor(row->worker_id);
+}
+
+Status SandboxService::SubmitLongCall(const std::string& org_id, std::function<void()> call) {
+  return long_calls_.Submit(org_id, std::move(call));
 }
 
 // Collects the outcome of one change's push: one part per project

@@ -59,6 +59,8 @@ struct SandboxView {
   std::map<std::string, std::string> envs;
   std::string hibernate_checkpoint;
 
+  std::map<std::string, std::string> metadata;
+
   bool operator==(const SandboxView&) const = default;
 };
 
@@ -184,6 +186,11 @@ class SandboxService {
   // org is at its cap): checkpoint, hibernate and wake never hold a REST
   // handler thread.
   Status RunLong(const std::string& org_id, std::function<void()> fn);
+  // For calls that reach into a running sandbox (files): the client of its
+  // worker (kNotFound unknown/other org, kConflict not running), and the
+  // same long-call executor as ExecAsync (kResourceExhausted over a cap).
+  Result<std::shared_ptr<WorkerClient>> RunningClient(const std::string& org_id, const std::string& id);
+  Status SubmitLongCall(const std::string& org_id, std::function<void()> call);
 
  private:
   Result<store::CheckpointRow> SaveCheckpoint(const std::string& org_id, const store::SandboxRow& row,

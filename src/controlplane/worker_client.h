@@ -16,8 +16,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,6 +74,28 @@ struct ExecOutcome {
 
 using Deadline = std::chrono::system_clock::time_point;
 
+// Files (issue 15, docs/files.md).
+struct FileEntryView {
+  std::string name;
+  std::string type;  // file, dir, symlink, fifo, socket, char-device, block-device, other
+  int64_t size = 0;
+  uint32_t mode = 0;
+  int64_t mtime_unix_ms = 0;
+};
+struct FileListing {
+  std::vector<FileEntryView> entries;
+  bool truncated = false;
+};
+// Pulls an upload's next chunk (blocking): a chunk, nullopt at the clean
+// end, or an error (the client went away: the upload is abandoned).
+using ChunkSource = std::function<Result<std::optional<std::string>>()>;
+// Receives a download: on_size once before any data (the file's size),
+// then every chunk in order; returning false cancels the transfer.
+struct DownloadSink {
+  std::function<bool(int64_t size)> on_size;
+  std::function<bool(std::string chunk)> on_chunk;
+};
+
 class WorkerClient {
  public:
   virtual ~WorkerClient() = default;
@@ -112,6 +136,16 @@ class WorkerClient {
   // Waits until the command ended or `wait` passed; its info either way.
   virtual Result<CommandInfo> WaitCommand(const std::string& sandbox_id, const std::string& command_id,
                                           std::chrono::milliseconds wait, Deadline deadline);
+  // Files. Defaults answer kFailedPrecondition (a client without file support).
+  virtual Result<int64_t> UploadFile(const std::string& sandbox_id, const std::string& path, uint32_t mode,
+                                     const ChunkSource& next, Deadline deadline);
+  virtual Status DownloadFile(const std::string& sandbox_id, const std::string& path, const DownloadSink& sink,
+                              Deadline deadline);
+  virtual Result<FileListing> ListFiles(const std::string& sandbox_id, const std::string& path, Deadline deadline);
+  virtual Status MakeDirectory(const std::string& sandbox_id, const std::string& path, bool parents, uint32_t mode,
+                               Deadline deadline);
+  virtual Status RemoveFile(const std::string& sandbox_id, const std::string& path, bool recursive,
+                            Deadline deadline);
 };
 
 inline Result<CheckpointSaved> WorkerClient::Checkpoint(const std::string&, const std::string&, Deadline) {

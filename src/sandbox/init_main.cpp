@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/file_ops.h"
 #include "sandbox/init_protocol.h"
 #include "sandbox/privileges.h"
 #include "sandbox/rootfs.h"
@@ -178,6 +179,7 @@ class Init {
       return;
     }
     if (!rec->empty() && (*rec)[0] == 'T') return StartPty(*rec, fds);
+    if (!rec->empty() && (*rec)[0] == 'O') return OnFileOp(*rec, fds);
     if (fds.size() != 4) {
       for (int f : fds) close(f);
       return;
@@ -249,6 +251,38 @@ class Init {
     SendRecord(fds[0], WireWriter('S').Num(pid).data(), {master});
     close(master);
     running_[fds[0]] = Running{pid, fds[0]};
+  }
+
+  // A file operation (file_ops.h): a helper forked as the sandbox user does
+  // it inside this mount namespace and answers on the op socket (fds[0]);
+  // init only reaps it.
+  void OnFileOp(const std::string& rec, const std::vector<int>& fds) {
+    auto req = DecodeFileOp(rec);
+    if (fds.empty() || fds.size() > 2 || !req) {
+      if (!fds.empty() && !req) SendRecord(fds[0], WireWriter('F').Num(0).Str(req.error().message).data());
+      for (int f : fds) close(f);
+      return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+      const int op = fds[0];
+      const int data = fds.size() > 1 ? fds[1] : -1;
+      WriteBestEffort("/proc/self/oom_score_adj", "0");
+      for (int c : controls_) close(c);
+      close(listenFd_);
+      close(sigFd_);
+      for (const auto& [sfd, r] : running_) close(sfd);
+      if (auto s = DropToUser(setup_.rootfs.uid, setup_.rootfs.gid); !s) {
+        SendRecord(op, WireWriter('F').Num(static_cast<int>(osb::ErrorCode::kInternal)).Str(s.error().message).data());
+        _exit(1);
+      }
+      // Sandbox processes run as the same uid: no ptrace, no /proc/<pid>/fd.
+      prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+      if (chdir("/") != 0) _exit(1);
+      _exit(ServeFileOp(*req, op, data));
+    }
+    if (pid < 0) SendRecord(fds[0], WireWriter('F').Num(static_cast<int>(osb::ErrorCode::kInternal)).Str(std::string("fork: ") + std::strerror(errno)).data());
+    for (int f : fds) close(f);
   }
 
   void OnStatus(int fd) {

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "sandbox/file_ops.h"
 #include "sandbox/spec.h"
 #include "sandbox/state_archive.h"
 
@@ -135,6 +136,29 @@ class SandboxRuntime {
   // (by SandboxInfo.sandboxAddress). Everything else with this prefix that
   // this runtime does not own is removed (processes killed).
   ReconcileReport ReconcileLeftovers(bool adoptRunning = true);
+
+  // --- files (sandbox_files.cpp; the rules are in file_ops.h) --------------
+  // Every operation is done inside the sandbox by a helper its init forks as
+  // the sandbox user; the worker only moves bytes over descriptors. Errors:
+  // kNotFound (sandbox or path), kInvalidArgument (bad path, special file,
+  // magic link), kAlreadyExists, kConflict (not empty), kFailedPrecondition
+  // (permission denied), kTooLarge (disk quota full), kUnavailable.
+  class FileUpload {
+   public:
+    virtual ~FileUpload() = default;  // without Commit: the temp file is removed
+    // Appends bytes (blocks while the helper writes). kTooLarge when the
+    // sandbox's disk is full; the upload is then dead.
+    virtual Status Write(const char* data, size_t size) = 0;
+    // Moves the complete file into place; returns its size.
+    virtual Result<int64_t> Commit() = 0;
+  };
+  // A regular file opened for reading (fd owned by the caller) and its size.
+  Result<std::pair<int, int64_t>> OpenFileForRead(const std::string& id, const std::string& path);
+  Result<std::unique_ptr<FileUpload>> BeginFileUpload(const std::string& id, const std::string& path,
+                                                      uint32_t mode);
+  Result<std::vector<FileEntry>> ListFiles(const std::string& id, const std::string& path, bool* truncated);
+  Status MakeDirectory(const std::string& id, const std::string& path, bool parents, uint32_t mode);
+  Status RemoveFile(const std::string& id, const std::string& path, bool recursive);
 
   struct Impl;
 

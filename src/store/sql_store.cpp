@@ -65,10 +65,11 @@ Project ProjectFromRow(const Row& r) {
 }
 
 constexpr const char* kSandboxColumns =
-    "id, org_id, project_id, worker_id, status, config, created_at, ended_at, cpu_count, memory_mb";
+    "id, org_id, project_id, worker_id, status, config, created_at, ended_at, cpu_count, memory_mb, metadata";
 
 SandboxRow SandboxFromRow(const Row& r) {
-  return {Str(r, 0), Str(r, 1), r.at(2), Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), r.at(7), Int(r, 8), Int(r, 9)};
+  return {Str(r, 0), Str(r, 1), r.at(2), Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), r.at(7), Int(r, 8), Int(r, 9),
+          Str(r, 10)};
 }
 
 constexpr const char* kCheckpointColumns =
@@ -586,11 +587,11 @@ class SqlStore final : public Store {
   static Result<std::vector<Row>> Insert(Tx& tx, const SandboxRow& sb) {
     return tx.Exec(
         "INSERT INTO sandboxes (id, org_id, project_id, worker_id, status, config, created_at, ended_at, "
-        "cpu_count, memory_mb) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "cpu_count, memory_mb, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         {Param::Text(sb.id), Param::Text(sb.org_id), sb.project_id ? Param::Text(*sb.project_id) : Param::Null(),
          Param::Text(sb.worker_id), Param::Text(sb.status), Param::Text(sb.config), Param::Text(sb.created_at),
          sb.ended_at ? Param::Text(*sb.ended_at) : Param::Null(), Param::Int(sb.cpu_count),
-         Param::Int(sb.memory_mb)});
+         Param::Int(sb.memory_mb), Param::Text(sb.metadata.empty() ? "{}" : sb.metadata)});
   }
 
   Status InsertSandbox(const SandboxRow& sb) override {

@@ -125,6 +125,7 @@ struct SandboxRow {
   std::optional<std::string> ended_at;
   int cpu_count = 0;   // resources it holds on its worker
   int memory_mb = 0;
+  std::string metadata = "{}";  // JSON object of strings, set at create (migration 7)
 
   bool operator==(const SandboxRow&) const = default;
 };

@@ -59,6 +59,14 @@ class WorkerService final : public v1::Worker::Service {
                                 v1::DeleteCheckpointResponse*) override;
   grpc::Status SetSandboxTimeout(grpc::ServerContext*, const v1::SetSandboxTimeoutRequest*,
                                  v1::SandboxInfo*) override;
+  // Files (file_service.cpp).
+  grpc::Status UploadFile(grpc::ServerContext*, grpc::ServerReader<v1::FileUploadRequest>*,
+                          v1::FileUploadResponse*) override;
+  grpc::Status DownloadFile(grpc::ServerContext*, const v1::FileDownloadRequest*,
+                            grpc::ServerWriter<v1::FileDownloadChunk>*) override;
+  grpc::Status ListFiles(grpc::ServerContext*, const v1::ListFilesRequest*, v1::ListFilesResponse*) override;
+  grpc::Status MakeDirectory(grpc::ServerContext*, const v1::MakeDirectoryRequest*, v1::FileOpResponse*) override;
+  grpc::Status RemoveFile(grpc::ServerContext*, const v1::RemoveFileRequest*, v1::FileOpResponse*) override;
 
   // Called by the runtime when a sandbox ended on its own (timeout, died):
   // drops its proxy session and record.

@@ -331,12 +331,72 @@ class E2E:
             self.check(re.fullmatch(r"osb_sealed_[0-9a-f]{32}", token) is not None,
                        f"secret env is not a sealed token: {token!r}")
         self.check(self.oc_json("exec", sid, "--buffered", "--", "true")["exitCode"] == 0, "exec --json")
+        self.files(sid)
+        self.seed_shapes()
 
         self.oc("kill", sid)
         self.expect_error(4, "exec", sid, "--", "true")
         sid2 = self.oc("create", "--project", "e2e-demo").stdout.decode().strip()
         self.oc("sandbox", "delete", sid2)
         return True
+
+    def files(self, sid):
+        """oc files ls|cat|put|get|rm|mkdir and oc cp (issue 15)."""
+        local = os.path.join(self.tmp, "local.bin")
+        payload = os.urandom(3 << 20) + b"end"
+        with open(local, "wb") as f:
+            f.write(payload)
+        self.oc("files", "mkdir", sid, "/home/sandbox/d/e", "-p")
+        self.oc("files", "put", sid, local, "/home/sandbox/d/e/blob", "--mode", "600")
+        table = self.oc("files", "ls", sid, "/home/sandbox/d/e").stdout.decode()
+        self.check("blob" in table and "0600" in table and str(len(payload)) in table, f"oc files ls: {table}")
+        listing = self.oc_json("files", "ls", sid, "/home/sandbox/d/e")
+        self.check([e["name"] for e in listing["entries"]] == ["blob"], f"oc files ls --json {listing}")
+        self.check(self.oc("files", "cat", sid, "/home/sandbox/d/e/blob").stdout == payload, "oc files cat")
+        back = os.path.join(self.tmp, "back.bin")
+        self.oc("files", "get", sid, "/home/sandbox/d/e/blob", back)
+        with open(back, "rb") as f:
+            self.check(f.read() == payload, "oc files get")
+        err = self.expect_error(4, "files", "cat", sid, "/home/sandbox/nope")
+        self.check("does not exist" in err, err)
+        self.expect_error(3, "files", "cat", sid, "/proc/self/root/etc/passwd")
+        self.oc("files", "rm", sid, "/home/sandbox/d/e/blob")
+        self.oc("files", "rm", sid, "/home/sandbox/d", "-r")
+        self.expect_error(4, "files", "ls", sid, "/home/sandbox/d")
+        # A directory tree there and back (tar on both sides).
+        tree = os.path.join(self.tmp, "tree")
+        os.makedirs(os.path.join(tree, "sub", "deeper"))
+        for rel, data in (("a.txt", b"alpha"), ("sub/b.bin", os.urandom(70000)), ("sub/deeper/c", b"")):
+            with open(os.path.join(tree, rel), "wb") as f:
+                f.write(data)
+        self.oc("cp", tree, f"{sid}:/home/sandbox/tree")
+        self.check(self.oc("files", "cat", sid, "/home/sandbox/tree/a.txt").stdout == b"alpha", "oc cp up")
+        out = os.path.join(self.tmp, "tree-back")
+        self.oc("cp", f"{sid}:/home/sandbox/tree", out)
+        for rel in ("a.txt", "sub/b.bin", "sub/deeper/c"):
+            with open(os.path.join(tree, rel), "rb") as a, open(os.path.join(out, rel), "rb") as b:
+                self.check(a.read() == b.read(), f"oc cp round trip: {rel}")
+        self.oc("cp", local, f"{sid}:/tmp/one.bin")
+        self.oc("cp", f"{sid}:/tmp/one.bin", os.path.join(self.tmp, "one.bin"))
+        with open(os.path.join(self.tmp, "one.bin"), "rb") as f:
+            self.check(f.read() == payload, "oc cp of one file")
+
+    def seed_shapes(self):
+        """--metadata, oc ls, --egress-allowlist (issue 15 item 6)."""
+        sid = self.oc("create", "--metadata", "team=ml", "--metadata", "run=42").stdout.decode().strip()
+        self.check(self.oc_json("get", sid)["metadata"] == {"team": "ml", "run": "42"}, "oc get metadata")
+        listed = [s for s in self.oc_json("ls") if s["sandboxID"] == sid]
+        self.check(listed and listed[0]["metadata"] == {"team": "ml", "run": "42"}, "oc ls --json metadata")
+        err = self.expect_error(3, "create", "--metadata", "bad key=v")
+        self.check("metadata" in err, err)
+        self.oc("kill", sid)
+        self.oc("project", "create", "--name", "e2e-alias", "--egress-allowlist", "api.example.com")
+        got = self.oc_json("project", "get", "e2e-alias")
+        self.check(got["egressAllowlist"] == ["api.example.com"], f"--egress-allowlist: {got}")
+        self.oc("project", "update", "e2e-alias", "--egress-allowlist", "a.example.com,b.example.com")
+        got = self.oc_json("project", "get", "e2e-alias")
+        self.check(got["egressAllowlist"] == ["a.example.com", "b.example.com"], f"update --egress-allowlist: {got}")
+        self.oc("project", "delete", "e2e-alias")
 
     def openapi_routes(self):
         """Every path in docs/openapi.yaml answers on the server (not 404-for-route, not 405)."""

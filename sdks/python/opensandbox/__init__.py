@@ -41,7 +41,8 @@ from .errors import (
 from .api_key import ApiKey, AsyncApiKey
 from .models import ApiKeyInfo, ExecResult, ProjectInfo, SandboxInfo, SecretGroupInfo, SecretInfo
 from .project import AsyncProject, Project
-from .sandbox import AsyncSandbox, AsyncSandboxExec, Sandbox, SandboxExec, build_exec_body
+from .files import FileEntry, SandboxFiles
+from .sandbox import AsyncSandbox, AsyncSandboxExec, AsyncSandboxFiles, Sandbox, SandboxExec, build_exec_body
 from .secret_group import AsyncSecretGroup, SecretGroup
 from .commands import CommandInfo, CommandResult, Commands, Pty, PtySession
 
@@ -58,6 +59,9 @@ __all__ = [
     "AsyncSandbox",
     "SandboxExec",
     "AsyncSandboxExec",
+    "SandboxFiles",
+    "AsyncSandboxFiles",
+    "FileEntry",
     "build_exec_body",
     "ProjectInfo",
     "SecretInfo",

@@ -179,6 +179,41 @@ class HttpClient:
         assert last is not None
         raise last
 
+    def open_stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        length: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> Any:
+        """Starts a streamed request (files): ``body`` is a binary file object
+        (sent in blocks, ``length`` bytes) or None. Returns the open response
+        for the caller to read and close; a non-2xx status raises the mapped
+        error. Never retried (a stream cannot be replayed)."""
+        if self.config.api_key is None:
+            raise ConfigurationError("no API key: pass api_key or set OPENSANDBOX_API_KEY", 0, method, path)
+        headers = {"Accept": "application/octet-stream, application/json", "User-Agent": USER_AGENT,
+                   "X-API-Key": self.config.api_key}
+        if body is not None:
+            headers["Content-Type"] = "application/octet-stream"
+            headers["Content-Length"] = str(length if length is not None else 0)
+        http_req = urllib.request.Request(self.config.api_url + path, data=body, headers=headers, method=method)
+        limit = timeout if timeout is not None else self.config.request_timeout
+        try:
+            return self._opener.open(http_req, timeout=limit if limit and limit > 0 else None)
+        except urllib.error.HTTPError as err:
+            try:
+                status, reason, data = err.code, err.reason or "", err.read(64 * 1024)
+            except (OSError, http.client.HTTPException):
+                status, reason, data = err.code, err.reason or "", b""
+            finally:
+                err.close()
+            raise error_for_status(status, _server_message(status, reason, data), method, path) from None
+        except (OSError, http.client.HTTPException) as err:
+            raise ConnectionError(_describe_network_error(err, limit or 0), 0, method, path) from None
+
     def _attempt(self, req: ApiRequest, api_key: str) -> Tuple[bool, Any, Optional[OpenSandboxError], bool]:
         timeout = self.config.request_timeout + req.extra_timeout
         data = req.serialize_body()

@@ -173,6 +173,7 @@ class SandboxInfo:
     started_at: str = ""
     end_at: str = ""
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    metadata: Dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> "SandboxInfo":
@@ -187,6 +188,9 @@ class SandboxInfo:
             started_at=_str(d, "startedAt"),
             end_at=_str(d, "endAt"),
             raw=dict(d),
+            metadata={str(k): str(v) for k, v in d.get("metadata", {}).items()}
+            if isinstance(d.get("metadata"), dict)
+            else {},
         )
 
 

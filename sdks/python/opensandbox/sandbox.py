@@ -20,9 +20,10 @@ from ._config import ConnectionConfig
 from .commands import Commands, Pty
 from ._http import ApiRequest, HttpClient, seg
 from .errors import ConfigurationError, OpenSandboxError
+from .files import SandboxFiles
 from .models import ExecResult, SandboxInfo
 
-__all__ = ["Sandbox", "SandboxExec", "AsyncSandbox", "AsyncSandboxExec", "build_exec_body"]
+__all__ = ["Sandbox", "SandboxExec", "AsyncSandbox", "AsyncSandboxExec", "AsyncSandboxFiles", "build_exec_body"]
 
 Command = Union[str, Sequence[str]]
 
@@ -118,6 +119,8 @@ class Sandbox:
         self.commands = Commands(self)
         #: Terminals: ``sandbox.pty.create(...)``.
         self.pty = Pty(self)
+        #: Files: ``sandbox.files.read/write/list/remove/mkdir``.
+        self.files = SandboxFiles(self.sandbox_id, client)
 
     def __repr__(self) -> str:
         return f"Sandbox(sandbox_id={self.sandbox_id!r}, status={self.info.status!r})"
@@ -133,6 +136,8 @@ class Sandbox:
         envs: Optional[Mapping[str, str]] = None,
         egress_allowlist: Optional[Sequence[str]] = None,
         from_checkpoint: Optional[str] = None,
+        metadata: Optional[Mapping[str, str]] = None,
+        template: Optional[str] = None,
         api_url: Optional[str] = None,
         api_key: Optional[str] = None,
         config: Optional[ConnectionConfig] = None,
@@ -146,7 +151,18 @@ class Sandbox:
         ``timeout`` is the sandbox lifetime in seconds. ``envs`` are plain
         (unsealed) variables and win over a secret of the same name. Never
         retried; raises ServiceUnavailableError (503) when no worker is available.
+        ``template`` is an alias of ``template_id`` (seed-compatible);
+        ``metadata`` is a small str -> str map kept with the sandbox.
         """
+        if template is not None:
+            if template_id is not None and template_id != template:
+                raise ConfigurationError("create: template and template_id differ (template is an alias)")
+            template_id = template
+        if metadata is not None and (
+            not isinstance(metadata, Mapping)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
+        ):
+            raise ConfigurationError("create: metadata must map str to str")
         fields = {
             "project": project,
             "templateID": template_id,
@@ -156,6 +172,7 @@ class Sandbox:
             "envs": None if envs is None else dict(envs),
             "egressAllowlist": None if egress_allowlist is None else list(egress_allowlist),
             "fromCheckpoint": from_checkpoint,
+            "metadata": None if metadata is None else dict(metadata),
         }
         body = {k: v for k, v in fields.items() if v is not None}
         client = HttpClient(config, api_url=api_url, api_key=api_key)
@@ -284,6 +301,31 @@ class AsyncSandboxExec:
         return await asyncio.to_thread(self._sync.run, cmd, **kwargs)
 
 
+class AsyncSandboxFiles:
+    """:class:`SandboxFiles` for asyncio (each call in a worker thread)."""
+
+    def __init__(self, sync: SandboxFiles) -> None:
+        self._sync = sync
+
+    async def read(self, path: str) -> bytes:
+        return await asyncio.to_thread(self._sync.read, path)
+
+    async def read_to(self, path: str, destination: Any) -> int:
+        return await asyncio.to_thread(self._sync.read_to, path, destination)
+
+    async def write(self, path: str, data: Any, **kwargs: Any) -> Dict[str, Any]:
+        return await asyncio.to_thread(lambda: self._sync.write(path, data, **kwargs))
+
+    async def list(self, path: str = "/home/sandbox") -> Any:
+        return await asyncio.to_thread(self._sync.list, path)
+
+    async def mkdir(self, path: str, **kwargs: Any) -> None:
+        await asyncio.to_thread(lambda: self._sync.mkdir(path, **kwargs))
+
+    async def remove(self, path: str, **kwargs: Any) -> None:
+        await asyncio.to_thread(lambda: self._sync.remove(path, **kwargs))
+
+
 class AsyncSandbox:
     """A handle on one sandbox for asyncio: ``sb = await AsyncSandbox.create(...)``.
 
@@ -295,6 +337,7 @@ class AsyncSandbox:
         self.sandbox_id: str = sync.sandbox_id
         self.info: SandboxInfo = sync.info
         self.exec = AsyncSandboxExec(sync.exec)
+        self.files = AsyncSandboxFiles(sync.files)
 
     def __repr__(self) -> str:
         return f"AsyncSandbox(sandbox_id={self.sandbox_id!r}, status={self.info.status!r})"

@@ -15,6 +15,7 @@ export { Project } from "./project.js";
 export { SecretGroup } from "./secretGroup.js";
 export { ApiKey } from "./apiKey.js";
 export { Sandbox, SandboxExec, buildExecBody, type ExecRequestBody } from "./sandbox.js";
+export { SandboxFiles, type FileEntry, type FileListing, type WriteOptions } from "./files.js";
 export {
   Commands,
   Pty,

@@ -10,6 +10,7 @@
 import { Commands, Pty } from "./commands.js";
 import { splitConnectionOptions, type ConnectionOptions } from "./config.js";
 import { ConfigurationError, OpenSandboxError } from "./errors.js";
+import { SandboxFiles } from "./files.js";
 import { ApiRequest, HttpClient, seg } from "./http.js";
 import type { CheckpointInfo, ExecOptions, ExecResult, SandboxCreateParams, SandboxInfo } from "./types.js";
 
@@ -94,6 +95,8 @@ export class Sandbox {
   readonly commands: Commands;
   /** Terminals. */
   readonly pty: Pty;
+  /** Files: read/write/list/remove/mkdir (streams for large files). */
+  readonly files: SandboxFiles;
   /** @internal the connection this handle uses. */
   readonly client: HttpClient;
 
@@ -104,6 +107,7 @@ export class Sandbox {
     this.exec = new SandboxExec(this);
     this.commands = new Commands(this);
     this.pty = new Pty(this, this.commands);
+    this.files = new SandboxFiles(info.sandboxID, client);
   }
 
   /**
@@ -112,7 +116,21 @@ export class Sandbox {
    * worker is available.
    */
   static async create(params: SandboxCreateParams & ConnectionOptions = {}): Promise<Sandbox> {
-    const [conn, body] = splitConnectionOptions(params);
+    const [conn, rest] = splitConnectionOptions(params);
+    // `template` is an alias of `templateID` (seed-compatible shapes).
+    const { template, ...body } = rest as typeof rest & { template?: string };
+    if (template !== undefined) {
+      if (body.templateID !== undefined && body.templateID !== template) {
+        throw new ConfigurationError("create: template and templateID differ (template is an alias)");
+      }
+      body.templateID = template;
+    }
+    if (body.metadata !== undefined) {
+      const m = body.metadata as unknown;
+      if (typeof m !== "object" || m === null || Object.values(m).some((v) => typeof v !== "string")) {
+        throw new ConfigurationError("create: metadata must map strings to strings");
+      }
+    }
     const client = new HttpClient(conn);
     const info = await client.send<SandboxInfo>(new ApiRequest("POST", "/api/sandboxes", body));
     if (info === undefined || typeof info.sandboxID !== "string" || info.sandboxID === "") {

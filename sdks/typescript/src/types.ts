@@ -94,6 +94,8 @@ export interface SandboxInfo {
   memoryMB?: number;
   startedAt?: string;
   endAt?: string;
+  /** Set at create; {} when none. */
+  metadata?: Record<string, string>;
 }
 
 /** Fields of `POST /api/sandboxes`; project defaults apply to what is left out. */
@@ -110,6 +112,10 @@ export interface SandboxCreateParams {
   egressAllowlist?: string[];
   /** Restore this checkpoint (its config gives the defaults; fresh tokens for the current secrets). */
   fromCheckpoint?: string;
+  /** Alias of templateID (seed-compatible). */
+  template?: string;
+  /** A small string map kept with the sandbox and returned everywhere (<= 64 keys). */
+  metadata?: Record<string, string>;
 }
 
 /** A checkpoint: a sandbox's saved files + resolved config (no process memory, no secrets, no tokens). */

@@ -23,6 +23,7 @@ void AddLoginCommands(CLI::App& root, Context& ctx);        // login, version
 void AddApiKeyCommands(CLI::App& root, Context& ctx);       // api-key create|list|delete
 void AddCheckpointCommands(CLI::App& root, Context& ctx);   // checkpoint create|list|delete, timeout, hibernate, wake
 void AddExecCommands(CLI::App& root, Context& ctx);         // exec (streamed), ps, attach, kill-cmd, shell
+void AddFileCommands(CLI::App& root, Context& ctx);         // files ls|cat|put|get|rm|mkdir, cp
 
 // --- helpers shared by the verb files ----------------------------------
 

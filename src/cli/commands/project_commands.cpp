@@ -39,7 +39,7 @@ void AddProjectFlags(CLI::App* sub, ProjectFlags& f, bool update) {
   f.cpu_opt = sub->add_option("--cpu", f.cpu, "Default CPU count (1-64)");
   f.memory_opt = sub->add_option("--memory", f.memory, "Default memory in MB (128-262144)");
   f.timeout_opt = sub->add_option("--timeout", f.timeout, "Default sandbox lifetime in seconds (at most the server's --max-sandbox-lifetime)");
-  f.egress_opt = sub->add_option("--egress-allow", f.egress,
+  f.egress_opt = sub->add_option("--egress-allow,--egress-allowlist", f.egress,
                                  "Host the sandbox may reach (name or *.suffix); repeatable or "
                                  "comma-separated. No entries = any host")
                      ->delimiter(',')

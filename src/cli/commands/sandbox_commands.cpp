@@ -17,6 +17,7 @@ struct CreateFlags {
   std::vector<std::string> envs;
   std::vector<std::string> egress;
   std::string from_checkpoint;
+  std::vector<std::string> metadata;
   CLI::Option* project_opt = nullptr;
   CLI::Option* template_opt = nullptr;
   CLI::Option* cpu_opt = nullptr;
@@ -34,7 +35,10 @@ void PrintSandbox(Context& ctx, const nlohmann::json& s) {
                           {"cpuCount", Cell(s, "cpuCount")},
                           {"memoryMB", Cell(s, "memoryMB")},
                           {"startedAt", Cell(s, "startedAt")},
-                          {"endAt", Cell(s, "endAt")}});
+                          {"endAt", Cell(s, "endAt")},
+                          {"metadata", s.contains("metadata") && s["metadata"].is_object() && !s["metadata"].empty()
+                                           ? s["metadata"].dump()
+                                           : "-"}});
 }
 
 int Create(Context& ctx, const CreateFlags& f) {
@@ -49,6 +53,15 @@ int Create(Context& ctx, const CreateFlags& f) {
   if (!envs->empty()) body["envs"] = *envs;
   if (f.egress_opt->count() > 0) body["egressAllowlist"] = NonEmpty(f.egress);
   if (!f.from_checkpoint.empty()) body["fromCheckpoint"] = f.from_checkpoint;
+  if (!f.metadata.empty()) {
+    nlohmann::json m = nlohmann::json::object();
+    for (const auto& item : f.metadata) {
+      const auto eq = item.find('=');
+      if (eq == std::string::npos || eq == 0) return ctx.Usage("--metadata: expected K=V, got '" + item + "'");
+      m[item.substr(0, eq)] = item.substr(eq + 1);
+    }
+    body["metadata"] = m;
+  }
 
   int code = 0;
   ApiClient* api = ctx.Api(&code);
@@ -106,7 +119,7 @@ void AddSandboxCommands(CLI::App& root, Context& ctx) {
   cf->timeout_opt = create->add_option("--timeout", cf->timeout, "Lifetime in seconds (overrides the project's)");
   create->add_option("--env", cf->envs, "Plain environment variable K=V; repeatable; wins over a secret of the same name")
       ->type_name("K=V");
-  cf->egress_opt = create->add_option("--egress-allow", cf->egress,
+  cf->egress_opt = create->add_option("--egress-allow,--egress-allowlist", cf->egress,
                                       "Egress allowlist for this sandbox (overrides the project's); "
                                       "repeatable or comma-separated")
                        ->delimiter(',')
@@ -114,9 +127,13 @@ void AddSandboxCommands(CLI::App& root, Context& ctx) {
   create->add_option("--from-checkpoint", cf->from_checkpoint,
                      "Restore this checkpoint's files and config (fresh tokens for the current secrets)")
       ->check(NonEmptyArg());
+  create->add_option("--metadata", cf->metadata,
+                     "Metadata K=V kept with the sandbox and shown by get/list --json; repeatable")
+      ->type_name("K=V");
   OnRun(create, ctx, [&ctx, cf] { return Create(ctx, *cf); });
 
   auto* list = root.add_subcommand("list", "List sandboxes");
+  list->alias("ls");
   OnRun(list, ctx, [&ctx] { return List(ctx); });
 
   auto get_id = std::make_shared<std::string>();

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Files through the whole product (issue 15): upload and download of one
+big file (default 1 GiB) via REST -> control plane -> gRPC -> worker ->
+helper in the sandbox, against a real `osb dev` (root), with curl as the
+client.
+
+    files_bench.py --osb BUILD/osb --out bench/results [--gib 1]
+
+Reports, in one run:
+  * the yardstick: `cat FILE > /dev/null` of the same file on the host
+    (page cache warm), as bytes/s;
+  * upload (curl PUT --data-binary @FILE) and download (curl GET -o
+    /dev/null) as bytes/s and as a ratio to the yardstick (target >= 0.5);
+  * RSS growth of the `osb dev` process during each transfer (the API and
+    the worker share that process in dev mode; target < 32 MiB), sampled
+    every 20 ms against the value just before the transfer.
+Writes OUT/files.json and OUT/files.md.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class RssPeak:
+    """Samples a process's RSS in a thread; peak - start, in KiB."""
+
+    def __init__(self, pid):
+        self.pid, self.start, self.peak = pid, rss_kib(pid), 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            self._stop.wait(0.02)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, rss_kib(self.pid))
+
+    @property
+    def growth_mib(self):
+        return max(0, self.peak - self.start) / 1024
+
+
+def api_call(url, key, method, path, body=None):
+    req = urllib.request.Request(url + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"X-API-Key": key})
+    with urllib.request.urlopen(req, timeout=300) as r:
+        text = r.read()
+        return json.loads(text) if text else None
+
+
+def timed(cmd):
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"files_bench: {cmd[0]} failed: {r.stderr or r.stdout}")
+    return dt, r.stdout
+
+
+BEGIN, END = "<!-- files-bench -->", "<!-- /files-bench -->"
+
+
+def add_to_readme(path, md):
+    """Puts the files section into bench/results/README.md (replacing an older one)."""
+    text = open(path).read() if os.path.exists(path) else ""
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + text[text.index(END) + len(END):]
+    with open(path, "w") as f:
+        f.write(text.rstrip("\n") + "\n\n" + BEGIN + "\n" + md.replace("# Files", "## Files", 1) + END + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--osb", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--gib", type=float, default=1.0)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("files_bench: needs root; skipped")
+        return 0
+    size = int(args.gib * (1 << 30))
+    work = tempfile.mkdtemp(prefix="osb-files-bench-")
+    port = free_port()
+    env = dict(os.environ, HOME=work, XDG_CONFIG_HOME=os.path.join(work, "cfg"))
+    log = open(os.path.join(work, "dev.log"), "w")
+    dev = subprocess.Popen(
+        [args.osb, "--log-level", "warn", "dev", "--data-dir", os.path.join(work, "data"), "--listen", f"127.0.0.1:{port}",
+         "--grpc-listen", "127.0.0.1:0", "--worker-listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0",
+         "--transparent-listen", "127.0.0.1:0", "--transparent-http-listen", "127.0.0.1:0",
+         "--dns-listen", "127.0.0.1:0", "--address-pool", "10.205.0.0/16", "--name-prefix", "osbf",
+         "--run-dir", "/run/osbf"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        key, sid = None, None
+        # The sandbox's scratch tmpfs is half its memory: room for the file.
+        memory_mb = int(size / (1 << 20) * 2 + 512)
+        while time.monotonic() < deadline:
+            key_file = os.path.join(work, "data", "api-key")
+            if os.path.exists(key_file):
+                try:
+                    key = open(key_file).read().strip()
+                    sid = api_call(url, key, "POST", "/api/sandboxes", {"timeout": 3600, "memoryMB": memory_mb})["sandboxID"]
+                    break
+                except Exception:  # noqa: BLE001 - not up yet
+                    sid = None
+            time.sleep(0.2)  # polling for readiness
+        if sid is None:
+            raise SystemExit("files_bench: osb dev did not come up:\n" + open(os.path.join(work, "dev.log")).read())
+
+        src = os.path.join(work, "big.bin")
+        with open(src, "wb") as f:
+            block = os.urandom(1 << 20)
+            for _ in range(size >> 20):
+                f.write(block)
+        timed(["sh", "-c", f"cat {src} > /dev/null"])  # warm the page cache
+        cat_s = min(timed(["sh", "-c", f"cat {src} > /dev/null"])[0] for _ in range(3))
+
+        files_url = f"{url}/api/sandboxes/{sid}/files?path=%2Fhome%2Fsandbox%2Fbig.bin"
+        curl = ["curl", "-sS", "--fail", "-H", f"X-API-Key: {key}"]
+        with RssPeak(dev.pid) as up_rss:
+            up_s, out = timed(curl + ["-X", "PUT", "--data-binary", f"@{src}", files_url])
+        stored = json.loads(out)["size"]
+        if stored != size:
+            raise SystemExit(f"files_bench: stored {stored} bytes, sent {size}")
+        with RssPeak(dev.pid) as down_rss:
+            down_s, _ = timed(curl + ["-o", "/dev/null", files_url])
+
+        rate = lambda s: size / s  # noqa: E731
+        summary = {
+            "bytes": size,
+            "cat_host_MBps": rate(cat_s) / 1e6,
+            "upload_MBps": rate(up_s) / 1e6,
+            "download_MBps": rate(down_s) / 1e6,
+            "upload_ratio_to_cat": cat_s / up_s,
+            "download_ratio_to_cat": cat_s / down_s,
+            "rss_growth_mib": {"upload": up_rss.growth_mib, "download": down_rss.growth_mib},
+            "rss_note": "osb dev: API and worker in one process",
+            "targets": {"ratio": 0.5, "rss_growth_mib": 32},
+        }
+        summary["met"] = {
+            "upload_ratio": summary["upload_ratio_to_cat"] >= 0.5,
+            "download_ratio": summary["download_ratio_to_cat"] >= 0.5,
+            "rss": max(up_rss.growth_mib, down_rss.growth_mib) < 32,
+        }
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "files.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        md = f"""# Files: {size >> 20} MiB through the API (REST -> control plane -> gRPC -> worker -> sandbox helper)
+
+| | MB/s | ratio to host `cat` (target >= 0.5) | RSS growth of osb dev (API + worker, target < 32 MiB) |
+| --- | ---: | ---: | ---: |
+| host `cat FILE > /dev/null` | {summary['cat_host_MBps']:.0f} | 1.00 | |
+| upload (curl PUT) | {summary['upload_MBps']:.0f} | {summary['upload_ratio_to_cat']:.2f} | {up_rss.growth_mib:.1f} MiB |
+| download (curl GET) | {summary['download_MBps']:.0f} | {summary['download_ratio_to_cat']:.2f} | {down_rss.growth_mib:.1f} MiB |
+"""
+        with open(os.path.join(args.out, "files.md"), "w") as f:
+            f.write(md)
+        print(md)
+        add_to_readme(os.path.join(args.out, "README.md"), md)
+        api_call(url, key, "DELETE", f"/api/sandboxes/{sid}")
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        try:
+            dev.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
