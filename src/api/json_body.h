@@ -32,7 +32,6 @@ class JsonBody {
   Result<std::optional<bool>> Bool(const char* field) const;
   Result<std::optional<std::vector<std::string>>> StringList(const char* field) const;
   Result<std::optional<std::map<std::string, std::string>>> StringMap(const char* field) const;
-  Result<std::optional<bool>> Bool(const char* field) const;
 
  private:
   explicit JsonBody(nlohmann::json j) : j_(std::move(j)) {}
