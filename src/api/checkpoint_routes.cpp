@@ -53,26 +53,26 @@ void RegisterCheckpointRoutes(Router& router, controlplane::SandboxService& sand
       return sandboxes.CreateCheckpoint(org, id);
     };
     return Deferred(sandboxes, req.org_id, 201, std::move(call), CheckpointJson);
-  });
+  }, KeyScope::kSandbox);
   router.Add("GET", "/api/sandboxes/{id}/checkpoints", [&sandboxes](Request& req) {
     auto list = sandboxes.ListCheckpoints(req.org_id, req.Param("id"));
     if (!list) return ErrorResponse(list.error());
     json out = json::array();
     for (const auto& c : *list) out.push_back(CheckpointJson(c));
     return JsonResponse(200, out);
-  });
+  }, KeyScope::kSandbox);
   router.Add("DELETE", "/api/sandboxes/{id}/checkpoints/{checkpoint}", [&sandboxes](Request& req) {
     if (Status st = sandboxes.DeleteCheckpoint(req.org_id, req.Param("checkpoint"), req.Param("id")); !st)
       return ErrorResponse(st.error());
     return NoContent();
-  });
+  }, KeyScope::kSandbox);
   router.Add("GET", "/api/checkpoints", [&sandboxes](Request& req) {
     auto list = sandboxes.ListCheckpoints(req.org_id, std::nullopt);
     if (!list) return ErrorResponse(list.error());
     json out = json::array();
     for (const auto& c : *list) out.push_back(CheckpointJson(c));
     return JsonResponse(200, out);
-  });
+  }, KeyScope::kSandbox);
   router.Add("POST", "/api/sandboxes/{id}/timeout", [&sandboxes](Request& req) {
     auto j = JsonBody::Parse(req.body, {"timeoutSec"});
     if (!j) return ErrorResponse(j.error());
@@ -82,19 +82,19 @@ void RegisterCheckpointRoutes(Router& router, controlplane::SandboxService& sand
     auto v = sandboxes.SetTimeout(req.org_id, req.Param("id"), **t);
     if (!v) return ErrorResponse(v.error());
     return JsonResponse(200, SandboxViewJson(*v));
-  });
+  }, KeyScope::kSandbox);
   router.Add("POST", "/api/sandboxes/{id}/hibernate", [&sandboxes](Request& req) {
     std::function<Result<SandboxView>()> call = [&sandboxes, org = req.org_id, id = req.Param("id")] {
       return sandboxes.Hibernate(org, id);
     };
     return Deferred(sandboxes, req.org_id, 200, std::move(call), SandboxViewJson);
-  });
+  }, KeyScope::kSandbox);
   router.Add("POST", "/api/sandboxes/{id}/wake", [&sandboxes](Request& req) {
     std::function<Result<SandboxView>()> call = [&sandboxes, org = req.org_id, id = req.Param("id")] {
       return sandboxes.Wake(org, id);
     };
     return Deferred(sandboxes, req.org_id, 200, std::move(call), SandboxViewJson);
-  });
+  }, KeyScope::kSandbox);
 }
 
 }  // namespace osb::api

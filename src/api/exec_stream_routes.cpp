@@ -175,8 +175,8 @@ void RegisterCommandRoutes(Router& router, controlplane::CommandService& command
       });
     };
   };
-  router.Add("GET", "/api/sandboxes/{id}/exec/stream", stream_route(false));
-  router.Add("GET", "/api/sandboxes/{id}/pty", stream_route(true));
+  router.Add("GET", "/api/sandboxes/{id}/exec/stream", stream_route(false), KeyScope::kSandbox);
+  router.Add("GET", "/api/sandboxes/{id}/pty", stream_route(true), KeyScope::kSandbox);
 
   router.Add("POST", "/api/sandboxes/{id}/commands", [&commands](Request& req) {
     auto spec = ParseCommandSpec(req.body, false);
@@ -185,19 +185,19 @@ void RegisterCommandRoutes(Router& router, controlplane::CommandService& command
     auto started = commands.Start(req.org_id, req.Param("id"), *spec);
     if (!started) return ErrorResponse(started.error());
     return JsonResponse(201, CommandJson(*started));
-  });
+  }, KeyScope::kSandbox);
   router.Add("GET", "/api/sandboxes/{id}/commands", [&commands](Request& req) {
     auto list = commands.List(req.org_id, req.Param("id"));
     if (!list) return ErrorResponse(list.error());
     json out = json::array();
     for (const auto& c : *list) out.push_back(CommandJson(c));
     return JsonResponse(200, out);
-  });
+  }, KeyScope::kSandbox);
   router.Add("GET", "/api/sandboxes/{id}/commands/{cmd}", [&commands](Request& req) {
     auto c = commands.Get(req.org_id, req.Param("id"), req.Param("cmd"));
     if (!c) return ErrorResponse(c.error());
     return JsonResponse(200, CommandJson(*c));
-  });
+  }, KeyScope::kSandbox);
   router.Add("GET", "/api/sandboxes/{id}/commands/{cmd}/attach", [&commands](Request& req) {
     const std::string sandbox_id = req.Param("id"), command_id = req.Param("cmd");
     // Before the upgrade: another org's sandbox, or a command id that is not
@@ -209,7 +209,7 @@ void RegisterCommandRoutes(Router& router, controlplane::CommandService& command
       if (!stream) return FailChannel(*ch, stream.error());
       Relay(ch, std::move(*stream));
     });
-  });
+  }, KeyScope::kSandbox);
   router.Add("POST", "/api/sandboxes/{id}/commands/{cmd}/kill", [&commands](Request& req) {
     int signal = SIGKILL;
     if (!req.body.empty()) {
@@ -232,7 +232,7 @@ void RegisterCommandRoutes(Router& router, controlplane::CommandService& command
     auto c = commands.Kill(req.org_id, req.Param("id"), req.Param("cmd"), signal);
     if (!c) return ErrorResponse(c.error());
     return JsonResponse(200, CommandJson(*c));
-  });
+  }, KeyScope::kSandbox);
   router.Add("POST", "/api/sandboxes/{id}/commands/{cmd}/wait", [&commands](Request& req) {
     int timeout = 60;
     if (!req.query.empty()) {
@@ -257,7 +257,7 @@ void RegisterCommandRoutes(Router& router, controlplane::CommandService& command
       if (!admitted) deliver(ErrorResponse(admitted.error()));
     };
     return r;
-  });
+  }, KeyScope::kSandbox);
 }
 
 }  // namespace osb::api

@@ -150,7 +150,7 @@ void RegisterFileRoutes(Router& router, controlplane::SandboxFiles& files) {
       if (!admitted) deliver(FileError(admitted.error()));
     };
     return r;
-  });
+  }, KeyScope::kSandbox);
 
   router.AddStreaming("PUT", "/api/sandboxes/{id}/files", [&files](Request& req) {
     auto q = PathQuery(req, {"mode"});
@@ -184,7 +184,7 @@ void RegisterFileRoutes(Router& router, controlplane::SandboxFiles& files) {
       }
     };
     return r;
-  });
+  }, KeyScope::kSandbox);
 
   router.Add("DELETE", "/api/sandboxes/{id}/files", [&files](Request& req) {
     auto q = PathQuery(req, {"recursive"});
@@ -193,7 +193,7 @@ void RegisterFileRoutes(Router& router, controlplane::SandboxFiles& files) {
     if (!recursive) return ErrorResponse(recursive.error());
     if (Status st = files.Remove(req.org_id, req.Param("id"), q->path, *recursive); !st) return FileError(st.error());
     return NoContent();
-  });
+  }, KeyScope::kSandbox);
 
   router.Add("GET", "/api/sandboxes/{id}/files/list", [&files](Request& req) {
     auto q = PathQuery(req, {});
@@ -203,7 +203,7 @@ void RegisterFileRoutes(Router& router, controlplane::SandboxFiles& files) {
     json entries = json::array();
     for (const auto& e : list->entries) entries.push_back(FileEntryJson(e));
     return JsonResponse(200, {{"path", q->path}, {"entries", entries}, {"truncated", list->truncated}});
-  });
+  }, KeyScope::kSandbox);
 
   router.Add("POST", "/api/sandboxes/{id}/files/mkdir", [&files](Request& req) {
     auto j = JsonBody::Parse(req.body, {"path", "parents", "mode"});
@@ -221,7 +221,7 @@ void RegisterFileRoutes(Router& router, controlplane::SandboxFiles& files) {
     if (Status st = files.MakeDirectory(req.org_id, req.Param("id"), **path, parents->value_or(false), *mode); !st)
       return FileError(st.error());
     return JsonResponse(201, {{"path", **path}});
-  });
+  }, KeyScope::kSandbox);
 }
 
 }  // namespace osb::api

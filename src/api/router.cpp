@@ -87,8 +87,9 @@ std::optional<KeyScope> Router::RequiredScope(const std::string& method, const s
   return std::nullopt;
 }
 
-void Router::AddStreaming(const std::string& method, const std::string& pattern, Handler handler) {
-  routes_.push_back({method, pattern, Split(pattern), std::move(handler), false, true});
+void Router::AddStreaming(const std::string& method, const std::string& pattern, Handler handler,
+                          KeyScope required) {
+  routes_.push_back({method, pattern, Split(pattern), std::move(handler), false, required, true});
 }
 
 bool Router::IsStreaming(const std::string& method, const std::string& path) const {

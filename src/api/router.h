@@ -70,7 +70,8 @@ class Router {
   // Request::body_stream carrying the body, and writes a
   // Response::body_stream as it is produced. Authentication and routing are
   // the same as for Add.
-  void AddStreaming(const std::string& method, const std::string& pattern, Handler handler);
+  void AddStreaming(const std::string& method, const std::string& pattern, Handler handler,
+                    KeyScope required = KeyScope::kAdmin);
   // Whether (method, path) would be dispatched to a streaming route.
   bool IsStreaming(const std::string& method, const std::string& path) const;
 

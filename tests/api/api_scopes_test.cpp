@@ -110,6 +110,29 @@ TEST_F(ScopesTest, EveryRouteOpenToSandboxKeysIsListedHere) {
       {"POST", "/api/sandboxes"},        {"GET", "/api/sandboxes"},
       {"GET", "/api/sandboxes/{id}"},    {"DELETE", "/api/sandboxes/{id}"},
       {"POST", "/api/sandboxes/{id}/exec/run"},
+      // Streaming exec, background commands, terminals (issue 15).
+      {"GET", "/api/sandboxes/{id}/exec/stream"},
+      {"GET", "/api/sandboxes/{id}/pty"},
+      {"POST", "/api/sandboxes/{id}/commands"},
+      {"GET", "/api/sandboxes/{id}/commands"},
+      {"GET", "/api/sandboxes/{id}/commands/{cmd}"},
+      {"GET", "/api/sandboxes/{id}/commands/{cmd}/attach"},
+      {"POST", "/api/sandboxes/{id}/commands/{cmd}/kill"},
+      {"POST", "/api/sandboxes/{id}/commands/{cmd}/wait"},
+      // Files (issue 15).
+      {"GET", "/api/sandboxes/{id}/files"},
+      {"PUT", "/api/sandboxes/{id}/files"},
+      {"DELETE", "/api/sandboxes/{id}/files"},
+      {"GET", "/api/sandboxes/{id}/files/list"},
+      {"POST", "/api/sandboxes/{id}/files/mkdir"},
+      // Checkpoints, forks and lifetime (issue 14).
+      {"POST", "/api/sandboxes/{id}/checkpoints"},
+      {"GET", "/api/sandboxes/{id}/checkpoints"},
+      {"DELETE", "/api/sandboxes/{id}/checkpoints/{checkpoint}"},
+      {"GET", "/api/checkpoints"},
+      {"POST", "/api/sandboxes/{id}/timeout"},
+      {"POST", "/api/sandboxes/{id}/hibernate"},
+      {"POST", "/api/sandboxes/{id}/wake"},
   };
   std::set<std::pair<std::string, std::string>> actual;
   for (const auto& [method, pattern] : cp_->router().Routes()) {
@@ -126,7 +149,7 @@ TEST_F(ScopesTest, AnExpiredKeyIsRefusedOnEveryRoute) {
     for (const auto& [method, pattern] : cp_->router().Routes()) {
       if (!cp_->router().RequiredScope(method, pattern)) continue;  // public
       std::string target = pattern;
-      for (const char* param : {"{project}", "{id}", "{name}", "{group}"}) {
+      for (const char* param : {"{project}", "{id}", "{name}", "{group}", "{cmd}", "{checkpoint}"}) {
         for (auto at = target.find(param); at != std::string::npos; at = target.find(param)) {
           target.replace(at, std::string(param).size(), "app");
         }
