@@ -21,6 +21,7 @@
 #include "secretsproxy/byte_stream.h"
 #include "secretsproxy/certificate_authority.h"
 #include "secretsproxy/proxy.h"
+#include "secretsproxy/oauth_stage.h"
 #include "secretsproxy/session_registry.h"
 #include "secretsproxy/upstream_connector.h"
 
@@ -40,6 +41,9 @@ struct ProxyShared {
   std::unique_ptr<UpstreamDialer> dialer;  // a NetworkDialer over the three above
   // Shared state of the signing stages (signing_stage.h): set up by Start.
   std::unique_ptr<SigningEnv> signing = std::make_unique<SigningEnv>();
+  // The OAuth access-token cache: one per proxy (= per worker), shared by
+  // every sandbox of a project (oauth_stage.h).
+  std::unique_ptr<OAuthTokenCache> oauth = std::make_unique<OAuthTokenCache>();
 
   // What one client connection's exchange needs (borrowed: the listener's
   // coroutine holds this ProxyShared until ServeHttp returns).
