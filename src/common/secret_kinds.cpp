@@ -370,6 +370,11 @@ Result<std::vector<RequestRule>> NormalizeRequestRules(std::vector<RequestRule> 
 Result<RequestRule> ParseRequestRuleText(std::string_view text, std::string_view field) {
   RequestRule r;
   const auto sp = text.find(' ');
+  // "POST" alone names no host (it would parse as the host "post").
+  if (sp == std::string_view::npos && !text.empty() &&
+      std::all_of(text.begin(), text.end(), [](char c) { return (c >= 'A' && c <= 'Z') || c == ','; })) {
+    return Bad(std::string(field), "expected 'METHOD[,METHOD] host[/path-prefix]': no host given");
+  }
   std::string_view rest = text;
   if (sp != std::string_view::npos) {
     std::string_view methods = text.substr(0, sp);
