@@ -369,7 +369,9 @@ void Exchange::Audit() {
 }
 
 void Exchange::WipeSubstituted() {
-  if (wiped_ || !ctx_.substitute || !ctx_.substitute->any_matched()) return;
+  const bool substituted = ctx_.substitute && ctx_.substitute->any_matched();
+  // A signing stage put a signature or an access token into the head.
+  if (wiped_ || (!substituted && ctx_.signed_names.empty())) return;
   wiped_ = true;
   // ctx_.head is reused by the next request; only its method is read after
   // this (response framing).
@@ -446,7 +448,10 @@ asio::awaitable<StageResult> Exchange::ReadRequestBody() {
         co_return StageResult{413, sign_whole ? "a request body a secret signs is limited to body_buffer_limit"
                                               : "plain HTTP request bodies are limited to body_buffer_limit"};
       }
-      if (!body_lease_.TryCharge(ctx_.session, limits_.session_body_budget, ctx_.framing.length)) {
+      // (A body the plan already buffers was charged above.)
+      if (body_lease_.charged() < ctx_.framing.length &&
+          !body_lease_.TryCharge(ctx_.session, limits_.session_body_budget,
+                                 ctx_.framing.length - body_lease_.charged())) {
         co_return StageResult{503, std::string(kBudgetExhausted)};
       }
     }
