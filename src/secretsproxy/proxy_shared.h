@@ -21,6 +21,7 @@
 #include "secretsproxy/byte_stream.h"
 #include "secretsproxy/certificate_authority.h"
 #include "secretsproxy/proxy.h"
+#include "secretsproxy/oauth_stage.h"
 #include "secretsproxy/session_registry.h"
 #include "secretsproxy/upstream_connector.h"
 
@@ -38,12 +39,17 @@ struct ProxyShared {
   // Per-sandbox connection accounting shared by every listener (admission.h).
   std::unique_ptr<AdmissionTables> admission = std::make_unique<AdmissionTables>();
   std::unique_ptr<UpstreamDialer> dialer;  // a NetworkDialer over the three above
+  // Shared state of the signing stages (signing_stage.h): set up by Start.
+  std::unique_ptr<SigningEnv> signing = std::make_unique<SigningEnv>();
+  // The OAuth access-token cache: one per proxy (= per worker), shared by
+  // every sandbox of a project (oauth_stage.h).
+  std::unique_ptr<OAuthTokenCache> oauth = std::make_unique<OAuthTokenCache>();
 
   // What one client connection's exchange needs (borrowed: the listener's
   // coroutine holds this ProxyShared until ServeHttp returns).
   ExchangeEnv Env() const {
     return ExchangeEnv{&config.limits, config.transparent_http_port, sessions.get(), dialer.get(), audit.get(),
-                       metrics.get()};
+                       metrics.get(), signing.get()};
   }
 
   // Live client streams, closed by Stop().

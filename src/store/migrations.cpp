@@ -114,6 +114,19 @@ const std::vector<Migration>& Migrations() {
        {
            "ALTER TABLE sandboxes ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'",
        }},
+      {8,
+       "secret kinds (issue 16): kind, readable non-secret material, allowedRequests",
+       {
+           // kind: value | hmac | aws-sigv4 | oauth2-refresh. For non-value
+           // kinds the ciphertext holds the whole material JSON; public_material
+           // is its non-secret fields (JSON object text, '' for value secrets).
+           "ALTER TABLE org_secrets ADD COLUMN kind TEXT NOT NULL DEFAULT 'value'",
+           "ALTER TABLE org_secrets ADD COLUMN public_material TEXT NOT NULL DEFAULT ''",
+           // JSON array of {host, methods, pathPrefix}; '[]' = every request.
+           "ALTER TABLE org_secrets ADD COLUMN allowed_requests TEXT NOT NULL DEFAULT '[]'",
+           // seal | refuse: what a request outside allowed_requests does.
+           "ALTER TABLE org_secrets ADD COLUMN on_disallowed_request TEXT NOT NULL DEFAULT 'seal'",
+       }},
   };
   return migrations;
 }

@@ -47,6 +47,58 @@ class SecretsTest : public ApiTest {
   }
 };
 
+TEST_F(SecretsTest, SigningKindMaterialIsValidatedWriteOnlyAndResolved) {
+  // Issue 16: a signing kind takes a material object; only its non-secret
+  // fields are readable; bad input is a 400 naming the field.
+  const std::string key = "hmac-KEY-never-shown-5151";
+  const json material = {{"key", key}, {"header", "X-Signature"}, {"hash", "sha512"}};
+  const json rules = json::array({json{{"host", "API.test"}, {"methods", {"post"}}, {"pathPrefix", "/v1"}}});
+  auto put = Call("PUT", "/api/projects/proj/secrets/SIG",
+                  json{{"kind", "hmac"}, {"material", material}, {"allowedHosts", {"api.test"}},
+                       {"allowedRequests", rules}, {"onDisallowedRequest", "refuse"}});
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.Json()["kind"], "hmac");
+  EXPECT_EQ(put.Json()["material"], json({{"hash", "sha512"}, {"header", "X-Signature"}}));
+  EXPECT_EQ(put.Json()["allowedRequests"],
+            json::array({json{{"host", "api.test"}, {"methods", {"POST"}}, {"pathPrefix", "/v1"}}}));
+  EXPECT_EQ(put.Json()["onDisallowedRequest"], "refuse");
+  auto list = Call("GET", "/api/projects/proj/secrets");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(list.Json()[0]["kind"], "hmac");
+  EXPECT_EQ(list.Json()[0]["material"], json({{"hash", "sha512"}, {"header", "X-Signature"}}));
+
+  auto expect_400 = [&](const json& body, const std::string& field) {
+    auto r = Call("PUT", "/api/projects/proj/secrets/SIG", body);
+    EXPECT_EQ(r.status, 400) << body.dump();
+    EXPECT_NE(r.body.find(field), std::string::npos) << r.body;
+  };
+  expect_400(json{{"kind", "hmac"}, {"material", {{"key", key}}}}, "material.header");
+  expect_400(json{{"kind", "hmac"}, {"material", {{"key", key}, {"header", "X"}, {"hash", "md5"}}}}, "material.hash");
+  expect_400(json{{"kind", "hmac"}, {"value", key}}, "value");
+  expect_400(json{{"kind", "hmac"}}, "material");
+  expect_400(json{{"value", key}, {"material", material}}, "material");
+  expect_400(json{{"kind", "rsa"}, {"material", material}}, "kind");
+  expect_400(json{{"kind", "hmac"}, {"material", "not an object"}}, "material");
+  expect_400(json{{"value", "v"}, {"allowedRequests", json::array({json{{"host", "a.test"}, {"pathPrefix", "v1"}}})}},
+             "allowedRequests[0].pathPrefix");
+  expect_400(json{{"value", "v"}, {"onDisallowedRequest", "drop"}}, "onDisallowedRequest");
+  expect_400(json{{"kind", "oauth2-refresh"},
+                  {"material", {{"tokenEndpoint", "http://x.test/t"}, {"clientId", "c"}, {"refreshToken", key}}}},
+             "material.tokenEndpoint");
+
+  // What sandboxes get: the kind, the whole (canonical) material, the rules.
+  auto r = Resolve("proj");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->secrets.size(), 1u);
+  const auto& s = r->secrets[0];
+  EXPECT_EQ(s.kind, "hmac");
+  EXPECT_EQ(json::parse(s.value)["key"], key);
+  ASSERT_EQ(s.allowed_requests.size(), 1u);
+  EXPECT_EQ(s.allowed_requests[0].Text(), "POST api.test/v1");
+  EXPECT_EQ(s.on_disallowed_request, "refuse");
+  ExpectNeverExposed(key);
+}
+
 TEST_F(SecretsTest, ValuesAreWriteOnly) {
   const std::string value = "sk-live-VALUE-never-shown-4242";
   auto put = Call("PUT", "/api/projects/proj/secrets/OPENAI_API_KEY",

@@ -331,6 +331,45 @@ class SecretTest(OcTestCase):
         self.assertIn(b"any reachable host", r.stdout)
         self.assertNotIn(b"warning", r.stderr)
 
+    def test_signing_kind_sends_material_from_file_and_request_rules(self):
+        # Issue 16: --kind + --from-file sends the material object; no
+        # material string shows in anything oc prints, even when the server
+        # answers with an error quoting it.
+        import tempfile
+        material = {"key": SECRET, "header": "X-Signature", "hash": "sha256"}
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(material, f)
+        try:
+            self.api.route("PUT", self.PATH, 200, dict(self.META, kind="hmac", material={"header": "X-Signature"}))
+            r = self.oc("secret", "set", "demo", "OPENAI_KEY", "--kind", "hmac", "--from-file", f.name,
+                        "--allow-request", "POST api.openai.com/v1/chat", "--allow-request", "get,head api.openai.com",
+                        "--on-disallowed-request", "refuse")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            body = self.last()["body"]
+            self.assertEqual(body["kind"], "hmac")
+            self.assertEqual(body["material"], material)
+            self.assertNotIn("value", body)
+            self.assertEqual(body["allowedRequests"], [
+                {"host": "api.openai.com", "methods": ["POST"], "pathPrefix": "/v1/chat"},
+                {"host": "api.openai.com", "methods": ["GET", "HEAD"], "pathPrefix": ""}])
+            self.assertEqual(body["onDisallowedRequest"], "refuse")
+            self.assertIn(b"(hmac)", r.stdout)
+            self.assert_no_secret(r)
+            self.api.route("PUT", self.PATH, 400, {"error": "material.hash: bad near " + SECRET})
+            r = self.oc("secret", "set", "demo", "OPENAI_KEY", "--kind", "hmac", "--from-file", f.name)
+            self.assertNotEqual(r.returncode, 0)
+            self.assert_no_secret(r)
+            # A value with --kind hmac, a bad rule, a bad kind: usage errors, nothing sent.
+            self.api.requests.clear()
+            for args in (("--kind", "hmac", SECRET), ("--from-stdin", "--allow-request", "POST api.openai.com/v1 extra"),
+                         ("--kind", "rsa", "--from-file", f.name)):
+                r = self.oc("secret", "set", "demo", "OPENAI_KEY", *args, stdin=SECRET.encode())
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assert_no_secret(r)
+            self.assertEqual(self.api.requests, [])
+        finally:
+            os.unlink(f.name)
+
     def test_value_on_command_line_warns_without_echo(self):
         self.api.route("PUT", self.PATH, 200, self.META)
         r = self.oc("secret", "set", "demo", "OPENAI_KEY", SECRET, "--verbose")
@@ -443,7 +482,7 @@ class SecretGroupTest(OcTestCase):
         self.assertNotIn(SECRET.encode(), r.stdout + r.stderr)
         self.api.route("GET", "/api/secret-groups/shared/secrets", 200, [])
         r = self.oc("secret-group", "secret", "list", "shared")
-        self.assertEqual(r.stdout.decode(), "NAME  ALLOWED_HOSTS  UPDATED\n")
+        self.assertEqual(r.stdout.decode(), "NAME  KIND  ALLOWED_HOSTS  UPDATED\n")
         self.api.route("DELETE", path, 204, None)
         r = self.oc("secret-group", "secret", "delete", "shared", "GITHUB_TOKEN")
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -53,9 +53,10 @@ class StoreTest : public ::testing::Test {
 };
 
 TEST_F(StoreTest, MigrationsAreIdempotentAndVersioned) {
-  // (Other branches append migrations: at least v4, the API key scopes.)
+  // The newest migration is the schema version (8: secret kinds, issue 16;
+  // versions may have gaps: the runner applies them in order).
   const int version = *store_->SchemaVersion();
-  EXPECT_GE(version, 4);
+  EXPECT_GE(version, 8);
   auto again = MigrateStore(url_);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, version);
@@ -209,6 +210,29 @@ TEST_F(StoreTest, SecretUpsertKeepsCreatedAtAndReplaceIsCompareAndSwap) {
   ASSERT_EQ(all->size(), 1u);
   EXPECT_EQ(all->at(0).ciphertext, "newer");
   EXPECT_EQ(all->at(0).key_id, "k2");
+
+  // Secret kinds (migration 8): the new columns round-trip; defaults for
+  // rows written without them.
+  EXPECT_EQ(all->at(0).kind, "value");
+  EXPECT_EQ(all->at(0).allowed_requests, "[]");
+  EXPECT_EQ(all->at(0).on_disallowed_request, "seal");
+  auto signing = Secret(p->own_group_id, "SIG", "material-ciphertext");
+  signing.kind = "hmac";
+  signing.public_material = R"({"header":"X-Signature"})";
+  signing.allowed_requests = R"([{"host":"api.test","methods":["POST"],"pathPrefix":"/v1"}])";
+  signing.on_disallowed_request = "refuse";
+  auto put = store_->PutSecret(signing);
+  ASSERT_TRUE(put.ok()) << put.error().message;
+  EXPECT_EQ(put->kind, "hmac");
+  auto sig = store_->ListSecrets(p->own_group_id, false);
+  ASSERT_EQ(sig->size(), 2u);
+  EXPECT_EQ(sig->at(0).name, "SIG");
+  EXPECT_EQ(sig->at(0).kind, "hmac");
+  EXPECT_EQ(sig->at(0).public_material, R"({"header":"X-Signature"})");
+  EXPECT_EQ(sig->at(0).allowed_requests, signing.allowed_requests);
+  EXPECT_EQ(sig->at(0).on_disallowed_request, "refuse");
+  EXPECT_TRUE(sig->at(0).ciphertext.empty());
+  EXPECT_TRUE(store_->DeleteSecret(p->own_group_id, "SIG").ok());
 
   EXPECT_EQ(store_->DeleteSecret(p->own_group_id, "NOPE").error().code, ErrorCode::kNotFound);
   EXPECT_TRUE(store_->DeleteSecret(p->own_group_id, "TOKEN").ok());

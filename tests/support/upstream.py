@@ -45,6 +45,7 @@ Endpoints (any method):
   /echo-body-decoded     the request body decoded per its Content-Encoding, as /echo JSON
   /slow-large?n=BYTES    200 with Content-Length BYTES, sends all but the last byte, then
                          waits for the client to go away (slow-upstream memory attacks)
+  /hmac/..., /oauth/...  signing kinds (issue 16): see tests/support/signing_endpoints.py
   anything else          200 JSON {ok, target}
 """
 import argparse
@@ -64,6 +65,9 @@ import tempfile
 import threading
 import urllib.parse
 import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import signing_endpoints  # noqa: E402
 
 DEFAULT_NAMES = ["api.test", "other.test", "*.api.test", "localhost", "127.0.0.1", "127.0.0.2",
                  "127.0.0.3", "::1"]
@@ -367,7 +371,9 @@ class Handler(socketserver.BaseRequestHandler):
         })
         keep = h.get("connection", "").lower() != "close"
         conn_hdr = [] if keep else [("Connection", "close")]
-        if path == "/echo" or path.startswith("/echo/"):
+        if path.startswith(signing_endpoints.PREFIXES):  # issue 16: hmac receiver, OAuth token endpoint
+            signing_endpoints.serve(conn, method, path, headers, body, conn_hdr, response)
+        elif path == "/echo" or path.startswith("/echo/"):
             doc = {"method": method, "target": target, "headers": headers,
                    "body": body.decode("latin-1") if body is not None else None, "bodyLength": length}
             conn.send(response(200, "OK", [("Content-Type", "application/json")] + conn_hdr,

@@ -50,9 +50,15 @@ class Collection(Generic[InfoT]):
         http.send(ApiRequest("DELETE", self.item(id_or_name)))
 
     def set_secret(
-        self, http: HttpClient, owner: str, name: str, value: str, allowed_hosts: Optional[Sequence[str]]
+        self,
+        http: HttpClient,
+        owner: str,
+        name: str,
+        value: Optional[str],
+        allowed_hosts: Optional[Sequence[str]],
+        **kinds: Any,
     ) -> Optional[SecretInfo]:
-        return set_secret_at(http, self.item(owner), name, value, allowed_hosts)
+        return set_secret_at(http, self.item(owner), name, value, allowed_hosts, **kinds)
 
     def list_secrets(self, http: HttpClient, owner: str) -> List[SecretInfo]:
         return list_secrets_at(http, self.item(owner))

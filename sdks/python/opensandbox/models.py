@@ -85,6 +85,13 @@ class SecretInfo:
     created_at: str
     updated_at: str
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: "value", "hmac", "aws-sigv4" or "oauth2-refresh".
+    kind: str = "value"
+    #: A signing kind's non-secret material fields (never its key or tokens).
+    material: Dict[str, Any] = field(default_factory=dict)
+    #: Request rules {"host", "methods", "pathPrefix"}; empty = every request.
+    allowed_requests: List[Dict[str, Any]] = field(default_factory=list)
+    on_disallowed_request: str = "seal"
     #: Only from set_secret, when there is advice: e.g. the secret has no
     #: allowed hosts and the project's egress allowlist is empty, so it will
     #: not be sent to any host.
@@ -100,6 +107,10 @@ class SecretInfo:
             allowed_hosts=_strs(d, "allowedHosts"),
             created_at=_str(d, "createdAt"),
             updated_at=_str(d, "updatedAt"),
+            kind=d.get("kind") if isinstance(d.get("kind"), str) else "value",
+            material=d.get("material") if isinstance(d.get("material"), dict) else {},
+            allowed_requests=[r for r in d.get("allowedRequests") or [] if isinstance(r, dict)],
+            on_disallowed_request=d.get("onDisallowedRequest") if isinstance(d.get("onDisallowedRequest"), str) else "seal",
             raw=safe,
             warnings=_strs(d, "warnings"),
         )

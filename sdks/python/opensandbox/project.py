@@ -118,19 +118,37 @@ class Project:
     def set_secret(
         project: str,
         name: str,
-        value: str,
+        value: Optional[str] = None,
         *,
         allowed_hosts: Optional[Sequence[str]] = None,
+        kind: Optional[str] = None,
+        material: Optional[Dict[str, Any]] = None,
+        allowed_requests: Optional[Sequence[Any]] = None,
+        on_disallowed_request: Optional[str] = None,
         api_url: Optional[str] = None,
         api_key: Optional[str] = None,
         config: Optional[ConnectionConfig] = None,
     ) -> Optional[SecretInfo]:
         """``PUT /api/projects/{project}/secrets/{name}``: creates or replaces a secret.
 
+        ``value`` for kind "value" (the default); for kind "hmac", "aws-sigv4"
+        or "oauth2-refresh" pass ``material`` (a dict, docs/secrets.md) instead.
+        ``allowed_requests`` narrows the requests that may use it (dicts
+        ``{"host", "methods", "pathPrefix"}`` or "POST api.example.com/v1/x").
         Running sandboxes of the project keep their sealed token and start
         using the new value. The value never appears in an error or a log.
         """
-        return _PROJECTS.set_secret(client(config, api_url, api_key), project, name, value, allowed_hosts)
+        return _PROJECTS.set_secret(
+            client(config, api_url, api_key),
+            project,
+            name,
+            value,
+            allowed_hosts,
+            kind=kind,
+            material=material,
+            allowed_requests=allowed_requests,
+            on_disallowed_request=on_disallowed_request,
+        )
 
     @staticmethod
     def list_secrets(
@@ -167,7 +185,7 @@ class AsyncProject(AsyncCollection[ProjectInfo]):
     _sync = Project
 
     @staticmethod
-    async def set_secret(project: str, name: str, value: str, **kwargs: Any) -> Optional[SecretInfo]:
+    async def set_secret(project: str, name: str, value: Optional[str] = None, **kwargs: Any) -> Optional[SecretInfo]:
         return await asyncio.to_thread(Project.set_secret, project, name, value, **kwargs)
 
     @staticmethod

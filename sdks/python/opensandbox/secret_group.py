@@ -8,7 +8,7 @@ secrets; the later wins on a name collision.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from ._collection import AsyncCollection, Collection, client
 from ._config import ConnectionConfig
@@ -78,15 +78,29 @@ class SecretGroup:
     def set_secret(
         group: str,
         name: str,
-        value: str,
+        value: Optional[str] = None,
         *,
         allowed_hosts: Optional[Sequence[str]] = None,
+        kind: Optional[str] = None,
+        material: Optional[Dict[str, Any]] = None,
+        allowed_requests: Optional[Sequence[Any]] = None,
+        on_disallowed_request: Optional[str] = None,
         api_url: Optional[str] = None,
         api_key: Optional[str] = None,
         config: Optional[ConnectionConfig] = None,
     ) -> Optional[SecretInfo]:
         """``PUT /api/secret-groups/{group}/secrets/{name}``: creates or replaces a secret."""
-        return _GROUPS.set_secret(client(config, api_url, api_key), group, name, value, allowed_hosts)
+        return _GROUPS.set_secret(
+            client(config, api_url, api_key),
+            group,
+            name,
+            value,
+            allowed_hosts,
+            kind=kind,
+            material=material,
+            allowed_requests=allowed_requests,
+            on_disallowed_request=on_disallowed_request,
+        )
 
     @staticmethod
     def list_secrets(
@@ -122,7 +136,7 @@ class AsyncSecretGroup(AsyncCollection[SecretGroupInfo]):
     _sync = SecretGroup
 
     @staticmethod
-    async def set_secret(group: str, name: str, value: str, **kwargs: Any) -> Optional[SecretInfo]:
+    async def set_secret(group: str, name: str, value: Optional[str] = None, **kwargs: Any) -> Optional[SecretInfo]:
         return await asyncio.to_thread(SecretGroup.set_secret, group, name, value, **kwargs)
 
     @staticmethod

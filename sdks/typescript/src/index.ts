@@ -59,6 +59,8 @@ export type {
   SandboxCreateParams,
   SandboxInfo,
   SecretGroupInfo,
+  RequestRule,
   SecretInfo,
+  SecretKind,
   SetSecretOptions,
 } from "./types.js";

@@ -1,7 +1,7 @@
 /** Secret routes shared by projects and secret groups (`{base}/secrets/{NAME}`). */
 import { ConfigurationError } from "./errors.js";
 import { ApiRequest, seg, type HttpClient } from "./http.js";
-import type { SecretInfo, SetSecretOptions } from "./types.js";
+import type { RequestRule, SecretInfo, SetSecretOptions } from "./types.js";
 
 /** Secret names are environment variable names (the server's rule too). */
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -29,10 +29,56 @@ export async function setSecretAt(
     // Say what is wrong without echoing what was passed.
     throw new ConfigurationError("secret value must be a string");
   }
-  const body: { value: string; allowedHosts?: string[] } = { value };
+  const kind = opts.kind ?? "value";
+  if (!["value", "hmac", "aws-sigv4", "oauth2-refresh"].includes(kind)) {
+    throw new ConfigurationError("kind must be value, hmac, aws-sigv4 or oauth2-refresh");
+  }
+  const body: Record<string, unknown> = {};
+  let sensitive: string[];
+  if (kind === "value") {
+    if (opts.material !== undefined) throw new ConfigurationError("material is for kinds hmac, aws-sigv4, oauth2-refresh");
+    body.value = value;
+    sensitive = [value];
+  } else {
+    if (value !== "") throw new ConfigurationError(`a ${kind} secret takes opts.material, not a value (pass "")`);
+    if (opts.material === undefined || typeof opts.material !== "object" || Array.isArray(opts.material)) {
+      throw new ConfigurationError(`a ${kind} secret needs opts.material (an object; see docs/secrets.md)`);
+    }
+    body.kind = kind;
+    body.material = opts.material;
+    sensitive = stringsOf(opts.material);
+  }
   if (opts.allowedHosts !== undefined) body.allowedHosts = opts.allowedHosts;
+  if (opts.allowedRequests !== undefined) body.allowedRequests = opts.allowedRequests.map(ruleOf);
+  if (opts.onDisallowedRequest !== undefined) {
+    if (opts.onDisallowedRequest !== "seal" && opts.onDisallowedRequest !== "refuse") {
+      throw new ConfigurationError('onDisallowedRequest must be "seal" or "refuse"');
+    }
+    body.onDisallowedRequest = opts.onDisallowedRequest;
+  }
   const path = secretPath(base, name);
-  return client.send<SecretInfo | undefined>(new ApiRequest("PUT", path, body, { sensitive: [value] }));
+  return client.send<SecretInfo | undefined>(new ApiRequest("PUT", path, body, { sensitive }));
+}
+
+/** Every string inside a JSON-like value (kept out of errors). */
+function stringsOf(v: unknown): string[] {
+  if (typeof v === "string") return v ? [v] : [];
+  if (Array.isArray(v)) return v.flatMap(stringsOf);
+  if (v !== null && typeof v === "object") return Object.values(v).flatMap(stringsOf);
+  return [];
+}
+
+/** A rule as the API takes it, from {host, methods, pathPrefix} or "POST host/path". */
+function ruleOf(r: RequestRule | string): RequestRule {
+  if (typeof r !== "string") return r;
+  const parts = r.trim().split(/\s+/);
+  const [methods, rest] = parts.length >= 2 ? [parts[0], parts[1]] : ["*", parts[0]];
+  const slash = rest.indexOf("/");
+  return {
+    host: slash < 0 ? rest : rest.slice(0, slash),
+    pathPrefix: slash < 0 ? "" : rest.slice(slash),
+    methods: methods === "*" ? [] : methods.split(",").filter((m) => m).map((m) => m.toUpperCase()),
+  };
 }
 
 export async function listSecretsAt(client: HttpClient, base: string): Promise<SecretInfo[]> {

@@ -42,6 +42,13 @@ export interface SecretInfo {
   allowedHosts: string[];
   createdAt: string;
   updatedAt: string;
+  /** "value" (default), "hmac", "aws-sigv4" or "oauth2-refresh". */
+  kind?: SecretKind;
+  /** A signing kind's non-secret material fields (never its key or tokens). */
+  material?: Record<string, unknown>;
+  /** Requests that may use the secret; empty = every request. */
+  allowedRequests?: RequestRule[];
+  onDisallowedRequest?: "seal" | "refuse";
   /**
    * Only in the answer to setSecret, when there is advice: e.g. the secret has
    * no allowedHosts and the project's egress allowlist is empty, so it will
@@ -58,6 +65,29 @@ export interface SetSecretOptions {
    * Left out: only the egress allowlist's hosts (none if it is empty).
    */
   allowedHosts?: string[];
+  /**
+   * A signing kind (docs/secrets.md): the proxy signs (hmac, aws-sigv4) or
+   * injects a fresh access token (oauth2-refresh). Such a secret takes
+   * `material` instead of a value (pass "" as the value).
+   */
+  kind?: SecretKind;
+  /** The kind's JSON material; every string in it is treated as secret. */
+  material?: Record<string, unknown>;
+  /** Only these requests may use the secret ({host, methods, pathPrefix} or "POST host/path"). */
+  allowedRequests?: Array<RequestRule | string>;
+  /** What a request outside allowedRequests does: "seal" (default) or "refuse" (403). */
+  onDisallowedRequest?: "seal" | "refuse";
+}
+
+export type SecretKind = "value" | "hmac" | "aws-sigv4" | "oauth2-refresh";
+
+/** A request a secret may be used in. */
+export interface RequestRule {
+  host: string;
+  /** Upper case; empty = any method. */
+  methods?: string[];
+  /** Starts with "/"; matches the path and everything below it. */
+  pathPrefix?: string;
 }
 
 /** An org-level, named set of secrets that projects can attach. */

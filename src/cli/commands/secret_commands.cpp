@@ -5,11 +5,14 @@
 // stdin, sent once in a PUT body and wiped; nothing oc prints can contain
 // them (responses are scrubbed of any "value" field, error messages of the
 // value itself).
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "cli/commands/commands.h"
 #include "cli/output.h"
 #include "cli/secret_input.h"
+#include "common/secret_kinds.h"
 #include "common/secure_memory.h"
 
 namespace osb::cli {
@@ -31,6 +34,11 @@ struct SetFlags {
   bool from_stdin = false;
   std::vector<std::string> allowed_hosts;
   CLI::Option* value_opt = nullptr;
+  // Issue 16: secret kinds and request rules.
+  std::string kind = "value";
+  std::string from_file;
+  std::vector<std::string> allow_requests;
+  std::string on_disallowed;
 };
 
 // A secret with no allowedHosts goes only to the egress allowlist's hosts
@@ -42,12 +50,104 @@ std::string Hosts(const nlohmann::json& secret) {
   return hosts;
 }
 
+void WipeStrings(nlohmann::json& j, std::vector<std::string>* redact) {
+  if (j.is_string()) {
+    if (redact != nullptr && !j.get_ref<std::string&>().empty()) redact->push_back(j.get<std::string>());
+    SecureWipe(j.get_ref<std::string&>());
+  } else if (j.is_object() || j.is_array()) {
+    for (auto& v : j) WipeStrings(v, redact);
+  }
+}
+
+// The request rules and the kind of a PUT body (or a usage error).
+std::optional<std::string> AddKindFields(const SetFlags& f, nlohmann::json* body) {
+  if (!ParseSecretKind(f.kind)) return "--kind: must be value, hmac, aws-sigv4 or oauth2-refresh";
+  if (!f.allow_requests.empty()) {
+    nlohmann::json rules = nlohmann::json::array();
+    for (const auto& text : f.allow_requests) {
+      auto r = ParseRequestRuleText(text, "--allow-request");
+      if (!r) return r.error().message;
+      rules.push_back({{"host", r->host}, {"methods", r->methods}, {"pathPrefix", r->path_prefix}});
+    }
+    (*body)["allowedRequests"] = rules;
+  }
+  if (!f.on_disallowed.empty()) (*body)["onDisallowedRequest"] = f.on_disallowed;
+  if (f.kind != "value") (*body)["kind"] = f.kind;
+  return std::nullopt;
+}
+
+void PrintSet(Context& ctx, const Owner& owner, const SetFlags& f, const nlohmann::json& shown) {
+  if (auto w = shown.find("warnings"); w != shown.end() && w->is_array()) {
+    for (const auto& text : *w) {
+      if (text.is_string()) ctx.Warn(TerminalSafe(text.get<std::string>()));
+    }
+  }
+  if (ctx.json) {
+    PrintJson(ctx.out(), shown);
+  } else {
+    ctx.out() << "secret " << f.name << (f.kind == "value" ? "" : " (" + f.kind + ")") << " set on " << owner.noun
+              << " " << TerminalSafe(f.owner) << " (allowed hosts: " << Hosts(shown) << ")\n";
+  }
+}
+
+// A signing kind: the material JSON object from --from-file (or stdin).
+int SetMaterial(Context& ctx, const Owner& owner, SetFlags& f) {
+  if (f.value_opt->count() > 0) {
+    return ctx.Usage("a " + f.kind + " secret takes its material from --from-file FILE (JSON), not VALUE");
+  }
+  if (f.from_file.empty() && !f.from_stdin) {
+    return ctx.Usage("missing the material: give --from-file FILE (a JSON object) or --from-stdin");
+  }
+  std::string text;
+  if (!f.from_file.empty()) {
+    std::ifstream in(f.from_file, std::ios::binary);
+    if (!in) return ctx.Usage("cannot read " + TerminalSafe(f.from_file));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  } else {
+    auto read = ReadSecretFromStream(ctx.in());
+    if (!read) return ctx.Usage(read.error().message);
+    text = std::move(*read);
+  }
+  nlohmann::json material = nlohmann::json::parse(text, nullptr, false);
+  SecureWipe(text);
+  if (material.is_discarded() || !material.is_object()) {
+    WipeStrings(material, nullptr);
+    return ctx.Usage("the material must be a JSON object (docs/secrets.md shows one per kind)");
+  }
+  nlohmann::json body = {{"material", material}, {"allowedHosts", NonEmpty(f.allowed_hosts)}};
+  ApiClient::CallOptions options;
+  WipeStrings(material, &options.redact);  // no material string may show in anything printed
+  auto wipe_all = [&] {
+    WipeStrings(body, nullptr);
+    for (auto& r : options.redact) SecureWipe(r);
+  };
+  if (auto err = AddKindFields(f, &body)) {
+    wipe_all();
+    return ctx.Usage(*err);
+  }
+  int code = 0;
+  ApiClient* api = ctx.Api(&code);
+  if (api == nullptr) {
+    wipe_all();
+    return code;
+  }
+  auto res = api->Call("PUT", ApiPath({owner.collection, f.owner, "secrets", f.name}), &body, options);
+  wipe_all();
+  if (!res) return ctx.Fail(res.error());
+  PrintSet(ctx, owner, f, res->is_null() ? nlohmann::json{{"name", f.name}} : *res);
+  return 0;
+}
+
 int Set(Context& ctx, const Owner& owner, SetFlags& f) {
   const bool have_value = f.value_opt->count() > 0;
   if (!IsEnvName(f.name)) {
     return ctx.Usage("invalid secret name '" + TerminalSafe(f.name) +
                      "': must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
   }
+  if (f.kind != "value") return SetMaterial(ctx, owner, f);
+  if (!f.from_file.empty()) return ctx.Usage("--from-file is for --kind hmac|aws-sigv4|oauth2-refresh (the material)");
   if (have_value && f.from_stdin) return ctx.Usage("give the value either as VALUE or with --from-stdin, not both");
   if (!have_value && !f.from_stdin) return ctx.Usage("missing the value: give VALUE or --from-stdin");
 
@@ -75,6 +175,11 @@ int Set(Context& ctx, const Owner& owner, SetFlags& f) {
     return code;
   }
   nlohmann::json body = {{"value", value}, {"allowedHosts", NonEmpty(f.allowed_hosts)}};
+  if (auto err = AddKindFields(f, &body)) {
+    SecureWipe(body["value"].get_ref<std::string&>());
+    SecureWipe(value);
+    return ctx.Usage(*err);
+  }
   ApiClient::CallOptions options;
   options.redact = {value};
   auto res = api->Call("PUT", ApiPath({owner.collection, f.owner, "secrets", f.name}), &body, options);
@@ -83,25 +188,15 @@ int Set(Context& ctx, const Owner& owner, SetFlags& f) {
   SecureWipe(options.redact.front());
   if (!res) return ctx.Fail(res.error());
 
-  nlohmann::json shown = res->is_null() ? nlohmann::json{{"name", f.name}} : *res;
-  if (auto w = shown.find("warnings"); w != shown.end() && w->is_array()) {
-    for (const auto& text : *w) {
-      if (text.is_string()) ctx.Warn(TerminalSafe(text.get<std::string>()));
-    }
-  }
-  if (ctx.json) {
-    PrintJson(ctx.out(), shown);
-  } else {
-    ctx.out() << "secret " << f.name << " set on " << owner.noun << " " << TerminalSafe(f.owner)
-              << " (allowed hosts: " << Hosts(shown) << ")\n";
-  }
+  PrintSet(ctx, owner, f, res->is_null() ? nlohmann::json{{"name", f.name}} : *res);
   return 0;
 }
 
 int List(Context& ctx, const Owner& owner, const std::string& ref) {
-  return PrintList(ctx, ApiPath({owner.collection, ref, "secrets"}), {"NAME", "ALLOWED_HOSTS", "UPDATED"},
+  return PrintList(ctx, ApiPath({owner.collection, ref, "secrets"}), {"NAME", "KIND", "ALLOWED_HOSTS", "UPDATED"},
                    [](const nlohmann::json& s) -> std::vector<std::string> {
-                     return {Cell(s, "name"), Hosts(s), Cell(s, "updatedAt")};
+                     return {Cell(s, "name"), s.contains("kind") ? Cell(s, "kind") : "value", Hosts(s),
+                             Cell(s, "updatedAt")};
                    });
 }
 
@@ -136,6 +231,20 @@ void AddSecretVerbs(CLI::App* parent, Context& ctx, const Owner& owner) {
                   "the hosts on the egress allowlist, and none when that list is empty")
       ->delimiter(',')
       ->type_name("HOST,...");
+  set->add_option("--kind", set_flags->kind,
+                  "value (default) | hmac | aws-sigv4 | oauth2-refresh: a signing kind takes a JSON "
+                  "material (--from-file) and signs or injects in the proxy (docs/secrets.md)")
+      ->type_name("KIND");
+  set->add_option("--from-file", set_flags->from_file, "The material of a signing kind: a JSON object")
+      ->type_name("FILE");
+  set->add_option("--allow-request", set_flags->allow_requests,
+                  "Only requests like 'POST,GET api.example.com/v1/messages' may use the secret "
+                  "(methods or *, host, optional path prefix); repeatable")
+      ->type_name("RULE");
+  set->add_option("--on-disallowed-request", set_flags->on_disallowed,
+                  "seal (default: the token passes sealed) | refuse (403) for requests outside --allow-request")
+      ->check(CLI::IsMember({"seal", "refuse"}))
+      ->type_name("seal|refuse");
   OnRun(set, ctx, [&ctx, &owner, set_flags] { return Set(ctx, owner, *set_flags); });
 
   auto list_ref = std::make_shared<std::string>();

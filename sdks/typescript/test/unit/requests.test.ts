@@ -93,6 +93,29 @@ describe("secrets", () => {
     assert.deepEqual(json(r.body), { value: "sk-live-1", allowedHosts: ["api.example.com"] });
   });
 
+  test("setSecret of a signing kind sends its material and request rules, never a value", async () => {
+    server.reply({ body: { name: "SIG", kind: "hmac", allowedHosts: [], createdAt: "t", updatedAt: "t" } });
+    const material = { key: "whsec-SECRET", header: "X-Signature" };
+    await Project.setSecret("demo", "SIG", "", {
+      kind: "hmac",
+      material,
+      allowedRequests: ["POST,get hooks.example.com/v1/events", { host: "*.example.com" }],
+      onDisallowedRequest: "refuse",
+      ...conn,
+    });
+    assert.deepEqual(json(server.last().body), {
+      kind: "hmac",
+      material,
+      allowedRequests: [
+        { host: "hooks.example.com", pathPrefix: "/v1/events", methods: ["POST", "GET"] },
+        { host: "*.example.com" },
+      ],
+      onDisallowedRequest: "refuse",
+    });
+    await assert.rejects(Project.setSecret("demo", "SIG", "a-value", { kind: "hmac", material, ...conn }), /not a value/);
+    await assert.rejects(Project.setSecret("demo", "SIG", "", { kind: "hmac", ...conn }), /needs opts.material/);
+  });
+
   test("setSecret without allowedHosts sends only the value", async () => {
     await Project.setSecret("demo", "API_KEY", "v", conn);
     assert.deepEqual(json(server.last().body), { value: "v" });
