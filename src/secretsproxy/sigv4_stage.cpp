@@ -139,7 +139,13 @@ StageResult ResignSigV4(RequestHead* head, std::span<const SigV4Secret> secrets,
     return {};
   }
   out->secret_name = std::string(secret->name);
-  if (!secret->enabled) return {403, "aws-sigv4 secret may not be used toward this host (allowedHosts)"};
+  if (!secret->enabled) return {403, "aws-sigv4 secret may not be used for this request (allowedHosts/allowedRequests)"};
+  if (!secret->region.empty() && secret->region != p.auth.credential.region) {
+    return {403, "SigV4 Credential region is not the aws-sigv4 secret's region"};
+  }
+  if (!secret->service.empty() && secret->service != p.auth.credential.service) {
+    return {403, "SigV4 Credential service is not the aws-sigv4 secret's service"};
+  }
 
   // Replay window.
   if (p.auth.form == Authorization::Form::kHeader) {

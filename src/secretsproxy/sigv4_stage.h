@@ -7,7 +7,9 @@
 // For a request that carries SigV4 (an `Authorization: AWS4-HMAC-SHA256`
 // header or a presigned query string) whose Credential names the access
 // key id of one of the session's aws-sigv4 secrets:
-//   1. the secret must be allowed toward the target host (else 403);
+//   1. the secret must be allowed toward the target host (else 403), and
+//      the Credential's region/service must be the secret's when it names
+//      them (else 403);
 //   2. the signing date (x-amz-date / X-Amz-Date) must be within 15 minutes
 //      of the proxy's clock (header form), or, for a presigned URL, inside
 //      [date - 15 min, date + X-Amz-Expires] (else 403): a token-signed
@@ -61,6 +63,10 @@ struct SigV4Secret {
   std::string_view session_token_token;  // sealed token standing for the session token ("" = none)
   std::string_view session_token;        // real ("" = none)
   bool enabled = false;                  // may be used toward the request's target
+  // The secret's optional region/service: a request whose Credential scope
+  // names another one is refused (403); "" = any.
+  std::string_view region = {};
+  std::string_view service = {};
 };
 
 struct SigV4Result {

@@ -333,6 +333,22 @@ TEST(SigV4Attack, SecretNotAllowedTowardTheHostIsRefused) {
   EXPECT_EQ(Resign(&h, "", &r, Now(), {K().Secret(false)}).status, 403);
 }
 
+TEST(SigV4Attack, RegionOrServiceOtherThanTheSecretsIsRefused) {
+  auto secret = K().Secret();
+  secret.region = "eu-west-1";
+  RequestHead h = HeadOf(Vector("s3_get_unsigned")["sandbox"]);
+  SigV4Result r;
+  auto st = Resign(&h, "", &r, Now(), {secret});
+  EXPECT_EQ(st.status, 403);
+  EXPECT_NE(st.reason.find("region"), std::string::npos);
+  secret.region = "us-east-1";
+  secret.service = "sts";
+  EXPECT_EQ(Resign(&h, "", &r, Now(), {secret}).status, 403);
+  secret.service = "s3";
+  EXPECT_TRUE(Resign(&h, "", &r, Now(), {secret}).ok());
+  EXPECT_TRUE(r.signed_request);
+}
+
 TEST(SigV4Attack, TamperedChunkIsNotForwarded) {
   const auto& v = Vector("s3_streaming_chunked");
   std::string body = BodyOf(v["sandbox"]);
