@@ -18,6 +18,8 @@ PACKAGES=(
   # services and tools used by tests and the runtime
   postgresql sqlite3 nftables iproute2 curl ca-certificates openssl
   python3 python3-yaml procps util-linux
+  # real AWS clients for the aws-sigv4 tests (/usr/bin/aws)
+  awscli
 )
 
 SUDO=""
