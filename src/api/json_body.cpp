@@ -108,6 +108,20 @@ Result<std::optional<std::vector<std::string>>> JsonBody::StringList(const char*
   return std::optional<std::vector<std::string>>(std::move(out));
 }
 
+Result<std::optional<std::string>> JsonBody::ObjectText(const char* field) const {
+  const auto* v = Find(field);
+  if (!v) return std::optional<std::string>();
+  if (!v->is_object()) return TypeError(field, "a JSON object");
+  return std::optional<std::string>(v->dump());
+}
+
+Result<std::optional<std::string>> JsonBody::ArrayText(const char* field) const {
+  const auto* v = Find(field);
+  if (!v) return std::optional<std::string>();
+  if (!v->is_array()) return TypeError(field, "a JSON array");
+  return std::optional<std::string>(v->dump());
+}
+
 Result<std::optional<std::map<std::string, std::string>>> JsonBody::StringMap(const char* field) const {
   const auto* v = Find(field);
   if (!v) return std::optional<std::map<std::string, std::string>>();

@@ -31,6 +31,10 @@ class JsonBody {
   Result<std::optional<int>> Int(const char* field) const;
   Result<std::optional<std::vector<std::string>>> StringList(const char* field) const;
   Result<std::optional<std::map<std::string, std::string>>> StringMap(const char* field) const;
+  // A nested JSON object / array, re-serialized (e.g. a secret's material:
+  // the caller wipes the returned text).
+  Result<std::optional<std::string>> ObjectText(const char* field) const;
+  Result<std::optional<std::string>> ArrayText(const char* field) const;
 
  private:
   explicit JsonBody(nlohmann::json j) : j_(std::move(j)) {}

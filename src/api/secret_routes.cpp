@@ -4,6 +4,7 @@
 
 #include "api/json_body.h"
 #include "api/routes.h"
+#include "common/secret_kinds.h"
 #include "common/secure_memory.h"
 
 namespace osb::api {
@@ -13,27 +14,66 @@ using controlplane::SecretScope;
 using nlohmann::json;
 
 json MetadataJson(const controlplane::SecretMetadata& m) {
-  return {{"name", m.name}, {"allowedHosts", m.allowed_hosts}, {"createdAt", m.created_at},
-          {"updatedAt", m.updated_at}};
+  json out = {{"name", m.name}, {"allowedHosts", m.allowed_hosts}, {"createdAt", m.created_at},
+              {"updatedAt", m.updated_at}, {"kind", m.kind}};
+  // Non-value kinds: the non-secret material fields (secret ones never).
+  if (m.kind != "value" && !m.public_material.empty()) {
+    json pub = json::parse(m.public_material, nullptr, false);
+    if (pub.is_object()) out["material"] = std::move(pub);
+  }
+  out["allowedRequests"] = json::parse(RequestRulesToJson(m.allowed_requests));
+  out["onDisallowedRequest"] = m.on_disallowed_request;
+  return out;
 }
 
 void Register(Router& router, controlplane::SecretService& secrets, SecretScope scope,
               const std::string& base, const std::string& param) {
   router.Add("PUT", base + "/secrets/{name}", [&secrets, scope, param](Request& req) {
-    auto j = JsonBody::Parse(req.body, {"value", "allowedHosts", "name"});
+    auto j = JsonBody::Parse(req.body, {"value", "allowedHosts", "name", "kind", "material", "allowedRequests",
+                                        "onDisallowedRequest"});
     SecureWipe(req.body);
     if (!j) return ErrorResponse(j.error());
-    auto value = j->String("value");
-    if (!value) return ErrorResponse(value.error());
-    if (!*value) return ErrorResponse(400, "value: is required");
-    auto hosts = j->StringList("allowedHosts");
-    if (!hosts) {
-      SecureWipe(**value);
-      return ErrorResponse(hosts.error());
+    controlplane::SecretService::Options options;
+    auto kind = j->String("kind");
+    if (!kind) return ErrorResponse(kind.error());
+    if (*kind) options.kind = **kind;
+    if (!ParseSecretKind(options.kind)) {
+      return ErrorResponse(400, "kind: must be value, hmac, aws-sigv4 or oauth2-refresh");
     }
+    const bool is_value = options.kind == "value";
+    // value for kind "value"; material (a JSON object) for the others.
+    auto value = is_value ? j->String("value") : j->ObjectText("material");
+    if (!value) return ErrorResponse(value.error());
+    struct Wipe {
+      std::optional<std::string>& v;
+      ~Wipe() {
+        if (v) SecureWipe(*v);
+      }
+    } wipe{*value};
+    if (!*value) return ErrorResponse(400, is_value ? "value: is required" : "material: is required for kind " + options.kind);
+    {
+      auto other = is_value ? j->ObjectText("material") : j->String("value");
+      const bool present = !other || other->has_value();
+      if (other && *other) SecureWipe(**other);
+      if (present) {
+        return ErrorResponse(400, is_value ? "material: only for kinds hmac, aws-sigv4, oauth2-refresh (use value)"
+                                           : "value: a " + options.kind + " secret takes material, not value");
+      }
+    }
+    auto hosts = j->StringList("allowedHosts");
+    if (!hosts) return ErrorResponse(hosts.error());
+    auto rules_text = j->ArrayText("allowedRequests");
+    if (!rules_text) return ErrorResponse(rules_text.error());
+    if (*rules_text) {
+      auto rules = RequestRulesFromJson(**rules_text, "allowedRequests");
+      if (!rules) return ErrorResponse(rules.error());
+      options.allowed_requests = std::move(*rules);
+    }
+    auto on_disallowed = j->String("onDisallowedRequest");
+    if (!on_disallowed) return ErrorResponse(on_disallowed.error());
+    if (*on_disallowed) options.on_disallowed_request = **on_disallowed;
     auto set = secrets.Set(req.org_id, scope, req.Param(param), req.Param("name"), **value,
-                           hosts->value_or(std::vector<std::string>{}));
-    SecureWipe(**value);
+                           hosts->value_or(std::vector<std::string>{}), options);
     if (!set) return ErrorResponse(set.error());
     json out = MetadataJson(*set);
     if (!set->warnings.empty()) out["warnings"] = set->warnings;

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/secure_memory.h"
+#include "controlplane/secret_proto.h"
 #include "proto/status_mapping.h"
 #include "proto/worker.grpc.pb.h"
 
@@ -37,6 +38,7 @@ class GrpcWorkerClient final : public WorkerClient {
       out->set_name(s.name);
       out->set_value(s.value);
       for (const auto& h : s.allowed_hosts) out->add_allowed_hosts(h);
+      FillSecretKindFields(s, out);
     }
     v1::SandboxInfo info;
     auto ctx = Context(deadline);
@@ -89,6 +91,7 @@ class GrpcWorkerClient final : public WorkerClient {
     req.set_name(secret.name);
     req.set_value(secret.value);
     for (const auto& h : secret.allowed_hosts) req.add_allowed_hosts(h);
+    FillSecretKindFields(secret, &req);
     auto out = Update(req, deadline);
     SecureWipe(*req.mutable_value());
     return out;

@@ -23,6 +23,22 @@ std::string SecretAad(std::string_view org_id, std::string_view group_id, std::s
   return aad;
 }
 
+namespace {
+SecretMetadata MetadataOf(const store::SecretRow& r) {
+  SecretMetadata m;
+  m.name = r.name;
+  m.allowed_hosts = r.allowed_hosts;
+  m.created_at = r.created_at;
+  m.updated_at = r.updated_at;
+  m.kind = r.kind.empty() ? "value" : r.kind;
+  m.public_material = r.public_material;
+  auto rules = RequestRulesFromJson(r.allowed_requests, "allowedRequests");
+  if (rules) m.allowed_requests = std::move(*rules);
+  m.on_disallowed_request = r.on_disallowed_request.empty() ? "seal" : r.on_disallowed_request;
+  return m;
+}
+}  // namespace
+
 Result<SecretService::Target> SecretService::Locate(const std::string& org_id, SecretScope scope,
                                                     const std::string& ref) {
   if (scope == SecretScope::kProject) {
@@ -39,7 +55,35 @@ Result<SecretMetadata> SecretService::Set(const std::string& org_id, SecretScope
                                           const std::string& ref, const std::string& name,
                                           std::string_view value,
                                           const std::vector<std::string>& allowed_hosts) {
+  return Set(org_id, scope, ref, name, value, allowed_hosts, Options{});
+}
+
+Result<SecretMetadata> SecretService::Set(const std::string& org_id, SecretScope scope,
+                                          const std::string& ref, const std::string& name,
+                                          std::string_view value,
+                                          const std::vector<std::string>& allowed_hosts, const Options& options) {
   if (Status st = ValidateSecretName("name", name); !st) return st.error();
+  auto kind = ParseSecretKind(options.kind);
+  if (!kind) return MakeError(ErrorCode::kInvalidArgument, "kind: must be value, hmac, aws-sigv4 or oauth2-refresh");
+  if (options.on_disallowed_request != kOnDisallowedSeal && options.on_disallowed_request != kOnDisallowedRefuse) {
+    return MakeError(ErrorCode::kInvalidArgument, "onDisallowedRequest: must be seal or refuse");
+  }
+  auto rules = NormalizeRequestRules(options.allowed_requests, "allowedRequests");
+  if (!rules) return rules.error();
+  // A non-value secret: the material is validated and stored canonical.
+  std::string canonical;
+  struct Wipe {
+    std::string& s;
+    ~Wipe() { SecureWipe(s); }
+  } wipe{canonical};
+  std::string public_material;
+  if (*kind != SecretKind::kValue) {
+    auto material = SecretMaterial::Parse(*kind, value);
+    if (!material) return material.error();
+    canonical = material->ToJson();
+    public_material = material->PublicJson();
+    value = canonical;
+  }
   if (Status st = ValidateSecretValue(value); !st) return st.error();
   auto hosts = NormalizeHostPatterns("allowedHosts", allowed_hosts, HostPatterns::kAllowAny);
   if (!hosts) return hosts.error();
@@ -57,6 +101,10 @@ Result<SecretMetadata> SecretService::Set(const std::string& org_id, SecretScope
   row.ciphertext = std::move(*ciphertext);
   row.key_id = *key_id;
   row.allowed_hosts = std::move(*hosts);
+  row.kind = std::string(SecretKindName(*kind));
+  row.public_material = std::move(public_material);
+  row.allowed_requests = RequestRulesToJson(*rules);
+  row.on_disallowed_request = options.on_disallowed_request;
   row.created_at = row.updated_at = store::NowRfc3339();
   auto stored = store_.PutSecret(row);
   if (!stored) {
@@ -66,8 +114,8 @@ Result<SecretMetadata> SecretService::Set(const std::string& org_id, SecretScope
     return stored.error();
   }
   RefreshReport refresh = Notify(SecretChange::Kind::kSet, org_id, *target, name);
-  SecretMetadata out{stored->name, stored->allowed_hosts, stored->created_at, stored->updated_at, {},
-                     std::move(refresh)};
+  SecretMetadata out = MetadataOf(*stored);
+  out.refresh = std::move(refresh);
   if (stored->allowed_hosts.empty()) out.warnings = HostlessWarnings(org_id, *target);
   return out;
 }
@@ -109,7 +157,7 @@ Result<std::vector<SecretMetadata>> SecretService::List(const std::string& org_i
   auto rows = store_.ListSecrets(target->group_id, /*with_ciphertext=*/false);
   if (!rows) return rows.error();
   std::vector<SecretMetadata> out;
-  for (auto& r : *rows) out.push_back({r.name, r.allowed_hosts, r.created_at, r.updated_at, {}});
+  for (auto& r : *rows) out.push_back(MetadataOf(r));
   return out;
 }
 
@@ -140,6 +188,10 @@ Result<std::vector<PlainSecret>> SecretService::DecryptGroup(const std::string& 
       return MakeError(plain.error().code, "secret '" + r.name + "': " + plain.error().message);
     }
     out.emplace_back(r.name, std::move(*plain), r.allowed_hosts);
+    out.back().kind = r.kind;
+    out.back().on_disallowed_request = r.on_disallowed_request;
+    auto rules = RequestRulesFromJson(r.allowed_requests, "allowedRequests");
+    if (rules) out.back().allowed_requests = std::move(*rules);
   }
   return out;
 }

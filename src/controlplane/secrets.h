@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/secret_kinds.h"
 #include "controlplane/projects.h"
 #include "crypto/keyring.h"
 #include "store/store.h"
@@ -57,6 +58,12 @@ struct SecretMetadata {
   std::vector<std::string> allowed_hosts;
   std::string created_at;
   std::string updated_at;
+  // Secret kinds (common/secret_kinds.h): "value" or a signing kind, with
+  // its non-secret material fields (JSON object text, "" for value).
+  std::string kind = "value";
+  std::string public_material = {};
+  std::vector<RequestRule> allowed_requests = {};  // empty = every request
+  std::string on_disallowed_request = "seal";  // "seal" | "refuse"
   // Set() only: advice for the user (e.g. "this secret goes nowhere").
   std::vector<std::string> warnings;
   RefreshReport refresh;  // set by Set(): the push to running sandboxes
@@ -65,8 +72,11 @@ struct SecretMetadata {
 // A decrypted secret; the value is wiped when the object is destroyed.
 struct PlainSecret {
   std::string name;
-  std::string value;
+  std::string value;  // for non-value kinds: the material JSON (SecretMaterial::ToJson)
   std::vector<std::string> allowed_hosts;
+  std::string kind = "value";
+  std::vector<RequestRule> allowed_requests;
+  std::string on_disallowed_request = "seal";
 
   PlainSecret() = default;
   PlainSecret(std::string n, std::string v, std::vector<std::string> h)
@@ -99,6 +109,16 @@ class SecretService {
   Result<SecretMetadata> Set(const std::string& org_id, SecretScope scope, const std::string& ref,
                              const std::string& name, std::string_view value,
                              const std::vector<std::string>& allowed_hosts);
+  // What a PUT may carry besides the value (issue 16). For a non-value kind
+  // the `value` argument of Set is the material JSON, validated per kind.
+  struct Options {
+    std::string kind = "value";
+    std::vector<RequestRule> allowed_requests;
+    std::string on_disallowed_request = "seal";
+  };
+  Result<SecretMetadata> Set(const std::string& org_id, SecretScope scope, const std::string& ref,
+                             const std::string& name, std::string_view value,
+                             const std::vector<std::string>& allowed_hosts, const Options& options);
   Result<std::vector<SecretMetadata>> List(const std::string& org_id, SecretScope scope,
                                            const std::string& ref);
   Status Delete(const std::string& org_id, SecretScope scope, const std::string& ref,

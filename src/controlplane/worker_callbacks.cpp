@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "controlplane/secret_proto.h"
 #include "proto/status_mapping.h"
 #include "proto/tls_credentials.h"
 
@@ -68,6 +69,7 @@ grpc::Status WorkerCallbacks::FetchSandboxSecrets(grpc::ServerContext* ctx, cons
       spec->set_name(secret.name);
       spec->set_value(secret.value);
       for (const auto& h : secret.allowed_hosts) spec->add_allowed_hosts(h);
+      FillSecretKindFields(secret, spec);
     }
   }
   return grpc::Status::OK;

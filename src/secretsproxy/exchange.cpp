@@ -206,6 +206,7 @@ class Exchange {
 
   using AsyncStage = asio::awaitable<StageResult> (Exchange::*)();
   // The asynchronous stages, in order (after the head stages).
+  asio::awaitable<StageResult> Sign();               // signing stages (signing_stage.h)
   asio::awaitable<StageResult> SendContinue();       // 100 Continue when the client waits for it
   asio::awaitable<StageResult> ReadRequestBody();    // plan; buffer + substitute or scan
   asio::awaitable<StageResult> ConnectUpstream();    // reuse, or dial (DNS, address policy, TLS)
@@ -272,9 +273,29 @@ class Exchange {
 };
 
 constexpr Exchange::AsyncStage kAsyncStages[] = {
-    &Exchange::SendContinue, &Exchange::ReadRequestBody, &Exchange::ConnectUpstream,
-    &Exchange::Forward,      &Exchange::ReadResponseHead, &Exchange::PlanResponse,
+    &Exchange::Sign,    &Exchange::SendContinue,     &Exchange::ReadRequestBody, &Exchange::ConnectUpstream,
+    &Exchange::Forward, &Exchange::ReadResponseHead, &Exchange::PlanResponse,
 };
+
+// The signing env of an ExchangeEnv without one (tests): stages get the
+// limits only.
+SigningEnv& DefaultSigningEnv() {
+  static SigningEnv env;
+  return env;
+}
+
+SigningAction::Body BodyNeed(const std::vector<std::unique_ptr<SigningAction>>& actions, bool* preserving) {
+  SigningAction::Body need = SigningAction::Body::kUntouched;
+  *preserving = true;
+  for (const auto& a : actions) {
+    if (a->body() == SigningAction::Body::kWhole) need = SigningAction::Body::kWhole;
+    if (a->body() == SigningAction::Body::kStream) {
+      if (need == SigningAction::Body::kUntouched) need = SigningAction::Body::kStream;
+      *preserving = *preserving && a->length_preserving();
+    }
+  }
+  return need;
+}
 
 asio::awaitable<bool> Exchange::One() {
   std::string reason;
@@ -326,7 +347,7 @@ void Exchange::Audit() {
   if (sent_upstream_) {
     rec().secrets = ctx_.MatchedSecretNames();
     if (ctx_.withheld) {
-      rec().withheld = ctx_.withheld->Found(ctx_.target.host, ctx_.target.port);
+      rec().withheld = ctx_.withheld->Found(ctx_.target.host, ctx_.target.port, rec().method, ctx_.request_path);
       for (const auto& w : rec().withheld) {
         if (rec().reason.find(w.second) == std::string::npos) {
           rec().reason += (rec().reason.empty() ? "" : ",") + w.second;
@@ -358,6 +379,30 @@ void Exchange::WipeSubstituted() {
   for (auto& f : ctx_.head.fields) SecureWipe(f.value);
 }
 
+asio::awaitable<StageResult> Exchange::Sign() {
+  if (ctx_.plaintext) co_return StageResult{};  // the plaintext guard refused every token
+  // Held here: a stage may move ctx_.session to a newer snapshot (same
+  // secrets, same indexes; e.g. with derived values to scrub).
+  const std::shared_ptr<const SessionSnapshot> session = ctx_.session;
+  const auto& secrets = session->secrets();
+  SigningEnv& senv = env_.signing != nullptr ? *env_.signing : DefaultSigningEnv();
+  for (const SigningStage* stage : SigningStages()) {
+    SigningCall call{ctx_, senv, {}, {}, &ctx_.signed_names};
+    for (size_t i = 0; i < secrets.size(); ++i) {
+      if (secrets[i].kind != stage->kind()) continue;
+      const auto why = session->RequestWithheldReason(i, ctx_.target.host, ctx_.target.port, ctx_.head.method,
+                                                           ctx_.any_rules ? ctx_.request_path : ctx_.Path());
+      (why.empty() ? call.usable : call.withheld).push_back(i);
+    }
+    if (call.usable.empty() && call.withheld.empty()) continue;
+    std::unique_ptr<SigningAction> action;
+    StageResult st = co_await stage->OnHead(call, &action);
+    if (!st.ok()) co_return st;
+    if (action) ctx_.signing.push_back(std::move(action));
+  }
+  co_return StageResult{};
+}
+
 asio::awaitable<StageResult> Exchange::SendContinue() {
   if (!ctx_.expect_continue || !ctx_.has_body) co_return StageResult{};
   static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -368,7 +413,24 @@ asio::awaitable<StageResult> Exchange::SendContinue() {
 }
 
 asio::awaitable<StageResult> Exchange::ReadRequestBody() {
-  const bool substituting = !ctx_.plaintext && ctx_.any_enabled;
+  bool preserving = true;
+  const SigningAction::Body signing = BodyNeed(ctx_.signing, &preserving);
+  const bool sign_whole = signing == SigningAction::Body::kWhole;
+  if (signing != SigningAction::Body::kUntouched && !ctx_.request_codings.empty()) {
+    co_return StageResult{415, "a request body a secret signs cannot be content-coded"};
+  }
+  // A length-changing stream transform re-frames like substitution does.
+  // A secret that refuses requests outside its allowedRequests: a body up
+  // to the buffer limit is read first and scanned for its token (a larger,
+  // streamed one passes with the token sealed).
+  bool refusing = false;
+  if (ctx_.any_rules && !ctx_.plaintext) {
+    const auto& secrets = ctx_.session->secrets();
+    for (size_t i = 0; i < secrets.size() && i < ctx_.request_enabled.size(); ++i) {
+      refusing = refusing || (secrets[i].refuse_disallowed && !ctx_.request_enabled[i]);
+    }
+  }
+  const bool substituting = (!ctx_.plaintext && ctx_.any_enabled) || !preserving || refusing;
   // A content-coded body is decoded, substituted and re-encoded as a stream.
   const size_t buffer_limit = ctx_.request_codings.empty() ? limits_.body_buffer_limit : 0;
   plan_ = PlanBody(ctx_.framing, substituting, true, buffer_limit);
@@ -376,11 +438,13 @@ asio::awaitable<StageResult> Exchange::ReadRequestBody() {
       !body_lease_.TryCharge(ctx_.session, limits_.session_body_budget, ctx_.framing.length)) {
     plan_ = PlanBody(ctx_.framing, substituting, true, 0);  // over the sandbox's budget: stream it
   }
-  if (ctx_.plaintext && ctx_.has_body) {
-    // Plain HTTP: read and scan the whole (bounded) body before anything leaves.
+  if ((ctx_.plaintext || sign_whole) && ctx_.has_body) {
+    // Plain HTTP: read and scan the whole (bounded) body before anything
+    // leaves. A body a secret signs: read whole (bounded) to sign it.
     if (ctx_.framing.kind == BodyFraming::kContentLength) {
       if (ctx_.framing.length > limits_.body_buffer_limit) {
-        co_return StageResult{413, "plain HTTP request bodies are limited to body_buffer_limit"};
+        co_return StageResult{413, sign_whole ? "a request body a secret signs is limited to body_buffer_limit"
+                                              : "plain HTTP request bodies are limited to body_buffer_limit"};
       }
       if (!body_lease_.TryCharge(ctx_.session, limits_.session_body_budget, ctx_.framing.length)) {
         co_return StageResult{503, std::string(kBudgetExhausted)};
@@ -397,7 +461,8 @@ asio::awaitable<StageResult> Exchange::ReadRequestBody() {
       auto s = co_await reader_->Next(&body_, &err);
       if (s == BodyReader::Status::kError) co_return StageResult{400, err};
       if (body_.size() > limits_.body_buffer_limit) {
-        co_return StageResult{413, "request body too large for plain HTTP"};
+        co_return StageResult{413, sign_whole ? "a request body a secret signs is limited to body_buffer_limit"
+                                              : "request body too large for plain HTTP"};
       }
       if (charge_as_read && body_.size() > body_lease_.charged() &&
           !body_lease_.TryCharge(ctx_.session, limits_.session_body_budget, body_.size() - body_lease_.charged())) {
@@ -412,7 +477,32 @@ asio::awaitable<StageResult> Exchange::ReadRequestBody() {
       }
     } else {
       if (ctx_.withheld) ctx_.withheld->ScanWhole(&body_);
+      if (ctx_.any_rules) {
+        if (auto refused = RefusedByRule(ctx_)) co_return *refused;
+      }
       body_ = ctx_.substitute->ReplaceAll(body_);
+    }
+  }
+  if (plan_.buffer_whole && signing == SigningAction::Body::kStream) {
+    // A small body was buffered (substitution): the stream transform runs
+    // over it whole.
+    std::string out;
+    for (auto& action : ctx_.signing) {
+      if (action->body() != SigningAction::Body::kStream) continue;
+      out.clear();
+      StageResult st = action->Feed(body_, &out);
+      if (st.ok()) st = action->Finish(&out);
+      if (!st.ok()) co_return st;
+      SecureWipe(body_);
+      body_.swap(out);
+    }
+  }
+  if (sign_whole) {
+    if (!plan_.buffer_whole) plan_ = {true, ctx_.framing.kind == BodyFraming::kNone ? OutFraming::kNone : OutFraming::kLength};
+    for (auto& action : ctx_.signing) {
+      if (action->body() != SigningAction::Body::kWhole) continue;
+      StageResult st = action->OnBody(ctx_, &body_);
+      if (!st.ok()) co_return st;
     }
   }
   ApplyPlanToFields(plan_, body_.size(), &ctx_.head.fields);
@@ -471,6 +561,34 @@ asio::awaitable<StageResult> Exchange::RelayRequestBody() {
     decoder = std::move(*d);
     encoder = std::move(*e);
   }
+  // Stream transforms of signing stages run after substitution: the
+  // replacer is applied here, the writer only frames.
+  std::vector<SigningAction*> transforms;
+  for (auto& a : ctx_.signing) {
+    if (a->body() == SigningAction::Body::kStream) transforms.push_back(a.get());
+  }
+  StreamReplacer* const substituter = replacer;
+  if (!transforms.empty()) replacer = nullptr;
+  std::string staged, transformed;
+  // Substitution then each transform; `last` = the body's end.
+  auto transform = [&](std::string_view in, bool last, std::string_view* out) -> StageResult {
+    staged.clear();
+    if (substituter != nullptr) {
+      substituter->Feed(in, &staged);
+      if (last) substituter->Finish(&staged);
+    } else {
+      staged.append(in);
+    }
+    for (SigningAction* t : transforms) {
+      transformed.clear();
+      StageResult st = t->Feed(staged, &transformed);
+      if (st.ok() && last) st = t->Finish(&transformed);
+      if (!st.ok()) return st;
+      staged.swap(transformed);
+    }
+    *out = staged;
+    return {};
+  };
   BodyWriter writer(*upstream_, plan_.out, replacer, limits_.idle_timeout, encoder.get());
   std::string piece;
   std::string decoded;
@@ -490,6 +608,16 @@ asio::awaitable<StageResult> Exchange::RelayRequestBody() {
         co_return StageResult{400, "request body does not decode as its Content-Encoding says"};
       }
       written = d == Decoded::kOk;
+    } else if (!transforms.empty()) {
+      if (ctx_.withheld && ctx_.withheld->active()) ctx_.withheld->Scan(piece);
+      std::string_view out;
+      StageResult st = transform(piece, s == BodyReader::Status::kDone, &out);
+      if (!st.ok()) {
+        rec().bytes_up += writer.wire_bytes();
+        co_return st;
+      }
+      written = co_await writer.Write(out);
+      SecureWipe(staged);  // may hold substituted values
     } else {
       if (ctx_.withheld && ctx_.withheld->active()) ctx_.withheld->Scan(piece);
       written = co_await writer.Write(piece);

@@ -48,6 +48,9 @@ struct ExchangeEnv {
   UpstreamDialer* dialer = nullptr;
   AuditLog* audit = nullptr;
   Metrics* metrics = nullptr;
+  // Shared state of the signing stages (signing_stage.h); null = a default
+  // env without dialer, registry or OAuth cache.
+  SigningEnv* signing = nullptr;
 };
 
 // Serves requests on `client` until it closes, a request asks to close, a

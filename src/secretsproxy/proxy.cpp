@@ -23,6 +23,7 @@
 #include "secretsproxy/host_rules.h"
 #include "secretsproxy/listeners.h"
 #include "secretsproxy/proxy_shared.h"
+#include "secretsproxy/signing_stage.h"
 
 #include <spdlog/spdlog.h>
 
@@ -197,6 +198,9 @@ Status Proxy::Impl::Setup(asio::io_context& io) {
   s.upstream_tls->set_verify_mode(asio::ssl::verify_peer);
   s.admission->metrics = s.metrics.get();
   s.dialer = std::make_unique<NetworkDialer>(c.limits, s.resolve, s.address_policy, up, *s.metrics);
+  s.signing->limits = &c.limits;
+  s.signing->dialer = s.dialer.get();
+  s.signing->sessions = s.sessions.get();
 
   for (size_t i = 0; i < c.listen.size(); ++i) {
     auto l = Bind(c.listen[i], "listen", &HandleExplicit);

@@ -38,12 +38,14 @@ struct ProxyShared {
   // Per-sandbox connection accounting shared by every listener (admission.h).
   std::unique_ptr<AdmissionTables> admission = std::make_unique<AdmissionTables>();
   std::unique_ptr<UpstreamDialer> dialer;  // a NetworkDialer over the three above
+  // Shared state of the signing stages (signing_stage.h): set up by Start.
+  std::unique_ptr<SigningEnv> signing = std::make_unique<SigningEnv>();
 
   // What one client connection's exchange needs (borrowed: the listener's
   // coroutine holds this ProxyShared until ServeHttp returns).
   ExchangeEnv Env() const {
     return ExchangeEnv{&config.limits, config.transparent_http_port, sessions.get(), dialer.get(), audit.get(),
-                       metrics.get()};
+                       metrics.get(), signing.get()};
   }
 
   // Live client streams, closed by Stop().

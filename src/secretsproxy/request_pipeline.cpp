@@ -19,13 +19,27 @@ void RequestContext::Begin() {
   request_codings.clear();
   substitute.reset();
   withheld.reset();
+  request_enabled.clear();
+  request_path.clear();
+  signing.clear();
+  signed_names.clear();
+}
+
+std::string_view RequestContext::Path() const {
+  std::string_view t = head.target;
+  const auto q = t.find('?');
+  return q == std::string_view::npos ? t : t.substr(0, q);
 }
 
 std::vector<std::string> RequestContext::MatchedSecretNames() const {
   std::vector<std::string> names;
-  if (!substitute || !substitute->any_matched()) return names;
-  for (size_t i = 0; i < substitute->matched().size(); ++i) {
-    if (substitute->matched()[i]) names.push_back(session->secrets()[i].name);
+  if (substitute && substitute->any_matched()) {
+    for (size_t i = 0; i < substitute->matched().size(); ++i) {
+      if (substitute->matched()[i]) names.push_back(session->secrets()[i].name);
+    }
+  }
+  for (const auto& n : signed_names) {
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
   }
   return names;
 }
@@ -85,6 +99,20 @@ StageResult AnalyzeFraming(RequestContext& c) {
   return {};
 }
 
+std::optional<StageResult> RefusedByRule(const RequestContext& c) {
+  if (!c.withheld) return std::nullopt;
+  const auto& secrets = c.session->secrets();
+  for (const auto& [name, reason] : c.withheld->Found(c.target.host, c.target.port, c.head.method, c.request_path)) {
+    if (reason.rfind("request_not_allowed", 0) != 0) continue;
+    for (const auto& sec : secrets) {
+      if (sec.name == name && sec.refuse_disallowed) {
+        return StageResult{403, "secret " + name + ": " + reason};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 StageResult SubstituteOrGuard(RequestContext& c) {
   if (c.plaintext) {
     if (HeadContainsSealedToken(c.head)) {
@@ -94,17 +122,27 @@ StageResult SubstituteOrGuard(RequestContext& c) {
   }
   if (c.enabled_session != c.session || c.enabled_host != c.target.host || c.enabled_port != c.target.port) {
     c.enabled = c.session->EnabledFor(c.target.host, c.target.port);
-    c.any_enabled = std::find(c.enabled.begin(), c.enabled.end(), true) != c.enabled.end();
+    c.any_rules = false;
+    for (const auto& sec : c.session->secrets()) c.any_rules = c.any_rules || !sec.allowed_requests.empty();
     c.enabled_session = c.session;
     c.enabled_host = c.target.host;
     c.enabled_port = c.target.port;
   }
-  c.withheld.emplace(c.session, c.enabled);
+  // allowedRequests narrow the per-host verdict for this method and path.
+  if (c.any_rules) c.request_path = std::string(c.Path());
+  c.request_enabled = c.any_rules
+                          ? c.session->EnabledForRequest(c.target.host, c.target.port, c.head.method, c.request_path)
+                          : c.enabled;
+  c.any_enabled = std::find(c.request_enabled.begin(), c.request_enabled.end(), true) != c.request_enabled.end();
+  c.withheld.emplace(c.session, c.request_enabled);
   if (c.withheld->active()) {
     c.withheld->ScanWhole(&c.head.target);
     for (auto& f : c.head.fields) c.withheld->ScanWhole(&f.value);
+    if (c.any_rules) {
+      if (auto refused = RefusedByRule(c)) return *refused;
+    }
   }
-  c.substitute.emplace(c.session->substitutions(), c.enabled, StreamReplacer::HoldBack::kMinimal);
+  c.substitute.emplace(c.session->substitutions(), c.request_enabled, StreamReplacer::HoldBack::kMinimal);
   return SubstituteHead(&c.head, &*c.substitute);
 }
 

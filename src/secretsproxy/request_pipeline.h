@@ -9,6 +9,25 @@
 //       (the asynchronous stages, in exchange.cpp)
 //   -> response body relay (decode + scrub) or tunnel -> audit
 //
+// SIGNING STAGES (issue 16, signing_stage.h) are the extension point for
+// secrets that sign or inject (hmac, aws-sigv4, oauth2-refresh). They run
+// as the first asynchronous stage ("Sign"), i.e. after every head stage
+// above (session, SNI/Host agreement, allowlist, framing, substitution,
+// head fix-ups) and before the 100-continue, the body and anything sent
+// upstream. Each gets the session snapshot, the editable head, the target
+// host:port, the indexes of its kind's secrets usable for this request, and
+// may ask for the whole body (signed before the head is serialized) or a
+// streaming body transform. Register a stage by adding one line to
+// signing_stages.cpp. Plain HTTP never reaches them (a token there is
+// refused by the plaintext guard).
+//
+// allowedRequests (per secret {host, methods, pathPrefix}) narrow where a
+// secret may be used: SubstituteOrGuard substitutes only secrets whose
+// rules match the method and path; a token of a secret whose rules do not
+// match passes sealed and is audited ("request_not_allowed" naming the
+// rules), or, for a secret with refuse_disallowed, the request is refused
+// with 403 when its token occurs in the head (or the buffered body).
+//
 // Every stage returns a StageResult: ok() = continue, otherwise the status
 // and fixed reason text of the refusal. The exchange has exactly one
 // refusal path (Refuse) that answers, audits and counts; a stage never
@@ -28,6 +47,7 @@
 #include "secretsproxy/http_message.h"
 #include "secretsproxy/request_stages.h"
 #include "secretsproxy/session_registry.h"
+#include "secretsproxy/signing_stage.h"
 #include "secretsproxy/stream_replacer.h"
 
 namespace osb::secretsproxy {
@@ -83,6 +103,17 @@ struct RequestContext {
   // Tokens of secrets that may not go to `target` pass sealed; which ones
   // were seen is audited (TLS only).
   std::optional<WithheldTokens> withheld;
+  // EnabledFor narrowed by allowedRequests for this request (what
+  // `substitute` uses); `enabled` below is the per-host cache.
+  std::vector<bool> request_enabled;
+  // Signing stages' per-request actions (signing_stage.h) and the secret
+  // names they used (audited).
+  std::vector<std::unique_ptr<SigningAction>> signing;
+  std::vector<std::string> signed_names;
+  // The request target's path (no query), for allowedRequests.
+  std::string_view Path() const;
+  // Path() before substitution, kept for the audit (when any_rules).
+  std::string request_path;
 
   // Which secrets may be substituted toward enabled_host; recomputed only
   // when the session snapshot or the target host changes.
@@ -90,7 +121,8 @@ struct RequestContext {
   std::string enabled_host;
   uint16_t enabled_port = 0;
   std::vector<bool> enabled;
-  bool any_enabled = false;
+  bool any_rules = false;    // a secret of enabled_session has allowedRequests
+  bool any_enabled = false;  // of request_enabled (this request)
   // The Accept-Encoding offered upstream for the client's last value (a
   // keep-alive client sends the same one each time: computed once).
   bool accept_cached = false;
@@ -123,6 +155,11 @@ inline constexpr HeadStage kHeadStages[] = {
 // All field values named `name`, joined with ", " (one list, RFC 9110 5.3);
 // nullopt when there is none.
 std::optional<std::string> JoinedField(const std::vector<HeaderField>& fields, std::string_view name);
+
+// allowedRequests with refuse_disallowed: the 403 for a request whose head
+// or buffered body (scanned into c.withheld) carries the token of a secret
+// whose rules do not match it; nullopt otherwise.
+std::optional<StageResult> RefusedByRule(const RequestContext& c);
 
 // Runs kHeadStages in order; stops at the first refusal.
 StageResult RunHeadStages(RequestContext& c);

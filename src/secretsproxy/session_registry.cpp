@@ -13,8 +13,44 @@ namespace {
 
 constexpr size_t kMaxValue = 64 * 1024;
 
+void WipeBinding(SecretBinding& b) {
+  SecureWipe(b.value);
+  SecureWipe(b.material);
+}
+
 void WipeSession(Session& s) {
-  for (auto& sec : s.secrets) SecureWipe(sec.value);
+  for (auto& sec : s.secrets) WipeBinding(sec);
+}
+
+void WipeValues(std::vector<std::string>& values) {
+  for (auto& v : values) SecureWipe(v);
+}
+
+// A binding's value (value kind) or material (other kinds) is well formed;
+// `field` names it in the error.
+Status CheckBinding(const SecretBinding& s, const std::string& field) {
+  auto kind = ParseSecretKind(s.kind);
+  if (!kind) return MakeError(ErrorCode::kInvalidArgument, field + ".kind: unknown secret kind");
+  if (*kind == SecretKind::kValue) {
+    if (s.value.empty() || s.value.size() > kMaxValue) {
+      return MakeError(ErrorCode::kInvalidArgument, field + ".value: must be 1 byte to 64 KiB");
+    }
+    if (!s.aux_token.empty()) return MakeError(ErrorCode::kInvalidArgument, field + ".auxToken: only for aws-sigv4");
+    return {};
+  }
+  if (!s.value.empty()) return MakeError(ErrorCode::kInvalidArgument, field + ".value: a " + s.kind + " secret has material, not a value");
+  if (s.material.empty() || s.material.size() > kMaxValue) {
+    return MakeError(ErrorCode::kInvalidArgument, field + ".material: must be 1 byte to 64 KiB");
+  }
+  auto m = SecretMaterial::Parse(*kind, s.material);
+  if (!m) return MakeError(ErrorCode::kInvalidArgument, field + "." + m.error().message);
+  if (NeedsAuxToken(*kind, &*m) != !s.aux_token.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, field + ".auxToken: required exactly for aws-sigv4 with a sessionToken");
+  }
+  if (!s.aux_token.empty() && !IsSealedToken(s.aux_token)) {
+    return MakeError(ErrorCode::kInvalidArgument, field + ".auxToken: must be osb_sealed_ + 32 lowercase hex");
+  }
+  return {};
 }
 
 bool ValidName(const std::string& n) {
@@ -65,7 +101,30 @@ std::string_view SessionSnapshot::WithheldReason(size_t i, std::string_view host
 
 std::vector<bool> SessionSnapshot::EnabledFor(std::string_view host, uint16_t port) const {
   std::vector<bool> enabled(secrets_.size());
-  for (size_t i = 0; i < secrets_.size(); ++i) enabled[i] = WithheldReason(i, host, port).empty();
+  for (size_t i = 0; i < secrets_.size(); ++i) {
+    enabled[i] = secrets_[i].is_value() && WithheldReason(i, host, port).empty();
+  }
+  return enabled;
+}
+
+std::string_view SessionSnapshot::RequestWithheldReason(size_t i, std::string_view host, uint16_t port,
+                                                        std::string_view method, std::string_view path) const {
+  std::string_view why = WithheldReason(i, host, port);
+  if (!why.empty()) return why;
+  const auto& rules = secrets_[i].allowed_requests;
+  if (rules.empty()) return "";
+  for (const auto& r : rules) {
+    if (r.Matches(host, port, method, path)) return "";
+  }
+  return "request_not_allowed";
+}
+
+std::vector<bool> SessionSnapshot::EnabledForRequest(std::string_view host, uint16_t port, std::string_view method,
+                                                     std::string_view path) const {
+  std::vector<bool> enabled(secrets_.size());
+  for (size_t i = 0; i < secrets_.size(); ++i) {
+    enabled[i] = secrets_[i].is_value() && RequestWithheldReason(i, host, port, method, path).empty();
+  }
   return enabled;
 }
 
@@ -94,26 +153,43 @@ void WithheldTokens::ScanWhole(std::string* s) {
   (void)whole_->ReplaceInPlace(s);
 }
 
-std::vector<std::pair<std::string, std::string>> WithheldTokens::Found(std::string_view host,
-                                                                       uint16_t port) const {
+std::vector<std::pair<std::string, std::string>> WithheldTokens::Found(std::string_view host, uint16_t port,
+                                                                       std::string_view method,
+                                                                       std::string_view path) const {
   std::vector<std::pair<std::string, std::string>> out;
   if (!active_) return out;
   const auto& secrets = session_->secrets();
   for (size_t i = 0; i < secrets.size(); ++i) {
     const bool seen = (i < stream_->matched().size() && stream_->matched()[i]) ||
                       (i < whole_->matched().size() && whole_->matched()[i]);
-    if (seen) out.emplace_back(secrets[i].name, std::string(session_->WithheldReason(i, host, port)));
+    if (!seen) continue;
+    std::string why(session_->RequestWithheldReason(i, host, port, method, path));
+    // A non-value secret allowed for this request is not withheld: a
+    // signing stage used it (or it passed unused).
+    if (why.empty()) continue;
+    if (why == "request_not_allowed") {
+      why += " (allowedRequests: ";
+      for (size_t r = 0; r < secrets[i].allowed_requests.size(); ++r) {
+        why += (r ? "; " : "") + secrets[i].allowed_requests[r].Text();
+      }
+      why += ")";
+    }
+    out.emplace_back(secrets[i].name, std::move(why));
   }
   return out;
 }
 
 SessionRegistry::~SessionRegistry() {
-  for (auto& [id, e] : by_sandbox_) WipeSession(e.session);
+  for (auto& [id, e] : by_sandbox_) {
+    WipeSession(e.session);
+    for (auto& [n, v] : e.derived) WipeValues(v);
+  }
 }
 
 Result<std::shared_ptr<const SessionSnapshot>> SessionRegistry::Build(const Entry& e) {
   auto snap = std::make_shared<SessionSnapshot>();
   snap->sandbox_id_ = e.session.sandbox_id;
+  snap->project_id_ = e.session.project_id;
   auto allow = HostList::Parse(e.session.egress_allowlist, "allowlist");
   if (!allow) return allow.error();
   snap->allowlist_ = std::move(*allow);
@@ -126,10 +202,35 @@ Result<std::shared_ptr<const SessionSnapshot>> SessionRegistry::Build(const Entr
     auto hosts = HostList::Parse(s.allowed_hosts, "secrets[" + std::to_string(i) + "].allowedHosts",
                                  HostList::Star::kAllow);
     if (!hosts) return hosts.error();
-    snap->secrets_.push_back({s.name, s.token, std::move(*hosts)});
-    subs.push_back({s.token, s.value});
-    scrub.push_back({s.value, s.token});
+    SessionSnapshot::Secret sec;
+    sec.name = s.name;
+    sec.token = s.token;
+    sec.allowed_hosts = std::move(*hosts);
+    sec.kind = ParseSecretKind(s.kind).value_or(SecretKind::kValue);
+    sec.aux_token = s.aux_token;
+    sec.allowed_requests = s.allowed_requests;
+    sec.refuse_disallowed = s.refuse_disallowed;
+    if (sec.is_value()) {
+      subs.push_back({s.token, s.value});
+      scrub.push_back({s.value, s.token});
+    } else {
+      auto m = SecretMaterial::Parse(sec.kind, s.material);
+      if (!m) return MakeError(ErrorCode::kInvalidArgument, "secrets[" + std::to_string(i) + "]." + m.error().message);
+      sec.material = std::make_shared<const SecretMaterial>(std::move(*m));
+      subs.push_back({s.token, s.token});  // index alignment only: never enabled (EnabledFor)
+      // The secret fields never travel, but an echo of one still comes back
+      // as the token (an AWS session token as its own placeholder).
+      for (std::string_view v : sec.material->SecretValues()) {
+        const bool session_token = sec.kind == SecretKind::kAwsSigV4 && v == sec.material->Get("sessionToken");
+        scrub.push_back({std::string(v), session_token && !s.aux_token.empty() ? s.aux_token : s.token});
+      }
+    }
+    auto derived = e.derived.find(s.name);
+    if (derived != e.derived.end()) {
+      for (const auto& v : derived->second) scrub.push_back({v, s.token});
+    }
     tokens.push_back({s.token, s.token});
+    snap->secrets_.push_back(std::move(sec));
   }
   snap->substitutions_ = std::make_shared<PatternSet>(std::move(subs));
   snap->scrubber_ = std::make_shared<PatternSet>(std::move(scrub));
@@ -153,11 +254,12 @@ Status SessionRegistry::Register(const std::string& source, Session session) {
     if (!IsSealedToken(s.token)) {
       return MakeError(ErrorCode::kInvalidArgument, field + ".token: must be osb_sealed_ + 32 lowercase hex");
     }
-    if (s.value.empty() || s.value.size() > kMaxValue) {
-      return MakeError(ErrorCode::kInvalidArgument, field + ".value: must be 1 byte to 64 KiB");
-    }
+    if (Status st = CheckBinding(s, field); !st) return st;
     if (!names.insert(s.name).second) return MakeError(ErrorCode::kInvalidArgument, field + ".name: duplicate");
     if (!tokens.insert(s.token).second) return MakeError(ErrorCode::kInvalidArgument, field + ".token: duplicate");
+    if (!s.aux_token.empty() && !tokens.insert(s.aux_token).second) {
+      return MakeError(ErrorCode::kInvalidArgument, field + ".auxToken: duplicate");
+    }
   }
   Entry e;
   e.source = src;
@@ -199,12 +301,20 @@ Status SessionRegistry::UpdateSecretValue(const std::string& sandbox_id, const s
   if (it == by_sandbox_.end()) return MakeError(ErrorCode::kNotFound, "sandboxId: unknown");
   for (auto& s : it->second.session.secrets) {
     if (s.name != name) continue;
-    std::string old = std::move(s.value);
-    s.value = new_value;
+    std::string& slot = s.kind == "value" ? s.value : s.material;
+    std::string old = std::move(slot);
+    slot = new_value;
+    if (s.kind != "value") {
+      if (Status st = CheckBinding(s, "secret"); !st) {
+        SecureWipe(slot);
+        slot = std::move(old);
+        return st;
+      }
+    }
     auto snap = Build(it->second);
     if (!snap) {
-      SecureWipe(s.value);
-      s.value = std::move(old);
+      SecureWipe(slot);
+      slot = std::move(old);
       return snap.error();
     }
     SecureWipe(old);
@@ -216,12 +326,10 @@ Status SessionRegistry::UpdateSecretValue(const std::string& sandbox_id, const s
 
 Status SessionRegistry::SetSecret(const std::string& sandbox_id, SecretBinding binding) {
   struct Wiper {
-    std::string& v;
-    ~Wiper() { SecureWipe(v); }
-  } wiper{binding.value};
-  if (binding.value.empty() || binding.value.size() > kMaxValue) {
-    return MakeError(ErrorCode::kInvalidArgument, "value: must be 1 byte to 64 KiB");
-  }
+    SecretBinding& b;
+    ~Wiper() { WipeBinding(b); }
+  } wiper{binding};
+  if (Status st = CheckBinding(binding, "secret"); !st) return st;
   std::lock_guard lock(mu_);
   auto it = by_sandbox_.find(sandbox_id);
   if (it == by_sandbox_.end()) return MakeError(ErrorCode::kNotFound, "sandboxId: unknown");
@@ -230,8 +338,11 @@ Status SessionRegistry::SetSecret(const std::string& sandbox_id, SecretBinding b
                                [&](const SecretBinding& s) { return s.name == binding.name; });
   std::optional<SecretBinding> previous;
   if (existing != secrets.end()) {
-    if (existing->token != binding.token) {
+    if (existing->token != binding.token || existing->aux_token != binding.aux_token) {
       return MakeError(ErrorCode::kInvalidArgument, "token: a secret keeps its token");
+    }
+    if (existing->kind != binding.kind) {
+      return MakeError(ErrorCode::kInvalidArgument, "kind: a running sandbox's secret keeps its kind");
     }
     previous = std::move(*existing);
     *existing = binding;
@@ -242,7 +353,7 @@ Status SessionRegistry::SetSecret(const std::string& sandbox_id, SecretBinding b
   if (!snap) {  // restore what was there
     auto pos = std::find_if(secrets.begin(), secrets.end(),
                             [&](const SecretBinding& s) { return s.name == binding.name; });
-    SecureWipe(pos->value);
+    WipeBinding(*pos);
     if (previous) {
       *pos = std::move(*previous);
     } else {
@@ -250,7 +361,7 @@ Status SessionRegistry::SetSecret(const std::string& sandbox_id, SecretBinding b
     }
     return snap.error();
   }
-  if (previous) SecureWipe(previous->value);
+  if (previous) WipeBinding(*previous);
   it->second.snapshot = *snap;
   return {};
 }
@@ -262,8 +373,13 @@ Status SessionRegistry::RemoveSecret(const std::string& sandbox_id, const std::s
   auto& secrets = it->second.session.secrets;
   for (auto s = secrets.begin(); s != secrets.end(); ++s) {
     if (s->name != name) continue;
-    SecureWipe(s->value);
+    WipeBinding(*s);
     secrets.erase(s);
+    auto d = it->second.derived.find(name);
+    if (d != it->second.derived.end()) {
+      WipeValues(d->second);
+      it->second.derived.erase(d);
+    }
     auto snap = Build(it->second);
     if (!snap) return snap.error();
     it->second.snapshot = *snap;
@@ -272,12 +388,44 @@ Status SessionRegistry::RemoveSecret(const std::string& sandbox_id, const std::s
   return MakeError(ErrorCode::kNotFound, "name: no such secret in this sandbox");
 }
 
+size_t SessionRegistry::SetDerivedValues(const std::string& project_id, const std::string& name,
+                                         std::vector<std::string> values) {
+  struct Wiper {
+    std::vector<std::string>& v;
+    ~Wiper() { WipeValues(v); }
+  } wiper{values};
+  std::erase_if(values, [](const std::string& v) { return v.empty() || v.size() > kMaxValue; });
+  std::lock_guard lock(mu_);
+  size_t changed = 0;
+  for (auto& [id, e] : by_sandbox_) {
+    if (e.session.project_id != project_id) continue;
+    const bool has = std::any_of(e.session.secrets.begin(), e.session.secrets.end(),
+                                 [&](const SecretBinding& b) { return b.name == name; });
+    if (!has) continue;
+    auto& slot = e.derived[name];
+    if (slot == values) continue;
+    std::vector<std::string> old = std::move(slot);
+    slot = values;
+    auto snap = Build(e);
+    if (!snap) {
+      WipeValues(slot);
+      slot = std::move(old);
+      continue;
+    }
+    WipeValues(old);
+    e.snapshot = *snap;
+    ++changed;
+  }
+  return changed;
+}
+
 Status SessionRegistry::Unregister(const std::string& sandbox_id) {
   std::lock_guard lock(mu_);
   auto it = by_sandbox_.find(sandbox_id);
   if (it == by_sandbox_.end()) return MakeError(ErrorCode::kNotFound, "sandboxId: unknown");
   sandbox_by_source_.erase(it->second.source);
   WipeSession(it->second.session);
+  for (auto& [n, v] : it->second.derived) WipeValues(v);
   by_sandbox_.erase(it);
   return {};
 }

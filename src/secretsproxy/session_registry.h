@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/secret_kinds.h"
 #include "secretsproxy/host_rules.h"
 #include "secretsproxy/pattern_set.h"
 
@@ -36,10 +37,28 @@ struct SecretBinding {
   // Empty = only the hosts of the session's egress allowlist, and nowhere
   // when that allowlist is empty (see SessionSnapshot::EnabledFor).
   std::vector<std::string> allowed_hosts;
+  // Secret kinds (issue 16, common/secret_kinds.h). "value": `value` is
+  // substituted for `token`. Any other kind: `value` is empty and `material`
+  // holds the material JSON (wiped like a value); the token is NEVER
+  // replaced by the material — a signing stage (signing_stage.h) signs or
+  // injects instead.
+  std::string kind = "value";
+  std::string material = {};
+  // aws-sigv4 with a sessionToken: the AWS_SESSION_TOKEN placeholder
+  // (another osb_sealed_ token); "" otherwise.
+  std::string aux_token = {};
+  // allowedRequests: empty = every request (subject to allowed_hosts).
+  std::vector<RequestRule> allowed_requests = {};
+  // A request outside allowed_requests that carries the token: false = the
+  // token passes sealed (audited), true = the request is refused (403).
+  bool refuse_disallowed = false;
 };
 
 struct Session {
   std::string sandbox_id;
+  // The project the sandbox belongs to: signing state shared by a
+  // project's sandboxes (the OAuth access-token cache) is keyed by it.
+  std::string project_id;
   std::vector<std::string> egress_allowlist;  // empty = every host (for traffic, not for secrets)
   std::vector<SecretBinding> secrets;
   std::optional<std::chrono::system_clock::time_point> expiry;
@@ -52,10 +71,20 @@ class SessionSnapshot {
     std::string name;
     std::string token;
     HostList allowed_hosts;
+    SecretKind kind = SecretKind::kValue;
+    std::string aux_token = {};                      // see SecretBinding
+    std::vector<RequestRule> allowed_requests = {};  // empty = every request
+    bool refuse_disallowed = false;
+    // Non-value kinds: the parsed material, secret fields included — what a
+    // signing stage signs with. Never copy it into anything that leaves the
+    // proxy. Wiped when the last snapshot holding it goes.
+    std::shared_ptr<const SecretMaterial> material = {};
+    bool is_value() const { return kind == SecretKind::kValue; }
   };
   ~SessionSnapshot();
 
   const std::string& sandbox_id() const { return sandbox_id_; }
+  const std::string& project_id() const { return project_id_; }
   const HostList& allowlist() const { return allowlist_; }
   // The egress allowlist's verdict: may the sandbox reach host:port at all?
   // (An empty allowlist permits every host.)
@@ -69,8 +98,19 @@ class SessionSnapshot {
   // Which substitutions may be applied toward host:port (index = secrets()).
   // A secret is enabled when its allowedHosts match; `*` matches every
   // host; a secret WITHOUT allowedHosts is enabled only for hosts on the
-  // egress allowlist, so never when that allowlist is empty.
+  // egress allowlist, so never when that allowlist is empty. A non-value
+  // secret is never enabled (its token is not substituted; signing stages
+  // use it).
   std::vector<bool> EnabledFor(std::string_view host, uint16_t port) const;
+  // EnabledFor narrowed by each secret's allowedRequests for this request
+  // (method, path of the request target).
+  std::vector<bool> EnabledForRequest(std::string_view host, uint16_t port, std::string_view method,
+                                      std::string_view path) const;
+  // Whether secret i may be used (by substitution or a signing stage)
+  // toward host:port for this method and path: "" when it may, otherwise
+  // the fixed reason (as WithheldReason, or "request_not_allowed").
+  std::string_view RequestWithheldReason(size_t i, std::string_view host, uint16_t port, std::string_view method,
+                                         std::string_view path) const;
   // Why secret i is not enabled toward host:port: "no_allowed_hosts" (it has
   // no allowedHosts and the allowlist is empty), "host_not_in_allowed_hosts"
   // (its own list or the allowlist it follows does not name the host), or
@@ -87,6 +127,7 @@ class SessionSnapshot {
  private:
   friend class SessionRegistry;
   std::string sandbox_id_;
+  std::string project_id_;
   HostList allowlist_;
   std::vector<Secret> secrets_;
   std::optional<std::chrono::system_clock::time_point> expiry_;
@@ -113,7 +154,13 @@ class WithheldTokens {
   // and nothing is allocated unless a withheld token occurs.
   void ScanWhole(std::string* s);
   // {name, reason} of each secret whose token was seen, in secrets() order.
-  std::vector<std::pair<std::string, std::string>> Found(std::string_view host, uint16_t port) const;
+  // The reason is WithheldReason's, or for a secret allowed toward the
+  // host whose allowedRequests do not match method and path,
+  // "request_not_allowed (allowedRequests: <rule>; <rule>)" — user-written
+  // rules, never a value.
+  std::vector<std::pair<std::string, std::string>> Found(std::string_view host, uint16_t port,
+                                                         std::string_view method = {},
+                                                         std::string_view path = {}) const;
 
  private:
   std::shared_ptr<const SessionSnapshot> session_;
@@ -141,6 +188,12 @@ class SessionRegistry {
   // hosts; the token must stay the same: kInvalidArgument otherwise). Used
   // for live refresh, including a secret set again after a removal.
   Status SetSecret(const std::string& sandbox_id, SecretBinding binding);
+  // Values a signing stage derived from secret `name` (an OAuth access
+  // token) for every session of `project_id` that has it: each is scrubbed
+  // back to that secret's token in responses. Replaces the previous list
+  // (keep a value that is still valid in it). Returns how many sessions
+  // changed. Wipes the given values.
+  size_t SetDerivedValues(const std::string& project_id, const std::string& name, std::vector<std::string> values);
   Status Unregister(const std::string& sandbox_id);
 
   // nullptr when no live session owns this source IP.
@@ -154,6 +207,8 @@ class SessionRegistry {
     std::shared_ptr<std::atomic<int>> connections;
     std::shared_ptr<std::atomic<size_t>> buffered_body_bytes;
     std::shared_ptr<const SessionSnapshot> snapshot;
+    // SetDerivedValues: secret name -> values scrubbed to its token.
+    std::map<std::string, std::vector<std::string>> derived;
   };
   static Result<std::shared_ptr<const SessionSnapshot>> Build(const Entry& e);
 

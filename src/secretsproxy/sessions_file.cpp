@@ -45,6 +45,7 @@ Result<std::vector<SessionEntry>> ParseSessionsJson(const std::string& text) {
     auto id = RequiredString(j, "sandboxId", field);
     if (!id) return id.error();
     e.session.sandbox_id = *id;
+    if (j.contains("projectId") && j["projectId"].is_string()) e.session.project_id = j["projectId"].get<std::string>();
     auto allow = StringList(j, "allowlist", field);
     if (!allow) return allow.error();
     e.session.egress_allowlist = *allow;
@@ -57,16 +58,38 @@ Result<std::vector<SessionEntry>> ParseSessionsJson(const std::string& text) {
         SecretBinding b;
         auto name = RequiredString(s, "name", sf);
         auto token = RequiredString(s, "token", sf);
-        auto value = RequiredString(s, "value", sf);
         if (!name) return name.error();
         if (!token) return token.error();
-        if (!value) return value.error();
+        // Issue 16: "kind" (default "value"); a non-value kind carries
+        // "material" (a JSON object) instead of "value", and aws-sigv4 with a
+        // sessionToken an "auxToken".
+        b.kind = s.contains("kind") && s["kind"].is_string() ? s["kind"].get<std::string>() : "value";
+        if (b.kind == "value") {
+          auto value = RequiredString(s, "value", sf);
+          if (!value) return value.error();
+          b.value = std::move(*value);
+        } else {
+          if (!s.contains("material") || !s["material"].is_object()) {
+            return MakeError(ErrorCode::kInvalidArgument, sf + ".material: required object for kind " + b.kind);
+          }
+          b.material = s["material"].dump();
+          if (s.contains("auxToken")) {
+            auto aux = RequiredString(s, "auxToken", sf);
+            if (!aux) return aux.error();
+            b.aux_token = *aux;
+          }
+        }
         auto hosts = StringList(s, "allowedHosts", sf);
         if (!hosts) return hosts.error();
         b.name = *name;
         b.token = *token;
-        b.value = std::move(*value);
         b.allowed_hosts = *hosts;
+        if (s.contains("allowedRequests")) {
+          auto rules = RequestRulesFromJson(s["allowedRequests"].dump(), sf + ".allowedRequests");
+          if (!rules) return rules.error();
+          b.allowed_requests = std::move(*rules);
+        }
+        b.refuse_disallowed = s.contains("onDisallowedRequest") && s["onDisallowedRequest"] == "refuse";
         e.session.secrets.push_back(std::move(b));
       }
     }

@@ -88,6 +88,19 @@ const std::vector<Migration>& Migrations() {
            "CREATE INDEX sandboxes_worker_status ON sandboxes (worker_id, status)",
            "CREATE INDEX sandboxes_org_status ON sandboxes (org_id, status)",
        }},
+      {8,
+       "secret kinds (issue 16): kind, readable non-secret material, allowedRequests",
+       {
+           // kind: value | hmac | aws-sigv4 | oauth2-refresh. For non-value
+           // kinds the ciphertext holds the whole material JSON; public_material
+           // is its non-secret fields (JSON object text, '' for value secrets).
+           "ALTER TABLE org_secrets ADD COLUMN kind TEXT NOT NULL DEFAULT 'value'",
+           "ALTER TABLE org_secrets ADD COLUMN public_material TEXT NOT NULL DEFAULT ''",
+           // JSON array of {host, methods, pathPrefix}; '[]' = every request.
+           "ALTER TABLE org_secrets ADD COLUMN allowed_requests TEXT NOT NULL DEFAULT '[]'",
+           // seal | refuse: what a request outside allowed_requests does.
+           "ALTER TABLE org_secrets ADD COLUMN on_disallowed_request TEXT NOT NULL DEFAULT 'seal'",
+       }},
   };
   return migrations;
 }

@@ -126,7 +126,8 @@ Result<Project> FindProject(Tx& tx, const std::string& org_id, const std::string
 }
 
 constexpr const char* kSecretColumns =
-    "s.group_id, s.name, s.key_id, s.allowed_hosts, s.created_at, s.updated_at, g.org_id";
+    "s.group_id, s.name, s.key_id, s.allowed_hosts, s.created_at, s.updated_at, s.kind, s.public_material, "
+    "s.allowed_requests, s.on_disallowed_request, g.org_id";
 
 SecretRow SecretFromRow(const Row& r, bool with_ciphertext) {
   SecretRow s;
@@ -136,8 +137,12 @@ SecretRow SecretFromRow(const Row& r, bool with_ciphertext) {
   s.allowed_hosts = FromJsonList(r.at(3));
   s.created_at = Str(r, 4);
   s.updated_at = Str(r, 5);
-  s.org_id = Str(r, 6);
-  if (with_ciphertext) s.ciphertext = Str(r, 7);
+  s.kind = Str(r, 6);
+  s.public_material = Str(r, 7);
+  s.allowed_requests = Str(r, 8);
+  s.on_disallowed_request = Str(r, 9);
+  s.org_id = Str(r, 10);
+  if (with_ciphertext) s.ciphertext = Str(r, 11);
   return s;
 }
 
@@ -406,14 +411,19 @@ class SqlStore final : public Store {
     Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
       auto rows = tx.Exec(
           "INSERT INTO org_secrets (group_id, name, ciphertext, key_id, allowed_hosts, created_at, "
-          "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) "
+          "updated_at, kind, public_material, allowed_requests, on_disallowed_request) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10) "
           "ON CONFLICT (group_id, name) DO UPDATE SET ciphertext = excluded.ciphertext, "
           "key_id = excluded.key_id, allowed_hosts = excluded.allowed_hosts, "
-          "updated_at = excluded.updated_at "
-          "RETURNING group_id, name, key_id, allowed_hosts, created_at, updated_at",
+          "updated_at = excluded.updated_at, kind = excluded.kind, "
+          "public_material = excluded.public_material, allowed_requests = excluded.allowed_requests, "
+          "on_disallowed_request = excluded.on_disallowed_request "
+          "RETURNING group_id, name, key_id, allowed_hosts, created_at, updated_at, kind, public_material, "
+          "allowed_requests, on_disallowed_request",
           {Param::Text(row.group_id), Param::Text(row.name), Param::Blob(row.ciphertext),
            Param::Text(row.key_id), Param::Text(ToJsonList(row.allowed_hosts)),
-           Param::Text(row.updated_at)});
+           Param::Text(row.updated_at), Param::Text(row.kind), Param::Text(row.public_material),
+           Param::Text(row.allowed_requests), Param::Text(row.on_disallowed_request)});
       if (!rows) return rows.error();
       Row r = rows->front();
       r.emplace_back(row.org_id);

@@ -76,6 +76,12 @@ struct SecretRow {
   std::vector<std::string> allowed_hosts;
   std::string created_at;
   std::string updated_at;
+  // Secret kinds (migration 8, common/secret_kinds.h): "value" or a signing
+  // kind whose material JSON is the ciphertext's plaintext.
+  std::string kind = "value";
+  std::string public_material = {};      // non-secret material fields, JSON object text ("" = none)
+  std::string allowed_requests = "[]";   // JSON array of {host, methods, pathPrefix}
+  std::string on_disallowed_request = "seal";  // "seal" | "refuse"
 };
 
 // A registered worker host (control plane <-> worker scheduling). Liveness

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "common/secret_kinds.h"
+
 #include "controlplane/validation.h"  // the REST API's limits (constants only)
 #include "sandbox/spec.h"
 
@@ -55,6 +57,24 @@ Status HostPatterns(const std::string& field, const List& entries, bool allow_an
   return {};
 }
 
+// Issue-16 fields: a known kind, seal|refuse, well-formed allowedRequests.
+// (The material itself is validated where it is sealed: SealSecret.)
+template <typename Msg>
+Status KindFields(const std::string& field, const Msg& m) {
+  if (!m.kind().empty() && !ParseSecretKind(m.kind())) return Bad(field + ".kind", "unknown secret kind");
+  const auto& on = m.on_disallowed_request();
+  if (!on.empty() && on != kOnDisallowedSeal && on != kOnDisallowedRefuse) {
+    return Bad(field + ".on_disallowed_request", "must be seal or refuse");
+  }
+  std::vector<RequestRule> rules;
+  for (const auto& r : m.allowed_requests()) {
+    rules.push_back({r.host(), {r.methods().begin(), r.methods().end()}, r.path_prefix()});
+  }
+  auto norm = NormalizeRequestRules(std::move(rules), field + ".allowed_requests");
+  if (!norm) return norm.error();
+  return {};
+}
+
 }  // namespace
 
 Status ValidateSandboxIdField(const std::string& id) {
@@ -101,6 +121,7 @@ Status ValidateCreateRequest(const v1::CreateSandboxRequest& req) {
     if (auto s = HostPatterns("secrets." + secret.name() + ".allowed_hosts", secret.allowed_hosts(), true); !s) {
       return s;
     }
+    if (auto s = KindFields("secrets." + secret.name(), secret); !s) return s;
   }
   return {};
 }
@@ -130,6 +151,7 @@ Status ValidateUpdateSecretRequest(const v1::UpdateSecretRequest& req) {
   if (!req.deleted() && (req.value().empty() || req.value().size() > controlplane::kMaxSecretValueBytes)) {
     return Bad("value", "must be 1 byte .. 64 KiB");
   }
+  if (auto s = KindFields("secret", req); !s) return s;
   return HostPatterns("allowed_hosts", req.allowed_hosts(), true);
 }
 

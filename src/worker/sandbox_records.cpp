@@ -18,7 +18,10 @@ namespace {
 json ToJson(const SandboxRecord& r) {
   json secrets = json::array();
   for (const auto& s : r.secrets) {
-    secrets.push_back({{"name", s.name}, {"token", s.token}, {"allowedHosts", s.allowed_hosts}});
+    json one = {{"name", s.name}, {"token", s.token}, {"allowedHosts", s.allowed_hosts}};
+    if (s.kind != "value") one["kind"] = s.kind;
+    if (!s.aux_token.empty()) one["auxToken"] = s.aux_token;
+    secrets.push_back(std::move(one));
   }
   return {{"id", r.id},
           {"projectId", r.project_id},
@@ -45,7 +48,8 @@ SandboxRecord FromJson(const json& j) {
   r.egress_allowlist = j.value("egressAllowlist", std::vector<std::string>{});
   for (const auto& s : j.value("secrets", json::array())) {
     r.secrets.push_back({s.at("name").get<std::string>(), s.at("token").get<std::string>(),
-                         s.value("allowedHosts", std::vector<std::string>{})});
+                         s.value("allowedHosts", std::vector<std::string>{}), s.value("kind", std::string("value")),
+                         s.value("auxToken", std::string())});
   }
   r.sandbox_address = j.value("sandboxAddress", "");
   r.host_address = j.value("hostAddress", "");

@@ -20,6 +20,8 @@ struct SealedSecret {
   std::string name;
   std::string token;
   std::vector<std::string> allowed_hosts;
+  std::string kind = "value";  // common/secret_kinds.h
+  std::string aux_token = {};  // aws-sigv4 AWS_SESSION_TOKEN placeholder, "" if none
 };
 
 struct SandboxRecord {

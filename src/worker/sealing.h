@@ -8,6 +8,9 @@
 
 #include <map>
 #include <string>
+
+#include "common/result.h"
+#include "common/secret_kinds.h"
 #include <string_view>
 #include <vector>
 
@@ -31,5 +34,21 @@ bool IsSealedToken(std::string_view s);
 std::map<std::string, std::string> ComposeSandboxEnv(
     const std::map<std::string, std::string>& plain_envs,
     const std::map<std::string, std::string>& name_to_token);
+
+// One secret sealed for a sandbox: its token(s) and the environment
+// variables the sandbox gets for it — per kind, as common/secret_kinds.h
+// (SandboxEnvFor) says: NAME=token for value/hmac/oauth2-refresh; the AWS_*
+// variables for aws-sigv4 (real access key id, token as secret key, aux
+// token as session token, region).
+struct SealedSecretEnv {
+  std::string token;
+  std::string aux_token;  // aws-sigv4 with a sessionToken
+  std::vector<std::pair<std::string, std::string>> env;
+};
+// kind: "" or "value" = a value secret; material_json: a non-value
+// secret's material (validated here: errors name "material.<field>").
+// Tokens are minted unless given (a restored sandbox keeps its tokens).
+Result<SealedSecretEnv> SealSecret(std::string_view kind, std::string_view name, std::string_view material_json,
+                                   std::string token = "", std::string aux_token = "");
 
 }  // namespace osb::worker

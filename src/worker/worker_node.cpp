@@ -104,7 +104,14 @@ void WorkerNode::Impl::RestoreAdopted(v1::ControlPlane::Stub& stub) {
   for (auto& sb : *resp.mutable_sandboxes()) {
     std::map<std::string, WorkerService::CurrentSecret> values;
     for (auto& secret : *sb.mutable_secrets()) {
-      values[secret.name()] = {secret.value(), {secret.allowed_hosts().begin(), secret.allowed_hosts().end()}};
+      auto& v = values[secret.name()];
+      v.value = secret.value();
+      v.allowed_hosts.assign(secret.allowed_hosts().begin(), secret.allowed_hosts().end());
+      v.kind = secret.kind().empty() ? "value" : secret.kind();
+      for (const auto& r : secret.allowed_requests()) {
+        v.allowed_requests.push_back({r.host(), {r.methods().begin(), r.methods().end()}, r.path_prefix()});
+      }
+      v.refuse_disallowed = secret.on_disallowed_request() == "refuse";
       SecureWipe(*secret.mutable_value());
     }
     if (auto s = service->RestoreSession(sb.sandbox_id(), std::move(values)); !s) {

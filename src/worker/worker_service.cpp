@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <optional>
+#include <set>
 
 #include "common/secure_memory.h"
 #include "proto/status_mapping.h"
@@ -37,6 +38,34 @@ void WipeValues(const google::protobuf::RepeatedPtrField<v1::SecretSpec>& secret
     auto& value = const_cast<std::string&>(s.value());
     SecureWipe(value.data(), value.size());
   }
+}
+
+template <typename Msg>
+std::vector<RequestRule> RulesOf(const Msg& m) {
+  std::vector<RequestRule> rules;
+  for (const auto& r : m.allowed_requests()) {
+    rules.push_back({r.host(), {r.methods().begin(), r.methods().end()}, r.path_prefix()});
+  }
+  return rules;
+}
+
+std::string KindOf(const std::string& kind) { return kind.empty() ? "value" : kind; }
+
+// The proxy's binding of one secret: the value, or for a non-value kind the
+// material (the same bytes on the wire, see worker.proto SecretSpec).
+template <typename Msg>
+secretsproxy::SecretBinding BindingOf(const Msg& m, const std::string& name, const std::string& token,
+                                      const std::string& aux_token, const std::string& bytes) {
+  secretsproxy::SecretBinding b;
+  b.name = name;
+  b.token = token;
+  b.kind = KindOf(m.kind());
+  (b.kind == "value" ? b.value : b.material) = bytes;
+  b.allowed_hosts.assign(m.allowed_hosts().begin(), m.allowed_hosts().end());
+  b.aux_token = aux_token;
+  b.allowed_requests = RulesOf(m);
+  b.refuse_disallowed = m.on_disallowed_request() == kOnDisallowedRefuse;
+  return b;
 }
 
 }  // namespace
@@ -89,16 +118,20 @@ grpc::Status WorkerService::CreateSandbox(grpc::ServerContext*, const v1::Create
   // Seal: one fresh token per secret.
   secretsproxy::Session session;
   session.sandbox_id = id;
+  session.project_id = record.project_id;
   session.egress_allowlist = record.egress_allowlist;
-  std::map<std::string, std::string> name_to_token;
+  std::map<std::string, std::string> name_to_token;  // env var -> token (or aws-sigv4's plain key id)
+  std::set<std::string> seen;
   for (const auto& s : req->secrets()) {
-    if (name_to_token.count(s.name())) return Invalid("secrets: duplicate name " + s.name());
+    if (!seen.insert(s.name()).second) return Invalid("secrets: duplicate name " + s.name());
     if (cfg.envs().count(s.name())) continue;  // a plaintext env of that name wins
-    const std::string token = MintToken();
-    name_to_token[s.name()] = token;
+    // Per-kind tokens and environment (common/secret_kinds.h SandboxEnvFor).
+    auto sealed = SealSecret(s.kind(), s.name(), s.value());
+    if (!sealed) return Invalid("secrets." + s.name() + "." + sealed.error().message);
+    for (const auto& [env, v] : sealed->env) name_to_token.emplace(env, v);  // first secret wins a shared name
     std::vector<std::string> hosts(s.allowed_hosts().begin(), s.allowed_hosts().end());
-    record.secrets.push_back({s.name(), token, hosts});
-    session.secrets.push_back({s.name(), token, s.value(), hosts});
+    record.secrets.push_back({s.name(), sealed->token, hosts, KindOf(s.kind()), sealed->aux_token});
+    session.secrets.push_back(BindingOf(s, s.name(), sealed->token, sealed->aux_token, s.value()));
   }
 
   sandbox::SandboxSpec spec;
@@ -118,7 +151,10 @@ grpc::Status WorkerService::CreateSandbox(grpc::ServerContext*, const v1::Create
 
   auto created = runtime_.Create(spec);
   if (!created) {
-    for (auto& s : session.secrets) SecureWipe(s.value);
+    for (auto& s : session.secrets) {
+      SecureWipe(s.value);
+      SecureWipe(s.material);
+    }
     return proto::ToGrpcStatus(created.error());
   }
   record.sandbox_address = created->sandboxAddress;
@@ -225,9 +261,14 @@ grpc::Status WorkerService::UpdateSecret(grpc::ServerContext*, const v1::UpdateS
   if (req->deleted()) {
     st = sessions_->RemoveSecret(req->sandbox_id(), req->name());
     if (!st && st.error().code == ErrorCode::kNotFound) st = {};  // already gone
+  } else if (KindOf(req->kind()) != sealed->kind) {
+    // Its environment was made for the old kind and a running sandbox
+    // cannot get new variables: the old binding goes, the token stays sealed.
+    (void)sessions_->RemoveSecret(req->sandbox_id(), req->name());
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            "secret " + req->name() + " changed kind; this sandbox keeps its token sealed (create a new sandbox)"};
   } else {
-    std::vector<std::string> hosts(req->allowed_hosts().begin(), req->allowed_hosts().end());
-    st = sessions_->SetSecret(req->sandbox_id(), {req->name(), sealed->token, value, hosts});
+    st = sessions_->SetSecret(req->sandbox_id(), BindingOf(*req, req->name(), sealed->token, sealed->aux_token, value));
   }
   if (!st) return proto::ToGrpcStatus(st.error());
   out->set_applied(true);
@@ -259,11 +300,22 @@ Status WorkerService::RestoreSession(const std::string& id, std::map<std::string
   }
   secretsproxy::Session session;
   session.sandbox_id = id;
+  session.project_id = record.project_id;
   session.egress_allowlist = record.egress_allowlist;
   for (const auto& s : record.secrets) {
     auto v = values.find(s.name);
     if (v == values.end() || v->second.value.empty()) continue;  // deleted meanwhile: stays sealed
-    session.secrets.push_back({s.name, s.token, v->second.value, v->second.allowed_hosts});
+    if (v->second.kind != s.kind) continue;                          // changed kind: stays sealed
+    secretsproxy::SecretBinding b;
+    b.name = s.name;
+    b.token = s.token;
+    b.kind = s.kind;
+    (b.kind == "value" ? b.value : b.material) = v->second.value;
+    b.allowed_hosts = v->second.allowed_hosts;
+    b.aux_token = s.aux_token;
+    b.allowed_requests = v->second.allowed_requests;
+    b.refuse_disallowed = v->second.refuse_disallowed;
+    session.secrets.push_back(std::move(b));
   }
   for (auto& [name, current] : values) SecureWipe(current.value);
   const size_t restored = session.secrets.size();

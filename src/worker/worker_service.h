@@ -66,8 +66,11 @@ class WorkerService final : public v1::Worker::Service {
   // record, values from the control plane (a name without a value stays
   // sealed). Wipes the values it is given.
   struct CurrentSecret {
-    std::string value;
+    std::string value;  // non-value kinds: the material JSON
     std::vector<std::string> allowed_hosts;
+    std::string kind = "value";
+    std::vector<RequestRule> allowed_requests;
+    bool refuse_disallowed = false;
   };
   Status RestoreSession(const std::string& id, std::map<std::string, CurrentSecret> current);
 
