@@ -505,7 +505,9 @@ asio::awaitable<StageResult> Exchange::ReadRequestBody() {
       if (!st.ok()) co_return st;
     }
   }
-  ApplyPlanToFields(plan_, body_.size(), &ctx_.head.fields);
+  // A Content-Length body streamed unchanged (or through a length-preserving
+  // transform) keeps the client's length; a buffered one has its own.
+  ApplyPlanToFields(plan_, plan_.buffer_whole ? body_.size() : ctx_.framing.length, &ctx_.head.fields);
   co_return StageResult{};
 }
 

@@ -60,11 +60,12 @@ class SigV4Integration(unittest.TestCase):
         cls.records = os.path.join(t, "records")
         with open(os.path.join(t, "secret.json"), "w") as f:
             json.dump({"secretAccessKey": REAL_KEY, "token": TOKEN, "sessionToken": REAL_SESSION}, f)
+        cls.up_err = open(os.path.join(t, "up.err"), "w")
         cls.upstream = subprocess.Popen(
             [sys.executable, os.path.join(SRC, "tests/support/aws_upstream.py"), "--cert-dir", os.path.join(t, "up"),
              "--port-file", os.path.join(t, "up.json"), "--record-dir", cls.records, "--host", "127.0.0.3",
              "--secret-file", os.path.join(t, "secret.json")],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(t, "up.err"), "w"))
+            stdout=subprocess.DEVNULL, stderr=cls.up_err)
         up = wait_for_file(os.path.join(t, "up.json"), cls.upstream)
         cls.port = up["port"]
         sessions = [{"source": "127.0.0.1", "sandboxId": "sbaws", "projectId": "p1",
@@ -110,6 +111,7 @@ class SigV4Integration(unittest.TestCase):
             except subprocess.TimeoutExpired:
                 p.kill()
         cls.proxy_err.close()
+        cls.up_err.close()
         try:
             with open(cls.audit) as f:
                 audit = f.read()
