@@ -332,6 +332,11 @@ class SigV4Integration(unittest.TestCase):
         self.assertIn(b"x-echo-security-token", r.stderr.lower())
 
     def test_11_replay_for_another_method_or_path_is_refused(self):
+        small = os.path.join(self.tmp, "replay.txt")
+        with open(small, "wb") as f:
+            f.write(b"replay me\n")
+        self.aws("s3api", "put-object", "--bucket", "b", "--key", "dir/small.txt", "--body", small,
+                 "--endpoint-url", self.s3)
         hdrs = self.botocore_signed("GET", "/b/dir/small.txt")
         status, _, _ = self.raw("s3.test", "GET", "/b/dir/small.txt", hdrs)
         self.assertEqual(status, 200)
