@@ -4,6 +4,7 @@
 // conns, client_cpu_us_per_req}.
 // Usage: bench_client --connect HOST:PORT [--proxy HOST:PORT] --sni NAME
 //        --port P --ca FILE [--conns N] [--seconds S] [--token T]
+//        [--request-file F]   (send F's bytes, a complete request, instead)
 #include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -27,6 +29,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Options {
   std::string connect, proxy, sni, tunnel_host, ca, token = "osb_sealed_0123456789abcdef0123456789abcdef";
+  std::string request_file;
   int port = 443, conns = 4;
   double seconds = 5;
 };
@@ -94,13 +97,18 @@ int main(int argc, char** argv) {
     else if (k == "--conns") o.conns = std::stoi(v);
     else if (k == "--seconds") o.seconds = std::stod(v);
     else if (k == "--token") o.token = v;
-    else if (k == "--tunnel-host") o.tunnel_host = v;  // CONNECT authority when it differs from the SNI
+    else if (k == "--tunnel-host") o.tunnel_host = v;
+    else if (k == "--request-file") o.request_file = v;  // CONNECT authority when it differs from the SNI
   }
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_load_verify_locations(ctx, o.ca.c_str(), nullptr);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-  const std::string req = "GET /small?k=" + o.token + " HTTP/1.1\r\nHost: " + o.sni + ":" + std::to_string(o.port) +
-                          "\r\nAuthorization: Bearer " + o.token + "\r\nUser-Agent: osb-bench\r\n\r\n";
+  std::string req = "GET /small?k=" + o.token + " HTTP/1.1\r\nHost: " + o.sni + ":" + std::to_string(o.port) +
+                    "\r\nAuthorization: Bearer " + o.token + "\r\nUser-Agent: osb-bench\r\n\r\n";
+  if (!o.request_file.empty()) {
+    std::ifstream f(o.request_file, std::ios::binary);
+    req.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
   std::mutex mu;
   std::vector<double> lat;
   std::atomic<uint64_t> errors{0};

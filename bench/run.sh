@@ -36,6 +36,8 @@ echo "== replacer (Google Benchmark)"
 echo "== response decode + scrub (Google Benchmark)"
 "$BUILD/bench/content_coding_bench" --benchmark_min_time=0.5 --benchmark_out="$OUT/content_coding.json" \
   --benchmark_out_format=json
+echo "== SigV4 re-signing vs plain substitution (Google Benchmark)"
+"$BUILD/bench/sigv4_bench" --benchmark_min_time=0.5 --benchmark_out="$OUT/sigv4.json" --benchmark_out_format=json
 echo "== leaf certificates"
 "$BUILD/bench/leaf_cert_bench" --benchmark_min_time=0.5 --benchmark_out="$OUT/leaf_cert.json" \
   --benchmark_out_format=json
@@ -57,9 +59,13 @@ wait_file "$WORK/slow.json"
 SLOWP=$(python3 -c "import json; print(json.load(open('$WORK/slow.json'))['port'])")
 TOKEN=osb_sealed_0123456789abcdef0123456789abcdef
 VALUE=sk-live-bench-0123456789abcdefghij
+AWS_TOKEN=osb_sealed_a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1  # aws-sigv4: the sandbox's AWS_SECRET_ACCESS_KEY
+AWS_AKID=AKIAOSBBENCH00000001
 cat > "$WORK/sessions.json" <<JSON
 [{"source":"127.0.0.1","sandboxId":"bench","allowlist":["api.test","other.test"],
-  "secrets":[{"name":"API_KEY","token":"$TOKEN","value":"$VALUE","allowedHosts":["api.test"]}]}]
+  "secrets":[{"name":"API_KEY","token":"$TOKEN","value":"$VALUE","allowedHosts":["api.test"]},
+             {"name":"AWS","kind":"aws-sigv4","token":"$AWS_TOKEN","allowedHosts":["api.test"],
+              "material":{"accessKeyId":"$AWS_AKID","secretAccessKey":"benchREALsecretKEY/0123456789abcdef"}}]}]
 JSON
 "$BUILD/osb" proxy --listen 127.0.0.1:0 --state-dir "$WORK/state" --sessions "$WORK/sessions.json" \
   --upstream-ca "$WORK/up/ca.crt" --allow-private 127.0.0.3/32 --resolve api.test=127.0.0.3 \
@@ -116,6 +122,10 @@ echo "== latency, 1 connection"
 client --ca "$WORK/up/ca.crt" --conns 1 --seconds "$SECS" > "$OUT/latency_direct.json"
 client --proxy "127.0.0.1:$PP" --ca "$WORK/state/ca.crt" --conns 1 --seconds "$SECS" > "$OUT/latency_proxy.json"
 grep -q '"secrets":\["API_KEY"\]' "$WORK/audit.log" || { echo "proxy did not substitute" >&2; exit 1; }
+
+echo "== SigV4 re-signing end to end (small GET and a 100 MiB aws-chunked upload) vs plain substitution"
+python3 "$ROOT/bench/sigv4_e2e.py" "$PROXY_PID" "$PP" api.test "$UP" "$WORK/state/ca.crt" "$BUILD/bench/bench_client" \
+  "$TOKEN" "$AWS_AKID" "$AWS_TOKEN" "$SECS" "$REPS" > "$OUT/sigv4_e2e.json" || echo '{}' > "$OUT/sigv4_e2e.json"
 
 echo "== mitmproxy"
 if ! command -v mitmdump >/dev/null; then

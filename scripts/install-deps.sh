@@ -21,6 +21,8 @@ PACKAGES=(
   # benchmarks: the namespace-sandbox floor (bench/sandbox_bench.py)
   bubblewrap
   tmux  # oc shell is tested in a real terminal (tests/e2e/commands_e2e_test.py)
+  # real AWS clients for the aws-sigv4 tests (/usr/bin/aws)
+  awscli
 )
 
 SUDO=""

@@ -527,8 +527,8 @@ asio::awaitable<StageResult> Exchange::ReadRequestBody() {
       if (!st.ok()) co_return st;
     }
   }
-  // A body streamed unchanged keeps its Content-Length (body_ is empty then:
-  // stating its size, 0, would desynchronise the upstream connection).
+  // A Content-Length body streamed unchanged (or through a length-preserving
+  // transform) keeps the client's length; a buffered one has its own.
   ApplyPlanToFields(plan_, plan_.buffer_whole ? body_.size() : ctx_.framing.length, &ctx_.head.fields);
   co_return StageResult{};
 }

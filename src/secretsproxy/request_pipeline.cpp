@@ -175,6 +175,9 @@ StageResult RequestCoding(RequestContext& c) {
   if (c.plaintext || !c.any_enabled || !c.has_body) return {};
   const auto value = JoinedField(c.head.fields, "content-encoding");
   if (!value) return {};
+  // AWS SigV4 streaming: "aws-chunked" names the body's chunk-signature
+  // framing (sigv4.h), not a compression; the bytes are substituted as they are.
+  if (EqualsIgnoreCase(*value, "aws-chunked")) return {};
   auto codings = ParseContentEncoding(*value);
   if (!codings) {
     return {415, "request Content-Encoding is not one the proxy can decode to substitute tokens "
