@@ -31,7 +31,7 @@
 #include <sstream>
 #include <thread>
 
-#include "common/duration.h"
+#include "common/time_text.h"
 #include "api/control_plane.h"
 #include "api/sandbox_plane.h"
 #include "api/http_server.h"

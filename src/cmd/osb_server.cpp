@@ -8,7 +8,7 @@
 #include <iostream>
 #include <memory>
 
-#include "common/duration.h"
+#include "common/time_text.h"
 #include "api/control_plane.h"
 #include "api/sandbox_plane.h"
 #include "cmd/osb_command.h"

@@ -1,6 +1,7 @@
 #include "common/time_text.h"
 
 #include <cstdint>
+#include <limits>
 
 namespace osb {
 namespace {
@@ -95,6 +96,17 @@ std::optional<std::chrono::seconds> ParseDuration(std::string_view s, std::chron
   }
   if (n == 0 || n > max.count() / unit) return std::nullopt;
   return std::chrono::seconds(n * unit);
+}
+
+Result<int> ParseDurationSeconds(std::string_view field, std::string_view text) {
+  std::string with_unit(text);
+  if (!with_unit.empty() && with_unit.back() >= '0' && with_unit.back() <= '9') with_unit += 's';
+  auto d = ParseDuration(with_unit, std::chrono::seconds(std::numeric_limits<int>::max()));
+  if (!d) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(field) + ": expected seconds or a number with s, m, h or d (e.g. 24h)");
+  }
+  return static_cast<int>(d->count());
 }
 
 }  // namespace osb

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/result.h"
+
 namespace osb {
 
 // RFC 3339 date-time: "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)"
@@ -22,5 +24,10 @@ std::optional<std::chrono::system_clock::time_point> ParseRfc3339(std::string_vi
 // `max` (defaults to ~100 years, so additions cannot overflow).
 std::optional<std::chrono::seconds> ParseDuration(
     std::string_view text, std::chrono::seconds max = std::chrono::hours(24 * 36500));
+
+// A duration on a command line, in whole seconds: bare seconds ("86400")
+// or ParseDuration's form ("90s", "30m", "24h", "7d"), at most INT_MAX
+// seconds. kInvalidArgument naming `field` for anything else.
+Result<int> ParseDurationSeconds(std::string_view field, std::string_view text);
 
 }  // namespace osb

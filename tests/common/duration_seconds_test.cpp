@@ -1,4 +1,4 @@
-#include "common/duration.h"
+#include "common/time_text.h"
 
 #include <gtest/gtest.h>
 
