@@ -14,10 +14,13 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libseccomp-dev
   zlib1g-dev libbrotli-dev libzstd-dev
+  libarchive-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # services and tools used by tests and the runtime
   postgresql sqlite3 nftables iproute2 curl ca-certificates openssl
   python3 python3-yaml procps util-linux
+  # image tests: a static busybox rootfs, zstd-compressed layers, ext4 disks
+  busybox-static zstd e2fsprogs
 )
 
 SUDO=""
