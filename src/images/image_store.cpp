@@ -310,6 +310,42 @@ Status MkdirOwned(const std::string& path, mode_t mode) {
 
 }  // namespace
 
+namespace {
+
+// A small file beneath `rootfs`, never through a symlink; "" if absent.
+std::string ReadBeneath(const std::string& rootfs, const char* rel) {
+  int dfd = open(rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return "";
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd = syscall(SYS_openat2, dfd, rel, &how, sizeof how);
+  close(dfd);
+  if (fd < 0) return "";
+  FdCloser c{static_cast<int>(fd)};
+  struct stat st {};
+  if (fstat(c.fd, &st) != 0 || !S_ISREG(st.st_mode)) return "";
+  auto text = ReadAll(c.fd, rel);
+  return text ? *text : "";
+}
+
+}  // namespace
+
+Result<RunConfig> ResolveRunConfig(const StoredImage& image) {
+  RunConfig rc;
+  for (const auto& e : image.config.env) {
+    auto eq = e.find('=');
+    rc.env.emplace_back(e.substr(0, eq), e.substr(eq + 1));
+  }
+  rc.workingDir = image.config.workingDir;
+  auto ids = ResolveUser(image.config.user, ReadBeneath(image.rootfs, "etc/passwd"),
+                         ReadBeneath(image.rootfs, "etc/group"));
+  if (!ids) return ids.error();
+  rc.uid = ids->uid;
+  rc.gid = ids->gid;
+  return rc;
+}
+
 Result<StoredImage> ImageStore::Find(const std::string& configDigest) const {
   if (auto s = ValidateDigest(configDigest, "digest"); !s) return s.error();
   StoredImage img;

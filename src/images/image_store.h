@@ -46,6 +46,18 @@ struct StoredImage {
   ImageConfig config;
 };
 
+// What a sandbox created from an image runs with: the config's Env, its
+// WorkingDir and its User resolved against the image's own /etc/passwd and
+// /etc/group (read beneath the rootfs, never through a symlink; a missing
+// file counts as empty). kInvalidArgument naming "User" if unresolvable.
+struct RunConfig {
+  std::vector<std::pair<std::string, std::string>> env;  // in config order
+  std::string workingDir;                                // "" = runtime default
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+Result<RunConfig> ResolveRunConfig(const StoredImage& image);
+
 class ImageStore {
  public:
   explicit ImageStore(std::string dir) : dir_(std::move(dir)) {}
