@@ -143,5 +143,8 @@ cat "$OUT/README.md"
 echo "== sandbox create -> first exec (whole product, root)"
 python3 "$ROOT/bench/sandbox_bench.py" --osb "$BUILD/osb" --out "$OUT"
 
+echo "== create -> first exec: base vs an imported image (runtime level, root)"
+python3 "$ROOT/bench/image_bench.py" --probe "$BUILD/bench/sandbox_latency_bench" --out "$OUT" || echo "image bench failed"
+
 echo "== one sandbox attacking, another measured (issue 13; whole product, root)"
 python3 "$ROOT/bench/soak_bench.py" --osb "$BUILD/osb" --out "$OUT"
