@@ -2,9 +2,11 @@
 //
 // For a sandbox whose spec names an imageRootfs, before its init starts:
 //   <sbRunDir>/disk   an ext4 filesystem of exactly diskMB, on a loop device
-//                     over a sparse file in the runtime's diskDir (the file
-//                     is unlinked once attached: nothing is left on disk
-//                     after the loop device is released, even after a crash)
+//                     over a sparse file in the runtime's diskDir: a copy of
+//                     the data extents of <diskDir>/.blank-<MB>M.img (made
+//                     once per size by mkfs.ext4), unlinked once attached
+//                     (nothing is left on disk after the loop device is
+//                     released, even after a crash)
 //     disk/upper      the overlay's upper dir: the sandbox's writable state
 //     disk/work       the overlay's work dir
 //   <sbRunDir>/root   overlay: lower = the image rootfs through an idmapped,

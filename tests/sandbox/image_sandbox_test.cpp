@@ -140,8 +140,10 @@ TEST_F(ImageSandboxTest, DiskLimitIsEnforcedInside) {
   // The sandbox keeps working after its disk filled up; deleting frees it.
   EXPECT_EQ(Run(info.id, {"rm", "/data/big"}).exitCode, 0);
   EXPECT_EQ(Run(info.id, {"sh", "-c", "echo ok > /data/small && cat /data/small"}).stdoutData, "ok\n");
-  // The disk file is unlinked once attached: nothing of it in diskDir.
-  EXPECT_EQ(system(("test -z \"$(ls -A " + dir_ + "/disks)\"").c_str()), 0);
+  // The disk file is unlinked once attached: nothing of it in diskDir
+  // (only the per-size blank templates, dot files).
+  EXPECT_EQ(system(("test -z \"$(ls " + dir_ + "/disks)\"").c_str()), 0);
+  EXPECT_EQ(system(("test -z \"$(ls -A " + dir_ + "/disks | grep -v '^\\.blank-[0-9]*M\\.img$')\"").c_str()), 0);
 }
 
 TEST_F(ImageSandboxTest, RootInsideCanWriteImageFilesWithoutTouchingTheStore) {
@@ -153,6 +155,41 @@ TEST_F(ImageSandboxTest, RootInsideCanWriteImageFilesWithoutTouchingTheStore) {
   EXPECT_EQ(w.exitCode, 0) << w.stderrData;
   EXPECT_EQ(w.stdoutData, "0\n");
   EXPECT_EQ(Slurp(image_->rootfs + "/etc/group").find("changed"), std::string::npos);
+}
+
+// An image whose /etc, /tmp and /proc are symlinks to host paths: the
+// init's setup (which runs before the pivot, with host paths) must replace
+// them, never write or mount through them.
+TEST_F(ImageSandboxTest, SymlinkedSystemDirsInTheImageAreNotFollowed) {
+  // Reachable and writable for the sandbox's host uid, so that following
+  // the symlink would succeed (and show) rather than fail on permissions.
+  const std::string target = dir_ + "/host-target";
+  ASSERT_EQ(mkdir(target.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(target.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(dir_.c_str(), 0711), 0);
+  std::ofstream(dir_ + "/evil.json") << R"({"busybox": false, "layers": [[
+      {"path": "bin", "type": "dir"},
+      {"path": "bin/busybox", "src": "/bin/busybox", "mode": 493},
+      {"path": "bin/sh", "type": "symlink", "target": "busybox"},
+      {"path": "bin/ls", "type": "symlink", "target": "busybox"},
+      {"path": "etc", "type": "symlink", "target": ")" + target + R"("},
+      {"path": "tmp", "type": "symlink", "target": ")" + target + R"("},
+      {"path": "proc", "type": "symlink", "target": ")" + target + R"("}]]})";
+  ASSERT_EQ(system(("python3 " OSB_SOURCE_DIR "/tests/support/make_image.py " + dir_ + "/evil.json " + dir_ +
+                    "/evil.tar >/dev/null").c_str()),
+            0);
+  images::ImageStore store(dir_ + "/store");
+  auto img = store.Import(dir_ + "/evil.tar");
+  ASSERT_TRUE(img) << img.error().message;
+  auto spec = MakeSpec("evil");
+  spec.imageRootfs = img->rootfs;
+  spec.diskMB = 16;
+  spec.runAsUid = spec.runAsGid = 0;
+  spec.env["PATH"] = "/bin";
+  auto info = CreateOrDie(spec);
+  auto r = Run(info.id, {"sh", "-c", "ls /etc/hosts && ls /proc/self/status"});
+  EXPECT_EQ(r.exitCode, 0) << r.stderrData;
+  EXPECT_EQ(system(("test -z \"$(ls -A " + target + ")\"").c_str()), 0) << "the setup wrote through an image symlink";
 }
 
 TEST_F(ImageSandboxTest, BaseSandboxHasNoWritableDir) {

@@ -6,6 +6,7 @@
 // 1 GiB disk); the import itself is not timed.
 // Runs in its own network namespace like the integration tests.
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   osb::images::RunConfig run;
   const std::string scratch = "/var/tmp/osb-latency-images";
   if (argc > 3) {
+    mkdir(scratch.c_str(), 0700);
     cfg.diskDir = scratch + "/disks";
     osb::images::ImageStore store(scratch + "/store");
     auto img = store.Import(argv[3]);
