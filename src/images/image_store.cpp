@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <openssl/evp.h>
@@ -10,6 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -344,6 +347,73 @@ Result<RunConfig> ResolveRunConfig(const StoredImage& image) {
   rc.uid = ids->uid;
   rc.gid = ids->gid;
   return rc;
+}
+
+namespace {
+
+Status ValidateTemplateName(const std::string& name) {
+  auto bad = [&] {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "name: '" + Excerpt(name) + "' is not a template name ([A-Za-z0-9][A-Za-z0-9._-]{0,127})");
+  };
+  if (name.empty() || name.size() > 128 || !std::isalnum(static_cast<unsigned char>(name[0]))) return bad();
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return bad();
+  if (name == "base") return MakeError(ErrorCode::kInvalidArgument, "name: 'base' is reserved (the host-dirs root)");
+  return {};
+}
+
+}  // namespace
+
+Status ImageStore::Tag(const std::string& name, const std::string& configDigest) const {
+  if (auto s = ValidateTemplateName(name); !s) return s;
+  if (auto s = ValidateDigest(configDigest, "digest"); !s) return s;
+  for (const auto& d : {dir_, dir_ + "/names"})
+    if (mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) return HostError("mkdir " + d);
+  const std::string path = dir_ + "/names/" + name, tmp = path + ".tmp-" + std::to_string(getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return HostError("create " + tmp);
+  const std::string text = configDigest + "\n";
+  const bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
+  close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    unlink(tmp.c_str());
+    return HostError("write " + path);
+  }
+  return {};
+}
+
+Result<std::string> ImageStore::Resolve(const std::string& name) const {
+  if (auto s = ValidateTemplateName(name); !s) return s.error();
+  int fd = open((dir_ + "/names/" + name).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return MakeError(ErrorCode::kNotFound, "template " + name + " not found");
+  FdCloser c{fd};
+  auto text = ReadAll(fd, "name " + name);
+  if (!text) return text.error();
+  std::string digest = *text;
+  while (!digest.empty() && (digest.back() == '\n' || digest.back() == ' ')) digest.pop_back();
+  if (auto s = ValidateDigest(digest, "names/" + name); !s) return s.error();
+  return digest;
+}
+
+Status ImageStore::Untag(const std::string& name) const {
+  if (auto s = ValidateTemplateName(name); !s) return s;
+  if (unlink((dir_ + "/names/" + name).c_str()) != 0 && errno != ENOENT) return HostError("remove name " + name);
+  return {};
+}
+
+std::vector<ImageStore::Named> ImageStore::ListNames() const {
+  std::vector<Named> out;
+  DIR* d = opendir((dir_ + "/names").c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == ".." || n.find(".tmp-") != std::string::npos) continue;
+    if (auto digest = Resolve(n)) out.push_back({n, *digest});
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end(), [](const Named& a, const Named& b) { return a.name < b.name; });
+  return out;
 }
 
 Result<StoredImage> ImageStore::Find(const std::string& configDigest) const {

@@ -72,6 +72,18 @@ class ImageStore {
   // Removes a stored image (its rootfs must not be in use). ENOENT is ok.
   Status Remove(const std::string& configDigest) const;
 
+  // Names (templates): <dir>/names/<name> holds a config digest. Names are
+  // [A-Za-z0-9][A-Za-z0-9._-]{0,127} (kInvalidArgument naming "name");
+  // "base" is reserved (the host-dirs root).
+  Status Tag(const std::string& name, const std::string& configDigest) const;
+  Result<std::string> Resolve(const std::string& name) const;  // kNotFound if untagged
+  Status Untag(const std::string& name) const;                  // ok if absent
+  struct Named {
+    std::string name;
+    std::string configDigest;
+  };
+  std::vector<Named> ListNames() const;
+
   const std::string& dir() const { return dir_; }
 
  private:

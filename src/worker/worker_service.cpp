@@ -138,10 +138,15 @@ grpc::Status WorkerService::CreateSandbox(grpc::ServerContext*, const v1::Create
   if (!config_.templates_dir.empty() && !record.template_id.empty() && record.template_id != "base") {
     spec.rootfsTemplate = config_.templates_dir + "/" + record.template_id;
   }
-  if (!cfg.template_digest().empty()) {
-    // An imported image: it must be in this worker's store (see
-    // docs/templates.md for how images reach workers).
-    auto applied = ApplyImageTemplate(config_.images_dir, cfg.template_digest(),
+  // An imported image: named by digest (template_digest), or a template
+  // name tagged in this worker's image store (`osb image import --name`).
+  std::string imageDigest = cfg.template_digest();
+  if (imageDigest.empty() && !config_.images_dir.empty() && !record.template_id.empty() &&
+      record.template_id != "base") {
+    if (auto tagged = images::ImageStore(config_.images_dir).Resolve(record.template_id)) imageDigest = *tagged;
+  }
+  if (!imageDigest.empty()) {
+    auto applied = ApplyImageTemplate(config_.images_dir, imageDigest,
                                       cfg.disk_mb() > 0 ? static_cast<uint64_t>(cfg.disk_mb()) : config_.default_disk_mb,
                                       spec);
     if (!applied) {

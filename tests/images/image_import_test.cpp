@@ -245,6 +245,26 @@ TEST_F(ImageImportTest, RefusesHugeAndTruncatedLayers) {
   EXPECT_EQ(many.error().code, ErrorCode::kTooLarge);
 }
 
+TEST_F(ImageImportTest, NamesMapToDigests) {
+  const std::string d = "sha256:" + std::string(64, 'e');
+  EXPECT_FALSE(store_->Resolve("busybox"));
+  ASSERT_TRUE(store_->Tag("busybox", d));
+  ASSERT_TRUE(store_->Tag("alpine.3-x_y", d));
+  auto r = store_->Resolve("busybox");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, d);
+  EXPECT_EQ(store_->ListNames().size(), 2u);
+  for (const char* bad : {"base", "../x", "", "-x", "a/b", "x y"}) {
+    auto s = store_->Tag(bad, d);
+    ASSERT_FALSE(s) << bad;
+    EXPECT_NE(s.error().message.find("name"), std::string::npos);
+  }
+  EXPECT_FALSE(store_->Tag("ok", "sha256:nothex"));
+  ASSERT_TRUE(store_->Untag("busybox"));
+  EXPECT_FALSE(store_->Resolve("busybox"));
+  EXPECT_TRUE(store_->Untag("busybox"));
+}
+
 TEST_F(ImageImportTest, RefusesNonImages) {
   std::ofstream(tmp_ + "/junk.tar") << "not a tar at all";
   auto r = store_->Import(tmp_ + "/junk.tar");
