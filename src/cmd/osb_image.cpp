@@ -30,6 +30,9 @@ const bool registered = osb::cmd::RegisterOsbCommand(45, [](CLI::App& root, int&
   imp->add_option("--name", opt->name, "Template name sandboxes select with templateID")->required();
   imp->add_option("--state-dir", opt->state_dir, "The worker's state directory")->capture_default_str();
   imp->callback([opt, store, fail] {
+    // A bad name is refused before any work (Resolve checks it first).
+    if (auto named = store().Resolve(opt->name); !named && named.error().code == osb::ErrorCode::kInvalidArgument)
+      return fail(named.error());
     auto img = store().Import(opt->file);
     if (!img) return fail(img.error());
     if (auto s = store().Tag(opt->name, img->configDigest); !s) return fail(s.error());
