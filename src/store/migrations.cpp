@@ -88,6 +88,11 @@ const std::vector<Migration>& Migrations() {
            "CREATE INDEX sandboxes_worker_status ON sandboxes (worker_id, status)",
            "CREATE INDEX sandboxes_org_status ON sandboxes (org_id, status)",
        }},
+      {6,
+       "projects' default diskMB (the writable disk of their image sandboxes)",
+       {
+           "ALTER TABLE projects ADD COLUMN disk_mb INTEGER NOT NULL DEFAULT 1024",
+       }},
   };
   return migrations;
 }

@@ -31,6 +31,7 @@ class FakeWorker final : public controlplane::WorkerClient {
     std::lock_guard lock(mu_);
     auto& sb = sandboxes_[spec.id];
     for (const auto& s : spec.secrets) sb[s.name] = s.value;
+    disk_mb_[spec.id] = spec.disk_mb;
     return controlplane::StartedSandbox{1'700'000'000'000, 1'700'000'300'000};
   }
   Status Destroy(const std::string& id, controlplane::Deadline deadline) override {
@@ -77,6 +78,12 @@ class FakeWorker final : public controlplane::WorkerClient {
 
   // ---- test side ----
   const std::string& id() const { return id_; }
+  // The disk_mb a create asked for (-1: no such create).
+  int DiskMb(const std::string& sandbox_id) {
+    std::lock_guard lock(mu_);
+    auto it = disk_mb_.find(sandbox_id);
+    return it == disk_mb_.end() ? -1 : it->second;
+  }
   void SetMode(Mode m) { mode_ = m; }
   std::vector<std::string> Running() {
     std::lock_guard lock(mu_);
@@ -133,6 +140,7 @@ class FakeWorker final : public controlplane::WorkerClient {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::map<std::string, std::string>> sandboxes_;  // id -> secret name -> value
+  std::map<std::string, int> disk_mb_;  // id -> SandboxSpec::disk_mb of its create
   int execs_running_ = 0;
   int updates_ = 0;
   bool released_ = false;

@@ -53,12 +53,14 @@ class StoreTest : public ::testing::Test {
 };
 
 TEST_F(StoreTest, MigrationsAreIdempotentAndVersioned) {
-  EXPECT_EQ(*store_->SchemaVersion(), 3);
+  EXPECT_EQ(*store_->SchemaVersion(), 6);
   auto again = MigrateStore(url_);
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(*again, 3);
+  EXPECT_EQ(*again, 6);
   auto rows = testing::RawQuery(url_, "SELECT version FROM schema_migrations ORDER BY version");
-  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_GE(rows.size(), 4u);  // 1..3, the migrations of other branches, 6
+  EXPECT_EQ(rows.front()[0], "1");
+  EXPECT_EQ(rows.back()[0], "6");
   // Later tables exist for scheduling.
   EXPECT_TRUE(testing::RawQuery(url_, "SELECT id FROM sandboxes").empty());
   EXPECT_TRUE(testing::RawQuery(url_, "SELECT id FROM workers").empty());
@@ -108,6 +110,39 @@ TEST_F(StoreTest, ProjectCrudUniqueNamesAndIsolation) {
   ASSERT_TRUE(store_->DeleteProject(org_.id, created->id).ok());
   EXPECT_EQ(store_->GetProject(org_.id, "web").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(testing::RawQuery(url_, "SELECT COUNT(*) FROM org_secrets")[0][0], "0");
+}
+
+// Migration 6: a project's default diskMB is stored, updated and listed.
+TEST_F(StoreTest, ProjectDiskMbIsStored) {
+  Project fresh = NewProject("plain", org_.id);
+  auto plain = store_->CreateProject(fresh);
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ(store_->GetProject(org_.id, "plain")->disk_mb, 1024);
+
+  Project big = NewProject("big", org_.id);
+  big.disk_mb = 4096;
+  auto created = store_->CreateProject(big);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  EXPECT_EQ(store_->GetProject(org_.id, "big")->disk_mb, 4096);
+  EXPECT_EQ(testing::RawQuery(url_, "SELECT disk_mb FROM projects WHERE name = 'big'")[0][0], "4096");
+
+  auto updated = store_->UpdateProject(org_.id, created->id, [](Project& p) {
+    p.disk_mb = 256;
+    return Status();
+  });
+  ASSERT_TRUE(updated.ok()) << updated.error().message;
+  EXPECT_EQ(updated->disk_mb, 256);
+  auto listed = store_->ListProjects(org_.id);
+  ASSERT_TRUE(listed.ok());
+  for (const auto& p : *listed) EXPECT_EQ(p.disk_mb, p.name == "big" ? 256 : 1024);
+
+  // A row written without the column (as before migration 6) gets the default.
+  ASSERT_TRUE(store_->DeleteProject(org_.id, created->id).ok());
+  testing::RawQuery(url_,
+                    "INSERT INTO projects (id, org_id, name, template_id, cpu_count, memory_mb, timeout_sec, "
+                    "egress_allowlist, created_at, updated_at) VALUES ('prj_old', '" + org_.id +
+                        "', 'old', 'base', 1, 512, 300, '[]', 'x', 'x')");
+  EXPECT_EQ(testing::RawQuery(url_, "SELECT disk_mb FROM projects WHERE id = 'prj_old'")[0][0], "1024");
 }
 
 TEST_F(StoreTest, GroupsAttachInOrderAndCannotBeDeletedWhileAttached) {
