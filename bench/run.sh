@@ -168,6 +168,8 @@ python3 "$ROOT/bench/sandbox_bench.py" --osb "$BUILD/osb" --out "$OUT"
 
 echo "== files: ${UPLOAD_GIB} GiB upload/download through the API vs host cat, RSS (issue 15; whole product, root)"
 python3 "$ROOT/bench/files_bench.py" --osb "$BUILD/osb" --out "$OUT" --gib "$UPLOAD_GIB"
+echo "== create -> first exec: base vs an imported image (runtime level, root)"
+python3 "$ROOT/bench/image_bench.py" --probe "$BUILD/bench/sandbox_latency_bench" --out "$OUT" || echo "image bench failed"
 
 echo "== one sandbox attacking, another measured (issue 13; whole product, root)"
 python3 "$ROOT/bench/soak_bench.py" --osb "$BUILD/osb" --out "$OUT"

@@ -14,6 +14,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libseccomp-dev
   zlib1g-dev libbrotli-dev libzstd-dev
+  libarchive-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # services and tools used by tests and the runtime
   postgresql sqlite3 nftables iproute2 curl ca-certificates openssl
@@ -23,6 +24,8 @@ PACKAGES=(
   tmux  # oc shell is tested in a real terminal (tests/e2e/commands_e2e_test.py)
   # real AWS clients for the aws-sigv4 tests (/usr/bin/aws)
   awscli
+  # image tests: a static busybox rootfs, zstd-compressed layers, ext4 disks
+  busybox-static zstd e2fsprogs
 )
 
 SUDO=""

@@ -20,6 +20,7 @@ json ProjectJson(const ProjectView& v) {
           {"template", p.template_id},
           {"cpuCount", p.cpu_count},
           {"memoryMB", p.memory_mb},
+          {"diskMB", p.disk_mb},
           {"timeoutSec", p.timeout_sec},
           {"egressAllowlist", p.egress_allowlist},
           {"secretGroups", v.secret_group_names},
@@ -33,7 +34,7 @@ json GroupJson(const store::SecretGroup& g) {
 }
 
 Result<ProjectFields> ParseProjectFields(const std::string& body) {
-  auto j = JsonBody::Parse(body, {"name", "template", "cpuCount", "memoryMB", "timeoutSec",
+  auto j = JsonBody::Parse(body, {"name", "template", "cpuCount", "memoryMB", "diskMB", "timeoutSec",
                                   "egressAllowlist", "secretGroups",
                                   // read-only fields a client may echo back from a GET
                                   "id", "orgId", "createdAt", "updatedAt"});
@@ -46,7 +47,7 @@ Result<ProjectFields> ParseProjectFields(const std::string& body) {
   if (!tmpl) return tmpl.error();
   f.template_id = *tmpl;
   for (auto [field, slot] : {std::pair{"cpuCount", &f.cpu_count}, std::pair{"memoryMB", &f.memory_mb},
-                             std::pair{"timeoutSec", &f.timeout_sec}}) {
+                             std::pair{"diskMB", &f.disk_mb}, std::pair{"timeoutSec", &f.timeout_sec}}) {
     auto v = j->Int(field);
     if (!v) return v.error();
     *slot = *v;
@@ -152,7 +153,7 @@ void RegisterGroupRoutes(Router& router, controlplane::GroupService& groups) {
 }
 
 Result<controlplane::SandboxRequest> ParseSandboxRequest(const std::string& body) {
-  auto j = JsonBody::Parse(body, {"project", "templateID", "cpuCount", "memoryMB", "timeout", "envs",
+  auto j = JsonBody::Parse(body, {"project", "templateID", "cpuCount", "memoryMB", "diskMB", "timeout", "envs",
                                   "egressAllowlist", "fromCheckpoint", "metadata"});
   if (!j) return j.error();
   controlplane::SandboxRequest r;
@@ -163,7 +164,7 @@ Result<controlplane::SandboxRequest> ParseSandboxRequest(const std::string& body
   if (!tmpl) return tmpl.error();
   r.template_id = *tmpl;
   for (auto [field, slot] : {std::pair{"cpuCount", &r.cpu_count}, std::pair{"memoryMB", &r.memory_mb},
-                             std::pair{"timeout", &r.timeout_sec}}) {
+                             std::pair{"diskMB", &r.disk_mb}, std::pair{"timeout", &r.timeout_sec}}) {
     auto v = j->Int(field);
     if (!v) return v.error();
     *slot = *v;

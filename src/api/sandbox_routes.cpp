@@ -25,6 +25,7 @@ json SandboxJson(const SandboxView& v) {
             {"templateID", v.template_id},
             {"cpuCount", v.cpu_count},
             {"memoryMB", v.memory_mb},
+            {"diskMB", v.disk_mb},
             {"timeoutSec", v.timeout_sec},
             {"egressAllowlist", v.egress_allowlist},
             {"startedAt", v.started_at},

@@ -38,6 +38,9 @@ Status ProjectService::Normalize(const std::string& org_id, ProjectFields& f) {
   if (f.memory_mb) {
     if (Status st = ValidateRange("memoryMB", *f.memory_mb, kMinMemoryMb, kMaxMemoryMb); !st) return st;
   }
+  if (f.disk_mb) {
+    if (Status st = ValidateRange("diskMB", *f.disk_mb, kMinDiskMb, kMaxDiskMb); !st) return st;
+  }
   if (f.timeout_sec) {
     if (Status st = ValidateRange("timeoutSec", *f.timeout_sec, kMinTimeoutSec, kMaxSandboxTimeoutSec); !st) {
       return st;
@@ -79,6 +82,7 @@ void ProjectService::Merge(const ProjectFields& f, store::Project& p) {
   if (f.template_id) p.template_id = *f.template_id;
   if (f.cpu_count) p.cpu_count = *f.cpu_count;
   if (f.memory_mb) p.memory_mb = *f.memory_mb;
+  if (f.disk_mb) p.disk_mb = *f.disk_mb;
   if (f.timeout_sec) p.timeout_sec = *f.timeout_sec;
   if (f.egress_allowlist) p.egress_allowlist = *f.egress_allowlist;
   if (f.secret_groups) p.secret_group_ids = *f.secret_groups;
@@ -103,6 +107,7 @@ Result<ProjectView> ProjectService::Create(const std::string& org_id, const Proj
   p.template_id = kDefaultTemplate;
   p.cpu_count = kDefaultCpu;
   p.memory_mb = kDefaultMemoryMb;
+  p.disk_mb = kDefaultDiskMb;
   p.timeout_sec = kDefaultTimeoutSec;
   ProjectFields normalized = fields;
   if (Status st = Normalize(org_id, normalized); !st) return st.error();

@@ -19,6 +19,7 @@ namespace osb::controlplane {
 inline constexpr const char* kDefaultTemplate = "base";
 inline constexpr int kDefaultCpu = 1;
 inline constexpr int kDefaultMemoryMb = 512;
+inline constexpr int kDefaultDiskMb = 1024;
 inline constexpr int kDefaultTimeoutSec = 300;
 
 // A create request or a partial update: absent fields get defaults (create)
@@ -28,6 +29,7 @@ struct ProjectFields {
   std::optional<std::string> template_id;
   std::optional<int> cpu_count;
   std::optional<int> memory_mb;
+  std::optional<int> disk_mb;
   std::optional<int> timeout_sec;
   std::optional<std::vector<std::string>> egress_allowlist;
   std::optional<std::vector<std::string>> secret_groups;  // group names (or ids), in order

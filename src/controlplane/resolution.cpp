@@ -11,6 +11,7 @@ Result<ResolvedSandbox> Resolver::ResolveSandbox(const std::string& org_id, cons
   out.template_id = kDefaultTemplate;
   out.cpu_count = kDefaultCpu;
   out.memory_mb = kDefaultMemoryMb;
+  out.disk_mb = kDefaultDiskMb;
   out.timeout_sec = kDefaultTimeoutSec;
 
   std::optional<store::Project> project;
@@ -22,6 +23,7 @@ Result<ResolvedSandbox> Resolver::ResolveSandbox(const std::string& org_id, cons
     out.template_id = project->template_id;
     out.cpu_count = project->cpu_count;
     out.memory_mb = project->memory_mb;
+    out.disk_mb = project->disk_mb;
     out.timeout_sec = project->timeout_sec;
     out.egress_allowlist = project->egress_allowlist;
   }
@@ -39,6 +41,10 @@ Result<ResolvedSandbox> Resolver::ResolveSandbox(const std::string& org_id, cons
       return st.error();
     }
     out.memory_mb = *req.memory_mb;
+  }
+  if (req.disk_mb) {
+    if (Status st = ValidateRange("diskMB", *req.disk_mb, kMinDiskMb, kMaxDiskMb); !st) return st.error();
+    out.disk_mb = *req.disk_mb;
   }
   if (req.timeout_sec) {
     if (Status st = ValidateRange("timeout", *req.timeout_sec, kMinTimeoutSec, kMaxSandboxTimeoutSec); !st) {

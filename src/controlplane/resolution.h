@@ -3,9 +3,10 @@
 // (issue 5) on the control plane; the result is what the worker receives.
 //
 // Rules (documented in docs/api.md, "Resolution"):
-//   * With a project: its template/cpu/memory/timeout/egressAllowlist are the
-//     defaults; any field present in the request wins. Without a project the
-//     defaults are template "base", 1 CPU, 512 MiB, 300 s, empty allowlist.
+//   * With a project: its template/cpu/memory/disk/timeout/egressAllowlist are
+//     the defaults; any field present in the request wins. Without a project
+//     the defaults are template "base", 1 CPU, 512 MiB, 1024 MB disk, 300 s,
+//     empty allowlist.
 //   * Secrets: the project's attached groups in their listed order, then the
 //     project's own secrets; on a name collision the later one wins.
 //   * A plaintext env of the same name as a secret wins: that secret is
@@ -32,6 +33,7 @@ struct SandboxRequest {
   std::optional<std::string> template_id;  // "templateID" in the API
   std::optional<int> cpu_count;
   std::optional<int> memory_mb;
+  std::optional<int> disk_mb;              // "diskMB" in the API
   std::optional<int> timeout_sec;          // "timeout" in the API
   std::map<std::string, std::string> envs;
   std::optional<std::vector<std::string>> egress_allowlist;
@@ -49,6 +51,7 @@ struct ResolvedSandbox {
   std::string template_id;
   int cpu_count = 0;
   int memory_mb = 0;
+  int disk_mb = 0;
   int timeout_sec = 0;
   std::vector<std::string> egress_allowlist;  // normalised; empty = all hosts
   std::map<std::string, std::string> envs;

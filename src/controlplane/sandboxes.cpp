@@ -32,7 +32,8 @@ std::string Rfc3339FromUnix(int64_t secs) {
 
 std::string ConfigJson(const SandboxView& v) {
   json j{{"templateID", v.template_id},     {"cpuCount", v.cpu_count},
-         {"memoryMB", v.memory_mb},         {"timeoutSec", v.timeout_sec},
+         {"memoryMB", v.memory_mb},         {"diskMB", v.disk_mb},
+         {"timeoutSec", v.timeout_sec},
          {"egressAllowlist", v.egress_allowlist}, {"startedAt", v.started_at},
          {"endAt", v.end_at}};
   // Plaintext envs (never secrets): a checkpoint's config needs them.
@@ -53,6 +54,7 @@ SandboxView ViewFromRow(const store::SandboxRow& row) {
     v.template_id = c.value("templateID", "");
     v.cpu_count = c.value("cpuCount", 0);
     v.memory_mb = c.value("memoryMB", 0);
+    v.disk_mb = c.value("diskMB", 0);
     v.timeout_sec = c.value("timeoutSec", 0);
     v.egress_allowlist = c.value("egressAllowlist", std::vector<std::string>{});
     v.started_at = c.value("startedAt", row.created_at);
@@ -157,6 +159,7 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
   v.template_id = resolved->template_id;
   v.cpu_count = resolved->cpu_count;
   v.memory_mb = resolved->memory_mb;
+  v.disk_mb = resolved->disk_mb;
   v.timeout_sec = resolved->timeout_sec;
   v.egress_allowlist = resolved->egress_allowlist;
   v.envs = resolved->envs;
@@ -181,6 +184,7 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
   spec.template_id = v.template_id;
   spec.cpu_count = v.cpu_count;
   spec.memory_mb = v.memory_mb;
+  spec.disk_mb = v.disk_mb;
   spec.timeout_sec = v.timeout_sec;
   spec.egress_allowlist = v.egress_allowlist;
   spec.envs = resolved->envs;

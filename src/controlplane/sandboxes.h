@@ -47,6 +47,7 @@ struct SandboxView {
   std::string template_id;
   int cpu_count = 0;
   int memory_mb = 0;
+  int disk_mb = 0;
   int timeout_sec = 0;
   std::vector<std::string> egress_allowlist;
   std::string worker_id;

@@ -14,6 +14,7 @@ namespace osb::controlplane {
 
 inline constexpr int kMinCpu = 1, kMaxCpu = 64;
 inline constexpr int kMinMemoryMb = 128, kMaxMemoryMb = 262144;
+inline constexpr int kMinDiskMb = 64, kMaxDiskMb = 65536;  // an image sandbox's writable disk
 inline constexpr int kMinTimeoutSec = 1, kMaxTimeoutSec = 86400;  // exec commands
 // A sandbox's timeout: the hard ceiling is the runtime's (30 days); the
 // server's --max-sandbox-lifetime (default 24 h) bounds it further.

@@ -37,6 +37,7 @@ struct SandboxSpec {
   std::string template_id;
   int cpu_count = 0;
   int memory_mb = 0;
+  int disk_mb = 0;  // 0 = the worker's default
   int timeout_sec = 0;
   std::vector<std::string> egress_allowlist;
   std::map<std::string, std::string> envs;

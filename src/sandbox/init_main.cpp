@@ -85,7 +85,7 @@ void ChildFail(const std::string& what, int code) {
   close_range(3, ~0U, 0);
   WriteBestEffort("/proc/self/oom_score_adj", "0");  // init runs at -1000
   if (auto s = DropToUser(plan.uid, plan.gid); !s) ChildFail(s.error().message, 126);
-  std::string cwd = m.cwd.empty() ? "/home/sandbox" : m.cwd;
+  std::string cwd = !m.cwd.empty() ? m.cwd : !plan.workingDir.empty() ? plan.workingDir : "/home/sandbox";
   if (chdir(cwd.c_str()) != 0) ChildFail("cannot change directory to " + cwd + ": " + std::strerror(errno), 126);
 
   std::vector<std::string> envStrings;

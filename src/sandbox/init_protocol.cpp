@@ -74,6 +74,7 @@ std::string EncodeSetup(const SetupMessage& m) {
   PutMap(w, m.baseEnv);
   w.Num(static_cast<int64_t>(m.rootfs.hiddenPaths.size()));
   for (const auto& h : m.rootfs.hiddenPaths) w.Str(h);
+  w.Num(m.rootfs.overlayRoot ? 1 : 0).Str(m.rootfs.workingDir);
   return w.data();
 }
 
@@ -106,6 +107,11 @@ Result<SetupMessage> DecodeSetup(const std::string& data) {
     if (!h) return Malformed("setup");
     m.rootfs.hiddenPaths.push_back(*h);
   }
+  auto overlay = r.Num();
+  auto cwd = r.Str();
+  if (!overlay || !cwd) return Malformed("setup");
+  m.rootfs.overlayRoot = *overlay == 1;
+  m.rootfs.workingDir = *cwd;
   return m;
 }
 

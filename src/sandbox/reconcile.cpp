@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <net/if.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,6 +22,7 @@
 #include "sandbox/dns_server.h"
 #include "sandbox/nft.h"
 #include "sandbox/sandbox_meta.h"
+#include "sandbox/image_root.h"
 #include "sandbox/runtime_internal.h"
 
 namespace osb::sandbox {
@@ -91,6 +93,10 @@ static Result<std::shared_ptr<Sandbox>> Adopt(SandboxRuntime::Impl& im, const st
   sb->names = NamesFor(im.config.namePrefix, id);
   sb->cgroup = Cgroup::Attach(im.config.cgroupRoot, im.config.namePrefix + "-" + id);
   sb->runDir = dir;
+  {
+    struct stat upper {};
+    sb->imageRoot = stat(UpperDirOf(dir).c_str(), &upper) == 0;
+  }
   sb->initPid = pid;
   const int64_t left = std::max<int64_t>(0, meta->info.endsAtUnix - std::time(nullptr));
   sb->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(left);
@@ -173,6 +179,7 @@ ReconcileReport SandboxRuntime::ReconcileLeftovers(bool adoptRunning) {
     if (ownedIds.count(id)) continue;
     const std::string dir = im.config.runDir + "/" + id;
     umount2((dir + "/root").c_str(), MNT_DETACH);
+    UnmountImageRoot(dir);
     rmdir((dir + "/root").c_str());
     unlink((dir + "/ctl.sock").c_str());
     unlink((dir + "/meta").c_str());

@@ -293,6 +293,26 @@ Status BuildDev(const std::string& root, const std::string& scratch) {
   return {};
 }
 
+// Makes root/<rel> a real directory: a symlink or file there (from the
+// image) is removed first, so nothing the worker-side setup does below the
+// overlay root follows a path the image chose. Parents must be real already.
+Status EnsureRealDir(const std::string& root, const std::string& rel, mode_t mode) {
+  const std::string path = root + "/" + rel;
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return {};
+    if (unlink(path.c_str()) != 0) return Fail("replace", path);
+  }
+  if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return Fail("mkdir", path);
+  if (lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return Fail("not a directory", path);
+  return {};
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st {};
+  return lstat(path.c_str(), &st) == 0;
+}
+
 }  // namespace
 
 Status BuildRootfsAndPivot(const RootfsPlan& plan) {
@@ -301,17 +321,32 @@ Status BuildRootfsAndPivot(const RootfsPlan& plan) {
   const std::string& root = plan.stagingDir;
   size_t generated = 0;
   for (const auto& f : plan.files) generated += f.content.size();
-  // Room for the generated files, the /etc copies and the mount points.
-  if (auto s = MountTmpfs(root, "mode=0755,size=" + std::to_string(generated + (16u << 20)), MS_NOSUID | MS_NODEV); !s)
-    return s;
+  if (plan.overlayRoot) {
+    // The worker's overlay came with our mount namespace, so it is locked,
+    // and pivot_root refuses a locked new root: bind it onto itself (a
+    // mount of our own) first.
+    if (mount(root.c_str(), root.c_str(), nullptr, MS_BIND, nullptr) != 0) return Fail("bind", root);
+    for (const char* d : {"etc", "etc/ssl", "etc/ssl/certs", "proc", "dev", "tmp", "home", "home/sandbox"})
+      if (auto s = EnsureRealDir(root, d, 0755); !s) return s;
+    unlink((root + "/etc/mtab").c_str());
+    if (symlink("/proc/self/mounts", (root + "/etc/mtab").c_str()) != 0) return Fail("symlink", root + "/etc/mtab");
+  } else {
+    // Room for the generated files, the /etc copies and the mount points.
+    if (auto s = MountTmpfs(root, "mode=0755,size=" + std::to_string(generated + (16u << 20)), MS_NOSUID | MS_NODEV);
+        !s)
+      return s;
+  }
 
-  if (plan.templateDir.empty()) {
+  if (plan.overlayRoot) {
+    // The image's own tree is the root already.
+  } else if (plan.templateDir.empty()) {
     for (const auto& name : kSystemDirs)
       if (auto s = MirrorEntry("/" + name, root + "/" + name, plan.hiddenPaths); !s) return s;
   } else {
     if (auto s = MirrorDir(plan.templateDir, root, kTemplateSkip, plan.hiddenPaths); !s) return s;
   }
-  if (auto s = BuildEtc(root, plan); !s) return s;
+  if (!plan.overlayRoot)
+    if (auto s = BuildEtc(root, plan); !s) return s;
   for (const char* d : {"/proc", "/dev", "/tmp", "/home", "/home/sandbox"})
     if (mkdir((root + d).c_str(), 0755) != 0 && errno != EEXIST) return Fail("mkdir", root + d);
 
@@ -340,6 +375,8 @@ Status BuildRootfsAndPivot(const RootfsPlan& plan) {
   if (umount2(scratch.c_str(), MNT_DETACH) != 0) return Fail("detach", scratch);
   if (rmdir(scratch.c_str()) != 0) return Fail("rmdir", scratch);
   for (const auto& f : plan.files) {
+    // An image keeps its own accounts (its User was resolved against them).
+    if (plan.overlayRoot && (f.path == "/etc/passwd" || f.path == "/etc/group") && FileExists(root + f.path)) continue;
     auto slash = f.path.rfind('/');
     if (slash != std::string::npos && slash > 0)
       if (auto s = MkdirP(root + f.path.substr(0, slash), 0755); !s) return s;
@@ -352,6 +389,7 @@ Status BuildRootfsAndPivot(const RootfsPlan& plan) {
   if (syscall(SYS_pivot_root, ".", ".") != 0) return Fail("pivot_root", root);
   if (umount2(".", MNT_DETACH) != 0) return Fail("detach old root", "/");
   if (chdir("/") != 0) return Fail("chdir", "/");
+  if (plan.overlayRoot) return {};  // writable: its size is bounded by its own disk
   if (mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0)
     return Fail("remount read-only", "/");
   return {};

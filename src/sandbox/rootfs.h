@@ -17,6 +17,14 @@
 //   /dev   tmpfs with binds of null zero full random urandom tty, /dev/shm
 //   /tmp, /home/sandbox, /dev/shm  three dirs of ONE size-limited tmpfs
 //          (tmpfsBytes for all of them together)
+// Image sandboxes (overlayRoot): stagingDir is already the sandbox's
+// overlay (mounted by the worker: lower = the image rootfs, idmapped into
+// the sandbox's ids and read-only; upper = its own size-limited disk) and
+// becomes / itself, writable. Its /etc is the image's, with the generated
+// files written over it (passwd and group only when the image has none).
+// /proc, /dev, /tmp, /home/sandbox and /etc(/ssl/certs) are made real
+// directories first (a symlink there is replaced, never followed on the
+// host side of the pivot).
 // Nothing else of the host (in particular /, /etc, /sys, /work, /var/lib,
 // /run, the worker's state dir, DB and keys) is bound, and the old root is
 // detached.
@@ -51,6 +59,11 @@ struct RootfsPlan {
   // directory that contains one (e.g. /usr when one is under /usr/local) is
   // refused with kFailedPrecondition rather than exposing it.
   std::vector<std::string> hiddenPaths;
+  // stagingDir holds a writable overlay root (image sandbox): used as is,
+  // instead of a tmpfs of read-only binds. templateDir is then unused.
+  bool overlayRoot = false;
+  // Where commands start when the request names no cwd; empty = /home/sandbox.
+  std::string workingDir;
 };
 
 // Mounts everything under plan.stagingDir, pivots into it and makes / read-only.

@@ -16,6 +16,7 @@
 #include <fstream>
 
 #include "sandbox/dns_server.h"
+#include "sandbox/image_root.h"
 #include "sandbox/init_launcher.h"
 #include "sandbox/init_protocol.h"
 #include "sandbox/nft.h"
@@ -260,6 +261,14 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
       return fail(MakeError(ErrorCode::kInternal, "cannot chown " + dir + ": " + std::strerror(errno)));
   }
 
+  if (!spec.imageRootfs.empty()) {
+    // Before the init exists: its mount namespace is a copy of ours.
+    sb->imageRoot = true;
+    if (auto s = MountImageRoot(spec.imageRootfs, im.config.diskDir, sb->runDir, spec.diskMB, sb->info.hostIdBase);
+        !s)
+      return fail(s.error());
+  }
+
   auto init = LaunchInit(im.config.initBinary, sb->info.hostIdBase);
   if (!init) return fail(init.error());
   sb->initPid = init->pid;
@@ -276,8 +285,10 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   // full scratch space leaves the processes room (it is charged to the
   // memory cgroup as well).
   setup.rootfs.tmpfsBytes = (spec.memoryMB << 20) / 2;
-  setup.rootfs.uid = im.config.uid;
-  setup.rootfs.gid = im.config.gid;
+  setup.rootfs.uid = spec.runAsUid >= 0 ? static_cast<uid_t>(spec.runAsUid) : im.config.uid;
+  setup.rootfs.gid = spec.runAsGid >= 0 ? static_cast<gid_t>(spec.runAsGid) : im.config.gid;
+  setup.rootfs.overlayRoot = sb->imageRoot;
+  setup.rootfs.workingDir = spec.workingDir;
   setup.rootfs.files = EtcFiles(spec, sb->info, im.config);
   setup.rootfs.hiddenPaths = im.config.hiddenPaths;
   setup.rootfs.hiddenPaths.push_back(im.config.runDir);
@@ -349,6 +360,7 @@ Status SandboxRuntime::Impl::Teardown(Sandbox& sb) {
     // The root tmpfs lives only in the sandbox's (now dead) mount namespace;
     // a detach here covers a mount that leaked by mistake.
     umount2((sb.runDir + "/root").c_str(), MNT_DETACH);
+    if (sb.imageRoot) UnmountImageRoot(sb.runDir);
     rmdir((sb.runDir + "/root").c_str());
     unlink((sb.runDir + "/ctl.sock").c_str());
     unlink((sb.runDir + "/meta").c_str());
@@ -399,6 +411,15 @@ std::vector<SandboxInfo> SandboxRuntime::List() const {
   std::vector<SandboxInfo> out;
   for (const auto& [id, sb] : impl_->sandboxes) out.push_back(sb->info);
   return out;
+}
+
+Result<std::string> SandboxRuntime::WritableDir(const std::string& id) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->sandboxes.find(id);
+  if (it == impl_->sandboxes.end()) return MakeError(ErrorCode::kNotFound, "sandbox " + id + " not found");
+  if (!it->second->imageRoot)
+    return MakeError(ErrorCode::kFailedPrecondition, "sandbox " + id + " has no writable root (not an image sandbox)");
+  return UpperDirOf(it->second->runDir);
 }
 
 void SandboxRuntime::Impl::SupervisorLoop() {

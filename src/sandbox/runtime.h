@@ -72,6 +72,9 @@ struct RuntimeConfig {
   uint32_t idRangeStart = 100000;
   uint32_t idRangeCount = 1024;
   std::string idRegistryDir = "/run/osb-ids";
+  // Where image sandboxes' disks (sparse ext4 files, unlinked once attached
+  // to a loop device) are created: on a real disk, not /run's tmpfs.
+  std::string diskDir = "/var/lib/osb/disks";
   // Optional: Create registers the sandbox's address + dnsAllowlist here,
   // Destroy unregisters. Not owned; must outlive the runtime.
   DnsServer* dns = nullptr;
@@ -127,6 +130,17 @@ class SandboxRuntime {
   // Moves the sandbox's deadline (when the runtime kills it) to
   // endsAtUnix; kInvalidArgument if it is not in the future.
   Result<SandboxInfo> SetDeadline(const std::string& id, int64_t endsAtUnix);
+  // THE per-sandbox writable state: the host path of the overlay's upper
+  // dir of an image sandbox (<runDir>/<id>/disk/upper), i.e. every file the
+  // sandbox created or changed over its image, with overlayfs whiteouts
+  // (char 0:0 nodes) for deletions and trusted.overlay.* xattrs for opaque
+  // dirs. Owned by host ids info.hostIdBase + 0..65535 (ids inside + base).
+  // Valid while the sandbox exists; read it (e.g. to archive a checkpoint)
+  // only while its processes are frozen or stopped for a consistent copy.
+  // kNotFound for an unknown id; kFailedPrecondition for a sandbox without
+  // a writable root (base / rootfsTemplate: its writable state is the
+  // /tmp + /home/sandbox tmpfs inside its mount namespace).
+  Result<std::string> WritableDir(const std::string& id) const;
 
   // Call once at worker start, before Create. With adoptRunning, every
   // sandbox of a previous worker (same prefix and runDir) whose init still

@@ -28,6 +28,7 @@ struct Sandbox {
   Cgroup cgroup;
   std::string runDir;  // <config.runDir>/<id>
   bool holdsIds = false;  // info.hostIdBase is registered to runDir
+  bool imageRoot = false;  // <runDir>/root is an overlay over its own disk (image_root.h)
   pid_t initPid = -1;
   int pidfd = -1;
   int controlFd = -1;  // closed when the last Exec holding this object is done

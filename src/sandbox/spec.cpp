@@ -51,6 +51,17 @@ Status ValidateSpec(const SandboxSpec& spec) {
   if (EnvBytes(spec.env) > kMaxRequestBytes / 2) return Invalid("env", "larger than 512 KiB");
   if (!spec.rootfsTemplate.empty() && spec.rootfsTemplate.front() != '/')
     return Invalid("rootfsTemplate", "must be an absolute path");
+  if (!spec.imageRootfs.empty()) {
+    if (spec.imageRootfs.front() != '/' || spec.imageRootfs.find(',') != std::string::npos ||
+        spec.imageRootfs.find(':') != std::string::npos)
+      return Invalid("imageRootfs", "must be an absolute path without ',' or ':'");
+    if (!spec.rootfsTemplate.empty()) return Invalid("imageRootfs", "excludes rootfsTemplate");
+    if (spec.diskMB < 16 || spec.diskMB > 1048576) return Invalid("diskMB", "must be between 16 and 1048576");
+  }
+  if (spec.runAsUid < -1 || spec.runAsUid > 65535) return Invalid("runAsUid", "must be -1 or 0..65535");
+  if (spec.runAsGid < -1 || spec.runAsGid > 65535) return Invalid("runAsGid", "must be -1 or 0..65535");
+  if (!spec.workingDir.empty() && (spec.workingDir.front() != '/' || spec.workingDir.size() > 4096))
+    return Invalid("workingDir", "must be an absolute path");
   if (spec.caBundlePem.size() > 8u << 20) return Invalid("caBundlePem", "larger than 8 MiB");
   if (spec.caBundlePem.find('\0') != std::string::npos) return Invalid("caBundlePem", "contains NUL");
   for (const auto& entry : spec.dnsAllowlist) {

@@ -41,6 +41,19 @@ struct SandboxSpec {
   // empty = read-only binds of the host's /usr /bin /lib /lib64 /sbin and a
   // generated /etc (nothing of the host's /etc is bound).
   std::string rootfsTemplate;
+  // Image sandboxes: the rootfs of an imported image (images::ImageStore's
+  // <store>/sha256/<hex>/rootfs). Set = the root is an overlay whose lower
+  // layer is this dir (idmapped, read-only; never written) and whose upper
+  // layer is the sandbox's own ext4 disk of diskMB: a write beyond it gets
+  // ENOSPC. Excludes rootfsTemplate. See image_root.h.
+  std::string imageRootfs;
+  uint64_t diskMB = 1024;       // 16..1048576, image sandboxes only
+  // The image's User, resolved (images::ResolveUser): commands run as it.
+  // -1 = RuntimeConfig.uid/gid (the generated "sandbox" user).
+  int64_t runAsUid = -1;        // 0..65535 or -1
+  int64_t runAsGid = -1;
+  // Default cwd of commands (the image's WorkingDir); empty = /home/sandbox.
+  std::string workingDir;
   // PEM bundle (system CAs + the worker CA) installed as
   // /etc/ssl/certs/ca-certificates.crt; empty = a copy of the host's bundle.
   std::string caBundlePem;

@@ -109,6 +109,11 @@ const std::vector<Migration>& Migrations() {
            "size_bytes BIGINT NOT NULL, created_at TEXT NOT NULL)",
            "CREATE INDEX checkpoints_org_sandbox ON checkpoints (org_id, sandbox_id)",
        }},
+      {6,
+       "projects' default diskMB (the writable disk of their image sandboxes)",
+       {
+           "ALTER TABLE projects ADD COLUMN disk_mb INTEGER NOT NULL DEFAULT 1024",
+       }},
       {7,
        "sandbox metadata (a small string map set at create, issue 15)",
        {

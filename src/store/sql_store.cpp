@@ -39,7 +39,7 @@ int Int(const Row& row, size_t i) { return row.at(i) ? std::stoi(*row.at(i)) : 0
 
 constexpr const char* kProjectColumns =
     "p.id, p.org_id, p.name, p.template_id, p.cpu_count, p.memory_mb, p.timeout_sec, "
-    "p.egress_allowlist, p.created_at, p.updated_at, g.id";
+    "p.egress_allowlist, p.created_at, p.updated_at, g.id, p.disk_mb";
 
 // key_hash, org_id, label, created_at, scope, expires_at
 ApiKeyRow KeyFromRow(const Row& r) {
@@ -61,6 +61,7 @@ Project ProjectFromRow(const Row& r) {
   p.created_at = Str(r, 8);
   p.updated_at = Str(r, 9);
   p.own_group_id = Str(r, 10);
+  p.disk_mb = Int(r, 11);
   return p;
 }
 
@@ -284,11 +285,12 @@ class SqlStore final : public Store {
     Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
       auto inserted = tx.Exec(
           "INSERT INTO projects (id, org_id, name, template_id, cpu_count, memory_mb, timeout_sec, "
-          "egress_allowlist, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+          "egress_allowlist, created_at, updated_at, disk_mb) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
           {Param::Text(p.id), Param::Text(p.org_id), Param::Text(p.name), Param::Text(p.template_id),
            Param::Int(p.cpu_count), Param::Int(p.memory_mb), Param::Int(p.timeout_sec),
            Param::Text(ToJsonList(p.egress_allowlist)), Param::Text(p.created_at),
-           Param::Text(p.updated_at)});
+           Param::Text(p.updated_at), Param::Int(p.disk_mb)});
       if (!inserted) return inserted.error();
       p.own_group_id = NewId("grp");
       auto group = tx.Exec(
@@ -346,11 +348,11 @@ class SqlStore final : public Store {
       p.org_id = org_id;
       auto rows = tx.Exec(
           "UPDATE projects SET name = $3, template_id = $4, cpu_count = $5, memory_mb = $6, "
-          "timeout_sec = $7, egress_allowlist = $8, updated_at = $9 "
+          "timeout_sec = $7, egress_allowlist = $8, updated_at = $9, disk_mb = $10 "
           "WHERE id = $1 AND org_id = $2 RETURNING id",
           {Param::Text(p.id), Param::Text(p.org_id), Param::Text(p.name), Param::Text(p.template_id),
            Param::Int(p.cpu_count), Param::Int(p.memory_mb), Param::Int(p.timeout_sec),
-           Param::Text(ToJsonList(p.egress_allowlist)), Param::Text(p.updated_at)});
+           Param::Text(ToJsonList(p.egress_allowlist)), Param::Text(p.updated_at), Param::Int(p.disk_mb)});
       if (!rows) return rows.error();
       if (rows->empty()) return MakeError(ErrorCode::kNotFound, "project not found");
       if (Status s = SaveAttachments(tx, p); !s) return s;

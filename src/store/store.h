@@ -55,6 +55,7 @@ struct Project {
   std::string template_id;
   int cpu_count = 1;
   int memory_mb = 512;
+  int disk_mb = 1024;  // writable disk of its image sandboxes
   int timeout_sec = 300;
   std::vector<std::string> egress_allowlist;
   std::vector<std::string> secret_group_ids;  // attached org groups, in resolution order

@@ -260,6 +260,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   rc.runDir = opt.run_dir;
   rc.hiddenPaths = opt.hidden_paths;
   rc.hiddenPaths.push_back(fs::canonical(opt.state_dir).string());
+  rc.diskDir = (fs::path(opt.state_dir) / "disks").string();
   rc.dns = im->dns.get();
   Impl* raw = im.get();
   rc.onSandboxEnded = [raw](const std::string& id, const std::string& reason) {
@@ -305,6 +306,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   wc.rootfs_template = opt.rootfs_template;
   wc.templates_dir = opt.templates_dir;
   wc.checkpoints_dir = (fs::path(opt.state_dir) / "checkpoints").string();
+  wc.images_dir = (fs::path(opt.state_dir) / "images").string();
   im->service = std::make_unique<WorkerService>(wc, *im->runtime, im->sessions, records);
   for (const auto& r : adopted) {
     im->service->Adopt(r);

@@ -7,11 +7,37 @@
 #include <set>
 
 #include "common/secure_memory.h"
+#include "images/image_store.h"
 #include "proto/status_mapping.h"
 #include "worker/request_validation.h"
 #include "worker/sealing.h"
 
 namespace osb::worker {
+
+Status ApplyImageTemplate(const std::string& imagesDir, const std::string& digest, uint64_t diskMB,
+                          sandbox::SandboxSpec& spec) {
+  if (imagesDir.empty())
+    return MakeError(ErrorCode::kFailedPrecondition, "template_digest: this worker has no image store");
+  images::ImageStore store(imagesDir);
+  auto image = store.Find(digest);
+  if (!image) {
+    if (image.error().code == ErrorCode::kNotFound)
+      return MakeError(ErrorCode::kFailedPrecondition, "template_digest: image " + digest + " is not on this worker");
+    return image.error();
+  }
+  auto run = images::ResolveRunConfig(*image);
+  if (!run) return run.error();
+  spec.rootfsTemplate.clear();
+  spec.imageRootfs = image->rootfs;
+  spec.diskMB = diskMB;
+  spec.runAsUid = run->uid;
+  spec.runAsGid = run->gid;
+  spec.workingDir = run->workingDir;
+  // The image's Env sits below everything the request and the project set.
+  for (const auto& [k, v] : run->env) spec.env.emplace(k, v);
+  return {};
+}
+
 
 namespace {
 
@@ -144,6 +170,22 @@ grpc::Status WorkerService::CreateSandbox(grpc::ServerContext*, const v1::Create
   spec.rootfsTemplate = config_.rootfs_template;
   if (!config_.templates_dir.empty() && !record.template_id.empty() && record.template_id != "base") {
     spec.rootfsTemplate = config_.templates_dir + "/" + record.template_id;
+  }
+  // An imported image: named by digest (template_digest), or a template
+  // name tagged in this worker's image store (`osb image import --name`).
+  std::string imageDigest = cfg.template_digest();
+  if (imageDigest.empty() && !config_.images_dir.empty() && !record.template_id.empty() &&
+      record.template_id != "base") {
+    if (auto tagged = images::ImageStore(config_.images_dir).Resolve(record.template_id)) imageDigest = *tagged;
+  }
+  if (!imageDigest.empty()) {
+    auto applied = ApplyImageTemplate(config_.images_dir, imageDigest,
+                                      cfg.disk_mb() > 0 ? static_cast<uint64_t>(cfg.disk_mb()) : config_.default_disk_mb,
+                                      spec);
+    if (!applied) {
+      for (auto& s : session.secrets) SecureWipe(s.value);
+      return proto::ToGrpcStatus(applied.error());
+    }
   }
   spec.caBundlePem = config_.ca_bundle_pem;
   spec.dnsAllowlist = record.egress_allowlist;

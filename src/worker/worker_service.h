@@ -33,9 +33,20 @@ struct WorkerServiceConfig {
   std::string ca_bundle_pem;      // system CAs + the worker's proxy CA
   std::string rootfs_template;    // "" = host system dirs
   std::string templates_dir;      // when set, templateID picks <dir>/<templateID>
+  // Imported images (images::ImageStore dir, <state-dir>/images): a create
+  // whose config names a template_digest runs on that image's overlay.
+  std::string images_dir;
+  uint64_t default_disk_mb = 1024;
   uint64_t pids_max = 256;
   std::string checkpoints_dir;    // where checkpoint archives live ("" = checkpoints refused)
 };
+
+// Points `spec` at the imported image `digest` in the store at imagesDir:
+// overlay root with a diskMB disk, the image's Env (below spec.env), its
+// WorkingDir and its User resolved against the image's /etc/passwd.
+// kFailedPrecondition naming template_digest when the image is not here.
+Status ApplyImageTemplate(const std::string& imagesDir, const std::string& digest, uint64_t diskMB,
+                          sandbox::SandboxSpec& spec);
 
 class WorkerService final : public v1::Worker::Service {
  public:

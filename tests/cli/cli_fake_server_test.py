@@ -136,6 +136,17 @@ class ProjectTest(OcTestCase):
             "egressAllowlist": ["a.com", "b.com", "*.c.com"], "secretGroups": ["g1", "g2"],
             "name": "demo2", "template": "t", "memoryMB": 1024, "timeoutSec": 60})
 
+    def test_disk_mb_on_create_and_update(self):
+        self.api.route("POST", "/api/projects", 201, dict(PROJECT, diskMB=4096))
+        r = self.oc("project", "create", "--name", "demo", "--disk-mb", "4096")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.last()["body"], {"name": "demo", "diskMB": 4096})
+        self.assertRegex(r.stdout.decode(), r"(?m)^diskMB: +4096$")
+        self.api.route("PATCH", "/api/projects/demo", 200, PROJECT)
+        r = self.oc("project", "update", "demo", "--disk-mb", "256")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.last()["body"], {"diskMB": 256})
+
     def test_update_clear_secret_groups(self):
         self.api.route("PATCH", "/api/projects/demo", 200, PROJECT)
         r = self.oc("project", "update", "demo", "--clear-secret-groups")
@@ -501,6 +512,12 @@ class SandboxTest(OcTestCase):
         r = self.oc("create", "--json")
         self.assertEqual(json.loads(r.stdout), SANDBOX)
         self.assertEqual(self.last()["body"], {})
+
+    def test_create_disk_mb(self):
+        self.api.route("POST", "/api/sandboxes", 201, SANDBOX)
+        r = self.oc("create", "--template", "busybox", "--disk-mb", "2048")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.last()["body"], {"templateID": "busybox", "diskMB": 2048})
 
     def test_bad_env_is_usage_without_value(self):
         r = self.oc("create", "--env", "NOEQUALS")

@@ -131,6 +131,7 @@ class FakeWorker final : public controlplane::WorkerClient {
     auto& sb = sandboxes_[spec.id];
     sb.clear();
     for (const auto& s : spec.secrets) sb[s.name] = s.value;
+    disk_mb_[spec.id] = spec.disk_mb;
     restored_from_[spec.id] = spec.from_checkpoint;
     envs_[spec.id] = spec.envs;
     if (real_clock_) {
@@ -277,6 +278,13 @@ class FakeWorker final : public controlplane::WorkerClient {
   std::map<std::string, std::string> EnvsOf(const std::string& sandbox_id) {
     std::lock_guard lock(mu_);
     return envs_[sandbox_id];
+
+  }
+  // The disk_mb a create asked for (-1: no such create).
+  int DiskMb(const std::string& sandbox_id) {
+    std::lock_guard lock(mu_);
+    auto it = disk_mb_.find(sandbox_id);
+    return it == disk_mb_.end() ? -1 : it->second;
   }
   void SetMode(Mode m) { mode_ = m; }
   std::vector<std::string> Running() {
@@ -336,6 +344,7 @@ class FakeWorker final : public controlplane::WorkerClient {
   std::map<std::string, std::map<std::string, std::string>> sandboxes_;  // id -> secret name -> value
   std::map<std::string, std::map<std::string, controlplane::CommandInfo>> commands_;  // sandbox -> id -> info
   int streams_opened_ = 0;
+  std::map<std::string, int> disk_mb_;  // id -> SandboxSpec::disk_mb of its create
   int execs_running_ = 0;
   int updates_ = 0;
   bool released_ = false;

@@ -1,22 +1,29 @@
 // sandbox_latency: measures Create -> first Exec ("true") -> Destroy on this
 // machine. Not a test (no thresholds); run as root:
-//   build/tests/sandbox/sandbox_latency [count=20] [concurrent=0] [forks=0]
+//   build/tests/sandbox/sandbox_latency [count=20] [concurrent=0] [forks=0] [image.tar]
 // forks > 0: also a sandbox with 100 MiB of files is checkpointed
 // (CaptureState) and `forks` sandboxes are made from it: Create ->
 // RestoreState -> first Exec, the runtime's part of a warm fork.
+// With an image tarball (OCI layout or docker save; also accepted in
+// place of `forks`), it is imported into a scratch store first and every
+// sandbox is created from it (overlay root, 1 GiB disk); the import itself
+// is not timed.
 // Runs in its own network namespace like the integration tests.
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "images/image_store.h"
 #include "sandbox/runtime.h"
 
 using namespace osb::sandbox;
@@ -25,7 +32,10 @@ using Clock = std::chrono::steady_clock;
 int main(int argc, char** argv) {
   int count = argc > 1 ? std::atoi(argv[1]) : 20;
   int concurrent = argc > 2 ? std::atoi(argv[2]) : 0;
-  int forks = argc > 3 ? std::atoi(argv[3]) : 0;
+  // argv[3]: a number of forks, or an image tarball; argv[4]: an image tarball.
+  auto numeric = [](const char* a) { return *a != '\0' && std::strspn(a, "0123456789") == std::strlen(a); };
+  int forks = argc > 3 && numeric(argv[3]) ? std::atoi(argv[3]) : 0;
+  const char* image = argc > 4 ? argv[4] : (argc > 3 && !numeric(argv[3]) ? argv[3] : nullptr);
   if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0) {
     std::fprintf(stderr, "needs root\n");
     return 2;
@@ -34,12 +44,33 @@ int main(int argc, char** argv) {
   cfg.namePrefix = "osbl";
   cfg.runDir = "/run/osbl";
   cfg.initBinary = OSB_SANDBOX_INIT;
+  std::string imageRootfs;
+  osb::images::RunConfig run;
+  const std::string scratch = "/var/tmp/osb-latency-images";
+  if (image != nullptr) {
+    mkdir(scratch.c_str(), 0700);
+    cfg.diskDir = scratch + "/disks";
+    osb::images::ImageStore store(scratch + "/store");
+    auto img = store.Import(image);
+    if (!img) return std::fprintf(stderr, "import: %s\n", img.error().message.c_str()), 1;
+    auto rc = osb::images::ResolveRunConfig(*img);
+    if (!rc) return std::fprintf(stderr, "image config: %s\n", rc.error().message.c_str()), 1;
+    imageRootfs = img->rootfs;
+    run = *rc;
+  }
   auto rt = SandboxRuntime::Create(cfg);
   if (!rt) return std::fprintf(stderr, "%s\n", rt.error().message.c_str()), 1;
   auto one = [&](const std::string& id) -> double {
     SandboxSpec spec;
     spec.id = id;
     spec.network = {3128, 3129, 3130, 5353};
+    if (!imageRootfs.empty()) {
+      spec.imageRootfs = imageRootfs;
+      spec.runAsUid = run.uid;
+      spec.runAsGid = run.gid;
+      spec.workingDir = run.workingDir;
+      for (const auto& [k, v] : run.env) spec.env.emplace(k, v);
+    }
     auto t0 = Clock::now();
     auto info = (*rt)->Create(spec);
     if (!info) return std::fprintf(stderr, "create: %s\n", info.error().message.c_str()), -1;
@@ -57,6 +88,7 @@ int main(int argc, char** argv) {
     (void)(*rt)->Destroy(id);
   }
   std::sort(ms.begin(), ms.end());
+  std::printf("%s", imageRootfs.empty() ? "base: " : "image: ");
   std::printf("create->first exec, %d sequential: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", count,
               ms[ms.size() / 2], ms[std::min(ms.size() - 1, ms.size() * 99 / 100)], ms.back());
   if (forks > 0) {

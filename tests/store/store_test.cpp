@@ -153,6 +153,39 @@ TEST_F(StoreTest, ProjectCrudUniqueNamesAndIsolation) {
   EXPECT_EQ(testing::RawQuery(url_, "SELECT COUNT(*) FROM org_secrets")[0][0], "0");
 }
 
+// Migration 6: a project's default diskMB is stored, updated and listed.
+TEST_F(StoreTest, ProjectDiskMbIsStored) {
+  Project fresh = NewProject("plain", org_.id);
+  auto plain = store_->CreateProject(fresh);
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ(store_->GetProject(org_.id, "plain")->disk_mb, 1024);
+
+  Project big = NewProject("big", org_.id);
+  big.disk_mb = 4096;
+  auto created = store_->CreateProject(big);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  EXPECT_EQ(store_->GetProject(org_.id, "big")->disk_mb, 4096);
+  EXPECT_EQ(testing::RawQuery(url_, "SELECT disk_mb FROM projects WHERE name = 'big'")[0][0], "4096");
+
+  auto updated = store_->UpdateProject(org_.id, created->id, [](Project& p) {
+    p.disk_mb = 256;
+    return Status();
+  });
+  ASSERT_TRUE(updated.ok()) << updated.error().message;
+  EXPECT_EQ(updated->disk_mb, 256);
+  auto listed = store_->ListProjects(org_.id);
+  ASSERT_TRUE(listed.ok());
+  for (const auto& p : *listed) EXPECT_EQ(p.disk_mb, p.name == "big" ? 256 : 1024);
+
+  // A row written without the column (as before migration 6) gets the default.
+  ASSERT_TRUE(store_->DeleteProject(org_.id, created->id).ok());
+  testing::RawQuery(url_,
+                    "INSERT INTO projects (id, org_id, name, template_id, cpu_count, memory_mb, timeout_sec, "
+                    "egress_allowlist, created_at, updated_at) VALUES ('prj_old', '" + org_.id +
+                        "', 'old', 'base', 1, 512, 300, '[]', 'x', 'x')");
+  EXPECT_EQ(testing::RawQuery(url_, "SELECT disk_mb FROM projects WHERE id = 'prj_old'")[0][0], "1024");
+}
+
 TEST_F(StoreTest, GroupsAttachInOrderAndCannotBeDeletedWhileAttached) {
   SecretGroup g{NewId("grp"), org_.id, "shared", std::nullopt, NowRfc3339(), NowRfc3339()};
   ASSERT_TRUE(store_->CreateGroup(g).ok());

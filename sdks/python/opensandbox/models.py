@@ -52,6 +52,7 @@ class ProjectInfo:
     secret_groups: List[str]
     created_at: str
     updated_at: str
+    disk_mb: Optional[int] = None  # default writable disk of image sandboxes, MB
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -64,6 +65,7 @@ class ProjectInfo:
             template=_str(d, "template"),
             cpu_count=_int(d, "cpuCount"),
             memory_mb=_int(d, "memoryMB"),
+            disk_mb=_opt_int(d, "diskMB"),
             timeout_sec=_int(d, "timeoutSec"),
             egress_allowlist=_strs(d, "egressAllowlist"),
             secret_groups=_strs(d, "secretGroups"),
@@ -181,6 +183,7 @@ class SandboxInfo:
     template_id: str = ""
     cpu_count: Optional[int] = None
     memory_mb: Optional[int] = None
+    disk_mb: Optional[int] = None
     started_at: str = ""
     end_at: str = ""
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -196,6 +199,7 @@ class SandboxInfo:
             template_id=_str(d, "templateID"),
             cpu_count=_opt_int(d, "cpuCount"),
             memory_mb=_opt_int(d, "memoryMB"),
+            disk_mb=_opt_int(d, "diskMB"),
             started_at=_str(d, "startedAt"),
             end_at=_str(d, "endAt"),
             raw=dict(d),

@@ -28,12 +28,14 @@ def _project_body(
     timeout_sec: Optional[int],
     egress_allowlist: Optional[Sequence[str]],
     secret_groups: Optional[Sequence[str]],
+    disk_mb: Optional[int] = None,
 ) -> Dict[str, Any]:
     fields = {
         "name": name,
         "template": template,
         "cpuCount": cpu_count,
         "memoryMB": memory_mb,
+        "diskMB": disk_mb,
         "timeoutSec": timeout_sec,
         "egressAllowlist": None if egress_allowlist is None else list(egress_allowlist),
         "secretGroups": None if secret_groups is None else list(secret_groups),
@@ -51,6 +53,7 @@ class Project:
         template: Optional[str] = None,
         cpu_count: Optional[int] = None,
         memory_mb: Optional[int] = None,
+        disk_mb: Optional[int] = None,
         timeout_sec: Optional[int] = None,
         egress_allowlist: Optional[Sequence[str]] = None,
         secret_groups: Optional[Sequence[str]] = None,
@@ -59,7 +62,9 @@ class Project:
         config: Optional[ConnectionConfig] = None,
     ) -> ProjectInfo:
         """``POST /api/projects``. Raises ConflictError (409) when the name is taken."""
-        body = _project_body(name, template, cpu_count, memory_mb, timeout_sec, egress_allowlist, secret_groups)
+        body = _project_body(
+            name, template, cpu_count, memory_mb, timeout_sec, egress_allowlist, secret_groups, disk_mb
+        )
         return _PROJECTS.create(client(config, api_url, api_key), body)
 
     @staticmethod
@@ -88,6 +93,7 @@ class Project:
         template: Optional[str] = None,
         cpu_count: Optional[int] = None,
         memory_mb: Optional[int] = None,
+        disk_mb: Optional[int] = None,
         timeout_sec: Optional[int] = None,
         egress_allowlist: Optional[Sequence[str]] = None,
         secret_groups: Optional[Sequence[str]] = None,
@@ -100,7 +106,9 @@ class Project:
         Only the arguments you pass (not None) are sent; the rest keep their
         values. Pass ``egress_allowlist=[]`` to clear the allowlist.
         """
-        body = _project_body(name, template, cpu_count, memory_mb, timeout_sec, egress_allowlist, secret_groups)
+        body = _project_body(
+            name, template, cpu_count, memory_mb, timeout_sec, egress_allowlist, secret_groups, disk_mb
+        )
         return _PROJECTS.update(client(config, api_url, api_key), id_or_name, body)
 
     @staticmethod

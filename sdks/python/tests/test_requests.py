@@ -213,6 +213,19 @@ class SandboxTests(ServerTestCase):
         self.assertEqual((sb.info.status, sb.info.project_id, sb.info.template_id, sb.info.end_at),
                          ("running", "p_1", "base", "t1"))
 
+    def test_disk_mb_is_sent_and_read(self) -> None:
+        self.server.reply(Reply(201, dict(SANDBOX, diskMB=2048)))
+        sb = Sandbox.create(template_id="busybox", disk_mb=2048, **self.conn())
+        self.assertEqual(self.server.last().json(), {"templateID": "busybox", "diskMB": 2048})
+        self.assertEqual(sb.info.disk_mb, 2048)
+        self.server.reply(Reply(201, dict(PROJECT, diskMB=4096)))
+        p = Project.create("demo", disk_mb=4096, **self.conn())
+        self.assertEqual(self.server.last().json(), {"name": "demo", "diskMB": 4096})
+        self.assertEqual(p.disk_mb, 4096)
+        self.server.reply(Reply(200, PROJECT))
+        Project.update("demo", disk_mb=256, **self.conn())
+        self.assertEqual(self.server.last().json(), {"diskMB": 256})
+
     def test_create_fails_clearly_without_a_sandbox_id(self) -> None:
         self.server.reply(Reply(201, {"status": "running"}))
         with self.assertRaisesRegex(OpenSandboxError, "no sandboxID"):

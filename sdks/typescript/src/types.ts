@@ -8,6 +8,8 @@ export interface ProjectInfo {
   template: string;
   cpuCount: number;
   memoryMB: number;
+  /** Default writable disk of the project's image sandboxes, in MB. */
+  diskMB?: number;
   timeoutSec: number;
   /** Hosts sandboxes may reach: exact names or `*.suffix`; empty = all hosts. */
   egressAllowlist: string[];
@@ -23,6 +25,8 @@ export interface ProjectCreateParams {
   template?: string;
   cpuCount?: number;
   memoryMB?: number;
+  /** Writable disk of image sandboxes in MB, 64–65536 (default 1024). */
+  diskMB?: number;
   timeoutSec?: number;
   egressAllowlist?: string[];
   secretGroups?: string[];
@@ -122,6 +126,7 @@ export interface SandboxInfo {
   templateID?: string;
   cpuCount?: number;
   memoryMB?: number;
+  diskMB?: number;
   startedAt?: string;
   endAt?: string;
   /** Set at create; {} when none. */
@@ -135,6 +140,8 @@ export interface SandboxCreateParams {
   templateID?: string;
   cpuCount?: number;
   memoryMB?: number;
+  /** Writable disk of an image sandbox in MB, 64–65536; overrides the project's. */
+  diskMB?: number;
   /** Lifetime in seconds; the sandbox is killed when it expires. */
   timeout?: number;
   /** Plain (unsealed) environment variables; they win over a secret of the same name. */

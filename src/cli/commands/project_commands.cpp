@@ -16,6 +16,7 @@ struct ProjectFlags {
   std::string template_id;
   int cpu = 0;
   int memory = 0;
+  int disk = 0;
   int timeout = 0;
   std::vector<std::string> egress;
   std::vector<std::string> groups;
@@ -25,6 +26,7 @@ struct ProjectFlags {
   CLI::Option* template_opt = nullptr;
   CLI::Option* cpu_opt = nullptr;
   CLI::Option* memory_opt = nullptr;
+  CLI::Option* disk_opt = nullptr;
   CLI::Option* timeout_opt = nullptr;
   CLI::Option* egress_opt = nullptr;
   CLI::Option* groups_opt = nullptr;
@@ -38,6 +40,8 @@ void AddProjectFlags(CLI::App* sub, ProjectFlags& f, bool update) {
   f.template_opt = sub->add_option("--template", f.template_id, "Default sandbox template");
   f.cpu_opt = sub->add_option("--cpu", f.cpu, "Default CPU count (1-64)");
   f.memory_opt = sub->add_option("--memory", f.memory, "Default memory in MB (128-262144)");
+  f.disk_opt = sub->add_option("--disk-mb", f.disk,
+                               "Default writable disk of image sandboxes in MB (64-65536)");
   f.timeout_opt = sub->add_option("--timeout", f.timeout, "Default sandbox lifetime in seconds (at most the server's --max-sandbox-lifetime)");
   f.egress_opt = sub->add_option("--egress-allow,--egress-allowlist", f.egress,
                                  "Host the sandbox may reach (name or *.suffix); repeatable or "
@@ -65,6 +69,7 @@ nlohmann::json ProjectBody(const ProjectFlags& f) {
   if (f.template_opt->count() > 0) body["template"] = f.template_id;
   if (f.cpu_opt->count() > 0) body["cpuCount"] = f.cpu;
   if (f.memory_opt->count() > 0) body["memoryMB"] = f.memory;
+  if (f.disk_opt->count() > 0) body["diskMB"] = f.disk;
   if (f.timeout_opt->count() > 0) body["timeoutSec"] = f.timeout;
   if (f.egress_opt->count() > 0) body["egressAllowlist"] = NonEmpty(f.egress);
   if (f.groups_opt->count() > 0) body["secretGroups"] = NonEmpty(f.groups);
@@ -85,6 +90,7 @@ void PrintProject(Context& ctx, const nlohmann::json& p) {
                           {"template", Cell(p, "template")},
                           {"cpuCount", Cell(p, "cpuCount")},
                           {"memoryMB", Cell(p, "memoryMB")},
+                          {"diskMB", Cell(p, "diskMB")},
                           {"timeoutSec", Cell(p, "timeoutSec")},
                           {"egressAllowlist", Allowlist(p)},
                           {"secretGroups", Cell(p, "secretGroups")},
@@ -107,7 +113,7 @@ int Update(Context& ctx, const ProjectFlags& f) {
   nlohmann::json body = ProjectBody(f);
   if (body.empty()) {
     return ctx.Usage("nothing to update: give at least one of --name --template --cpu --memory "
-                     "--timeout --egress-allow --clear-egress-allow --secret-group "
+                     "--disk-mb --timeout --egress-allow --clear-egress-allow --secret-group "
                      "--clear-secret-groups");
   }
   if (f.name_opt->count() > 0 && f.name.empty()) return ctx.Usage("--name must not be empty");

@@ -13,6 +13,7 @@ struct CreateFlags {
   std::string template_id;
   int cpu = 0;
   int memory = 0;
+  int disk = 0;
   int timeout = 0;
   std::vector<std::string> envs;
   std::vector<std::string> egress;
@@ -22,6 +23,7 @@ struct CreateFlags {
   CLI::Option* template_opt = nullptr;
   CLI::Option* cpu_opt = nullptr;
   CLI::Option* memory_opt = nullptr;
+  CLI::Option* disk_opt = nullptr;
   CLI::Option* timeout_opt = nullptr;
   CLI::Option* egress_opt = nullptr;
 };
@@ -34,6 +36,7 @@ void PrintSandbox(Context& ctx, const nlohmann::json& s) {
                           {"templateID", Cell(s, "templateID")},
                           {"cpuCount", Cell(s, "cpuCount")},
                           {"memoryMB", Cell(s, "memoryMB")},
+                          {"diskMB", Cell(s, "diskMB")},
                           {"startedAt", Cell(s, "startedAt")},
                           {"endAt", Cell(s, "endAt")},
                           {"metadata", s.contains("metadata") && s["metadata"].is_object() && !s["metadata"].empty()
@@ -49,6 +52,7 @@ int Create(Context& ctx, const CreateFlags& f) {
   if (f.template_opt->count() > 0) body["templateID"] = f.template_id;
   if (f.cpu_opt->count() > 0) body["cpuCount"] = f.cpu;
   if (f.memory_opt->count() > 0) body["memoryMB"] = f.memory;
+  if (f.disk_opt->count() > 0) body["diskMB"] = f.disk;
   if (f.timeout_opt->count() > 0) body["timeout"] = f.timeout;
   if (!envs->empty()) body["envs"] = *envs;
   if (f.egress_opt->count() > 0) body["egressAllowlist"] = NonEmpty(f.egress);
@@ -116,6 +120,8 @@ void AddSandboxCommands(CLI::App& root, Context& ctx) {
   cf->template_opt = create->add_option("--template", cf->template_id, "Template (overrides the project's)");
   cf->cpu_opt = create->add_option("--cpu", cf->cpu, "CPU count (overrides the project's)");
   cf->memory_opt = create->add_option("--memory", cf->memory, "Memory in MB (overrides the project's)");
+  cf->disk_opt = create->add_option("--disk-mb", cf->disk,
+                                    "Writable disk of an image sandbox in MB, 64-65536 (overrides the project's)");
   cf->timeout_opt = create->add_option("--timeout", cf->timeout, "Lifetime in seconds (overrides the project's)");
   create->add_option("--env", cf->envs, "Plain environment variable K=V; repeatable; wins over a secret of the same name")
       ->type_name("K=V");
