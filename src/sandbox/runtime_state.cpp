@@ -72,6 +72,14 @@ class Freeze {
 Result<StateStats> SandboxRuntime::CaptureState(const std::string& id, int outFd) {
   auto sb = Find(*impl_, id);
   if (!sb) return sb.error();
+  // An image sandbox's writable state is its overlay upper dir
+  // (WritableDir), which the state archive does not carry yet: refuse
+  // rather than save a checkpoint that silently misses its files.
+  if ((*sb)->imageRoot) {
+    return MakeError(ErrorCode::kFailedPrecondition,
+                     "sandbox " + id + ": checkpoints of sandboxes on an imported image are not supported yet "
+                     "(only the base template)");
+  }
   std::lock_guard control((*sb)->controlMu);  // no Exec starts while the state is read
   Freeze frozen((*sb)->cgroup);
   return sandbox::CaptureState(impl_->config.initBinary, (*sb)->initPid, outFd);
