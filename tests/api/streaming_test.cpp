@@ -10,6 +10,7 @@
 
 #include "api/byte_channel.h"
 #include "api/http_server.h"
+#include "api/json_body.h"
 #include "api/routes.h"
 #include "api_harness.h"
 #include "controlplane/sandbox_metadata.h"
@@ -29,7 +30,7 @@ class StreamingServer : public ::testing::Test {
  protected:
   void SetUp() override {
     router_ = std::make_shared<Router>();
-    router_->SetAuthenticator([](const Request&) -> Result<std::string> { return std::string("org"); });
+    router_->SetAuthenticator([](const Request&) -> Result<Caller> { return Caller{"org", KeyScope::kAdmin}; });
     router_->AddStreaming("PUT", "/up", [this](Request& req) {
       auto in = req.body_stream;
       Response r;
