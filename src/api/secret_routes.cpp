@@ -50,7 +50,7 @@ void Register(Router& router, controlplane::SecretService& secrets, SecretScope 
         if (v) SecureWipe(*v);
       }
     } wipe{*value};
-    if (!*value) return ErrorResponse(400, is_value ? "value: is required" : "material: is required for kind " + options.kind);
+    // The field of the other shape first: it is the one the caller got wrong.
     {
       auto other = is_value ? j->ObjectText("material") : j->String("value");
       const bool present = !other || other->has_value();
@@ -60,6 +60,7 @@ void Register(Router& router, controlplane::SecretService& secrets, SecretScope 
                                            : "value: a " + options.kind + " secret takes material, not value");
       }
     }
+    if (!*value) return ErrorResponse(400, is_value ? "value: is required" : "material: is required for kind " + options.kind);
     auto hosts = j->StringList("allowedHosts");
     if (!hosts) return ErrorResponse(hosts.error());
     auto rules_text = j->ArrayText("allowedRequests");
