@@ -21,15 +21,19 @@ def oc_help(oc, words):
 
 
 def subcommands(help_text):
-    names, in_section = [], False
+    """{name or alias: primary name} of the Subcommands section (CLI11
+    shows aliases after the name: `  list, ls    List sandboxes`)."""
+    names, in_section = {}, False
     for line in help_text.splitlines():
         if line.startswith("Subcommands:"):
             in_section = True
             continue
         if in_section:
-            m = re.match(r"^  (\S+)\s", line)
+            m = re.match(r"^  ([^\s,]+(?:, [^\s,]+)*)\s", line)
             if m:
-                names.append(m.group(1))
+                spelled = m.group(1).split(", ")
+                for name in spelled:
+                    names[name] = spelled[0]
             elif line.strip() == "" and names:
                 in_section = False
     return names
@@ -57,7 +61,12 @@ class Verbs:
         return self.cache[key]
 
     def children(self, words):
-        return subcommands(self.help(words)[1])
+        """Primary names of the verbs below `words`."""
+        return list(dict.fromkeys(subcommands(self.help(words)[1]).values()))
+
+    def primary(self, words, name):
+        """The primary name of `name` (a verb or an alias) below `words`, or None."""
+        return subcommands(self.help(words)[1]).get(name)
 
     def all_leaves(self, words=()):
         kids = self.children(words)
@@ -98,8 +107,8 @@ def main():
         if not tokens or not re.fullmatch(r"[a-z][a-z-]*", tokens[0]):
             continue  # `oc [GLOBAL FLAGS] ...`, `oc <verb> --help`, `oc --json ...`
         words = []
-        while tokens and tokens[0] in verbs.children(words):
-            words.append(tokens.pop(0))
+        while tokens and verbs.primary(words, tokens[0]):
+            words.append(verbs.primary(words, tokens.pop(0)))
         if not words:
             failures.append(f"cli.md:{no}: `oc {tokens[0]}` is not a verb of oc")
             continue
