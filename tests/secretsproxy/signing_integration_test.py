@@ -136,7 +136,7 @@ class SigningIntegration(unittest.TestCase):
     def curl(self, path, *args, source="127.0.0.1", host="api.test"):
         """curl through the explicit proxy; returns (status, headers+body text)."""
         url = "https://%s:%d%s" % (host, self.up_port, path)
-        cmd = ["curl", "-sS", "-i", "--max-time", "60", "--interface", source, "--cacert", self.ca,
+        cmd = ["curl", "-sS", "-i", "--suppress-connect-headers", "--max-time", "60", "--interface", source, "--cacert", self.ca,
                "-x", "http://127.0.0.1:%d" % self.pp, url] + list(args)
         r = subprocess.run(cmd, capture_output=True)
         out = (r.stdout + r.stderr).decode("latin-1")
