@@ -27,24 +27,12 @@ import urllib.error
 import urllib.request
 import uuid
 
+from e2e_env import load_env
+
 TOKEN_RE = re.compile(r"osb_sealed_[0-9a-f]{32}")
 
 
-def load_env():
-    path = os.environ.get("OSB_E2E_ENV_FILE")
-    if not path or not os.path.exists(path):
-        print("checkpoint e2e: no harness environment; skipping", file=sys.stderr)
-        sys.exit(77)
-    env = {}
-    with open(path) as f:
-        for line in f.read().splitlines():
-            if "=" in line:
-                k, v = line.split("=", 1)
-                env[k] = v
-    return env
-
-
-ENV = load_env()
+ENV = load_env("checkpoint")
 API = ENV["OPENSANDBOX_API_URL"]
 KEY = ENV["OPENSANDBOX_API_KEY"]
 RECORDS = ENV["OSB_TEST_UPSTREAM_RECORD_DIR"]

@@ -26,24 +26,12 @@ import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sdks", "python"))
 from opensandbox import ConnectionConfig, NotFoundError, Sandbox  # noqa: E402
 
+from e2e_env import load_env
+
 TOKEN_RE = re.compile(r"osb_sealed_[0-9a-f]{32}")
 
 
-def load_env():
-    path = os.environ.get("OSB_E2E_ENV_FILE")
-    if not path or not os.path.exists(path):
-        print("commands e2e: no harness environment; skipping", file=sys.stderr)
-        sys.exit(77)
-    env = {}
-    with open(path) as f:
-        for line in f.read().splitlines():
-            if "=" in line:
-                k, v = line.split("=", 1)
-                env[k] = v
-    return env
-
-
-ENV = load_env()
+ENV = load_env("commands")
 API = ENV["OPENSANDBOX_API_URL"]
 KEY = ENV["OPENSANDBOX_API_KEY"]
 E2E_DIR = ENV["OSB_E2E_DIR"]

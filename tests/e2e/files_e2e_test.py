@@ -20,24 +20,12 @@ import urllib.parse
 import urllib.request
 import uuid
 
+from e2e_env import load_env
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
-def load_env():
-    path = os.environ.get("OSB_E2E_ENV_FILE")
-    if not path or not os.path.exists(path):
-        print("files e2e: no harness environment; skipping", file=sys.stderr)
-        sys.exit(77)
-    env = {}
-    with open(path) as f:
-        for line in f.read().splitlines():
-            if "=" in line:
-                k, v = line.split("=", 1)
-                env[k] = v
-    return env
-
-
-ENV = load_env()
+ENV = load_env("files")
 API = ENV["OPENSANDBOX_API_URL"]
 KEY = ENV["OPENSANDBOX_API_KEY"]
 

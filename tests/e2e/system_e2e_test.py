@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 import uuid
 
+from e2e_env import load_env
+
 TOKEN_RE = re.compile(r"osb_sealed_[0-9a-f]{32}")
 
 
@@ -26,20 +28,7 @@ def read(path):
         return f.read()
 
 
-def load_env():
-    path = os.environ.get("OSB_E2E_ENV_FILE")
-    if not path or not os.path.exists(path):
-        print("system e2e: no harness environment; skipping", file=sys.stderr)
-        sys.exit(77)
-    env = {}
-    for line in read(path).splitlines():
-        if "=" in line:
-            k, v = line.split("=", 1)
-            env[k] = v
-    return env
-
-
-ENV = load_env()
+ENV = load_env("system")
 API = ENV["OPENSANDBOX_API_URL"]
 KEY = ENV["OPENSANDBOX_API_KEY"]
 RECORDS = ENV["OSB_TEST_UPSTREAM_RECORD_DIR"]
