@@ -1,5 +1,7 @@
 #include "cli/http_client.h"
 
+#include "cli/await_one.h"
+
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -58,24 +60,6 @@ http::request<http::string_body> BuildRequest(const ApiUrl& base, const HttpRequ
   return out;
 }
 
-// Runs `io` until the single asynchronous operation started by `start`
-// completes, and returns its error code. Every operation here is bounded:
-// stream operations by the tcp_stream's expiry, resolution by a timer. (No
-// C++20 coroutines: Boost 1.74's Asio does not enable them under clang 14,
-// which the fuzz build uses.)
-template <typename Start>
-beast::error_code Await(asio::io_context& io, Start&& start) {
-  beast::error_code result = asio::error::would_block;
-  bool done = false;
-  start([&result, &done](beast::error_code ec, auto&&...) {
-    result = ec;
-    done = true;
-  });
-  io.restart();
-  while (!done && io.run_one() > 0) {
-  }
-  return done ? result : beast::error_code(asio::error::operation_aborted);
-}
 
 // A streamed exchange (HttpRequest::upload_file / download_fd): the body is
 // sent from the file and a 2xx response body written to the fd, one piece
@@ -97,11 +81,11 @@ Outcome StreamedExchange(asio::io_context& io, Stream& stream, const ApiUrl& bas
     }
     request.set(http::field::content_type, req.upload_content_type);
     request.prepare_payload();
-    ec = Await(io, [&](auto handler) { http::async_write(stream, request, handler); });
+    ec = AwaitOne(io, [&](auto handler) { http::async_write(stream, request, handler); });
     // A server that refuses midway (e.g. disk quota) answers before the
     // body is complete: still read its answer.
   } else {
-    ec = Await(io, [&](auto handler) { http::async_write(stream, built, handler); });
+    ec = AwaitOne(io, [&](auto handler) { http::async_write(stream, built, handler); });
     if (ec) {
       outcome.error = NetError(base, "sending the request", ec);
       return outcome;
@@ -112,7 +96,7 @@ Outcome StreamedExchange(asio::io_context& io, Stream& stream, const ApiUrl& bas
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   parser.header_limit(64 * 1024);
-  ec = Await(io, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
+  ec = AwaitOne(io, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
   if (ec) {
     outcome.error = NetError(base, send_failed ? "sending the request" : "reading the response", ec);
     return outcome;
@@ -125,7 +109,7 @@ Outcome StreamedExchange(asio::io_context& io, Stream& stream, const ApiUrl& bas
   while (!parser.is_done()) {
     parser.get().body().data = piece.data();
     parser.get().body().size = piece.size();
-    ec = Await(io, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+    ec = AwaitOne(io, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
       outcome.error = NetError(base, "reading the response (incomplete body)", ec);
@@ -158,7 +142,7 @@ Outcome Exchange(asio::io_context& io, Stream& stream, const ApiUrl& base, const
   if (!req.upload_file.empty() || req.download_fd >= 0) return StreamedExchange(io, stream, base, req);
   Outcome outcome;
   auto request = BuildRequest(base, req);
-  beast::error_code ec = Await(io, [&](auto handler) { http::async_write(stream, request, handler); });
+  beast::error_code ec = AwaitOne(io, [&](auto handler) { http::async_write(stream, request, handler); });
   if (ec) {
     outcome.error = NetError(base, "sending the request", ec);
     return outcome;
@@ -167,7 +151,7 @@ Outcome Exchange(asio::io_context& io, Stream& stream, const ApiUrl& base, const
   http::response_parser<http::string_body> parser;
   parser.body_limit(HttpClient::kMaxResponseBytes);
   parser.header_limit(64 * 1024);
-  ec = Await(io, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+  ec = AwaitOne(io, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
   if (ec == http::error::body_limit) {
     outcome.error = MakeError(ErrorCode::kTooLarge, "the server's response is larger than 64 MiB");
     return outcome;
@@ -197,7 +181,7 @@ Outcome Run(asio::io_context& io, const ApiUrl& base, const HttpRequest& req,
     if (!ec) resolver.cancel();
   });
   tcp::resolver::results_type endpoints;
-  beast::error_code ec = Await(io, [&](auto handler) {
+  beast::error_code ec = AwaitOne(io, [&](auto handler) {
     resolver.async_resolve(base.host, base.port,
                            [&endpoints, handler](beast::error_code e, tcp::resolver::results_type r) mutable {
                              endpoints = std::move(r);
@@ -213,7 +197,7 @@ Outcome Run(asio::io_context& io, const ApiUrl& base, const HttpRequest& req,
 
   beast::tcp_stream tcp_stream(io);
   tcp_stream.expires_at(deadline);
-  ec = Await(io, [&](auto handler) { tcp_stream.async_connect(endpoints, handler); });
+  ec = AwaitOne(io, [&](auto handler) { tcp_stream.async_connect(endpoints, handler); });
   if (ec) {
     outcome.error = NetError(base, "connecting", ec);
     return outcome;
@@ -236,7 +220,7 @@ Outcome Run(asio::io_context& io, const ApiUrl& base, const HttpRequest& req,
   } else {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), base.host.c_str());
   }
-  ec = Await(io, [&](auto handler) { stream.async_handshake(asio::ssl::stream_base::client, handler); });
+  ec = AwaitOne(io, [&](auto handler) { stream.async_handshake(asio::ssl::stream_base::client, handler); });
   if (ec) {
     std::string what = "TLS handshake";
     long verify = SSL_get_verify_result(ssl);

@@ -1,5 +1,7 @@
 #include "cli/ws_client.h"
 
+#include "cli/await_one.h"
+
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -31,19 +33,6 @@ Error NetError(const ApiUrl& base, std::string_view what, const beast::error_cod
   return MakeError(ErrorCode::kUnavailable, "cannot reach " + base.ToString() + ": " + std::string(what) + ": " + cause);
 }
 
-template <typename Start>
-beast::error_code Await(asio::io_context& io, Start&& start) {
-  beast::error_code result = asio::error::would_block;
-  bool done = false;
-  start([&result, &done](beast::error_code ec, auto&&...) {
-    result = ec;
-    done = true;
-  });
-  io.restart();
-  while (!done && io.run_one() > 0) {
-  }
-  return done ? result : beast::error_code(asio::error::operation_aborted);
-}
 
 ErrorCode CodeForStatus(int status) {
   switch (status) {
@@ -157,7 +146,7 @@ Result<std::unique_ptr<WsClient>> Handshake(std::unique_ptr<S> s, const ApiUrl& 
   if (!default_port) host += ":" + base.port;
   websocket::response_type res;
   const std::string path = base.base_path + target;
-  beast::error_code ec = Await(s->io(), [&](auto handler) { ws.async_handshake(res, host, path, handler); });
+  beast::error_code ec = AwaitOne(s->io(), [&](auto handler) { ws.async_handshake(res, host, path, handler); });
   if (ec == websocket::error::upgrade_declined || (ec && res.result_int() >= 400)) {
     std::string message = "HTTP " + std::to_string(res.result_int());
     auto j = nlohmann::json::parse(res.body(), nullptr, false);
@@ -177,7 +166,7 @@ Result<std::unique_ptr<WsClient>> WsClient::Connect(const ApiUrl& base, const st
   auto io = std::make_unique<asio::io_context>();
   tcp::resolver resolver(*io);
   tcp::resolver::results_type endpoints;
-  beast::error_code ec = Await(*io, [&](auto handler) {
+  beast::error_code ec = AwaitOne(*io, [&](auto handler) {
     resolver.async_resolve(base.host, base.port,
                            [&endpoints, handler](beast::error_code e, tcp::resolver::results_type r) mutable {
                              endpoints = std::move(r);
@@ -190,7 +179,7 @@ Result<std::unique_ptr<WsClient>> WsClient::Connect(const ApiUrl& base, const st
     auto plain = std::make_unique<Session<beast::tcp_stream>>(std::move(io), nullptr, io_ref);
     auto& lowest = beast::get_lowest_layer(plain->ws());
     lowest.expires_after(timeout);
-    ec = Await(plain->io(), [&](auto handler) { lowest.async_connect(endpoints, handler); });
+    ec = AwaitOne(plain->io(), [&](auto handler) { lowest.async_connect(endpoints, handler); });
     if (ec) return NetError(base, "connecting", ec);
     return Handshake(std::move(plain), base, api_key, target);
   }
@@ -214,7 +203,7 @@ Result<std::unique_ptr<WsClient>> WsClient::Connect(const ApiUrl& base, const st
   auto& tls_stream = s->ws().next_layer();
   auto& lowest = beast::get_lowest_layer(s->ws());
   lowest.expires_after(timeout);
-  ec = Await(s->io(), [&](auto handler) { lowest.async_connect(endpoints, handler); });
+  ec = AwaitOne(s->io(), [&](auto handler) { lowest.async_connect(endpoints, handler); });
   if (ec) return NetError(base, "connecting", ec);
   SSL* ssl = tls_stream.native_handle();
   boost::system::error_code addr_ec;
@@ -225,7 +214,7 @@ Result<std::unique_ptr<WsClient>> WsClient::Connect(const ApiUrl& base, const st
   } else {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), base.host.c_str());
   }
-  ec = Await(s->io(), [&](auto handler) { tls_stream.async_handshake(asio::ssl::stream_base::client, handler); });
+  ec = AwaitOne(s->io(), [&](auto handler) { tls_stream.async_handshake(asio::ssl::stream_base::client, handler); });
   if (ec) return NetError(base, "TLS handshake", ec);
   return Handshake(std::move(s), base, api_key, target);
 }
