@@ -68,6 +68,12 @@ bool IsIpLiteralHost(std::string_view host) {
   return inet_pton(AF_INET, h.c_str(), buf) == 1 || inet_pton(AF_INET6, h.c_str(), buf) == 1;
 }
 
+bool IsLoopbackName(std::string_view host) {
+  constexpr std::string_view kName = "localhost";
+  if (host == kName) return true;
+  return host.size() > kName.size() + 1 && host.ends_with(kName) && host[host.size() - kName.size() - 1] == '.';
+}
+
 std::string HostPatternSpec::Text() const {
   if (any) return "*";
   std::string out;

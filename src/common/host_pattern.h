@@ -43,5 +43,11 @@ Result<HostPatternSpec> ParseHostPattern(std::string_view entry, std::string_vie
 std::string NormalizeHostName(std::string_view host);
 // True when `host` (normalized) is an IPv4 or IPv6 literal.
 bool IsIpLiteralHost(std::string_view host);
+// True for "localhost" and every name under ".localhost" (`host` normalized).
+// RFC 6761 §6.3: such names are the loopback host and are never sent to
+// DNS, so a policy about them must not depend on what /etc/hosts or a
+// resolver says (a host without a localhost line would otherwise let the
+// name fail open as "DNS trouble").
+bool IsLoopbackName(std::string_view host);
 
 }  // namespace osb

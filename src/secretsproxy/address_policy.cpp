@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/host_pattern.h"
 
 namespace osb::secretsproxy {
 namespace ip = boost::asio::ip;
@@ -174,6 +175,11 @@ Result<std::vector<OwnDoor>> ParseOwnDoors(std::string_view text, std::string_vi
   auto addr = ip::make_address(host, ec);
   if (!ec) {
     out.push_back({Unmap(addr), port});
+    return out;
+  }
+  if (IsLoopbackName(NormalizeHostName(host))) {
+    out.push_back({ip::address_v4::loopback(), port});
+    out.push_back({ip::address_v6::loopback(), port});
     return out;
   }
   addrinfo hints{};

@@ -36,6 +36,8 @@ asio::awaitable<UpstreamConnection> NetworkDialer::Resolve(const Target& target,
     if (it->second.port) port = *it->second.port;
   } else if (IsIpLiteral(target.host)) {
     candidates.push_back(asio::ip::make_address(target.host));
+  } else if (IsLoopbackName(target.host)) {
+    candidates = {asio::ip::address_v4::loopback(), asio::ip::address_v6::loopback()};
   } else {
     tcp::resolver resolver(ex);
     asio::steady_timer timer(ex);

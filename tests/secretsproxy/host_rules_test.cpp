@@ -209,6 +209,13 @@ TEST(AddressPolicy, SystemLocalAddressesKnowLoopbackAndInterfaces) {
   EXPECT_FALSE(local->IsLocal(ip::make_address("192.0.2.77")));  // TEST-NET-1, never configured here
 }
 
+TEST(HostPattern, LocalhostAndItsSubdomainsAreLoopbackNames) {
+  for (const char* name : {"localhost", "a.localhost", "x.y.localhost"}) EXPECT_TRUE(IsLoopbackName(name)) << name;
+  for (const char* name : {"notlocalhost", "localhost.example.com", ".localhost", "localhos", "", "127.0.0.1"}) {
+    EXPECT_FALSE(IsLoopbackName(name)) << name;
+  }
+}
+
 TEST(OwnDoors, ParseEndpoints) {
   auto a = ParseOwnDoors("127.0.0.1:8080", "f");
   ASSERT_TRUE(a.ok());
@@ -217,9 +224,12 @@ TEST(OwnDoors, ParseEndpoints) {
   auto v6 = ParseOwnDoors("[::]:7070", "f");
   ASSERT_TRUE(v6.ok());
   EXPECT_TRUE((*v6)[0].address.is_unspecified());
-  auto name = ParseOwnDoors("localhost:7070", "f");
+  // localhost is the loopback host whatever /etc/hosts says (RFC 6761).
+  auto name = ParseOwnDoors("LocalHost.:7070", "f");
   ASSERT_TRUE(name.ok()) << name.error().message;
-  EXPECT_GE(name->size(), 1u);
+  ASSERT_EQ(name->size(), 2u);
+  EXPECT_EQ((*name)[0].address, boost::asio::ip::make_address("127.0.0.1"));
+  EXPECT_EQ((*name)[1].address, boost::asio::ip::make_address("::1"));
   for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "::1:80", "[::1]", "a b:80"}) {
     auto r = ParseOwnDoors(bad, "forbidden-endpoints");
     ASSERT_FALSE(r.ok()) << bad;
