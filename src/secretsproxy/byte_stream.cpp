@@ -15,43 +15,59 @@ namespace osb::secretsproxy {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
+namespace {
+using SteadyClock = std::chrono::steady_clock;
+// now + d without overflowing (timeouts are configuration).
+SteadyClock::time_point After(SteadyClock::time_point now, Millis d) {
+  if (d > std::chrono::duration_cast<Millis>(SteadyClock::time_point::max() - now)) return SteadyClock::time_point::max();
+  return now + d;
+}
+}  // namespace
+
 void ByteStream::Arm(asio::steady_timer& timer, Millis timeout, Millis idle_grace) {
   timed_out_ = false;
-  const uint64_t gen = ++generation_;
-  if (idle_grace.count() <= 0 || idle_grace >= timeout) {
-    timer.expires_after(timeout);
-    ArmDeadline(timer, gen);
+  op_active_ = true;
+  const auto now = SteadyClock::now();
+  op_deadline_ = After(now, timeout);
+  op_idle_at_ = idle_grace.count() > 0 && idle_grace < timeout ? After(now, idle_grace) : TimePoint::max();
+  const TimePoint next = std::min(op_deadline_, op_idle_at_);
+  // An outstanding wait that fires no later than we need re-checks then.
+  if (timer_waiting_ && timer_expiry_ <= next) return;
+  Schedule(timer, next);
+}
+
+void ByteStream::Schedule(asio::steady_timer& timer, TimePoint at) {
+  timer_waiting_ = true;
+  timer_expiry_ = at;
+  const uint64_t gen = ++wait_generation_;
+  timer.expires_at(at);  // cancels an outstanding wait: its handler sees a stale generation
+  std::weak_ptr<ByteStream> weak = weak_from_this();
+  timer.async_wait([weak, gen, &timer](const error_code& ec) {
+    auto self = weak.lock();
+    if (!self || self->wait_generation_ != gen) return;
+    self->timer_waiting_ = false;
+    if (ec) return;  // Close()
+    self->OnTimer(timer);
+  });
+}
+
+void ByteStream::OnTimer(asio::steady_timer& timer) {
+  if (!op_active_) return;  // nothing pending: the next Arm schedules again
+  const auto now = SteadyClock::now();
+  if (now >= op_deadline_) {
+    timed_out_ = true;
+    CancelIo();
     return;
   }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  timer.expires_after(idle_grace);
-  std::weak_ptr<ByteStream> weak = weak_from_this();
-  timer.async_wait([weak, gen, deadline, &timer](const error_code& ec) {
-    if (ec) return;
-    auto self = weak.lock();
-    if (!self || self->generation_ != gen) return;
-    self->ReleaseIdleBuffers();
-    if (auto peer = self->idle_peer_.lock()) peer->ReleaseIdleBuffers();
-    timer.expires_at(deadline);
-    self->ArmDeadline(timer, gen);
-  });
+  if (now >= op_idle_at_) {
+    op_idle_at_ = TimePoint::max();
+    ReleaseIdleBuffers();
+    if (auto peer = idle_peer_.lock()) peer->ReleaseIdleBuffers();
+  }
+  Schedule(timer, std::min(op_deadline_, op_idle_at_));
 }
 
-void ByteStream::ArmDeadline(asio::steady_timer& timer, uint64_t gen) {
-  std::weak_ptr<ByteStream> weak = weak_from_this();
-  timer.async_wait([weak, gen](const error_code& ec) {
-    if (ec) return;
-    auto self = weak.lock();
-    if (!self || self->generation_ != gen) return;
-    self->timed_out_ = true;
-    self->CancelIo();
-  });
-}
-
-void ByteStream::Disarm(asio::steady_timer& timer) {
-  ++generation_;
-  timer.cancel();
-}
+void ByteStream::Disarm(asio::steady_timer&) { op_active_ = false; }
 
 PlainStream::PlainStream(asio::ip::tcp::socket s) : sock_(std::move(s)), timer_(sock_.get_executor()) {}
 
@@ -112,19 +128,16 @@ void PlainStream::Close() {
 }
 
 TlsStream::TlsStream(asio::ip::tcp::socket s, SSL_CTX* ctx, Role role, std::string initial)
-    : sock_(std::move(s)), timer_(sock_.get_executor()), ssl_(SSL_new(ctx)), initial_(std::move(initial)) {
+    : sock_(std::move(s)), timer_(sock_.get_executor()), ssl_(SSL_new(ctx)) {
   if (ssl_ == nullptr) std::abort();  // allocation failure: nothing sensible to do
   error_code ec;
   sock_.non_blocking(true, ec);
-  SSL_set_fd(ssl_, static_cast<int>(sock_.native_handle()));
-  if (!initial_.empty()) {
-    // Read the initial bytes from memory first (retry, not EOF, when they
-    // run out), writes go to the socket; SwitchToSocket() swaps the read side.
-    initial_bio_ = BIO_new_mem_buf(initial_.data(), static_cast<int>(initial_.size()));
-    if (initial_bio_ == nullptr) std::abort();
-    BIO_set_mem_eof_return(initial_bio_, -1);
-    SSL_set0_rbio(ssl_, initial_bio_);  // drops the read side's reference to the socket BIO
-  }
+  BIO* wbio = BIO_new_socket(static_cast<int>(sock_.native_handle()), BIO_NOCLOSE);
+  rbio_ = BIO_new(BIO_s_mem());
+  if (wbio == nullptr || rbio_ == nullptr) std::abort();
+  BIO_set_mem_eof_return(rbio_, -1);  // empty = retry (WANT_READ), not EOF
+  if (!initial.empty() && BIO_write(rbio_, initial.data(), static_cast<int>(initial.size())) <= 0) std::abort();
+  SSL_set_bio(ssl_, rbio_, wbio);
   if (role == Role::kServer) {
     SSL_set_accept_state(ssl_);
   } else {
@@ -134,24 +147,19 @@ TlsStream::TlsStream(asio::ip::tcp::socket s, SSL_CTX* ctx, Role role, std::stri
 
 TlsStream::~TlsStream() { SSL_free(ssl_); }
 
-bool TlsStream::SwitchToSocket() {
-  if (initial_bio_ == nullptr || BIO_ctrl_pending(initial_bio_) > 0) return false;
-  BIO* sock_bio = SSL_get_wbio(ssl_);
-  BIO_up_ref(sock_bio);
-  SSL_set0_rbio(ssl_, sock_bio);  // frees the memory BIO
-  initial_bio_ = nullptr;
-  return true;
-}
-
 void TlsStream::ReleaseIdleBuffers() {
   // Refuses (returns 0) while a partial record is buffered; that is fine.
   (void)SSL_free_buffers(ssl_);
-}
-
-asio::awaitable<void> TlsStream::WaitFor(int ssl_error, error_code& ec) {
-  const auto what = ssl_error == SSL_ERROR_WANT_WRITE ? asio::ip::tcp::socket::wait_write
-                                                      : asio::ip::tcp::socket::wait_read;
-  co_await sock_.async_wait(what, asio::redirect_error(asio::use_awaitable, ec));
+  // A drained memory BIO keeps the capacity of the largest read: swap it
+  // for an empty one (a pending async_read_some reads into the caller's
+  // buffer, never into the BIO, so this is safe at any time).
+  if (BIO_ctrl_pending(rbio_) == 0) {
+    BIO* fresh = BIO_new(BIO_s_mem());
+    if (fresh == nullptr) return;
+    BIO_set_mem_eof_return(fresh, -1);
+    SSL_set0_rbio(ssl_, fresh);  // frees the old one
+    rbio_ = fresh;
+  }
 }
 
 namespace {
@@ -161,10 +169,63 @@ error_code SslFailure(int err) {
   if (err == SSL_ERROR_SYSCALL) return error_code(errno, boost::system::system_category());
   return asio::error::connection_aborted;  // protocol error (details in the OpenSSL queue)
 }
+constexpr size_t kHandshakeRead = 16 * 1024;
+// One TLS record with its header and a little more.
+constexpr size_t kBulkRead = 17 * 1024 + 512;
 }  // namespace
+
+asio::awaitable<void> TlsStream::Serve(int ssl_error, char* scratch, size_t size, error_code& ec) {
+  if (ssl_error == SSL_ERROR_WANT_WRITE) {
+    co_await sock_.async_wait(asio::ip::tcp::socket::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+    co_return;
+  }
+  size_t n = 0;
+  bool done = false;
+  if (probe_skip_ == 0) {
+    // Probe with a plain non-blocking read: when the bytes are already
+    // there this costs one system call and no trip through the event loop
+    // (an Asio operation completes through the scheduler, which runs
+    // epoll_wait between handlers). When they are not, back off: the next
+    // 1, 2, 4, 8 waits go straight to async_read_some, whose own read
+    // attempt then is the only one.
+    error_code pec;
+    n = sock_.read_some(asio::buffer(scratch, size), pec);  // the socket is non-blocking
+    if (pec != asio::error::would_block && pec != asio::error::try_again) {
+      probe_backoff_ = 0;
+      ec = pec;
+      done = true;
+    } else {
+      n = 0;
+      probe_backoff_ = static_cast<uint8_t>(std::min(8, std::max(1, probe_backoff_ * 2)));
+      probe_skip_ = probe_backoff_;
+    }
+  } else {
+    --probe_skip_;
+  }
+  if (!done) {
+    n = co_await sock_.async_read_some(asio::buffer(scratch, size), asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (n > 0 && BIO_write(rbio_, scratch, static_cast<int>(n)) != static_cast<int>(n)) {
+    ec = asio::error::no_memory;
+  }
+  // A small caller buffer (an idle head read uses 2 KiB) filled up: take
+  // the rest the socket holds (a record of up to 16 KiB) in one more
+  // non-blocking read, not many small ones. Synchronous, so one buffer per
+  // thread serves every stream. Errors and EOF show on the next read.
+  while (!ec && n == size && size < kBulkRead) {
+    thread_local std::unique_ptr<char[]> bulk(new char[kBulkRead]);
+    error_code more;
+    n = sock_.read_some(asio::buffer(bulk.get(), kBulkRead), more);  // the socket is non-blocking
+    if (more || n == 0) break;
+    if (BIO_write(rbio_, bulk.get(), static_cast<int>(n)) != static_cast<int>(n)) ec = asio::error::no_memory;
+    size = kBulkRead;  // loop again only if this read filled the bulk buffer
+  }
+  // A peer that closes inside a record: eof, as from OpenSSL on a socket.
+}
 
 asio::awaitable<void> TlsStream::Handshake(Millis timeout, error_code& ec) {
   Arm(timer_, timeout);
+  std::string scratch;
   while (true) {
     ERR_clear_error();
     errno = 0;
@@ -175,8 +236,8 @@ asio::awaitable<void> TlsStream::Handshake(Millis timeout, error_code& ec) {
       ec = SslFailure(err);
       break;
     }
-    if (err == SSL_ERROR_WANT_READ && SwitchToSocket()) continue;
-    co_await WaitFor(err, ec);
+    if (scratch.empty()) scratch.resize(kHandshakeRead);
+    co_await Serve(err, scratch.data(), scratch.size(), ec);
     if (ec) break;
   }
   Disarm(timer_);
@@ -186,43 +247,42 @@ asio::awaitable<void> TlsStream::Handshake(Millis timeout, error_code& ec) {
 asio::awaitable<size_t> TlsStream::ReadSome(char* data, size_t size, Millis timeout, error_code& ec) {
   if (size == 0) co_return 0;
   const int want = static_cast<int>(std::min<size_t>(size, 1 << 30));
-  SwitchToSocket();
-  // Fast path: decrypted data or a readable socket, no timer needed.
-  ERR_clear_error();
-  errno = 0;
-  int r = SSL_read(ssl_, data, want);
-  if (r > 0) co_return static_cast<size_t>(r);
-  int err = SSL_get_error(ssl_, r);
-  if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
-    ec = SslFailure(err);
-    co_return 0;
-  }
-  Arm(timer_, timeout, kIdleBufferGrace);
+  bool armed = false;
   size_t n = 0;
   while (true) {
-    if (err != SSL_ERROR_WANT_READ || !SwitchToSocket()) co_await WaitFor(err, ec);
-    if (ec) break;
+    // Decrypted data, or a whole record in the memory BIO: no system call.
     ERR_clear_error();
     errno = 0;
-    r = SSL_read(ssl_, data, want);
+    const int r = SSL_read(ssl_, data, want);
     if (r > 0) {
       n = static_cast<size_t>(r);
       break;
     }
-    err = SSL_get_error(ssl_, r);
+    const int err = SSL_get_error(ssl_, r);
     if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
       ec = SslFailure(err);
       break;
     }
+    if (!armed) {
+      Arm(timer_, timeout, kIdleBufferGrace);
+      armed = true;
+    }
+    // The ciphertext goes through the caller's buffer (copied into the BIO
+    // before SSL_read writes plaintext there).
+    co_await Serve(err, data, size, ec);
+    if (ec) break;
   }
-  Disarm(timer_);
-  if (timed_out_) ec = asio::error::timed_out;
+  if (armed) {
+    Disarm(timer_);
+    if (timed_out_) ec = asio::error::timed_out;
+  }
   co_return n;
 }
 
 asio::awaitable<void> TlsStream::WriteAll(std::string_view data, Millis timeout, error_code& ec) {
   bool armed = false;
   size_t off = 0;
+  std::string scratch;  // WANT_READ while writing (a TLS 1.2 renegotiation): rare
   while (off < data.size()) {
     ERR_clear_error();
     errno = 0;
@@ -241,7 +301,8 @@ asio::awaitable<void> TlsStream::WriteAll(std::string_view data, Millis timeout,
       Arm(timer_, timeout);
       armed = true;
     }
-    co_await WaitFor(err, ec);
+    if (err == SSL_ERROR_WANT_READ && scratch.empty()) scratch.resize(4096);
+    co_await Serve(err, scratch.data(), scratch.size(), ec);
     if (ec) break;
   }
   if (armed) {
@@ -289,8 +350,6 @@ struct MemoryStream::Pipe {
 };
 
 namespace {
-using SteadyClock = std::chrono::steady_clock;
-
 // Sleeps on `t` until woken (Wake) or the deadline.
 asio::awaitable<void> SleepOn(asio::steady_timer& t, SteadyClock::time_point deadline) {
   t.expires_at(deadline);

@@ -50,21 +50,33 @@ class ByteStream : public std::enable_shared_from_this<ByteStream> {
   static constexpr Millis kIdleBufferGrace{100};
 
  protected:
-  // Arms the per-operation timer: on expiry the socket's operations are
-  // cancelled and *timed_out becomes true. With idle_grace > 0 (and shorter
-  // than timeout) the same timer first fires after idle_grace to release idle
-  // buffers (ours and the idle peer's), then waits out the rest.
+  // The per-operation deadline. Arm starts an operation that ends with
+  // timed_out_ set and CancelIo() called once `timeout` has passed; with
+  // idle_grace > 0 (and shorter than timeout) the stream's idle buffers (ours
+  // and the idle peer's) are released once the same operation has waited
+  // that long. Disarm ends the operation. Both are cheap: the timer is armed
+  // lazily and not cancelled per operation (one wait per stream that, when
+  // it fires, checks the operation then pending and re-arms for it), so a
+  // busy keep-alive connection costs no timer-queue work or timerfd update
+  // per request.
   void Arm(boost::asio::steady_timer& timer, Millis timeout, Millis idle_grace = Millis{0});
   void Disarm(boost::asio::steady_timer& timer);
   boost::asio::awaitable<void> Linger();
   // Cancels the pending operations (called by the timer armed by Arm).
   virtual void CancelIo() = 0;
   bool timed_out_ = false;
-  uint64_t generation_ = 0;
   std::weak_ptr<ByteStream> idle_peer_;
 
  private:
-  void ArmDeadline(boost::asio::steady_timer& timer, uint64_t gen);
+  using TimePoint = std::chrono::steady_clock::time_point;
+  void Schedule(boost::asio::steady_timer& timer, TimePoint at);
+  void OnTimer(boost::asio::steady_timer& timer);
+  bool op_active_ = false;
+  TimePoint op_deadline_{};
+  TimePoint op_idle_at_{};        // TimePoint::max(): no idle release pending
+  bool timer_waiting_ = false;    // a wait is outstanding on the timer
+  TimePoint timer_expiry_{};      // ... expiring then
+  uint64_t wait_generation_ = 0;  // identifies the outstanding wait
 };
 
 class PlainStream final : public ByteStream {
@@ -84,11 +96,20 @@ class PlainStream final : public ByteStream {
   boost::asio::steady_timer timer_;
 };
 
-// TLS directly over the non-blocking socket with OpenSSL (no Asio ssl
-// engine, which would pin 2 x 17 KiB of buffers per stream): OpenSSL
-// reads/writes the fd itself and the coroutine waits for readiness on
-// WANT_READ/WANT_WRITE. OpenSSL keeps its record buffers while the
-// connection is busy; they are freed after kIdleBufferGrace of waiting in
+// TLS with OpenSSL (no Asio ssl engine, which would pin 2 x 17 KiB of
+// buffers per stream). Reads: ciphertext is read from the socket into the
+// caller's buffer and handed to OpenSSL through a memory BIO. When the last
+// read on this stream found its bytes already there, the next one is first
+// tried as a plain non-blocking read (one system call, no trip through the
+// event loop); otherwise, and with a growing back-off after a miss, it goes
+// straight to the socket's async_read_some, whose own read attempt is then
+// the only one and whose descriptor stays registered with epoll. (Waiting
+// with async_wait, as before, re-armed the descriptor with EPOLL_CTL_MOD on
+// every wait, after a read that had already failed with EAGAIN.) Writes go
+// from OpenSSL straight to the socket: one SSL_write (one TLS record up to
+// 16 KiB) = one write(2).
+// OpenSSL keeps its record buffers while the connection is busy; they (and
+// the memory BIO's) are freed after kIdleBufferGrace of waiting in
 // ReadSome, so an idle connection keeps only OpenSSL's small state.
 class TlsStream final : public ByteStream {
  public:
@@ -110,16 +131,18 @@ class TlsStream final : public ByteStream {
 
  private:
   void CancelIo() override;
-  // Waits for the socket to become readable/writable (per SSL_get_error).
-  boost::asio::awaitable<void> WaitFor(int ssl_error, boost::system::error_code& ec);
-  // After SSL_ERROR_WANT_READ: true if OpenSSL has used up the initial bytes
-  // and now reads the socket (retry at once, without waiting).
-  bool SwitchToSocket();
+  // Serves OpenSSL's SSL_ERROR_WANT_READ / WANT_WRITE: reads ciphertext from
+  // the socket into `scratch` (any size >= 1) and feeds it to OpenSSL, or
+  // waits until the socket is writable.
+  boost::asio::awaitable<void> Serve(int ssl_error, char* scratch, size_t size, boost::system::error_code& ec);
   boost::asio::ip::tcp::socket sock_;
   boost::asio::steady_timer timer_;
   SSL* ssl_ = nullptr;
-  std::string initial_;         // backs initial_bio_
-  BIO* initial_bio_ = nullptr;  // owned by ssl_ while set
+  BIO* rbio_ = nullptr;  // memory BIO OpenSSL reads ciphertext from (owned by ssl_)
+  // Read probing (see Serve): waits left before the next probe, and the
+  // current back-off (0 = probing every time: the last probe found bytes).
+  uint8_t probe_skip_ = 0;
+  uint8_t probe_backoff_ = 0;
 };
 
 // The in-memory twin of a connection (the seam that lets the whole exchange
