@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/secure_memory.h"
 #include "secretsproxy/content_encoder.h"
 
 namespace osb::secretsproxy {
@@ -25,6 +26,29 @@ asio::awaitable<bool> BodyReader::Fill(std::string* reason) {
     co_return false;
   }
   co_return true;
+}
+
+bool BodyReader::Ready() const {
+  if (done_) return true;
+  switch (framing_.kind) {
+    case BodyFraming::kNone:
+      return true;
+    case BodyFraming::kContentLength:
+      return remaining_ == 0 || !buf_.empty();
+    case BodyFraming::kUntilClose:
+      return !buf_.empty();
+    case BodyFraming::kChunked: {
+      if (buf_.empty()) return false;
+      // Would the buffered bytes decode to data, the end or an error? (A
+      // trial on a copy of the decoder: called once per corked piece.)
+      ChunkedDecoder trial = decoder_;
+      std::string data;
+      size_t consumed = 0;
+      const auto st = trial.Decode(buf_, &consumed, &data);
+      return st != ChunkedDecoder::Status::kNeedMore || !data.empty();
+    }
+  }
+  return false;
 }
 
 asio::awaitable<BodyReader::Status> BodyReader::Next(std::string* out, std::string* reason) {
@@ -125,17 +149,39 @@ BodyWriter::BodyWriter(ByteStream& dst, OutFraming out, StreamReplacer* replacer
                        ContentEncoder* encoder)
     : dst_(dst), out_(out), replacer_(replacer), idle_(idle), encoder_(encoder) {}
 
-asio::awaitable<bool> BodyWriter::Send(std::string_view payload) {
-  if (payload.empty()) co_return true;
-  std::string_view bytes = payload;
-  if (out_ == OutFraming::kChunked) {
-    wire_.clear();
-    AppendChunk(payload, &wire_);
-    bytes = wire_;
+asio::awaitable<bool> BodyWriter::Emit(std::string_view bytes) {
+  wire_bytes_ += bytes.size();
+  if (corked_) {
+    gathered_.append(bytes);
+    if (gathered_.size() < kReadChunk) co_return true;
+    co_return co_await Uncork();
   }
   error_code ec;
   co_await dst_.WriteAll(bytes, idle_, ec);
-  wire_bytes_ += bytes.size();
+  co_return !ec;
+}
+
+asio::awaitable<bool> BodyWriter::Send(std::string_view payload) {
+  if (payload.empty()) co_return true;
+  if (out_ != OutFraming::kChunked) co_return co_await Emit(payload);
+  wire_.clear();
+  AppendChunk(payload, &wire_);
+  co_return co_await Emit(wire_);
+}
+
+void BodyWriter::Cork(std::string prefix) {
+  corked_ = true;
+  wire_bytes_ += prefix.size();
+  gathered_ = std::move(prefix);
+}
+
+asio::awaitable<bool> BodyWriter::Uncork() {
+  corked_ = false;
+  if (gathered_.empty()) co_return true;
+  error_code ec;
+  co_await dst_.WriteAll(gathered_, idle_, ec);
+  SecureWipe(gathered_);  // a request body's last piece may hold a substituted value
+  if (gathered_.capacity() > 4 * kReadChunk) std::string().swap(gathered_);
   co_return !ec;
 }
 
@@ -155,6 +201,10 @@ asio::awaitable<bool> BodyWriter::Write(std::string_view piece) {
 }
 
 asio::awaitable<bool> BodyWriter::Finish() {
+  // The last bytes (the replacer's hold-back, the encoder's trailer) and the
+  // chunked terminator go out in one write.
+  const bool was_corked = corked_;
+  if (!was_corked) Cork({});
   if (replacer_ != nullptr || encoder_ != nullptr) {
     scratch_.clear();
     if (replacer_ != nullptr) replacer_->Finish(&scratch_);
@@ -168,12 +218,11 @@ asio::awaitable<bool> BodyWriter::Finish() {
     if (!sent) co_return false;
   }
   if (out_ == OutFraming::kChunked) {
-    error_code ec;
-    co_await dst_.WriteAll(kLastChunk, idle_, ec);
-    wire_bytes_ += kLastChunk.size();
-    co_return !ec;
+    const bool sent = co_await Emit(kLastChunk);
+    if (!sent) co_return false;
   }
-  co_return true;
+  if (was_corked) co_return true;
+  co_return co_await Uncork();
 }
 
 }  // namespace osb::secretsproxy

@@ -27,6 +27,9 @@ class BodyReader {
   // Appends the next decoded bytes to *out. kDone = body complete (out may
   // still have received the final bytes). kError sets *reason.
   boost::asio::awaitable<Status> Next(std::string* out, std::string* reason);
+  // True when Next() will return without reading from the source (bytes
+  // already buffered make progress, or the body is complete).
+  bool Ready() const;
   uint64_t wire_bytes() const { return wire_bytes_; }
 
  private:
@@ -66,8 +69,21 @@ class BodyWriter {
   boost::asio::awaitable<bool> Finish();
   uint64_t wire_bytes() const { return wire_bytes_; }
 
+  // Write coalescing: while corked, framed output is gathered instead of
+  // written (starting with `prefix`, e.g. the message head), and Uncork()
+  // writes it all with one WriteAll (one TLS record, one system call for a
+  // small message). The caller corks only while it feeds bytes it already
+  // holds (never across a wait for more input, which would delay the head);
+  // past kReadChunk gathered bytes the writer uncorks itself (bounded memory
+  // whatever a decoder yields). Prefix bytes count in wire_bytes().
+  void Cork(std::string prefix);
+  boost::asio::awaitable<bool> Uncork();
+  bool corked() const { return corked_; }
+
  private:
   boost::asio::awaitable<bool> Send(std::string_view payload);
+  // Writes `bytes` now, or gathers them while corked.
+  boost::asio::awaitable<bool> Emit(std::string_view bytes);
   ByteStream& dst_;
   OutFraming out_;
   StreamReplacer* replacer_;
@@ -77,6 +93,8 @@ class BodyWriter {
   std::string encoded_;
   std::string wire_;
   uint64_t wire_bytes_ = 0;
+  bool corked_ = false;
+  std::string gathered_;
 };
 
 }  // namespace osb::secretsproxy

@@ -240,7 +240,9 @@ class Exchange {
   // Relays (each its own coroutine).
   asio::awaitable<StageResult> RelayRequestBody();
   asio::awaitable<bool> SendResponse();
-  asio::awaitable<bool> RelayResponseBody();
+  // `head`: the response head, written together with the body's first
+  // bytes when they are already buffered (empty: the head was sent).
+  asio::awaitable<bool> RelayResponseBody(std::string head);
   asio::awaitable<bool> Tunnel();
   // Writes the request's audit line and counts it, once.
   void Audit();
@@ -787,13 +789,21 @@ asio::awaitable<bool> Exchange::SendResponse() {
   ApplyPlanToFields(rplan_, rplan_.buffer_whole ? rbody_.size() : resp_framing_.length, &resp_.fields);
   std::string head = SerializeResponseHead(resp_, rplan_.buffer_whole ? rbody_.size() : 0);
   if (rplan_.buffer_whole) head += rbody_;
-  error_code ec;
-  co_await client_->WriteAll(head, limits_.idle_timeout, ec);
-  rec().bytes_down += head.size();
-  bool ok = !ec;
-  if (ok && !rplan_.buffer_whole && rplan_.out != OutFraming::kNone) {
-    const bool relayed = co_await RelayResponseBody();
+  const bool streamed = !rplan_.buffer_whole && rplan_.out != OutFraming::kNone;
+  bool ok = true;
+  if (streamed && rreader_->Ready()) {
+    // Body bytes came with the head: one write (one TLS record) for both.
+    const bool relayed = co_await RelayResponseBody(std::move(head));
     ok = relayed;
+  } else {
+    error_code ec;
+    co_await client_->WriteAll(head, limits_.idle_timeout, ec);
+    rec().bytes_down += head.size();
+    ok = !ec;
+    if (ok && streamed) {
+      const bool relayed = co_await RelayResponseBody({});
+      ok = relayed;
+    }
   }
   rec().forwarded = true;
   rec().status = resp_.status;
@@ -812,12 +822,20 @@ asio::awaitable<bool> Exchange::SendResponse() {
   co_return ok && !close_after_;
 }
 
-asio::awaitable<bool> Exchange::RelayResponseBody() {
+asio::awaitable<bool> Exchange::RelayResponseBody(std::string head) {
   BodyWriter writer(*client_, rplan_.out, scrubbing_ ? &*scrub_ : nullptr, limits_.idle_timeout);
+  // Gather the head and the body bytes already read; write them before the
+  // first wait for more (arrival times do not change, only write counts).
+  if (!head.empty()) writer.Cork(std::move(head));
   std::string piece;
   std::string decoded;
   bool ok = true;
   while (ok) {
+    if (writer.corked() && !rreader_->Ready()) {
+      const bool sent = co_await writer.Uncork();
+      ok = sent;
+      if (!ok) break;
+    }
     piece.clear();
     std::string err;
     auto s = co_await rreader_->Next(&piece, &err);
@@ -843,6 +861,11 @@ asio::awaitable<bool> Exchange::RelayResponseBody() {
   if (ok) {
     const bool finished = co_await writer.Finish();
     ok = finished;
+  }
+  if (writer.corked()) {
+    // Also after a bad body: the head and the valid bytes, then the cut.
+    const bool sent = co_await writer.Uncork();
+    ok = ok && sent;
   }
   rec().bytes_down += writer.wire_bytes();
   co_return ok;

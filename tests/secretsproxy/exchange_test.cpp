@@ -12,6 +12,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
 #include <fstream>
@@ -33,6 +35,7 @@ const std::string kValue = "s3cr3t-VALUE-42";
 const std::string kOtherToken = "osb_sealed_fedcba9876543210fedcba9876543210";
 const std::string kOtherValue = "other-host-only-value";
 constexpr Millis kWait{3000};
+using Clock = std::chrono::steady_clock;
 
 // ------------------------------------------------------------ HTTP helpers
 
@@ -960,6 +963,106 @@ TEST_F(ExchangeTest, PlainBodiesOverTheBudgetGet503) {
   EXPECT_EQ(lines[0]["status"], 503);
   EXPECT_EQ(lines[1]["status"], 200);
   EXPECT_EQ(sessions_.Lookup("10.0.0.2")->buffered_body_bytes().load(), 0u);
+}
+
+// Counts the proxy's writes toward the client (write coalescing).
+class CountingStream final : public ByteStream {
+ public:
+  explicit CountingStream(std::shared_ptr<MemoryStream> inner) : inner_(std::move(inner)) {}
+  asio::awaitable<size_t> ReadSome(char* data, size_t size, Millis timeout, error_code& ec) override {
+    co_return co_await inner_->ReadSome(data, size, timeout, ec);
+  }
+  asio::awaitable<void> WriteAll(std::string_view data, Millis timeout, error_code& ec) override {
+    ++writes;
+    co_await inner_->WriteAll(data, timeout, ec);
+  }
+  asio::awaitable<void> GracefulClose() override { co_await inner_->GracefulClose(); }
+  void Close() override { inner_->Close(); }
+  asio::any_io_executor get_executor() override { return inner_->get_executor(); }
+  int writes = 0;
+
+ private:
+  void CancelIo() override {}
+  std::shared_ptr<MemoryStream> inner_;
+};
+
+// A streamed response whose body came with its head reaches the client in
+// one write (one TLS record), head, scrubbed body and chunked terminator
+// together; and a head whose body is not there yet is never held back for it.
+TEST_F(ExchangeTest, StreamedResponseHeadAndBufferedBodyGoOutInOneWrite) {
+  const std::string leak = "you sent " + kValue + " ok";
+  for (int framing = 0; framing < 3; ++framing) {
+    responder_ = [&, framing](const Message&) -> std::string {
+      switch (framing) {
+        case 0: return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                       Chunked({leak.substr(0, 12), leak.substr(12)});
+        case 1: return Response(200, leak + std::string(1200, 'z'));  // above body_buffer_limit: streamed
+        default: return "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + leak;  // until close
+      }
+    };
+    auto [client_end, proxy_end] = MakeMemoryStreamPair(io_.get_executor());
+    auto counting = std::make_shared<CountingStream>(proxy_end);
+    asio::co_spawn(io_, ServeHttp(Env(), counting, Tls()), asio::detached);
+    std::vector<Message> got;
+    std::string raw;
+    asio::co_spawn(io_, ClientScript(client_end, Get("/"), 1, std::string::npos, &got, &raw), asio::detached);
+    io_.restart();
+    io_.run();
+    client_bytes_ += raw;
+    ASSERT_EQ(got.size(), 1u);
+    ASSERT_TRUE(got[0].ok) << framing;
+    EXPECT_EQ(got[0].body.substr(0, 9 + kToken.size()), "you sent " + kToken) << framing;
+    if (framing == 2) {
+      // Until close: the end of the body is the upstream's EOF, read later
+      // (the scrubber's held-back tail may follow in a second write).
+      EXPECT_LE(counting->writes, 2) << framing;
+    } else {
+      EXPECT_EQ(counting->writes, 1) << framing;
+    }
+  }
+  // The body arrives only after the client has seen the head: the head
+  // went out alone, at once.
+  auto head_seen = std::make_shared<asio::steady_timer>(io_, Clock::time_point::max());
+  bool body_before_head = false;
+  const std::string late_head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string late_body = Chunked({"late body"});
+  dialer_.serve = [&, head_seen](std::shared_ptr<MemoryStream> st) -> asio::awaitable<void> {
+    std::string buf;
+    const Message m = co_await ReadMessage(*st, buf, true);
+    EXPECT_TRUE(m.ok);
+    error_code ec;
+    co_await st->WriteAll(late_head, kWait, ec);
+    head_seen->expires_after(kWait);  // woken (cancelled) by the client
+    error_code wait_ec;
+    co_await head_seen->async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
+    body_before_head = wait_ec != asio::error::operation_aborted;
+    co_await st->WriteAll(late_body, kWait, ec);
+    st->ShutdownSend();
+    co_await ReadToEnd(*st);
+    st->Close();
+  };
+  std::string seen;
+  RunConnection(Tls(), [&, head_seen](std::shared_ptr<MemoryStream> c) -> asio::awaitable<void> {
+    error_code ec;
+    const std::string request = Get("/");
+    co_await c->WriteAll(request, kWait, ec);
+    std::string tmp(4096, '\0');
+    while (seen.find("\r\n\r\n") == std::string::npos) {
+      const size_t n = co_await c->ReadSome(tmp.data(), tmp.size(), kWait, ec);
+      if (n == 0) break;
+      seen.append(tmp.data(), n);
+    }
+    head_seen->cancel();
+    while (seen.find("late body") == std::string::npos || seen.find("\r\n0\r\n\r\n") == std::string::npos) {
+      const size_t n = co_await c->ReadSome(tmp.data(), tmp.size(), kWait, ec);
+      if (n == 0) break;
+      seen.append(tmp.data(), n);
+    }
+    c->Close();
+  });
+  client_bytes_ += seen;
+  EXPECT_FALSE(body_before_head) << "the proxy held the head until body bytes arrived";
+  EXPECT_NE(seen.find("late body"), std::string::npos);
 }
 
 TEST_F(ExchangeTest, MemoryStreamPairBasics) {
