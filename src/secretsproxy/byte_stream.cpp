@@ -212,13 +212,13 @@ asio::awaitable<void> TlsStream::Serve(int ssl_error, char* scratch, size_t size
   // the rest the socket holds (a record of up to 16 KiB) in one more
   // non-blocking read, not many small ones. Synchronous, so one buffer per
   // thread serves every stream. Errors and EOF show on the next read.
-  while (!ec && n == size && size < kBulkRead) {
+  if (!ec && n == size && size < kBulkRead) {
     thread_local std::unique_ptr<char[]> bulk(new char[kBulkRead]);
     error_code more;
     n = sock_.read_some(asio::buffer(bulk.get(), kBulkRead), more);  // the socket is non-blocking
-    if (more || n == 0) break;
-    if (BIO_write(rbio_, bulk.get(), static_cast<int>(n)) != static_cast<int>(n)) ec = asio::error::no_memory;
-    size = kBulkRead;  // loop again only if this read filled the bulk buffer
+    if (!more && n > 0 && BIO_write(rbio_, bulk.get(), static_cast<int>(n)) != static_cast<int>(n)) {
+      ec = asio::error::no_memory;
+    }
   }
   // A peer that closes inside a record: eof, as from OpenSSL on a socket.
 }
