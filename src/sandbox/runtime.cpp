@@ -264,7 +264,16 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   if (!spec.imageRootfs.empty()) {
     // Before the init exists: its mount namespace is a copy of ours.
     sb->imageRoot = true;
-    if (auto s = MountImageRoot(spec.imageRootfs, im.config.diskDir, sb->runDir, spec.diskMB, sb->info.hostIdBase);
+    std::function<Status(int)> fillUpper;
+    if (spec.restoreFd >= 0) {
+      fillUpper = [&](int upperFd) -> Status {
+        auto restored = RestoreUpperDir(upperFd, sb->info.hostIdBase, spec.restoreFd);
+        if (!restored) return restored.error();
+        return {};
+      };
+    }
+    if (auto s = MountImageRoot(spec.imageRootfs, im.config.diskDir, sb->runDir, spec.diskMB, sb->info.hostIdBase,
+                                fillUpper);
         !s)
       return fail(s.error());
   }
@@ -312,6 +321,12 @@ Result<SandboxInfo> SandboxRuntime::Create(const SandboxSpec& spec) {
   if (auto s = InstallRules(sb->names, sb->lease, spec.network); !s) return fail(initErrorOr(s.error()));
 
   if (auto s = AwaitReady(sb->controlFd, sb->pidfd); !s) return fail(s.error());
+  if (spec.restoreFd >= 0) {
+    // The scratch roots (the upper dir, if any, was filled above).
+    auto restored = sandbox::RestoreState(im.config.initBinary, sb->initPid, spec.restoreFd, sb->cgroup.Dirs(),
+                                          /*upperDone=*/sb->imageRoot);
+    if (!restored) return fail(restored.error());
+  }
   if (im.config.dns) {
     if (auto s = im.config.dns->SetSandbox(sb->info.sandboxAddress, sb->info.hostAddress, spec.dnsAllowlist); !s)
       return fail(s.error());
