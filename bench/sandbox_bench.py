@@ -366,7 +366,7 @@ def main():
                           f"| image sandbox: saving that checkpoint | {img_save_ms:.0f} ms | |\n")
         md = f"""# Sandbox latency (REST -> control plane -> gRPC -> worker -> runtime)
 
-Measured by `python3 bench/sandbox_bench.py --osb build-bench/osb --out bench/results` (part of `make bench`), {args.build_label}, root, one in-process worker, {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}.
+Measured by `python3 bench/sandbox_bench.py --osb {args.osb} --out {args.out}` (part of `make bench`), {args.build_label}, root, one in-process worker, {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}.
 
 | measure | p50 | p99 |
 |---|---|---|
