@@ -17,6 +17,9 @@ Measures, in one run:
   * fork from a checkpoint holding 100 MiB of files (issue 14): a sandbox
     writes 100 x 1 MiB, is checkpointed, then --forks sandboxes are created
     from it one after another: POST {fromCheckpoint} -> first exec p50/p99;
+  * create -> first exec and the 100 MiB fork for a sandbox on an
+    imported busybox-static image (overlay + its own ext4 disk), imported
+    with `osb image import` into osb dev's worker store;
   * the same figures for bubblewrap (`bwrap`, Debian's bubblewrap) running
     the same command with the same kinds of namespaces, as the floor for a
     namespace sandbox: spawn -> `true` exits, 50 at once, an idle `sleep`'s
@@ -58,16 +61,39 @@ class Api:
         req = urllib.request.Request(self.url + path, method=method,
                                      data=json.dumps(body).encode() if body is not None else None,
                                      headers={"X-API-Key": self.key})
-        with urllib.request.urlopen(req, timeout=300) as r:
-            text = r.read()
-            return json.loads(text) if text else None
+        try:
+            with urllib.request.urlopen(req, timeout=300) as r:
+                text = r.read()
+                return json.loads(text) if text else None
+        except urllib.error.HTTPError as e:  # say why, not just the code
+            raise SystemExit(f"sandbox_bench: {method} {path}: {e.code} {e.read().decode(errors='replace')}")
 
 
-def create_then_exec(api):
+def create_then_exec(api, body=None):
     t0 = time.perf_counter()
-    sb = api.call("POST", "/api/sandboxes", {"timeout": 600})
+    sb = api.call("POST", "/api/sandboxes", dict({"timeout": 600}, **(body or {})))
     api.call("POST", f"/api/sandboxes/{sb['sandboxID']}/exec/run", {"cmd": "true"})
     return (time.perf_counter() - t0) * 1000, sb["sandboxID"]
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def import_busybox_image(osb, work):
+    """A busybox-static image (tests/support/make_image.py), imported into
+    osb dev's worker store as template "bench-busybox"; False when
+    busybox-static is missing."""
+    if not os.path.exists("/bin/busybox"):
+        return False
+    spec, tar = os.path.join(work, "img.json"), os.path.join(work, "img.tar")
+    with open(spec, "w") as f:
+        json.dump({"busybox": True, "layers": [[{"path": "data", "type": "dir"}]],
+                   "config": {"Env": ["PATH=/bin"]}}, f)
+    subprocess.run([sys.executable, os.path.join(ROOT, "tests/support/make_image.py"), spec, tar],
+                   check=True, capture_output=True)
+    subprocess.run([osb, "image", "import", tar, "--name", "bench-busybox", "--state-dir",
+                    os.path.join(work, "data", "worker")], check=True, capture_output=True)
+    return True
 
 
 BWRAP = ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
@@ -226,9 +252,38 @@ def main():
             seq_ms.append(ms)
             api.call("DELETE", f"/api/sandboxes/{sid}")
 
+        # The same through an imported image (overlay + its own ext4 disk).
+        img_ms, img_fork_ms, img_save_ms = [], [], 0.0
+        if import_busybox_image(args.osb, work):
+            image = {"templateID": "bench-busybox", "diskMB": 1024}
+            _, first = create_then_exec(api, image)  # the worker makes the blank 1 GiB disk template once
+            api.call("DELETE", f"/api/sandboxes/{first}")
+            for _ in range(args.n):
+                ms, sid = create_then_exec(api, image)
+                img_ms.append(ms)
+                api.call("DELETE", f"/api/sandboxes/{sid}")
+            # Fork an image sandbox from a checkpoint of 100 MiB in its upper dir.
+            src = api.call("POST", "/api/sandboxes", dict(image, timeout=600))["sandboxID"]
+            api.call("POST", f"/api/sandboxes/{src}/exec/run",
+                     {"cmd": "sh", "args": ["-c", "i=0; while test $i -lt 100; do head -c 1048576 /dev/urandom "
+                                            "> /data/f$i; i=$((i+1)); done"], "timeout": 300})
+            t0 = time.perf_counter()
+            ick = api.call("POST", f"/api/sandboxes/{src}/checkpoints", {})
+            img_save_ms = (time.perf_counter() - t0) * 1000
+            for _ in range(args.forks):
+                t0 = time.perf_counter()
+                sb = api.call("POST", "/api/sandboxes", {"fromCheckpoint": ick["checkpointID"]})
+                api.call("POST", f"/api/sandboxes/{sb['sandboxID']}/exec/run", {"cmd": "true"})
+                img_fork_ms.append((time.perf_counter() - t0) * 1000)
+                api.call("DELETE", f"/api/sandboxes/{sb['sandboxID']}")
+            api.call("DELETE", f"/api/sandboxes/{src}/checkpoints/{ick['checkpointID']}")
+            api.call("DELETE", f"/api/sandboxes/{src}")
+
         t0 = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(args.concurrent) as pool:
-            results = list(pool.map(lambda _: create_then_exec(api), range(args.concurrent)))
+            # 256 MB each: placement counts memory against the host's, and
+            # 50 x the default 512 MB does not fit a 24 GB machine.
+            results = list(pool.map(lambda _: create_then_exec(api, {"memoryMB": 256}), range(args.concurrent)))
         wall_s = time.perf_counter() - t0
         conc_ms = [ms for ms, _ in results]
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -278,6 +333,10 @@ def main():
             "checkpoint_100mib": {"save_ms": save_ms, "size_bytes": ck["sizeBytes"],
                                   "fork_to_first_exec_ms": {"p50": pct(fork_ms, 50), "p99": pct(fork_ms, 99),
                                                             "n": len(fork_ms)}},
+            "image": ({"create_to_first_exec_ms": {"p50": pct(img_ms, 50), "p99": pct(img_ms, 99), "n": len(img_ms)},
+                       "checkpoint_100mib_save_ms": img_save_ms,
+                       "fork_100mib_to_first_exec_ms": {"p50": pct(img_fork_ms, 50), "p99": pct(img_fork_ms, 99),
+                                                        "n": len(img_fork_ms)}} if img_ms else None),
             "bwrap": floor,
             "warm_exec_ms": {"p50": pct(warm_ms, 50), "p99": pct(warm_ms, 99), "n": len(warm_ms)},
             "ratio_create_to_warm_p50": pct(seq_ms, 50) / pct(warm_ms, 50),
@@ -298,16 +357,23 @@ def main():
             v = floor[key] if sub is None else floor[key][sub]
             return fmt.format(v)
 
+        image_rows = ""
+        if img_ms:
+            image_rows = (f"| create -> first exec, imported busybox image, 1 GiB disk (n={len(img_ms)}) | "
+                          f"{pct(img_ms, 50):.1f} ms | {pct(img_ms, 99):.1f} ms |\n"
+                          f"| image sandbox: fork from a checkpoint of 100 MiB -> first exec (n={len(img_fork_ms)}) | "
+                          f"{pct(img_fork_ms, 50):.0f} ms | {pct(img_fork_ms, 99):.0f} ms |\n"
+                          f"| image sandbox: saving that checkpoint | {img_save_ms:.0f} ms | |\n")
         md = f"""# Sandbox latency (REST -> control plane -> gRPC -> worker -> runtime)
 
-Measured by `python3 bench/sandbox_bench.py --osb build-bench/osb --out bench/results` (part of `make bench`), {args.build_label}, root, one in-process worker, {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}.
+Measured by `python3 bench/sandbox_bench.py --osb {args.osb} --out {args.out}` (part of `make bench`), {args.build_label}, root, one in-process worker, {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}.
 
 | measure | p50 | p99 |
 |---|---|---|
 | create -> first exec, sequential (n={len(seq_ms)}) | {pct(seq_ms, 50):.1f} ms | {pct(seq_ms, 99):.1f} ms |
-| baseline: warm exec in a running sandbox | {pct(warm_ms, 50):.1f} ms | {pct(warm_ms, 99):.1f} ms |
+{image_rows}| baseline: warm exec in a running sandbox | {pct(warm_ms, 50):.1f} ms | {pct(warm_ms, 99):.1f} ms |
 | ratio create->first exec / warm exec (p50) | {summary['ratio_create_to_warm_p50']:.1f}x | |
-| {c['sandboxes']} concurrent creates: per-sandbox create -> first exec | {c['create_to_first_exec_ms_p50']:.0f} ms | {c['create_to_first_exec_ms_p99']:.0f} ms |
+| {c['sandboxes']} concurrent creates (memoryMB 256): per-sandbox create -> first exec | {c['create_to_first_exec_ms_p50']:.0f} ms | {c['create_to_first_exec_ms_p99']:.0f} ms |
 | {c['sandboxes']} concurrent creates: all running after | {c['wall_s']:.2f} s | |
 
 Target create -> first exec p50 <= 50 ms: {'met' if summary['met'] else '**not met**'}.
@@ -332,6 +398,10 @@ OpenSandbox costs beyond it is that.
             f.write(md)
         print(md)
         return 0
+    except BaseException:
+        shutil.copy(os.path.join(work, "dev.log"), os.path.join(tempfile.gettempdir(), "sandbox_bench_dev.log"))
+        print(f"sandbox_bench: osb dev's log kept in {tempfile.gettempdir()}/sandbox_bench_dev.log", file=sys.stderr)
+        raise
     finally:
         os.killpg(dev.pid, signal.SIGTERM)
         try:

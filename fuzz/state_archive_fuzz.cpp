@@ -1,7 +1,8 @@
 // Fuzzes the checkpoint archive decoder (src/sandbox/state_archive.h): any
 // byte string is accepted or refused with an error, never a crash; every
 // entry handed to the sink has a valid relative path, a mode without
-// setuid/setgid, inside ids, and extents in order within the file's size.
+// setuid/setgid, inside ids, and extents in order within the file's size;
+// whiteouts and opaque dirs only in the overlay upper dir's root.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -21,6 +22,7 @@ class CheckingSink final : public ArchiveSink {
         p.find("/./") != std::string::npos || e.path.find('\0') != std::string::npos)
       std::abort();
     if ((e.mode & ~01777u) != 0 || e.uid >= 65536 || e.gid >= 65536) std::abort();
+    if (e.root > kUpperRoot || ((e.type == 'W' || e.type == 'O') && e.root != kUpperRoot)) std::abort();
     size_ = e.size;
     next_ = 0;
     return {};
@@ -48,6 +50,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         pos += take;
         return static_cast<ssize_t>(take);
       },
-      sink, {1 << 20, 1000});
+      sink, {1 << 20, 1000, 1 << 20});
   return 0;
 }

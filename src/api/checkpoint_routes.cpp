@@ -24,6 +24,8 @@ json CheckpointJson(const CheckpointView& c) {
           {"timeoutSec", c.timeout_sec},
           {"egressAllowlist", c.egress_allowlist},
           {"envNames", c.env_names},
+          {"templateDigest", c.template_digest.empty() ? json(nullptr) : json(c.template_digest)},
+          {"diskMB", c.disk_mb},
           {"sizeBytes", c.size_bytes},
           {"createdAt", c.created_at}};
 }

@@ -34,6 +34,7 @@ class GrpcWorkerClient final : public WorkerClient {
     cfg->set_memory_mb(spec.memory_mb);
     cfg->set_timeout_sec(spec.timeout_sec);
     cfg->set_disk_mb(spec.disk_mb);
+    cfg->set_template_digest(spec.template_digest);
     for (const auto& h : spec.egress_allowlist) cfg->add_egress_allowlist(h);
     for (const auto& [k, v] : spec.envs) (*cfg->mutable_envs())[k] = v;
     req.set_from_checkpoint(spec.from_checkpoint);
@@ -118,7 +119,7 @@ class GrpcWorkerClient final : public WorkerClient {
     auto ctx = Context(deadline);
     const grpc::Status st = stub_->CheckpointSandbox(ctx.get(), req, &resp);
     if (!st.ok()) return FromStatus(st);
-    return CheckpointSaved{resp.size_bytes(), resp.entries()};
+    return CheckpointSaved{resp.size_bytes(), resp.entries(), resp.template_digest(), resp.disk_mb()};
   }
 
   Status DeleteCheckpoint(const std::string& checkpoint_id, Deadline deadline) override {

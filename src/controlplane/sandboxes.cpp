@@ -80,9 +80,22 @@ std::string CheckpointConfigJson(const SandboxView& v) {
       .dump();
 }
 
+// The image an image sandbox's checkpoint was saved over ("" for base).
+std::string CheckpointImageDigest(const store::CheckpointRow& c) {
+  const json j = json::parse(c.config, nullptr, false);
+  return j.is_object() ? j.value("templateDigest", "") : "";
+}
+
+int CheckpointDiskMb(const store::CheckpointRow& c) {
+  const json j = json::parse(c.config, nullptr, false);
+  return j.is_object() ? j.value("diskMB", 0) : 0;
+}
+
 void MergeCheckpointConfig(const store::CheckpointRow& c, SandboxRequest& r) {
   const json j = json::parse(c.config, nullptr, false);
   if (!j.is_object()) return;
+  // An image sandbox's disk: a fork gets the same size unless it asks.
+  if (!r.disk_mb && j.value("diskMB", 0) > 0) r.disk_mb = j.value("diskMB", 0);
   if (!r.project && c.project_id) r.project = *c.project_id;
   if (!r.template_id) r.template_id = j.value("templateID", "");
   if (!r.cpu_count) r.cpu_count = j.value("cpuCount", 1);
@@ -112,6 +125,8 @@ CheckpointView CheckpointViewFromRow(const store::CheckpointRow& c) {
     v.egress_allowlist = j.value("egressAllowlist", std::vector<std::string>{});
     if (j.contains("envs") && j["envs"].is_object())
       for (const auto& [k, val] : j["envs"].items()) v.env_names.push_back(k);
+    v.template_digest = j.value("templateDigest", "");
+    v.disk_mb = j.value("diskMB", 0);
   }
   return v;
 }
@@ -189,7 +204,10 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
   spec.egress_allowlist = v.egress_allowlist;
   spec.envs = resolved->envs;
   spec.secrets = std::move(resolved->secrets);
-  if (checkpoint) spec.from_checkpoint = checkpoint->id;
+  if (checkpoint) {
+    spec.from_checkpoint = checkpoint->id;
+    spec.template_digest = CheckpointImageDigest(*checkpoint);  // the image its files were saved over
+  }
   const size_t n_secrets = spec.secrets.size();
   auto started = placed->client->Create(spec, After(checkpoint ? limits_.checkpoint_deadline : limits_.create_deadline));
   spec.secrets.clear();  // PlainSecret wipes its value
@@ -531,8 +549,15 @@ Result<store::CheckpointRow> SandboxService::SaveCheckpoint(const std::string& o
     err.message = "worker could not save the checkpoint: " + err.message;
     return err;
   }
+  // An image sandbox's checkpoint pins its image (by digest: the template
+  // name may be re-imported) and records its disk.
+  json config = json::parse(CheckpointConfigJson(ViewFromRow(row)));
+  if (!saved->template_digest.empty()) {
+    config["templateDigest"] = saved->template_digest;
+    config["diskMB"] = saved->disk_mb;
+  }
   store::CheckpointRow c{id,   org_id, row.id, row.project_id, row.worker_id,
-                         kind, CheckpointConfigJson(ViewFromRow(row)), saved->size_bytes,
+                         kind, config.dump(), saved->size_bytes,
                          store::NowRfc3339()};
   if (Status st = store_.InsertCheckpoint(c); !st) {
     (void)(*client)->DeleteCheckpoint(id, After(limits_.call_deadline));
@@ -681,6 +706,9 @@ Result<SandboxView> SandboxService::Wake(const std::string& org_id, const std::s
   spec.envs = resolved->envs;
   spec.secrets = std::move(resolved->secrets);
   spec.from_checkpoint = c->id;
+  // An image sandbox wakes over the same image, with the same disk.
+  spec.template_digest = CheckpointImageDigest(*c);
+  spec.disk_mb = CheckpointDiskMb(*c) > 0 ? CheckpointDiskMb(*c) : v.disk_mb;
   auto started = (*client)->Create(spec, After(limits_.checkpoint_deadline));
   spec.secrets.clear();
   if (!started) return back(started.error());

@@ -76,6 +76,9 @@ struct CheckpointView {
   int timeout_sec = 0;
   std::vector<std::string> egress_allowlist;
   std::vector<std::string> env_names;
+  // An image sandbox's checkpoint: the image and disk a restore uses.
+  std::string template_digest;
+  int disk_mb = 0;
   int64_t size_bytes = 0;
   std::string created_at;
 };

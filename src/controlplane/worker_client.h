@@ -38,6 +38,9 @@ struct SandboxSpec {
   int cpu_count = 0;
   int memory_mb = 0;
   int disk_mb = 0;  // 0 = the worker's default
+  // An imported image by its config digest (a checkpoint's restore pins the
+  // image its files were saved over); "" = resolve template_id on the worker.
+  std::string template_digest;
   int timeout_sec = 0;
   std::vector<std::string> egress_allowlist;
   std::map<std::string, std::string> envs;
@@ -49,6 +52,8 @@ struct SandboxSpec {
 struct CheckpointSaved {
   int64_t size_bytes = 0;
   int64_t entries = 0;
+  std::string template_digest;  // an image sandbox's image ("" for base)
+  int disk_mb = 0;              // and its disk
 };
 
 struct StartedSandbox {

@@ -212,7 +212,7 @@ Status MountWithIdmap(const std::string& src, const std::string& dst, int userns
 std::string UpperDirOf(const std::string& sbRunDir) { return sbRunDir + "/disk/upper"; }
 
 Status MountImageRoot(const std::string& imageRootfs, const std::string& diskDir, const std::string& sbRunDir,
-                      uint64_t diskMB, uint32_t hostIdBase) {
+                      uint64_t diskMB, uint32_t hostIdBase, const std::function<Status(int upperFd)>& fillUpper) {
   const std::string disk = sbRunDir + "/disk", lower = sbRunDir + "/lower", root = sbRunDir + "/root";
   auto fail = [&](Error e) -> Status {
     UnmountImageRoot(sbRunDir);
@@ -235,12 +235,20 @@ Status MountImageRoot(const std::string& imageRootfs, const std::string& diskDir
     if (mkdir(p.c_str(), 0755) != 0) return fail(Fail("mkdir " + p));
     if (chown(p.c_str(), hostIdBase, hostIdBase) != 0) return fail(Fail("chown " + p));
   }
+  if (fillUpper) {
+    int upperFd = open((disk + "/upper").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (upperFd < 0) return fail(Fail("open " + disk + "/upper"));
+    auto filled = fillUpper(upperFd);
+    close(upperFd);
+    if (!filled) return fail(filled.error());
+  }
   auto userns = MappingUserns(hostIdBase);
   if (!userns) return fail(userns.error());
   auto idmapped = MountWithIdmap(imageRootfs, lower, *userns);
   close(*userns);
   if (!idmapped) return fail(idmapped.error());
-  const std::string opts = "lowerdir=" + lower + ",upperdir=" + disk + "/upper,workdir=" + disk + "/work";
+  const std::string opts = "lowerdir=" + lower + ",upperdir=" + disk + "/upper,workdir=" + disk +
+                           "/work,redirect_dir=off,index=off,metacopy=off";
   if (mount("overlay", root.c_str(), "overlay", MS_NOSUID | MS_NODEV, opts.c_str()) != 0)
     return fail(Fail("mount overlay on " + root));
   // The overlay holds its own reference to the lower layer.

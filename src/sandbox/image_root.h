@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "common/result.h"
@@ -31,8 +32,15 @@
 namespace osb::sandbox {
 
 // Mounts disk + overlay as above. On error, whatever was mounted is undone.
+// `fillUpper`, if set, is called with the fd of the new, empty upper dir
+// after the disk is mounted and before the overlay is (a checkpoint
+// restore: overlayfs does not support changes under a mounted upper dir).
+// The overlay is mounted with redirect_dir, index and metacopy off, so the
+// upper dir is self-describing: files, dirs, links, whiteouts and opaque
+// markers (what a checkpoint saves), nothing pointing into the lower layer.
 Status MountImageRoot(const std::string& imageRootfs, const std::string& diskDir, const std::string& sbRunDir,
-                      uint64_t diskMB, uint32_t hostIdBase);
+                      uint64_t diskMB, uint32_t hostIdBase,
+                      const std::function<Status(int upperFd)>& fillUpper = {});
 
 // Detaches <sbRunDir>/root and <sbRunDir>/disk (the loop device frees
 // itself) and removes the dirs. Safe to call when nothing is mounted.

@@ -122,9 +122,14 @@ class SandboxRuntime {
   // Checkpoints (runtime_state.cpp). CaptureState writes the sandbox's
   // writable file-system state (state_archive.h) to outFd, with its
   // processes frozen meanwhile on cgroup v2 (a consistent snapshot) and
-  // thawed after; process memory is not saved. RestoreState fills a
-  // sandbox's writable roots from such an archive (call it right after
-  // Create, before the first Exec). kNotFound, kTooLarge, kDataLoss.
+  // thawed after; process memory is not saved. For an image sandbox that
+  // is its overlay upper dir (with whiteouts and opaque dirs, read by the
+  // worker on the host without following anything) and its scratch roots.
+  // RestoreState fills a sandbox's scratch roots from such an archive (call
+  // it right after Create, before the first Exec); an archive of an image
+  // sandbox is refused there (kFailedPrecondition): restore it through
+  // SandboxSpec.restoreFd, which fills the upper dir before the overlay is
+  // mounted. kNotFound, kTooLarge, kDataLoss.
   Result<StateStats> CaptureState(const std::string& id, int outFd);
   Result<StateStats> RestoreState(const std::string& id, int inFd);
   // Moves the sandbox's deadline (when the runtime kills it) to

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "sandbox/image_root.h"
 #include "sandbox/runtime.h"
 #include "sandbox/runtime_internal.h"
 #include "sandbox/sandbox_meta.h"
@@ -72,17 +73,25 @@ class Freeze {
 Result<StateStats> SandboxRuntime::CaptureState(const std::string& id, int outFd) {
   auto sb = Find(*impl_, id);
   if (!sb) return sb.error();
-  // An image sandbox's writable state is its overlay upper dir
-  // (WritableDir), which the state archive does not carry yet: refuse
-  // rather than save a checkpoint that silently misses its files.
-  if ((*sb)->imageRoot) {
-    return MakeError(ErrorCode::kFailedPrecondition,
-                     "sandbox " + id + ": checkpoints of sandboxes on an imported image are not supported yet "
-                     "(only the base template)");
-  }
   std::lock_guard control((*sb)->controlMu);  // no Exec starts while the state is read
   Freeze frozen((*sb)->cgroup);
-  return sandbox::CaptureState(impl_->config.initBinary, (*sb)->initPid, outFd);
+  if (!(*sb)->imageRoot) return sandbox::CaptureState(impl_->config.initBinary, (*sb)->initPid, outFd);
+  // An image sandbox: its overlay upper dir first, walked by us on the host
+  // (see CaptureUpperDir for why that is safe), then its scratch roots by
+  // the helper inside, appended.
+  const std::string upper = UpperDirOf((*sb)->runDir);
+  int upperFd = open(upper.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (upperFd < 0) return MakeError(ErrorCode::kInternal, "sandbox " + id + ": cannot open its upper dir: " +
+                                                              std::strerror(errno));
+  auto upperStats = CaptureUpperDir(upperFd, (*sb)->info.hostIdBase, outFd);
+  close(upperFd);
+  if (!upperStats) return upperStats.error();
+  auto rootStats = sandbox::CaptureState(impl_->config.initBinary, (*sb)->initPid, outFd, /*append=*/true);
+  if (!rootStats) return rootStats.error();
+  rootStats->entries += upperStats->entries;
+  rootStats->dataBytes += upperStats->dataBytes;
+  rootStats->skipped += upperStats->skipped;
+  return rootStats;
 }
 
 Result<StateStats> SandboxRuntime::RestoreState(const std::string& id, int inFd) {

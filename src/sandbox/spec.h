@@ -60,6 +60,14 @@ struct SandboxSpec {
   // Egress allowlist consulted by the DNS responder (exact or "*.suffix").
   std::vector<std::string> dnsAllowlist;
   NetworkSpec network;
+  // A checkpoint (state archive, state_archive.h) to restore, read from its
+  // current offset; -1 = none. Create restores it before it returns (so
+  // before any process runs): an image sandbox's overlay upper dir before
+  // the overlay is mounted, the scratch roots once the init is ready. An
+  // image sandbox's checkpoint needs the same imageRootfs (its whiteouts
+  // and copies are relative to that image). Not owned; not validated by
+  // Validate (kDataLoss / kTooLarge / kFailedPrecondition from Create).
+  int restoreFd = -1;
 };
 
 struct ExecRequest {

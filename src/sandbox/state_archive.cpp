@@ -5,6 +5,8 @@
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <sched.h>
 #include <spawn.h>
 #include <sys/prctl.h>
@@ -26,6 +28,9 @@ constexpr size_t kChunk = 1 << 16;
 constexpr uint32_t kIdsPerNs = 65536;
 constexpr uint32_t kOverflowId = 65534;
 constexpr uint32_t kModeMask = 01777;  // permission bits + sticky; never setuid/setgid
+constexpr size_t kArchiveRoots = kUpperRoot + 1;
+// overlayfs (mounted by host root, so trusted.*): "y" on an opaque dir.
+constexpr char kOpaqueXattr[] = "trusted.overlay.opaque";
 
 Error Internal(const std::string& what, const std::string& path) {
   return MakeError(ErrorCode::kInternal, "state: " + what + " " + path + ": " + std::strerror(errno));
@@ -271,8 +276,16 @@ struct Capture {
           ++stats.skipped;
           continue;
         }
-        if (auto s = Header('D', root, path, cst); !s) return s;
+        // An opaque dir of the overlay's upper dir hides the image's dir of
+        // that name: its marker is the one xattr the overlay needs back.
+        char opaque = 0;
+        if (root == kUpperRoot && fgetxattr(child.fd, kOpaqueXattr, &opaque, 1) != 1) opaque = 0;
+        if (auto s = Header(opaque == 'y' ? 'O' : 'D', root, path, cst); !s) return s;
         if (auto s = Dir(child.fd, root, path, depth + 1); !s) return s;
+      } else if (root == kUpperRoot && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
+        // An overlay whiteout: an image file the sandbox deleted.
+        if (auto s = Header('W', root, path, st); !s) return s;
+        if (auto s = w.Flush(); !s) return s;
       } else {
         ++stats.skipped;  // fifo, socket, device
       }
@@ -323,11 +336,26 @@ class Reader {
 // Restores into the sandbox: every step relative to a root's fd.
 class RestoreSink final : public ArchiveSink {
  public:
-  RestoreSink(std::vector<Fd> roots, uint32_t idBase) : roots_(std::move(roots)), idBase_(idBase) {}
+  // roots_[i] is the fd of archive root i; an entry of a root without an
+  // fd is skipped (restored by the other side: the upper dir by the worker
+  // before the overlay is mounted, the scratch roots by the helper), or
+  // refused when `refuseMissing`.
+  RestoreSink(std::vector<Fd> roots, uint32_t idBase, bool refuseMissing)
+      : roots_(std::move(roots)), idBase_(idBase), refuseMissing_(refuseMissing) {}
 
   Status Begin(const ArchiveEntry& e) override {
     file_ = Fd();
+    skipping_ = false;
     if (e.root >= roots_.size()) return MakeError(ErrorCode::kDataLoss, "state archive: unknown root");
+    if (!roots_[e.root]) {
+      if (e.root == kUpperRoot && refuseMissing_)
+        return MakeError(ErrorCode::kFailedPrecondition,
+                         "checkpoint: it holds an image sandbox's files; restore it into a sandbox on the same "
+                         "image, when it is created");
+      skipping_ = true;
+      return {};
+    }
+    root_ = e.root;
     const int rootfd = roots_[e.root].fd;
     const auto slash = e.path.rfind('/');
     const std::string name = slash == std::string::npos ? e.path : e.path.substr(slash + 1);
@@ -343,7 +371,7 @@ class RestoreSink final : public ArchiveSink {
     path_ = e.path;
     const uid_t uid = idBase_ + e.uid;
     const gid_t gid = idBase_ + e.gid;
-    if (e.type == 'D') {
+    if (e.type == 'D' || e.type == 'O') {
       if (mkdirat(parent, name.c_str(), 0700) != 0) {
         if (errno != EEXIST) return Internal("mkdir", e.path);
         // Something else of that name (a planted symlink): replace it.
@@ -357,11 +385,17 @@ class RestoreSink final : public ArchiveSink {
       Fd d(openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!d) return Internal("open", e.path);
       if (fchown(d.fd, uid, gid) != 0 || fchmod(d.fd, e.mode) != 0) return Internal("chown", e.path);
+      if (e.type == 'O' && fsetxattr(d.fd, kOpaqueXattr, "y", 1, 0) != 0) return Fail("mark opaque");
       return {};
     }
     // A non-directory of that name is replaced, never written through.
     if (unlinkat(parent, name.c_str(), 0) != 0 && errno != ENOENT) return Internal("replace", e.path);
     const timespec times[2] = {{e.mtime, 0}, {e.mtime, 0}};
+    if (e.type == 'W') {  // the overlay's whiteout: char 0:0, nothing else
+      if (mknodat(parent, name.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) return Fail("whiteout");
+      if (fchownat(parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return Internal("chown", e.path);
+      return {};
+    }
     if (e.type == 'L') {
       if (symlinkat(e.target.c_str(), parent, name.c_str()) != 0) return Internal("symlink", e.path);
       if (fchownat(parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return Internal("chown", e.path);
@@ -378,6 +412,7 @@ class RestoreSink final : public ArchiveSink {
   }
 
   Status Data(uint64_t offset, std::string_view bytes) override {
+    if (skipping_) return {};
     size_t done = 0;
     while (done < bytes.size()) {
       ssize_t n = pwrite(file_.fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
@@ -400,12 +435,17 @@ class RestoreSink final : public ArchiveSink {
  private:
   Status Fail(const char* what) {
     if (errno == ENOSPC || errno == EFBIG || errno == EDQUOT)
-      return MakeError(ErrorCode::kTooLarge,
-                       "checkpoint: its files do not fit in this sandbox's scratch space (memoryMB / 2)");
+      return MakeError(ErrorCode::kTooLarge, root_ == kUpperRoot
+                                                 ? "checkpoint: its files do not fit in this sandbox's disk (diskMB)"
+                                                 : "checkpoint: its files do not fit in this sandbox's scratch "
+                                                   "space (memoryMB / 2)");
     return Internal(what, path_);
   }
   std::vector<Fd> roots_;
   uint32_t idBase_;
+  bool refuseMissing_;
+  bool skipping_ = false;
+  uint8_t root_ = 0;
   Fd file_;
   std::string path_;
   int64_t mtime_ = 0;
@@ -428,7 +468,8 @@ Result<StateStats> DecodeStateArchive(const std::function<ssize_t(void*, size_t)
   char magic[sizeof kMagic];
   if (auto s = r.Fill(magic, sizeof magic); !s) return s.error();
   if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) return r.Bad("not a state archive");
-  const size_t nroots = WritableRoots().size();
+  const size_t nroots = kArchiveRoots;
+  uint64_t upperData = 0;
   std::string buf;
   for (;;) {
     auto type = r.Le<uint8_t>();
@@ -436,12 +477,15 @@ Result<StateStats> DecodeStateArchive(const std::function<ssize_t(void*, size_t)
     if (*type == 'E') return stats;
     ArchiveEntry e;
     e.type = static_cast<char>(*type);
-    if (e.type != 'D' && e.type != 'F' && e.type != 'L') return r.Bad("unknown record type");
+    if (e.type != 'D' && e.type != 'F' && e.type != 'L' && e.type != 'W' && e.type != 'O')
+      return r.Bad("unknown record type");
     if (++stats.entries > limits.maxEntries) return MakeError(ErrorCode::kTooLarge, "state archive: too many entries");
     auto root = r.Le<uint8_t>();
     if (!root) return root.error();
     if (*root >= nroots) return r.Bad("unknown root");
     e.root = *root;
+    // Whiteouts and opaque dirs exist only in an overlay's upper dir.
+    if ((e.type == 'W' || e.type == 'O') && e.root != kUpperRoot) return r.Bad("whiteout outside the upper dir");
     auto plen = r.Le<uint16_t>();
     if (!plen) return plen.error();
     auto path = r.Str(*plen);
@@ -483,8 +527,13 @@ Result<StateStats> DecodeStateArchive(const std::function<ssize_t(void*, size_t)
         if (*off < next || *len == 0 || *len > e.size || *off > e.size - *len) return r.Bad("invalid extent");
         next = *off + *len;
         stats.dataBytes += *len;
-        if (stats.dataBytes > limits.maxDataBytes)
+        if (e.root == kUpperRoot) {
+          upperData += *len;
+          if (upperData > limits.maxUpperDataBytes)
+            return MakeError(ErrorCode::kTooLarge, "state archive: more data than the sandbox's disk (diskMB)");
+        } else if (stats.dataBytes - upperData > limits.maxDataBytes) {
           return MakeError(ErrorCode::kTooLarge, "state archive: more data than the sandbox's budget");
+        }
         uint64_t done = 0;
         while (done < *len) {
           const size_t n = static_cast<size_t>(std::min<uint64_t>(*len - done, kChunk));
@@ -502,9 +551,9 @@ Result<StateStats> DecodeStateArchive(const std::function<ssize_t(void*, size_t)
   }
 }
 
-Result<StateStats> CaptureStateAt(int rootFd, int outFd, StateLimits limits) {
+Result<StateStats> CaptureStateAt(int rootFd, int outFd, StateLimits limits, bool withMagic) {
   Capture c{Writer(outFd), 0, limits, {}, 0};
-  c.w.Bytes(std::string_view(kMagic, sizeof kMagic));
+  if (withMagic) c.w.Bytes(std::string_view(kMagic, sizeof kMagic));
   const auto roots = WritableRoots();
   for (size_t i = 0; i < roots.size(); ++i) {
     auto dir = OpenRoot(rootFd, roots[i]);
@@ -520,16 +569,11 @@ Result<StateStats> CaptureStateAt(int rootFd, int outFd, StateLimits limits) {
   return c.stats;
 }
 
-Result<StateStats> RestoreStateAt(int rootFd, int inFd, StateLimits limits) {
-  std::vector<Fd> roots;
-  for (const auto& root : WritableRoots()) {
-    auto dir = OpenRoot(rootFd, root);
-    if (!dir) return dir.error();
-    if (limits.maxDataBytes == 0) limits.maxDataBytes = ScratchBytes(dir->fd);
-    roots.push_back(std::move(*dir));
-  }
-  RestoreSink sink(std::move(roots), 0);
-  // Buffered reads of the archive.
+namespace {
+
+// Buffered reads of an archive from `inFd`: read(2) from its offset, or
+// pread(2) from `*at` (advanced) when `at` is set.
+Result<StateStats> DecodeFromFd(int inFd, off_t* at, ArchiveSink& sink, StateLimits limits) {
   std::string buf;
   size_t pos = 0;
   std::function<ssize_t(void*, size_t)> read = [&](void* out, size_t n) -> ssize_t {
@@ -537,8 +581,9 @@ Result<StateStats> RestoreStateAt(int rootFd, int inFd, StateLimits limits) {
       buf.resize(kChunk);
       ssize_t got;
       do {
-        got = ::read(inFd, buf.data(), buf.size());
+        got = at ? ::pread(inFd, buf.data(), buf.size(), *at) : ::read(inFd, buf.data(), buf.size());
       } while (got < 0 && errno == EINTR);
+      if (got > 0 && at) *at += got;
       if (got <= 0) {
         buf.clear();
         pos = 0;
@@ -555,6 +600,65 @@ Result<StateStats> RestoreStateAt(int rootFd, int inFd, StateLimits limits) {
   return DecodeStateArchive(read, sink, limits);
 }
 
+}  // namespace
+
+Result<StateStats> RestoreStateAt(int rootFd, int inFd, StateLimits limits, bool upperDone) {
+  std::vector<Fd> roots;
+  for (const auto& root : WritableRoots()) {
+    auto dir = OpenRoot(rootFd, root);
+    if (!dir) return dir.error();
+    if (limits.maxDataBytes == 0) limits.maxDataBytes = ScratchBytes(dir->fd);
+    roots.push_back(std::move(*dir));
+  }
+  // The upper dir's records were checked against the disk by the worker.
+  if (upperDone) limits.maxUpperDataBytes = UINT64_MAX;
+  roots.resize(kArchiveRoots);  // the upper dir's slot stays empty
+  RestoreSink sink(std::move(roots), 0, /*refuseMissing=*/!upperDone);
+  return DecodeFromFd(inFd, nullptr, sink, limits);
+}
+
+// Why the overlay's upper dir is read and written by the worker itself, on
+// the host, and not by the helper inside the sandbox: inside, only the
+// merged view exists (whiteouts and opaque markers are invisible there, and
+// trusted.overlay.* needs CAP_SYS_ADMIN of the host); a restore must fill
+// the upper dir BEFORE the overlay is mounted (overlayfs does not support
+// changes to a mounted upper dir). What makes the host walk safe although
+// the sandbox controls every entry of that dir:
+//   * every step is one name relative to an fd already checked (openat /
+//     fstatat / readlinkat / mknodat with O_NOFOLLOW, AT_SYMLINK_NOFOLLOW,
+//     or openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV):
+//     no symlink is followed, no path of the sandbox's is ever resolved;
+//   * the walk stays on the sandbox's own disk (st_dev), which holds only
+//     the sandbox's files (a hard link cannot cross file systems), and the
+//     sandbox cannot change the host's mounts;
+//   * files are opened O_NONBLOCK and checked to be the regular file listed;
+//   * capture runs with the sandbox frozen, restore before it exists.
+Result<StateStats> CaptureUpperDir(int upperFd, uint32_t hostIdBase, int outFd, StateLimits limits) {
+  Capture c{Writer(outFd), hostIdBase, limits, {}, 0};
+  c.w.Bytes(std::string_view(kMagic, sizeof kMagic));
+  struct stat st {};
+  if (fstat(upperFd, &st) != 0) return Internal("stat", "upper dir");
+  c.dev = st.st_dev;
+  c.limits.maxDataBytes = limits.maxUpperDataBytes != 0 ? limits.maxUpperDataBytes : ScratchBytes(upperFd);
+  if (auto s = c.Dir(upperFd, kUpperRoot, "", 0); !s) return s.error();
+  if (auto s = c.w.Flush(true); !s) return s.error();
+  return c.stats;
+}
+
+Result<StateStats> RestoreUpperDir(int upperFd, uint32_t hostIdBase, int inFd, StateLimits limits) {
+  int dup = fcntl(upperFd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return Internal("dup", "upper dir");
+  std::vector<Fd> roots(kArchiveRoots);
+  roots[kUpperRoot] = Fd(dup);
+  if (limits.maxUpperDataBytes == 0) limits.maxUpperDataBytes = ScratchBytes(upperFd);
+  limits.maxDataBytes = UINT64_MAX;  // the scratch roots: checked by the helper
+  RestoreSink sink(std::move(roots), hostIdBase, /*refuseMissing=*/false);
+  off_t at = lseek(inFd, 0, SEEK_CUR);
+  if (at < 0) return Internal("seek", "archive");
+  auto stats = DecodeFromFd(inFd, &at, sink, limits);
+  return stats;
+}
+
 int StateHelperMain(int argc, char** argv) {
   auto fail = [](ErrorCode code, const std::string& msg) {
     std::string line = "ERR " + std::to_string(static_cast<int>(code)) + " " + msg + "\n";
@@ -564,8 +668,12 @@ int StateHelperMain(int argc, char** argv) {
   if (argc < 4) return fail(ErrorCode::kInvalidArgument, "usage: --state capture|restore PID [CGROUP_DIR...]");
   const std::string op = argv[2];
   const std::string pid = argv[3];
-  if ((op != "capture" && op != "restore") || pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos)
-    return fail(ErrorCode::kInvalidArgument, "usage: --state capture|restore PID");
+  // "append": capture without the magic (after the worker's upper-dir
+  // records); "restore-roots": restore, skipping upper-dir records (the
+  // worker restored them before the overlay was mounted).
+  if ((op != "capture" && op != "append" && op != "restore" && op != "restore-roots") || pid.empty() ||
+      pid.find_first_not_of("0123456789") != std::string::npos)
+    return fail(ErrorCode::kInvalidArgument, "usage: --state capture|append|restore|restore-roots PID");
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   // A restore writes tmpfs pages: join the sandbox's cgroup(s) first so
   // they are charged to the sandbox, not to the worker.
@@ -589,7 +697,9 @@ int StateHelperMain(int argc, char** argv) {
   if (chdir("/") != 0) return fail(ErrorCode::kInternal, "chdir /");
   Fd root(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return fail(ErrorCode::kInternal, "open /");
-  auto stats = op == "capture" ? CaptureStateAt(root.fd, 1) : RestoreStateAt(root.fd, 0);
+  const bool capture = op == "capture" || op == "append";
+  auto stats = capture ? CaptureStateAt(root.fd, 1, {}, op == "capture")
+                       : RestoreStateAt(root.fd, 0, {}, op == "restore-roots");
   if (!stats) return fail(stats.error().code, stats.error().message);
   const std::string line = "OK " + std::to_string(stats->entries) + " " + std::to_string(stats->dataBytes) + " " +
                            std::to_string(stats->skipped) + "\n";
@@ -605,7 +715,7 @@ Result<StateStats> RunHelper(const std::string& initBinary, const char* op, pid_
   if (pipe2(errPipe, O_CLOEXEC) != 0) return Internal("pipe", "");
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  const bool capture = std::strcmp(op, "capture") == 0;
+  const bool capture = std::strcmp(op, "capture") == 0 || std::strcmp(op, "append") == 0;
   posix_spawn_file_actions_adddup2(&fa, archiveFd, capture ? 1 : 0);
   posix_spawn_file_actions_addopen(&fa, capture ? 0 : 1, "/dev/null", O_RDWR, 0);
   posix_spawn_file_actions_adddup2(&fa, errPipe[1], 2);
@@ -656,13 +766,13 @@ Result<StateStats> RunHelper(const std::string& initBinary, const char* op, pid_
 
 }  // namespace
 
-Result<StateStats> CaptureState(const std::string& initBinary, pid_t initPid, int outFd) {
-  return RunHelper(initBinary, "capture", initPid, outFd, {});
+Result<StateStats> CaptureState(const std::string& initBinary, pid_t initPid, int outFd, bool append) {
+  return RunHelper(initBinary, append ? "append" : "capture", initPid, outFd, {});
 }
 
 Result<StateStats> RestoreState(const std::string& initBinary, pid_t initPid, int inFd,
-                                const std::vector<std::string>& cgroupDirs) {
-  return RunHelper(initBinary, "restore", initPid, inFd, cgroupDirs);
+                                const std::vector<std::string>& cgroupDirs, bool upperDone) {
+  return RunHelper(initBinary, upperDone ? "restore-roots" : "restore", initPid, inFd, cgroupDirs);
 }
 
 }  // namespace osb::sandbox

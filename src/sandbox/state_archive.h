@@ -9,6 +9,12 @@
 // writable roots (WritableRoots), with mode bits (setuid/setgid dropped),
 // owner and group as ids INSIDE the sandbox's user namespace, and mtime.
 // Fifos, sockets and device nodes are skipped; hard links become copies.
+// For a sandbox on an imported image, also its overlay upper dir (archive
+// root kUpperRoot, captured and restored by the worker on the host, see
+// CaptureUpperDir): the same kinds of entries plus overlay whiteouts (char
+// 0:0 nodes = image files the sandbox deleted, 'W') and opaque dirs ('O',
+// trusted.overlay.opaque="y"). Other xattrs (security.capability like the
+// setuid bit, the overlay's origin/impure hints, user.*) are not saved.
 //
 // Safety against a hostile sandbox (it controls every byte under its roots):
 //   * all I/O is openat-based from /proc/<init>/root of the sandbox, with
@@ -50,12 +56,18 @@ namespace osb::sandbox {
 // the three dirs of the scratch tmpfs (rootfs.h); an image sandbox's
 // overlay upper dir is added here.
 std::vector<std::string> WritableRoots();
+// The archive root index of an image sandbox's overlay upper dir (after
+// the WritableRoots; paths relative to the upper dir).
+inline constexpr uint8_t kUpperRoot = 3;
 
 inline constexpr uint64_t kMaxArchiveEntries = 1u << 20;
 
 struct StateLimits {
-  uint64_t maxDataBytes = 0;       // file data in total (0 = the scratch fs size)
+  uint64_t maxDataBytes = 0;       // file data of the scratch roots (0 = the scratch fs size)
   uint64_t maxEntries = kMaxArchiveEntries;
+  // File data of the upper dir: 0 = the disk's size in RestoreUpperDir /
+  // CaptureUpperDir; DecodeStateArchive takes it as given (0 = none).
+  uint64_t maxUpperDataBytes = 0;
 };
 
 struct StateStats {
@@ -69,18 +81,33 @@ struct StateStats {
 // helper process (osb-sandbox-init --state) that joins the sandbox's user
 // and mount namespaces as root INSIDE them: files it creates belong to the
 // sandbox's own ids and nothing of the host's tree is reachable from it.
-Result<StateStats> CaptureState(const std::string& initBinary, pid_t initPid, int outFd);
+// With `append`, the magic is left out: the archive was begun by
+// CaptureUpperDir.
+Result<StateStats> CaptureState(const std::string& initBinary, pid_t initPid, int outFd, bool append = false);
 // Restores an archive read from `inFd` into the sandbox (its roots should be
 // empty; existing non-directory entries of the same name are replaced). The
 // helper first joins `cgroupDirs` (the sandbox's), so the restored tmpfs
 // pages are charged to the sandbox's memory limit.
+// Upper-dir records are refused (kFailedPrecondition) unless `upperDone`
+// (RestoreUpperDir wrote them when the sandbox was created): then skipped.
 Result<StateStats> RestoreState(const std::string& initBinary, pid_t initPid, int inFd,
-                                const std::vector<std::string>& cgroupDirs = {});
+                                const std::vector<std::string>& cgroupDirs = {}, bool upperDone = false);
 
 // The helper's side, run inside the sandbox's namespaces: `rootFd` is the
 // sandbox's "/", ids are the namespace's own (inside ids).
-Result<StateStats> CaptureStateAt(int rootFd, int outFd, StateLimits limits = {});
-Result<StateStats> RestoreStateAt(int rootFd, int inFd, StateLimits limits = {});
+Result<StateStats> CaptureStateAt(int rootFd, int outFd, StateLimits limits = {}, bool withMagic = true);
+Result<StateStats> RestoreStateAt(int rootFd, int inFd, StateLimits limits = {}, bool upperDone = false);
+
+// The worker's side for an image sandbox's overlay upper dir (`upperFd`,
+// opened O_DIRECTORY|O_NOFOLLOW on the host; files owned by host ids
+// hostIdBase + inside id). CaptureUpperDir writes the magic and the upper
+// dir's records, no end record (CaptureState(append) follows), bounded by
+// the disk's size. RestoreUpperDir reads the whole archive from `inFd` with
+// pread from its current offset (which is left as it was, for the helper's
+// restore of the scratch roots after), writes only the upper dir's records,
+// into an EMPTY upper dir of a not yet mounted overlay; ENOSPC -> kTooLarge.
+Result<StateStats> CaptureUpperDir(int upperFd, uint32_t hostIdBase, int outFd, StateLimits limits = {});
+Result<StateStats> RestoreUpperDir(int upperFd, uint32_t hostIdBase, int inFd, StateLimits limits = {});
 // main() of `osb-sandbox-init --state capture|restore <pid> [cgroup dir...]`: archive on
 // stdout (capture) or stdin (restore); one result line on stderr:
 // "OK <entries> <dataBytes> <skipped>" or "ERR <code> <message>".
@@ -88,7 +115,7 @@ int StateHelperMain(int argc, char** argv);
 
 // ---- the format, for tests and the fuzz target ----------------------------
 // "OSBSTAT1", then records: u8 type ('D' dir, 'F' file, 'L' symlink, 'E'
-// end), u8 root index, u16 path length + relative path ("a/b"), u32 mode,
+// end; root kUpperRoot only: 'W' whiteout, 'O' opaque dir), u8 root index, u16 path length + relative path ("a/b"), u32 mode,
 // u32 uid, u32 gid, i64 mtime; 'F': u64 size, u32 extent count, each u64
 // offset + u64 length + the bytes; 'L': u16 length + target. Little endian.
 struct ArchiveEntry {

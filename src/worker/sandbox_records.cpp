@@ -34,7 +34,9 @@ json ToJson(const SandboxRecord& r) {
           {"sandboxAddress", r.sandbox_address},
           {"hostAddress", r.host_address},
           {"startedAt", r.started_at_unix},
-          {"endsAt", r.ends_at_unix}};
+          {"endsAt", r.ends_at_unix},
+          {"templateDigest", r.template_digest},
+          {"diskMB", r.disk_mb}};
 }
 
 SandboxRecord FromJson(const json& j) {
@@ -55,6 +57,8 @@ SandboxRecord FromJson(const json& j) {
   r.host_address = j.value("hostAddress", "");
   r.started_at_unix = j.value("startedAt", int64_t{0});
   r.ends_at_unix = j.value("endsAt", int64_t{0});
+  r.template_digest = j.value("templateDigest", "");
+  r.disk_mb = j.value("diskMB", 0);
   return r;
 }
 

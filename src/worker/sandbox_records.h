@@ -28,6 +28,9 @@ struct SandboxRecord {
   std::string id;
   std::string project_id;
   std::string template_id;
+  // An image sandbox: the image's config digest and the disk it got.
+  std::string template_digest;
+  int disk_mb = 0;
   int cpu_count = 1;
   int memory_mb = 512;
   int timeout_sec = 300;

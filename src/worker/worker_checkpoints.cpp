@@ -20,7 +20,7 @@ std::string WorkerService::CheckpointPath(const std::string& checkpoint_id) cons
   return config_.checkpoints_dir + "/" + checkpoint_id + ".state";
 }
 
-Status WorkerService::RestoreCheckpoint(const std::string& id, const std::string& checkpoint_id) {
+Result<int> WorkerService::OpenCheckpoint(const std::string& checkpoint_id) const {
   if (config_.checkpoints_dir.empty()) return MakeError(ErrorCode::kFailedPrecondition, "checkpoints are not enabled");
   const std::string path = CheckpointPath(checkpoint_id);
   int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -29,12 +29,7 @@ Status WorkerService::RestoreCheckpoint(const std::string& id, const std::string
       return MakeError(ErrorCode::kNotFound, "checkpoint " + checkpoint_id + " is not on worker " + config_.worker_id);
     return MakeError(ErrorCode::kInternal, "cannot open checkpoint " + checkpoint_id + ": " + std::strerror(errno));
   }
-  auto stats = runtime_.RestoreState(id, fd);
-  close(fd);
-  if (!stats) return stats.error();
-  spdlog::info("sandbox {}: restored checkpoint {} ({} entries, {} bytes of data)", id, checkpoint_id,
-               stats->entries, stats->dataBytes);
-  return {};
+  return fd;
 }
 
 grpc::Status WorkerService::CheckpointSandbox(grpc::ServerContext*, const v1::CheckpointSandboxRequest* req,
@@ -42,10 +37,12 @@ grpc::Status WorkerService::CheckpointSandbox(grpc::ServerContext*, const v1::Ch
   if (auto s = ValidateSandboxIdField(req->sandbox_id()); !s) return proto::ToGrpcStatus(s.error());
   if (auto s = ValidateCheckpointId(req->checkpoint_id()); !s) return proto::ToGrpcStatus(s.error());
   if (config_.checkpoints_dir.empty()) return {grpc::StatusCode::FAILED_PRECONDITION, "checkpoints are not enabled"};
+  SandboxRecord record;
   {
     std::lock_guard lock(mu_);
-    if (!running_.count(req->sandbox_id()))
-      return {grpc::StatusCode::NOT_FOUND, "sandbox " + req->sandbox_id() + " not found"};
+    auto it = running_.find(req->sandbox_id());
+    if (it == running_.end()) return {grpc::StatusCode::NOT_FOUND, "sandbox " + req->sandbox_id() + " not found"};
+    record = it->second.record;
   }
   if (mkdir(config_.checkpoints_dir.c_str(), 0700) != 0 && errno != EEXIST)
     return {grpc::StatusCode::INTERNAL, "cannot create the checkpoints dir: " + std::string(std::strerror(errno))};
@@ -64,6 +61,8 @@ grpc::Status WorkerService::CheckpointSandbox(grpc::ServerContext*, const v1::Ch
   }
   out->set_size_bytes(st.st_size);
   out->set_entries(static_cast<int64_t>(stats->entries));
+  out->set_template_digest(record.template_digest);
+  out->set_disk_mb(record.disk_mb);
   spdlog::info("sandbox {}: checkpoint {} saved ({} entries, {} bytes)", req->sandbox_id(), req->checkpoint_id(),
                stats->entries, st.st_size);
   return grpc::Status::OK;

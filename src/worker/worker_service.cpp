@@ -179,19 +179,34 @@ grpc::Status WorkerService::CreateSandbox(grpc::ServerContext*, const v1::Create
     if (auto tagged = images::ImageStore(config_.images_dir).Resolve(record.template_id)) imageDigest = *tagged;
   }
   if (!imageDigest.empty()) {
-    auto applied = ApplyImageTemplate(config_.images_dir, imageDigest,
-                                      cfg.disk_mb() > 0 ? static_cast<uint64_t>(cfg.disk_mb()) : config_.default_disk_mb,
-                                      spec);
+    const uint64_t diskMB =
+        cfg.disk_mb() > 0 ? static_cast<uint64_t>(cfg.disk_mb()) : config_.default_disk_mb;
+    auto applied = ApplyImageTemplate(config_.images_dir, imageDigest, diskMB, spec);
     if (!applied) {
       for (auto& s : session.secrets) SecureWipe(s.value);
       return proto::ToGrpcStatus(applied.error());
     }
+    record.template_digest = imageDigest;
+    record.disk_mb = static_cast<int>(diskMB);
   }
   spec.caBundlePem = config_.ca_bundle_pem;
   spec.dnsAllowlist = record.egress_allowlist;
   spec.network = config_.network;
 
+  // A checkpoint is restored by Create itself, before it returns: an image
+  // sandbox's upper dir must be filled before its overlay is mounted.
+  int checkpointFd = -1;
+  if (!req->from_checkpoint().empty()) {
+    auto opened = OpenCheckpoint(req->from_checkpoint());
+    if (!opened) {
+      for (auto& s : session.secrets) SecureWipe(s.value);
+      return proto::ToGrpcStatus(opened.error());
+    }
+    checkpointFd = *opened;
+    spec.restoreFd = checkpointFd;
+  }
   auto created = runtime_.Create(spec);
+  if (checkpointFd >= 0) close(checkpointFd);
   if (!created) {
     for (auto& s : session.secrets) {
       SecureWipe(s.value);
@@ -199,13 +214,8 @@ grpc::Status WorkerService::CreateSandbox(grpc::ServerContext*, const v1::Create
     }
     return proto::ToGrpcStatus(created.error());
   }
-  if (!req->from_checkpoint().empty()) {
-    if (auto s = RestoreCheckpoint(id, req->from_checkpoint()); !s) {
-      (void)runtime_.Destroy(id);
-      for (auto& sec : session.secrets) SecureWipe(sec.value);
-      return proto::ToGrpcStatus(s.error());
-    }
-  }
+  if (!req->from_checkpoint().empty())
+    spdlog::info("sandbox {}: restored checkpoint {}", id, req->from_checkpoint());
   record.sandbox_address = created->sandboxAddress;
   record.host_address = created->hostAddress;
   record.started_at_unix = created->startedAtUnix;

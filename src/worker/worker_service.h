@@ -107,9 +107,10 @@ class WorkerService final : public v1::Worker::Service {
   };
   void Forget(const std::string& id);
   std::string CheckpointPath(const std::string& checkpoint_id) const;
-  // Fills the new sandbox `id` from the checkpoint archive (before its proxy
-  // session exists and before any process runs in it).
-  Status RestoreCheckpoint(const std::string& id, const std::string& checkpoint_id);
+  // The checkpoint archive, opened for SandboxSpec.restoreFd (the runtime's
+  // Create fills the new sandbox from it before any process runs in it and
+  // before its proxy session exists). The caller closes the fd.
+  Result<int> OpenCheckpoint(const std::string& checkpoint_id) const;
 
   WorkerServiceConfig config_;
   sandbox::SandboxRuntime& runtime_;

@@ -140,5 +140,41 @@ TEST_F(CheckpointsApiTest, HibernateFreesTheWorkerAndWakeRestoresTheSameIdWithCu
   EXPECT_EQ(Call("GET", "/api/sandboxes/" + id).status, 404);
 }
 
+// An image sandbox's checkpoint pins its image by digest and keeps its
+// disk: forks and a wake ask the worker for that digest and diskMB, even
+// after the template name points at another image.
+TEST_F(CheckpointsApiTest, ImageSandboxCheckpointsPinTheImageDigestAndDiskMB) {
+  workers_.Get("w1")->SetImage("busy", "sha256:1111");
+  const std::string parent = Create(json{{"project", "proj"}, {"templateID", "busy"}, {"diskMB", 96}});
+  auto ck = Call("POST", "/api/sandboxes/" + parent + "/checkpoints", "");
+  ASSERT_EQ(ck.status, 201) << ck.body;
+  EXPECT_EQ(ck.Json()["templateDigest"], "sha256:1111");
+  EXPECT_EQ(ck.Json()["diskMB"], 96);
+  const std::string cid = ck.Json().value("checkpointID", "");
+  EXPECT_EQ(Call("GET", "/api/sandboxes/" + parent + "/checkpoints").Json()[0]["templateDigest"], "sha256:1111");
+  workers_.Get("w1")->SetImage("busy", "sha256:2222");  // re-imported under the same name
+  auto r = Call("POST", "/api/sandboxes", json{{"fromCheckpoint", cid}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string child = r.Json().value("sandboxID", "");
+  EXPECT_EQ(workers_.Get("w1")->TemplateDigest(child), "sha256:1111");
+  EXPECT_EQ(workers_.Get("w1")->DiskMb(child), 96);
+  EXPECT_EQ(r.Json()["diskMB"], 96);
+  // A fork may ask for a bigger disk.
+  auto big = Call("POST", "/api/sandboxes", json{{"fromCheckpoint", cid}, {"diskMB", 128}});
+  ASSERT_EQ(big.status, 201) << big.body;
+  EXPECT_EQ(workers_.Get("w1")->DiskMb(big.Json().value("sandboxID", "")), 128);
+  // Hibernate + wake: the same image and disk.
+  ASSERT_EQ(Call("POST", "/api/sandboxes/" + parent + "/hibernate", "").status, 200);
+  ASSERT_EQ(Call("POST", "/api/sandboxes/" + parent + "/wake", "").status, 200);
+  EXPECT_EQ(workers_.Get("w1")->TemplateDigest(parent), "sha256:1111");
+  EXPECT_EQ(workers_.Get("w1")->DiskMb(parent), 96);
+  // A base sandbox's checkpoint pins nothing.
+  const std::string base = Create(json{{"project", "proj"}});
+  auto bck = Call("POST", "/api/sandboxes/" + base + "/checkpoints", "");
+  ASSERT_EQ(bck.status, 201);
+  EXPECT_TRUE(bck.Json()["templateDigest"].is_null());
+  EXPECT_EQ(bck.Json()["diskMB"], 0);
+}
+
 }  // namespace
 }  // namespace osb::testing

@@ -132,6 +132,13 @@ class FakeWorker final : public controlplane::WorkerClient {
     sb.clear();
     for (const auto& s : spec.secrets) sb[s.name] = s.value;
     disk_mb_[spec.id] = spec.disk_mb;
+    // Like the worker: a digest pins the image, else the template name is
+    // resolved against the images "imported" here (SetImage).
+    template_digest_[spec.id] = spec.template_digest;
+    if (spec.template_digest.empty() && images_.count(spec.template_id))
+      resolved_digest_[spec.id] = images_[spec.template_id];
+    else
+      resolved_digest_[spec.id] = spec.template_digest;
     restored_from_[spec.id] = spec.from_checkpoint;
     envs_[spec.id] = spec.envs;
     if (real_clock_) {
@@ -148,7 +155,8 @@ class FakeWorker final : public controlplane::WorkerClient {
     std::lock_guard lock(mu_);
     if (!sandboxes_.count(id)) return MakeError(ErrorCode::kNotFound, "no such sandbox");
     checkpoints_.insert(checkpoint_id);
-    return controlplane::CheckpointSaved{4096, 3};
+    const std::string digest = resolved_digest_[id];
+    return controlplane::CheckpointSaved{4096, 3, digest, digest.empty() ? 0 : disk_mb_[id]};
   }
   Status DeleteCheckpoint(const std::string& checkpoint_id, controlplane::Deadline deadline) override {
     if (auto st = Fault(deadline); !st) return st;
@@ -280,6 +288,16 @@ class FakeWorker final : public controlplane::WorkerClient {
     return envs_[sandbox_id];
 
   }
+  // An image sandbox's template: creates naming `name` run on `digest`.
+  void SetImage(const std::string& name, const std::string& digest) {
+    std::lock_guard lock(mu_);
+    images_[name] = digest;
+  }
+  // The template_digest a create asked for.
+  std::string TemplateDigest(const std::string& sandbox_id) {
+    std::lock_guard lock(mu_);
+    return template_digest_[sandbox_id];
+  }
   // The disk_mb a create asked for (-1: no such create).
   int DiskMb(const std::string& sandbox_id) {
     std::lock_guard lock(mu_);
@@ -345,6 +363,7 @@ class FakeWorker final : public controlplane::WorkerClient {
   std::map<std::string, std::map<std::string, controlplane::CommandInfo>> commands_;  // sandbox -> id -> info
   int streams_opened_ = 0;
   std::map<std::string, int> disk_mb_;  // id -> SandboxSpec::disk_mb of its create
+  std::map<std::string, std::string> template_digest_, resolved_digest_, images_;
   int execs_running_ = 0;
   int updates_ = 0;
   bool released_ = false;

@@ -12,7 +12,10 @@ What is proved, through the real proxy:
   * a secret changed between checkpoint and restore: the restored sandbox
     gets the new value;
   * hibernate frees the sandbox's host objects; wake brings it back under
-    the same id; timeouts extend up to the server's maximum lifetime.
+    the same id; timeouts extend up to the server's maximum lifetime;
+  * a sandbox on an imported image: its written and deleted files come back
+    in forks and after hibernate/wake, over the image it was saved on (not
+    the one its template name points at later), with the same diskMB.
 No real value ever shows up in what a sandbox sees, API responses or logs.
 """
 import calendar
@@ -38,6 +41,8 @@ KEY = ENV["OPENSANDBOX_API_KEY"]
 RECORDS = ENV["OSB_TEST_UPSTREAM_RECORD_DIR"]
 E2E_DIR = ENV["OSB_E2E_DIR"]
 PREFIX = os.environ.get("OSB_E2E_PREFIX", "osbq")
+OSB = sys.argv.pop(1) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else ""  # for `osb image import`
+SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def api(method, path, body=None, expect=None):
@@ -213,6 +218,69 @@ class Checkpoints(unittest.TestCase):
         with open(f"/run/{PREFIX}/{sb['sandboxID']}/meta") as f:
             ends = calendar.timegm(time.strptime(moved["endAt"], "%Y-%m-%dT%H:%M:%SZ"))
             self.assertIn(f"endsAt={ends}\n", f.read())
+
+
+    # ---- image sandboxes (issue 14): the overlay upper dir is the state ----
+
+    @classmethod
+    def import_image(cls, name, layer):
+        """Builds a busybox image with `layer` (tests/support/make_image.py)
+        and imports it under `name` into the worker's store; returns its
+        config digest."""
+        if not OSB:
+            raise unittest.SkipTest("no osb binary given")
+        spec = os.path.join(E2E_DIR, name + ".json")
+        tar = os.path.join(E2E_DIR, name + ".tar")
+        with open(spec, "w") as f:
+            json.dump({"busybox": True, "layers": [layer], "config": {"Env": ["PATH=/bin"]}}, f)
+        subprocess.run([sys.executable, os.path.join(SOURCE_DIR, "tests/support/make_image.py"), spec, tar],
+                       check=True, capture_output=True)
+        out = subprocess.run([OSB, "image", "import", tar, "--name", name, "--state-dir",
+                              os.path.join(E2E_DIR, "data", "worker")], check=True, capture_output=True, text=True)
+        return out.stdout.split()[1]
+
+    def disk_kb(self, sandbox):
+        return int(self.run_in(sandbox, "df -k / | tail -1")["stdout"].split()[1])
+
+    def test_04_image_sandbox_checkpoint_fork_and_hibernate(self):
+        name = "ckimg-" + uuid.uuid4().hex[:8]
+        layer = [{"path": "data", "type": "dir"}, {"path": "data/seed", "data": "seed"},
+                 {"path": "data/image-file", "data": "from-image"}]
+        digest = self.import_image(name, layer)
+        parent = self.create({"project": self.project, "templateID": name, "diskMB": 96})["sandboxID"]
+        ptok = self.token(parent)
+        disk = self.disk_kb(parent)
+        self.assertTrue(80 * 1024 < disk <= 96 * 1024, disk)
+        self.run_in(parent, 'echo written > /data/f && rm /data/seed && printf %s "$API_KEY" > /data/token')
+        _, ck, text = api("POST", f"/api/sandboxes/{parent}/checkpoints", {}, 201)
+        self.assertNotIn(ptok, text)
+        self.assertEqual((ck["templateDigest"], ck["diskMB"]), (digest, 96))
+        # The template name now points at another image: the checkpoint keeps
+        # its own (its files are a diff over that one).
+        self.import_image(name, [{"path": "data", "type": "dir"}, {"path": "data/other", "data": "x"}])
+        tokens = set()
+        for _ in range(2):
+            child = self.create({"fromCheckpoint": ck["checkpointID"]})["sandboxID"]
+            self.assertEqual(self.run_in(child, "cat /data/f /data/image-file")["stdout"], "written\nfrom-image")
+            self.run_in(child, "test ! -e /data/seed && test ! -e /data/other")
+            self.assertEqual(self.disk_kb(child), disk)  # diskMB preserved
+            self.assertEqual(api("GET", f"/api/sandboxes/{child}", expect=200)[1]["diskMB"], 96)
+            ctok = self.token(child)
+            self.assertNotEqual(ctok, ptok)
+            tokens.add(ctok)
+            self.assertEqual(self.run_in(child, "cat /data/token")["stdout"], ptok)  # a file, dead as a token
+        self.assertEqual(len(tokens), 2)
+        # Hibernate + wake of the image sandbox: same id, files, image, disk.
+        _, h, _ = api("POST", f"/api/sandboxes/{parent}/hibernate", {}, 200)
+        self.assertEqual(h["status"], "hibernated")
+        self.assertFalse(os.path.exists(f"/run/{PREFIX}/{parent}"))
+        _, w, text = api("POST", f"/api/sandboxes/{parent}/wake", {}, 200)
+        self.assert_no_values(text)
+        self.assertEqual(w["status"], "running")
+        self.assertEqual(self.run_in(parent, "cat /data/f /data/image-file")["stdout"], "written\nfrom-image")
+        self.run_in(parent, "test ! -e /data/seed && test ! -e /data/other")
+        self.assertEqual(self.disk_kb(parent), disk)
+        self.assertNotEqual(self.token(parent), ptok)
 
 
 if __name__ == "__main__":

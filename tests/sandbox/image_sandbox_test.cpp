@@ -5,14 +5,17 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "harness.h"
 #include "images/image_store.h"
 #include "images/layer_applier.h"
+#include "sandbox/state_archive.h"
 
 namespace osb::sandbox::testing {
 namespace {
@@ -32,7 +35,9 @@ class ImageSandboxTest : public SandboxTest {
     dir_ = tmpl;
     std::ofstream(dir_ + "/spec.json") << R"({"busybox": true,
       "layers": [[{"path": "data", "type": "dir", "uid": 1000, "gid": 1000},
-                  {"path": "data/seed", "data": "seed", "uid": 1000, "gid": 1000}]],
+                  {"path": "data/seed", "data": "seed", "uid": 1000, "gid": 1000},
+                  {"path": "data/opq", "type": "dir", "uid": 1000, "gid": 1000},
+                  {"path": "data/opq/old", "data": "old", "uid": 1000, "gid": 1000}]],
       "config": {"Env": ["GREETING=from-image", "PATH=/bin"], "WorkingDir": "/home/app", "User": "app"}})";
     ASSERT_EQ(system(("python3 " OSB_SOURCE_DIR "/tests/support/make_image.py " + dir_ + "/spec.json " + dir_ +
                       "/img.tar >/dev/null")
@@ -198,6 +203,200 @@ TEST_F(ImageSandboxTest, BaseSandboxHasNoWritableDir) {
   ASSERT_FALSE(w);
   EXPECT_EQ(w.error().code, ErrorCode::kFailedPrecondition);
   EXPECT_EQ(runtime_->WritableDir("nope").error().code, ErrorCode::kNotFound);
+}
+
+// ---- checkpoints of image sandboxes (issue 14) -----------------------------
+
+int TempFd() {
+  char tmpl[] = "/var/tmp/osb-imgckpt-XXXXXX";
+  int fd = mkstemp(tmpl);
+  EXPECT_GE(fd, 0);
+  unlink(tmpl);
+  return fd;
+}
+
+std::string Sh(SandboxRuntime& rt, const std::string& id, const std::string& script) {
+  ExecRequest req;
+  req.cmd = "/bin/sh";
+  req.args = {"-c", script};
+  auto r = rt.Exec(id, req);
+  EXPECT_TRUE(r) << (r ? "" : r.error().message);
+  if (!r) return "";
+  EXPECT_EQ(r->exitCode, 0) << script << "\n" << r->stderrData;
+  return r->stdoutData;
+}
+
+// The whole writable state of an image sandbox: a new file, a deleted image
+// file (whiteout), a replaced image dir (opaque), a sparse file, modes and
+// owners, a symlink, /tmp; forked twice from one checkpoint, each fork sees
+// all of it over the same image, and the image's own files.
+TEST_F(ImageSandboxTest, CheckpointCarriesTheUpperDirIntoForks) {
+  auto a = CreateOrDie(ImageSpec("cka", 48));
+  Sh(*runtime_, a.id,
+     "set -e; echo mine > /data/f; busybox chmod 0640 /data/f; rm /data/seed; rm -rf /data/opq; mkdir /data/opq;"
+     "echo new > /data/opq/new; busybox ln -s ../f /data/opq/link; busybox truncate -s 1G /data/sparse;"
+     "echo tail | dd of=/data/sparse bs=1 seek=900000000 conv=notrunc 2>/dev/null; echo scratch > /tmp/t");
+  int fd = TempFd();
+  auto stats = runtime_->CaptureState(a.id, fd);
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_LT(stats->dataBytes, 1u << 20) << "a sparse file costs its data only";
+  for (const char* tag : {"ckf1", "ckf2"}) {
+    ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+    auto spec = ImageSpec(tag, 48);
+    spec.restoreFd = fd;
+    auto f = CreateOrDie(spec);
+    EXPECT_EQ(Sh(*runtime_, f.id, "cat /data/f"), "mine\n");
+    EXPECT_EQ(Sh(*runtime_, f.id, "stat -c '%a %u %g' /data/f"), "640 1000 1000\n");
+    EXPECT_EQ(Sh(*runtime_, f.id, "test ! -e /data/seed && echo gone"), "gone\n") << "the delete came back";
+    EXPECT_EQ(Sh(*runtime_, f.id, "ls /data/opq"), "link\nnew\n") << "the opaque dir shows the image's old file";
+    EXPECT_EQ(Sh(*runtime_, f.id, "cat /data/opq/link"), "mine\n");
+    EXPECT_EQ(Sh(*runtime_, f.id, "stat -c %s /data/sparse"), "1073741824\n");
+    EXPECT_EQ(Sh(*runtime_, f.id, "dd if=/data/sparse bs=1 skip=900000000 count=4 2>/dev/null"), "tail");
+    EXPECT_EQ(Sh(*runtime_, f.id, "cat /tmp/t"), "scratch\n");
+    // The image's own files, and its generated /etc for this sandbox.
+    EXPECT_NE(Sh(*runtime_, f.id, "cat /etc/passwd").find("app:x:1000"), std::string::npos);
+    EXPECT_NE(Sh(*runtime_, f.id, "cat /etc/hosts").find(f.id), std::string::npos);
+    // Host side: the fork's upper dir holds a real whiteout and an opaque
+    // marker, owned by the fork's own host ids.
+    auto upper = runtime_->WritableDir(f.id);
+    ASSERT_TRUE(upper);
+    struct stat st {};
+    ASSERT_EQ(lstat((*upper + "/data/seed").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == 0);
+    ASSERT_EQ(lstat((*upper + "/data/f").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, f.hostIdBase + 1000);
+    char v = 0;
+    EXPECT_EQ(getxattr((*upper + "/data/opq").c_str(), "trusted.overlay.opaque", &v, 1), 1);
+    EXPECT_EQ(v, 'y');
+  }
+  // The checkpoint's sandbox itself is unchanged by the forks.
+  EXPECT_EQ(Sh(*runtime_, a.id, "cat /data/f"), "mine\n");
+  // A fork writes to its own disk only.
+  close(fd);
+}
+
+// Hibernate + wake at the runtime level: checkpoint, destroy, create again
+// under the same id from the checkpoint.
+TEST_F(ImageSandboxTest, HibernatedImageSandboxWakesWithItsFiles) {
+  auto a = CreateOrDie(ImageSpec("hib", 32));
+  Sh(*runtime_, a.id, "echo kept > /data/k; rm /data/seed");
+  int fd = TempFd();
+  ASSERT_TRUE(runtime_->CaptureState(a.id, fd));
+  ASSERT_TRUE(runtime_->Destroy(a.id));
+  ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+  auto spec = ImageSpec("hib", 32);
+  spec.id = a.id;  // wake: the same id
+  spec.restoreFd = fd;
+  auto b = CreateOrDie(spec);
+  close(fd);
+  EXPECT_EQ(b.id, a.id);
+  EXPECT_EQ(Sh(*runtime_, b.id, "cat /data/k; test -e /data/seed || echo gone"), "kept\ngone\n");
+}
+
+// The attack: the sandbox plants symlinks to a host file in its upper dir
+// (absolute, relative, and a dir symlink), hoping the worker's host-side
+// walk reads through them; a fifo, a device-looking file.
+TEST_F(ImageSandboxTest, CheckpointOfAHostileUpperDirHoldsNoHostFile) {
+  const std::string secret = dir_ + "/host-secret";
+  { std::ofstream(secret) << "HOST-SECRET-CONTENT"; }
+  ASSERT_EQ(chmod(dir_.c_str(), 0711), 0);
+  auto a = CreateOrDie(ImageSpec("ckx", 32));
+  Sh(*runtime_, a.id,
+     "set -e; busybox ln -s " + secret + " /data/abs; busybox ln -s ../../../../../../../.." + secret +
+         " /data/rel; busybox ln -s " + dir_ + " /data/dirlink; busybox mkfifo /data/fifo");
+  int fd = TempFd();
+  auto stats = runtime_->CaptureState(a.id, fd);
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_GE(stats->skipped, 1u);  // the fifo
+  std::string archive(4 << 20, '\0');
+  ssize_t n = pread(fd, archive.data(), archive.size(), 0);
+  ASSERT_GT(n, 0);
+  archive.resize(static_cast<size_t>(n));
+  EXPECT_EQ(archive.find("HOST-SECRET-CONTENT"), std::string::npos) << "a host file got into the checkpoint";
+  // Restored, the links are links again (dangling inside the sandbox).
+  ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+  auto rspec = ImageSpec("cky", 32);
+  rspec.restoreFd = fd;
+  auto b = CreateOrDie(rspec);
+  close(fd);
+  EXPECT_EQ(Sh(*runtime_, b.id, "busybox readlink /data/abs"), secret + "\n");
+  EXPECT_NE(Run(b.id, {"cat", "/data/abs"}).exitCode, 0);
+  EXPECT_EQ(Slurp(secret), "HOST-SECRET-CONTENT");
+}
+
+// A crafted archive: an upper-dir symlink to a host dir, then a file
+// "through" it; a whiteout outside the upper dir. The restore (done by the
+// worker as host root) must not write outside the new upper dir.
+std::string Rec(char type, uint8_t root, const std::string& path, uint32_t mode = 0644) {
+  std::string r;
+  r += type;
+  r += static_cast<char>(root);
+  r += static_cast<char>(path.size() & 0xff);
+  r += static_cast<char>(path.size() >> 8);
+  r += path;
+  for (uint32_t v : {mode, 0u, 0u}) {
+    for (int i = 0; i < 4; ++i) r += static_cast<char>((v >> (8 * i)) & 0xff);
+  }
+  r += std::string(8, '\0');
+  return r;
+}
+std::string Le(uint64_t v, int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += static_cast<char>((v >> (8 * i)) & 0xff);
+  return s;
+}
+
+TEST_F(ImageSandboxTest, CraftedCheckpointCannotWriteOutsideTheUpperDir) {
+  const std::string victim = dir_ + "/victim";
+  ASSERT_EQ(mkdir(victim.c_str(), 0777), 0);
+  const std::string target = victim;
+  std::string archive = "OSBSTAT1";
+  archive += Rec('L', kUpperRoot, "esc", 0777) + Le(target.size(), 2) + target;
+  archive += Rec('F', kUpperRoot, "esc/pwned") + Le(5, 8) + Le(1, 4) + Le(0, 8) + Le(5, 8) + "pwned";
+  archive += "E";
+  int fd = TempFd();
+  ASSERT_EQ(write(fd, archive.data(), archive.size()), static_cast<ssize_t>(archive.size()));
+  ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+  auto spec = ImageSpec("ckc", 16);
+  spec.restoreFd = fd;
+  auto created = runtime_->Create(spec);
+  close(fd);
+  EXPECT_FALSE(created) << "a file was written through a restored symlink";
+  EXPECT_EQ(system(("test -z \"$(ls -A " + victim + ")\"").c_str()), 0) << "the restore wrote outside the upper dir";
+  EXPECT_TRUE(runtime_->List().empty());
+
+  // Whiteouts / opaque dirs belong to the upper dir only.
+  std::string bad = std::string("OSBSTAT1") + Rec('W', 0, "x", 0) + "E";
+  int fd2 = TempFd();
+  ASSERT_EQ(write(fd2, bad.data(), bad.size()), static_cast<ssize_t>(bad.size()));
+  ASSERT_EQ(lseek(fd2, 0, SEEK_SET), 0);
+  auto spec2 = MakeSpec("ckd");
+  spec2.restoreFd = fd2;
+  auto c2 = runtime_->Create(spec2);
+  close(fd2);
+  ASSERT_FALSE(c2);
+  EXPECT_EQ(c2.error().code, ErrorCode::kDataLoss) << c2.error().message;
+}
+
+// An image sandbox's checkpoint into a base sandbox: refused, not half
+// restored; a checkpoint over diskMB into a smaller disk: kTooLarge.
+TEST_F(ImageSandboxTest, ImageCheckpointNeedsItsImageAndRoomOnTheDisk) {
+  auto a = CreateOrDie(ImageSpec("ckp", 64));
+  Sh(*runtime_, a.id, "head -c 30000000 /dev/zero > /data/big");
+  int fd = TempFd();
+  ASSERT_TRUE(runtime_->CaptureState(a.id, fd));
+  ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+  auto base = CreateOrDie(MakeSpec("ckq"));
+  auto r = runtime_->RestoreState(base.id, fd);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition) << r.error().message;
+  ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+  auto small = ImageSpec("ckr", 16);
+  small.restoreFd = fd;
+  auto c = runtime_->Create(small);
+  close(fd);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::kTooLarge) << c.error().message;
 }
 
 }  // namespace
