@@ -106,14 +106,17 @@ void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandbox
     if (Status st = sandboxes.Delete(req.org_id, req.Param("id")); !st) return ErrorResponse(st.error());
     return NoContent();
   }, KeyScope::kSandbox);
-  // The command runs on the sandbox service's long-call executor: no handler
-  // thread waits for it, and an org over its concurrency cap gets a 429.
+  // The command is an asynchronous call to its worker: no handler thread
+  // (and no executor thread) waits for it; the org's exec cap and the
+  // sandbox lookup are decided here, an org over its cap gets a 429.
   router.Add("POST", "/api/sandboxes/{id}/exec/run", [&sandboxes](Request& req) {
     auto cmd = ParseExec(req.body);
     if (!cmd) return ErrorResponse(cmd.error());
+    auto start = sandboxes.PrepareExec(req.org_id, req.Param("id"), std::move(*cmd));
+    if (!start) return ErrorResponse(start.error());
     Response r;
-    r.deferred = [&sandboxes, org = req.org_id, id = req.Param("id"), cmd = std::move(*cmd)](Deliver deliver) {
-      Status admitted = sandboxes.ExecAsync(org, id, cmd, [deliver](Result<controlplane::ExecOutcome> out) {
+    r.deferred = [start = std::move(*start)](Deliver deliver) {
+      start([deliver](Result<controlplane::ExecOutcome> out) {
         if (!out) return deliver(ErrorResponse(out.error()));
         deliver(JsonResponse(200, {{"exitCode", out->exit_code},
                                    {"stdout", out->stdout_data},
@@ -123,7 +126,6 @@ void RegisterSandboxRoutes(Router& router, controlplane::SandboxService& sandbox
                                    {"truncated", {{"stdout", out->stdout_truncated}, {"stderr", out->stderr_truncated}}},
                                    {"timedOut", out->timed_out}}));
       });
-      if (!admitted) deliver(ErrorResponse(admitted.error()));
     };
     return r;
   }, KeyScope::kSandbox);

@@ -136,7 +136,7 @@ const bool registered = osb::cmd::RegisterOsbCommand(20, [](CLI::App& root, int&
                   "Most execs running at once per org; beyond: 429")
       ->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--exec-threads", flags->limits.long_calls.threads,
-                  "Threads running execs (off the REST handler threads)")
+                  "Threads for long calls other than exec (file transfers, checkpoints); execs are asynchronous and hold none")
       ->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--max-sandbox-lifetime", flags->max_sandbox_lifetime,
                   "Longest a sandbox may live from its start, extensions included (e.g. 3600, 90m, 24h, 7d; at most 30d)")

@@ -1,6 +1,7 @@
 // osb worker: one worker host (sandbox runtime + secrets proxy + gRPC).
 #include <signal.h>
 
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -69,6 +70,10 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
       ->capture_default_str();
   sub->add_option("--capacity", opt->capacity, "Maximum concurrent sandboxes")->capture_default_str()
       ->check(CLI::Range(1, 10000));
+  auto heartbeat_ms = std::make_shared<int>(5000);
+  sub->add_option("--heartbeat-ms", *heartbeat_ms,
+                  "Milliseconds between heartbeats to the control plane (keep its --worker-stale-after a few of these)")
+      ->capture_default_str()->check(CLI::Range(100, 60000));
   sub->add_option("--cpus", opt->cpu_count,
                   "CPUs offered to sandboxes; the control plane places a sandbox here only while its "
                   "cpuCount fits (default: the host's online CPUs)")
@@ -109,7 +114,8 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
   sub->add_option("--resolve", *resolve, "NAME=ADDR override for the proxy's DNS (tests)");
   sub->add_flag("--insecure-grpc", *insecure_grpc,
                 "Allow plaintext gRPC with the control plane when no OPENSANDBOX_GRPC_TLS_* is set (unsafe)");
-  sub->callback([opt, resolve, insecure_grpc, &exit_code] {
+  sub->callback([opt, resolve, insecure_grpc, heartbeat_ms, &exit_code] {
+    opt->heartbeat_interval = std::chrono::milliseconds(*heartbeat_ms);
     if (opt->cpu_count <= 0) opt->cpu_count = osb::worker::HostCpuCount();
     if (opt->memory_mb <= 0) opt->memory_mb = osb::worker::HostMemoryMb();
     exit_code = RunWorker(*opt, *resolve, *insecure_grpc);

@@ -19,10 +19,27 @@ std::unique_ptr<grpc::ClientContext> Context(Deadline deadline) {
 
 Error FromStatus(const grpc::Status& st) { return proto::FromGrpcStatus(st); }
 
+v1::ExecRequest MakeExecRequest(const std::string& sandbox_id, const ExecCommand& cmd) {
+  v1::ExecRequest req;
+  req.set_sandbox_id(sandbox_id);
+  req.set_cmd(cmd.cmd);
+  for (const auto& a : cmd.args) req.add_args(a);
+  for (const auto& [k, v] : cmd.envs) (*req.mutable_envs())[k] = v;
+  req.set_cwd(cmd.cwd);
+  req.set_timeout_sec(cmd.timeout_sec);
+  return req;
+}
+
+Result<ExecOutcome> ExecResult(const grpc::Status& st, const v1::ExecResponse& resp) {
+  if (!st.ok()) return FromStatus(st);
+  return ExecOutcome{resp.exit_code(),        resp.stdout(),           resp.stderr(),
+                     resp.stdout_truncated(), resp.stderr_truncated(), resp.timed_out()};
+}
+
 class GrpcWorkerClient final : public WorkerClient {
  public:
   explicit GrpcWorkerClient(std::shared_ptr<grpc::Channel> channel)
-      : stub_(v1::Worker::NewStub(channel)), commands_(v1::WorkerCommands::NewStub(channel)) {}
+      : channel_(channel), stub_(v1::Worker::NewStub(channel)), commands_(v1::WorkerCommands::NewStub(channel)) {}
 
   Result<StartedSandbox> Create(const SandboxSpec& spec, Deadline deadline) override {
     v1::CreateSandboxRequest req;
@@ -64,19 +81,32 @@ class GrpcWorkerClient final : public WorkerClient {
   }
 
   Result<ExecOutcome> Exec(const std::string& sandbox_id, const ExecCommand& cmd, Deadline deadline) override {
-    v1::ExecRequest req;
-    req.set_sandbox_id(sandbox_id);
-    req.set_cmd(cmd.cmd);
-    for (const auto& a : cmd.args) req.add_args(a);
-    for (const auto& [k, v] : cmd.envs) (*req.mutable_envs())[k] = v;
-    req.set_cwd(cmd.cwd);
-    req.set_timeout_sec(cmd.timeout_sec);
+    v1::ExecRequest req = MakeExecRequest(sandbox_id, cmd);
     v1::ExecResponse resp;
     auto ctx = Context(deadline);
     const grpc::Status st = stub_->Exec(ctx.get(), req, &resp);
-    if (!st.ok()) return FromStatus(st);
-    return ExecOutcome{resp.exit_code(),        resp.stdout(),           resp.stderr(),
-                       resp.stdout_truncated(), resp.stderr_truncated(), resp.timed_out()};
+    return ExecResult(st, resp);
+  }
+
+  // gRPC's callback API: no thread of ours waits for the command; gRPC calls
+  // back on its own (few) threads when the worker answers or the deadline
+  // passes. The call state lives on the heap until then, with the channel.
+  bool ExecAsync(const std::string& sandbox_id, const ExecCommand& cmd, Deadline deadline,
+                 std::function<void(Result<ExecOutcome>)> done) override {
+    struct Call {
+      std::shared_ptr<grpc::Channel> channel;
+      grpc::ClientContext ctx;
+      v1::ExecRequest req;
+      v1::ExecResponse resp;
+      std::function<void(Result<ExecOutcome>)> done;
+    };
+    auto* call = new Call{channel_, {}, MakeExecRequest(sandbox_id, cmd), {}, std::move(done)};
+    call->ctx.set_deadline(deadline);
+    stub_->async()->Exec(&call->ctx, &call->req, &call->resp, [call](grpc::Status st) {
+      std::unique_ptr<Call> owned(call);
+      owned->done(ExecResult(st, owned->resp));
+    });
+    return true;
   }
 
   Result<std::vector<std::string>> List(Deadline deadline) override {
@@ -287,6 +317,7 @@ class GrpcWorkerClient final : public WorkerClient {
     return resp.applied();
   }
 
+  std::shared_ptr<grpc::Channel> channel_;  // kept alive by calls in flight (ExecAsync)
   std::unique_ptr<v1::Worker::StubInterface> stub_;
   std::unique_ptr<v1::WorkerCommands::StubInterface> commands_;
 };

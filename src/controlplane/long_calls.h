@@ -4,7 +4,8 @@
 // at once and `max_pending` in all (running + queued); beyond either,
 // Submit answers kResourceExhausted (HTTP 429, Retry-After) and runs nothing.
 // Up to `threads` calls run at once; threads are started on demand.
-// Destruction waits for the calls already admitted.
+// Admit() counts a call that runs elsewhere (no thread here) against the
+// same caps. Destruction waits for the calls already admitted.
 // Thread-safe.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -35,11 +37,18 @@ class LongCalls {
   LongCalls& operator=(const LongCalls&) = delete;
 
   Status Submit(const std::string& org_id, std::function<void()> call);
+  // Admission alone, for a call that needs no thread of ours (an
+  // asynchronous gRPC exec): the same caps as Submit, and the call counts
+  // until the returned token is dropped (destruction waits for that too).
+  using Admission = std::shared_ptr<void>;
+  Result<Admission> Admit(const std::string& org_id);
   // Calls of this org admitted and not finished.
   size_t InFlight(const std::string& org_id);
 
  private:
   void Run();
+  Status AdmitLocked(const std::string& org_id);  // counts one call of the org, or kResourceExhausted
+  void ReleaseLocked(const std::string& org_id);
 
   const LongCallLimits limits_;
   std::mutex mu_;

@@ -282,11 +282,48 @@ Result<ExecOutcome> SandboxService::Exec(const std::string& org_id, const std::s
   return out;
 }
 
-Status SandboxService::ExecAsync(const std::string& org_id, const std::string& id, ExecCommand cmd,
-                                 std::function<void(Result<ExecOutcome>)> done) {
-  return long_calls_.Submit(org_id, [this, org_id, id, cmd = std::move(cmd), done = std::move(done)] {
-    done(Exec(org_id, id, cmd));
+Result<SandboxService::ExecStarter> SandboxService::PrepareExec(const std::string& org_id, const std::string& id,
+                                                                ExecCommand cmd) {
+  auto admitted = long_calls_.Admit(org_id);  // the per-org cap (429) before anything else
+  if (!admitted) return admitted.error();
+  auto row = store_.GetSandbox(org_id, id);
+  if (!row) return row.error();
+  if (row->status != "running") return MakeError(ErrorCode::kConflict, "sandbox " + id + " is not running");
+  auto client = workers_.ClientFor(row->worker_id);
+  if (!client) return client.error();
+  return ExecStarter([this, org_id, id, cmd = std::move(cmd), client = *client,
+                      admission = *admitted](ExecDone done) mutable {
+    // No thread waits for the command: the client calls back when it ends.
+    // The admission token lives until then.
+    bool started = false;
+    {
+      auto on_done = [this, id, done, admission](Result<ExecOutcome> out) {
+        if (!out && out.error().code == ErrorCode::kNotFound) {
+          (void)store_.StopSandbox(id, store::NowRfc3339());
+          out = MakeError(ErrorCode::kConflict, "sandbox " + id + " is not running");
+        }
+        done(std::move(out));
+      };
+      started = client->ExecAsync(id, cmd, After(std::chrono::seconds(cmd.timeout_sec + 30)), std::move(on_done));
+    }  // not started: no copy of the admission is left but ours
+    if (started) return;
+    // A client without asynchronous exec: the blocking call on the executor,
+    // which admits it again (so ours goes first).
+    admission.reset();
+    Status queued = long_calls_.Submit(org_id, [this, org_id, id, cmd, done] { done(Exec(org_id, id, cmd)); });
+    if (!queued) done(queued.error());
   });
+}
+
+Status SandboxService::ExecAsync(const std::string& org_id, const std::string& id, ExecCommand cmd, ExecDone done) {
+  auto start = PrepareExec(org_id, id, std::move(cmd));
+  if (!start && start.error().code == ErrorCode::kResourceExhausted) return start.error();
+  if (!start) {
+    done(start.error());
+    return {};
+  }
+  (*start)(std::move(done));
+  return {};
 }
 
 Result<std::shared_ptr<WorkerClient>> SandboxService::RunningClient(const std::string& org_id,

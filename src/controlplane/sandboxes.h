@@ -4,8 +4,9 @@
 // the insert's transaction, so replicas never overfill a worker), sends the
 // worker the resolved config and the decrypted secrets through its
 // WorkerClient (the only place values travel), and marks the sandbox running.
-// Exec/Delete forward to the sandbox's worker; ExecAsync runs an exec on a
-// bounded executor (LongCalls) so it never holds a REST handler thread.
+// Exec/Delete forward to the sandbox's worker; ExecAsync runs an exec as an
+// asynchronous worker call, admitted under the org's cap (LongCalls), so it
+// holds neither a REST handler thread nor an executor thread.
 // Secret changes are pushed to the running sandboxes of every affected
 // project, in parallel per worker under one deadline (live refresh: tokens
 // stay, values change), on a bounded refresh executor: the caller's thread
@@ -128,11 +129,23 @@ class SandboxService {
   Status Delete(const std::string& org_id, const std::string& id);
   // Blocks for the command's lifetime.
   Result<ExecOutcome> Exec(const std::string& org_id, const std::string& id, const ExecCommand& cmd);
-  // Runs Exec on the long-call executor and calls `done` there with its
-  // result. kResourceExhausted (→ 429) at once, without calling `done`, when
-  // the org already runs its limit of long calls.
-  Status ExecAsync(const std::string& org_id, const std::string& id, ExecCommand cmd,
-                   std::function<void(Result<ExecOutcome>)> done);
+  // Exec without holding a thread for the command's lifetime, in two steps.
+  // PrepareExec (blocking briefly: the store) runs on the caller's thread
+  // (a REST handler thread): the org's exec cap (kResourceExhausted → 429
+  // beyond it), then the sandbox (kNotFound, kConflict when not running)
+  // and its worker's client. The starter it returns never blocks (it may
+  // run on an I/O thread): it starts the worker call, asynchronous
+  // (WorkerClient::ExecAsync, gRPC's callback API), and `done` runs once,
+  // on the client's thread, when the command ended or the deadline (its
+  // timeout + 30 s) passed. A client without async exec runs Exec on the
+  // long-call executor instead. Dropping an unstarted starter frees its
+  // admission.
+  using ExecDone = std::function<void(Result<ExecOutcome>)>;
+  using ExecStarter = std::function<void(ExecDone)>;
+  Result<ExecStarter> PrepareExec(const std::string& org_id, const std::string& id, ExecCommand cmd);
+  // Both steps at once: kResourceExhausted (the cap) is returned without
+  // calling `done`; every other outcome goes to `done`.
+  Status ExecAsync(const std::string& org_id, const std::string& id, ExecCommand cmd, ExecDone done);
 
   // SecretService listener: starts pushing the new value (or the removal)
   // to every running sandbox of the affected projects on the refresh

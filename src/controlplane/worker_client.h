@@ -110,6 +110,13 @@ class WorkerClient {
   virtual Status Destroy(const std::string& sandbox_id, Deadline deadline) = 0;
   // Blocks for the command's lifetime (callers run it off request threads).
   virtual Result<ExecOutcome> Exec(const std::string& sandbox_id, const ExecCommand& cmd, Deadline deadline) = 0;
+  // The same call without a waiting thread: returns at once and calls
+  // `done` exactly once, later, from a thread of the client's own (never
+  // from inside ExecAsync), when the command ended or the deadline passed.
+  // Returns false, without calling `done`, when this client has no
+  // asynchronous exec (then the caller runs Exec on an executor).
+  virtual bool ExecAsync(const std::string& sandbox_id, const ExecCommand& cmd, Deadline deadline,
+                         std::function<void(Result<ExecOutcome>)> done);
   // Ids of the sandboxes the worker runs now.
   virtual Result<std::vector<std::string>> List(Deadline deadline) = 0;
   // Live refresh of one secret in one sandbox. Returns whether the sandbox
@@ -154,6 +161,10 @@ class WorkerClient {
                             Deadline deadline);
 };
 
+inline bool WorkerClient::ExecAsync(const std::string&, const ExecCommand&, Deadline,
+                                    std::function<void(Result<ExecOutcome>)>) {
+  return false;
+}
 inline Result<CheckpointSaved> WorkerClient::Checkpoint(const std::string&, const std::string&, Deadline) {
   return MakeError(ErrorCode::kFailedPrecondition, "this worker cannot save checkpoints");
 }

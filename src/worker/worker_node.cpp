@@ -28,7 +28,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
-constexpr auto kHeartbeatInterval = std::chrono::seconds(5);
 constexpr auto kRegisterRetry = std::chrono::seconds(1);
 
 std::string ReadFile(const fs::path& path) {
@@ -196,7 +195,7 @@ void WorkerNode::Impl::RunAgent() {
       warned = true;
     }
     lock.lock();
-    const auto wait = registered ? std::chrono::duration_cast<std::chrono::milliseconds>(kHeartbeatInterval)
+    const auto wait = registered ? opt.heartbeat_interval
                                  : std::chrono::duration_cast<std::chrono::milliseconds>(kRegisterRetry);
     cv.wait_for(lock, wait, [&] { return stopping; });
   }

@@ -13,6 +13,7 @@
 // Stop() reverses it and destroys every sandbox this node runs.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -32,6 +33,9 @@ struct WorkerOptions {
   std::string worker_id;  // "" = the TLS certificate's CN, else <state-dir>/worker-id (made once)
   std::string state_dir = "/var/lib/osb/worker";
   int capacity = 50;
+  // How often the agent heartbeats; the control plane's --worker-stale-after
+  // must be a few of these (tests shorten both).
+  std::chrono::milliseconds heartbeat_interval{5000};
   // CPUs and memory offered to sandboxes, sent in RegisterWorker; the
   // control plane places a sandbox here only while they cover it.
   // 0 = not limited (osb dev); `osb worker` defaults them to the host's.

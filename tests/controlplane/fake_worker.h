@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -192,6 +193,20 @@ class FakeWorker final : public controlplane::WorkerClient {
     }
     return controlplane::ExecOutcome{0, "ran " + cmd.cmd, "", false, false, false};
   }
+  // With SetAsyncExec(true), a "sleep" exec goes through ExecAsync: no
+  // thread waits for it; ReleaseExecs() completes it from the releasing
+  // thread. Other commands (and the default) take the blocking Exec.
+  void SetAsyncExec(bool on) { async_exec_ = on; }
+  bool ExecAsync(const std::string& id, const controlplane::ExecCommand& cmd, controlplane::Deadline,
+                 std::function<void(Result<controlplane::ExecOutcome>)> done) override {
+    if (!async_exec_ || cmd.cmd != "sleep" || mode_.load() != Mode::kOk) return false;
+    std::lock_guard lock(mu_);
+    if (!sandboxes_.count(id) || released_) return false;
+    ++execs_running_;
+    held_.push_back(std::move(done));
+    cv_.notify_all();
+    return true;
+  }
   Result<std::vector<std::string>> List(controlplane::Deadline deadline) override {
     if (auto st = Fault(deadline); !st) return st.error();
     return Running();
@@ -332,9 +347,15 @@ class FakeWorker final : public controlplane::WorkerClient {
     return execs_running_;
   }
   void ReleaseExecs() {
-    std::lock_guard lock(mu_);
-    released_ = true;
-    cv_.notify_all();
+    std::vector<std::function<void(Result<controlplane::ExecOutcome>)>> held;
+    {
+      std::lock_guard lock(mu_);
+      released_ = true;
+      held.swap(held_);
+      execs_running_ -= static_cast<int>(held.size());
+      cv_.notify_all();
+    }
+    for (auto& done : held) done(controlplane::ExecOutcome{0, "ran sleep", "", false, false, false});
   }
   int Updates() {
     std::lock_guard lock(mu_);
@@ -365,6 +386,8 @@ class FakeWorker final : public controlplane::WorkerClient {
   std::map<std::string, int> disk_mb_;  // id -> SandboxSpec::disk_mb of its create
   std::map<std::string, std::string> template_digest_, resolved_digest_, images_;
   int execs_running_ = 0;
+  std::atomic<bool> async_exec_{false};
+  std::vector<std::function<void(Result<controlplane::ExecOutcome>)>> held_;  // async "sleep" execs
   int updates_ = 0;
   bool released_ = false;
   std::atomic<bool> real_clock_{false};
