@@ -34,6 +34,7 @@ class GrpcWorkerClient final : public WorkerClient {
     cfg->set_memory_mb(spec.memory_mb);
     cfg->set_timeout_sec(spec.timeout_sec);
     cfg->set_disk_mb(spec.disk_mb);
+    cfg->set_template_digest(spec.template_digest);
     for (const auto& h : spec.egress_allowlist) cfg->add_egress_allowlist(h);
     for (const auto& [k, v] : spec.envs) (*cfg->mutable_envs())[k] = v;
     req.set_from_checkpoint(spec.from_checkpoint);

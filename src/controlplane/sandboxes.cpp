@@ -152,6 +152,15 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
                                                       " seconds (the server's --max-sandbox-lifetime)");
   }
 
+  // An org's image template: resolved here, so a worker can fetch it by
+  // digest; another org's template of the same name is not this org's.
+  std::string template_digest;
+  if (template_digests_) {
+    auto digest = template_digests_(org_id, resolved->template_id);
+    if (!digest) return digest.error();
+    if (*digest) template_digest = **digest;
+  }
+
   SandboxView v;
   v.id = "sb-" + crypto::RandomHex(8);
   v.status = "running";
@@ -190,6 +199,7 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
   spec.envs = resolved->envs;
   spec.secrets = std::move(resolved->secrets);
   if (checkpoint) spec.from_checkpoint = checkpoint->id;
+  spec.template_digest = template_digest;
   const size_t n_secrets = spec.secrets.size();
   auto started = placed->client->Create(spec, After(checkpoint ? limits_.checkpoint_deadline : limits_.create_deadline));
   spec.secrets.clear();  // PlainSecret wipes its value
@@ -681,6 +691,11 @@ Result<SandboxView> SandboxService::Wake(const std::string& org_id, const std::s
   spec.envs = resolved->envs;
   spec.secrets = std::move(resolved->secrets);
   spec.from_checkpoint = c->id;
+  if (template_digests_) {
+    auto digest = template_digests_(org_id, spec.template_id);
+    if (!digest) return back(digest.error());
+    spec.template_digest = digest->value_or("");
+  }
   auto started = (*client)->Create(spec, After(limits_.checkpoint_deadline));
   spec.secrets.clear();
   if (!started) return back(started.error());

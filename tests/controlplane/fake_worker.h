@@ -132,6 +132,7 @@ class FakeWorker final : public controlplane::WorkerClient {
     sb.clear();
     for (const auto& s : spec.secrets) sb[s.name] = s.value;
     disk_mb_[spec.id] = spec.disk_mb;
+    template_digest_[spec.id] = spec.template_digest;
     restored_from_[spec.id] = spec.from_checkpoint;
     envs_[spec.id] = spec.envs;
     if (real_clock_) {
@@ -281,6 +282,12 @@ class FakeWorker final : public controlplane::WorkerClient {
 
   }
   // The disk_mb a create asked for (-1: no such create).
+  // The template_digest the sandbox was created with ("" = none; "?" = unknown sandbox).
+  std::string TemplateDigest(const std::string& sandbox_id) {
+    std::lock_guard lock(mu_);
+    auto it = template_digest_.find(sandbox_id);
+    return it == template_digest_.end() ? "?" : it->second;
+  }
   int DiskMb(const std::string& sandbox_id) {
     std::lock_guard lock(mu_);
     auto it = disk_mb_.find(sandbox_id);
@@ -344,7 +351,8 @@ class FakeWorker final : public controlplane::WorkerClient {
   std::map<std::string, std::map<std::string, std::string>> sandboxes_;  // id -> secret name -> value
   std::map<std::string, std::map<std::string, controlplane::CommandInfo>> commands_;  // sandbox -> id -> info
   int streams_opened_ = 0;
-  std::map<std::string, int> disk_mb_;  // id -> SandboxSpec::disk_mb of its create
+  std::map<std::string, int> disk_mb_;
+  std::map<std::string, std::string> template_digest_;  // id -> SandboxSpec::disk_mb of its create
   int execs_running_ = 0;
   int updates_ = 0;
   bool released_ = false;
