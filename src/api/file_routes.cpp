@@ -23,8 +23,8 @@ namespace {
 
 using nlohmann::json;
 
-// Query string -> map; '+' is a space and %XX is decoded (form encoding).
-// nullopt for malformed escapes.
+}  // namespace
+
 std::optional<std::map<std::string, std::string>> ParseQuery(const std::string& query) {
   std::map<std::string, std::string> out;
   size_t start = 0;
@@ -49,6 +49,8 @@ std::optional<std::map<std::string, std::string>> ParseQuery(const std::string& 
   }
   return out;
 }
+
+namespace {
 
 struct FileQuery {
   std::string path;

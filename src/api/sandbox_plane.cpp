@@ -6,6 +6,7 @@
 #include "api/exec_stream_routes.h"
 #include "api/file_routes.h"
 #include "api/sandbox_routes.h"
+#include "api/template_routes.h"
 #include "controlplane/grpc_worker_client.h"
 
 namespace osb::api {
@@ -31,9 +32,19 @@ Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, con
     spdlog::warn("INSECURE: control plane gRPC is PLAINTEXT (--insecure-grpc): any local process can register as "
                  "a worker and fetch sandbox secrets; set OPENSANDBOX_GRPC_TLS_CA, _CERT and _KEY for mutual TLS");
   }
+  if (!options.templates.dir.empty()) {
+    plane->templates_ = std::make_unique<controlplane::TemplateService>(cp.store(), options.templates);
+    plane->template_calls_ = std::make_unique<controlplane::LongCalls>(controlplane::LongCallLimits{4, 2, 16});
+    plane->template_fetch_ = std::make_unique<controlplane::TemplateFetchService>(*plane->templates_);
+    plane->sandboxes_->SetTemplateDigests([t = plane->templates_.get()](const std::string& org_id,
+                                                                          const std::string& name) {
+      return t->DigestFor(org_id, name);
+    });
+  }
   grpc::ServerBuilder builder;
   proto::AddGrpcListener(builder, options.grpc_listen, options.tls, proto::GrpcRole::kWorker, &plane->grpc_port_);
   builder.RegisterService(plane->callbacks_.get());
+  if (plane->template_fetch_) builder.RegisterService(plane->template_fetch_.get());
   plane->server_ = builder.BuildAndStart();
   if (!plane->server_ || plane->grpc_port_ == 0) {
     return MakeError(ErrorCode::kUnavailable, "--grpc-listen: cannot listen on " + options.grpc_listen +
@@ -45,6 +56,7 @@ Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, con
   RegisterCommandRoutes(cp.router(), *plane->commands_);
   plane->files_ = std::make_unique<controlplane::SandboxFiles>(*plane->sandboxes_);
   RegisterFileRoutes(cp.router(), *plane->files_);
+  if (plane->templates_) RegisterTemplateRoutes(cp.router(), *plane->templates_, *plane->template_calls_);
   controlplane::WorkerPool* workers = plane->workers_.get();
   cp.SetReadinessCheck([workers] { return workers->Ready(); });
   controlplane::SandboxService* sandboxes = plane->sandboxes_.get();

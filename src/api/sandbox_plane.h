@@ -23,7 +23,10 @@
 #include "common/result.h"
 #include "controlplane/command_streams.h"
 #include "controlplane/sandbox_files.h"
+#include "controlplane/long_calls.h"
 #include "controlplane/sandboxes.h"
+#include "controlplane/template_fetch.h"
+#include "controlplane/templates.h"
 #include "controlplane/worker_callbacks.h"
 #include "controlplane/worker_client.h"
 #include "controlplane/worker_pool.h"
@@ -38,6 +41,10 @@ struct SandboxPlaneOptions {
   std::chrono::seconds stale_after{20};        // no heartbeat for this long: the worker is lost
   // Not owned; when set, workers are reached through it instead of gRPC.
   controlplane::WorkerConnector* connector = nullptr;
+  // Image templates (POST /api/templates): where tarballs are kept
+  // (<data-dir>/templates) and the upload limit (--max-template-bytes).
+  // An empty dir leaves the template routes out.
+  controlplane::TemplateOptions templates;
 };
 
 class SandboxPlane {
@@ -48,6 +55,7 @@ class SandboxPlane {
   int grpc_port() const { return grpc_port_; }
   controlplane::WorkerPool& workers() { return *workers_; }
   controlplane::SandboxService& sandboxes() { return *sandboxes_; }
+  controlplane::TemplateService* templates() { return templates_.get(); }
 
  private:
   SandboxPlane() = default;
@@ -59,6 +67,9 @@ class SandboxPlane {
   std::unique_ptr<controlplane::CommandService> commands_;  // streams, background commands, terminals
   std::unique_ptr<controlplane::SandboxFiles> files_;
   std::unique_ptr<controlplane::WorkerCallbacks> callbacks_;
+  std::unique_ptr<controlplane::TemplateService> templates_;
+  std::unique_ptr<controlplane::LongCalls> template_calls_;  // imports, off the REST handler threads
+  std::unique_ptr<controlplane::TemplateFetchService> template_fetch_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   std::mutex sweep_mu_;

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,7 @@ class ApiClient {
     // body written to this fd (the result is then null).
     std::string upload_file;
     int download_fd = -1;
+    std::function<void(uint64_t, uint64_t)> upload_progress;  // see HttpRequest
   };
 
   Result<nlohmann::json> Call(std::string_view method, const std::string& path,

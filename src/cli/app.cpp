@@ -76,6 +76,7 @@ int RunOc(int argc, const char* const* argv, const Io& io) {
   AddCheckpointCommands(app, ctx);
   AddExecCommands(app, ctx);
   AddFileCommands(app, ctx);
+  AddTemplateCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -81,7 +81,25 @@ Outcome StreamedExchange(asio::io_context& io, Stream& stream, const ApiUrl& bas
     }
     request.set(http::field::content_type, req.upload_content_type);
     request.prepare_payload();
-    ec = AwaitOne(io, [&](auto handler) { http::async_write(stream, request, handler); });
+    if (req.upload_progress) {
+      // Piece by piece, reporting progress (oc template import on a TTY).
+      const uint64_t total = request.body().size();
+      http::request_serializer<http::file_body> sr{request};
+      uint64_t sent = 0;
+      while (!ec && !sr.is_done()) {
+        size_t n = 0;
+        ec = AwaitOne(io, [&](auto handler) {
+          http::async_write_some(stream, sr, [&n, handler](beast::error_code e, size_t bytes) mutable {
+            n = bytes;
+            handler(e, bytes);
+          });
+        });
+        sent += n;
+        req.upload_progress(std::min(sent, total), total);
+      }
+    } else {
+      ec = AwaitOne(io, [&](auto handler) { http::async_write(stream, request, handler); });
+    }
     // A server that refuses midway (e.g. disk quota) answers before the
     // body is complete: still read its answer.
   } else {

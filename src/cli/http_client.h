@@ -17,6 +17,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +39,8 @@ struct HttpRequest {
   // (HttpResponse::body stays empty; other statuses keep their body).
   std::string upload_file;
   std::string upload_content_type = "application/octet-stream";
+  // With upload_file: called as the body goes out (bytes sent, file size).
+  std::function<void(uint64_t, uint64_t)> upload_progress;
   int download_fd = -1;
 };
 

@@ -212,6 +212,7 @@ int RunDev(const DevFlags& flags) {
   auto before_start = [&](osb::api::ControlPlane& cp) -> osb::Status {
     osb::api::SandboxPlaneOptions plane_options{flags.grpc_listen, dev_tls->control_plane};
     plane_options.limits.max_lifetime_sec = max_lifetime;
+    plane_options.templates.dir = (dir / "templates").string();
     auto attached = osb::api::SandboxPlane::Attach(cp, plane_options);
     if (!attached) return attached.error();
     plane = std::move(*attached);

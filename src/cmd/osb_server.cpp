@@ -30,6 +30,7 @@ struct ServerFlags {
   std::string tls_cert;  // REST API over HTTPS when set (with tls_key)
   std::string tls_key;
   bool insecure_grpc = false;
+  uint64_t max_template_bytes = osb::controlplane::kDefaultMaxTemplateBytes;
 };
 
 int RunServer(const ServerFlags& flags) {
@@ -99,6 +100,9 @@ int RunServer(const ServerFlags& flags) {
     plane_options.limits = flags.limits;
     plane_options.limits.max_lifetime_sec = max_lifetime;
     plane_options.stale_after = std::chrono::seconds(flags.worker_stale_after_sec);
+    plane_options.templates.dir =
+        (std::filesystem::absolute(flags.data_dir).lexically_normal() / "templates").string();
+    plane_options.templates.max_bytes = flags.max_template_bytes;
     auto attached = osb::api::SandboxPlane::Attach(cp, plane_options);
     if (!attached) return attached.error();
     plane = std::move(*attached);
@@ -141,6 +145,10 @@ const bool registered = osb::cmd::RegisterOsbCommand(20, [](CLI::App& root, int&
   sub->add_option("--max-sandbox-lifetime", flags->max_sandbox_lifetime,
                   "Longest a sandbox may live from its start, extensions included (e.g. 3600, 90m, 24h, 7d; at most 30d)")
       ->capture_default_str();
+  sub->add_option("--max-template-bytes", flags->max_template_bytes,
+                  "Largest image tarball POST /api/templates accepts (bytes; beyond: 413). Templates are kept in "
+                  "--data-dir/templates")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--worker-stale-after", flags->worker_stale_after_sec,
                   "Seconds without a heartbeat after which a worker's sandboxes are marked lost")
       ->capture_default_str()->check(CLI::Range(5, 3600));

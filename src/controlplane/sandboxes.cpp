@@ -167,6 +167,15 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
                                                       " seconds (the server's --max-sandbox-lifetime)");
   }
 
+  // An org's image template: resolved here, so a worker can fetch it by
+  // digest; another org's template of the same name is not this org's.
+  std::string template_digest;
+  if (template_digests_) {
+    auto digest = template_digests_(org_id, resolved->template_id);
+    if (!digest) return digest.error();
+    if (*digest) template_digest = **digest;
+  }
+
   SandboxView v;
   v.id = "sb-" + crypto::RandomHex(8);
   v.status = "running";
@@ -204,9 +213,12 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
   spec.egress_allowlist = v.egress_allowlist;
   spec.envs = resolved->envs;
   spec.secrets = std::move(resolved->secrets);
+  spec.template_digest = template_digest;
   if (checkpoint) {
     spec.from_checkpoint = checkpoint->id;
-    spec.template_digest = CheckpointImageDigest(*checkpoint);  // the image its files were saved over
+    // The image its files were saved over (pinned: the template's name may
+    // name another image by now); empty for a checkpoint of a base sandbox.
+    spec.template_digest = CheckpointImageDigest(*checkpoint);
   }
   const size_t n_secrets = spec.secrets.size();
   auto started = placed->client->Create(spec, After(checkpoint ? limits_.checkpoint_deadline : limits_.create_deadline));

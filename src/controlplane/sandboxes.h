@@ -121,6 +121,12 @@ class SandboxService {
         refresh_calls_({limits.refresh_threads, kMaxRefreshTasks, kMaxRefreshTasks}) {}
 
   Result<SandboxView> Create(const std::string& org_id, const SandboxRequest& request);
+  // Image templates: the digest of the org's template of a name (nullopt:
+  // not a template of the org; the worker resolves the name itself). When
+  // set, Create sends the digest (SandboxSpec::template_digest).
+  using TemplateDigests =
+      std::function<Result<std::optional<std::string>>(const std::string& org_id, const std::string& name)>;
+  void SetTemplateDigests(TemplateDigests f) { template_digests_ = std::move(f); }
   Result<SandboxView> Get(const std::string& org_id, const std::string& id);
   Result<std::vector<SandboxView>> List(const std::string& org_id);
   // Destroys it on its worker (if still running) and forgets it: a later
@@ -210,6 +216,7 @@ class SandboxService {
   Status SubmitLongCall(const std::string& org_id, std::function<void()> call);
 
  private:
+  TemplateDigests template_digests_;
   Result<store::CheckpointRow> SaveCheckpoint(const std::string& org_id, const store::SandboxRow& row,
                                               const std::string& kind);
   // Deletes a checkpoint's archive on its worker and its row; logs failures.

@@ -47,6 +47,8 @@ struct SandboxSpec {
   std::vector<PlainSecret> secrets;
   // A checkpoint on this worker to restore into the new sandbox ("" = none).
   std::string from_checkpoint;
+  // The image of the org's template (template_id), "sha256:<hex>"; "" = none.
+  std::string template_digest;
 };
 
 struct CheckpointSaved {

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <set>
 #include <memory>
 
 #include "common/hex.h"
@@ -529,6 +530,65 @@ Result<StoredImage> ImageStore::Import(const std::string& path, const ImportLimi
   if (rename(image.c_str(), final.c_str()) != 0 && errno != EEXIST && errno != ENOTEMPTY)
     return HostError("rename into " + final);
   return Find(plan->configDigest);
+}
+
+Result<VerifiedImage> VerifyImageArchive(const std::string& path, const std::string& scratchDir,
+                                         const ImportLimits& limits) {
+  if (auto st = MkdirOwned(scratchDir, 0700); !st) return st.error();
+  std::string scratchTemplate = scratchDir + "/verify-XXXXXX";
+  if (!mkdtemp(scratchTemplate.data())) return HostError("mkdtemp in " + scratchDir);
+  struct Cleanup {
+    std::string dir, name;
+    ~Cleanup() {
+      int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd >= 0) {
+        (void)RemoveTreeAt(fd, name);
+        close(fd);
+      }
+    }
+  } cleanup{scratchDir, scratchTemplate.substr(scratchTemplate.rfind('/') + 1)};
+  auto src = ArchiveSource::Stage(path, scratchTemplate, limits.maxArchiveBytes);
+  if (!src) return src.error();
+  Result<Plan> plan = (*src)->Has("index.json")      ? PlanOci(**src)
+                      : (*src)->Has("manifest.json") ? PlanDocker(**src)
+                                                     : Result<Plan>(MakeError(ErrorCode::kInvalidArgument,
+                                                                              "image: neither index.json (OCI layout) "
+                                                                              "nor manifest.json (docker save) found"));
+  if (!plan) return plan.error();
+  auto cfg = ParseImageConfig(plan->configText, "config " + plan->configDigest);
+  if (!cfg) return cfg.error();
+  const size_t layerCount = plan->ociLayers.size() + plan->dockerLayers.size();
+  if (cfg->diffIds.size() != layerCount)
+    return MakeError(ErrorCode::kInvalidArgument, "config " + plan->configDigest + ": rootfs.diff_ids: " +
+                                                      std::to_string(cfg->diffIds.size()) + " entries for " +
+                                                      std::to_string(layerCount) + " layers");
+  ApplyBudget budget{limits.maxUnpackedBytes, limits.maxEntries};
+  std::set<std::string> symlinks;
+  for (size_t i = 0; i < layerCount; ++i) {
+    Result<int> fd = MakeError(ErrorCode::kInternal, "");
+    std::string name;
+    if (!plan->ociLayers.empty()) {
+      name = plan->ociLayers[i].first;
+      fd = OpenVerified(**src, plan->ociLayers[i].second, name);
+    } else {
+      name = "layer " + std::to_string(i) + " (" + Excerpt(plan->dockerLayers[i]) + ")";
+      fd = (*src)->Open(plan->dockerLayers[i]);
+    }
+    if (!fd) return fd.error();
+    FdCloser lc{*fd};
+    auto diffId = UncompressedDigest(*fd, budget.bytesLeft + (64ull << 20), name);
+    if (!diffId) return diffId.error();
+    if (*diffId != cfg->diffIds[i])
+      return MakeError(ErrorCode::kInvalidArgument, name + ": digest mismatch: config's rootfs.diff_ids[" +
+                                                        std::to_string(i) + "] is " + cfg->diffIds[i] +
+                                                        ", uncompressed content is " + *diffId);
+    if (auto st = ScanLayer(*fd, name, budget, symlinks); !st) return st.error();
+  }
+  VerifiedImage out;
+  out.configDigest = plan->configDigest;
+  out.config = std::move(*cfg);
+  out.layers = layerCount;
+  return out;
 }
 
 }  // namespace osb::images

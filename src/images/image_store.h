@@ -58,6 +58,23 @@ struct RunConfig {
 };
 Result<RunConfig> ResolveRunConfig(const StoredImage& image);
 
+// What VerifyImageArchive found: the image's identity and config.
+struct VerifiedImage {
+  std::string configDigest;
+  ImageConfig config;
+  size_t layers = 0;
+};
+
+// Verifies the tarball at `path` the way Import does — the manifest, config
+// and layer blobs against their descriptors, each layer's uncompressed
+// stream against rootfs.diff_ids — without unpacking it: each layer's
+// entries are checked by ScanLayer (layer_applier.h). Blobs are staged in a
+// fresh directory under `scratchDir` (made 0700 if missing), removed before
+// it returns. The control plane's check of an uploaded template; the worker
+// still imports (and so verifies again) what it fetches. Errors as Import.
+Result<VerifiedImage> VerifyImageArchive(const std::string& path, const std::string& scratchDir,
+                                         const ImportLimits& limits = {});
+
 class ImageStore {
  public:
   explicit ImageStore(std::string dir) : dir_(std::move(dir)) {}

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -343,6 +344,89 @@ Result<std::string> UncompressedDigest(int layerFd, uint64_t maxBytes, const std
   EVP_DigestFinal_ex(md.get(), out, &len);
   if (lseek(layerFd, 0, SEEK_SET) != 0) return MakeError(ErrorCode::kInternal, name + ": seek: " + std::strerror(errno));
   return "sha256:" + HexEncode(std::span<const uint8_t>(out, len));
+}
+
+Status ScanLayer(int layerFd, const std::string& name, ApplyBudget& budget, std::set<std::string>& symlinks) {
+  if (lseek(layerFd, 0, SEEK_SET) != 0) return MakeError(ErrorCode::kInternal, name + ": seek: " + std::strerror(errno));
+  ArchivePtr a = NewTarReader();
+  if (archive_read_open_fd(a.get(), layerFd, 1 << 16) != ARCHIVE_OK)
+    return MakeError(ErrorCode::kInvalidArgument, name + ": not a tar stream (tar, tar+gzip or tar+zstd)");
+  std::vector<char> buf(1 << 16);
+  auto dropBelow = [&](const std::string& prefix) {  // prefix removed or replaced
+    symlinks.erase(prefix);
+    for (auto it = symlinks.lower_bound(prefix + "/"); it != symlinks.end() && it->starts_with(prefix + "/");)
+      it = symlinks.erase(it);
+  };
+  for (;;) {
+    archive_entry* e = nullptr;
+    int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN)
+      return MakeError(ErrorCode::kInvalidArgument, name + ": not a valid tar stream (truncated or corrupt)");
+    if (budget.entriesLeft == 0) return MakeError(ErrorCode::kTooLarge, name + ": too many entries");
+    --budget.entriesLeft;
+    const char* rawPath = archive_entry_pathname(e);
+    if (!rawPath) return Refuse(name, "?", "path is not readable");
+    const std::string raw = rawPath;
+    auto clean = CleanArchivePath(raw);
+    if (!clean) return Refuse(name, raw, "absolute path, '..' or over-long path");
+    if (clean->empty()) continue;
+    auto parts = Split(*clean);
+    std::string prefix;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      prefix += (i ? "/" : "") + parts[i];
+      if (symlinks.count(prefix)) return Refuse(name, raw, "its directory goes through a symlink or a non-directory");
+    }
+    const std::string& base = parts.back();
+    if (IsWhiteout(base)) {
+      const std::string victim = base.substr(4);
+      if (base != ".wh..wh..opq" && (victim.empty() || victim == "." || victim == ".." || IsWhiteout(victim)))
+        return Refuse(name, *clean, "invalid whiteout");
+      const std::string dir = parts.size() > 1 ? clean->substr(0, clean->size() - base.size() - 1) : "";
+      if (base == ".wh..wh..opq") {
+        if (!dir.empty()) {
+          for (auto it = symlinks.lower_bound(dir + "/"); it != symlinks.end() && it->starts_with(dir + "/");)
+            it = symlinks.erase(it);
+        } else {
+          symlinks.clear();
+        }
+      } else {
+        dropBelow(dir.empty() ? victim : dir + "/" + victim);
+      }
+      continue;
+    }
+    const int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
+    if (uid < 0 || uid > 65535 || gid < 0 || gid > 65535) return Refuse(name, raw, "owner outside 0..65535");
+    const char* hardlink = archive_entry_hardlink(e);
+    const mode_t type = archive_entry_filetype(e);
+    if (!hardlink && type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
+      return Refuse(name, raw, "device nodes, fifos and sockets are not allowed");
+    if (hardlink) {
+      auto target = CleanArchivePath(hardlink);
+      if (!target || target->empty()) return Refuse(name, raw, "hardlink target outside the image");
+    }
+    dropBelow(*clean);
+    if (!hardlink && type == AE_IFLNK) {
+      const char* target = archive_entry_symlink(e);
+      if (!target || !*target || std::strlen(target) > 4096) return Refuse(name, raw, "invalid symlink target");
+      symlinks.insert(*clean);
+      continue;
+    }
+    if (hardlink || type != AE_IFREG) continue;
+    if (archive_entry_size_is_set(e) && static_cast<uint64_t>(std::max<int64_t>(archive_entry_size(e), 0)) >
+                                            budget.bytesLeft)
+      return MakeError(ErrorCode::kTooLarge, name + ": image larger than the size limit");
+    for (;;) {
+      la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
+      if (n == 0) break;
+      if (n < 0) return Refuse(name, raw, "data truncated or corrupt");
+      if (static_cast<uint64_t>(n) > budget.bytesLeft)
+        return MakeError(ErrorCode::kTooLarge, name + ": image larger than the size limit");
+      budget.bytesLeft -= static_cast<uint64_t>(n);
+    }
+  }
+  if (lseek(layerFd, 0, SEEK_SET) != 0) return MakeError(ErrorCode::kInternal, name + ": seek: " + std::strerror(errno));
+  return {};
 }
 
 }  // namespace osb::images

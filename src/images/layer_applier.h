@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include "common/result.h"
@@ -52,6 +53,15 @@ Status ApplyLayerBytes(int rootFd, const void* data, size_t size, const std::str
 // config's diff_id), reading `layerFd` from offset 0; at most `maxBytes`
 // uncompressed bytes (kTooLarge beyond).
 Result<std::string> UncompressedDigest(int layerFd, uint64_t maxBytes, const std::string& name);
+
+// Checks a layer without writing anything (the control plane's check of an
+// uploaded image, which it never unpacks): the same per-entry refusals as
+// ApplyLayer for paths, types, owners, whiteouts, symlink targets and sizes,
+// and "its directory goes through a symlink" for an entry below a path an
+// earlier entry (this layer or an earlier one scanned with the same
+// `symlinks`) made a symlink. Hardlink targets are checked as paths only:
+// ApplyLayer (on the worker) stays the authority on what lands on disk.
+Status ScanLayer(int layerFd, const std::string& name, ApplyBudget& budget, std::set<std::string>& symlinks);
 
 // Removes `path` (file or whole tree) beneath `dirFd` without following
 // symlinks. ENOENT is success.

@@ -132,6 +132,17 @@ const std::vector<Migration>& Migrations() {
            // seal | refuse: what a request outside allowed_requests does.
            "ALTER TABLE org_secrets ADD COLUMN on_disallowed_request TEXT NOT NULL DEFAULT 'seal'",
        }},
+      {9,
+       "image templates (issue 14): an org's name for an imported image, by config digest",
+       {
+           // The tarball is <data-dir>/templates/sha256/<hex>.tar (one copy per
+           // digest, shared by every org that imported it).
+           "CREATE TABLE templates (id TEXT PRIMARY KEY, "
+           "org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE, "
+           "name TEXT NOT NULL, digest TEXT NOT NULL, size_bytes BIGINT NOT NULL, "
+           "created_at TEXT NOT NULL, UNIQUE (org_id, name))",
+           "CREATE INDEX templates_digest ON templates (digest)",
+       }},
   };
   return migrations;
 }

@@ -82,6 +82,13 @@ CheckpointRow CheckpointFromRow(const Row& r) {
           size.empty() ? 0 : std::stoll(size), Str(r, 8)};
 }
 
+constexpr const char* kTemplateColumns = "id, org_id, name, digest, size_bytes, created_at";
+
+TemplateRow TemplateFromRow(const Row& r) {
+  const std::string& size = Str(r, 4);
+  return {Str(r, 0), Str(r, 1), Str(r, 2), Str(r, 3), size.empty() ? 0 : std::stoll(size), Str(r, 5)};
+}
+
 // Sandboxes that hold resources on their worker.
 constexpr const char* kActiveStatuses = "('running', 'creating')";
 
@@ -796,6 +803,65 @@ class SqlStore final : public Store {
       if (rows->empty()) return MakeError(ErrorCode::kNotFound, "checkpoint not found");
       return {};
     });
+  }
+
+  Status InsertTemplate(const TemplateRow& t) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(std::string("INSERT INTO templates (") + kTemplateColumns + ") VALUES ($1, $2, $3, $4, $5, $6)",
+                          {Param::Text(t.id), Param::Text(t.org_id), Param::Text(t.name), Param::Text(t.digest),
+                           Param::Int(t.size_bytes), Param::Text(t.created_at)});
+      if (!rows && rows.error().code == ErrorCode::kAlreadyExists)
+        return MakeError(ErrorCode::kAlreadyExists, "template " + t.name + " already exists");
+      if (!rows) return rows.error();
+      return {};
+    });
+  }
+
+  Result<TemplateRow> GetTemplate(const std::string& org_id, const std::string& name) override {
+    auto rows = QueryTemplates(std::string("SELECT ") + kTemplateColumns + " FROM templates WHERE org_id = $1 AND name = $2",
+                               {Param::Text(org_id), Param::Text(name)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return MakeError(ErrorCode::kNotFound, "template " + name + " not found");
+    return rows->front();
+  }
+
+  Result<std::vector<TemplateRow>> ListTemplates(const std::string& org_id) override {
+    return QueryTemplates(std::string("SELECT ") + kTemplateColumns + " FROM templates WHERE org_id = $1 ORDER BY name",
+                          {Param::Text(org_id)});
+  }
+
+  Status DeleteTemplate(const std::string& org_id, const std::string& name) override {
+    return db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec("DELETE FROM templates WHERE org_id = $1 AND name = $2 RETURNING id",
+                          {Param::Text(org_id), Param::Text(name)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "template " + name + " not found");
+      return {};
+    });
+  }
+
+  Result<int> CountTemplatesWithDigest(const std::string& digest) override {
+    int count = 0;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec("SELECT COUNT(*) FROM templates WHERE digest = $1", {Param::Text(digest)});
+      if (!rows) return rows.error();
+      count = std::stoi(rows->at(0).at(0).value_or("0"));
+      return {};
+    });
+    if (!st) return st.error();
+    return count;
+  }
+
+  Result<std::vector<TemplateRow>> QueryTemplates(const std::string& sql, const std::vector<Param>& params) {
+    std::vector<TemplateRow> out;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(sql, params);
+      if (!rows) return rows.error();
+      for (const auto& r : *rows) out.push_back(TemplateFromRow(r));
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
   }
 
   Result<std::vector<CheckpointRow>> QueryCheckpoints(const std::string& sql, const std::vector<Param>& params) {

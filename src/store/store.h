@@ -153,6 +153,20 @@ struct CheckpointRow {
   std::string created_at;
 };
 
+// An imported image template of an org (issue 14, migration 9): the
+// verified tarball lives in the control plane's data dir, content-addressed
+// by `digest` (the image's config digest, "sha256:<hex>"); the store keeps
+// the org's name for it. Names are unique per org.
+struct TemplateRow {
+  std::string id;
+  std::string org_id;
+  std::string name;
+  std::string digest;
+  int64_t size_bytes = 0;  // the stored tarball
+  std::string created_at;
+  bool operator==(const TemplateRow&) const = default;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -281,6 +295,17 @@ class Store {
   virtual Result<std::vector<CheckpointRow>> ListCheckpoints(const std::string& org_id,
                                                              const std::optional<std::string>& sandbox_id) = 0;
   virtual Status DeleteCheckpoint(const std::string& id) = 0;  // kNotFound if unknown
+
+  // ---- image templates (issue 14, migration 9) ----
+  // kAlreadyExists if the org already has a template of that name.
+  virtual Status InsertTemplate(const TemplateRow& row) = 0;
+  // Org-scoped by name: another org's template is kNotFound.
+  virtual Result<TemplateRow> GetTemplate(const std::string& org_id, const std::string& name) = 0;
+  virtual Result<std::vector<TemplateRow>> ListTemplates(const std::string& org_id) = 0;  // by name
+  virtual Status DeleteTemplate(const std::string& org_id, const std::string& name) = 0;  // kNotFound
+  // How many templates (of any org) name this digest: the stored tarball is
+  // removed when the last one goes, and workers may fetch only known digests.
+  virtual Result<int> CountTemplatesWithDigest(const std::string& digest) = 0;
 };
 
 // Opens the backend named by `url`, creating the SQLite file if missing, and

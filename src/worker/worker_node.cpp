@@ -3,7 +3,9 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -20,6 +22,7 @@
 #include "secretsproxy/proxy.h"
 #include "worker/worker_service.h"
 #include "worker/command_service.h"
+#include "worker/template_fetcher.h"
 
 namespace osb::worker {
 
@@ -80,6 +83,49 @@ int HostMemoryMb() {
   return mb > 0x7fffffff ? 0x7fffffff : static_cast<int>(mb);
 }
 
+namespace {
+
+// The control plane's ControlPlaneTemplates.FetchTemplate, over the same
+// mutual-TLS channel settings as registration.
+TemplateSource MakeGrpcTemplateSource(const WorkerOptions& opt, const std::string& worker_id) {
+  auto stub = std::shared_ptr<v1::ControlPlaneTemplates::Stub>(v1::ControlPlaneTemplates::NewStub(
+      proto::MakeChannel(opt.control_plane, opt.tls, proto::GrpcRole::kControlPlane)));
+  return [stub, worker_id](const std::string& digest, int fd) -> Result<int64_t> {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
+    v1::FetchTemplateRequest req;
+    req.set_worker_id(worker_id);
+    req.set_digest(digest);
+    auto reader = stub->FetchTemplate(&ctx, req);
+    v1::TemplateChunk chunk;
+    int64_t total = 0;
+    while (reader->Read(&chunk)) {
+      const std::string& data = chunk.data();
+      for (size_t off = 0; off < data.size();) {
+        ssize_t w = write(fd, data.data() + off, data.size() - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+          ctx.TryCancel();
+          (void)reader->Finish();
+          return MakeError(ErrorCode::kInternal, std::string("write: ") + std::strerror(errno));
+        }
+        off += static_cast<size_t>(w);
+      }
+      total += static_cast<int64_t>(data.size());
+    }
+    grpc::Status st = reader->Finish();
+    if (!st.ok()) {
+      const ErrorCode code = st.error_code() == grpc::StatusCode::NOT_FOUND           ? ErrorCode::kNotFound
+                             : st.error_code() == grpc::StatusCode::PERMISSION_DENIED ? ErrorCode::kFailedPrecondition
+                                                                                      : ErrorCode::kUnavailable;
+      return MakeError(code, st.error_message());
+    }
+    return total;
+  };
+}
+
+}  // namespace
+
 struct WorkerNode::Impl {
   WorkerOptions opt;
   std::string worker_id;
@@ -88,6 +134,7 @@ struct WorkerNode::Impl {
   std::unique_ptr<sandbox::DnsServer> dns;
   std::unique_ptr<sandbox::SandboxRuntime> runtime;
   std::unique_ptr<WorkerService> service;
+  std::unique_ptr<TemplateFetcher> templates;  // images fetched from the control plane by digest
   std::unique_ptr<CommandService> commands;  // streaming exec, background commands, terminals
   std::unique_ptr<grpc::Server> server;
   int grpc_port = 0;
@@ -306,6 +353,8 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   wc.templates_dir = opt.templates_dir;
   wc.checkpoints_dir = (fs::path(opt.state_dir) / "checkpoints").string();
   wc.images_dir = (fs::path(opt.state_dir) / "images").string();
+  im->templates = std::make_unique<TemplateFetcher>(wc.images_dir, MakeGrpcTemplateSource(opt, im->worker_id));
+  wc.fetch_image = [f = im->templates.get()](const std::string& digest) { return f->Ensure(digest); };
   im->service = std::make_unique<WorkerService>(wc, *im->runtime, im->sessions, records);
   for (const auto& r : adopted) {
     im->service->Adopt(r);

@@ -178,6 +178,13 @@ grpc::Status WorkerService::CreateSandbox(grpc::ServerContext*, const v1::Create
       record.template_id != "base") {
     if (auto tagged = images::ImageStore(config_.images_dir).Resolve(record.template_id)) imageDigest = *tagged;
   }
+  if (!cfg.template_digest().empty() && config_.fetch_image && !config_.images_dir.empty() &&
+      !images::ImageStore(config_.images_dir).Find(imageDigest)) {
+    if (auto fetched = config_.fetch_image(imageDigest); !fetched) {
+      for (auto& s : session.secrets) SecureWipe(s.value);
+      return proto::ToGrpcStatus(fetched.error());
+    }
+  }
   if (!imageDigest.empty()) {
     const uint64_t diskMB =
         cfg.disk_mb() > 0 ? static_cast<uint64_t>(cfg.disk_mb()) : config_.default_disk_mb;

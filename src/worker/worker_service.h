@@ -39,6 +39,9 @@ struct WorkerServiceConfig {
   uint64_t default_disk_mb = 1024;
   uint64_t pids_max = 256;
   std::string checkpoints_dir;    // where checkpoint archives live ("" = checkpoints refused)
+  // Gets a template_digest the store lacks (TemplateFetcher::Ensure: from
+  // the control plane, verified by import); unset = such a create fails.
+  std::function<Status(const std::string& digest)> fetch_image;
 };
 
 // Points `spec` at the imported image `digest` in the store at imagesDir:

@@ -59,7 +59,12 @@ class ApiTest : public ::testing::Test {
                   const std::string& api_key = kTestAdminKey);
 
   // How the sandbox plane is attached (a fixture may plug in fake workers).
-  virtual api::SandboxPlaneOptions PlaneOptions() { return {"127.0.0.1:0", std::nullopt}; }
+  // (Image templates in a fresh temp dir, so every route is registered.)
+  virtual api::SandboxPlaneOptions PlaneOptions() {
+    api::SandboxPlaneOptions o{"127.0.0.1:0", std::nullopt};
+    o.templates.dir = MakeTempDir() + "/templates";
+    return o;
+  }
 
   // A second org with its own key (via the store: orgs have no REST route).
   std::string AddOrg(const std::string& name);

@@ -133,6 +133,9 @@ TEST_F(ScopesTest, EveryRouteOpenToSandboxKeysIsListedHere) {
       {"POST", "/api/sandboxes/{id}/timeout"},
       {"POST", "/api/sandboxes/{id}/hibernate"},
       {"POST", "/api/sandboxes/{id}/wake"},
+      // Image templates (issue 14): listing only; import and delete are admin.
+      {"GET", "/api/templates"},
+      {"GET", "/api/templates/{name}"},
   };
   std::set<std::pair<std::string, std::string>> actual;
   for (const auto& [method, pattern] : cp_->router().Routes()) {

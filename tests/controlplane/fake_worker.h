@@ -308,10 +308,11 @@ class FakeWorker final : public controlplane::WorkerClient {
     std::lock_guard lock(mu_);
     images_[name] = digest;
   }
-  // The template_digest a create asked for.
+  // The template_digest the sandbox was created with ("" = none; "?" = unknown sandbox).
   std::string TemplateDigest(const std::string& sandbox_id) {
     std::lock_guard lock(mu_);
-    return template_digest_[sandbox_id];
+    auto it = template_digest_.find(sandbox_id);
+    return it == template_digest_.end() ? "?" : it->second;
   }
   // The disk_mb a create asked for (-1: no such create).
   int DiskMb(const std::string& sandbox_id) {

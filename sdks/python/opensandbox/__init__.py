@@ -45,10 +45,14 @@ from .files import FileEntry, SandboxFiles
 from .sandbox import AsyncSandbox, AsyncSandboxExec, AsyncSandboxFiles, Sandbox, SandboxExec, build_exec_body
 from .secret_group import AsyncSecretGroup, SecretGroup
 from .commands import CommandInfo, CommandResult, Commands, Pty, PtySession
+from .templates import AsyncTemplate, Template, TemplateInfo
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Template",
+    "AsyncTemplate",
+    "TemplateInfo",
     "Project",
     "AsyncProject",
     "SecretGroup",

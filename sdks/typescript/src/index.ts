@@ -14,6 +14,7 @@
 export { Project } from "./project.js";
 export { SecretGroup } from "./secretGroup.js";
 export { ApiKey } from "./apiKey.js";
+export { Template, type TemplateInfo, type TemplateTarball } from "./templates.js";
 export { Sandbox, SandboxExec, buildExecBody, type ExecRequestBody } from "./sandbox.js";
 export { SandboxFiles, type FileEntry, type FileListing, type WriteOptions } from "./files.js";
 export {

@@ -24,6 +24,7 @@ void AddApiKeyCommands(CLI::App& root, Context& ctx);       // api-key create|li
 void AddCheckpointCommands(CLI::App& root, Context& ctx);   // checkpoint create|list|delete, timeout, hibernate, wake
 void AddExecCommands(CLI::App& root, Context& ctx);         // exec (streamed), ps, attach, kill-cmd, shell
 void AddFileCommands(CLI::App& root, Context& ctx);         // files ls|cat|put|get|rm|mkdir, cp
+void AddTemplateCommands(CLI::App& root, Context& ctx);     // template import|list|get|delete
 
 // --- helpers shared by the verb files ----------------------------------
 

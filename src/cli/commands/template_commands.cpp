@@ -1,0 +1,149 @@
+// oc template import|list|get|delete (docs/templates.md, docs/cli.md).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands/commands.h"
+#include "cli/output.h"
+
+namespace osb::cli {
+namespace {
+
+// Uploading and verifying a large image may take a while.
+constexpr auto kImportTimeout = std::chrono::hours(2);
+
+std::string Encode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string Mib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+// A one-line progress bar on stderr, redrawn at most every 100 ms: only
+// when stderr is a terminal (never into a pipe, a log or --json output).
+class Progress {
+ public:
+  explicit Progress(std::string label) : label_(std::move(label)) {}
+  void Update(uint64_t sent, uint64_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (sent < total && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    const int width = 30;
+    const int filled = total ? static_cast<int>(sent * width / total) : width;
+    std::fprintf(stderr, "\r%s [%s%s] %3d%% %s / %s", label_.c_str(), std::string(filled, '#').c_str(),
+                 std::string(width - filled, ' ').c_str(), total ? static_cast<int>(sent * 100 / total) : 100,
+                 Mib(sent).c_str(), Mib(total).c_str());
+    if (sent >= total) std::fprintf(stderr, "\n%s: verifying...\n", label_.c_str());
+    std::fflush(stderr);
+  }
+
+ private:
+  std::string label_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+int Import(Context& ctx, const std::string& file, const std::string& name) {
+  struct stat st {};
+  if (stat(file.c_str(), &st) != 0) return ctx.Usage("cannot read " + file + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return ctx.Usage(file + " is not a regular file (an OCI archive or docker save tarball)");
+  int code = 0;
+  ApiClient* api = ctx.Api(&code);
+  if (api == nullptr) return code;
+  ApiClient::CallOptions options;
+  options.timeout = kImportTimeout;
+  options.upload_file = file;
+  std::shared_ptr<Progress> progress;
+  if (!ctx.json && &ctx.err() == &std::cerr && isatty(STDERR_FILENO)) {
+    progress = std::make_shared<Progress>("importing " + name);
+    options.upload_progress = [progress](uint64_t sent, uint64_t total) { progress->Update(sent, total); };
+  }
+  auto res = api->Call("POST", ApiPath({"templates"}) + "?name=" + Encode(name), nullptr, options);
+  if (!res) return ctx.Fail(res.error());
+  if (ctx.json) {
+    PrintJson(ctx.out(), *res);
+  } else {
+    ctx.out() << TerminalSafe(Cell(*res, "name")) << " " << TerminalSafe(Cell(*res, "digest")) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddTemplateCommands(CLI::App& root, Context& ctx) {
+  auto* tpl = root.add_subcommand("template", "Image templates: import an OCI/docker image tarball, list, delete");
+  tpl->require_subcommand(1);
+
+  struct ImportArgs {
+    std::string file, name;
+  };
+  auto imp = std::make_shared<ImportArgs>();
+  auto* import = tpl->add_subcommand(
+      "import", "Upload an image tarball (docker save, podman save, skopeo oci-archive); prints name and digest");
+  import->add_option("file", imp->file, "The tarball")->required()->check(NonEmptyArg());
+  import->add_option("--name", imp->name, "Template name ([A-Za-z0-9][A-Za-z0-9._-]{0,127}, not 'base')")
+      ->required()
+      ->check(NonEmptyArg());
+  OnRun(import, ctx, [&ctx, imp] { return Import(ctx, imp->file, imp->name); });
+
+  auto* list = tpl->add_subcommand("list", "List the org's templates");
+  OnRun(list, ctx, [&ctx] {
+    return PrintList(ctx, ApiPath({"templates"}), {"NAME", "DIGEST", "SIZE_BYTES", "CREATED"},
+                     [](const nlohmann::json& t) -> std::vector<std::string> {
+                       return {Cell(t, "name"), Cell(t, "digest"), Cell(t, "size"), Cell(t, "createdAt")};
+                     });
+  });
+
+  auto get_name = std::make_shared<std::string>();
+  auto* get = tpl->add_subcommand("get", "Show one template");
+  get->add_option("name", *get_name, "Template name")->required()->check(NonEmptyArg());
+  OnRun(get, ctx, [&ctx, get_name] {
+    int code = 0;
+    ApiClient* api = ctx.Api(&code);
+    if (api == nullptr) return code;
+    auto res = api->Get(ApiPath({"templates", *get_name}));
+    if (!res) return ctx.Fail(res.error());
+    if (ctx.json) {
+      PrintJson(ctx.out(), *res);
+      return 0;
+    }
+    PrintFields(ctx.out(), {{"name", Cell(*res, "name")},
+                            {"digest", Cell(*res, "digest")},
+                            {"size", Cell(*res, "size")},
+                            {"createdAt", Cell(*res, "createdAt")}});
+    return 0;
+  });
+
+  auto del_name = std::make_shared<std::string>();
+  auto* del = tpl->add_subcommand("delete", "Delete a template (refused while a sandbox uses it)");
+  del->add_option("name", *del_name, "Template name")->required()->check(NonEmptyArg());
+  OnRun(del, ctx, [&ctx, del_name] {
+    int code = 0;
+    ApiClient* api = ctx.Api(&code);
+    if (api == nullptr) return code;
+    auto res = api->Delete(ApiPath({"templates", *del_name}));
+    if (!res) return ctx.Fail(res.error());
+    return PrintDeleted(ctx, *res, "template " + *del_name);
+  });
+}
+
+}  // namespace osb::cli
