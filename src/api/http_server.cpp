@@ -25,6 +25,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "api/body_reads.h"
 #include "api/byte_channel.h"
 #include "api/tls_server_context.h"
 #include "api/websocket_session.h"
@@ -386,6 +387,7 @@ class HttpServer::Impl {
         }
       }
       if (!ec) {
+        if (!parser.is_done()) ReserveBodyReads(buffer, parser.content_length());
         c.stream.expires_after(o.io_timeout);
         auto read = OnStream(c, [&](auto& s) {
           return http::async_read(s, buffer, parser, asio::redirect_error(use_awaitable, ec));
@@ -431,6 +433,8 @@ class HttpServer::Impl {
         buffer.clear();
         auto raw = buffer.prepare(buffer.capacity());
         SecureWipe(raw.data(), raw.size());
+        // Room reserved for a body is not kept by an idle connection.
+        if (buffer.capacity() > 16 * 1024) buffer.shrink_to_fit();
       }
       const auto start = std::chrono::steady_clock::now();
       // Run the handler on the pool; resume here (on this strand) after.
@@ -585,12 +589,14 @@ class HttpServer::Impl {
         co_await std::move(write);
         if (ec) co_return false;
       }
-      // Feed the body while the work runs; stop early if it answered.
-      std::vector<char> piece(in ? 256 * 1024 : 0);
+      // Feed the body while the work runs; stop early if it answered. Each
+      // piece is read straight into the string handed on (no second copy).
+      if (in) ReserveBodyReads(buffer, p.content_length());
       bool client_failed = false;
       while (in && !p.is_done() && !ready()) {
-        p.get().body().data = piece.data();
-        p.get().body().size = piece.size();
+        std::string chunk(kStreamPieceBytes, '\0');
+        p.get().body().data = chunk.data();
+        p.get().body().size = chunk.size();
         c.stream.expires_after(o.io_timeout);
         auto read = OnStream(c, [&](auto& s) { return http::async_read(s, buffer, p, asio::redirect_error(use_awaitable, ec)); });
         co_await std::move(read);
@@ -600,9 +606,9 @@ class HttpServer::Impl {
           in->Abort();
           break;
         }
-        const size_t n = piece.size() - p.get().body().size;
+        const size_t n = chunk.size() - p.get().body().size;
         if (n == 0) continue;
-        std::string chunk(piece.data(), n);
+        chunk.resize(n);
         bool closed = false;
         for (;;) {
           const auto r = in->TryPush(chunk);
@@ -617,6 +623,7 @@ class HttpServer::Impl {
       }
       body_read = p.is_done();
       if (in && body_read && !client_failed) in->Finish();
+      if (buffer.size() == 0 && buffer.capacity() > 16 * 1024) buffer.shrink_to_fit();
       while (!ready()) co_await signal->Wait();
       {
         std::lock_guard lock(slot->mu);
