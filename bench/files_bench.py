@@ -260,7 +260,8 @@ cores, and the machine shared with other work. Even the first hop alone
 the same file) is below `cat`, and the product does all of them plus TLS
 on the same CPUs. The target that measures the product rather than the
 machine is its rate against its own hops measured in the same run; the
-tables above give both the first/last hop and the slowest hop.
+tables above give both the first/last hop and the slowest hop. How the
+figures got here (the upload stall, memory): `files_history.md`.
 """
         with open(os.path.join(args.out, "files.md"), "w") as f:
             f.write(md)
