@@ -11,6 +11,7 @@
 #include <boost/beast/http/parser.hpp>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <thread>
@@ -125,6 +126,25 @@ TEST_F(StreamingServer, UploadFarAboveTheBodyLimitArrivesInBoundedPieces) {
   EXPECT_GT(max_chunk_, 0u);
   // A plain route still enforces the 1 MiB limit.
   EXPECT_EQ(testing::HttpClient(server_->port()).Do("POST", "/plain", std::string(2u << 20, 'x')).status, 413);
+}
+
+// A Content-Length body is read straight into the pieces; a chunked one
+// goes through the parser. Both arrive whole, and the connection serves
+// the next request after a body read to its end.
+TEST_F(StreamingServer, ChunkedAndContentLengthBodiesArriveWholeOnOneConnection) {
+  std::string chunked = "PUT /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const char* piece : {"hello ", "chunked ", "world"}) {
+    char size[32];
+    std::snprintf(size, sizeof size, "%zx\r\n", std::strlen(piece));
+    chunked += std::string(size) + piece + "\r\n";
+  }
+  chunked += "0\r\n\r\n";
+  const std::string sized = "PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello sized";
+  const std::string last = "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string raw = testing::HttpClient(server_->port()).Raw(chunked + sized + last);
+  EXPECT_NE(raw.find("\"size\":19"), std::string::npos) << raw;  // "hello chunked world"
+  EXPECT_NE(raw.find("\"size\":11"), std::string::npos) << raw;
+  EXPECT_NE(raw.find("\"ok\":true"), std::string::npos) << raw;
 }
 
 TEST_F(StreamingServer, DownloadIsStreamedWithContentLength) {
