@@ -72,6 +72,14 @@ def rss_kib(pid):
     return 0
 
 
+def thread_count(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return 0
+
+
 def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -160,6 +168,7 @@ def main():
             c = api.call("POST", f"/api/sandboxes/{sid}/commands", {"cmd": "python3", "args": ["-c", PRINTER]})
             ids.append((sid, c["id"]))
         rss_before = rss_kib(dev.pid)
+        threads_before = thread_count(dev.pid)
         received = [0] * len(ids)
         dropped = [0] * len(ids)
         stop = threading.Event()
@@ -184,9 +193,10 @@ def main():
             threads.append(t)
         hz = os.sysconf("SC_CLK_TCK")
         t0, c0 = time.monotonic(), cpu_ticks(dev.pid)
-        peak = rss_before
+        peak, threads_peak = rss_before, threads_before
         while time.monotonic() - t0 < args.seconds:
             peak = max(peak, rss_kib(dev.pid))
+            threads_peak = max(threads_peak, thread_count(dev.pid))
             time.sleep(0.25)  # sampling interval
         elapsed = time.monotonic() - t0
         cpu = (cpu_ticks(dev.pid) - c0) / hz / elapsed
@@ -201,7 +211,8 @@ def main():
             "first_byte_ms_from_start": {"p50": pct(on_open, 50), "p99": pct(on_open, 99), "n": len(on_open)},
             "first_byte_ms_from_connect": {"p50": pct(on_connect, 50), "p99": pct(on_connect, 99), "n": len(on_connect)},
             "attached": {"commands": len(ids), "seconds": elapsed, "rss_before_mib": rss_before / 1024,
-                         "rss_peak_mib": peak / 1024, "cpu_cores": cpu, "received_mib_s": total / elapsed / 2**20,
+                         "rss_peak_mib": peak / 1024, "threads_before": threads_before,
+                         "threads_peak": threads_peak, "cpu_cores": cpu, "received_mib_s": total / elapsed / 2**20,
                          "replay_dropped_bytes": sum(dropped)},
         }
         os.makedirs(args.out, exist_ok=True)
@@ -221,6 +232,7 @@ Measured by `python3 bench/commands_bench.py --osb BUILD/osb --out bench/results
 |---|---|
 | osb dev RSS before attaching | {a['rss_before_mib']:.0f} MiB |
 | osb dev RSS peak while attached | {a['rss_peak_mib']:.0f} MiB |
+| osb dev threads before / peak while attached | {a['threads_before']} / {a['threads_peak']} |
 | osb dev CPU while attached | {a['cpu_cores']:.2f} cores |
 | output received by the clients | {a['received_mib_s']:.1f} MiB/s |
 """

@@ -14,6 +14,13 @@ Reports, in one run:
   * RSS growth of the `osb dev` process during each transfer (the API and
     the worker share that process in dev mode; target < 32 MiB), sampled
     every 20 ms against the value just before the transfer.
+  * the floor of each hop on this machine, in the same run
+    (bench/hop_floors.py: a pipe, a tmpfs write, AES-GCM on one core, curl
+    to an HTTP sink that drops the body / serves it with sendfile), and the
+    product's rate as a ratio to the first hop alone (curl to a null sink
+    over the same loopback HTTP): the target that measures the product and
+    not the machine (bench/results/files.md explains why 0.5 of `cat` is
+    out of reach).
 Writes OUT/files.json and OUT/files.md.
 """
 import argparse
@@ -23,10 +30,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hop_floors  # noqa: E402
 
 
 def free_port():
@@ -68,6 +79,13 @@ class RssPeak:
     @property
     def growth_mib(self):
         return max(0, self.peak - self.start) / 1024
+
+
+def cpu_s(pid):
+    """CPU seconds (user + system) of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def api_call(url, key, method, path, body=None):
@@ -146,16 +164,23 @@ def main():
                 f.write(block)
         timed(["sh", "-c", f"cat {src} > /dev/null"])  # warm the page cache
         cat_s = min(timed(["sh", "-c", f"cat {src} > /dev/null"])[0] for _ in range(3))
+        floors = hop_floors.measure(src)
 
         files_url = f"{url}/api/sandboxes/{sid}/files?path=%2Fhome%2Fsandbox%2Fbig.bin"
         curl = ["curl", "-sS", "--fail", "-H", f"X-API-Key: {key}"]
+        c0 = cpu_s(dev.pid)
         with RssPeak(dev.pid) as up_rss:
-            up_s, out = timed(curl + ["-X", "PUT", "--data-binary", f"@{src}", files_url])
+            # -T streams the file (--data-binary @FILE loads it whole, and curl
+            # refuses files above 1 GiB that way).
+            up_s, out = timed(curl + ["-T", src, files_url])
         stored = json.loads(out)["size"]
         if stored != size:
             raise SystemExit(f"files_bench: stored {stored} bytes, sent {size}")
+        c1 = cpu_s(dev.pid)
         with RssPeak(dev.pid) as down_rss:
             down_s, _ = timed(curl + ["-o", "/dev/null", files_url])
+        c2 = cpu_s(dev.pid)
+        load = os.getloadavg()[0]
 
         rate = lambda s: size / s  # noqa: E731
         summary = {
@@ -166,12 +191,25 @@ def main():
             "upload_ratio_to_cat": cat_s / up_s,
             "download_ratio_to_cat": cat_s / down_s,
             "rss_growth_mib": {"upload": up_rss.growth_mib, "download": down_rss.growth_mib},
-            "rss_note": "osb dev: API and worker in one process",
-            "targets": {"ratio": 0.5, "rss_growth_mib": 32},
+            "osb_cpu_s_per_gib": {"upload": (c1 - c0) / (size / 2**30), "download": (c2 - c1) / (size / 2**30)},
+            "load_average_1m": load,
+            "rss_note": "osb dev: API, secrets proxy and worker in one process",
+            "hop_floors_MBps": floors,
+            "upload_ratio_to_curl_null": (rate(up_s) / 1e6) / floors["curl_put_null"],
+            "download_ratio_to_curl_null": (rate(down_s) / 1e6) / floors["curl_get_null"],
+            "targets": {"ratio": 0.5, "ratio_to_curl_null": 0.5, "rss_growth_mib": 32},
         }
+        up_floor = min(floors["curl_put_null"], floors["tmpfs_write"])
+        down_floor = min(floors["curl_get_null"], floors["host_cat"])
+        summary["upload_ratio_to_min_hop"] = (rate(up_s) / 1e6) / up_floor
+        summary["download_ratio_to_min_hop"] = (rate(down_s) / 1e6) / down_floor
         summary["met"] = {
             "upload_ratio": summary["upload_ratio_to_cat"] >= 0.5,
             "download_ratio": summary["download_ratio_to_cat"] >= 0.5,
+            "upload_ratio_to_curl_null": summary["upload_ratio_to_curl_null"] >= 0.5,
+            "download_ratio_to_curl_null": summary["download_ratio_to_curl_null"] >= 0.5,
+            "upload_ratio_to_min_hop": summary["upload_ratio_to_min_hop"] >= 0.5,
+            "download_ratio_to_min_hop": summary["download_ratio_to_min_hop"] >= 0.5,
             "rss": max(up_rss.growth_mib, down_rss.growth_mib) < 32,
         }
         os.makedirs(args.out, exist_ok=True)
@@ -179,11 +217,51 @@ def main():
             json.dump(summary, f, indent=2)
         md = f"""# Files: {size >> 20} MiB through the API (REST -> control plane -> gRPC -> worker -> sandbox helper)
 
+Measured by `python3 bench/files_bench.py --osb BUILD/osb --out bench/results --gib {args.gib:g}` (part of
+`make bench`; root; Release build), `osb dev` (API server, secrets proxy and worker in one process, gRPC
+between them over loopback mutual TLS 1.3), {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}. The
+client is curl: `curl -T FILE URL` (upload) and `curl -o /dev/null URL` (download). RSS is sampled every
+20 ms against its value just before each transfer.
+
 | | MB/s | ratio to host `cat` (target >= 0.5) | RSS growth of osb dev (API + worker, target < 32 MiB) |
 | --- | ---: | ---: | ---: |
 | host `cat FILE > /dev/null` | {summary['cat_host_MBps']:.0f} | 1.00 | |
-| upload (curl PUT) | {summary['upload_MBps']:.0f} | {summary['upload_ratio_to_cat']:.2f} | {up_rss.growth_mib:.1f} MiB |
+| upload (`curl -T`, PUT) | {summary['upload_MBps']:.0f} | {summary['upload_ratio_to_cat']:.2f} | {up_rss.growth_mib:.1f} MiB |
 | download (curl GET) | {summary['download_MBps']:.0f} | {summary['download_ratio_to_cat']:.2f} | {down_rss.growth_mib:.1f} MiB |
+
+Floors of each hop, same run (`bench/hop_floors.py`), MB/s:
+
+| hop | MB/s |
+| --- | ---: |
+| `cat FILE \\| cat > /dev/null` (one pipe) | {floors['pipe']:.0f} |
+| `cat FILE > /dev/shm/x` (a tmpfs write: the sandbox's last hop) | {floors['tmpfs_write']:.0f} |
+| AES-128-GCM, one core, 16 KiB records (`openssl speed`) | {floors['aes_gcm']:.0f} |
+| `curl -T FILE` to an HTTP sink that drops the body (upload's first hop) | {floors['curl_put_null']:.0f} |
+| `curl -o /dev/null` from an HTTP source using sendfile (download's last hop) | {floors['curl_get_null']:.0f} |
+
+CPU of `osb dev` per GiB: upload {summary['osb_cpu_s_per_gib']['upload']:.2f} s, download {summary['osb_cpu_s_per_gib']['download']:.2f} s (2 cores; 1-minute load average at the end: {load:.1f}).
+
+| product rate as a ratio to its first / last hop alone (target >= 0.5) | ratio |
+| --- | ---: |
+| upload ÷ curl to a null sink | {summary['upload_ratio_to_curl_null']:.2f} |
+| download ÷ curl from a sendfile source | {summary['download_ratio_to_curl_null']:.2f} |
+| upload ÷ its slowest hop alone (min of curl to a null sink, tmpfs write) | {summary['upload_ratio_to_min_hop']:.2f} |
+| download ÷ its slowest hop alone (min of curl from sendfile, host `cat`) | {summary['download_ratio_to_min_hop']:.2f} |
+
+Why 0.5 of `cat` is out of reach here: `cat` from the page cache is one
+copy in one process. An upload through the product crosses four processes
+(curl, `osb dev`, the sandbox's file helper, the kernel's tmpfs) and is
+copied about ten times — curl -> loopback TCP -> the API's read buffer ->
+a 1 MiB piece -> the gRPC message -> AES-GCM encryption -> loopback TCP ->
+decryption -> the worker's message -> a UNIX socket -> a pipe (splice) ->
+the tmpfs page cache — with an encryption and a decryption on the same two
+cores, and the machine shared with other work. Even the first hop alone
+(curl into a sink that drops the bytes) or the last alone (a tmpfs write of
+the same file) is below `cat`, and the product does all of them plus TLS
+on the same CPUs. The target that measures the product rather than the
+machine is its rate against its own hops measured in the same run; the
+tables above give both the first/last hop and the slowest hop. How the
+figures got here (the upload stall, memory): `files_history.md`.
 """
         with open(os.path.join(args.out, "files.md"), "w") as f:
             f.write(md)

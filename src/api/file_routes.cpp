@@ -5,7 +5,7 @@
 //   GET    /api/sandboxes/{id}/files/list?path=P
 //   POST   /api/sandboxes/{id}/files/mkdir {path, parents?, mode?}
 // Handlers translate HTTP <-> controlplane::SandboxFiles; transfers run on
-// the long-call executor and move through ByteChannels of 4 x 256 KiB.
+// the long-call executor and move through ByteChannels of 4 x 1 MiB.
 #include "api/file_routes.h"
 
 #include <nlohmann/json.hpp>

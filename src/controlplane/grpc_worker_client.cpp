@@ -193,7 +193,7 @@ class GrpcWorkerClient final : public WorkerClient {
     return grpc_commands::Wait(*commands_, sandbox_id, command_id, wait, d);
   }
 
-  // --- files: chunks of at most 256 KiB, bounded by gRPC flow control ----
+  // --- files: chunks of at most 1 MiB, bounded by gRPC flow control ------
   Result<int64_t> UploadFile(const std::string& sandbox_id, const std::string& path, uint32_t mode,
                              const ChunkSource& next, Deadline deadline) override {
     auto ctx = Context(deadline);
@@ -213,10 +213,19 @@ class GrpcWorkerClient final : public WorkerClient {
         break;
       }
       if (!*chunk) break;
-      constexpr size_t kMax = 256 * 1024;
-      for (size_t off = 0; open && off < (*chunk)->size(); off += kMax) {
+      // The worker takes chunks of up to 1 MiB (file_service.cpp); a piece
+      // that fits is moved into the message, not copied.
+      constexpr size_t kMax = 1024 * 1024;
+      std::string& piece = **chunk;
+      if (piece.size() <= kMax) {
         msg.Clear();
-        msg.set_chunk((*chunk)->substr(off, kMax));
+        msg.set_chunk(std::move(piece));
+        open = writer->Write(msg);
+        continue;
+      }
+      for (size_t off = 0; open && off < piece.size(); off += kMax) {
+        msg.Clear();
+        msg.set_chunk(piece.substr(off, kMax));
         open = writer->Write(msg);
       }
     }

@@ -196,21 +196,40 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(
   return std::make_shared<MutualTlsServerCredentials>(*tls, peer);
 }
 
+namespace {
+
+// HTTP/2 flow control with a fixed stream window instead of BDP probing.
+// BDP probing grows the window with bandwidth x round-trip time, and on a
+// loaded machine the round trip is long: a file transfer whose far end
+// drains slowly (a tmpfs write, a slow HTTP client) then parked ~50-100 MiB
+// in the receiver's gRPC buffers (issue 15's RSS bound is 32 MiB). 2 MiB
+// keeps two 1 MiB file chunks in flight per stream, which is what the
+// pipeline needs; the window is only room, so idle streams cost nothing.
+constexpr int kStreamWindowBytes = 2 << 20;
+
+}  // namespace
+
 void AddGrpcListener(grpc::ServerBuilder& builder, const std::string& address,
                      const std::optional<GrpcTlsMaterial>& tls, GrpcRole peer, int* selected_port) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kStreamWindowBytes);
   builder.AddListeningPort(address, MakeServerCredentials(tls, peer), selected_port);
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
                                            const std::optional<GrpcTlsMaterial>& tls, GrpcRole peer) {
-  if (!tls) return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kStreamWindowBytes);
+  if (!tls) return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
   grpc_ssl_pem_key_cert_pair pair{tls->key_pem.c_str(), tls->cert_pem.c_str()};
   grpc_ssl_verify_peer_options verify{VerifyServerRole, RoleData(peer), nullptr};
   grpc_channel_credentials* creds =
       grpc_ssl_credentials_create_ex(tls->ca_pem.c_str(), &pair, &verify, nullptr);
   reinterpret_cast<grpc_ssl_credentials*>(creds)->set_min_tls_version(TLS1_3);
-  grpc_channel* channel = grpc_channel_create(target.c_str(), creds, nullptr);
+  const grpc_channel_args c_args = args.c_channel_args();
+  grpc_channel* channel = grpc_channel_create(target.c_str(), creds, &c_args);
   grpc_channel_credentials_release(creds);
   return grpc::CreateChannelInternal("", channel, {});
 }

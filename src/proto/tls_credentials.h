@@ -74,7 +74,9 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(
     const std::optional<GrpcTlsMaterial>& tls, GrpcRole peer);
 
 // Adds a listening port with MakeServerCredentials(tls, peer) and disables
-// SO_REUSEPORT on the builder's listeners.
+// SO_REUSEPORT on the builder's listeners. Servers and channels from here use
+// a fixed 2 MiB HTTP/2 stream window (no BDP probing): memory per stream is
+// bounded whatever the peer does (see the .cpp).
 void AddGrpcListener(grpc::ServerBuilder& builder, const std::string& address,
                      const std::optional<GrpcTlsMaterial>& tls, GrpcRole peer, int* selected_port);
 

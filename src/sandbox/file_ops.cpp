@@ -20,7 +20,7 @@
 namespace osb::sandbox {
 namespace {
 
-constexpr size_t kCopyChunk = 256 * 1024;
+constexpr size_t kCopyChunk = 1024 * 1024;  // the worker sends gRPC chunks of up to 1 MiB
 
 struct Closer {
   int fd = -1;
@@ -303,29 +303,57 @@ Result<PendingUpload> BeginUpload(int root_fd, const std::string& path, uint32_t
   return FileError(EEXIST, path);
 }
 
+static Status WriteAll(PendingUpload& up, const char* data, size_t size) {
+  size_t off = 0;
+  while (off < size) {
+    ssize_t w = write(up.file_fd, data + off, size - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return FileError(w < 0 ? errno : ENOSPC, up.path);
+    off += static_cast<size_t>(w);
+  }
+  return {};
+}
+
+// splice() needs a pipe on one side, and the data channel is a socket: the
+// bytes go socket -> pipe -> file, never through the helper's memory (a
+// read()/write() pair copied every byte twice more).
 Result<int64_t> FillUpload(PendingUpload& up, int in_fd) {
   int64_t total = 0;
-  bool use_splice = true;
+  Closer pipe_r{-1}, pipe_w{-1};
+  int pfd[2];
+  bool use_splice = pipe2(pfd, O_CLOEXEC) == 0;
+  if (use_splice) {
+    pipe_r.fd = pfd[0];
+    pipe_w.fd = pfd[1];
+    (void)fcntl(pipe_w.fd, F_SETPIPE_SZ, static_cast<int>(kCopyChunk));  // best effort: 64 KiB works too
+  }
   std::vector<char> buf;
   for (;;) {
     ssize_t n;
     if (use_splice) {
-      n = splice(in_fd, nullptr, up.file_fd, nullptr, kCopyChunk, SPLICE_F_MOVE);
-      if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
-        use_splice = false;
+      n = splice(in_fd, nullptr, pipe_w.fd, nullptr, kCopyChunk, SPLICE_F_MOVE);
+      if (n < 0 && (errno == EINVAL || errno == ENOSYS) && total == 0) {
+        use_splice = false;  // nothing moved yet: plain reads and writes
         continue;
+      }
+      for (ssize_t left = n; left > 0;) {
+        ssize_t w = splice(pipe_r.fd, nullptr, up.file_fd, nullptr, static_cast<size_t>(left), SPLICE_F_MOVE);
+        if (w < 0 && errno == EINVAL) {  // a filesystem without splice writes: copy out of the pipe
+          if (buf.empty()) buf.resize(kCopyChunk);
+          w = read(pipe_r.fd, buf.data(), std::min(buf.size(), static_cast<size_t>(left)));
+          if (w > 0) {
+            if (auto s = WriteAll(up, buf.data(), static_cast<size_t>(w)); !s) return s.error();
+          }
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return FileError(w < 0 ? errno : ENOSPC, up.path);
+        left -= w;
       }
     } else {
       if (buf.empty()) buf.resize(kCopyChunk);
       n = read(in_fd, buf.data(), buf.size());
       if (n > 0) {
-        size_t off = 0;
-        while (off < static_cast<size_t>(n)) {
-          ssize_t w = write(up.file_fd, buf.data() + off, static_cast<size_t>(n) - off);
-          if (w < 0 && errno == EINTR) continue;
-          if (w <= 0) return FileError(w < 0 ? errno : ENOSPC, up.path);
-          off += static_cast<size_t>(w);
-        }
+        if (auto s = WriteAll(up, buf.data(), static_cast<size_t>(n)); !s) return s.error();
       }
     }
     if (n < 0 && errno == EINTR) continue;

@@ -15,7 +15,11 @@
 namespace osb::worker {
 namespace {
 
-constexpr size_t kChunkBytes = 256 * 1024;
+// 1 MiB: large enough that the per-message costs (a gRPC write, a wake-up
+// on each side, a helper read) are small next to the copying; the same
+// bound the upload check has always enforced, so older control planes
+// (256 KiB chunks) and newer ones agree.
+constexpr size_t kChunkBytes = 1024 * 1024;
 
 grpc::Status FromError(const Error& e) { return proto::ToGrpcStatus(e); }
 
@@ -34,7 +38,7 @@ grpc::Status WorkerService::UploadFile(grpc::ServerContext* ctx, grpc::ServerRea
     if (ctx->IsCancelled()) return {grpc::StatusCode::CANCELLED, "upload cancelled"};
     if (msg.part_case() != v1::FileUploadRequest::kChunk)
       return {grpc::StatusCode::INVALID_ARGUMENT, "upload: only chunks may follow the header"};
-    if (msg.chunk().size() > 4 * kChunkBytes)
+    if (msg.chunk().size() > kChunkBytes)
       return {grpc::StatusCode::INVALID_ARGUMENT, "upload: chunk larger than 1 MiB"};
     if (auto s = (*up)->Write(msg.chunk().data(), msg.chunk().size()); !s) return FromError(s.error());
   }

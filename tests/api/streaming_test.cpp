@@ -5,9 +5,18 @@
 // error to the client. Plus the metadata rules of POST /api/sandboxes.
 #include <gtest/gtest.h>
 
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
 #include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <limits>
 #include <thread>
 
+#include "api/body_reads.h"
 #include "api/byte_channel.h"
 #include "api/http_server.h"
 #include "api/json_body.h"
@@ -113,10 +122,29 @@ TEST_F(StreamingServer, UploadFarAboveTheBodyLimitArrivesInBoundedPieces) {
   EXPECT_EQ(r.Json()["size"], kBig);
   EXPECT_FALSE(r.Json()["aborted"].get<bool>());
   EXPECT_TRUE(received_ok_);
-  EXPECT_LE(max_chunk_, 256u * 1024);
+  EXPECT_LE(max_chunk_, kStreamPieceBytes);
   EXPECT_GT(max_chunk_, 0u);
   // A plain route still enforces the 1 MiB limit.
   EXPECT_EQ(testing::HttpClient(server_->port()).Do("POST", "/plain", std::string(2u << 20, 'x')).status, 413);
+}
+
+// A Content-Length body is read straight into the pieces; a chunked one
+// goes through the parser. Both arrive whole, and the connection serves
+// the next request after a body read to its end.
+TEST_F(StreamingServer, ChunkedAndContentLengthBodiesArriveWholeOnOneConnection) {
+  std::string chunked = "PUT /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const char* piece : {"hello ", "chunked ", "world"}) {
+    char size[32];
+    std::snprintf(size, sizeof size, "%zx\r\n", std::strlen(piece));
+    chunked += std::string(size) + piece + "\r\n";
+  }
+  chunked += "0\r\n\r\n";
+  const std::string sized = "PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello sized";
+  const std::string last = "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string raw = testing::HttpClient(server_->port()).Raw(chunked + sized + last);
+  EXPECT_NE(raw.find("\"size\":19"), std::string::npos) << raw;  // "hello chunked world"
+  EXPECT_NE(raw.find("\"size\":11"), std::string::npos) << raw;
+  EXPECT_NE(raw.find("\"ok\":true"), std::string::npos) << raw;
 }
 
 TEST_F(StreamingServer, DownloadIsStreamedWithContentLength) {
@@ -170,6 +198,38 @@ TEST(ByteChannelTest, BoundedAndEndsCleanlyOrAborted) {
   blocked.join();
   EXPECT_FALSE(dead.Pop().has_value());
   EXPECT_TRUE(dead.aborted());
+}
+
+// The upload stall of issue 15: Beast sizes each body read by the room
+// left in the connection's buffer (beast::read_size, as http::async_read
+// uses it), and a buffer that just held a header has ~512 bytes of room, so
+// a 1 GiB body arrived in two million 512-byte reads. ReserveBodyReads,
+// called by the server before every body read, gives full-size reads.
+TEST(BodyReadsTest, ABufferThatHeldAHeaderGetsRoomForFullSizeReads) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  const std::string head = "PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 20971520\r\n\r\n";
+  beast::flat_buffer buffer;
+  // What http::async_read_header does: prepare(read_size), receive, parse.
+  auto room = buffer.prepare(beast::read_size(buffer, 65536));
+  ASSERT_GE(room.size(), head.size());
+  std::memcpy(room.data(), head.data(), head.size());
+  buffer.commit(head.size());
+  http::request_parser<http::buffer_body> parser;
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  beast::error_code ec;
+  buffer.consume(parser.put(buffer.data(), ec));
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_TRUE(parser.is_header_done());
+  ASSERT_FALSE(parser.is_done());
+  EXPECT_EQ(beast::read_size(buffer, 65536), 512u);  // the stall: 512 bytes per read
+
+  ReserveBodyReads(buffer, parser.content_length());
+  EXPECT_EQ(beast::read_size(buffer, 65536), kBodyReadBytes);
+  // A short body gets room for itself, not 64 KiB.
+  beast::flat_buffer small;
+  ReserveBodyReads(small, std::uint64_t{100});
+  EXPECT_LT(small.capacity(), kBodyReadBytes);
 }
 
 TEST(RouterStreamingTest, OnlyStreamingRoutesAreStreamed) {
