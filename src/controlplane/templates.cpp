@@ -197,8 +197,12 @@ Result<std::string> TemplateService::TarballForWorker(const std::string& worker_
   auto known = store_.CountTemplatesWithDigest(digest);
   if (!known) return known.error();
   if (*known == 0) return MakeError(ErrorCode::kNotFound, "digest: no template has image " + digest);
+  // Creating and waking sandboxes are the ones a worker may be building now.
   auto creating = store_.ListWorkerSandboxes(worker_id, "creating");
   if (!creating) return creating.error();
+  auto waking = store_.ListWorkerSandboxes(worker_id, "waking");
+  if (!waking) return waking.error();
+  creating->insert(creating->end(), waking->begin(), waking->end());
   for (const auto& s : *creating) {
     const std::string name = TemplateIdOf(s.config);
     if (name.empty()) continue;

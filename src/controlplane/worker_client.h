@@ -38,8 +38,9 @@ struct SandboxSpec {
   int cpu_count = 0;
   int memory_mb = 0;
   int disk_mb = 0;  // 0 = the worker's default
-  // An imported image by its config digest (a checkpoint's restore pins the
-  // image its files were saved over); "" = resolve template_id on the worker.
+  // An imported image by its config digest, "sha256:<hex>": the org's
+  // template (template_id) or, for a checkpoint's restore, the image its
+  // files were saved over; "" = resolve template_id on the worker.
   std::string template_digest;
   int timeout_sec = 0;
   std::vector<std::string> egress_allowlist;
@@ -47,8 +48,6 @@ struct SandboxSpec {
   std::vector<PlainSecret> secrets;
   // A checkpoint on this worker to restore into the new sandbox ("" = none).
   std::string from_checkpoint;
-  // The image of the org's template (template_id), "sha256:<hex>"; "" = none.
-  std::string template_digest;
 };
 
 struct CheckpointSaved {

@@ -223,6 +223,14 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kStreamWindowBytes);
   if (!tls) return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  // The core C calls below need gRPC initialised; nothing else may have done
+  // it yet (the worker builds its template channel before any server or C++
+  // channel exists, and grpc_channel_create then crashed in the event engine).
+  // The Channel made at the end holds its own reference from then on.
+  grpc_init();
+  struct Release {
+    ~Release() { grpc_shutdown(); }
+  } release;
   grpc_ssl_pem_key_cert_pair pair{tls->key_pem.c_str(), tls->cert_pem.c_str()};
   grpc_ssl_verify_peer_options verify{VerifyServerRole, RoleData(peer), nullptr};
   grpc_channel_credentials* creds =

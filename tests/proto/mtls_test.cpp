@@ -130,6 +130,16 @@ class MutualTls : public ::testing::Test {
 };
 fs::path* MutualTls::dir_ = nullptr;
 
+// ctest runs each test in its own process: here the channel is the
+// process's first gRPC object (as the worker's template channel is), and
+// MakeChannel must initialise gRPC itself (it crashed in the event engine).
+TEST_F(MutualTls, AChannelMadeBeforeAnyOtherGrpcObjectWorks) {
+  auto first = MakeChannel("127.0.0.1:1", Material("good", "good/client"), GrpcRole::kWorker);
+  ASSERT_NE(first, nullptr);
+  StartServer(Material("good", "good/server"));
+  EXPECT_TRUE(Call(MakeChannel(Target(), Material("good", "good/client"), GrpcRole::kWorker)).ok());
+}
+
 TEST_F(MutualTls, ClientWithCertificateFromTheCaIsServed) {
   StartServer(Material("good", "good/server"));
   EXPECT_TRUE(Call(MakeChannel(Target(), Material("good", "good/client"), GrpcRole::kWorker)).ok());
