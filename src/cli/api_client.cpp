@@ -98,6 +98,7 @@ Result<nlohmann::json> ApiClient::Call(std::string_view method, const std::strin
   req.timeout = options.timeout;
   req.upload_file = options.upload_file;
   req.upload_progress = options.upload_progress;
+  req.download_progress = options.download_progress;
   req.download_fd = options.download_fd;
   if (!api_key_.empty()) req.headers.emplace_back("X-API-Key", api_key_);
   if (body != nullptr) {

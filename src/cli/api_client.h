@@ -49,7 +49,8 @@ class ApiClient {
     // body written to this fd (the result is then null).
     std::string upload_file;
     int download_fd = -1;
-    std::function<void(uint64_t, uint64_t)> upload_progress;  // see HttpRequest
+    std::function<void(uint64_t, uint64_t)> upload_progress;    // see HttpRequest
+    std::function<void(uint64_t, uint64_t)> download_progress;  // see HttpRequest
   };
 
   Result<nlohmann::json> Call(std::string_view method, const std::string& path,

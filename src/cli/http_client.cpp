@@ -123,6 +123,8 @@ Outcome StreamedExchange(asio::io_context& io, Stream& stream, const ApiUrl& bas
   out.status = static_cast<int>(parser.get().result_int());
   out.reason = std::string(parser.get().reason());
   const bool to_fd = req.download_fd >= 0 && out.status / 100 == 2;
+  const uint64_t expected = parser.content_length().value_or(0);
+  uint64_t received = 0;
   std::vector<char> piece(256 * 1024);
   while (!parser.is_done()) {
     parser.get().body().data = piece.data();
@@ -145,6 +147,8 @@ Outcome StreamedExchange(asio::io_context& io, Stream& stream, const ApiUrl& bas
         }
         off += static_cast<size_t>(w);
       }
+      received += n;
+      if (req.download_progress) req.download_progress(received, expected);
     } else if (out.body.size() + n <= HttpClient::kMaxResponseBytes) {
       out.body.append(piece.data(), n);
     }

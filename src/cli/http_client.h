@@ -42,6 +42,9 @@ struct HttpRequest {
   // With upload_file: called as the body goes out (bytes sent, file size).
   std::function<void(uint64_t, uint64_t)> upload_progress;
   int download_fd = -1;
+  // With download_fd: called as a 2xx body arrives (bytes written, the
+  // Content-Length or 0 when the server streams without one).
+  std::function<void(uint64_t, uint64_t)> download_progress;
 };
 
 struct HttpResponse {

@@ -3,7 +3,8 @@
 records raw bodies: the tarball is sent as-is with its size, the name is
 percent-encoded, output is `NAME DIGEST` (or the API's JSON with --json),
 nothing else is printed when piped, a progress bar appears on a terminal
-only, and server refusals exit non-zero with the server's reason.
+only, and server refusals exit non-zero with the server's reason. The same
+progress bar serves `oc files put|get` (checked here against the same API).
 """
 import json
 import os
@@ -45,7 +46,7 @@ class Api:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_DELETE = _handle
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -120,6 +121,45 @@ class TemplateCli(unittest.TestCase):
         self.assertEqual(out.decode(), f"bb {DIGEST}\n")
         self.assertIn(b"importing bb", seen)
         self.assertIn(b"100%", seen)
+
+    def run_on_terminal(self, *args):
+        """Runs oc with stderr on a pseudo-terminal: (exit code, stdout, what the terminal saw)."""
+        master, slave = pty.openpty()
+        p = subprocess.Popen([OC, *args], stdout=subprocess.PIPE, stderr=slave, env=self.env())
+        os.close(slave)
+        out = p.stdout.read()
+        p.wait(timeout=60)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(master)
+        return p.returncode, out, seen
+
+    def test_file_transfers_draw_progress_on_a_terminal_only(self):
+        self.api.reply = (200, {"path": "/tmp/x", "size": 5})
+        code, out, seen = self.run_on_terminal("files", "put", "sb-1", self.tarball, "/tmp/x")
+        self.assertEqual(code, 0, seen)
+        self.assertIn(b"uploading", seen)
+        self.assertIn(b"100%", seen)
+        self.assertEqual(self.api.requests[-1][3], self.content)
+        local = os.path.join(self.home, "got")
+        code, out, seen = self.run_on_terminal("files", "get", "sb-1", "/tmp/x", local)
+        self.assertEqual(code, 0, seen)
+        self.assertIn(b"downloading /tmp/x", seen)
+        self.assertIn(b"100%", seen)
+        with open(local, "rb") as f:
+            self.assertEqual(json.loads(f.read()), {"path": "/tmp/x", "size": 5})
+        # Piped: no progress line anywhere.
+        r = self.oc("files", "put", "sb-1", self.tarball, "/tmp/x")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"", b""))
+        r = self.oc("files", "get", "sb-1", "/tmp/x", local)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"", b""))
 
     def test_refusals_exit_non_zero_with_the_reason(self):
         self.api.reply = (400, {"error": "image: layer 0 (sha256:00): digest mismatch"})

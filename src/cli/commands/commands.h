@@ -4,6 +4,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <map>
@@ -42,6 +44,34 @@ inline CLI::Validator NonEmptyArg() {
 
 // "/api" + "/" + each segment percent-encoded.
 std::string ApiPath(std::initializer_list<std::string_view> segments);
+
+// Percent-encodes a query parameter's value (RFC 3986 unreserved
+// characters pass; `keep_slash` keeps '/' readable in a path parameter).
+std::string QueryValue(std::string_view value, bool keep_slash = false);
+
+// A long transfer's progress (oc files put|get, oc template import): a
+// one-line bar on stderr, redrawn at most every 100 ms from (bytes done,
+// total or 0 when unknown), only when stderr is a terminal and the output
+// is not --json: a pipe, a log or JSON output never gets a progress line.
+// Keep the object alive for the transfer; its destructor ends the line.
+class TransferProgress {
+ public:
+  // `when_complete`: printed on its own line once done reaches the total
+  // (e.g. "verifying..." while the server checks an upload).
+  TransferProgress(Context& ctx, std::string label, std::string when_complete = "");
+  ~TransferProgress();
+  TransferProgress(const TransferProgress&) = delete;
+  TransferProgress& operator=(const TransferProgress&) = delete;
+  // For CallOptions::upload_progress / download_progress; empty when not drawing.
+  std::function<void(uint64_t, uint64_t)> Callback();
+
+ private:
+  void Update(uint64_t done, uint64_t total);
+  bool enabled_;
+  std::string label_, when_complete_;
+  bool drawn_ = false, completed_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
 
 // Parses K=V items (--env). Error (usage) names the bad item; K must be a
 // non-empty env var name.

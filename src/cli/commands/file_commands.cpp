@@ -21,24 +21,9 @@ namespace {
 
 constexpr auto kTransferTimeout = std::chrono::hours(6);
 
-std::string Encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string FilesPath(const std::string& id, const std::string& suffix, const std::string& path,
                       const std::string& extra = "") {
-  return ApiPath({"sandboxes", id, "files"}) + suffix + "?path=" + Encode(path) + extra;
+  return ApiPath({"sandboxes", id, "files"}) + suffix + "?path=" + QueryValue(path, /*keep_slash=*/true) + extra;
 }
 
 int Upload(Context& ctx, const std::string& id, const std::string& local, const std::string& remote,
@@ -52,6 +37,8 @@ int Upload(Context& ctx, const std::string& id, const std::string& local, const 
   ApiClient::CallOptions options;
   options.timeout = kTransferTimeout;
   options.upload_file = local;
+  TransferProgress progress(ctx, "uploading " + local);
+  options.upload_progress = progress.Callback();
   auto res = api->Call("PUT", FilesPath(id, "", remote, mode.empty() ? "" : "&mode=" + mode), nullptr, options);
   if (!res) return ctx.Fail(res.error());
   if (ctx.json) PrintJson(ctx.out(), *res);
@@ -77,6 +64,9 @@ int Download(Context& ctx, const std::string& id, const std::string& remote, con
   ApiClient::CallOptions options;
   options.timeout = kTransferTimeout;
   options.download_fd = fd;
+  // Never drawn over the downloaded bytes themselves (to_stdout on a terminal).
+  TransferProgress progress(ctx, "downloading " + remote);
+  if (!to_stdout) options.download_progress = progress.Callback();
   auto res = api->Call("GET", FilesPath(id, "", remote), nullptr, options);
   if (!to_stdout) {
     const bool closed = close(fd) == 0;

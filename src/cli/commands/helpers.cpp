@@ -1,8 +1,75 @@
 // Helpers shared by the verb files (declared in commands.h).
 #include "cli/commands/commands.h"
+
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+#include <iostream>
+
 #include "cli/output.h"
 
 namespace osb::cli {
+
+std::string QueryValue(std::string_view value, bool keep_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+namespace {
+std::string Mib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+}  // namespace
+
+TransferProgress::TransferProgress(Context& ctx, std::string label, std::string when_complete)
+    : enabled_(!ctx.json && &ctx.err() == &std::cerr && isatty(STDERR_FILENO)),
+      label_(std::move(label)),
+      when_complete_(std::move(when_complete)) {}
+
+TransferProgress::~TransferProgress() {
+  if (drawn_ && !completed_) std::fprintf(stderr, "\n");
+}
+
+std::function<void(uint64_t, uint64_t)> TransferProgress::Callback() {
+  if (!enabled_) return {};
+  return [this](uint64_t done, uint64_t total) { Update(done, total); };
+}
+
+void TransferProgress::Update(uint64_t done, uint64_t total) {
+  const bool complete = total > 0 && done >= total;
+  const auto now = std::chrono::steady_clock::now();
+  if (completed_ || (!complete && now - last_ < std::chrono::milliseconds(100))) return;
+  last_ = now;
+  drawn_ = true;
+  if (total > 0) {
+    const int width = 30;
+    const int filled = static_cast<int>(std::min(done, total) * width / total);
+    std::fprintf(stderr, "\r%s [%s%s] %3d%% %s / %s", label_.c_str(), std::string(filled, '#').c_str(),
+                 std::string(width - filled, ' ').c_str(), static_cast<int>(std::min(done, total) * 100 / total),
+                 Mib(done).c_str(), Mib(total).c_str());
+  } else {
+    std::fprintf(stderr, "\r%s %s", label_.c_str(), Mib(done).c_str());
+  }
+  if (complete) {
+    completed_ = true;
+    std::fprintf(stderr, "\n");
+    if (!when_complete_.empty()) std::fprintf(stderr, "%s: %s\n", label_.c_str(), when_complete_.c_str());
+  }
+  std::fflush(stderr);
+}
 
 std::string ApiPath(std::initializer_list<std::string_view> segments) {
   std::string path = "/api";

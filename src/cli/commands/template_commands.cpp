@@ -18,50 +18,6 @@ namespace {
 // Uploading and verifying a large image may take a while.
 constexpr auto kImportTimeout = std::chrono::hours(2);
 
-std::string Encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
-std::string Mib(uint64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  return buf;
-}
-
-// A one-line progress bar on stderr, redrawn at most every 100 ms: only
-// when stderr is a terminal (never into a pipe, a log or --json output).
-class Progress {
- public:
-  explicit Progress(std::string label) : label_(std::move(label)) {}
-  void Update(uint64_t sent, uint64_t total) {
-    const auto now = std::chrono::steady_clock::now();
-    if (sent < total && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    const int width = 30;
-    const int filled = total ? static_cast<int>(sent * width / total) : width;
-    std::fprintf(stderr, "\r%s [%s%s] %3d%% %s / %s", label_.c_str(), std::string(filled, '#').c_str(),
-                 std::string(width - filled, ' ').c_str(), total ? static_cast<int>(sent * 100 / total) : 100,
-                 Mib(sent).c_str(), Mib(total).c_str());
-    if (sent >= total) std::fprintf(stderr, "\n%s: verifying...\n", label_.c_str());
-    std::fflush(stderr);
-  }
-
- private:
-  std::string label_;
-  std::chrono::steady_clock::time_point last_{};
-};
-
 int Import(Context& ctx, const std::string& file, const std::string& name) {
   struct stat st {};
   if (stat(file.c_str(), &st) != 0) return ctx.Usage("cannot read " + file + ": " + std::strerror(errno));
@@ -72,12 +28,9 @@ int Import(Context& ctx, const std::string& file, const std::string& name) {
   ApiClient::CallOptions options;
   options.timeout = kImportTimeout;
   options.upload_file = file;
-  std::shared_ptr<Progress> progress;
-  if (!ctx.json && &ctx.err() == &std::cerr && isatty(STDERR_FILENO)) {
-    progress = std::make_shared<Progress>("importing " + name);
-    options.upload_progress = [progress](uint64_t sent, uint64_t total) { progress->Update(sent, total); };
-  }
-  auto res = api->Call("POST", ApiPath({"templates"}) + "?name=" + Encode(name), nullptr, options);
+  TransferProgress progress(ctx, "importing " + name, "verifying...");
+  options.upload_progress = progress.Callback();
+  auto res = api->Call("POST", ApiPath({"templates"}) + "?name=" + QueryValue(name), nullptr, options);
   if (!res) return ctx.Fail(res.error());
   if (ctx.json) {
     PrintJson(ctx.out(), *res);
