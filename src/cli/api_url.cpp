@@ -83,12 +83,16 @@ Result<ApiUrl> ParseApiUrl(std::string_view url) {
 }
 
 std::string EncodePathSegment(std::string_view segment) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   // "." and ".." would be read as path navigation by some servers/proxies.
   if (segment == "." || segment == "..") return segment == "." ? "%2E" : "%2E%2E";
+  return EncodeQueryValue(segment);
+}
+
+std::string EncodeQueryValue(std::string_view value, bool keep_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
-  for (unsigned char c : segment) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
       out += static_cast<char>(c);
     } else {
       out += '%';

@@ -101,23 +101,8 @@ class TemplateCli(unittest.TestCase):
 
     def test_progress_bar_on_a_terminal_only(self):
         # stderr on a pseudo-terminal: the bar is drawn there; stdout stays clean.
-        master, slave = pty.openpty()
-        p = subprocess.Popen([OC, "template", "import", self.tarball, "--name", "bb"], stdout=subprocess.PIPE,
-                             stderr=slave, env=self.env())
-        os.close(slave)
-        out = p.stdout.read()
-        p.wait(timeout=60)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-        os.close(master)
-        self.assertEqual(p.returncode, 0)
+        code, out, seen = self.run_on_terminal("template", "import", self.tarball, "--name", "bb")
+        self.assertEqual(code, 0)
         self.assertEqual(out.decode(), f"bb {DIGEST}\n")
         self.assertIn(b"importing bb", seen)
         self.assertIn(b"100%", seen)

@@ -45,10 +45,6 @@ inline CLI::Validator NonEmptyArg() {
 // "/api" + "/" + each segment percent-encoded.
 std::string ApiPath(std::initializer_list<std::string_view> segments);
 
-// Percent-encodes a query parameter's value (RFC 3986 unreserved
-// characters pass; `keep_slash` keeps '/' readable in a path parameter).
-std::string QueryValue(std::string_view value, bool keep_slash = false);
-
 // A long transfer's progress (oc files put|get, oc template import): a
 // one-line bar on stderr, redrawn at most every 100 ms from (bytes done,
 // total or 0 when unknown), only when stderr is a terminal and the output

@@ -13,6 +13,7 @@
 #include <memory>
 #include <random>
 
+#include "cli/api_url.h"
 #include "cli/commands/commands.h"
 #include "cli/output.h"
 
@@ -23,7 +24,7 @@ constexpr auto kTransferTimeout = std::chrono::hours(6);
 
 std::string FilesPath(const std::string& id, const std::string& suffix, const std::string& path,
                       const std::string& extra = "") {
-  return ApiPath({"sandboxes", id, "files"}) + suffix + "?path=" + QueryValue(path, /*keep_slash=*/true) + extra;
+  return ApiPath({"sandboxes", id, "files"}) + suffix + "?path=" + EncodeQueryValue(path, /*keep_slash=*/true) + extra;
 }
 
 int Upload(Context& ctx, const std::string& id, const std::string& local, const std::string& remote,

@@ -3,28 +3,12 @@
 
 #include <unistd.h>
 
-#include <cctype>
 #include <cstdio>
 #include <iostream>
 
 #include "cli/output.h"
 
 namespace osb::cli {
-
-std::string QueryValue(std::string_view value, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 namespace {
 std::string Mib(uint64_t bytes) {

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/api_url.h"
 #include "cli/commands/commands.h"
 #include "cli/output.h"
 
@@ -30,7 +31,7 @@ int Import(Context& ctx, const std::string& file, const std::string& name) {
   options.upload_file = file;
   TransferProgress progress(ctx, "importing " + name, "verifying...");
   options.upload_progress = progress.Callback();
-  auto res = api->Call("POST", ApiPath({"templates"}) + "?name=" + QueryValue(name), nullptr, options);
+  auto res = api->Call("POST", ApiPath({"templates"}) + "?name=" + EncodeQueryValue(name), nullptr, options);
   if (!res) return ctx.Fail(res.error());
   if (ctx.json) {
     PrintJson(ctx.out(), *res);
