@@ -185,12 +185,13 @@ class SandboxFiles:
             return False
 
 
-def _remaining(f: Any) -> int:
-    """Bytes from the file object's position to its end (it must be seekable)."""
+def _remaining(f: Any, what: str = "files.write") -> int:
+    """Bytes from the file object's position to its end (it must be seekable);
+    `what` names the call in the error (templates.import_ uses it too)."""
     try:
         pos = f.tell()
         end = f.seek(0, io.SEEK_END)
         f.seek(pos)
         return int(end - pos)
     except (AttributeError, OSError, ValueError):
-        raise ConfigurationError("files.write: a file object must be seekable (its size is sent first)") from None
+        raise ConfigurationError(what + ": a file object must be seekable (its size is sent first)") from None

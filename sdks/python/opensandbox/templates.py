@@ -23,6 +23,7 @@ from urllib.parse import quote
 from ._collection import Collection, client
 from ._config import ConnectionConfig
 from .errors import ConfigurationError
+from .files import _remaining
 
 __all__ = ["TemplateInfo", "Template", "AsyncTemplate"]
 
@@ -46,16 +47,6 @@ class TemplateInfo:
 
 
 _TEMPLATES = Collection("/api/templates", TemplateInfo.from_json)
-
-
-def _size_of(f: Any) -> int:
-    try:
-        pos = f.tell()
-        end = f.seek(0, io.SEEK_END)
-        f.seek(pos)
-        return int(end - pos)
-    except (AttributeError, OSError, ValueError):
-        raise ConfigurationError("templates.import_: a file object must be seekable (its size is sent first)") from None
 
 
 class Template:
@@ -88,7 +79,7 @@ class Template:
             with open(os.fspath(tarball), "rb") as f:
                 return send(f, os.fstat(f.fileno()).st_size)
         if hasattr(tarball, "read"):
-            return send(tarball, _size_of(tarball))
+            return send(tarball, _remaining(tarball, "templates.import_"))
         raise ConfigurationError("templates.import_: tarball must be a path or a binary file object")
 
     @staticmethod
