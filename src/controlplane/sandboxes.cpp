@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <ctime>
 #include <future>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "crypto/random.h"
 
@@ -42,6 +44,41 @@ std::string ConfigJson(const SandboxView& v) {
   return j.dump();
 }
 
+// The resolved-config JSON that sandbox rows (ConfigJson) and checkpoint
+// rows (CheckpointConfigJson + the worker's digest/disk) carry, parsed in
+// one place; a field the JSON lacks stays empty (nullopt for numbers, so
+// each reader keeps its own default). nullopt for a config that is not an
+// object.
+struct StoredConfig {
+  std::string template_id, template_digest, end_at, hibernate_checkpoint;
+  std::optional<std::string> started_at;
+  std::optional<int> cpu_count, memory_mb, disk_mb, timeout_sec;
+  std::optional<std::vector<std::string>> egress_allowlist;
+  std::optional<std::map<std::string, std::string>> envs;
+};
+
+std::optional<StoredConfig> ParseStoredConfig(const std::string& text) {
+  const json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  auto number = [&j](const char* key) -> std::optional<int> {
+    if (!j.contains(key)) return std::nullopt;
+    return j.value(key, 0);
+  };
+  StoredConfig c;
+  c.template_id = j.value("templateID", "");
+  c.template_digest = j.value("templateDigest", "");
+  if (j.contains("startedAt")) c.started_at = j.value("startedAt", "");
+  c.end_at = j.value("endAt", "");
+  c.hibernate_checkpoint = j.value("hibernateCheckpoint", "");
+  c.cpu_count = number("cpuCount");
+  c.memory_mb = number("memoryMB");
+  c.disk_mb = number("diskMB");
+  c.timeout_sec = number("timeoutSec");
+  if (j.contains("egressAllowlist")) c.egress_allowlist = j.value("egressAllowlist", std::vector<std::string>{});
+  if (j.contains("envs") && j["envs"].is_object()) c.envs = j["envs"].get<std::map<std::string, std::string>>();
+  return c;
+}
+
 SandboxView ViewFromRow(const store::SandboxRow& row) {
   SandboxView v;
   v.id = row.id;
@@ -49,18 +86,17 @@ SandboxView ViewFromRow(const store::SandboxRow& row) {
   v.project_id = row.project_id;
   v.worker_id = row.worker_id;
   v.ended_at = row.ended_at;
-  const json c = json::parse(row.config, nullptr, false);
-  if (c.is_object()) {
-    v.template_id = c.value("templateID", "");
-    v.cpu_count = c.value("cpuCount", 0);
-    v.memory_mb = c.value("memoryMB", 0);
-    v.disk_mb = c.value("diskMB", 0);
-    v.timeout_sec = c.value("timeoutSec", 0);
-    v.egress_allowlist = c.value("egressAllowlist", std::vector<std::string>{});
-    v.started_at = c.value("startedAt", row.created_at);
-    v.end_at = c.value("endAt", "");
-    if (c.contains("envs") && c["envs"].is_object()) v.envs = c["envs"].get<std::map<std::string, std::string>>();
-    v.hibernate_checkpoint = c.value("hibernateCheckpoint", "");
+  if (auto c = ParseStoredConfig(row.config)) {
+    v.template_id = c->template_id;
+    v.cpu_count = c->cpu_count.value_or(0);
+    v.memory_mb = c->memory_mb.value_or(0);
+    v.disk_mb = c->disk_mb.value_or(0);
+    v.timeout_sec = c->timeout_sec.value_or(0);
+    v.egress_allowlist = c->egress_allowlist.value_or(std::vector<std::string>{});
+    v.started_at = c->started_at.value_or(row.created_at);
+    v.end_at = c->end_at;
+    v.envs = c->envs.value_or(std::map<std::string, std::string>{});
+    v.hibernate_checkpoint = c->hibernate_checkpoint;
   }
   const json m = json::parse(row.metadata, nullptr, false);
   if (m.is_object()) {
@@ -82,28 +118,28 @@ std::string CheckpointConfigJson(const SandboxView& v) {
 
 // The image an image sandbox's checkpoint was saved over ("" for base).
 std::string CheckpointImageDigest(const store::CheckpointRow& c) {
-  const json j = json::parse(c.config, nullptr, false);
-  return j.is_object() ? j.value("templateDigest", "") : "";
+  auto config = ParseStoredConfig(c.config);
+  return config ? config->template_digest : "";
 }
 
 int CheckpointDiskMb(const store::CheckpointRow& c) {
-  const json j = json::parse(c.config, nullptr, false);
-  return j.is_object() ? j.value("diskMB", 0) : 0;
+  auto config = ParseStoredConfig(c.config);
+  return config ? config->disk_mb.value_or(0) : 0;
 }
 
 void MergeCheckpointConfig(const store::CheckpointRow& c, SandboxRequest& r) {
-  const json j = json::parse(c.config, nullptr, false);
-  if (!j.is_object()) return;
+  auto j = ParseStoredConfig(c.config);
+  if (!j) return;
   // An image sandbox's disk: a fork gets the same size unless it asks.
-  if (!r.disk_mb && j.value("diskMB", 0) > 0) r.disk_mb = j.value("diskMB", 0);
+  if (!r.disk_mb && j->disk_mb.value_or(0) > 0) r.disk_mb = *j->disk_mb;
   if (!r.project && c.project_id) r.project = *c.project_id;
-  if (!r.template_id) r.template_id = j.value("templateID", "");
-  if (!r.cpu_count) r.cpu_count = j.value("cpuCount", 1);
-  if (!r.memory_mb) r.memory_mb = j.value("memoryMB", 512);
-  if (!r.timeout_sec) r.timeout_sec = j.value("timeoutSec", 300);
-  if (!r.egress_allowlist) r.egress_allowlist = j.value("egressAllowlist", std::vector<std::string>{});
-  if (j.contains("envs") && j["envs"].is_object()) {
-    auto envs = j["envs"].get<std::map<std::string, std::string>>();
+  if (!r.template_id) r.template_id = j->template_id;
+  if (!r.cpu_count) r.cpu_count = j->cpu_count.value_or(1);
+  if (!r.memory_mb) r.memory_mb = j->memory_mb.value_or(512);
+  if (!r.timeout_sec) r.timeout_sec = j->timeout_sec.value_or(300);
+  if (!r.egress_allowlist) r.egress_allowlist = j->egress_allowlist.value_or(std::vector<std::string>{});
+  if (j->envs) {
+    auto envs = std::move(*j->envs);
     for (auto& [k, val] : r.envs) envs[k] = val;
     r.envs = std::move(envs);
   }
@@ -116,17 +152,15 @@ CheckpointView CheckpointViewFromRow(const store::CheckpointRow& c) {
   v.project_id = c.project_id;
   v.size_bytes = c.size_bytes;
   v.created_at = c.created_at;
-  const json j = json::parse(c.config, nullptr, false);
-  if (j.is_object()) {
-    v.template_id = j.value("templateID", "");
-    v.cpu_count = j.value("cpuCount", 0);
-    v.memory_mb = j.value("memoryMB", 0);
-    v.timeout_sec = j.value("timeoutSec", 0);
-    v.egress_allowlist = j.value("egressAllowlist", std::vector<std::string>{});
-    if (j.contains("envs") && j["envs"].is_object())
-      for (const auto& [k, val] : j["envs"].items()) v.env_names.push_back(k);
-    v.template_digest = j.value("templateDigest", "");
-    v.disk_mb = j.value("diskMB", 0);
+  if (auto j = ParseStoredConfig(c.config)) {
+    v.template_id = j->template_id;
+    v.cpu_count = j->cpu_count.value_or(0);
+    v.memory_mb = j->memory_mb.value_or(0);
+    v.timeout_sec = j->timeout_sec.value_or(0);
+    v.egress_allowlist = j->egress_allowlist.value_or(std::vector<std::string>{});
+    for (const auto& [k, val] : j->envs.value_or(std::map<std::string, std::string>{})) v.env_names.push_back(k);
+    v.template_digest = j->template_digest;
+    v.disk_mb = j->disk_mb.value_or(0);
   }
   return v;
 }
