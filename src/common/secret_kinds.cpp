@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "common/base64.h"
@@ -329,11 +330,57 @@ std::string RequestRule::Text() const {
   return (m.empty() ? std::string("*") : m) + " " + host + path_prefix;
 }
 
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// A segment that servers read as "." or "..": dots spelled literally or as
+// %2e, optionally followed by ";params".
+bool IsDotSegment(std::string_view segment) {
+  segment = segment.substr(0, segment.find(';'));
+  size_t dots = 0;
+  for (size_t i = 0; i < segment.size();) {
+    if (segment[i] == '.') {
+      ++i;
+    } else if (EqualsIgnoreCase(segment.substr(i, 3), "%2e")) {
+      i += 3;
+    } else {
+      return false;
+    }
+    ++dots;
+  }
+  return dots == 1 || dots == 2;
+}
+
+}  // namespace
+
+bool IsPlainRequestPath(std::string_view path) {
+  if (path.find('\\') != std::string_view::npos || path.find('\0') != std::string_view::npos) return false;
+  for (size_t i = 0; i + 2 < path.size(); ++i) {
+    if (path[i] != '%') continue;
+    const auto code = path.substr(i + 1, 2);
+    if (EqualsIgnoreCase(code, "2f") || EqualsIgnoreCase(code, "5c") || code == "00") return false;
+  }
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (IsDotSegment(path.substr(start, end - start))) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
 bool RequestRule::Matches(std::string_view h, uint16_t port, std::string_view method, std::string_view path) const {
   auto spec = ParseHostPattern(host, "host", true);
   if (!spec || !spec->Matches(h, port)) return false;
   if (!methods.empty() && std::find(methods.begin(), methods.end(), method) == methods.end()) return false;
   if (path_prefix.empty() || path_prefix == "/") return true;
+  if (!IsPlainRequestPath(path)) return false;
   if (path.substr(0, path_prefix.size()) != path_prefix) return false;
   // "/v1/messages" matches "/v1/messages", "/v1/messages/x", "/v1/messages?..";
   // not "/v1/messagesX" (unless the prefix itself ends with "/").

@@ -94,9 +94,19 @@ struct RequestRule {
   // "POST api.example.com/v1/messages" (the CLI's form; "*" for any method).
   std::string Text() const;
   // host: normalized, lower case; method as the request line has it;
-  // path: the request target's path (query excluded).
+  // path: the request target's path (query excluded), as the client sent it.
+  // A rule with a pathPrefix never matches a path that an upstream could
+  // resolve to somewhere else (see IsPlainRequestPath): "/v1/messages/../admin"
+  // is outside "/v1/messages" however the server normalizes it.
   bool Matches(std::string_view host, uint16_t port, std::string_view method, std::string_view path) const;
 };
+
+// True when `path` names the same resource to every server that reads it:
+// no "." or ".." segment (also spelled %2e, or with a ";params" tail as
+// Tomcat reads "..;"), no encoded "/" or "\" (%2f, %5c), no "\", no NUL.
+// A path failing this can mean one thing to a prefix check and another to
+// the upstream, so request rules treat it as outside every pathPrefix.
+bool IsPlainRequestPath(std::string_view path);
 
 // Validates and normalizes rules (host pattern, methods as tokens, upper
 // case; pathPrefix starting with "/"); errors name `field`[i].

@@ -87,6 +87,18 @@ TEST(SecretKinds, RequestRulesParseNormalizeAndMatch) {
   EXPECT_FALSE(r->Matches("api.example.com", 443, "GET", "/v1/messagesX"));
   EXPECT_FALSE(r->Matches("api.example.com", 443, "DELETE", "/v1/messages"));
   EXPECT_FALSE(r->Matches("other.example.com", 443, "POST", "/v1/messages"));
+  // Odd spellings of a target that an upstream may resolve outside the prefix.
+  for (const char* path : {"/v1/messages/../admin", "/v1/messages/%2e%2e/admin", "/v1/messages/%2E./admin",
+                           "/v1/messages/..;/admin", "/v1/messages/.%2e;x/admin", "/v1/messages/./../admin",
+                           "/v1/messages%2f..%2fadmin", "/v1/messages%2F..", "/v1/messages\\..\\admin",
+                           "/v1/messages/%5c..", "/v1/messages/..", "/v1/messages/x/%00"}) {
+    EXPECT_FALSE(r->Matches("api.example.com", 443, "POST", path)) << path;
+    EXPECT_FALSE(IsPlainRequestPath(path)) << path;
+  }
+  for (const char* path : {"/v1/messages/...", "/v1/messages/.x", "/v1/messages/a..b", "/v1/messages/%2e%2e%2e",
+                           "/v1/messages/%41"}) {
+    EXPECT_TRUE(r->Matches("api.example.com", 443, "POST", path)) << path;
+  }
   auto any = ParseRequestRuleText("*.example.com", "--allow-request");
   ASSERT_TRUE(any);
   EXPECT_TRUE(any->methods.empty());

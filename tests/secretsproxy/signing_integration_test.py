@@ -145,6 +145,18 @@ class SigningIntegration(unittest.TestCase):
         status = int(out.split(" ", 2)[1]) if out.startswith("HTTP/") else 0
         return status, out
 
+    def received(self, target):
+        """The upstream's records of requests for exactly this target."""
+        records = os.path.join(self.tmp, "records")
+        out = []
+        for name in sorted(os.listdir(records)):
+            if name.endswith(".json"):
+                with open(os.path.join(records, name)) as f:
+                    rec = json.load(f)
+                if rec.get("target") == target:
+                    out.append(rec)
+        return out
+
     @staticmethod
     def body_json(out):
         return json.loads(out.split("\r\n\r\n", 1)[1])
@@ -228,7 +240,24 @@ class SigningIntegration(unittest.TestCase):
         self.assertEqual(status, 200, out)
         got = {k.lower(): v for k, v in self.body_json(out)["headers"]}
         self.assertEqual(got["x-key"], T_SEAL)
+        self.assertNotIn(V_SEAL, json.dumps(self.received("/echo/other")))
         self.audit_wait(lambda l: "request_not_allowed (allowedRequests: POST api.test/echo/allowed)" in json.dumps(l))
+
+    def test_allowed_requests_odd_spellings_of_the_path_stay_outside_the_rule(self):
+        # An upstream that normalizes "/echo/allowed/../other" serves /echo/other:
+        # the prefix must not be satisfied by the spelling alone.
+        for path in ["/echo/allowed/../other", "/echo/allowed/%2e%2e/other", "/echo/allowed/..;/other",
+                     "/echo/allowed%2f..%2fother"]:
+            status, out = self.curl(path, "--path-as-is", "-X", "POST", "-H", "X-Key: " + T_SEAL,
+                                    "--data-binary", "{}")
+            self.assertEqual(status, 200, out)
+            # What the upstream received (the echo itself would be scrubbed on the way back).
+            received = self.received(path)
+            self.assertTrue(received, path)
+            self.assertNotIn(V_SEAL, json.dumps(received), path)
+            self.assertIn(T_SEAL, json.dumps(received), path)
+            status, out = self.curl(path, "--path-as-is", "-X", "POST", "-H", "X-Key: " + T_REFUSE)
+            self.assertEqual(status, 403, path + "\n" + out)
 
     def test_allowed_requests_refuse_with_403_and_nothing_forwarded(self):
         records = os.path.join(self.tmp, "records")
