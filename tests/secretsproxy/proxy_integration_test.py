@@ -26,7 +26,7 @@ OSB = os.environ.get("OSB_BIN", "build/osb")
 SRC = os.environ.get("OSB_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 sys.path.insert(0, os.path.join(SRC, "tests", "support"))
 import upstream as codings  # noqa: E402  (encode/decode of gzip, deflate, br, zstd)
-from proxy_fixture import ProxyFixture, connect_tunnel  # noqa: E402
+from proxy_fixture import ProxyFixture, connect_tunnel, send_connect  # noqa: E402
 from readiness import wait_for_file  # noqa: E402
 
 T1 = "osb_sealed_0123456789abcdef0123456789abcdef"   # API_KEY, allowed for api.test only
@@ -1170,14 +1170,8 @@ class OwnDoorsIntegration(unittest.TestCase):
 
     def connect(self, host, port):
         """Raw CONNECT; returns (status, whole answer) before any TLS."""
-        with socket.create_connection(("127.0.0.1", self.pp), timeout=30) as raw:
-            raw.sendall(b"CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (host.encode(), port, host.encode(), port))
-            resp = b""
-            while b"\r\n\r\n" not in resp:
-                chunk = raw.recv(4096)
-                if not chunk:
-                    break
-                resp += chunk
+        status, raw, resp = send_connect(self.pp, host, port, timeout=30)
+        with raw:
             if resp.startswith(b"HTTP/1.1 403"):
                 raw.settimeout(10)
                 while True:  # the refusal ends the connection: read its body to EOF
@@ -1185,7 +1179,7 @@ class OwnDoorsIntegration(unittest.TestCase):
                     if not chunk:
                         break
                     resp += chunk
-        return (int(resp.split(b" ")[1]) if resp else 0), resp
+        return status, resp
 
     def test_connect_to_an_own_door_is_refused_before_the_tunnel(self):
         """A CONNECT toward one of the product's own doors gets its 403 at

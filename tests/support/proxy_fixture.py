@@ -27,10 +27,10 @@ SUPPORT = os.path.dirname(os.path.abspath(__file__))
 UPSTREAM_HOST = "127.0.0.3"
 
 
-def connect_tunnel(proxy_port, host, port, source="127.0.0.1", timeout=60):
-    """CONNECT host:port through the explicit proxy on 127.0.0.1:proxy_port
-    from `source`; returns (status, the raw socket ready for TLS), the socket
-    None (and closed) unless the status is 200."""
+def send_connect(proxy_port, host, port, source="127.0.0.1", timeout=60):
+    """Sends CONNECT host:port to the explicit proxy on 127.0.0.1:proxy_port
+    from `source` and reads its answer head; returns (status, the socket,
+    the bytes read: the head and whatever came with it). The caller closes."""
     raw = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout, source_address=(source, 0))
     raw.sendall(b"CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (host.encode(), port, host.encode(), port))
     resp = b""
@@ -39,7 +39,13 @@ def connect_tunnel(proxy_port, host, port, source="127.0.0.1", timeout=60):
         if not chunk:
             break
         resp += chunk
-    status = int(resp.split(b" ")[1]) if resp else 0
+    return (int(resp.split(b" ")[1]) if resp else 0), raw, resp
+
+
+def connect_tunnel(proxy_port, host, port, source="127.0.0.1", timeout=60):
+    """send_connect, for a tunnel: (200, the raw socket ready for TLS), else
+    (status, None) with the socket closed."""
+    status, raw, _ = send_connect(proxy_port, host, port, source=source, timeout=timeout)
     if status != 200:
         raw.close()
         return status, None
