@@ -10,8 +10,10 @@
 //   handler thread is released at once and the response is written when the
 //   work delivers it (from any thread). Wait() also waits for those.
 // * At most max_connections open connections: beyond that a new connection
-//   gets an immediate 503 JSON (Retry-After: 1) and is closed, so a flood of
-//   idle connections cannot exhaust file descriptors or memory.
+//   is closed at once (plain HTTP: after an immediate 503 JSON with
+//   Retry-After: 1; HTTPS: without an answer, since plaintext bytes would
+//   only be a handshake error), so a flood of idle connections cannot
+//   exhaust file descriptors or memory.
 // * Stop() is graceful: stop accepting, let in-flight requests finish (their
 //   response says Connection: close), close idle connections, and force-close
 //   whatever is left after shutdown_grace.

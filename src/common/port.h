@@ -15,4 +15,13 @@ namespace osb {
 // untouched otherwise.
 bool ParsePort(std::string_view text, uint16_t* port);
 
+// The operator's own flags (osb proxy --listen, --resolve,
+// --forbid-endpoint) are read by the proxy alone, so they keep what they
+// always accepted: leading zeros ("08080" is 8080; still at most 5 digits)
+// and, where it means "any free port", 0.
+struct PortFlagSyntax {
+  bool allow_zero = false;
+};
+bool ParsePortFlag(std::string_view text, uint16_t* port, PortFlagSyntax syntax = {});
+
 }  // namespace osb

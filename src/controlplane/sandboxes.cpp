@@ -230,7 +230,10 @@ Result<SandboxView> SandboxService::Create(const std::string& org_id, const Sand
   store::SandboxRow row{v.id, org_id, v.project_id, "", "creating", ConfigJson(v),
                         store::Rfc3339Ms(workers_.Now()), std::nullopt, v.cpu_count, v.memory_mb,
                         json(v.metadata).dump()};
-  const store::PlacementLimits org_limits{"", limits_.org_max_sandboxes, limits_.org_max_memory_mb};
+  // The reservation checks the template still exists (a delete racing this
+  // create either waits and sees the row, or wins and this fails with 409).
+  if (!template_digest.empty()) row.template_name = v.template_id;
+  const store::PlacementLimits org_limits{"", limits_.org_max_sandboxes, limits_.org_max_memory_mb, template_digest};
   // A checkpoint's files are on one worker: the restore happens there.
   auto placed = checkpoint ? workers_.PlaceOn(row, checkpoint->worker_id, org_limits) : workers_.Place(row, org_limits);
   if (!placed) return placed.error();

@@ -165,16 +165,21 @@ Result<TemplateView> TemplateService::Get(const std::string& org_id, const std::
 
 Status TemplateService::Delete(const std::string& org_id, const std::string& name) {
   if (auto st = ValidateName(name); !st) return st;
-  auto row = store_.GetTemplate(org_id, name);
-  if (!row) return row.error();
+  if (auto known = store_.GetTemplate(org_id, name); !known) return known.error();
+  // Sandboxes stored before migration 13 (or made before the org imported
+  // this name) name it only in their config; they exist already, so this
+  // check cannot race with their create.
   auto sandboxes = store_.ListSandboxes(org_id);
   if (!sandboxes) return sandboxes.error();
   for (const auto& s : *sandboxes)
-    if (Holds(s.status) && TemplateIdOf(s.config) == name)
+    if (s.template_name.empty() && Holds(s.status) && TemplateIdOf(s.config) == name)
       return MakeError(ErrorCode::kConflict, "template " + name + " is in use by sandbox " + s.id +
                                                  " (delete its sandboxes first)");
   std::lock_guard lock(files_mu_);
-  if (auto st = store_.DeleteTemplate(org_id, name); !st) return st;
+  // The store checks the sandboxes that name it in the delete's transaction
+  // (a create reserving at the same moment either blocks this or fails).
+  auto row = store_.DeleteTemplate(org_id, name);
+  if (!row) return row.error();
   auto count = store_.CountTemplatesWithDigest(row->digest);
   if (count && *count == 0 && unlink(TarballPath(row->digest).c_str()) != 0 && errno != ENOENT)
     spdlog::warn("template {}: cannot remove {}: {}", name, TarballPath(row->digest), std::strerror(errno));

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "common/host_pattern.h"
+#include "common/port.h"
 
 namespace osb::secretsproxy {
 namespace ip = boost::asio::ip;
@@ -164,11 +165,8 @@ Result<std::vector<OwnDoor>> ParseOwnDoors(std::string_view text, std::string_vi
     host = s.substr(0, colon);
     port_text = s.substr(colon + 1);
   }
-  if (port_text.empty() || port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(port_text) == 0 || std::stoi(port_text) > 65535) {
-    return bad("port must be 1-65535");
-  }
-  const auto port = static_cast<uint16_t>(std::stoi(port_text));
+  uint16_t port = 0;
+  if (!ParsePortFlag(port_text, &port)) return bad("port must be 1-65535");
   std::vector<OwnDoor> out;
   if (host.empty()) host = "0.0.0.0";  // ":8080" binds every address
   boost::system::error_code ec;

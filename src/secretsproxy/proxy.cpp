@@ -19,6 +19,7 @@
 
 #include "common/accept_backoff.h"
 #include "common/log.h"
+#include "common/port.h"
 #include "common/rate_limited_log.h"
 #include "secretsproxy/host_rules.h"
 #include "secretsproxy/listeners.h"
@@ -68,14 +69,14 @@ Result<tcp::endpoint> ParseListen(const std::string& text, const std::string& fi
   std::string host = text.substr(0, colon);
   const std::string port = text.substr(colon + 1);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(port) > 65535) {
+  uint16_t port_number = 0;
+  if (!ParsePortFlag(port, &port_number, {.allow_zero = true})) {
     return MakeError(ErrorCode::kInvalidArgument, field + ": invalid port in '" + text + "'");
   }
   error_code ec;
   auto addr = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
   if (ec) return MakeError(ErrorCode::kInvalidArgument, field + ": invalid address in '" + text + "'");
-  return tcp::endpoint(addr, static_cast<uint16_t>(std::stoi(port)));
+  return tcp::endpoint(addr, port_number);
 }
 
 asio::awaitable<void> AcceptLoop(std::shared_ptr<ProxyShared> shared, std::shared_ptr<tcp::acceptor> acceptor,
@@ -160,11 +161,11 @@ Status Proxy::Impl::Setup(asio::io_context& io) {
     if (auto colon = value.rfind(':'); colon != std::string::npos && value.find(':') == colon) {
       addr = value.substr(0, colon);
       const std::string port = value.substr(colon + 1);
-      if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-          std::stoi(port) == 0 || std::stoi(port) > 65535) {
+      uint16_t port_number = 0;
+      if (!ParsePortFlag(port, &port_number)) {
         return MakeError(ErrorCode::kInvalidArgument, "resolve: invalid port for " + name);
       }
-      o.port = static_cast<uint16_t>(std::stoi(port));
+      o.port = port_number;
     }
     if (addr.size() >= 2 && addr.front() == '[') addr = addr.substr(1, addr.size() - 2);
     error_code ec;

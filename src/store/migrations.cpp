@@ -143,6 +143,15 @@ const std::vector<Migration>& Migrations() {
            "created_at TEXT NOT NULL, UNIQUE (org_id, name))",
            "CREATE INDEX templates_digest ON templates (digest)",
        }},
+      {13,
+       "the template a sandbox holds (atomic template delete vs sandbox create)",
+       {
+           // The org template's name (NULL: none). DeleteTemplate refuses in
+           // its own transaction while a holding sandbox names it. Rows from
+           // before v13 stay NULL: the control plane checks their config.
+           "ALTER TABLE sandboxes ADD COLUMN template_name TEXT",
+           "CREATE INDEX sandboxes_org_template ON sandboxes (org_id, template_name)",
+       }},
   };
   return migrations;
 }

@@ -66,11 +66,12 @@ Project ProjectFromRow(const Row& r) {
 }
 
 constexpr const char* kSandboxColumns =
-    "id, org_id, project_id, worker_id, status, config, created_at, ended_at, cpu_count, memory_mb, metadata";
+    "id, org_id, project_id, worker_id, status, config, created_at, ended_at, cpu_count, memory_mb, metadata, "
+    "template_name";
 
 SandboxRow SandboxFromRow(const Row& r) {
   return {Str(r, 0), Str(r, 1), r.at(2), Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), r.at(7), Int(r, 8), Int(r, 9),
-          Str(r, 10)};
+          Str(r, 10), Str(r, 11)};
 }
 
 constexpr const char* kCheckpointColumns =
@@ -91,6 +92,8 @@ TemplateRow TemplateFromRow(const Row& r) {
 
 // Sandboxes that hold resources on their worker.
 constexpr const char* kActiveStatuses = "('running', 'creating')";
+// Sandboxes that hold (or will hold again) their template's image.
+constexpr const char* kTemplateHoldingStatuses = "('creating', 'running', 'hibernated', 'waking')";
 
 constexpr const char* kGroupColumns = "id, org_id, name, project_id, created_at, updated_at";
 
@@ -606,11 +609,12 @@ class SqlStore final : public Store {
   static Result<std::vector<Row>> Insert(Tx& tx, const SandboxRow& sb) {
     return tx.Exec(
         "INSERT INTO sandboxes (id, org_id, project_id, worker_id, status, config, created_at, ended_at, "
-        "cpu_count, memory_mb, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "cpu_count, memory_mb, metadata, template_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         {Param::Text(sb.id), Param::Text(sb.org_id), sb.project_id ? Param::Text(*sb.project_id) : Param::Null(),
          Param::Text(sb.worker_id), Param::Text(sb.status), Param::Text(sb.config), Param::Text(sb.created_at),
          sb.ended_at ? Param::Text(*sb.ended_at) : Param::Null(), Param::Int(sb.cpu_count),
-         Param::Int(sb.memory_mb), Param::Text(sb.metadata.empty() ? "{}" : sb.metadata)});
+         Param::Int(sb.memory_mb), Param::Text(sb.metadata.empty() ? "{}" : sb.metadata),
+         sb.template_name.empty() ? Param::Null() : Param::Text(sb.template_name)});
   }
 
   Status InsertSandbox(const SandboxRow& sb) override {
@@ -629,6 +633,20 @@ class SqlStore final : public Store {
       if (pg && (limits.org_max_sandboxes > 0 || limits.org_max_memory_mb > 0)) {
         auto org = tx.Exec("SELECT id FROM orgs WHERE id = $1 FOR UPDATE", {Param::Text(sb.org_id)});
         if (!org) return org.error();
+      }
+      // The template must outlive this transaction: FOR SHARE conflicts with
+      // DeleteTemplate's FOR UPDATE, so a delete waits for the commit and
+      // then sees this row (or has committed first, and this finds nothing).
+      if (!sb.template_name.empty()) {
+        auto tpl = tx.Exec(std::string("SELECT digest FROM templates WHERE org_id = $1 AND name = $2") +
+                               (pg ? " FOR SHARE" : ""),
+                           {Param::Text(sb.org_id), Param::Text(sb.template_name)});
+        if (!tpl) return tpl.error();
+        if (tpl->empty() || Str(tpl->front(), 0) != limits.template_digest) {
+          return MakeError(ErrorCode::kConflict, "templateID: template " + sb.template_name +
+                                                     (tpl->empty() ? " was deleted" : " was replaced") +
+                                                     " while the sandbox was being created");
+        }
       }
       auto worker = tx.Exec(std::string("SELECT capacity, cpu_count, memory_mb, last_heartbeat FROM workers "
                                         "WHERE id = $1") + (pg ? " FOR UPDATE" : ""),
@@ -830,14 +848,33 @@ class SqlStore final : public Store {
                           {Param::Text(org_id)});
   }
 
-  Status DeleteTemplate(const std::string& org_id, const std::string& name) override {
-    return db_->InTransaction(true, [&](Tx& tx) -> Status {
-      auto rows = tx.Exec("DELETE FROM templates WHERE org_id = $1 AND name = $2 RETURNING id",
+  Result<TemplateRow> DeleteTemplate(const std::string& org_id, const std::string& name) override {
+    const bool pg = db_->dialect() == internal::Dialect::kPostgres;
+    TemplateRow deleted;
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      // Lock the row first (ReserveSandbox holds it FOR SHARE): under READ
+      // COMMITTED the sandbox query below then sees every reservation that
+      // got the template before us. SQLite: the write lock is already ours.
+      auto rows = tx.Exec(std::string("SELECT ") + kTemplateColumns +
+                              " FROM templates WHERE org_id = $1 AND name = $2" + (pg ? " FOR UPDATE" : ""),
                           {Param::Text(org_id), Param::Text(name)});
       if (!rows) return rows.error();
       if (rows->empty()) return MakeError(ErrorCode::kNotFound, "template " + name + " not found");
+      deleted = TemplateFromRow(rows->front());
+      auto users = tx.Exec(std::string("SELECT id FROM sandboxes WHERE org_id = $1 AND template_name = $2 AND "
+                                       "status IN ") + kTemplateHoldingStatuses + " ORDER BY created_at, id LIMIT 1",
+                           {Param::Text(org_id), Param::Text(name)});
+      if (!users) return users.error();
+      if (!users->empty()) {
+        return MakeError(ErrorCode::kConflict, "template " + name + " is in use by sandbox " +
+                                                   Str(users->front(), 0) + " (delete its sandboxes first)");
+      }
+      auto gone = tx.Exec("DELETE FROM templates WHERE id = $1", {Param::Text(deleted.id)});
+      if (!gone) return gone.error();
       return {};
     });
+    if (!st) return st.error();
+    return deleted;
   }
 
   Result<int> CountTemplatesWithDigest(const std::string& digest) override {

@@ -115,6 +115,9 @@ struct PlacementLimits {
   std::string fresh_since;         // the worker's last heartbeat must be >= this (RFC 3339)
   int org_max_sandboxes = 0;       // running + creating sandboxes per org; 0 = unlimited
   int64_t org_max_memory_mb = 0;   // their total memoryMB per org; 0 = unlimited
+  // With sandbox.template_name set: the digest the caller resolved that
+  // template to; the template must still name it (else kConflict).
+  std::string template_digest;
 };
 
 // A sandbox as the control plane tracks it. `config` is the resolved
@@ -133,6 +136,11 @@ struct SandboxRow {
   int cpu_count = 0;   // resources it holds on its worker
   int memory_mb = 0;
   std::string metadata = "{}";  // JSON object of strings, set at create (migration 7)
+  // The org's image template it was created from (migration 13), empty when
+  // its templateID names no template of the org (base, a worker-local image).
+  // While the sandbox holds it (creating, running, hibernated, waking),
+  // DeleteTemplate refuses; ReserveSandbox checks the template still exists.
+  std::string template_name;
 
   bool operator==(const SandboxRow&) const = default;
 };
@@ -253,8 +261,14 @@ class Store {
   // Concurrent reservations never overfill a worker or an org: PostgreSQL
   // locks the org's row then the worker's row (FOR UPDATE; always in that
   // order, one worker per transaction), SQLite holds its write lock.
+  // With sandbox.template_name set, the org's template of that name must
+  // still exist with limits.template_digest, checked in the same transaction
+  // (PostgreSQL: FOR SHARE on the template's row, which DeleteTemplate locks
+  // FOR UPDATE), so a concurrent delete either waits for the reservation
+  // and then refuses, or wins and the reservation fails.
   // kUnavailable: the worker is unknown, stale or full (try another one);
-  // kResourceExhausted: an org limit (message names it).
+  // kResourceExhausted: an org limit (message names it); kConflict: the
+  // template was deleted (or now names another image) meanwhile.
   virtual Status ReserveSandbox(const SandboxRow& sandbox, const PlacementLimits& limits) = 0;
   // "creating" -> "running" with its final config. kNotFound if it is no
   // longer "creating" (e.g. marked lost meanwhile).
@@ -302,7 +316,11 @@ class Store {
   // Org-scoped by name: another org's template is kNotFound.
   virtual Result<TemplateRow> GetTemplate(const std::string& org_id, const std::string& name) = 0;
   virtual Result<std::vector<TemplateRow>> ListTemplates(const std::string& org_id) = 0;  // by name
-  virtual Status DeleteTemplate(const std::string& org_id, const std::string& name) = 0;  // kNotFound
+  // Deletes the org's template in one transaction with the check that no
+  // sandbox of the org holds it (SandboxRow::template_name, status creating,
+  // running, hibernated or waking): kConflict naming such a sandbox;
+  // kNotFound if the org has no template of that name. Returns the deleted row.
+  virtual Result<TemplateRow> DeleteTemplate(const std::string& org_id, const std::string& name) = 0;
   // How many templates (of any org) name this digest: the stored tarball is
   // removed when the last one goes, and workers may fetch only known digests.
   virtual Result<int> CountTemplatesWithDigest(const std::string& digest) = 0;

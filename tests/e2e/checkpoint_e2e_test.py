@@ -26,48 +26,22 @@ import subprocess
 import sys
 import time
 import unittest
-import urllib.error
-import urllib.request
 import uuid
 
-from e2e_env import load_env
+from e2e_env import api_client, assert_logs_hold_none, load_env, record_finder
 
 TOKEN_RE = re.compile(r"osb_sealed_[0-9a-f]{32}")
 
 
 ENV = load_env("checkpoint")
-API = ENV["OPENSANDBOX_API_URL"]
-KEY = ENV["OPENSANDBOX_API_KEY"]
-RECORDS = ENV["OSB_TEST_UPSTREAM_RECORD_DIR"]
 E2E_DIR = ENV["OSB_E2E_DIR"]
 PREFIX = os.environ.get("OSB_E2E_PREFIX", "osbq")
 OSB = sys.argv.pop(1) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else ""  # for `osb image import`
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def api(method, path, body=None, expect=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(API + path, data=data, method=method,
-                                 headers={"X-API-Key": KEY, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=300) as r:
-            status, text = r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        status, text = e.code, e.read().decode()
-    if expect is not None and status != expect:
-        raise AssertionError(f"{method} {path}: expected {expect}, got {status}: {text}")
-    return status, (json.loads(text) if text else None), text
-
-
-def records_with(marker):
-    out = []
-    for name in sorted(os.listdir(RECORDS)):
-        if name.endswith(".json"):
-            with open(os.path.join(RECORDS, name)) as f:
-                text = f.read()
-            if marker in text:
-                out.append(json.loads(text))
-    return out
+api = api_client(ENV, timeout=300)
+records_with = record_finder(ENV)
 
 
 class Checkpoints(unittest.TestCase):
@@ -88,11 +62,7 @@ class Checkpoints(unittest.TestCase):
         for sb in cls.sandboxes:
             api("DELETE", f"/api/sandboxes/{sb}")
         api("DELETE", f"/api/projects/{cls.project}")
-        log = ""
-        for name in ("osb-dev.log", "audit.log"):
-            with open(os.path.join(E2E_DIR, name)) as f:
-                log += f.read()
-        cls.assert_no_values(log)
+        assert_logs_hold_none(ENV, cls.values)
 
     @classmethod
     def set_value(cls, value):

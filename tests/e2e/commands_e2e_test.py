@@ -10,7 +10,6 @@ no stream, response or log. Run as root (the harness skips otherwise).
 
     commands_e2e_test.py OC_BINARY
 """
-import json
 import os
 import re
 import shutil
@@ -19,14 +18,12 @@ import sys
 import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sdks", "python"))
 from opensandbox import ConnectionConfig, NotFoundError, Sandbox  # noqa: E402
 
-from e2e_env import load_env
+from e2e_env import api_client, load_env
 
 TOKEN_RE = re.compile(r"osb_sealed_[0-9a-f]{32}")
 
@@ -38,18 +35,7 @@ E2E_DIR = ENV["OSB_E2E_DIR"]
 OC = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "oc"
 
 
-def api(method, path, body=None, expect=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(API + path, data=data, method=method,
-                                 headers={"X-API-Key": KEY, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            status, text = r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        status, text = e.code, e.read().decode()
-    if expect is not None and status != expect:
-        raise AssertionError(f"{method} {path}: expected {expect}, got {status}: {text}")
-    return status, (json.loads(text) if text else None), text
+api = api_client(ENV)
 
 
 def wait_until(what, predicate, deadline_s=60):

@@ -15,12 +15,10 @@ import sys
 import threading
 import time
 import unittest
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 
-from e2e_env import load_env
+from e2e_env import api_client, load_env
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,18 +28,7 @@ API = ENV["OPENSANDBOX_API_URL"]
 KEY = ENV["OPENSANDBOX_API_KEY"]
 
 
-def api(method, path, body=None, expect=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(API + path, data=data, method=method,
-                                 headers={"X-API-Key": KEY, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            status, text = r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        status, text = e.code, e.read().decode()
-    if expect is not None and status != expect:
-        raise AssertionError(f"{method} {path}: expected {expect}, got {status}: {text}")
-    return status, (json.loads(text) if text else None)
+api = api_client(ENV)
 
 
 def q(path):
@@ -68,8 +55,8 @@ def files_url(sid, path, **extra):
 
 
 def exec_in(sid, script, timeout=30):
-    _, out = api("POST", f"/api/sandboxes/{sid}/exec/run",
-                 {"cmd": "/bin/sh", "args": ["-c", script], "timeout": timeout}, expect=200)
+    _, out, _ = api("POST", f"/api/sandboxes/{sid}/exec/run",
+                    {"cmd": "/bin/sh", "args": ["-c", script], "timeout": timeout}, expect=200)
     return out
 
 
@@ -95,8 +82,8 @@ class Files(unittest.TestCase):
             f.write("HOST-MARKER-" + uuid.uuid4().hex)
         with open(cls.marker) as f:
             cls.marker_text = f.read()
-        _, a = api("POST", "/api/sandboxes", {"memoryMB": 256, "timeout": 900}, expect=201)
-        _, b = api("POST", "/api/sandboxes", {"memoryMB": 128, "timeout": 900}, expect=201)
+        _, a, _ = api("POST", "/api/sandboxes", {"memoryMB": 256, "timeout": 900}, expect=201)
+        _, b, _ = api("POST", "/api/sandboxes", {"memoryMB": 128, "timeout": 900}, expect=201)
         cls.sid, cls.other = a["sandboxID"], b["sandboxID"]
 
     @classmethod
@@ -136,14 +123,14 @@ class Files(unittest.TestCase):
         self.assertEqual((code, body), (200, b""))
 
     def test_list_mkdir_delete(self):
-        _, made = api("POST", f"/api/sandboxes/{self.sid}/files/mkdir",
-                      {"path": "/home/sandbox/d1/d2/d3", "parents": True}, expect=201)
+        _, made, _ = api("POST", f"/api/sandboxes/{self.sid}/files/mkdir",
+                         {"path": "/home/sandbox/d1/d2/d3", "parents": True}, expect=201)
         self.assertEqual(made["path"], "/home/sandbox/d1/d2/d3")
         api("POST", f"/api/sandboxes/{self.sid}/files/mkdir", {"path": "/home/sandbox/d1"}, expect=409)
         api("POST", f"/api/sandboxes/{self.sid}/files/mkdir", {"path": "/home/sandbox/nope/x"}, expect=404)
         api("POST", f"/api/sandboxes/{self.sid}/files/mkdir", {"path": "/x", "parents": "yes"}, expect=400)
         exec_in(self.sid, "printf 12345 > /home/sandbox/d1/f; ln -s /etc/passwd /home/sandbox/d1/l")
-        _, listing = api("GET", f"/api/sandboxes/{self.sid}/files/list?path={q('/home/sandbox/d1')}", expect=200)
+        _, listing, _ = api("GET", f"/api/sandboxes/{self.sid}/files/list?path={q('/home/sandbox/d1')}", expect=200)
         by = {e["name"]: e for e in listing["entries"]}
         self.assertEqual(set(by), {"d2", "f", "l"})
         self.assertEqual(by["f"]["type"], "file")
@@ -160,10 +147,10 @@ class Files(unittest.TestCase):
         api("DELETE", f"/api/sandboxes/{self.sid}/files?path=%2F&recursive=true", expect=400)
 
     def test_bad_requests_name_the_field(self):
-        status, body = api("GET", f"/api/sandboxes/{self.sid}/files/list")
+        status, body, _ = api("GET", f"/api/sandboxes/{self.sid}/files/list")
         self.assertEqual(status, 400)
         self.assertIn("path", body["error"])
-        status, body = api("GET", f"/api/sandboxes/{self.sid}/files/list?path=/tmp&bogus=1")
+        status, body, _ = api("GET", f"/api/sandboxes/{self.sid}/files/list?path=/tmp&bogus=1")
         self.assertEqual(status, 400)
         self.assertIn("bogus", body["error"])
         code, body = curl(files_url(self.sid, "/tmp/x", mode="999"), "-X", "PUT", "--data-binary", "x")
@@ -216,7 +203,7 @@ class Files(unittest.TestCase):
         self.assert_host_untouched()
         # The worker's own state never shows either.
         for path in ["/run/osb", "/var/lib/osb", "/proc/1/root/etc/hostname"]:
-            status, _ = api("GET", f"/api/sandboxes/{self.sid}/files/list?path={q(path)}")
+            status, _, _ = api("GET", f"/api/sandboxes/{self.sid}/files/list?path={q(path)}")
             self.assertIn(status, (400, 403, 404), path)
 
     def test_escape_proc_magic_links(self):
@@ -291,7 +278,7 @@ class Files(unittest.TestCase):
         code, body = curl(files_url(self.other, "/home/sandbox/huge"), data_file=src)
         self.assertEqual(code, 413, body)
         self.assertIn(b"no space", body)
-        _, listing = api("GET", f"/api/sandboxes/{self.other}/files/list?path={q('/home/sandbox')}", expect=200)
+        _, listing, _ = api("GET", f"/api/sandboxes/{self.other}/files/list?path={q('/home/sandbox')}", expect=200)
         names = [e["name"] for e in listing["entries"]]
         self.assertNotIn("huge", names)
         self.assertFalse([n for n in names if "osb-upload" in n], names)
@@ -312,7 +299,7 @@ class Files(unittest.TestCase):
         sock.close()
         deadline = time.monotonic() + 30
         while True:
-            _, listing = api("GET", f"/api/sandboxes/{self.sid}/files/list?path={q('/home/sandbox')}", expect=200)
+            _, listing, _ = api("GET", f"/api/sandboxes/{self.sid}/files/list?path={q('/home/sandbox')}", expect=200)
             names = [e["name"] for e in listing["entries"]]
             leftovers = [n for n in names if "partial" in n]
             if not leftovers or time.monotonic() > deadline:

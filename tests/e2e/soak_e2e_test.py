@@ -145,7 +145,7 @@ class Soak(unittest.TestCase):
         return out
 
     def healthz(self):
-        with urllib.request.urlopen(sys_e2e.API + "/healthz", timeout=10) as r:
+        with urllib.request.urlopen(sys_e2e.ENV["OPENSANDBOX_API_URL"] + "/healthz", timeout=10) as r:
             return r.status
 
     # -- sandboxes ---------------------------------------------------------

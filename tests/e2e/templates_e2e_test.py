@@ -17,13 +17,11 @@ import subprocess
 import sys
 import tempfile
 import unittest
-import urllib.error
-import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_env import load_env  # noqa: E402
+from e2e_env import api_client, load_env  # noqa: E402
 
 ENV = load_env("templates")
 API = ENV["OPENSANDBOX_API_URL"]
@@ -34,18 +32,7 @@ SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 TOKEN_RE = re.compile(r"osb_sealed_[0-9a-f]{32}")
 
 
-def api(method, path, body=None, expect=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(API + path, data=data, method=method,
-                                 headers={"X-API-Key": KEY, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=180) as r:
-            status, text = r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        status, text = e.code, e.read().decode()
-    if expect is not None and status != expect:
-        raise AssertionError(f"{method} {path}: expected {expect}, got {status}: {text}")
-    return status, (json.loads(text) if text else None)
+api = api_client(ENV, timeout=180)
 
 
 def oc(*args):
@@ -91,13 +78,13 @@ class TemplatesE2E(unittest.TestCase):
         ids = []
         try:
             for _ in range(2):
-                _, sb = api("POST", "/api/sandboxes", {"project": self.project, "templateID": self.name}, 201)
+                _, sb, _ = api("POST", "/api/sandboxes", {"project": self.project, "templateID": self.name}, 201)
                 ids.append(sb["sandboxID"])
                 self.assertEqual(sb["templateID"], self.name)
-            _, out = api("POST", f"/api/sandboxes/{ids[0]}/exec/run",
-                         {"cmd": "/bin/busybox", "args": ["sh", "-c",
-                                                          "busybox echo from-busybox; echo \"$RUN\"; echo \"$API_KEY\""]},
-                         200)
+            _, out, _ = api("POST", f"/api/sandboxes/{ids[0]}/exec/run",
+                            {"cmd": "/bin/busybox", "args": ["sh", "-c",
+                                                             "busybox echo from-busybox; echo \"$RUN\"; echo \"$API_KEY\""]},
+                            200)
             lines = out["stdout"].split("\n")
             self.assertEqual(lines[0], "from-busybox", out)
             self.assertTrue(lines[1], out)  # the image's Env applies

@@ -1,5 +1,6 @@
 // Under mutual TLS a worker is its certificate: the control plane refuses a
-// worker that registers, heartbeats or fetches secrets under another id.
+// worker that registers, heartbeats, fetches secrets or fetches a template's
+// image under another id.
 // Real gRPC over real mutual TLS, a real SQLite store.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -13,6 +14,8 @@
 #include "controlplane/resolution.h"
 #include "controlplane/sandboxes.h"
 #include "controlplane/secrets.h"
+#include "controlplane/template_fetch.h"
+#include "controlplane/templates.h"
 #include "controlplane/worker_callbacks.h"
 #include "controlplane/worker_pool.h"
 #include "crypto/keyring.h"
@@ -44,9 +47,12 @@ class WorkerIdentity : public ::testing::Test {
     pool_ = std::make_unique<WorkerPool>(*store_, *connector_);
     sandboxes_ = std::make_unique<SandboxService>(*store_, *resolver_, *pool_);
     callbacks_ = std::make_unique<WorkerCallbacks>(*pool_, *sandboxes_);
+    templates_ = std::make_unique<TemplateService>(*store_, TemplateOptions{(dir_ / "templates").string()});
+    template_fetch_ = std::make_unique<TemplateFetchService>(*templates_);
     grpc::ServerBuilder builder;
     proto::AddGrpcListener(builder, "127.0.0.1:0", Tls("controlplane"), proto::GrpcRole::kWorker, &port_);
     builder.RegisterService(callbacks_.get());
+    builder.RegisterService(template_fetch_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     grpc::ServerBuilder plain;
@@ -126,6 +132,22 @@ class WorkerIdentity : public ::testing::Test {
     return row.id;
   }
 
+  // ControlPlaneTemplates.FetchTemplate as `as_cert` claiming `claimed_id`;
+  // the streamed bytes go to *data.
+  grpc::Status FetchTemplate(const std::string& as_cert, const std::string& claimed_id, const std::string& digest,
+                             std::string* data) {
+    auto stub = v1::ControlPlaneTemplates::NewStub(Channel(as_cert));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::FetchTemplateRequest req;
+    req.set_worker_id(claimed_id);
+    req.set_digest(digest);
+    auto reader = stub->FetchTemplate(&ctx, req);
+    v1::TemplateChunk chunk;
+    while (reader->Read(&chunk)) data->append(chunk.data());
+    return reader->Finish();
+  }
+
   fs::path dir_;
   std::unique_ptr<store::Store> store_;
   std::shared_ptr<const crypto::Keyring> keyring_;
@@ -135,6 +157,8 @@ class WorkerIdentity : public ::testing::Test {
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<SandboxService> sandboxes_;
   std::unique_ptr<WorkerCallbacks> callbacks_;
+  std::unique_ptr<TemplateService> templates_;
+  std::unique_ptr<TemplateFetchService> template_fetch_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::unique_ptr<grpc::Server> plain_server_;
@@ -175,6 +199,53 @@ TEST_F(WorkerIdentity, OnlyWorkerCertificatesMayCallTheControlPlane) {
   v1::FetchSandboxSecretsResponse got;
   EXPECT_EQ(Fetch("other-cp", "worker-1", {id}, &got).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(got.sandboxes_size(), 0);
+}
+
+// A worker holding its own valid worker certificate (worker-2) asks for the
+// image that a sandbox being created on worker-1 resolved to, claiming to
+// be worker-1: refused, not a byte of the image sent.
+TEST_F(WorkerIdentity, AnotherWorkersCertificateCannotFetchItsTemplate) {
+  const std::string digest = "sha256:" + std::string(64, 'c');
+  const std::string image = "org-private-image-bytes-" + crypto::RandomHex(8);
+  fs::create_directories(dir_ / "templates" / "sha256");
+  {
+    std::FILE* f = std::fopen((dir_ / "templates" / "sha256" / (digest.substr(7) + ".tar")).c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(std::fwrite(image.data(), 1, image.size(), f), image.size());
+    std::fclose(f);
+  }
+  auto org = store_->EnsureOrg("default");
+  ASSERT_TRUE(org.ok());
+  ASSERT_TRUE(store_->InsertTemplate({"tpl-1", org->id, "private", digest, static_cast<int64_t>(image.size()),
+                                      store::NowRfc3339()}).ok());
+  const std::string now = store::NowRfc3339();
+  ASSERT_TRUE(store_->UpsertWorker({"worker-1", "localhost:1", 5, now, 0, 0, now}).ok());
+  ASSERT_TRUE(store_->UpsertWorker({"worker-2", "localhost:2", 5, now, 0, 0, now}).ok());
+  store::SandboxRow row{"sb-" + crypto::RandomHex(6), org->id, std::nullopt, "worker-1", "creating",
+                        R"({"templateID":"private"})", now, std::nullopt, 1, 64};
+  row.template_name = "private";
+  ASSERT_TRUE(store_->InsertSandbox(row).ok());
+
+  // The owner's worker gets it (sanity: the image is fetchable) ...
+  std::string mine;
+  auto ok = FetchTemplate("worker-1", "worker-1", digest, &mine);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(mine, image);
+  // ... worker-2 under its own id has no sandbox of it ...
+  std::string own;
+  EXPECT_EQ(FetchTemplate("worker-2", "worker-2", digest, &own).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(own.empty());
+  // ... and claiming worker-1's id with worker-2's certificate is refused.
+  std::string stolen;
+  auto refused = FetchTemplate("worker-2", "worker-1", digest, &stolen);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("worker_id"), std::string::npos) << refused.error_message();
+  EXPECT_TRUE(stolen.empty());
+  EXPECT_EQ(stolen.find(image), std::string::npos);
+  // A control-plane certificate is no worker either.
+  std::string cp;
+  EXPECT_EQ(FetchTemplate("other-cp", "worker-1", digest, &cp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(cp.empty());
 }
 
 TEST_F(WorkerIdentity, CommonNameIsReadFromThePem) {

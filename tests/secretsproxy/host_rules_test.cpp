@@ -230,7 +230,12 @@ TEST(OwnDoors, ParseEndpoints) {
   ASSERT_EQ(name->size(), 2u);
   EXPECT_EQ((*name)[0].address, boost::asio::ip::make_address("127.0.0.1"));
   EXPECT_EQ((*name)[1].address, boost::asio::ip::make_address("::1"));
-  for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "::1:80", "[::1]", "a b:80"}) {
+  // An operator's flag: a leading zero is the same port (common/port.h ParsePortFlag).
+  auto zero = ParseOwnDoors("127.0.0.1:08080", "f");
+  ASSERT_TRUE(zero.ok());
+  EXPECT_EQ((*zero)[0].port, 8080);
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:00000", "127.0.0.1:70000", "127.0.0.1:008080",
+                          "127.0.0.1:+80", "::1:80", "[::1]", "a b:80"}) {
     auto r = ParseOwnDoors(bad, "forbidden-endpoints");
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_NE(r.error().message.find("forbidden-endpoints"), std::string::npos);

@@ -14,12 +14,9 @@ Environment: OSB_BIN (the osb binary), OSB_SOURCE_DIR (repository root).
 import json
 import os
 import re
-import shutil
-import signal
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import urllib.request
@@ -27,7 +24,7 @@ import urllib.request
 OSB = os.environ.get("OSB_BIN", "build/osb")
 SRC = os.environ.get("OSB_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 sys.path.insert(0, os.path.join(SRC, "tests", "support"))
-from readiness import wait_for_file  # noqa: E402
+from proxy_fixture import ProxyFixture  # noqa: E402
 
 T_SIG = "osb_sealed_51515151515151515151515151515151"
 T_GRAPH1 = "osb_sealed_6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a"
@@ -49,15 +46,11 @@ RULES = [{"host": "api.test", "methods": ["POST"], "pathPrefix": "/echo/allowed"
 class SigningIntegration(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="osb_signing_it_")
-        t = cls.tmp
+        cls.fx = fx = ProxyFixture("osb_signing_it_")
+        cls.tmp, cls.audit = fx.tmp, fx.audit
         env = dict(os.environ, OSB_UPSTREAM_HMAC_KEY=HMAC_KEY, OSB_UPSTREAM_OAUTH_CLIENT_ID="client-1",
                    OSB_UPSTREAM_OAUTH_CLIENT_SECRET=CLIENT_SECRET, OSB_UPSTREAM_OAUTH_REFRESH=REFRESH)
-        cls.upstream = subprocess.Popen(
-            [sys.executable, os.path.join(SRC, "tests/support/upstream.py"), "--cert-dir", os.path.join(t, "up"),
-             "--port-file", os.path.join(t, "up.json"), "--record-dir", os.path.join(t, "records"),
-             "--host", "127.0.0.3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        up = wait_for_file(os.path.join(t, "up.json"), cls.upstream)
+        up = fx.start_upstream(env=env)
         cls.up_port, cls.up_ca = up["port"], up["ca"]
         endpoint = "https://auth.api.test:%d/oauth/token" % cls.up_port
         oauth = {"tokenEndpoint": endpoint, "clientId": "client-1", "clientSecret": CLIENT_SECRET,
@@ -83,48 +76,19 @@ class SigningIntegration(unittest.TestCase):
                 {"name": "GRAPH", "token": T_BROKEN, "kind": "oauth2-refresh",
                  "material": dict(oauth, refreshToken="revoked-REAL-refresh"), "allowedHosts": ["api.test"]}]},
         ]
-        cls.sessions_file = os.path.join(t, "sessions.json")
-        with open(cls.sessions_file, "w") as f:
-            json.dump(sessions, f)
-        cls.audit = os.path.join(t, "audit.log")
-        cls.proxy_err = open(os.path.join(t, "proxy.err"), "w")
-        args = [OSB, "proxy", "--listen", "127.0.0.1:0", "--transparent-listen", "127.0.0.1:0",
+        args = ["--listen", "127.0.0.1:0", "--transparent-listen", "127.0.0.1:0",
                 "--transparent-http-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-                "--state-dir", os.path.join(t, "state"), "--sessions", cls.sessions_file,
-                "--upstream-ca", cls.up_ca, "--allow-private", "127.0.0.3/32", "--audit-log", cls.audit,
-                "--ready-file", os.path.join(t, "proxy.json")]
+                "--allow-private", "127.0.0.3/32"]
         for name in ["api.test", "other.test", "auth.api.test"]:
             args += ["--resolve", name + "=127.0.0.3"]
-        cls.proxy = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=cls.proxy_err)
-        ready = wait_for_file(os.path.join(t, "proxy.json"), cls.proxy)
+        ready = fx.start_proxy(OSB, sessions, args)
         cls.pp = ready["listen"][0]
         cls.ca = ready["caCert"]
-        if not os.path.isabs(cls.ca):
-            cls.ca = os.path.join(os.getcwd(), cls.ca)
 
     @classmethod
     def tearDownClass(cls):
-        for p in (cls.proxy, cls.upstream):
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        cls.proxy_err.close()
-        with open(cls.audit) as f:
-            audit = f.read()
-        with open(os.path.join(cls.tmp, "proxy.err")) as f:
-            err = f.read()
-        try:
-            for v in SECRETS:
-                assert v not in audit, "a secret reached the audit log"
-                assert v not in err, "a secret reached the proxy's stderr"
-            assert not ISSUED.search(audit) and not ISSUED.search(err), "an issued token reached a log"
-            assert "ERROR: AddressSanitizer" not in err and "runtime error" not in err, err[-3000:]
-            assert cls.proxy.returncode == 0, "proxy exit code %s: %s" % (cls.proxy.returncode, err[-3000:])
-        finally:
-            if not os.environ.get("OSB_KEEP_TMP"):
-                shutil.rmtree(cls.tmp, ignore_errors=True)
+        # Issued access/refresh tokens are secrets too.
+        cls.fx.stop(secrets=SECRETS, patterns=[ISSUED])
 
     # ---- helpers --------------------------------------------------------
     def assertNothingSecret(self, data):

@@ -24,20 +24,16 @@ import hmac
 import http.client
 import json
 import os
-import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import unittest
 from unittest import mock
 
 OSB = os.environ.get("OSB_BIN", "build/osb")
 SRC = os.environ.get("OSB_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 sys.path.insert(0, os.path.join(SRC, "tests", "support"))
-from readiness import wait_for_file  # noqa: E402
+from proxy_fixture import ProxyFixture, connect_tunnel  # noqa: E402
 
 AWS = "/usr/bin/aws"  # Debian's awscli; /root/.pyenv/shims/aws may shadow it on PATH
 AKID = "AKIAOSBTEST000000001"
@@ -56,17 +52,13 @@ def aws_available():
 class SigV4Integration(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = t = tempfile.mkdtemp(prefix="osb_sigv4_it_")
-        cls.records = os.path.join(t, "records")
+        cls.fx = fx = ProxyFixture("osb_sigv4_it_")
+        cls.tmp = t = fx.tmp
+        cls.records, cls.audit = fx.records, fx.audit
         with open(os.path.join(t, "secret.json"), "w") as f:
             json.dump({"secretAccessKey": REAL_KEY, "token": TOKEN, "sessionToken": REAL_SESSION}, f)
-        cls.up_err = open(os.path.join(t, "up.err"), "w")
-        cls.upstream = subprocess.Popen(
-            [sys.executable, os.path.join(SRC, "tests/support/aws_upstream.py"), "--cert-dir", os.path.join(t, "up"),
-             "--port-file", os.path.join(t, "up.json"), "--record-dir", cls.records, "--host", "127.0.0.3",
-             "--secret-file", os.path.join(t, "secret.json")],
-            stdout=subprocess.DEVNULL, stderr=cls.up_err)
-        up = wait_for_file(os.path.join(t, "up.json"), cls.upstream)
+        up = fx.start_upstream("aws_upstream.py", ["--secret-file", os.path.join(t, "secret.json")],
+                               keep_stderr=True)
         cls.port = up["port"]
         sessions = [{"source": "127.0.0.1", "sandboxId": "sbaws", "projectId": "p1",
                      "allowlist": ["s3.test", "sts.test", "other.test"],
@@ -74,22 +66,12 @@ class SigV4Integration(unittest.TestCase):
                                   "allowedHosts": ["s3.test", "sts.test"],
                                   "material": {"accessKeyId": AKID, "secretAccessKey": REAL_KEY,
                                                "sessionToken": REAL_SESSION}}]}]
-        with open(os.path.join(t, "sessions.json"), "w") as f:
-            json.dump(sessions, f)
-        cls.audit = os.path.join(t, "audit.log")
-        cls.proxy_err = open(os.path.join(t, "proxy.err"), "w")
-        args = [OSB, "proxy", "--listen", "127.0.0.1:0", "--state-dir", os.path.join(t, "state"),
-                "--sessions", os.path.join(t, "sessions.json"), "--upstream-ca", up["ca"],
-                "--allow-private", "127.0.0.3/32", "--audit-log", cls.audit,
-                "--ready-file", os.path.join(t, "proxy.json")]
+        args = ["--listen", "127.0.0.1:0", "--allow-private", "127.0.0.3/32"]
         for name in ["s3.test", "sts.test", "other.test"]:
             args += ["--resolve", name + "=127.0.0.3"]
-        cls.proxy = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=cls.proxy_err)
-        ready = wait_for_file(os.path.join(t, "proxy.json"), cls.proxy)
+        ready = fx.start_proxy(OSB, sessions, args)
         cls.pp = ready["listen"][0]
         cls.ca = ready["caCert"]
-        if not os.path.isabs(cls.ca):
-            cls.ca = os.path.join(os.getcwd(), cls.ca)
         with open(os.path.join(t, "config"), "w") as f:
             f.write("[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n")
         # What the sandbox sees (the worker's per-kind env mapping for aws-sigv4).
@@ -104,26 +86,7 @@ class SigV4Integration(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for p in (cls.proxy, cls.upstream):
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        cls.proxy_err.close()
-        cls.up_err.close()
-        try:
-            with open(cls.audit) as f:
-                audit = f.read()
-            with open(os.path.join(cls.tmp, "proxy.err")) as f:
-                err = f.read()
-            for v in SECRETS:
-                assert v not in audit, "a real secret reached the audit log"
-                assert v not in err, "a real secret reached the proxy's stderr"
-            assert "ERROR: AddressSanitizer" not in err and "runtime error" not in err, err[-3000:]
-        finally:
-            if not os.environ.get("OSB_KEEP_TMP"):
-                shutil.rmtree(cls.tmp, ignore_errors=True)
+        cls.fx.stop(secrets=SECRETS, check_exit=False)
 
     # ---- helpers --------------------------------------------------------
     def assertNoSecret(self, data):
@@ -160,16 +123,8 @@ class SigV4Integration(unittest.TestCase):
             self.assertEqual(r.get("securityToken"), REAL_SESSION)
 
     def tls_via_proxy(self, host):
-        s = socket.create_connection(("127.0.0.1", self.pp), timeout=30)
-        s.sendall(b"CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (host.encode(), self.port, host.encode(),
-                                                                       self.port))
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            buf += chunk
-        self.assertIn(b" 200", buf.split(b"\r\n")[0])
+        status, s = connect_tunnel(self.pp, host, self.port, timeout=30)
+        self.assertEqual(status, 200)
         ctx = ssl.create_default_context(cafile=self.ca)
         return ctx.wrap_socket(s, server_hostname=host)
 
