@@ -30,40 +30,79 @@ Error Fail(ErrorCode code, const std::string& what) {
   return MakeError(code, "file data port: " + what + detail);
 }
 
-// A socket BIO that sends with MSG_NOSIGNAL: a peer that went away is an
-// EPIPE error for this transfer, never a SIGPIPE for the whole process.
-int BioWrite(BIO* b, const char* data, int len) {
-  const int fd = static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b)));
+// The socket under a connection's TLS: sends with MSG_NOSIGNAL (a peer that
+// went away is an EPIPE error for this transfer, never a SIGPIPE for the
+// whole process) and gathers the records of one SSL_write (16 KiB each) into
+// sends of up to 256 KiB: one system call instead of sixteen. Conn flushes
+// after every write; OpenSSL flushes during the handshake.
+struct SockBio {
+  int fd;
+  std::string out;
+};
+constexpr size_t kSendBatchBytes = 256 << 10;
+
+bool SendAll(int fd, const char* data, size_t len) {
+  while (len > 0) {
+    const ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+bool Flush(SockBio* b) {
+  const bool ok = SendAll(b->fd, b->out.data(), b->out.size());
+  b->out.clear();
+  return ok;
+}
+int BioWrite(BIO* bio, const char* data, int len) {
+  auto* b = static_cast<SockBio*>(BIO_get_data(bio));
+  if (b->out.size() + static_cast<size_t>(len) > kSendBatchBytes && !Flush(b)) return -1;
+  if (static_cast<size_t>(len) >= kSendBatchBytes) return SendAll(b->fd, data, static_cast<size_t>(len)) ? len : -1;
+  b->out.append(data, static_cast<size_t>(len));
+  return len;
+}
+int BioRead(BIO* bio, char* data, int len) {
+  auto* b = static_cast<SockBio*>(BIO_get_data(bio));
   for (;;) {
-    const ssize_t n = send(fd, data, static_cast<size_t>(len), MSG_NOSIGNAL);
+    const ssize_t n = recv(b->fd, data, static_cast<size_t>(len), 0);
     if (n < 0 && errno == EINTR) continue;
     return static_cast<int>(n);
   }
 }
-int BioRead(BIO* b, char* data, int len) {
-  const int fd = static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b)));
-  for (;;) {
-    const ssize_t n = recv(fd, data, static_cast<size_t>(len), 0);
-    if (n < 0 && errno == EINTR) continue;
-    return static_cast<int>(n);
-  }
+long BioCtrl(BIO* bio, int cmd, long, void*) {
+  if (cmd != BIO_CTRL_FLUSH) return 0;
+  auto* b = static_cast<SockBio*>(BIO_get_data(bio));
+  return b == nullptr || Flush(b) ? 1 : 0;
 }
-long BioCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
 int BioCreate(BIO* b) {
   BIO_set_init(b, 1);
   return 1;
 }
+int BioDestroy(BIO* bio) {
+  delete static_cast<SockBio*>(BIO_get_data(bio));
+  BIO_set_data(bio, nullptr);
+  return 1;
+}
 
-const BIO_METHOD* NoSigpipeMethod() {
+const BIO_METHOD* SocketMethod() {
   static BIO_METHOD* method = [] {
     BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "osb-file-data-socket");
     BIO_meth_set_write(m, BioWrite);
     BIO_meth_set_read(m, BioRead);
     BIO_meth_set_ctrl(m, BioCtrl);
     BIO_meth_set_create(m, BioCreate);
+    BIO_meth_set_destroy(m, BioDestroy);
     return m;
   }();
   return method;
+}
+
+BIO* NewSocketBio(int fd) {
+  BIO* bio = BIO_new(SocketMethod());
+  if (bio != nullptr) BIO_set_data(bio, new SockBio{fd, {}});
+  return bio;
 }
 
 void SetSocketTimeout(int fd, std::chrono::milliseconds t) {
@@ -106,6 +145,7 @@ Result<SslCtx> MakeContext(const GrpcTlsMaterial& tls, bool server) {
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(ctx.get(), 0);  // one connection per transfer: nothing to resume
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_AUTO_RETRY);
   // Bulk reads: take whole records and more per recv() (without read-ahead
   // OpenSSL makes two recv() calls per 16 KiB record).
@@ -159,9 +199,8 @@ Result<std::unique_ptr<Conn>> Conn::Accept(SSL_CTX* ctx, int fd, GrpcRole peer,
   };
   if (ssl == nullptr) return refuse(Fail(ErrorCode::kInternal, "SSL_new"));
   SetSocketTimeout(fd, handshake_timeout);
-  BIO* bio = BIO_new(NoSigpipeMethod());
+  BIO* bio = NewSocketBio(fd);
   if (bio == nullptr) return refuse(Fail(ErrorCode::kInternal, "BIO_new"));
-  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
   SSL_set_bio(ssl, bio, bio);
   if (SSL_accept(ssl) != 1) return refuse(Fail(ErrorCode::kUnauthenticated, "TLS handshake failed"));
   if (auto s = CheckPeer(ssl, peer); !s) return refuse(s.error());
@@ -198,9 +237,8 @@ Result<std::unique_ptr<Conn>> Conn::Dial(SSL_CTX* ctx, const std::string& host, 
   SSL* ssl = SSL_new(ctx);
   std::unique_ptr<Conn> c(new Conn(fd, ssl));
   if (ssl == nullptr) return Fail(ErrorCode::kInternal, "SSL_new");
-  BIO* bio = BIO_new(NoSigpipeMethod());
+  BIO* bio = NewSocketBio(fd);
   if (bio == nullptr) return Fail(ErrorCode::kInternal, "BIO_new");
-  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
   SSL_set_bio(ssl, bio, bio);
   // The worker's certificate must name the host we dialled, as gRPC checks.
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
@@ -228,6 +266,11 @@ Status Conn::WriteAll(const void* data, size_t size) {
     }
     p += n;
     size -= n;
+  }
+  if (BIO_flush(SSL_get_wbio(ssl_)) != 1) {
+    const int e = errno;
+    return Fail(ErrorCode::kUnavailable,
+                std::string("write failed") + (e == EAGAIN ? " (timed out)" : e != 0 ? std::string(": ") + std::strerror(e) : ""));
   }
   return {};
 }
