@@ -299,7 +299,7 @@ bool Conn::Readable() {
 
 void Conn::Abort() { shutdown(fd_, SHUT_RDWR); }
 
-Status Conn::WriteHeader(const Header& h) {
+std::string EncodeHeader(const Header& h) {
   std::string out(kMagic, sizeof kMagic);
   out.push_back(static_cast<char>(h.direction));
   out.append(reinterpret_cast<const char*>(h.ticket.data()), h.ticket.size());
@@ -307,32 +307,59 @@ Status Conn::WriteHeader(const Header& h) {
   out += h.sandbox_id;
   PutU16(out, h.path.size());
   out += h.path;
+  return out;
+}
+
+Result<Header> DecodeHeader(std::string_view wire, size_t* need) {
+  auto u16 = [&](size_t at) {
+    return (size_t{static_cast<unsigned char>(wire[at])} << 8) | static_cast<unsigned char>(wire[at + 1]);
+  };
+  auto more = [&](size_t n) -> Result<Header> {
+    *need = n;
+    return MakeError(ErrorCode::kDataLoss, "file data port: the header is incomplete");
+  };
+  *need = 0;
+  constexpr size_t kFixed = sizeof kMagic + 1 + kTicketBytes + 2;
+  if (wire.size() < kFixed) return more(kFixed);
+  if (wire.substr(0, sizeof kMagic) != std::string_view(kMagic, sizeof kMagic))
+    return MakeError(ErrorCode::kInvalidArgument, "file data port: not a file transfer");
+  Header h;
+  const char dir = wire[sizeof kMagic];
+  if (dir != 'U' && dir != 'D') return MakeError(ErrorCode::kInvalidArgument, "file data port: direction must be U or D");
+  h.direction = static_cast<Direction>(dir);
+  std::memcpy(h.ticket.data(), wire.data() + sizeof kMagic + 1, kTicketBytes);
+  const size_t id_len = u16(kFixed - 2);
+  if (id_len == 0 || id_len > kMaxSandboxIdBytes)
+    return MakeError(ErrorCode::kInvalidArgument, "file data port: sandbox_id: empty or too long");
+  if (wire.size() < kFixed + id_len + 2) return more(kFixed + id_len + 2);
+  h.sandbox_id.assign(wire.substr(kFixed, id_len));
+  const size_t path_len = u16(kFixed + id_len);
+  if (path_len == 0 || path_len > kMaxPathBytes)
+    return MakeError(ErrorCode::kInvalidArgument, "file data port: path: empty or longer than 4096 bytes");
+  const size_t total = kFixed + id_len + 2 + path_len;
+  if (wire.size() < total) return more(total);
+  if (wire.size() > total) return MakeError(ErrorCode::kInvalidArgument, "file data port: bytes after the header");
+  h.path.assign(wire.substr(kFixed + id_len + 2, path_len));
+  return h;
+}
+
+Status Conn::WriteHeader(const Header& h) {
+  const std::string out = EncodeHeader(h);
   return WriteAll(out.data(), out.size());
 }
 
 Result<Header> Conn::ReadHeader() {
-  unsigned char fixed[sizeof kMagic + 1 + kTicketBytes + 2];
-  if (auto s = ReadAll(fixed, sizeof fixed); !s) return s.error();
-  if (std::memcmp(fixed, kMagic, sizeof kMagic) != 0)
-    return MakeError(ErrorCode::kInvalidArgument, "file data port: not a file transfer");
-  Header h;
-  const char dir = static_cast<char>(fixed[sizeof kMagic]);
-  if (dir != 'U' && dir != 'D') return MakeError(ErrorCode::kInvalidArgument, "file data port: direction must be U or D");
-  h.direction = static_cast<Direction>(dir);
-  std::memcpy(h.ticket.data(), fixed + sizeof kMagic + 1, kTicketBytes);
-  const size_t id_len = (size_t{fixed[sizeof fixed - 2]} << 8) | fixed[sizeof fixed - 1];
-  if (id_len == 0 || id_len > kMaxSandboxIdBytes)
-    return MakeError(ErrorCode::kInvalidArgument, "file data port: sandbox_id: empty or too long");
-  h.sandbox_id.resize(id_len);
-  if (auto s = ReadAll(h.sandbox_id.data(), id_len); !s) return s.error();
-  unsigned char len[2];
-  if (auto s = ReadAll(len, 2); !s) return s.error();
-  const size_t path_len = (size_t{len[0]} << 8) | len[1];
-  if (path_len == 0 || path_len > kMaxPathBytes)
-    return MakeError(ErrorCode::kInvalidArgument, "file data port: path: empty or longer than 4096 bytes");
-  h.path.resize(path_len);
-  if (auto s = ReadAll(h.path.data(), path_len); !s) return s.error();
-  return h;
+  // Read exactly what the header says it needs, never past it (the bytes
+  // after it are the transfer's).
+  std::string wire;
+  size_t need = 0;
+  for (;;) {
+    auto h = DecodeHeader(wire, &need);
+    if (h || need == 0) return h;
+    const size_t have = wire.size();
+    wire.resize(need);
+    if (auto s = ReadAll(wire.data() + have, need - have); !s) return s.error();
+  }
 }
 
 Status Conn::WriteError(const Error& e) {

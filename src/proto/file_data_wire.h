@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/result.h"
 #include "proto/tls_credentials.h"
@@ -44,6 +45,12 @@ struct Header {
   std::string sandbox_id;
   std::string path;
 };
+
+// The header as bytes, and back. DecodeHeader: the header when `wire` is
+// exactly one; when it is a valid beginning, an error with *need set to the
+// length to read next (> wire.size()); any other error: *need = 0.
+std::string EncodeHeader(const Header& h);
+Result<Header> DecodeHeader(std::string_view wire, size_t* need);
 
 struct SslCtxFree {
   void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
