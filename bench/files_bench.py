@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Files through the whole product (issue 15): upload and download of one
-big file (default 1 GiB) via REST -> control plane -> gRPC -> worker ->
-helper in the sandbox, against a real `osb dev` (root), with curl as the
+big file (default 1 GiB) via REST -> control plane -> the worker's file
+data port (docs/files.md) -> helper in the sandbox, against a real `osb dev` (root), with curl as the
 client.
 
     files_bench.py --osb BUILD/osb --out bench/results [--gib 1]
@@ -215,11 +215,11 @@ def main():
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "files.json"), "w") as f:
             json.dump(summary, f, indent=2)
-        md = f"""# Files: {size >> 20} MiB through the API (REST -> control plane -> gRPC -> worker -> sandbox helper)
+        md = f"""# Files: {size >> 20} MiB through the API (REST -> control plane -> worker's file data port -> sandbox helper)
 
 Measured by `python3 bench/files_bench.py --osb BUILD/osb --out bench/results --gib {args.gib:g}` (part of
-`make bench`; root; Release build), `osb dev` (API server, secrets proxy and worker in one process, gRPC
-between them over loopback mutual TLS 1.3), {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}. The
+`make bench`; root; Release build), `osb dev` (API server, secrets proxy and worker in one process; each
+transfer authorised over gRPC, its bytes on the worker's file data port, both loopback mutual TLS 1.3), {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}. The
 client is curl: `curl -T FILE URL` (upload) and `curl -o /dev/null URL` (download). RSS is sampled every
 20 ms against its value just before each transfer.
 
@@ -251,10 +251,10 @@ CPU of `osb dev` per GiB: upload {summary['osb_cpu_s_per_gib']['upload']:.2f} s,
 Why 0.5 of `cat` is out of reach here: `cat` from the page cache is one
 copy in one process. An upload through the product crosses four processes
 (curl, `osb dev`, the sandbox's file helper, the kernel's tmpfs) and is
-copied about ten times — curl -> loopback TCP -> the API's read buffer ->
-a 1 MiB piece -> the gRPC message -> AES-GCM encryption -> loopback TCP ->
-decryption -> the worker's message -> a UNIX socket -> a pipe (splice) ->
-the tmpfs page cache — with an encryption and a decryption on the same two
+copied about eight times — curl -> loopback TCP -> a 1 MiB piece ->
+AES-GCM encryption (TLS records) -> loopback TCP -> decryption into the
+worker's 1 MiB buffer -> a UNIX socket -> a pipe (splice) -> the tmpfs
+page cache — with an encryption and a decryption on the same two
 cores, and the machine shared with other work. Even the first hop alone
 (curl into a sink that drops the bytes) or the last alone (a tmpfs write of
 the same file) is below `cat`, and the product does all of them plus TLS

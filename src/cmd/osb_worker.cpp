@@ -63,6 +63,8 @@ const bool registered = osb::cmd::RegisterOsbCommand(30, [](CLI::App& root, int&
   auto insecure_grpc = std::make_shared<bool>(false);
   sub->add_option("--listen", opt->listen, "gRPC listen address HOST:PORT")->capture_default_str();
   sub->add_option("--advertise", opt->advertise, "Address the control plane dials (default: --listen)");
+  sub->add_option("--file-data-listen", opt->file_data_listen,
+                  "File data port HOST:PORT (mutual TLS; default: the host of --listen, any free port)");
   sub->add_option("--control-plane", opt->control_plane, "Control plane gRPC address HOST:PORT")
       ->capture_default_str();
   sub->add_option("--worker-id", opt->worker_id, "Worker id (default: the mTLS certificate's common name, else kept in the state dir)");

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/secure_memory.h"
+#include "controlplane/file_data_client.h"
 #include "controlplane/grpc_worker_commands.h"
 #include "controlplane/secret_proto.h"
 #include "proto/status_mapping.h"
@@ -38,8 +39,11 @@ Result<ExecOutcome> ExecResult(const grpc::Status& st, const v1::ExecResponse& r
 
 class GrpcWorkerClient final : public WorkerClient {
  public:
-  explicit GrpcWorkerClient(std::shared_ptr<grpc::Channel> channel)
-      : channel_(channel), stub_(v1::Worker::NewStub(channel)), commands_(v1::WorkerCommands::NewStub(channel)) {}
+  explicit GrpcWorkerClient(std::shared_ptr<grpc::Channel> channel, std::unique_ptr<FileDataClient> file_data = nullptr)
+      : channel_(channel),
+        stub_(v1::Worker::NewStub(channel)),
+        commands_(v1::WorkerCommands::NewStub(channel)),
+        file_data_(std::move(file_data)) {}
 
   Result<StartedSandbox> Create(const SandboxSpec& spec, Deadline deadline) override {
     v1::CreateSandboxRequest req;
@@ -196,6 +200,10 @@ class GrpcWorkerClient final : public WorkerClient {
   // --- files: chunks of at most 1 MiB, bounded by gRPC flow control ------
   Result<int64_t> UploadFile(const std::string& sandbox_id, const std::string& path, uint32_t mode,
                              const ChunkSource& next, Deadline deadline) override {
+    // The worker's file data port when it has one (file_data_client.h).
+    if (file_data_) {
+      if (auto done = file_data_->Upload(sandbox_id, path, mode, next, deadline)) return std::move(*done);
+    }
     auto ctx = Context(deadline);
     v1::FileUploadResponse resp;
     auto writer = stub_->UploadFile(ctx.get(), &resp);
@@ -243,6 +251,9 @@ class GrpcWorkerClient final : public WorkerClient {
 
   Status DownloadFile(const std::string& sandbox_id, const std::string& path, const DownloadSink& sink,
                       Deadline deadline) override {
+    if (file_data_) {
+      if (auto done = file_data_->Download(sandbox_id, path, sink, deadline)) return std::move(*done);
+    }
     auto ctx = Context(deadline);
     v1::FileDownloadRequest req;
     req.set_sandbox_id(sandbox_id);
@@ -329,13 +340,17 @@ class GrpcWorkerClient final : public WorkerClient {
   std::shared_ptr<grpc::Channel> channel_;  // kept alive by calls in flight (ExecAsync)
   std::unique_ptr<v1::Worker::StubInterface> stub_;
   std::unique_ptr<v1::WorkerCommands::StubInterface> commands_;
+  std::unique_ptr<FileDataClient> file_data_;  // null without mutual TLS
 };
 
 }  // namespace
 
 std::shared_ptr<WorkerClient> GrpcWorkerConnector::Connect(const std::string& /*worker_id*/,
                                                            const std::string& address) {
-  return std::make_shared<GrpcWorkerClient>(proto::MakeChannel(address, tls_, proto::GrpcRole::kWorker));
+  auto channel = proto::MakeChannel(address, tls_, proto::GrpcRole::kWorker);
+  // File bytes over the worker's mutual-TLS data port; never in plaintext.
+  auto file_data = tls_ ? FileDataClient::Make(channel, HostOfAddress(address), *tls_) : nullptr;
+  return std::make_shared<GrpcWorkerClient>(std::move(channel), std::move(file_data));
 }
 
 }  // namespace osb::controlplane

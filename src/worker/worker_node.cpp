@@ -22,6 +22,7 @@
 #include "secretsproxy/proxy.h"
 #include "worker/worker_service.h"
 #include "worker/command_service.h"
+#include "worker/file_data_port.h"
 #include "worker/template_fetcher.h"
 
 namespace osb::worker {
@@ -136,6 +137,8 @@ struct WorkerNode::Impl {
   std::unique_ptr<WorkerService> service;
   std::unique_ptr<TemplateFetcher> templates;  // images fetched from the control plane by digest
   std::unique_ptr<CommandService> commands;  // streaming exec, background commands, terminals
+  std::unique_ptr<FileDataPort> file_data;               // file bytes outside gRPC (mutual TLS only)
+  std::unique_ptr<FileTransferService> file_transfers;
   std::unique_ptr<grpc::Server> server;
   int grpc_port = 0;
 
@@ -370,6 +373,24 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   builder.RegisterService(im->service.get());
   im->commands = std::make_unique<CommandService>(*im->runtime);
   builder.RegisterService(im->commands.get());
+  if (opt.tls) {
+    // File bytes on their own mutual-TLS port (file_data_port.h); without
+    // TLS the control plane streams them over UploadFile/DownloadFile.
+    const std::string& data_listen = opt.file_data_listen.empty() ? opt.listen : opt.file_data_listen;
+    auto hp = SplitHostPort(opt.file_data_listen.empty() ? "--listen" : "--file-data-listen", data_listen);
+    if (!hp) return hp.error();
+    FileDataPortOptions fo;
+    fo.host = hp->first.size() > 2 && hp->first.front() == '[' ? hp->first.substr(1, hp->first.size() - 2) : hp->first;
+    fo.port = opt.file_data_listen.empty() ? 0 : hp->second;
+    fo.tls = *opt.tls;
+    auto port = FileDataPort::Start(*im->runtime, std::move(fo));
+    if (!port) return port.error();
+    im->file_data = std::move(*port);
+    // One of the worker's own doors: no sandbox may reach it.
+    if (auto s = im->proxy->ForbidEndpoint(JoinHostPort(hp->first, im->file_data->port())); !s) return s.error();
+    im->file_transfers = std::make_unique<FileTransferService>(*im->file_data);
+    builder.RegisterService(im->file_transfers.get());
+  }
   builder.SetMaxReceiveMessageSize(8 << 20);
   im->server = builder.BuildAndStart();
   if (!im->server || im->grpc_port == 0) {
@@ -384,8 +405,9 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
     if (hp && hp->second == 0) opt.advertise = hp->first + ":" + std::to_string(im->grpc_port);
   }
   im->opt = std::move(opt);
-  spdlog::info("worker {} serving gRPC on port {}; proxy ports {}/{}/{}, DNS {}", im->worker_id,
-               im->grpc_port, wc.network.proxyExplicitPort, wc.network.proxyTransparentTlsPort,
+  spdlog::info("worker {} serving gRPC on port {}; file data port {}; proxy ports {}/{}/{}, DNS {}", im->worker_id,
+               im->grpc_port, im->file_data ? std::to_string(im->file_data->port()) : "off (no TLS)",
+               wc.network.proxyExplicitPort, wc.network.proxyTransparentTlsPort,
                wc.network.proxyTransparentHttpPort, wc.network.dnsPort);
 
   // 5. Control-plane agent.
@@ -407,6 +429,7 @@ void WorkerNode::Stop() {
   impl_->cv.notify_all();
   if (impl_->agent.joinable()) impl_->agent.join();
   if (impl_->server) impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (impl_->file_data) impl_->file_data->Stop();  // before the runtime its transfers write into
   impl_->runtime.reset();  // destroys every sandbox
   impl_->dns.reset();
   if (impl_->proxy) impl_->proxy->Stop();
@@ -421,5 +444,6 @@ Status WorkerNode::ForbidEndpoint(const std::string& addr_port) { return impl_->
 
 const std::string& WorkerNode::worker_id() const { return impl_->worker_id; }
 int WorkerNode::grpc_port() const { return impl_->grpc_port; }
+int WorkerNode::file_data_port() const { return impl_->file_data ? impl_->file_data->port() : 0; }
 
 }  // namespace osb::worker

@@ -50,6 +50,10 @@ struct WorkerOptions {
   std::string transparent_http_listen = "127.0.0.1:3130";
   std::string dns_listen = "127.0.0.1:5353";
   std::string metrics_listen;                     // "" = none
+  // The file data port (file_data_port.h; only with mutual TLS): "" = the
+  // host of `listen`, any free port. The control plane reaches it at the
+  // host of the worker's gRPC address and the port each grant names.
+  std::string file_data_listen;
   std::string audit_log;                          // "" = stderr
   uint64_t audit_log_max_bytes = 100ull << 20;    // rotate the audit log beyond this (0 = never)
   unsigned audit_log_keep = 5;                    // rotated audit files kept
@@ -89,6 +93,7 @@ class WorkerNode {
   void Wait();
 
   const std::string& worker_id() const;
+  int file_data_port() const;  // 0 = none (no mutual TLS)
   // Adds an address:port the proxy must never connect to (see
   // WorkerOptions::forbidden_endpoints), e.g. a port bound after Start.
   Status ForbidEndpoint(const std::string& addr_port);

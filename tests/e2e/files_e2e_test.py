@@ -9,6 +9,7 @@ Run as root (the harness skips otherwise).
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -96,6 +97,37 @@ class Files(unittest.TestCase):
         with open(self.marker) as f:
             self.assertEqual(f.read(), self.marker_text)
         self.assertEqual(sorted(os.listdir(self.host_dir)), ["shadow"])
+
+    def test_the_file_data_port_is_an_own_door(self):
+        """The worker's file data port (docs/files.md: file bytes between control
+        plane and worker on their own mutual-TLS port) is one of the product's own
+        doors: a sandbox's CONNECT to it through its proxy is refused with the
+        own-door reason, not merely as a connection to the host."""
+        d = ENV["OSB_E2E_DIR"]
+        with open(os.path.join(d, "osb-dev.log")) as f:
+            ports = re.findall(r"file data port (\d+)", f.read())
+        self.assertTrue(ports, "the worker did not log its file data port")
+        port = int(ports[-1])
+
+        def own_door_lines():
+            with open(os.path.join(d, "audit.log")) as f:
+                lines = [json.loads(l) for l in f if l.strip()]
+            return lines, [l for l in lines if l.get("sandbox") == self.other and l.get("method") == "CONNECT"
+                           and l.get("host") == "127.0.0.1" and "own service ports" in l.get("reason", "")]
+        before = len(own_door_lines()[1])
+        # Through the sandbox's proxy (NO_PROXY covers loopback: force it).
+        out = exec_in(self.other, f"curl -sS -o /dev/null -w '%{{http_connect}}' --max-time 20 -x \"$HTTPS_PROXY\" "
+                                  f"--noproxy '' https://127.0.0.1:{port}/ 2>/dev/null; true")
+        self.assertEqual(out["stdout"].strip(), "403", out)
+        # Refused as an own door (without the registration the refusal would
+        # name the host's own address instead).
+        end = time.monotonic() + 10
+        while True:
+            lines, hits = own_door_lines()
+            if len(hits) > before:
+                break
+            self.assertLess(time.monotonic(), end, f"no own-door audit line for port {port}: {lines[-3:]}")
+            time.sleep(0.05)  # polling the audit file, bounded by the deadline
 
     def test_upload_download_roundtrip_streamed(self):
         src = os.path.join(self.tmp, "blob")
