@@ -55,7 +55,8 @@ def api(method, path, body=None, expect=None):
 
 def dev_status(field):
     """A field of /proc/<osb dev>/status (Threads, VmRSS in KiB)."""
-    pid = json.load(open(os.path.join(E2E_DIR, "state.json")))["dev_pid"]
+    with open(os.path.join(E2E_DIR, "state.json")) as f:
+        pid = json.load(f)["dev_pid"]
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith(field + ":"):
@@ -248,7 +249,9 @@ class ManyStreams(unittest.TestCase):
         _, listed, _ = api("GET", f"/api/sandboxes/{self.sandbox}/commands", None, 200)
         running = {c["id"] for c in listed if c["status"] == "running"}
         self.assertTrue(set(self.commands) <= running, listed)
-        wait_until("the sessions to be freed", lambda: dev_status("Threads") <= during)
+        # (gRPC's own pools may add a thread or two for the burst of
+        # cancellations: a constant, not one per session.)
+        wait_until("the sessions to be freed", lambda: dev_status("Threads") - before < 16)
         # And the sandbox still serves as many sessions again.
         again = [attach(self.commands[i % self.COMMANDS], self.sandbox) for i in range(self.SESSIONS)]
         for ws in again:
