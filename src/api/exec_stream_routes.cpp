@@ -147,23 +147,31 @@ class Relay : public std::enable_shared_from_this<Relay> {
     ch_->AsyncSend(std::move(out), [self = shared_from_this()](bool ok) {
       auto s = self->Stream();
       if (!s) return;
-      if (ok) s->ReadNext();
-      else s->Cancel();  // the client is gone
+      if (ok) return s->ReadNext();
+      self->ClientGone();
+      s->Cancel();
     });
   }
 
   void OnDone(Status st) {
-    bool exited;
+    bool exited, client_gone;
     {
       std::lock_guard lock(mu_);
       exited = exited_;
+      client_gone = client_gone_;
       stream_.reset();  // releases the org's slot (once no callback holds it)
     }
-    if (!exited) {
+    // A client that left needs no error (its stream ended CANCELLED).
+    if (!exited && !client_gone) {
       if (!st) FailChannel(*ch_, st.error());
       else ch_->Close(kWsInternalError, "stream ended");
     }
     ch_->Done();
+  }
+
+  void ClientGone() {
+    std::lock_guard lock(mu_);
+    client_gone_ = true;
   }
 
   void ReceiveNext() {
@@ -175,7 +183,10 @@ class Relay : public std::enable_shared_from_this<Relay> {
     if (!stream) return;
     // The client left (or the session closed): end the stream. A command
     // started with this stream dies with it; an attached one only detaches.
-    if (!m) return stream->Cancel();
+    if (!m) {
+      ClientGone();
+      return stream->Cancel();
+    }
     auto f = ParseClientFrame(m->binary, m->data);
     if (!f || f->kind == ClientFrame::kStart) {
       const std::string why = f ? "start: the command is already running" : f.error().message;
@@ -214,6 +225,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   std::mutex mu_;
   std::shared_ptr<controlplane::AsyncCommandStream> stream_;  // null after on_done
   bool exited_ = false;
+  bool client_gone_ = false;
 };
 
 // The first message of /exec/stream and /pty must be a start.
