@@ -9,7 +9,8 @@
 
 #include <cctype>
 #include <chrono>
-#include <thread>
+#include <mutex>
+#include <vector>
 
 #include "api/json_body.h"
 #include "api/websocket.h"
@@ -55,111 +56,214 @@ json CommandJson(const CommandInfo& c) {
 
 // Sends {"type":"error"} and closes: 1008 for the client's fault (4xx),
 // 1011 otherwise.
-void FailChannel(WebSocketChannel& ch, const Error& e) {
+// The server's message for one command event; `exited` is set by the exit.
+WsMessage EventMessage(CommandEvent& e, bool* exited) {
+  WsMessage out;
+  switch (e.kind) {
+    case CommandEvent::kStarted:
+      out.data = Dump({{"type", "started"}, {"command", CommandJson(e.info)}});
+      break;
+    case CommandEvent::kStdout:
+    case CommandEvent::kStderr:
+      out.binary = true;
+      out.data.reserve(e.data.size() + 1);
+      out.data.push_back(e.kind == CommandEvent::kStdout ? kStdoutId : kStderrId);
+      out.data += e.data;
+      break;
+    case CommandEvent::kDropped:
+      out.data = Dump({{"type", "dropped"}, {"bytes", e.dropped}});
+      break;
+    case CommandEvent::kExit: {
+      json j = {{"type", "exit"}, {"exitCode", e.info.exit_code}, {"timedOut", e.info.timed_out}};
+      j["signal"] = e.info.signal ? json(e.info.signal) : json(nullptr);
+      out.data = Dump(j);
+      *exited = true;
+      break;
+    }
+  }
+  return out;
+}
+
+void FailChannel(AsyncWebSocketChannel& ch, const Error& e) {
   const Response r = ErrorResponse(e);
   json msg = {{"type", "error"}, {"status", r.status}};
   auto parsed = json::parse(r.body, nullptr, false);
   msg["error"] = parsed.is_object() && parsed.contains("error") ? parsed["error"] : json("error");
-  ch.Send(WsMessage{false, Dump(msg)});
+  ch.AsyncSend(WsMessage{false, Dump(msg)}, nullptr);
   ch.Close(r.status < 500 ? kWsPolicyViolation : kWsInternalError, r.status < 500 ? "request refused" : "server error");
 }
 
-// Relays one command stream <-> one WebSocket until the command's exit has
-// been sent or either side went away.
-void Relay(const std::shared_ptr<WebSocketChannel>& ch, std::unique_ptr<CommandStream> stream) {
-  std::thread inbound([&] {
-    while (auto m = ch->Receive()) {
-      auto f = ParseClientFrame(m->binary, m->data);
-      if (!f || f->kind == ClientFrame::kStart) {
-        const std::string why = f ? "start: the command is already running" : f.error().message;
-        ch->Send(WsMessage{false, Dump({{"type", "error"}, {"status", 400}, {"error", why}})});
-        ch->Close(kWsPolicyViolation, why.substr(0, 120));
-        break;
-      }
-      bool ok = true;
-      switch (f->kind) {
-        case ClientFrame::kStdin:
-          // The worker takes stdin in frames of at most 64 KiB.
-          for (size_t at = 0; ok && at < f->data.size(); at += kStdinChunk)
-            ok = stream->WriteStdin(f->data.substr(at, kStdinChunk));
-          break;
-        case ClientFrame::kEof: ok = stream->CloseStdin(); break;
-        case ClientFrame::kResize: ok = stream->Resize(f->cols, f->rows); break;
-        case ClientFrame::kSignal: ok = stream->Signal(f->signal); break;
-        case ClientFrame::kStart: break;
-      }
-      if (!ok) break;
-    }
-    // The client left (or broke the protocol): end the stream. A command
-    // started with this stream dies with it; an attached one only detaches.
-    stream->Cancel();
-  });
+// Relays one command stream <-> one WebSocket, with no thread of its own:
+// everything happens in the callbacks of both sides (any thread; state
+// under mu_, and no call into either side with mu_ held).
+//
+// Flow control, both ways, without a buffer here: the next event is read
+// from the worker only once the WebSocket write of the previous one
+// completed (a client that does not read pauses the gRPC reads, then the
+// worker's ring, then the command); the next client message is taken only
+// once the previous one was written to the worker.
+//
+// Ends when the stream reports on_done (after the exit, the worker's
+// refusal, or Cancel because the client left): the org's stream slot is
+// released and the session told Done.
+class Relay : public std::enable_shared_from_this<Relay> {
+ public:
+  Relay(std::shared_ptr<AsyncWebSocketChannel> ch, std::shared_ptr<controlplane::AsyncCommandStream> stream)
+      : ch_(std::move(ch)), stream_(std::move(stream)) {}
 
-  CommandEvent e;
-  bool exited = false;
-  while (!exited && stream->Read(&e)) {
-    WsMessage out;
-    switch (e.kind) {
-      case CommandEvent::kStarted:
-        out.data = Dump({{"type", "started"}, {"command", CommandJson(e.info)}});
-        break;
-      case CommandEvent::kStdout:
-      case CommandEvent::kStderr:
-        out.binary = true;
-        out.data.reserve(e.data.size() + 1);
-        out.data.push_back(e.kind == CommandEvent::kStdout ? kStdoutId : kStderrId);
-        out.data += e.data;
-        break;
-      case CommandEvent::kDropped:
-        out.data = Dump({{"type", "dropped"}, {"bytes", e.dropped}});
-        break;
-      case CommandEvent::kExit: {
-        json j = {{"type", "exit"}, {"exitCode", e.info.exit_code}, {"timedOut", e.info.timed_out}};
-        j["signal"] = e.info.signal ? json(e.info.signal) : json(nullptr);
-        out.data = Dump(j);
-        exited = true;
-        break;
+  static void Run(std::shared_ptr<AsyncWebSocketChannel> ch,
+                  std::shared_ptr<controlplane::AsyncCommandStream> stream) {
+    auto r = std::make_shared<Relay>(std::move(ch), stream);
+    // The stream's callbacks hold the relay until on_done (then the stream
+    // drops them); the channel's hold it while one is pending.
+    stream->Start({[r](CommandEvent e) { r->OnEvent(std::move(e)); },
+                   [r](Status st) { r->OnDone(std::move(st)); }});
+    stream->ReadNext();
+    r->ReceiveNext();
+  }
+
+ private:
+  std::shared_ptr<controlplane::AsyncCommandStream> Stream() {
+    std::lock_guard lock(mu_);
+    return stream_;
+  }
+
+  void OnEvent(CommandEvent e) {
+    bool exited = false;
+    WsMessage out = EventMessage(e, &exited);
+    auto stream = Stream();
+    if (!stream) return;
+    if (exited) {
+      {
+        std::lock_guard lock(mu_);
+        exited_ = true;
       }
+      ch_->AsyncSend(std::move(out), nullptr);
+      ch_->Close(kWsNormalClose, "exited");
+      stream->Write(controlplane::CommandInput{controlplane::CommandInput::kWritesDone, {}, 0, 0, 0}, nullptr);
+      stream->ReadNext();  // the end of the stream (then on_done)
+      return;
     }
-    if (!ch->Send(std::move(out))) break;
+    ch_->AsyncSend(std::move(out), [self = shared_from_this()](bool ok) {
+      auto s = self->Stream();
+      if (!s) return;
+      if (ok) return s->ReadNext();
+      self->ClientGone();
+      s->Cancel();
+    });
   }
-  if (exited) {
-    stream->WritesDone();
-    (void)stream->Finish();
-    ch->Close(kWsNormalClose, "exited");
-  } else {
-    stream->Cancel();
-    Status st = stream->Finish();
-    if (!st) FailChannel(*ch, st.error());
-    else ch->Close(kWsInternalError, "stream ended");
+
+  void OnDone(Status st) {
+    bool exited, client_gone;
+    {
+      std::lock_guard lock(mu_);
+      exited = exited_;
+      client_gone = client_gone_;
+      stream_.reset();  // releases the org's slot (once no callback holds it)
+    }
+    // A client that left needs no error (its stream ended CANCELLED).
+    if (!exited && !client_gone) {
+      if (!st) FailChannel(*ch_, st.error());
+      else ch_->Close(kWsInternalError, "stream ended");
+    }
+    ch_->Done();
   }
-  inbound.join();
-}
+
+  void ClientGone() {
+    std::lock_guard lock(mu_);
+    client_gone_ = true;
+  }
+
+  void ReceiveNext() {
+    ch_->AsyncReceive([self = shared_from_this()](std::optional<WsMessage> m) { self->OnClient(std::move(m)); });
+  }
+
+  void OnClient(std::optional<WsMessage> m) {
+    auto stream = Stream();
+    if (!stream) return;
+    // The client left (or the session closed): end the stream. A command
+    // started with this stream dies with it; an attached one only detaches.
+    if (!m) {
+      ClientGone();
+      return stream->Cancel();
+    }
+    auto f = ParseClientFrame(m->binary, m->data);
+    if (!f || f->kind == ClientFrame::kStart) {
+      const std::string why = f ? "start: the command is already running" : f.error().message;
+      ch_->AsyncSend(WsMessage{false, Dump({{"type", "error"}, {"status", 400}, {"error", why}})}, nullptr);
+      ch_->Close(kWsPolicyViolation, why.substr(0, 120));
+      return stream->Cancel();
+    }
+    using controlplane::CommandInput;
+    std::vector<CommandInput> inputs;
+    switch (f->kind) {
+      case ClientFrame::kStdin:
+        // The worker takes stdin in frames of at most 64 KiB.
+        for (size_t at = 0; at < f->data.size(); at += kStdinChunk)
+          inputs.push_back(CommandInput{CommandInput::kStdin, f->data.substr(at, kStdinChunk), 0, 0, 0});
+        break;
+      case ClientFrame::kEof: inputs.push_back(CommandInput{CommandInput::kEof, {}, 0, 0, 0}); break;
+      case ClientFrame::kResize: inputs.push_back(CommandInput{CommandInput::kResize, {}, f->cols, f->rows, 0}); break;
+      case ClientFrame::kSignal: inputs.push_back(CommandInput{CommandInput::kSignal, {}, 0, 0, f->signal}); break;
+      case ClientFrame::kStart: break;
+    }
+    if (inputs.empty()) return ReceiveNext();  // an empty stdin frame
+    // The next client message once the last of these reached the worker.
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const bool last = i + 1 == inputs.size();
+      stream->Write(std::move(inputs[i]), [self = shared_from_this(), last](bool ok) {
+        if (!ok) {
+          if (auto s = self->Stream()) s->Cancel();
+          return;
+        }
+        if (last) self->ReceiveNext();
+      });
+    }
+  }
+
+  const std::shared_ptr<AsyncWebSocketChannel> ch_;
+  std::mutex mu_;
+  std::shared_ptr<controlplane::AsyncCommandStream> stream_;  // null after on_done
+  bool exited_ = false;
+  bool client_gone_ = false;
+};
 
 // The first message of /exec/stream and /pty must be a start.
-void StartAndRelay(const std::shared_ptr<WebSocketChannel>& ch, controlplane::CommandService& commands,
+void StartAndRelay(const std::shared_ptr<AsyncWebSocketChannel>& ch, controlplane::CommandService& commands,
                    const std::string& org_id, const std::string& sandbox_id, bool force_pty) {
-  auto first = ch->Receive();
-  if (!first) return;
-  auto f = ParseClientFrame(first->binary, first->data);
-  if (!f) return FailChannel(*ch, f.error());
-  if (f->kind != ClientFrame::kStart)
-    return FailChannel(*ch, MakeError(ErrorCode::kInvalidArgument, "the first message must be {\"type\":\"start\"}"));
-  CommandSpec spec = std::move(f->start);
-  if (force_pty) {
-    spec.pty = true;
-    if (spec.cmd.empty()) spec.cmd = "/bin/bash";
-  }
-  if (spec.cmd.empty()) return FailChannel(*ch, MakeError(ErrorCode::kInvalidArgument, "cmd: required"));
-  auto stream = commands.Open(org_id, sandbox_id, spec);
-  if (!stream) return FailChannel(*ch, stream.error());
-  Relay(ch, std::move(*stream));
+  ch->AsyncReceive([ch, &commands, org_id, sandbox_id, force_pty](std::optional<WsMessage> first) {
+    if (!first) return ch->Done();
+    auto f = ParseClientFrame(first->binary, first->data);
+    if (!f) {
+      FailChannel(*ch, f.error());
+      return ch->Done();
+    }
+    if (f->kind != ClientFrame::kStart) {
+      FailChannel(*ch, MakeError(ErrorCode::kInvalidArgument, "the first message must be {\"type\":\"start\"}"));
+      return ch->Done();
+    }
+    CommandSpec spec = std::move(f->start);
+    if (force_pty) {
+      spec.pty = true;
+      if (spec.cmd.empty()) spec.cmd = "/bin/bash";
+    }
+    if (spec.cmd.empty()) {
+      FailChannel(*ch, MakeError(ErrorCode::kInvalidArgument, "cmd: required"));
+      return ch->Done();
+    }
+    auto stream = commands.OpenAsync(org_id, sandbox_id, spec);
+    if (!stream) {
+      FailChannel(*ch, stream.error());
+      return ch->Done();
+    }
+    Relay::Run(ch, std::move(*stream));
+  });
 }
 
-Response NeedsUpgrade(Request& req, std::function<void(std::shared_ptr<WebSocketChannel>)> run) {
+Response NeedsUpgrade(Request& req, std::function<void(std::shared_ptr<AsyncWebSocketChannel>)> run) {
   (void)req;
   Response r;
-  r.websocket = std::move(run);
+  r.websocket_async = std::move(run);
   return r;
 }
 
@@ -170,7 +274,7 @@ void RegisterCommandRoutes(Router& router, controlplane::CommandService& command
     return [&commands, pty](Request& req) {
       const std::string sandbox_id = req.Param("id");
       if (Status st = commands.CheckSandbox(req.org_id, sandbox_id); !st) return ErrorResponse(st.error());
-      return NeedsUpgrade(req, [&commands, org = req.org_id, sandbox_id, pty](std::shared_ptr<WebSocketChannel> ch) {
+      return NeedsUpgrade(req, [&commands, org = req.org_id, sandbox_id, pty](std::shared_ptr<AsyncWebSocketChannel> ch) {
         StartAndRelay(ch, commands, org, sandbox_id, pty);
       });
     };
@@ -204,10 +308,14 @@ void RegisterCommandRoutes(Router& router, controlplane::CommandService& command
     // this sandbox's, is a plain 404.
     auto c = commands.Get(req.org_id, sandbox_id, command_id);
     if (!c) return ErrorResponse(c.error());
-    return NeedsUpgrade(req, [&commands, org = req.org_id, sandbox_id, command_id](std::shared_ptr<WebSocketChannel> ch) {
-      auto stream = commands.Attach(org, sandbox_id, command_id);
-      if (!stream) return FailChannel(*ch, stream.error());
-      Relay(ch, std::move(*stream));
+    return NeedsUpgrade(req, [&commands, org = req.org_id, sandbox_id, command_id](
+                                 std::shared_ptr<AsyncWebSocketChannel> ch) {
+      auto stream = commands.AttachAsync(org, sandbox_id, command_id);
+      if (!stream) {
+        FailChannel(*ch, stream.error());
+        return ch->Done();
+      }
+      Relay::Run(ch, std::move(*stream));
     });
   }, KeyScope::kSandbox);
   router.Add("POST", "/api/sandboxes/{id}/commands/{cmd}/kill", [&commands](Request& req) {

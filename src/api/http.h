@@ -42,6 +42,7 @@ struct Request {
 
 struct Response;
 class WebSocketChannel;
+class AsyncWebSocketChannel;
 // Sends the response of a deferred request; call exactly once, from any thread.
 using Deliver = std::function<void(Response)>;
 
@@ -58,6 +59,9 @@ struct Response {
   // server completes the handshake and runs this on a thread of its own;
   // a plain GET to such a route gets 426. Other fields are ignored then.
   std::function<void(std::shared_ptr<WebSocketChannel>)> websocket;
+  // The same without a thread (api/websocket.h AsyncWebSocketChannel): the
+  // server calls it once on the session's strand after the handshake.
+  std::function<void(std::shared_ptr<AsyncWebSocketChannel>)> websocket_async;
   // Streaming routes only: the body, written as it is produced (`body` is
   // ignored). stream_length >= 0 sends a Content-Length, else chunked; a
   // stream that ends in Abort() cuts the connection so the client sees an

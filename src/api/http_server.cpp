@@ -174,7 +174,8 @@ class HttpServer::Impl {
       if (t.joinable()) t.join();
     }
     handlers_.join();
-    // WebSocket handler threads: their sessions are gone with the io threads.
+    // WebSocket handlers (threads, or asynchronous ones still finishing):
+    // their sessions are gone with the io threads.
     ws_sessions_.AbortAll();
     ws_sessions_.WaitIdle();
     // A deferred response still to come posts to ioc_: keep it alive.
@@ -444,13 +445,13 @@ class HttpServer::Impl {
           self->handlers_.get_executor(),
           [self, &req]() -> awaitable<Response> { co_return self->router_->Dispatch(req); },
           use_awaitable);
-      if (resp.websocket) {
+      if (resp.websocket || resp.websocket_async) {
         // A WebSocket route: only an upgrade request gets the session.
         if (!beast::websocket::is_upgrade(msg)) {
           resp = ErrorResponse(426, "this endpoint speaks WebSocket: send an Upgrade: websocket request");
           resp.headers.emplace_back("Upgrade", "websocket");
         } else {
-          auto handler = std::move(resp.websocket);
+          WebSocketHandler handler{std::move(resp.websocket), std::move(resp.websocket_async)};
           int close_code = 0;
           if (c.tls) {
             close_code = co_await ServeWebSocket(*c.tls, std::move(msg), std::move(handler), self->ws_options_,

@@ -20,20 +20,31 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using asio::use_awaitable;
 
-// The channel of one session. Handler threads touch it under mu_; the
-// timers and cancel_io only on the session's strand.
-class WebSocketSessions::Entry final : public WebSocketChannel, public std::enable_shared_from_this<Entry> {
+// The channel of one session, for a handler thread (WebSocketChannel) or an
+// asynchronous handler (AsyncWebSocketChannel). State under mu_; the timers
+// and cancel_io only on the session's strand. Asynchronous callbacks are
+// posted to the strand, or run on the caller's thread once aborted (the io
+// threads are gone then).
+class WebSocketSessions::Entry final : public WebSocketChannel,
+                                       public AsyncWebSocketChannel,
+                                       public std::enable_shared_from_this<Entry> {
  public:
   using Executor = asio::any_io_executor;
-  Entry(Executor ex, const WebSocketOptions& o)
-      : ex_(ex), write_wake_(ex), read_wake_(ex), done_wake_(ex), options_(o) {}
+  using SentFn = std::function<void(bool)>;
+  using ReceiveFn = std::function<void(std::optional<WsMessage>)>;
+  Entry(Executor ex, const WebSocketOptions& o, WebSocketSessions& sessions)
+      : ex_(ex), write_wake_(ex), read_wake_(ex), done_wake_(ex), options_(o), sessions_(sessions) {}
+  ~Entry() override {
+    // An asynchronous handler that never said Done must not hang WaitIdle.
+    if (async_ && !done_) sessions_.Done(this);
+  }
 
   bool Send(WsMessage m) override {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return closing_ || out_bytes_ < options_.send_budget; });
     if (closing_) return false;
     out_bytes_ += m.data.size();
-    out_.push_back(std::move(m));
+    out_.push_back(Out{std::move(m), nullptr});
     lock.unlock();
     Wake(write_wake_);
     return true;
@@ -52,24 +63,82 @@ class WebSocketSessions::Entry final : public WebSocketChannel, public std::enab
     return m;
   }
 
+  void AsyncReceive(ReceiveFn on_message) override {
+    std::unique_lock lock(mu_);
+    if (closing_ || (broken_ && in_.empty())) {
+      const bool inline_call = aborted_;
+      lock.unlock();
+      Run(inline_call, [f = std::move(on_message)] { f(std::nullopt); });
+      return;
+    }
+    if (in_.empty()) {
+      receiver_ = std::move(on_message);
+      return;
+    }
+    WsMessage m = std::move(in_.front());
+    in_.pop_front();
+    in_bytes_ -= m.data.size();
+    lock.unlock();
+    Wake(read_wake_);
+    asio::post(ex_, [f = std::move(on_message), m = std::move(m)]() mutable { f(std::move(m)); });
+  }
+
+  void AsyncSend(WsMessage m, SentFn sent) override {
+    std::unique_lock lock(mu_);
+    if (closing_) {
+      const bool inline_call = aborted_;
+      lock.unlock();
+      if (sent) Run(inline_call, [f = std::move(sent)] { f(false); });
+      return;
+    }
+    // No wait here: the handler waits for `sent` before its next message,
+    // so at most one message per handler is queued beyond the budget.
+    out_bytes_ += m.data.size();
+    out_.push_back(Out{std::move(m), std::move(sent)});
+    lock.unlock();
+    Wake(write_wake_);
+  }
+
+  void Done() override {
+    {
+      std::lock_guard lock(mu_);
+      if (done_) return;
+      done_ = true;
+    }
+    sessions_.Done(this);
+  }
+
   void Close(uint16_t code, const std::string& reason) override {
+    ReceiveFn receiver;
+    bool inline_call;
     {
       std::lock_guard lock(mu_);
       if (closing_) return;
       closing_ = true;
       close_code_ = code;
       close_reason_ = reason.substr(0, 120);  // a close frame's payload is at most 125 bytes
+      receiver = std::move(receiver_);
+      inline_call = aborted_;
       cv_.notify_all();
     }
+    if (receiver) Run(inline_call, [f = std::move(receiver)] { f(std::nullopt); });
     Wake(write_wake_);
   }
 
   void Abort() {
+    ReceiveFn receiver;
+    std::deque<Out> dropped;
     {
       std::lock_guard lock(mu_);
-      closing_ = broken_ = true;
+      closing_ = broken_ = aborted_ = true;
+      receiver = std::move(receiver_);
+      dropped.swap(out_);
       cv_.notify_all();
     }
+    // The io threads are gone (or going): tell the handler here.
+    if (receiver) receiver(std::nullopt);
+    for (auto& o : dropped)
+      if (o.sent) o.sent(false);
     asio::post(ex_, [self = shared_from_this()] {
       if (self->cancel_io) self->cancel_io();
       self->read_wake_.cancel();
@@ -78,11 +147,24 @@ class WebSocketSessions::Entry final : public WebSocketChannel, public std::enab
   }
 
   // ---- session side (strand) ----
-  void Push(WsMessage m) {
+  void StartAsync() {
     std::lock_guard lock(mu_);
-    in_bytes_ += m.data.size();
-    in_.push_back(std::move(m));
-    cv_.notify_all();
+    async_ = true;
+  }
+  void Push(WsMessage m) {
+    ReceiveFn receiver;
+    {
+      std::lock_guard lock(mu_);
+      if (receiver_) {
+        receiver = std::move(receiver_);
+      } else {
+        in_bytes_ += m.data.size();
+        in_.push_back(std::move(m));
+        cv_.notify_all();
+        return;
+      }
+    }
+    asio::post(ex_, [f = std::move(receiver), m = std::move(m)]() mutable { f(std::move(m)); });
   }
   bool InboundFull() {
     std::lock_guard lock(mu_);
@@ -93,15 +175,24 @@ class WebSocketSessions::Entry final : public WebSocketChannel, public std::enab
     return broken_;
   }
   void MarkBroken() {
+    ReceiveFn receiver;
+    std::deque<Out> dropped;
     {
       std::lock_guard lock(mu_);
       closing_ = broken_ = true;
+      if (in_.empty()) receiver = std::move(receiver_);
+      dropped.swap(out_);
+      out_bytes_ = 0;
       cv_.notify_all();
     }
+    if (receiver) asio::post(ex_, [f = std::move(receiver)] { f(std::nullopt); });
+    for (auto& o : dropped)
+      if (o.sent) asio::post(ex_, [f = std::move(o.sent)] { f(false); });
     write_wake_.cancel();
   }
   struct Next {
     std::optional<WsMessage> message;
+    SentFn sent;
     bool close = false;  // send the close frame now
     bool stop = false;   // the connection is gone
     uint16_t code = 0;
@@ -113,7 +204,8 @@ class WebSocketSessions::Entry final : public WebSocketChannel, public std::enab
     if (broken_) {
       n.stop = true;
     } else if (!out_.empty()) {
-      n.message = std::move(out_.front());
+      n.message = std::move(out_.front().message);
+      n.sent = std::move(out_.front().sent);
       out_.pop_front();
     } else if (closing_) {
       n.close = true;
@@ -124,7 +216,7 @@ class WebSocketSessions::Entry final : public WebSocketChannel, public std::enab
   }
   void Sent(size_t n) {
     std::lock_guard lock(mu_);
-    out_bytes_ -= n;
+    out_bytes_ -= std::min(out_bytes_, n);
     cv_.notify_all();
   }
 
@@ -135,19 +227,32 @@ class WebSocketSessions::Entry final : public WebSocketChannel, public std::enab
   std::function<void()> cancel_io;
 
  private:
+  struct Out {
+    WsMessage message;
+    SentFn sent;
+  };
   void Wake(asio::steady_timer& t) {
     asio::post(ex_, [self = shared_from_this(), &t] { t.cancel(); });
   }
+  void Run(bool inline_call, std::function<void()> f) {
+    if (inline_call) f();
+    else asio::post(ex_, std::move(f));
+  }
 
   const WebSocketOptions options_;
+  WebSocketSessions& sessions_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<WsMessage> in_;
   size_t in_bytes_ = 0;
-  std::deque<WsMessage> out_;
+  std::deque<Out> out_;
   size_t out_bytes_ = 0;
+  ReceiveFn receiver_;    // an asynchronous receive waiting for a message
   bool closing_ = false;  // no more Sends; a close frame follows the queue
   bool broken_ = false;   // the connection is over
+  bool aborted_ = false;  // AbortAll: callbacks run on the caller's thread
+  bool async_ = false;
+  bool done_ = false;
   uint16_t close_code_ = kWsNormalClose;
   std::string close_reason_;
 };
@@ -204,6 +309,7 @@ asio::awaitable<void> WriteLoop(Ws& ws, std::shared_ptr<WebSocketSessions::Entry
       auto write = ws.async_write(asio::buffer(next.message->data), asio::redirect_error(use_awaitable, ec));
       co_await std::move(write);
       entry->Sent(n);
+      if (next.sent) next.sent(!ec);
       if (ec) {
         entry->MarkBroken();
         co_return;
@@ -242,22 +348,35 @@ asio::awaitable<int> Serve(Next& next, beast::http::request<beast::http::string_
   if (ec) co_return 0;
 
   auto ex = co_await asio::this_coro::executor;
-  auto entry = std::make_shared<WebSocketSessions::Entry>(ex, options);
+  auto entry = std::make_shared<WebSocketSessions::Entry>(ex, options, sessions);
   entry->cancel_io = [&ws] {
     boost::system::error_code ignored;
     beast::get_lowest_layer(ws).socket().close(ignored);
   };
   sessions.Add(entry);
-  std::thread([handler = std::move(handler), entry, &sessions] {
+  if (handler.async) {
+    // No thread: the handler starts its work here and continues from the
+    // channel's callbacks.
+    entry->StartAsync();
     try {
-      handler(entry);
+      handler.async(entry);
     } catch (const std::exception& e) {
       spdlog::error("websocket handler failed: {}", e.what());
       entry->Close(kWsInternalError, "internal error");
+      entry->Done();
     }
-    entry->Close(kWsNormalClose, "");
-    sessions.Done(entry.get());
-  }).detach();
+  } else {
+    std::thread([handler = std::move(handler.blocking), entry, &sessions] {
+      try {
+        handler(entry);
+      } catch (const std::exception& e) {
+        spdlog::error("websocket handler failed: {}", e.what());
+        entry->Close(kWsInternalError, "internal error");
+      }
+      entry->Close(kWsNormalClose, "");
+      sessions.Done(entry.get());
+    }).detach();
+  }
 
   bool writer_done = false;
   asio::co_spawn(ex, WriteLoop(ws, entry), [entry, &writer_done](std::exception_ptr) {

@@ -1,7 +1,9 @@
 // The server side of WebSocket connections (RFC 6455 over Beast) for
 // HttpServer: the handshake on an already-read upgrade request, the read and
 // write loops on the connection's strand, and the channel handed to the
-// route's handler thread (api/websocket.h). Internal to src/api.
+// route's handler: a thread of its own with the blocking WebSocketChannel,
+// or, for an asynchronous handler, no thread at all (AsyncWebSocketChannel,
+// callbacks on the strand). Internal to src/api.
 //
 // Limits: messages from the client up to `max_message` bytes (larger: close
 // 1009); at most `inbound_budget` bytes received and not yet taken by the
@@ -37,17 +39,24 @@ struct WebSocketOptions {
   std::chrono::seconds handshake_timeout{30};
 };
 
-using WebSocketHandler = std::function<void(std::shared_ptr<WebSocketChannel>)>;
+// One of the two is set: `async` wins.
+struct WebSocketHandler {
+  std::function<void(std::shared_ptr<WebSocketChannel>)> blocking;
+  std::function<void(std::shared_ptr<AsyncWebSocketChannel>)> async;
+};
 
 // Tracks live sessions so the server can close them at shutdown and wait
-// for their handler threads.
+// for their handlers (threads, or asynchronous handlers' Done).
 class WebSocketSessions {
  public:
   // Closes every session with 1001 (going away).
   void CloseAll();
-  // Breaks every session at once (its handler sees a closed channel).
+  // Breaks every session at once (its handler sees a closed channel; an
+  // asynchronous handler's pending callbacks run on the calling thread —
+  // the server calls this only after its io threads stopped).
   void AbortAll();
-  // Blocks until every handler thread has returned.
+  // Blocks until every handler thread has returned and every asynchronous
+  // handler called Done.
   void WaitIdle();
 
   class Entry;
@@ -66,7 +75,8 @@ using PlainStream = boost::beast::tcp_stream;
 using TlsStream = boost::asio::ssl::stream<boost::beast::tcp_stream&>;
 
 // Completes the upgrade of `request` on `stream` and serves the session
-// until it ends; runs `handler` on its own thread meanwhile. Returns the
+// until it ends; runs a blocking `handler` on its own thread meanwhile (an
+// asynchronous one is started on the strand and may outlive this call). Returns the
 // close code sent or received (for the access log).
 boost::asio::awaitable<int> ServeWebSocket(PlainStream& stream,
                                            boost::beast::http::request<boost::beast::http::string_body> request,

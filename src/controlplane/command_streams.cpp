@@ -53,6 +53,23 @@ class CountedStream final : public CommandStream {
   std::function<void()> release_;
 };
 
+class CountedAsyncStream final : public AsyncCommandStream {
+ public:
+  CountedAsyncStream(std::shared_ptr<AsyncCommandStream> inner, std::function<void()> release)
+      : inner_(std::move(inner)), release_(std::move(release)) {}
+  ~CountedAsyncStream() override { release_(); }
+  void Start(Callbacks cb) override { inner_->Start(std::move(cb)); }
+  void ReadNext() override { inner_->ReadNext(); }
+  void Write(CommandInput in, std::function<void(bool)> written) override {
+    inner_->Write(std::move(in), std::move(written));
+  }
+  void Cancel() override { inner_->Cancel(); }
+
+ private:
+  std::shared_ptr<AsyncCommandStream> inner_;
+  std::function<void()> release_;
+};
+
 }  // namespace
 
 Result<std::shared_ptr<WorkerClient>> CommandService::ClientFor(const std::string& org_id,
@@ -130,6 +147,40 @@ Result<std::unique_ptr<CommandStream>> CommandService::Attach(const std::string&
                          std::to_string(limits_.max_streams_per_org) + ")");
   }
   return Counted(org_id, (*client)->OpenCommandStream(sandbox_id, nullptr, command_id));
+}
+
+Status CommandService::AdmitOrRefuse(const std::string& org_id) {
+  if (Admit(org_id)) return {};
+  return MakeError(ErrorCode::kResourceExhausted, "too many open command streams for this org (limit " +
+                                                      std::to_string(limits_.max_streams_per_org) + ")");
+}
+
+Result<std::shared_ptr<AsyncCommandStream>> CommandService::CountedAsync(
+    const std::string& org_id, Result<std::shared_ptr<AsyncCommandStream>> stream) {
+  if (!stream) {
+    Release(org_id);
+    return stream.error();
+  }
+  return std::shared_ptr<AsyncCommandStream>(
+      std::make_shared<CountedAsyncStream>(std::move(*stream), [this, org_id] { Release(org_id); }));
+}
+
+Result<std::shared_ptr<AsyncCommandStream>> CommandService::OpenAsync(const std::string& org_id,
+                                                                      const std::string& sandbox_id,
+                                                                      const CommandSpec& spec) {
+  auto client = ClientFor(org_id, sandbox_id);
+  if (!client) return client.error();
+  if (Status st = AdmitOrRefuse(org_id); !st) return st.error();
+  return CountedAsync(org_id, (*client)->OpenCommandStreamAsync(sandbox_id, &spec, ""));
+}
+
+Result<std::shared_ptr<AsyncCommandStream>> CommandService::AttachAsync(const std::string& org_id,
+                                                                        const std::string& sandbox_id,
+                                                                        const std::string& command_id) {
+  auto client = ClientFor(org_id, sandbox_id);
+  if (!client) return client.error();
+  if (Status st = AdmitOrRefuse(org_id); !st) return st.error();
+  return CountedAsync(org_id, (*client)->OpenCommandStreamAsync(sandbox_id, nullptr, command_id));
 }
 
 Result<CommandInfo> CommandService::Start(const std::string& org_id, const std::string& sandbox_id,

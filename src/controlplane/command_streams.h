@@ -44,6 +44,12 @@ class CommandService {
   // Replays the command's retained output, then follows it.
   Result<std::unique_ptr<CommandStream>> Attach(const std::string& org_id, const std::string& sandbox_id,
                                                 const std::string& command_id);
+  // The same two without a thread per stream (command_types.h); the org's
+  // slot is held until the stream is destroyed.
+  Result<std::shared_ptr<AsyncCommandStream>> OpenAsync(const std::string& org_id, const std::string& sandbox_id,
+                                                        const CommandSpec& spec);
+  Result<std::shared_ptr<AsyncCommandStream>> AttachAsync(const std::string& org_id, const std::string& sandbox_id,
+                                                          const std::string& command_id);
   Result<CommandInfo> Start(const std::string& org_id, const std::string& sandbox_id, CommandSpec spec);
   Result<std::vector<CommandInfo>> List(const std::string& org_id, const std::string& sandbox_id);
   Result<CommandInfo> Get(const std::string& org_id, const std::string& sandbox_id, const std::string& command_id);
@@ -66,6 +72,9 @@ class CommandService {
   Result<std::shared_ptr<WorkerClient>> ClientFor(const std::string& org_id, const std::string& sandbox_id);
   Result<std::unique_ptr<CommandStream>> Counted(const std::string& org_id,
                                                  Result<std::unique_ptr<CommandStream>> stream);
+  Result<std::shared_ptr<AsyncCommandStream>> CountedAsync(const std::string& org_id,
+                                                           Result<std::shared_ptr<AsyncCommandStream>> stream);
+  Status AdmitOrRefuse(const std::string& org_id);
   bool Admit(const std::string& org_id);
   void Release(const std::string& org_id);
   Deadline After(std::chrono::milliseconds d) const { return std::chrono::system_clock::now() + d; }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -67,6 +68,42 @@ class CommandStream {
   // The stream's final status: the worker's refusal (kNotFound, 429, 400…)
   // or OK. Call after Read returned false.
   virtual Status Finish() = 0;
+  virtual void Cancel() = 0;
+};
+
+// What a client sends on a command stream (AsyncCommandStream::Write).
+struct CommandInput {
+  enum Kind { kStdin, kEof, kResize, kSignal, kWritesDone } kind = kStdin;
+  std::string data;  // kStdin: at most 64 KiB
+  int cols = 0, rows = 0;
+  int signal = 0;
+};
+
+// The same stream without a thread per stream: every call returns at once
+// and results come back through callbacks, from a thread of the client's
+// own (never from inside a call; any thread, so the caller locks its own
+// state). Reads are pulled: each ReadNext() yields one on_event, so the
+// caller reads the next event only when it has delivered the previous one
+// (flow control toward a slow client: nothing is buffered here).
+// on_done comes once, last — after every on_event and write callback —
+// when the stream ended: after the last read (the exit, or the worker's
+// refusal) or after Cancel(). The stream drops its callbacks after on_done.
+class AsyncCommandStream {
+ public:
+  struct Callbacks {
+    std::function<void(CommandEvent)> on_event;
+    std::function<void(Status)> on_done;
+  };
+  virtual ~AsyncCommandStream() = default;
+  // Opens the stream (the start or attach frame goes first). Call once.
+  virtual void Start(Callbacks callbacks) = 0;
+  // Asks for the next event. One at a time: call again after on_event.
+  virtual void ReadNext() = 0;
+  // Queues one input; `written(ok)` once it was sent (false: the stream is
+  // over). Writes go out in order. `written` may be null.
+  virtual void Write(CommandInput input, std::function<void(bool)> written) = 0;
+  // Ends the stream now (a command started by it dies; an attached one
+  // only detaches). Any thread, any time; on_done follows.
   virtual void Cancel() = 0;
 };
 

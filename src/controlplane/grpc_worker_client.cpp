@@ -178,6 +178,11 @@ class GrpcWorkerClient final : public WorkerClient {
     return StartedSandbox{info.started_at_unix_ms(), info.end_at_unix_ms()};
   }
 
+  Result<std::shared_ptr<AsyncCommandStream>> OpenCommandStreamAsync(const std::string& sandbox_id,
+                                                                     const CommandSpec* spec,
+                                                                     const std::string& command_id) override {
+    return grpc_commands::OpenAsync(*commands_, sandbox_id, spec, command_id);
+  }
   Result<std::unique_ptr<CommandStream>> OpenCommandStream(const std::string& sandbox_id, const CommandSpec* spec,
                                                            const std::string& command_id) override {
     return grpc_commands::Open(*commands_, sandbox_id, spec, command_id);

@@ -14,6 +14,10 @@ namespace osb::controlplane::grpc_commands {
 
 Result<std::unique_ptr<CommandStream>> Open(v1::WorkerCommands::StubInterface& stub, const std::string& sandbox_id,
                                             const CommandSpec* spec, const std::string& command_id);
+// The same without a thread (a callback reactor; command_types.h).
+Result<std::shared_ptr<AsyncCommandStream>> OpenAsync(v1::WorkerCommands::StubInterface& stub,
+                                                      const std::string& sandbox_id, const CommandSpec* spec,
+                                                      const std::string& command_id);
 Result<CommandInfo> Start(v1::WorkerCommands::StubInterface& stub, const std::string& sandbox_id,
                           const CommandSpec& spec, Deadline deadline);
 Result<std::vector<CommandInfo>> List(v1::WorkerCommands::StubInterface& stub, const std::string& sandbox_id,

@@ -141,6 +141,13 @@ class WorkerClient {
   virtual Result<std::unique_ptr<CommandStream>> OpenCommandStream(const std::string& sandbox_id,
                                                                    const CommandSpec* spec,
                                                                    const std::string& command_id);
+  // The same stream without a thread per stream (command_types.h). The
+  // default runs OpenCommandStream's blocking stream on two threads of its
+  // own (for clients without an asynchronous transport, e.g. test fakes);
+  // the gRPC client overrides it with a callback reactor.
+  virtual Result<std::shared_ptr<AsyncCommandStream>> OpenCommandStreamAsync(const std::string& sandbox_id,
+                                                                             const CommandSpec* spec,
+                                                                             const std::string& command_id);
   // Starts a detached command and returns at once.
   virtual Result<CommandInfo> StartCommand(const std::string& sandbox_id, const CommandSpec& spec, Deadline deadline);
   virtual Result<std::vector<CommandInfo>> ListCommands(const std::string& sandbox_id, Deadline deadline);

@@ -64,6 +64,9 @@ class Command : public std::enable_shared_from_this<Command> {
     uint64_t seq = 0;    // next chunk to deliver
     uint64_t bytes = 0;  // output bytes consumed or skipped
     bool stop = false;   // the stream is going away
+    // A threadless reader's wake-up (called by the pump, without the
+    // command's lock, after new output or the end); null for blocking ones.
+    std::function<void()> wake;
   };
 
   Command(std::string sandbox_id, std::string id, const v1::CommandStart& start,
@@ -109,8 +112,9 @@ class Command : public std::enable_shared_from_this<Command> {
     }).detach();
   }
 
-  std::shared_ptr<Cursor> Subscribe() {
+  std::shared_ptr<Cursor> Subscribe(std::function<void()> wake = nullptr) {
     auto c = std::make_shared<Cursor>();
+    c->wake = std::move(wake);
     std::lock_guard lock(mu_);
     c->seq = first_seq_;
     c->bytes = 0;  // below ring_start_bytes_: the first Next reports the drop
@@ -136,6 +140,88 @@ class Command : public std::enable_shared_from_this<Command> {
     out->clear();
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return c.stop || c.seq < first_seq_ + ring_.size() || c.bytes < ring_start_bytes_ || finished_; });
+    return TakeLocked(c, out, exit_info);
+  }
+
+  // The same without waiting: `out` stays empty when nothing is there yet
+  // (the cursor's wake says when to try again).
+  bool TryNext(Cursor& c, std::vector<Frame>* out, v1::CommandInfo* exit_info) {
+    out->clear();
+    std::lock_guard lock(mu_);
+    return TakeLocked(c, out, exit_info);
+  }
+
+  // Writes all of `data` to the command's stdin, waiting while its socket is
+  // full. False when stdin is closed, the command ended, or `stop` is set.
+  bool WriteStdin(const std::string& data, const Cursor& c) {
+    std::lock_guard in(stdin_mu_);
+    size_t sent = 0;
+    while (sent < data.size()) {
+      int fd = handle_->stdinFd();
+      if (fd < 0 || !Running()) return false;
+      {
+        std::lock_guard lock(mu_);
+        if (c.stop) return false;
+      }
+      ssize_t n = send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno == ENOTSOCK) n = write(fd, data.data() + sent, data.size() - sent);  // a terminal
+      if (n > 0) {
+        sent += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno != EAGAIN && errno != EINTR) return false;
+      pollfd p{fd, POLLOUT, 0};
+      poll(&p, 1, 500);
+    }
+    return true;
+  }
+
+  // Writes what fits now, without waiting; erases what was written.
+  enum class StdinWrite { kDone, kFull, kClosed };
+  StdinWrite TryWriteStdin(std::string* data) {
+    std::lock_guard in(stdin_mu_);
+    while (!data->empty()) {
+      int fd = handle_->stdinFd();
+      if (fd < 0 || !Running()) return StdinWrite::kClosed;
+      ssize_t n = send(fd, data->data(), data->size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno == ENOTSOCK) n = write(fd, data->data(), data->size());  // a terminal
+      if (n > 0) {
+        data->erase(0, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return StdinWrite::kFull;
+      return StdinWrite::kClosed;
+    }
+    return StdinWrite::kDone;
+  }
+
+  void CloseStdin() {
+    std::lock_guard in(stdin_mu_);
+    handle_->CloseStdin();
+  }
+
+  Status Resize(int cols, int rows) {
+    std::lock_guard lock(mu_);
+    if (exited_) return MakeError(ErrorCode::kFailedPrecondition, "the command has ended");
+    return handle_->Resize(static_cast<uint16_t>(cols), static_cast<uint16_t>(rows));
+  }
+
+  Status Signal(int sig) {
+    std::lock_guard lock(mu_);
+    if (exited_) return MakeError(ErrorCode::kFailedPrecondition, "command " + id_ + " has ended");
+    return handle_->Signal(sig);
+  }
+
+  // Waits up to `timeout` for the exit; returns the info either way.
+  v1::CommandInfo WaitFor(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return finished_; });
+    return info_;
+  }
+
+ private:
+  bool TakeLocked(Cursor& c, std::vector<Frame>* out, v1::CommandInfo* exit_info) {  // mu_ held
     if (c.stop) return false;
     if (c.bytes < ring_start_bytes_) {
       Frame f;
@@ -164,56 +250,16 @@ class Command : public std::enable_shared_from_this<Command> {
     return true;
   }
 
-  // Writes all of `data` to the command's stdin, waiting while its socket is
-  // full. False when stdin is closed, the command ended, or `stop` is set.
-  bool WriteStdin(const std::string& data, const Cursor& c) {
-    std::lock_guard in(stdin_mu_);
-    size_t sent = 0;
-    while (sent < data.size()) {
-      int fd = handle_->stdinFd();
-      if (fd < 0 || !Running()) return false;
-      {
-        std::lock_guard lock(mu_);
-        if (c.stop) return false;
-      }
-      ssize_t n = send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n < 0 && errno == ENOTSOCK) n = write(fd, data.data() + sent, data.size() - sent);  // a terminal
-      if (n > 0) {
-        sent += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno != EAGAIN && errno != EINTR) return false;
-      pollfd p{fd, POLLOUT, 0};
-      poll(&p, 1, 500);
+  void WakeReaders() {
+    std::vector<std::function<void()>> wakes;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& c : cursors_)
+        if (c->wake && !c->stop) wakes.push_back(c->wake);
     }
-    return true;
+    for (auto& w : wakes) w();
   }
 
-  void CloseStdin() {
-    std::lock_guard in(stdin_mu_);
-    handle_->CloseStdin();
-  }
-
-  Status Resize(int cols, int rows) {
-    std::lock_guard lock(mu_);
-    if (exited_) return MakeError(ErrorCode::kFailedPrecondition, "the command has ended");
-    return handle_->Resize(static_cast<uint16_t>(cols), static_cast<uint16_t>(rows));
-  }
-
-  Status Signal(int sig) {
-    std::lock_guard lock(mu_);
-    if (exited_) return MakeError(ErrorCode::kFailedPrecondition, "command " + id_ + " has ended");
-    return handle_->Signal(sig);
-  }
-
-  // Waits up to `timeout` for the exit; returns the info either way.
-  v1::CommandInfo WaitFor(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, timeout, [&] { return finished_; });
-    return info_;
-  }
-
- private:
   bool Backpressured() const {  // mu_ held
     for (const auto& c : cursors_)
       if (!c->stop && total_bytes_ - std::min(total_bytes_, c->bytes) >= ring_bytes_) return true;
@@ -275,6 +321,7 @@ class Command : public std::enable_shared_from_this<Command> {
       int wait_ms = 1000;
       if (exit) wait_ms = 100;
       if (poll(fds, static_cast<nfds_t>(n), wait_ms) < 0 && errno != EINTR) break;
+      bool appended = false;
       for (int i = 0; i < n; ++i) {
         if (!fds[i].revents) continue;
         if (fds[i].fd == handle_->statusFd()) {
@@ -303,9 +350,16 @@ class Command : public std::enable_shared_from_this<Command> {
           continue;
         }
         Append(stream, buf, static_cast<size_t>(r));
+        appended = true;
         if (exit) drain_until = std::min(drain_hard_until, Clock::now() + kDrainLimit);
       }
+      if (appended) WakeReaders();
     }
+    Finished(exit, timed_out);
+    WakeReaders();
+  }
+
+  void Finished(const std::optional<sandbox::CommandExit>& exit, bool timed_out) {
     std::lock_guard lock(mu_);
     exited_ = true;
     finished_ = true;
@@ -493,89 +547,201 @@ grpc::Status CommandService::Wait(grpc::ServerContext* ctx, const v1::WaitComman
   return grpc::Status::OK;
 }
 
-grpc::Status CommandService::Stream(
-    grpc::ServerContext* ctx, grpc::ServerReaderWriter<v1::CommandServerFrame, v1::CommandClientFrame>* stream) {
-  v1::CommandClientFrame first;
-  if (!stream->Read(&first)) return grpc::Status::OK;
-  std::shared_ptr<Command> cmd;
-  if (first.has_start()) {
-    auto launched = state_->Launch(first.start(), state_);
-    if (!launched) return proto::ToGrpcStatus(launched.error());
-    cmd = *launched;
-  } else if (first.has_attach()) {
-    cmd = state_->Find(first.attach().sandbox_id(), first.attach().command_id());
-    if (!cmd) return {grpc::StatusCode::NOT_FOUND, "command " + first.attach().command_id() + " not found"};
-  } else {
-    return Invalid("the first frame must be start or attach");
-  }
-  auto cursor = cmd->Subscribe();
-  v1::CommandServerFrame started;
-  *started.mutable_started() = cmd->Info();
-  bool ok = stream->Write(started);
+namespace {
 
-  // Inbound frames on their own thread; this one writes the output.
-  std::mutex done_mu;
-  std::condition_variable done_cv;
-  bool reader_done = false;
-  std::string refusal;
-  std::thread reader([&] {
-    v1::CommandClientFrame f;
-    while (stream->Read(&f)) {
-      if (f.has_stdin()) {
-        if (f.stdin().size() > kMaxInboundFrame) {
-          refusal = "stdin frame larger than 64 KiB";
-          break;
+// One Stream call, without a thread (see command_service.h). Output: the
+// pump's wake (or a completed write) takes what the cursor has and writes
+// it one frame at a time. Input: one read at a time, the next one after
+// the frame was applied. Finish once the output is over (exit written,
+// write failed, or the input ended) and the input ended too.
+class StreamReactor final : public grpc::ServerBidiReactor<v1::CommandClientFrame, v1::CommandServerFrame> {
+ public:
+  using State = CommandService::State;
+
+  // The pump may call a cursor's wake after the stream went away: the wake
+  // goes through this, which OnDone detaches.
+  struct Waker {
+    std::mutex mu;
+    StreamReactor* r = nullptr;
+    void Wake() {
+      std::lock_guard lock(mu);
+      if (r) r->Pump();
+    }
+  };
+
+  StreamReactor(grpc::CallbackServerContext* ctx, std::shared_ptr<State> state)
+      : ctx_(ctx), state_(std::move(state)), waker_(std::make_shared<Waker>()) {
+    StartRead(&in_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!cmd_) return First(ok);
+    if (!ok) return InputEnded("");
+    if (in_.has_stdin()) {
+      if (in_.stdin().size() > kMaxInboundFrame) return InputEnded("stdin frame larger than 64 KiB");
+      std::string data = std::move(*in_.mutable_stdin());
+      if (cmd_->TryWriteStdin(&data) == Command::StdinWrite::kFull) {
+        // The command does not read its stdin yet: finish this write on a
+        // thread of its own (the next read waits for it, so at most one).
+        std::thread([this, data = std::move(data)] {
+          (void)cmd_->WriteStdin(data, *cursor_);
+          StartRead(&in_);
+        }).detach();
+        return;
+      }
+    } else if (in_.has_stdin_eof()) {
+      cmd_->CloseStdin();
+    } else if (in_.has_resize()) {
+      (void)cmd_->Resize(in_.resize().cols(), in_.resize().rows());
+    } else if (in_.has_signal()) {
+      (void)cmd_->Signal(in_.signal());
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard lock(mu_);
+      const bool was_exit = out_.front().has_exit();
+      out_.pop_front();
+      writing_ = false;
+      if (!ok || was_exit) out_done_ = true;
+    }
+    Pump();
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard lock(waker_->mu);
+      waker_->r = nullptr;
+    }
+    delete this;
+  }
+
+  // Writes the next frame if none is in flight, taking output when the
+  // queue is empty; finishes the call when both directions are over.
+  void Pump() {
+    std::unique_lock lock(mu_);
+    if (finishing_ || writing_) return;
+    if (out_.empty() && !out_done_) {
+      std::vector<Frame> frames;
+      v1::CommandInfo exit_info;
+      if (!cmd_->TryNext(*cursor_, &frames, &exit_info)) out_done_ = true;
+      for (auto& f : frames) {
+        v1::CommandServerFrame out;
+        if (f.kind == Frame::kData) {
+          if (f.stream == 1) out.set_stdout(std::move(f.data));
+          else out.set_stderr(std::move(f.data));
+        } else if (f.kind == Frame::kDropped) {
+          out.set_dropped(f.dropped);
+        } else {
+          *out.mutable_exit() = exit_info;
         }
-        (void)cmd->WriteStdin(f.stdin(), *cursor);
-      } else if (f.has_stdin_eof()) {
-        cmd->CloseStdin();
-      } else if (f.has_resize()) {
-        (void)cmd->Resize(f.resize().cols(), f.resize().rows());
-      } else if (f.has_signal()) {
-        (void)cmd->Signal(f.signal());
+        out_.push_back(std::move(out));
       }
     }
-    cmd->StopCursor(cursor);
-    std::lock_guard lock(done_mu);
-    reader_done = true;
-    done_cv.notify_all();
-  });
+    if (!out_.empty() && !out_done_) {
+      writing_ = true;
+      const v1::CommandServerFrame* next = &out_.front();
+      lock.unlock();
+      StartWrite(next);
+      return;
+    }
+    if (!out_done_) return;  // idle until the pump's wake
+    if (!left_) {
+      left_ = true;
+      lock.unlock();
+      Leave();
+      lock.lock();
+    }
+    if (!input_done_ || finishing_) return;
+    finishing_ = true;
+    const std::string refusal = refusal_;
+    lock.unlock();
+    Finish(refusal.empty() ? grpc::Status::OK : Invalid(refusal));
+  }
 
-  std::vector<Frame> frames;
-  v1::CommandInfo exit_info;
-  while (ok && cmd->Next(*cursor, &frames, &exit_info)) {
-    for (auto& f : frames) {
-      v1::CommandServerFrame out;
-      if (f.kind == Frame::kData) {
-        if (f.stream == 1) out.set_stdout(std::move(f.data));
-        else out.set_stderr(std::move(f.data));
-      } else if (f.kind == Frame::kDropped) {
-        out.set_dropped(f.dropped);
-      } else {
-        *out.mutable_exit() = exit_info;
-      }
-      if (!stream->Write(out)) {
-        ok = false;
-        break;
-      }
+ private:
+  void First(bool ok) {
+    if (!ok) return Finish(grpc::Status::OK);
+    std::shared_ptr<Command> cmd;
+    if (in_.has_start()) {
+      auto launched = state_->Launch(in_.start(), state_);
+      if (!launched) return Finish(proto::ToGrpcStatus(launched.error()));
+      cmd = *launched;
+    } else if (in_.has_attach()) {
+      cmd = state_->Find(in_.attach().sandbox_id(), in_.attach().command_id());
+      if (!cmd) return Finish({grpc::StatusCode::NOT_FOUND, "command " + in_.attach().command_id() + " not found"});
+    } else {
+      return Finish(Invalid("the first frame must be start or attach"));
+    }
+    std::weak_ptr<Waker> weak = waker_;
+    {
+      std::lock_guard lock(mu_);
+      cmd_ = cmd;
+      v1::CommandServerFrame started;
+      *started.mutable_started() = cmd->Info();
+      out_.push_back(std::move(started));
+    }
+    cursor_ = cmd->Subscribe([weak] {
+      if (auto w = weak.lock()) w->Wake();
+    });
+    {
+      std::lock_guard lock(waker_->mu);  // wakes reach Pump from now on
+      waker_->r = this;
+    }
+    StartRead(&in_);
+    Pump();
+  }
+
+  // The client's half ended (half-close, cancel, or a refused frame): the
+  // output stops too, as with the blocking stream.
+  void InputEnded(const std::string& refusal) {
+    {
+      std::lock_guard lock(mu_);
+      input_done_ = true;
+      if (refusal_.empty()) refusal_ = refusal;
+    }
+    cmd_->StopCursor(cursor_);
+    Pump();
+  }
+
+  // The output is over: leave the command (a command this stream started,
+  // not detached, dies with it).
+  void Leave() {
+    cmd_->StopCursor(cursor_);
+    cmd_->Unsubscribe(cursor_);
+    if (!cmd_->Detached() && cmd_->Running()) (void)cmd_->Signal(SIGKILL);  // its client left
+    if (!cmd_->Detached()) {
+      std::thread([cmd = cmd_, weak = std::weak_ptr<State>(state_)] {
+        (void)cmd->WaitFor(std::chrono::seconds(5));
+        if (cmd->Running()) return;
+        if (auto s = weak.lock()) s->Remove(cmd->sandbox_id(), cmd->id());
+      }).detach();
     }
   }
-  cmd->StopCursor(cursor);
-  cmd->Unsubscribe(cursor);
-  if (!cmd->Detached() && cmd->Running()) (void)cmd->Signal(SIGKILL);  // its client left
-  {
-    // The client half-closes after the exit frame; a client that does not
-    // is cancelled so the reader thread ends.
-    std::unique_lock lock(done_mu);
-    if (!done_cv.wait_for(lock, std::chrono::seconds(5), [&] { return reader_done; })) ctx->TryCancel();
-  }
-  reader.join();
-  if (!cmd->Detached()) {
-    (void)cmd->WaitFor(std::chrono::seconds(5));
-    if (!cmd->Running()) state_->Remove(cmd->sandbox_id(), cmd->id());
-  }
-  if (!refusal.empty()) return Invalid(refusal);
-  return grpc::Status::OK;
+
+  grpc::CallbackServerContext* ctx_;
+  std::shared_ptr<State> state_;
+  std::shared_ptr<Waker> waker_;
+  v1::CommandClientFrame in_;
+  std::shared_ptr<Command> cmd_;  // set once, by First (before any other reaction)
+  std::shared_ptr<Command::Cursor> cursor_;
+  std::mutex mu_;
+  std::deque<v1::CommandServerFrame> out_;  // front in flight while writing_
+  bool writing_ = false;
+  bool out_done_ = false;
+  bool input_done_ = false;
+  bool left_ = false;
+  bool finishing_ = false;
+  std::string refusal_;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::CommandClientFrame, v1::CommandServerFrame>* CommandService::Stream(
+    grpc::CallbackServerContext* ctx) {
+  return new StreamReactor(ctx, state_);
 }
 
 }  // namespace osb::worker

@@ -22,6 +22,9 @@
 // Inbound frames (stdin) over 64 KiB are refused (INVALID_ARGUMENT).
 //
 // Thread safety: all calls are concurrent; per-command state has its own lock.
+// Threads: one pump per command; none per attached stream (a stdin write
+// that finds the command's stdin full finishes on a short-lived thread, and
+// a stream-owned command's clean-up waits on one for up to 5 s).
 #pragma once
 
 #include <memory>
@@ -38,13 +41,18 @@ struct CommandLimits {
   size_t max_retained = 32;
 };
 
-class CommandService final : public v1::WorkerCommands::Service {
+// Stream is served with the callback API (a ServerBidiReactor): an attached
+// stream holds no thread; the command's pump wakes it when output arrives,
+// and it takes the next output only after the previous frame was written
+// (so a slow client backs up into the ring and then the command, as
+// before). The other calls are ordinary synchronous ones.
+class CommandService final : public v1::WorkerCommands::WithCallbackMethod_Stream<v1::WorkerCommands::Service> {
  public:
   explicit CommandService(sandbox::SandboxRuntime& runtime, CommandLimits limits = {});
   ~CommandService() override;  // kills every command it started
 
-  grpc::Status Stream(grpc::ServerContext* ctx,
-                      grpc::ServerReaderWriter<v1::CommandServerFrame, v1::CommandClientFrame>* stream) override;
+  grpc::ServerBidiReactor<v1::CommandClientFrame, v1::CommandServerFrame>* Stream(
+      grpc::CallbackServerContext* ctx) override;
   grpc::Status Start(grpc::ServerContext*, const v1::CommandStart*, v1::CommandInfo*) override;
   grpc::Status List(grpc::ServerContext*, const v1::ListCommandsRequest*, v1::ListCommandsResponse*) override;
   grpc::Status Kill(grpc::ServerContext*, const v1::KillCommandRequest*, v1::CommandInfo*) override;

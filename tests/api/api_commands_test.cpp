@@ -298,6 +298,25 @@ TEST_F(CommandsApiTest, BackgroundCommandsStartListKillWait) {
   EXPECT_EQ(Call("POST", base, json{{"args", {"x"}}}).status, 400);
 }
 
+// Shutdown with a live session (its handler holds no thread since issue
+// 15): the client is told 1001 (going away) and Stop + Wait (TearDown)
+// return once the handler let go of its stream.
+TEST_F(CommandsApiTest, ShutdownClosesLiveSessionsWithGoingAway) {
+  WsConn ws(port_, Stream(sandbox_), kTestAdminKey);
+  ASSERT_TRUE(ws.open) << ws.status << " " << ws.body;
+  ws.Text({{"type", "start"}, {"cmd", "cat"}});
+  auto started = ws.Next();
+  ASSERT_TRUE(started);
+  EXPECT_EQ(json::parse(started->second).value("type", ""), "started");
+  ws.Send(false, R"({"type":"stdin","data":"still here\n"})");
+  auto echoed = ws.Next();
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->second, std::string("\x01") + "still here\n");
+  cp_->Stop();
+  ws.Drain();
+  EXPECT_EQ(ws.close_code, 1001);
+}
+
 TEST(ClientFrameTest, ParsesEveryKindAndRefusesTheRest) {
   EXPECT_EQ(api::ParseClientFrame(true, std::string("\0hi", 3))->data, "hi");
   EXPECT_EQ(api::ParseClientFrame(false, R"({"type":"eof"})")->kind, api::ClientFrame::kEof);

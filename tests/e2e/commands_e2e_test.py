@@ -13,6 +13,7 @@ no stream, response or log. Run as root (the harness skips otherwise).
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sdks", "python"))
-from opensandbox import ConnectionConfig, NotFoundError, Sandbox  # noqa: E402
+from opensandbox import ConnectionConfig, NotFoundError, Sandbox, _websocket  # noqa: E402
 
 from e2e_env import api_client, load_env
 
@@ -36,6 +37,26 @@ OC = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "oc"
 
 
 api = api_client(ENV)
+
+
+def dev_status(field):
+    """A field of /proc/<osb dev>/status (Threads, VmRSS in KiB)."""
+    with open(os.path.join(E2E_DIR, "state.json")) as f:
+        pid = json.load(f)["dev_pid"]
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} for osb dev")
+
+
+def attach(command_id, sandbox):
+    """An attached WebSocket that has seen the command's started message."""
+    ws = _websocket.connect(API, f"/api/sandboxes/{sandbox}/commands/{command_id}/attach",
+                            {"X-API-Key": KEY}, timeout=60)
+    m = ws.recv()
+    assert m is not None and not m[0] and json.loads(m[1])["type"] == "started", m
+    return ws
 
 
 def wait_until(what, predicate, deadline_s=60):
@@ -166,6 +187,87 @@ class Commands(unittest.TestCase):
             self.assertEqual(code, "3")
         finally:
             subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+class ManyStreams(unittest.TestCase):
+    """Attached streams hold no thread each (issue 15: sessions run on the
+    io_context, the control plane's gRPC stream is a callback reactor, and
+    so is the worker's Stream). osb dev is API server and worker in one
+    process, so its thread count covers all three."""
+    SESSIONS = 64
+    COMMANDS = 16  # the worker runs at most 32 per sandbox; 4 sessions each
+
+    @classmethod
+    def setUpClass(cls):
+        cls.project = "many-" + uuid.uuid4().hex[:8]
+        api("POST", "/api/projects", {"name": cls.project}, 201)
+        _, sb, _ = api("POST", "/api/sandboxes", {"project": cls.project}, 201)
+        cls.sandbox = sb["sandboxID"]
+        cls.commands = []
+        for _ in range(cls.COMMANDS):
+            _, c, _ = api("POST", f"/api/sandboxes/{cls.sandbox}/commands",
+                          {"cmd": "sh", "args": ["-c", "while :; do echo tick; sleep 0.05; done"]}, 201)
+            cls.commands.append(c["id"])
+
+    @classmethod
+    def tearDownClass(cls):
+        api("DELETE", f"/api/sandboxes/{cls.sandbox}")
+        api("DELETE", f"/api/projects/{cls.project}")
+
+    def test_threads_do_not_grow_with_attached_sessions_and_a_leaving_client_frees_its_session(self):
+        # A few sessions first, so pools that grow once (gRPC's callback
+        # threads) are part of the baseline.
+        warm = [attach(c, self.sandbox) for c in self.commands[:4]]
+        for ws in warm:
+            ws.shutdown()
+        before = dev_status("Threads")
+        sessions = [attach(self.commands[i % self.COMMANDS], self.sandbox) for i in range(self.SESSIONS)]
+        for ws in sessions:  # every one is live: output arrives on each
+            m = ws.recv()
+            self.assertTrue(m is not None and m[0] and m[1][:1] == b"\x01", m)
+        during = dev_status("Threads")
+        # Before issue 15's change: four threads per session (256 here).
+        self.assertLess(during - before, 16, f"threads {before} -> {during} with {self.SESSIONS} sessions")
+        # Clients that vanish mid-stream (no close frame): their commands
+        # keep running (they are background ones) and their sessions go.
+        for ws in sessions:
+            ws.shutdown()
+        _, listed, _ = api("GET", f"/api/sandboxes/{self.sandbox}/commands", None, 200)
+        running = {c["id"] for c in listed if c["status"] == "running"}
+        self.assertTrue(set(self.commands) <= running, listed)
+        # (gRPC's own pools may add a thread or two for the burst of
+        # cancellations: a constant, not one per session.)
+        wait_until("the sessions to be freed", lambda: dev_status("Threads") - before < 16)
+        # And the sandbox still serves as many sessions again.
+        again = [attach(self.commands[i % self.COMMANDS], self.sandbox) for i in range(self.SESSIONS)]
+        for ws in again:
+            ws.close()
+
+    def test_a_client_that_never_reads_pauses_the_stream_instead_of_buffering(self):
+        _, c, _ = api("POST", f"/api/sandboxes/{self.sandbox}/commands",
+                      {"cmd": "sh", "args": ["-c", "yes streaming-without-a-reader"]}, 201)
+        try:
+            ws = attach(c["id"], self.sandbox)
+            ws._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            rss_before = dev_status("VmRSS")
+            # `yes` writes far more than 100 MiB in this time if nothing
+            # pauses it; the chain (WebSocket write -> gRPC read -> worker ring
+            # -> the command's pipe) keeps osb dev's memory flat instead.
+            end = time.monotonic() + 5
+            peak = rss_before
+            while time.monotonic() < end:
+                peak = max(peak, dev_status("VmRSS"))
+                time.sleep(0.2)  # sampling memory, not synchronisation
+            self.assertLess(peak - rss_before, 48 * 1024, f"RSS {rss_before} -> {peak} KiB with a stalled reader")
+            # The stream was paused, not broken: reading resumes it.
+            got = 0
+            while got < 1 << 20:
+                m = ws.recv()
+                self.assertIsNotNone(m)
+                got += len(m[1])
+            ws.shutdown()
+        finally:
+            api("POST", f"/api/sandboxes/{self.sandbox}/commands/{c['id']}/kill", {})
 
 
 if __name__ == "__main__":
