@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <future>
 #include <thread>
 
 #include <array>
@@ -18,6 +19,7 @@
 #include "controlplane/worker_callbacks.h"
 #include "controlplane/worker_pool.h"
 #include "crypto/keyring.h"
+#include "worker/oauth_coordinator_client.h"
 #include "crypto/random.h"
 #include "proto/tls_credentials.h"
 #include "store/store.h"
@@ -349,6 +351,66 @@ TEST_F(WorkerIdentity, SettingTheOAuthSecretAgainResetsTheSharedState) {
   ASSERT_TRUE(Acquire("worker-1", "worker-1", sb1, "OAUTH", &after).ok());
   ASSERT_TRUE(after.has_lease());
   EXPECT_EQ(after.lease().refresh_token(), "rt-new-from-user-0123456789");
+}
+
+// The worker's side of the rpcs (worker/oauth_coordinator_client.h) over
+// real mutual TLS: two workers, one lease, the rotated refresh token handed
+// to a restarted worker, and no token for a worker not running the sandbox.
+TEST_F(WorkerIdentity, WorkerCoordinatorClientsShareOneLeaseAndTheRotatedRefreshToken) {
+  using secretsproxy::OAuthGrant;
+  std::string project;
+  const std::string sb1 = RunningSandboxWithOAuth("worker-1", &project);
+  store::SandboxRow row = *store_->GetSandbox(store_->EnsureOrg("default")->id, sb1);
+  row.id = "sb-" + crypto::RandomHex(6);
+  row.worker_id = "worker-2";
+  ASSERT_TRUE(store_->UpsertWorker({"worker-2", "localhost:2", 1, store::NowRfc3339()}).ok());
+  ASSERT_TRUE(store_->InsertSandbox(row).ok());
+  const std::string sb2 = row.id;
+  auto client = [&](const std::string& worker) {
+    return std::make_unique<worker::GrpcOAuthCoordinator>(
+        proto::MakeChannel("localhost:" + std::to_string(port_), Tls(worker), proto::GrpcRole::kControlPlane), worker);
+  };
+  auto acquire = [](worker::GrpcOAuthCoordinator& c, const std::string& sb) {
+    std::promise<Result<OAuthGrant>> p;
+    c.Acquire(sb, "OAUTH", [&](Result<OAuthGrant> r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  };
+  auto complete = [](worker::GrpcOAuthCoordinator& c, const std::string& sb, int64_t gen, int64_t expires_in,
+                     const std::string& access, const std::string& rotated) {
+    std::promise<Result<bool>> p;
+    c.Complete(sb, "OAUTH", gen, access, expires_in, rotated, [&](Result<bool> r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  };
+  auto w1 = client("worker-1");
+  auto w2 = client("worker-2");
+  auto a = acquire(*w1, sb1);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_EQ(a->kind, OAuthGrant::Kind::kLease);
+  EXPECT_EQ(a->refresh_token, kRefresh);
+  auto b = acquire(*w2, sb2);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(b->kind, OAuthGrant::Kind::kWait);
+  EXPECT_GT(b->retry_after.count(), 0);
+  // Expiring within the refresh margin (10 s < 30 s): the next ask is a new lease.
+  auto stored = complete(*w1, sb1, a->generation, 10, "at-1-0123456789", "rt-rotated-1");
+  ASSERT_TRUE(stored.ok()) << stored.error().message;
+  EXPECT_TRUE(*stored);
+  // worker-1 restarts: a new client, nothing in memory; it gets the ROTATED token.
+  w1 = client("worker-1");
+  auto c = acquire(*w1, sb1);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_EQ(c->kind, OAuthGrant::Kind::kLease);
+  EXPECT_EQ(c->refresh_token, "rt-rotated-1");
+  ASSERT_TRUE(*complete(*w1, sb1, c->generation, 600, "at-2-0123456789", ""));
+  auto d = acquire(*w2, sb2);
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->kind, OAuthGrant::Kind::kToken);
+  EXPECT_EQ(d->access_token, "at-2-0123456789");
+  EXPECT_GT(d->expires_at, std::chrono::system_clock::now() + std::chrono::seconds(500));
+  // worker-2 asking for worker-1's sandbox: refused, nothing handed out.
+  auto stolen = acquire(*w2, sb1);
+  ASSERT_FALSE(stolen.ok());
+  EXPECT_EQ(stolen.error().code, ErrorCode::kNotFound);
 }
 
 }  // namespace
