@@ -12,6 +12,7 @@
 #include "common/hex.h"
 #include "common/secure_memory.h"
 #include "common/hmac.h"
+#include "common/percent_encoding.h"
 #include "secretsproxy/body_relay.h"
 #include "secretsproxy/request_pipeline.h"
 #include "secretsproxy/upstream_dialer.h"
@@ -23,21 +24,6 @@ using Clock = std::chrono::system_clock;
 namespace {
 
 constexpr size_t kMaxTokenResponse = 64 * 1024;
-
-std::string FormEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 // (project, name, fingerprint of the material): a changed secret is a new entry.
 std::string CacheKey(const std::string& project_id, const std::string& name, const SecretMaterial& m) {
@@ -299,10 +285,10 @@ asio::awaitable<Result<std::string>> OAuthTokenCache::Refresh(const SecretMateri
   if (!conn.stream) {
     co_return MakeError(ErrorCode::kUnavailable, "oauth2-refresh: token endpoint unreachable (" + conn.reason + ")");
   }
-  std::string body = "grant_type=refresh_token&refresh_token=" + FormEncode(refresh_token) +
-                     "&client_id=" + FormEncode(m.Get("clientId"));
-  if (!m.Get("clientSecret").empty()) body += "&client_secret=" + FormEncode(m.Get("clientSecret"));
-  if (!m.Get("scopes").empty()) body += "&scope=" + FormEncode(m.Get("scopes"));
+  std::string body = "grant_type=refresh_token&refresh_token=" + PercentEncode(refresh_token) +
+                     "&client_id=" + PercentEncode(m.Get("clientId"));
+  if (!m.Get("clientSecret").empty()) body += "&client_secret=" + PercentEncode(m.Get("clientSecret"));
+  if (!m.Get("scopes").empty()) body += "&scope=" + PercentEncode(m.Get("scopes"));
   std::string host = url->target.host.find(':') != std::string::npos ? "[" + url->target.host + "]" : url->target.host;
   if (url->target.port != 443) host += ":" + std::to_string(url->target.port);
   std::string wire = "POST " + url->origin_form + " HTTP/1.1\r\nHost: " + host +
