@@ -24,14 +24,38 @@ struct Call {
 GrpcOAuthCoordinator::GrpcOAuthCoordinator(std::shared_ptr<grpc::Channel> channel, std::string worker_id)
     : stub_(v1::ControlPlane::NewStub(std::move(channel))), worker_id_(std::move(worker_id)) {}
 
+GrpcOAuthCoordinator::~GrpcOAuthCoordinator() {
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [&] { return in_flight_ == 0; });
+}
+
+void GrpcOAuthCoordinator::Begin() {
+  std::lock_guard lock(mu_);
+  ++in_flight_;
+}
+
+void GrpcOAuthCoordinator::End() {
+  std::lock_guard lock(mu_);
+  if (--in_flight_ == 0) idle_.notify_all();
+}
+
 void GrpcOAuthCoordinator::Acquire(const std::string& sandbox_id, const std::string& name,
                                    std::function<void(Result<secretsproxy::OAuthGrant>)> done) {
   auto call = std::make_shared<Call<v1::AcquireOAuthTokenRequest, v1::AcquireOAuthTokenResponse>>();
   call->req.set_worker_id(worker_id_);
   call->req.set_sandbox_id(sandbox_id);
   call->req.set_name(name);
+  Begin();
   stub_->async()->AcquireOAuthToken(&call->ctx, &call->req, &call->resp,
-                                    [call, done = std::move(done)](grpc::Status st) {
+                                    [this, call, done = std::move(done)](grpc::Status st) mutable {
+                                      struct Finish {
+                                        GrpcOAuthCoordinator* self;
+                                        decltype(call)& c;
+                                        ~Finish() {
+                                          c.reset();  // the context and messages go before End()
+                                          self->End();
+                                        }
+                                      } finish{this, call};
                                       if (!st.ok()) {
                                         done(proto::FromGrpcStatus(st));
                                         return;
@@ -68,8 +92,17 @@ void GrpcOAuthCoordinator::Complete(const std::string& sandbox_id, const std::st
   call->req.set_access_token(access_token);
   call->req.set_expires_in_sec(expires_in_sec);
   call->req.set_refresh_token(rotated_refresh_token);
+  Begin();
   stub_->async()->CompleteOAuthRefresh(&call->ctx, &call->req, &call->resp,
-                                       [call, done = std::move(done)](grpc::Status st) {
+                                       [this, call, done = std::move(done)](grpc::Status st) mutable {
+                                         struct Finish {
+                                           GrpcOAuthCoordinator* self;
+                                           decltype(call)& c;
+                                           ~Finish() {
+                                             c.reset();
+                                             self->End();
+                                           }
+                                         } finish{this, call};
                                          SecureWipe(*call->req.mutable_access_token());
                                          SecureWipe(*call->req.mutable_refresh_token());
                                          if (!st.ok()) {
@@ -87,8 +120,17 @@ void GrpcOAuthCoordinator::Fail(const std::string& sandbox_id, const std::string
   call->req.set_sandbox_id(sandbox_id);
   call->req.set_name(name);
   call->req.set_generation(generation);
+  Begin();
   stub_->async()->FailOAuthRefresh(&call->ctx, &call->req, &call->resp,
-                                   [call, done = std::move(done)](grpc::Status st) {
+                                   [this, call, done = std::move(done)](grpc::Status st) mutable {
+                                     struct Finish {
+                                       GrpcOAuthCoordinator* self;
+                                       decltype(call)& c;
+                                       ~Finish() {
+                                         c.reset();
+                                         self->End();
+                                       }
+                                     } finish{this, call};
                                      if (!st.ok()) {
                                        done(proto::FromGrpcStatus(st));
                                        return;

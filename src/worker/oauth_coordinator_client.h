@@ -7,7 +7,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "proto/worker.grpc.pb.h"
@@ -18,6 +20,8 @@ namespace osb::worker {
 class GrpcOAuthCoordinator final : public secretsproxy::OAuthCoordinator {
  public:
   GrpcOAuthCoordinator(std::shared_ptr<grpc::Channel> channel, std::string worker_id);
+  // Waits for the calls in flight (each ends by its deadline).
+  ~GrpcOAuthCoordinator() override;
 
   void Acquire(const std::string& sandbox_id, const std::string& name,
                std::function<void(Result<secretsproxy::OAuthGrant>)> done) override;
@@ -28,8 +32,13 @@ class GrpcOAuthCoordinator final : public secretsproxy::OAuthCoordinator {
             std::function<void(Status)> done) override;
 
  private:
+  void Begin();
+  void End();
   std::unique_ptr<v1::ControlPlane::Stub> stub_;
   std::string worker_id_;
+  std::mutex mu_;
+  std::condition_variable idle_;
+  int in_flight_ = 0;
 };
 
 }  // namespace osb::worker
