@@ -27,6 +27,8 @@ Result<std::unique_ptr<SandboxPlane>> SandboxPlane::Attach(ControlPlane& cp, con
   plane->sandboxes_ = std::make_unique<controlplane::SandboxService>(cp.store(), cp.resolver(), *plane->workers_,
                                                                      options.limits);
   plane->callbacks_ = std::make_unique<controlplane::WorkerCallbacks>(*plane->workers_, *plane->sandboxes_);
+  plane->oauth_ = std::make_unique<controlplane::OAuthTokenService>(cp.store(), cp.resolver(), cp.keyring());
+  plane->callbacks_->SetOAuth(plane->oauth_.get());
 
   if (!options.tls) {
     spdlog::warn("INSECURE: control plane gRPC is PLAINTEXT (--insecure-grpc): any local process can register as "

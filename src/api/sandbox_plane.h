@@ -66,6 +66,7 @@ class SandboxPlane {
   std::unique_ptr<controlplane::SandboxService> sandboxes_;
   std::unique_ptr<controlplane::CommandService> commands_;  // streams, background commands, terminals
   std::unique_ptr<controlplane::SandboxFiles> files_;
+  std::unique_ptr<controlplane::OAuthTokenService> oauth_;  // before callbacks_: outlives it
   std::unique_ptr<controlplane::WorkerCallbacks> callbacks_;
   std::unique_ptr<controlplane::TemplateService> templates_;
   std::unique_ptr<controlplane::LongCalls> template_calls_;  // imports, off the REST handler threads

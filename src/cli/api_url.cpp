@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/percent_encoding.h"
+
 namespace osb::cli {
 
 namespace {
@@ -88,19 +90,6 @@ std::string EncodePathSegment(std::string_view segment) {
   return EncodeQueryValue(segment);
 }
 
-std::string EncodeQueryValue(std::string_view value, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  return out;
-}
+std::string EncodeQueryValue(std::string_view value, bool keep_slash) { return PercentEncode(value, keep_slash); }
 
 }  // namespace osb::cli

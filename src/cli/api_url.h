@@ -28,7 +28,8 @@ Result<ApiUrl> ParseApiUrl(std::string_view url);
 // Percent-encodes one path segment (RFC 3986 unreserved characters pass).
 std::string EncodePathSegment(std::string_view segment);
 // Percent-encodes a query parameter's value the same way (RFC 3986
-// unreserved characters pass; `keep_slash` keeps '/' readable in a path).
+// unreserved characters pass; `keep_slash` keeps '/' readable in a path):
+// common/percent_encoding.h PercentEncode.
 std::string EncodeQueryValue(std::string_view value, bool keep_slash = false);
 
 }  // namespace osb::cli

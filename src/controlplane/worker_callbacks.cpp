@@ -75,4 +75,57 @@ grpc::Status WorkerCallbacks::FetchSandboxSecrets(grpc::ServerContext* ctx, cons
   return grpc::Status::OK;
 }
 
+// ---- oauth2-refresh coordination ----
+
+namespace {
+grpc::Status NoOAuth() { return {grpc::StatusCode::UNIMPLEMENTED, "oauth2-refresh coordination is not configured"}; }
+int64_t UnixMs(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+}  // namespace
+
+grpc::Status WorkerCallbacks::AcquireOAuthToken(grpc::ServerContext* ctx, const v1::AcquireOAuthTokenRequest* req,
+                                                v1::AcquireOAuthTokenResponse* out) {
+  if (auto st = CheckIdentity(ctx, req->worker_id()); !st.ok()) return st;
+  if (oauth_ == nullptr) return NoOAuth();
+  auto grant = oauth_->Acquire(req->worker_id(), req->sandbox_id(), req->name());
+  if (!grant) return proto::ToGrpcStatus(grant.error());
+  switch (grant->kind) {
+    case OAuthTokenService::Grant::Kind::kToken:
+      out->mutable_token()->set_access_token(grant->access_token);
+      out->mutable_token()->set_expires_at_unix_ms(UnixMs(grant->expires_at));
+      break;
+    case OAuthTokenService::Grant::Kind::kLease:
+      out->mutable_lease()->set_generation(grant->generation);
+      out->mutable_lease()->set_refresh_token(grant->refresh_token);
+      out->mutable_lease()->set_lease_until_unix_ms(UnixMs(grant->lease_until));
+      break;
+    case OAuthTokenService::Grant::Kind::kWait:
+      out->set_retry_after_ms(static_cast<int32_t>(grant->retry_after.count()));
+      break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerCallbacks::CompleteOAuthRefresh(grpc::ServerContext* ctx, const v1::CompleteOAuthRefreshRequest* req,
+                                                   v1::CompleteOAuthRefreshResponse* out) {
+  if (auto st = CheckIdentity(ctx, req->worker_id()); !st.ok()) return st;
+  if (oauth_ == nullptr) return NoOAuth();
+  auto stored = oauth_->Complete(req->worker_id(), req->sandbox_id(), req->name(), req->generation(),
+                                 req->access_token(), req->expires_in_sec(), req->refresh_token());
+  if (!stored) return proto::ToGrpcStatus(stored.error());
+  out->set_stored(*stored);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerCallbacks::FailOAuthRefresh(grpc::ServerContext* ctx, const v1::FailOAuthRefreshRequest* req,
+                                               v1::FailOAuthRefreshResponse*) {
+  if (auto st = CheckIdentity(ctx, req->worker_id()); !st.ok()) return st;
+  if (oauth_ == nullptr) return NoOAuth();
+  if (auto s = oauth_->Fail(req->worker_id(), req->sandbox_id(), req->name(), req->generation()); !s) {
+    return proto::ToGrpcStatus(s.error());
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace osb::controlplane

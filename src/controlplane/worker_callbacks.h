@@ -10,6 +10,7 @@
 // (--insecure-grpc) every registration logs a loud warning.
 #pragma once
 
+#include "controlplane/oauth_tokens.h"
 #include "controlplane/sandboxes.h"
 #include "controlplane/worker_pool.h"
 #include "proto/worker.grpc.pb.h"
@@ -25,10 +26,20 @@ class WorkerCallbacks final : public v1::ControlPlane::Service {
   grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*, v1::HeartbeatResponse*) override;
   grpc::Status FetchSandboxSecrets(grpc::ServerContext*, const v1::FetchSandboxSecretsRequest*,
                                    v1::FetchSandboxSecretsResponse*) override;
+  // oauth2-refresh coordination (controlplane/oauth_tokens.h); without
+  // SetOAuth they answer UNIMPLEMENTED.
+  void SetOAuth(OAuthTokenService* oauth) { oauth_ = oauth; }
+  grpc::Status AcquireOAuthToken(grpc::ServerContext*, const v1::AcquireOAuthTokenRequest*,
+                                 v1::AcquireOAuthTokenResponse*) override;
+  grpc::Status CompleteOAuthRefresh(grpc::ServerContext*, const v1::CompleteOAuthRefreshRequest*,
+                                    v1::CompleteOAuthRefreshResponse*) override;
+  grpc::Status FailOAuthRefresh(grpc::ServerContext*, const v1::FailOAuthRefreshRequest*,
+                                v1::FailOAuthRefreshResponse*) override;
 
  private:
   WorkerPool& workers_;
   SandboxService& sandboxes_;
+  OAuthTokenService* oauth_ = nullptr;
 };
 
 }  // namespace osb::controlplane

@@ -6,10 +6,13 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <spdlog/spdlog.h>
 
 #include "common/hex.h"
 #include "common/secure_memory.h"
 #include "common/hmac.h"
+#include "common/percent_encoding.h"
 #include "secretsproxy/body_relay.h"
 #include "secretsproxy/request_pipeline.h"
 #include "secretsproxy/upstream_dialer.h"
@@ -21,21 +24,6 @@ using Clock = std::chrono::system_clock;
 namespace {
 
 constexpr size_t kMaxTokenResponse = 64 * 1024;
-
-std::string FormEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 // (project, name, fingerprint of the material): a changed secret is a new entry.
 std::string CacheKey(const std::string& project_id, const std::string& name, const SecretMaterial& m) {
@@ -88,7 +76,50 @@ int OAuthTokenCache::refreshes() const {
   return refreshes_;
 }
 
+OAuthTokenCache::Fresh::~Fresh() {
+  SecureWipe(access_token);
+  SecureWipe(rotated);
+}
+
+namespace {
+
+// Awaits a callback-style call (OAuthCoordinator): nullopt when `timeout`
+// passed first. The callback may run on any thread: it stores the value
+// under a lock and wakes the timer on the timer's own executor; a wake that
+// comes before the wait still ends it (the expiry is in the past).
+template <typename T, typename Start>
+asio::awaitable<std::optional<T>> AwaitCallback(Start start, std::chrono::milliseconds timeout) {
+  struct State {
+    std::mutex mu;
+    std::optional<T> value;
+    std::shared_ptr<asio::steady_timer> timer;
+  };
+  auto ex = co_await asio::this_coro::executor;
+  auto st = std::make_shared<State>();
+  st->timer = std::make_shared<asio::steady_timer>(ex, timeout);
+  start([st](T v) {
+    {
+      std::lock_guard lock(st->mu);
+      st->value.emplace(std::move(v));
+    }
+    auto t = st->timer;
+    asio::post(t->get_executor(), [t] { t->expires_at(asio::steady_timer::time_point::min()); });
+  });
+  boost::system::error_code ec;
+  co_await st->timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  std::lock_guard lock(st->mu);
+  std::optional<T> out = std::move(st->value);
+  st->value.reset();
+  co_return out;
+}
+
+constexpr const char* kCoordinatorDown =
+    "oauth2-refresh: the control plane cannot be asked for the token (refusing to refresh alone)";
+
+}  // namespace
+
 asio::awaitable<Result<OAuthTokenCache::Access>> OAuthTokenCache::Get(const std::string& project_id,
+                                                                      const std::string& sandbox_id,
                                                                       const std::string& name,
                                                                       const SecretMaterial& material, SigningEnv& env) {
   const std::string key = CacheKey(project_id, name, material);
@@ -109,7 +140,8 @@ asio::awaitable<Result<OAuthTokenCache::Access>> OAuthTokenCache::Get(const std:
         // woken on its own executor (one thread per io_context), so a wake
         // cannot be lost between here and the wait.
         auto ex = co_await asio::this_coro::executor;
-        wait = std::make_shared<asio::steady_timer>(ex, kRefreshTimeout + std::chrono::seconds(5));
+        wait = std::make_shared<asio::steady_timer>(ex, kRefreshTimeout + kCoordinatorTimeout * 2 +
+                                                            std::chrono::seconds(5));
         entry->waiters.push_back({wait});
       } else {
         entry->refreshing = true;
@@ -122,9 +154,25 @@ asio::awaitable<Result<OAuthTokenCache::Access>> OAuthTokenCache::Get(const std:
       co_await wait->async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;  // woken (or timed out): look again
     }
-    std::string rotated;
-    std::chrono::seconds lifetime{0};
-    auto fresh = co_await Refresh(material, std::move(refresh_token), env, &rotated, &lifetime);
+    Result<Fresh> fresh = MakeError(ErrorCode::kUnavailable, "");
+    if (coordinator_) {
+      SecureWipe(refresh_token);  // the control plane's is the current one
+      auto shared = co_await Shared(sandbox_id, name, material, env);
+      fresh = std::move(shared);
+    } else {
+      Fresh f;
+      std::chrono::seconds lifetime{0};
+      auto got = co_await Refresh(material, std::move(refresh_token), env, &f.rotated, &lifetime);
+      if (got) {
+        std::lock_guard lock(mu_);
+        ++refreshes_;
+        f.access_token = std::move(*got);
+        f.expires_at = env.now() + lifetime;
+        fresh = std::move(f);
+      } else {
+        fresh = got.error();
+      }
+    }
     std::vector<Waiter> waiters;
     Result<Access> out = MakeError(ErrorCode::kUnavailable, "");
     {
@@ -132,23 +180,23 @@ asio::awaitable<Result<OAuthTokenCache::Access>> OAuthTokenCache::Get(const std:
       entry->refreshing = false;
       waiters.swap(entry->waiters);
       if (fresh) {
-        ++refreshes_;
-        if (!entry->access_token.empty()) {
-          SecureWipe(entry->previous_token);
-          entry->previous_token = std::move(entry->access_token);
+        if (entry->access_token != fresh->access_token) {
+          if (!entry->access_token.empty()) {
+            SecureWipe(entry->previous_token);
+            entry->previous_token = std::move(entry->access_token);
+          }
+          entry->access_token = fresh->access_token;
         }
-        entry->access_token = std::move(*fresh);
-        entry->expires_at = env.now() + lifetime;
-        if (!rotated.empty()) {
+        entry->expires_at = fresh->expires_at;
+        if (!fresh->rotated.empty()) {
           SecureWipe(entry->rotated_refresh_token);
-          entry->rotated_refresh_token = std::move(rotated);
+          entry->rotated_refresh_token = fresh->rotated;
         }
         out = Access{entry->access_token, entry->Scrub()};
       } else {
         out = fresh.error();
       }
     }
-    SecureWipe(rotated);
     for (auto& w : waiters) {
       auto t = w.timer;
       asio::post(t->get_executor(), [t] { t->expires_at(asio::steady_timer::time_point::min()); });
@@ -156,6 +204,71 @@ asio::awaitable<Result<OAuthTokenCache::Access>> OAuthTokenCache::Get(const std:
     co_return out;
   }
   co_return MakeError(ErrorCode::kUnavailable, "oauth2-refresh: the token refresh did not finish in time");
+}
+
+asio::awaitable<Result<OAuthTokenCache::Fresh>> OAuthTokenCache::Shared(const std::string& sandbox_id,
+                                                                        const std::string& name,
+                                                                        const SecretMaterial& material,
+                                                                        SigningEnv& env) {
+  // Bounded: another worker's refresh is waited for at most this long.
+  const auto give_up = std::chrono::steady_clock::now() + kRefreshTimeout + std::chrono::seconds(5);
+  auto coordinator = coordinator_;
+  while (true) {
+    auto grant = co_await AwaitCallback<Result<OAuthGrant>>(
+        [&](auto done) { coordinator->Acquire(sandbox_id, name, std::move(done)); }, kCoordinatorTimeout);
+    if (!grant || !*grant) {
+      if (grant) spdlog::warn("oauth2-refresh {}: the control plane refused: {}", name, (*grant).error().message);
+      co_return MakeError(ErrorCode::kUnavailable, kCoordinatorDown);
+    }
+    OAuthGrant& g = **grant;
+    if (g.kind == OAuthGrant::Kind::kToken) {
+      Fresh f;
+      f.access_token = std::move(g.access_token);
+      f.expires_at = g.expires_at;
+      co_return f;
+    }
+    if (g.kind == OAuthGrant::Kind::kWait) {
+      const auto pause = std::clamp(g.retry_after, std::chrono::milliseconds(20), std::chrono::milliseconds(2000));
+      if (std::chrono::steady_clock::now() + pause > give_up) {
+        co_return MakeError(ErrorCode::kUnavailable, "oauth2-refresh: the token refresh did not finish in time");
+      }
+      auto ex = co_await asio::this_coro::executor;
+      asio::steady_timer timer(ex, pause);
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    // The lease is ours: refresh with the control plane's refresh token.
+    const int64_t generation = g.generation;
+    Fresh f;
+    std::chrono::seconds lifetime{0};
+    auto got = co_await Refresh(material, std::move(g.refresh_token), env, &f.rotated, &lifetime);
+    if (!got) {
+      auto released = co_await AwaitCallback<Status>(
+          [&](auto done) { coordinator->Fail(sandbox_id, name, generation, std::move(done)); }, kCoordinatorTimeout);
+      (void)released;  // the lease runs out by itself otherwise
+      co_return got.error();
+    }
+    {
+      std::lock_guard lock(mu_);
+      ++refreshes_;
+    }
+    f.access_token = std::move(*got);
+    f.expires_at = env.now() + lifetime;
+    auto stored = co_await AwaitCallback<Result<bool>>(
+        [&](auto done) {
+          coordinator->Complete(sandbox_id, name, generation, f.access_token, lifetime.count(), f.rotated,
+                                std::move(done));
+        },
+        kCoordinatorTimeout);
+    if (!stored || !*stored || !**stored) {
+      // The access token is good (the provider just issued it); only the
+      // sharing failed. A rotated refresh token not stored is lost: log it.
+      spdlog::warn("oauth2-refresh {}: the control plane did not store the refreshed token{}", name,
+                   f.rotated.empty() ? "" : " (the rotated refresh token is lost; set the secret again if refreshes fail)");
+    }
+    co_return f;
+  }
 }
 
 asio::awaitable<Result<std::string>> OAuthTokenCache::Refresh(const SecretMaterial& m, std::string refresh_token,
@@ -172,10 +285,10 @@ asio::awaitable<Result<std::string>> OAuthTokenCache::Refresh(const SecretMateri
   if (!conn.stream) {
     co_return MakeError(ErrorCode::kUnavailable, "oauth2-refresh: token endpoint unreachable (" + conn.reason + ")");
   }
-  std::string body = "grant_type=refresh_token&refresh_token=" + FormEncode(refresh_token) +
-                     "&client_id=" + FormEncode(m.Get("clientId"));
-  if (!m.Get("clientSecret").empty()) body += "&client_secret=" + FormEncode(m.Get("clientSecret"));
-  if (!m.Get("scopes").empty()) body += "&scope=" + FormEncode(m.Get("scopes"));
+  std::string body = "grant_type=refresh_token&refresh_token=" + PercentEncode(refresh_token) +
+                     "&client_id=" + PercentEncode(m.Get("clientId"));
+  if (!m.Get("clientSecret").empty()) body += "&client_secret=" + PercentEncode(m.Get("clientSecret"));
+  if (!m.Get("scopes").empty()) body += "&scope=" + PercentEncode(m.Get("scopes"));
   std::string host = url->target.host.find(':') != std::string::npos ? "[" + url->target.host + "]" : url->target.host;
   if (url->target.port != 443) host += ":" + std::to_string(url->target.port);
   std::string wire = "POST " + url->origin_form + " HTTP/1.1\r\nHost: " + host +
@@ -258,7 +371,8 @@ asio::awaitable<StageResult> OAuthStage::OnHead(SigningCall& call, std::unique_p
     for (const auto& f : c.head.fields) present = present || f.value.find(sec.token) != std::string::npos;
     if (!present) continue;
     if (call.env.oauth == nullptr) co_return StageResult{502, "oauth2-refresh: no token cache in this proxy"};
-    auto access = co_await call.env.oauth->Get(c.session->project_id(), sec.name, *sec.material, call.env);
+    auto access =
+        co_await call.env.oauth->Get(c.session->project_id(), c.session->sandbox_id(), sec.name, *sec.material, call.env);
     if (!access) co_return StageResult{502, "secret " + sec.name + ": " + access.error().message};
     // Scrubbed from now on in every session of the project (this one too:
     // the response is scrubbed with the snapshot looked up again).

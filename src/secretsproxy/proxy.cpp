@@ -203,6 +203,7 @@ Status Proxy::Impl::Setup(asio::io_context& io) {
   s.signing->dialer = s.dialer.get();
   s.signing->sessions = s.sessions.get();
   s.signing->oauth = s.oauth.get();
+  s.oauth->SetCoordinator(c.oauth_coordinator);
 
   for (size_t i = 0; i < c.listen.size(); ++i) {
     auto l = Bind(c.listen[i], "listen", &HandleExplicit);

@@ -54,6 +54,8 @@ class io_context;
 
 namespace osb::secretsproxy {
 
+class OAuthCoordinator;
+
 struct ProxyLimits {
   size_t max_header_bytes = 64 * 1024;       // whole head; larger -> 431
   size_t max_line_bytes = 16 * 1024;         // one line; longer -> 431
@@ -95,6 +97,9 @@ struct ProxyConfig {
   uint16_t transparent_http_port = 80;               // default port for transparent plain HTTP
   ProxyLimits limits;
   int threads = 2;                                   // Start() without io_context
+  // oauth2-refresh through the control plane (a worker); null = the proxy
+  // refreshes alone (oauth_stage.h).
+  std::shared_ptr<OAuthCoordinator> oauth_coordinator;
 };
 
 class Proxy {

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "common/hex.h"
+#include "common/percent_encoding.h"
 #include "common/secure_memory.h"
 
 namespace osb::secretsproxy::sigv4 {
@@ -17,10 +18,6 @@ namespace {
 
 Error Bad(std::string msg) { return MakeError(ErrorCode::kInvalidArgument, std::move(msg)); }
 
-bool IsUnreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-         c == '.' || c == '~';
-}
 
 bool IsLowerHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
@@ -239,21 +236,7 @@ std::optional<int64_t> ParseAmzDate(std::string_view d) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-std::string UriEncode(std::string_view s, bool encode_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (IsUnreserved(c) || (c == '/' && !encode_slash)) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string UriEncode(std::string_view s, bool encode_slash) { return PercentEncode(s, !encode_slash); }
 
 std::string UriDecode(std::string_view s) {
   std::string out;

@@ -94,7 +94,7 @@ Result<Authorization> ParsePresignedQuery(std::string_view query);
 std::optional<int64_t> ParseAmzDate(std::string_view amz_date);
 
 // Percent-encodes everything but A-Z a-z 0-9 - _ . ~ (and '/' unless
-// encode_slash), upper-case hex.
+// encode_slash), upper-case hex: common/percent_encoding.h PercentEncode.
 std::string UriEncode(std::string_view s, bool encode_slash);
 // Decodes %XX (either case); a '%' not followed by two hex digits stays as
 // it is. '+' is not a space (SigV4 does not use form decoding).

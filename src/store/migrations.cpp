@@ -143,6 +143,24 @@ const std::vector<Migration>& Migrations() {
            "created_at TEXT NOT NULL, UNIQUE (org_id, name))",
            "CREATE INDEX templates_digest ON templates (digest)",
        }},
+      {12,
+       "oauth2-refresh coordination (issue 16): one access token and refresh lease per project secret",
+       {
+           // Per (project, secret name): the current access token and, when
+           // the provider rotated it, the current refresh token, both
+           // keyring ciphertexts (AAD binds project, name and which one);
+           // NULL = none / the secret's own. material_fp is the material
+           // generation (HMAC of the secret's material): a new value resets
+           // the row. lease_*: the worker refreshing now (until, RFC 3339);
+           // generation is bumped by every grant (the lease id, a CAS).
+           "CREATE TABLE oauth_tokens ("
+           "project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE, "
+           "name TEXT NOT NULL, material_fp TEXT NOT NULL, generation BIGINT NOT NULL, "
+           "access_ciphertext {blob}, expires_at TEXT NOT NULL, "
+           "lease_holder TEXT NOT NULL, lease_until TEXT NOT NULL, updated_at TEXT NOT NULL, "
+           "PRIMARY KEY (project_id, name))",
+           "ALTER TABLE oauth_tokens ADD COLUMN refresh_ciphertext {blob}",
+       }},
       {13,
        "the template a sandbox holds (atomic template delete vs sandbox create)",
        {

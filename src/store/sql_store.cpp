@@ -889,6 +889,133 @@ class SqlStore final : public Store {
     return count;
   }
 
+  // ---- oauth2-refresh coordination (migration 12) ----
+  static constexpr const char* kOAuthColumns =
+      "project_id, name, material_fp, generation, access_ciphertext, expires_at, refresh_ciphertext, "
+      "lease_holder, lease_until";
+  static OAuthTokenRow OAuthFromRow(const Row& r) {
+    OAuthTokenRow o;
+    o.project_id = Str(r, 0);
+    o.name = Str(r, 1);
+    o.material_fp = Str(r, 2);
+    o.generation = r.at(3) ? std::stoll(*r.at(3)) : 0;
+    o.access_ciphertext = Str(r, 4);
+    o.expires_at = Str(r, 5);
+    o.refresh_ciphertext = Str(r, 6);
+    o.lease_holder = Str(r, 7);
+    o.lease_until = Str(r, 8);
+    return o;
+  }
+  static Param BlobOrNull(const std::string& b) { return b.empty() ? Param::Null() : Param::Blob(b); }
+
+  Result<OAuthAcquire> AcquireOAuthLease(const std::string& project_id, const std::string& name,
+                                         const std::string& material_fp, const std::string& worker_id,
+                                         const std::string& now, const std::string& valid_after,
+                                         const std::string& lease_until) override {
+    OAuthAcquire out;
+    const bool pg = db_->dialect() == internal::Dialect::kPostgres;
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto created = tx.Exec(
+          "INSERT INTO oauth_tokens (project_id, name, material_fp, generation, expires_at, lease_holder, "
+          "lease_until, updated_at) VALUES ($1, $2, $3, 0, '', '', '', $4) ON CONFLICT DO NOTHING",
+          {Param::Text(project_id), Param::Text(name), Param::Text(material_fp), Param::Text(now)});
+      if (!created) return created.error();
+      auto rows = tx.Exec(std::string("SELECT ") + kOAuthColumns +
+                              " FROM oauth_tokens WHERE project_id = $1 AND name = $2" + (pg ? " FOR UPDATE" : ""),
+                          {Param::Text(project_id), Param::Text(name)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "oauth token row vanished");
+      OAuthTokenRow row = OAuthFromRow(rows->front());
+      if (row.material_fp != material_fp) {
+        // The secret was set again: what was learnt from the old material goes.
+        row.material_fp = material_fp;
+        row.access_ciphertext.clear();
+        row.expires_at.clear();
+        row.refresh_ciphertext.clear();
+        row.lease_holder.clear();
+        row.lease_until.clear();
+      } else if (!row.access_ciphertext.empty() && row.expires_at > valid_after) {
+        out.row = std::move(row);
+        return {};
+      } else if (!row.lease_holder.empty() && row.lease_until > now) {
+        out.row = std::move(row);
+        return {};
+      }
+      const int64_t old_generation = row.generation;
+      row.generation = old_generation + 1;
+      row.lease_holder = worker_id;
+      row.lease_until = lease_until;
+      // Conditional on the generation read above: a compare-and-set even
+      // where the row lock is not what serialises the callers.
+      auto updated = tx.Exec(
+          "UPDATE oauth_tokens SET material_fp = $3, generation = $4, access_ciphertext = $5, expires_at = $6, "
+          "refresh_ciphertext = $7, lease_holder = $8, lease_until = $9, updated_at = $10 "
+          "WHERE project_id = $1 AND name = $2 AND generation = $11 RETURNING generation",
+          {Param::Text(project_id), Param::Text(name), Param::Text(row.material_fp), Param::Int(row.generation),
+           BlobOrNull(row.access_ciphertext), Param::Text(row.expires_at), BlobOrNull(row.refresh_ciphertext),
+           Param::Text(row.lease_holder), Param::Text(row.lease_until), Param::Text(now),
+           Param::Int(old_generation)});
+      if (!updated) return updated.error();
+      if (updated->empty()) return MakeError(ErrorCode::kConflict, "oauth token row changed meanwhile");
+      out.row = std::move(row);
+      out.leased = true;
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
+  Result<bool> CompleteOAuthLease(const std::string& project_id, const std::string& name, int64_t generation,
+                                  const std::string& worker_id, const std::string& access_ciphertext,
+                                  const std::string& expires_at, const std::string& refresh_ciphertext) override {
+    bool stored = false;
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "UPDATE oauth_tokens SET access_ciphertext = $5, expires_at = $6, "
+          "refresh_ciphertext = COALESCE($7, refresh_ciphertext), lease_holder = '', lease_until = '', "
+          "updated_at = $8 WHERE project_id = $1 AND name = $2 AND generation = $3 AND lease_holder = $4 "
+          "RETURNING generation",
+          {Param::Text(project_id), Param::Text(name), Param::Int(generation), Param::Text(worker_id),
+           Param::Blob(access_ciphertext), Param::Text(expires_at), BlobOrNull(refresh_ciphertext),
+           Param::Text(NowRfc3339())});
+      if (!rows) return rows.error();
+      stored = !rows->empty();
+      return {};
+    });
+    if (!st) return st.error();
+    return stored;
+  }
+
+  Result<bool> ReleaseOAuthLease(const std::string& project_id, const std::string& name, int64_t generation,
+                                 const std::string& worker_id) override {
+    bool released = false;
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(
+          "UPDATE oauth_tokens SET lease_holder = '', lease_until = '' "
+          "WHERE project_id = $1 AND name = $2 AND generation = $3 AND lease_holder = $4 RETURNING generation",
+          {Param::Text(project_id), Param::Text(name), Param::Int(generation), Param::Text(worker_id)});
+      if (!rows) return rows.error();
+      released = !rows->empty();
+      return {};
+    });
+    if (!st) return st.error();
+    return released;
+  }
+
+  Result<OAuthTokenRow> GetOAuthToken(const std::string& project_id, const std::string& name) override {
+    OAuthTokenRow out;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(std::string("SELECT ") + kOAuthColumns + " FROM oauth_tokens WHERE project_id = $1 AND name = $2",
+                          {Param::Text(project_id), Param::Text(name)});
+      if (!rows) return rows.error();
+      if (rows->empty()) return MakeError(ErrorCode::kNotFound, "no oauth token state for " + name);
+      out = OAuthFromRow(rows->front());
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
   Result<std::vector<TemplateRow>> QueryTemplates(const std::string& sql, const std::vector<Param>& params) {
     std::vector<TemplateRow> out;
     Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {

@@ -175,6 +175,25 @@ struct TemplateRow {
   bool operator==(const TemplateRow&) const = default;
 };
 
+// oauth2-refresh coordination (issue 16, migration 12): one row per
+// (project, secret name). Ciphertexts are keyring output made by the
+// control plane (the store never sees a token in clear).
+struct OAuthTokenRow {
+  std::string project_id;
+  std::string name;
+  std::string material_fp;         // the secret's material generation
+  int64_t generation = 0;          // bumped by every lease grant: the lease id
+  std::string access_ciphertext;   // "" = no access token yet
+  std::string expires_at;          // the access token's expiry (Rfc3339Ms), "" = none
+  std::string refresh_ciphertext;  // "" = the secret's own refresh token (never rotated)
+  std::string lease_holder;        // worker id refreshing now, "" = nobody
+  std::string lease_until;         // Rfc3339Ms
+};
+struct OAuthAcquire {
+  OAuthTokenRow row;
+  bool leased = false;  // the lease was granted to the caller (row.generation is its id)
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -324,6 +343,34 @@ class Store {
   // How many templates (of any org) name this digest: the stored tarball is
   // removed when the last one goes, and workers may fetch only known digests.
   virtual Result<int> CountTemplatesWithDigest(const std::string& digest) = 0;
+
+  // ---- oauth2-refresh coordination (issue 16, migration 12) ----
+  // One transaction holding the row (PostgreSQL: SELECT ... FOR UPDATE;
+  // SQLite: its write lock), then a conditional UPDATE on the generation:
+  // creates the row if missing; resets it (tokens and lease) when its
+  // material_fp is not `material_fp` (the secret was set again); then
+  //   - an access token expiring after `valid_after`: returned, no lease;
+  //   - a lease of another holder running past `now`: returned, no lease
+  //     (the caller waits and asks again);
+  //   - else the lease goes to `worker_id` until `lease_until` and the
+  //     generation is bumped (leased = true).
+  // Across replicas exactly one caller holds a lease at a time.
+  virtual Result<OAuthAcquire> AcquireOAuthLease(const std::string& project_id, const std::string& name,
+                                                 const std::string& material_fp, const std::string& worker_id,
+                                                 const std::string& now, const std::string& valid_after,
+                                                 const std::string& lease_until) = 0;
+  // Stores the refresh's outcome only while `worker_id` still holds lease
+  // `generation` (no other grant happened since, even past lease_until):
+  // the access token and its expiry, the rotated refresh token when not
+  // empty; the lease is cleared. Returns whether it stored them.
+  virtual Result<bool> CompleteOAuthLease(const std::string& project_id, const std::string& name, int64_t generation,
+                                          const std::string& worker_id, const std::string& access_ciphertext,
+                                          const std::string& expires_at, const std::string& refresh_ciphertext) = 0;
+  // Gives the lease back (a failed refresh) if still held; whether it was.
+  virtual Result<bool> ReleaseOAuthLease(const std::string& project_id, const std::string& name, int64_t generation,
+                                         const std::string& worker_id) = 0;
+  // The row, or kNotFound (tests, tools).
+  virtual Result<OAuthTokenRow> GetOAuthToken(const std::string& project_id, const std::string& name) = 0;
 };
 
 // Opens the backend named by `url`, creating the SQLite file if missing, and

@@ -23,6 +23,7 @@
 #include "worker/worker_service.h"
 #include "worker/command_service.h"
 #include "worker/file_data_port.h"
+#include "worker/oauth_coordinator_client.h"
 #include "worker/template_fetcher.h"
 
 namespace osb::worker {
@@ -288,6 +289,12 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::Start(WorkerOptions opt) {
   spdlog::info("worker: {}", InitProcessFdBudget(opt.fd_reserve));
   pc.forbidden_endpoints = opt.forbidden_endpoints;
   pc.limits.session_body_budget = opt.proxy_body_budget;
+  // oauth2-refresh: one refresh per expiry per project across the
+  // deployment, coordinated by the control plane (oauth_stage.h).
+  if (!opt.control_plane.empty()) {
+    pc.oauth_coordinator = std::make_shared<GrpcOAuthCoordinator>(
+        proto::MakeChannel(opt.control_plane, opt.tls, proto::GrpcRole::kControlPlane), im->worker_id);
+  }
   im->proxy = std::make_unique<secretsproxy::Proxy>(pc, im->sessions);
   if (auto s = im->proxy->Start(); !s) return s.error();
 

@@ -5,6 +5,9 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <future>
+#include <thread>
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +22,7 @@
 #include "controlplane/worker_callbacks.h"
 #include "controlplane/worker_pool.h"
 #include "crypto/keyring.h"
+#include "worker/oauth_coordinator_client.h"
 #include "crypto/random.h"
 #include "proto/tls_credentials.h"
 #include "store/store.h"
@@ -49,6 +53,8 @@ class WorkerIdentity : public ::testing::Test {
     callbacks_ = std::make_unique<WorkerCallbacks>(*pool_, *sandboxes_);
     templates_ = std::make_unique<TemplateService>(*store_, TemplateOptions{(dir_ / "templates").string()});
     template_fetch_ = std::make_unique<TemplateFetchService>(*templates_);
+    oauth_ = std::make_unique<OAuthTokenService>(*store_, *resolver_, *keyring_);
+    callbacks_->SetOAuth(oauth_.get());
     grpc::ServerBuilder builder;
     proto::AddGrpcListener(builder, "127.0.0.1:0", Tls("controlplane"), proto::GrpcRole::kWorker, &port_);
     builder.RegisterService(callbacks_.get());
@@ -146,6 +152,55 @@ class WorkerIdentity : public ::testing::Test {
     v1::TemplateChunk chunk;
     while (reader->Read(&chunk)) data->append(chunk.data());
     return reader->Finish();
+  // A running sandbox on `worker` whose project holds an oauth2-refresh
+  // secret OAUTH (refresh token kRefresh) and a value secret PLAIN.
+  static constexpr const char* kRefresh = "rt-initial-0123456789abcdef";
+  static constexpr const char* kClientSecret = "cs-0123456789abcdef";
+  std::string RunningSandboxWithOAuth(const std::string& worker, std::string* project_id = nullptr) {
+    const std::string id = RunningSandboxWithSecret(worker, "plain-value-0123456789");
+    auto org = store_->EnsureOrg("default");
+    std::string project;
+    const auto running = store_->ListRunningSandboxes(worker, std::nullopt);
+    for (const auto& r : *running) {
+      if (r.id == id) project = *r.project_id;
+    }
+    SecretService::Options o;
+    o.kind = "oauth2-refresh";
+    const std::string material = std::string(R"({"tokenEndpoint":"https://auth.example.com/token","clientId":"cid",)") +
+                                 R"("clientSecret":")" + kClientSecret + R"(","refreshToken":")" + kRefresh + R"("})";
+    auto set = secrets_->Set(org->id, SecretScope::kProject, project, "OAUTH", material, {"api.example.com"}, o);
+    EXPECT_TRUE(set.ok()) << (set.ok() ? "" : set.error().message);
+    if (project_id) *project_id = project;
+    return id;
+  }
+  grpc::Status Acquire(const std::string& as_cert, const std::string& claimed_id, const std::string& sandbox_id,
+                       const std::string& name, v1::AcquireOAuthTokenResponse* out) {
+    auto stub = v1::ControlPlane::NewStub(Channel(as_cert));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::AcquireOAuthTokenRequest req;
+    req.set_worker_id(claimed_id);
+    req.set_sandbox_id(sandbox_id);
+    req.set_name(name);
+    return stub->AcquireOAuthToken(&ctx, req, out);
+  }
+  grpc::Status Complete(const std::string& as_cert, const std::string& sandbox_id, int64_t generation,
+                        const std::string& access, const std::string& rotated, bool* stored) {
+    auto stub = v1::ControlPlane::NewStub(Channel(as_cert));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::CompleteOAuthRefreshRequest req;
+    req.set_worker_id(as_cert);
+    req.set_sandbox_id(sandbox_id);
+    req.set_name("OAUTH");
+    req.set_generation(generation);
+    req.set_access_token(access);
+    req.set_expires_in_sec(3600);
+    req.set_refresh_token(rotated);
+    v1::CompleteOAuthRefreshResponse resp;
+    auto st = stub->CompleteOAuthRefresh(&ctx, req, &resp);
+    if (stored) *stored = resp.stored();
+    return st;
   }
 
   fs::path dir_;
@@ -156,6 +211,7 @@ class WorkerIdentity : public ::testing::Test {
   std::unique_ptr<GrpcWorkerConnector> connector_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<SandboxService> sandboxes_;
+  std::unique_ptr<OAuthTokenService> oauth_;
   std::unique_ptr<WorkerCallbacks> callbacks_;
   std::unique_ptr<TemplateService> templates_;
   std::unique_ptr<TemplateFetchService> template_fetch_;
@@ -251,6 +307,179 @@ TEST_F(WorkerIdentity, AnotherWorkersCertificateCannotFetchItsTemplate) {
 TEST_F(WorkerIdentity, CommonNameIsReadFromThePem) {
   EXPECT_EQ(proto::CertificateCommonName(Tls("worker-2").cert_pem), "worker-2");
   EXPECT_FALSE(proto::CertificateCommonName("not a certificate").has_value());
+}
+
+// ---- oauth2-refresh coordination (issue 16) ----
+
+TEST_F(WorkerIdentity, OAuthLeaseThenStoredTokenAndRotatedRefreshTokenAcrossWorkers) {
+  std::string project;
+  const std::string sb1 = RunningSandboxWithOAuth("worker-1", &project);
+  v1::AcquireOAuthTokenResponse first;
+  ASSERT_TRUE(Acquire("worker-1", "worker-1", sb1, "OAUTH", &first).ok());
+  ASSERT_TRUE(first.has_lease());
+  EXPECT_EQ(first.lease().refresh_token(), kRefresh);  // the secret's own at first
+  // While the lease runs, the same worker (another request) is told to wait.
+  v1::AcquireOAuthTokenResponse again;
+  ASSERT_TRUE(Acquire("worker-1", "worker-1", sb1, "OAUTH", &again).ok());
+  EXPECT_GT(again.retry_after_ms(), 0);
+  bool stored = false;
+  ASSERT_TRUE(Complete("worker-1", sb1, first.lease().generation(), "at-1-abcdef", "rt-rotated-1", &stored).ok());
+  EXPECT_TRUE(stored);
+  v1::AcquireOAuthTokenResponse shared;
+  ASSERT_TRUE(Acquire("worker-1", "worker-1", sb1, "OAUTH", &shared).ok());
+  ASSERT_TRUE(shared.has_token());
+  EXPECT_EQ(shared.token().access_token(), "at-1-abcdef");
+  // A late second completion of the same lease stores nothing.
+  ASSERT_TRUE(Complete("worker-1", sb1, first.lease().generation(), "at-x", "rt-x", &stored).ok());
+  EXPECT_FALSE(stored);
+  // At rest: only ciphertexts.
+  auto row = store_->GetOAuthToken(project, "OAUTH");
+  ASSERT_TRUE(row.ok());
+  EXPECT_EQ(row->access_ciphertext.find("at-1-abcdef"), std::string::npos);
+  EXPECT_EQ(row->refresh_ciphertext.find("rt-rotated-1"), std::string::npos);
+  EXPECT_FALSE(row->refresh_ciphertext.empty());
+}
+
+TEST_F(WorkerIdentity, OAuthTokenOnlyForTheWorkerRunningTheSandboxAndOnlyOAuthSecrets) {
+  const std::string sb1 = RunningSandboxWithOAuth("worker-1");
+  EXPECT_TRUE(store_->UpsertWorker({"worker-2", "localhost:2", 1, store::NowRfc3339()}).ok());
+  v1::AcquireOAuthTokenResponse got;
+  // The attack: worker-2 (a valid worker certificate) asks for worker-1's sandbox.
+  auto st = Acquire("worker-2", "worker-2", sb1, "OAUTH", &got);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(got.SerializeAsString().find(kRefresh), std::string::npos);
+  // ... or claims to be worker-1.
+  EXPECT_EQ(Acquire("worker-2", "worker-1", sb1, "OAUTH", &got).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Acquire("other-cp", "worker-1", sb1, "OAUTH", &got).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Acquire("", "", sb1, "OAUTH", &got).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // A value secret is no oauth2-refresh secret; an unknown name neither.
+  EXPECT_EQ(Acquire("worker-1", "worker-1", sb1, "TOKEN", &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Acquire("worker-1", "worker-1", sb1, "NOPE", &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(got.SerializeAsString().find(kRefresh), std::string::npos);
+  // A stopped sandbox: refused too.
+  ASSERT_TRUE(store_->StopSandbox(sb1, store::NowRfc3339()).ok());
+  EXPECT_EQ(Acquire("worker-1", "worker-1", sb1, "OAUTH", &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  // Completing for a sandbox not on this worker is refused before the store.
+  bool stored = true;
+  EXPECT_EQ(Complete("worker-2", sb1, 1, "at", "rt", &stored).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(WorkerIdentity, TwoConcurrentAcquirersOnTwoWorkersGetExactlyOneLease) {
+  std::string project;
+  const std::string sb1 = RunningSandboxWithOAuth("worker-1", &project);
+  // A second sandbox of the same project on worker-2.
+  store::SandboxRow row = *store_->GetSandbox(store_->EnsureOrg("default")->id, sb1);
+  row.id = "sb-" + crypto::RandomHex(6);
+  row.worker_id = "worker-2";
+  EXPECT_TRUE(store_->UpsertWorker({"worker-2", "localhost:2", 1, store::NowRfc3339()}).ok());
+  ASSERT_TRUE(store_->InsertSandbox(row).ok());
+  v1::AcquireOAuthTokenResponse a, b;
+  grpc::Status sa, sb;
+  std::thread ta([&] { sa = Acquire("worker-1", "worker-1", sb1, "OAUTH", &a); });
+  std::thread tb([&] { sb = Acquire("worker-2", "worker-2", row.id, "OAUTH", &b); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(sa.ok()) << sa.error_message();
+  ASSERT_TRUE(sb.ok()) << sb.error_message();
+  EXPECT_EQ(int(a.has_lease()) + int(b.has_lease()), 1);
+  EXPECT_EQ(int(a.retry_after_ms() > 0) + int(b.retry_after_ms() > 0), 1);
+  // The holder's token then serves the other worker's sandbox.
+  auto& holder = a.has_lease() ? a : b;
+  const std::string holder_worker = a.has_lease() ? "worker-1" : "worker-2";
+  const std::string holder_sb = a.has_lease() ? sb1 : row.id;
+  bool stored = false;
+  ASSERT_TRUE(Complete(holder_worker, holder_sb, holder.lease().generation(), "at-shared", "", &stored).ok());
+  ASSERT_TRUE(stored);
+  v1::AcquireOAuthTokenResponse other;
+  ASSERT_TRUE(Acquire(holder_worker == "worker-1" ? "worker-2" : "worker-1",
+                      holder_worker == "worker-1" ? "worker-2" : "worker-1", holder_worker == "worker-1" ? row.id : sb1,
+                      "OAUTH", &other)
+                  .ok());
+  ASSERT_TRUE(other.has_token());
+  EXPECT_EQ(other.token().access_token(), "at-shared");
+}
+
+TEST_F(WorkerIdentity, SettingTheOAuthSecretAgainResetsTheSharedState) {
+  std::string project;
+  const std::string sb1 = RunningSandboxWithOAuth("worker-1", &project);
+  v1::AcquireOAuthTokenResponse first;
+  ASSERT_TRUE(Acquire("worker-1", "worker-1", sb1, "OAUTH", &first).ok());
+  ASSERT_TRUE(first.has_lease());
+  bool stored = false;
+  ASSERT_TRUE(Complete("worker-1", sb1, first.lease().generation(), "at-old", "rt-old-rotated", &stored).ok());
+  // The user sets a new refresh token: the old access and rotated tokens are not used.
+  auto org = store_->EnsureOrg("default");
+  SecretService::Options o;
+  o.kind = "oauth2-refresh";
+  ASSERT_TRUE(secrets_->Set(org->id, SecretScope::kProject, project, "OAUTH",
+                            R"({"tokenEndpoint":"https://auth.example.com/token","clientId":"cid",)"
+                            R"("refreshToken":"rt-new-from-user-0123456789"})",
+                            {"api.example.com"}, o)
+                  .ok());
+  v1::AcquireOAuthTokenResponse after;
+  ASSERT_TRUE(Acquire("worker-1", "worker-1", sb1, "OAUTH", &after).ok());
+  ASSERT_TRUE(after.has_lease());
+  EXPECT_EQ(after.lease().refresh_token(), "rt-new-from-user-0123456789");
+}
+
+// The worker's side of the rpcs (worker/oauth_coordinator_client.h) over
+// real mutual TLS: two workers, one lease, the rotated refresh token handed
+// to a restarted worker, and no token for a worker not running the sandbox.
+TEST_F(WorkerIdentity, WorkerCoordinatorClientsShareOneLeaseAndTheRotatedRefreshToken) {
+  using secretsproxy::OAuthGrant;
+  std::string project;
+  const std::string sb1 = RunningSandboxWithOAuth("worker-1", &project);
+  store::SandboxRow row = *store_->GetSandbox(store_->EnsureOrg("default")->id, sb1);
+  row.id = "sb-" + crypto::RandomHex(6);
+  row.worker_id = "worker-2";
+  ASSERT_TRUE(store_->UpsertWorker({"worker-2", "localhost:2", 1, store::NowRfc3339()}).ok());
+  ASSERT_TRUE(store_->InsertSandbox(row).ok());
+  const std::string sb2 = row.id;
+  auto client = [&](const std::string& worker) {
+    return std::make_unique<worker::GrpcOAuthCoordinator>(
+        proto::MakeChannel("localhost:" + std::to_string(port_), Tls(worker), proto::GrpcRole::kControlPlane), worker);
+  };
+  auto acquire = [](worker::GrpcOAuthCoordinator& c, const std::string& sb) {
+    std::promise<Result<OAuthGrant>> p;
+    c.Acquire(sb, "OAUTH", [&](Result<OAuthGrant> r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  };
+  auto complete = [](worker::GrpcOAuthCoordinator& c, const std::string& sb, int64_t gen, int64_t expires_in,
+                     const std::string& access, const std::string& rotated) {
+    std::promise<Result<bool>> p;
+    c.Complete(sb, "OAUTH", gen, access, expires_in, rotated, [&](Result<bool> r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  };
+  auto w1 = client("worker-1");
+  auto w2 = client("worker-2");
+  auto a = acquire(*w1, sb1);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_EQ(a->kind, OAuthGrant::Kind::kLease);
+  EXPECT_EQ(a->refresh_token, kRefresh);
+  auto b = acquire(*w2, sb2);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(b->kind, OAuthGrant::Kind::kWait);
+  EXPECT_GT(b->retry_after.count(), 0);
+  // Expiring within the refresh margin (10 s < 30 s): the next ask is a new lease.
+  auto stored = complete(*w1, sb1, a->generation, 10, "at-1-0123456789", "rt-rotated-1");
+  ASSERT_TRUE(stored.ok()) << stored.error().message;
+  EXPECT_TRUE(*stored);
+  // worker-1 restarts: a new client, nothing in memory; it gets the ROTATED token.
+  w1 = client("worker-1");
+  auto c = acquire(*w1, sb1);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_EQ(c->kind, OAuthGrant::Kind::kLease);
+  EXPECT_EQ(c->refresh_token, "rt-rotated-1");
+  ASSERT_TRUE(*complete(*w1, sb1, c->generation, 600, "at-2-0123456789", ""));
+  auto d = acquire(*w2, sb2);
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->kind, OAuthGrant::Kind::kToken);
+  EXPECT_EQ(d->access_token, "at-2-0123456789");
+  EXPECT_GT(d->expires_at, std::chrono::system_clock::now() + std::chrono::seconds(500));
+  // worker-2 asking for worker-1's sandbox: refused, nothing handed out.
+  auto stolen = acquire(*w2, sb1);
+  ASSERT_FALSE(stolen.ok());
+  EXPECT_EQ(stolen.error().code, ErrorCode::kNotFound);
 }
 
 }  // namespace

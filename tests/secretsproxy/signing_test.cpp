@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "common/hex.h"
@@ -385,6 +386,184 @@ TEST_F(SigningTest, OAuthTokenTowardAnotherHostIsNotInjected) {
   EXPECT_TRUE(dialer_.token_requests.empty());
   ASSERT_EQ(dialer_.requests.size(), 1u);
   EXPECT_EQ(Field(dialer_.requests[0], "authorization"), "Bearer " + kOAuthToken);
+}
+
+// ------------------------------------------------------------------ oauth2-refresh through a control plane
+
+// The control plane's side of the seam (controlplane/oauth_tokens.h, tested
+// on its own in worker_identity_test and store_oauth_test), in memory: one
+// access token, the current refresh token and one lease for the deployment.
+class FakeCoordinator final : public OAuthCoordinator {
+ public:
+  explicit FakeCoordinator(std::function<std::chrono::system_clock::time_point()> now) : now_(std::move(now)) {}
+  void Acquire(const std::string& sandbox_id, const std::string& name,
+               std::function<void(Result<OAuthGrant>)> done) override {
+    ++acquires;
+    if (down) return done(MakeError(ErrorCode::kUnavailable, "control plane unreachable"));
+    if (!known_sandboxes.count(sandbox_id) || name != "API_TOKEN") {
+      return done(MakeError(ErrorCode::kNotFound, "sandbox does not run on this worker"));
+    }
+    OAuthGrant g;
+    if (!access.empty() && now_() + std::chrono::seconds(30) < expires_at) {
+      g.kind = OAuthGrant::Kind::kToken;
+      g.access_token = access;
+      g.expires_at = expires_at;
+    } else if (leased) {
+      g.kind = OAuthGrant::Kind::kWait;
+      g.retry_after = std::chrono::milliseconds(20);
+      if (on_wait) on_wait();
+    } else {
+      leased = true;
+      g.kind = OAuthGrant::Kind::kLease;
+      g.generation = ++generation;
+      g.refresh_token = refresh;
+    }
+    done(std::move(g));
+  }
+  void Complete(const std::string&, const std::string&, int64_t gen, const std::string& access_token,
+                int64_t expires_in_sec, const std::string& rotated, std::function<void(Result<bool>)> done) override {
+    if (!leased || gen != generation) return done(false);
+    leased = false;
+    access = access_token;
+    expires_at = now_() + std::chrono::seconds(expires_in_sec);
+    if (!rotated.empty()) refresh = rotated;
+    done(true);
+  }
+  void Fail(const std::string&, const std::string&, int64_t gen, std::function<void(Status)> done) override {
+    if (gen == generation) leased = false;
+    done(Status{});
+  }
+  std::function<std::chrono::system_clock::time_point()> now_;
+  std::set<std::string> known_sandboxes = {"sb-1", "sb-2"};
+  bool down = false;
+  bool leased = false;
+  int64_t generation = 0;
+  int acquires = 0;
+  std::string access;
+  std::chrono::system_clock::time_point expires_at;
+  std::string refresh = kRefreshToken;
+  std::function<void()> on_wait;
+};
+
+class SharedOAuthTest : public SigningTest {
+ protected:
+  SharedOAuthTest() {
+    coordinator_ = std::make_shared<FakeCoordinator>([this] { return now_; });
+    oauth_.SetCoordinator(coordinator_);
+    other_worker_.SetCoordinator(coordinator_);
+    // A provider with rotation and reuse detection: each refresh token works
+    // once; presenting a revoked one is recorded (and revokes the family).
+    dialer_.token_endpoint = [this](const Message& m) {
+      const int n = static_cast<int>(dialer_.token_requests.size());
+      const auto at = m.body.find("refresh_token=");
+      const std::string presented = m.body.substr(at + 14, m.body.find('&', at) - at - 14);
+      if (presented != live_refresh_) {
+        ++reuse_;
+        return Response(400, R"({"error":"invalid_grant"})", "Content-Type: application/json\r\n");
+      }
+      live_refresh_ = "rotated-REFRESH-" + std::to_string(n);
+      return Response(200, R"({"access_token":"access-TOKEN-)" + std::to_string(n) +
+                               R"(","expires_in":600,"refresh_token":")" + live_refresh_ + "\"}",
+                      "Content-Type: application/json\r\n");
+    };
+  }
+  // A request from `source` through the proxy of worker `cache`.
+  Message Through(OAuthTokenCache& cache, const char* source) {
+    signing_.oauth = &cache;
+    auto got = Send(Tls(source), Request("GET", "/v1/me", "Authorization: Bearer " + kOAuthToken + "\r\n"));
+    signing_.oauth = &oauth_;
+    return got;
+  }
+  std::shared_ptr<FakeCoordinator> coordinator_;
+  OAuthTokenCache other_worker_;
+  std::string live_refresh_ = kRefreshToken;
+  int reuse_ = 0;
+};
+
+TEST_F(SharedOAuthTest, TwoWorkersShareOneRefreshPerExpiry) {
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Through(oauth_, "10.0.0.2").resp.status, 200);
+    EXPECT_EQ(Through(other_worker_, "10.0.0.3").resp.status, 200);
+  }
+  ASSERT_EQ(dialer_.token_requests.size(), 1u) << "one refresh for two workers";
+  EXPECT_EQ(oauth_.refreshes() + other_worker_.refreshes(), 1);
+  ASSERT_EQ(dialer_.requests.size(), 6u);
+  for (const auto& up : dialer_.requests) EXPECT_EQ(Field(up, "authorization"), "Bearer access-TOKEN-1");
+  // Each worker then answers from its memory: the control plane is asked once per worker per expiry.
+  EXPECT_EQ(coordinator_->acquires, 2);
+
+  // Near expiry: ONE more refresh, by whichever worker comes first, with the rotated token.
+  now_ += std::chrono::seconds(580);
+  EXPECT_EQ(Through(other_worker_, "10.0.0.3").resp.status, 200);
+  EXPECT_EQ(Through(oauth_, "10.0.0.2").resp.status, 200);
+  ASSERT_EQ(dialer_.token_requests.size(), 2u);
+  EXPECT_NE(dialer_.token_requests[1].body.find("refresh_token=rotated-REFRESH-1"), std::string::npos);
+  EXPECT_EQ(Field(dialer_.requests[6], "authorization"), "Bearer access-TOKEN-2");
+  EXPECT_EQ(Field(dialer_.requests[7], "authorization"), "Bearer access-TOKEN-2");
+  EXPECT_EQ(reuse_, 0);
+}
+
+TEST_F(SharedOAuthTest, ARestartedWorkerUsesTheRotatedRefreshTokenNotTheRevokedOne) {
+  EXPECT_EQ(Through(oauth_, "10.0.0.2").resp.status, 200);
+  ASSERT_EQ(dialer_.token_requests.size(), 1u);
+  now_ += std::chrono::seconds(700);  // expired
+  // The worker restarts: a new cache, nothing in memory.
+  OAuthTokenCache restarted;
+  restarted.SetCoordinator(coordinator_);
+  auto got = Through(restarted, "10.0.0.2");
+  EXPECT_EQ(got.resp.status, 200);
+  ASSERT_EQ(dialer_.token_requests.size(), 2u);
+  EXPECT_NE(dialer_.token_requests[1].body.find("refresh_token=rotated-REFRESH-1"), std::string::npos);
+  EXPECT_EQ(reuse_, 0) << "the provider saw a revoked refresh token again";
+  EXPECT_EQ(Field(dialer_.requests.back(), "authorization"), "Bearer access-TOKEN-2");
+}
+
+TEST_F(SharedOAuthTest, AWorkerWaitsForAnotherWorkersRefreshInsteadOfRefreshing) {
+  coordinator_->leased = true;  // another worker holds the lease
+  int waits = 0;
+  coordinator_->on_wait = [&] {
+    if (++waits == 3) {  // ... and completes it meanwhile
+      coordinator_->leased = false;
+      coordinator_->access = "access-TOKEN-5";
+      coordinator_->expires_at = now_ + std::chrono::seconds(600);
+    }
+  };
+  auto got = Through(oauth_, "10.0.0.2");
+  EXPECT_EQ(got.resp.status, 200);
+  EXPECT_TRUE(dialer_.token_requests.empty());
+  EXPECT_EQ(oauth_.refreshes(), 0);
+  ASSERT_EQ(dialer_.requests.size(), 1u);
+  EXPECT_EQ(Field(dialer_.requests[0], "authorization"), "Bearer access-TOKEN-5");
+  // Published for scrubbing although this worker did not refresh it.
+  dialer_.upstream = [](const Message& m) { return Response(200, "echo " + Field(m, "authorization")); };
+  auto echo = Through(oauth_, "10.0.0.3");
+  EXPECT_EQ(echo.body, "echo Bearer " + kOAuthToken);
+}
+
+TEST_F(SharedOAuthTest, ControlPlaneUnreachableFailsClosedWithoutRefreshing) {
+  coordinator_->down = true;
+  auto got = Through(oauth_, "10.0.0.2");
+  EXPECT_EQ(got.resp.status, 502);
+  EXPECT_TRUE(dialer_.token_requests.empty()) << "refreshed alone with a possibly revoked refresh token";
+  EXPECT_TRUE(dialer_.requests.empty());
+  const auto lines = AuditLines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].dump().find("the control plane cannot be asked"), std::string::npos) << lines[0].dump();
+}
+
+TEST_F(SharedOAuthTest, ASandboxTheControlPlaneDoesNotPlaceHereGetsNoToken) {
+  coordinator_->known_sandboxes = {"sb-2"};  // sb-1 (10.0.0.2) does not run on this worker
+  auto got = Through(oauth_, "10.0.0.2");
+  EXPECT_EQ(got.resp.status, 502);
+  EXPECT_TRUE(dialer_.token_requests.empty());
+  EXPECT_TRUE(dialer_.requests.empty());
+}
+
+TEST_F(SharedOAuthTest, AFailedRefreshGivesTheLeaseBack) {
+  live_refresh_ = "something-else";  // the endpoint refuses our refresh token
+  EXPECT_EQ(Through(oauth_, "10.0.0.2").resp.status, 502);
+  EXPECT_FALSE(coordinator_->leased);
+  EXPECT_EQ(reuse_, 1);
 }
 
 // ------------------------------------------------------------------ allowedRequests
