@@ -152,6 +152,7 @@ class WorkerIdentity : public ::testing::Test {
     v1::TemplateChunk chunk;
     while (reader->Read(&chunk)) data->append(chunk.data());
     return reader->Finish();
+  }
   // A running sandbox on `worker` whose project holds an oauth2-refresh
   // secret OAUTH (refresh token kRefresh) and a value secret PLAIN.
   static constexpr const char* kRefresh = "rt-initial-0123456789abcdef";
