@@ -10,6 +10,7 @@ no stream, response or log. Run as root (the harness skips otherwise).
 
     commands_e2e_test.py OC_BINARY
 """
+import json
 import os
 import re
 import shutil
