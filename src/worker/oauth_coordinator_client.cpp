@@ -39,46 +39,58 @@ void GrpcOAuthCoordinator::End() {
   if (--in_flight_ == 0) idle_.notify_all();
 }
 
+template <typename C, typename Start, typename OnDone>
+void GrpcOAuthCoordinator::Launch(std::shared_ptr<C> call, Start start, OnDone on_done) {
+  Begin();
+  C* raw = call.get();
+  start(raw, [this, call = std::move(call), on_done = std::move(on_done)](grpc::Status st) mutable {
+    struct Finish {
+      GrpcOAuthCoordinator* self;
+      std::shared_ptr<C>& c;
+      ~Finish() {
+        c.reset();  // the context and messages go before End()
+        self->End();
+      }
+    } finish{this, call};
+    on_done(st, *call);
+  });
+}
+
 void GrpcOAuthCoordinator::Acquire(const std::string& sandbox_id, const std::string& name,
                                    std::function<void(Result<secretsproxy::OAuthGrant>)> done) {
   auto call = std::make_shared<Call<v1::AcquireOAuthTokenRequest, v1::AcquireOAuthTokenResponse>>();
   call->req.set_worker_id(worker_id_);
   call->req.set_sandbox_id(sandbox_id);
   call->req.set_name(name);
-  Begin();
-  stub_->async()->AcquireOAuthToken(&call->ctx, &call->req, &call->resp,
-                                    [this, call, done = std::move(done)](grpc::Status st) mutable {
-                                      struct Finish {
-                                        GrpcOAuthCoordinator* self;
-                                        decltype(call)& c;
-                                        ~Finish() {
-                                          c.reset();  // the context and messages go before End()
-                                          self->End();
-                                        }
-                                      } finish{this, call};
-                                      if (!st.ok()) {
-                                        done(proto::FromGrpcStatus(st));
-                                        return;
-                                      }
-                                      secretsproxy::OAuthGrant g;
-                                      auto& r = call->resp;
-                                      if (r.has_token()) {
-                                        g.kind = secretsproxy::OAuthGrant::Kind::kToken;
-                                        g.access_token = r.token().access_token();
-                                        g.expires_at = std::chrono::system_clock::time_point(
-                                            std::chrono::milliseconds(r.token().expires_at_unix_ms()));
-                                        SecureWipe(*r.mutable_token()->mutable_access_token());
-                                      } else if (r.has_lease()) {
-                                        g.kind = secretsproxy::OAuthGrant::Kind::kLease;
-                                        g.generation = r.lease().generation();
-                                        g.refresh_token = r.lease().refresh_token();
-                                        SecureWipe(*r.mutable_lease()->mutable_refresh_token());
-                                      } else {
-                                        g.kind = secretsproxy::OAuthGrant::Kind::kWait;
-                                        g.retry_after = std::chrono::milliseconds(r.retry_after_ms());
-                                      }
-                                      done(std::move(g));
-                                    });
+  Launch(
+      call,
+      [this](auto* c, auto callback) {
+        stub_->async()->AcquireOAuthToken(&c->ctx, &c->req, &c->resp, std::move(callback));
+      },
+      [done = std::move(done)](const grpc::Status& st, auto& c) {
+        if (!st.ok()) {
+          done(proto::FromGrpcStatus(st));
+          return;
+        }
+        secretsproxy::OAuthGrant g;
+        auto& r = c.resp;
+        if (r.has_token()) {
+          g.kind = secretsproxy::OAuthGrant::Kind::kToken;
+          g.access_token = r.token().access_token();
+          g.expires_at =
+              std::chrono::system_clock::time_point(std::chrono::milliseconds(r.token().expires_at_unix_ms()));
+          SecureWipe(*r.mutable_token()->mutable_access_token());
+        } else if (r.has_lease()) {
+          g.kind = secretsproxy::OAuthGrant::Kind::kLease;
+          g.generation = r.lease().generation();
+          g.refresh_token = r.lease().refresh_token();
+          SecureWipe(*r.mutable_lease()->mutable_refresh_token());
+        } else {
+          g.kind = secretsproxy::OAuthGrant::Kind::kWait;
+          g.retry_after = std::chrono::milliseconds(r.retry_after_ms());
+        }
+        done(std::move(g));
+      });
 }
 
 void GrpcOAuthCoordinator::Complete(const std::string& sandbox_id, const std::string& name, int64_t generation,
@@ -92,25 +104,20 @@ void GrpcOAuthCoordinator::Complete(const std::string& sandbox_id, const std::st
   call->req.set_access_token(access_token);
   call->req.set_expires_in_sec(expires_in_sec);
   call->req.set_refresh_token(rotated_refresh_token);
-  Begin();
-  stub_->async()->CompleteOAuthRefresh(&call->ctx, &call->req, &call->resp,
-                                       [this, call, done = std::move(done)](grpc::Status st) mutable {
-                                         struct Finish {
-                                           GrpcOAuthCoordinator* self;
-                                           decltype(call)& c;
-                                           ~Finish() {
-                                             c.reset();
-                                             self->End();
-                                           }
-                                         } finish{this, call};
-                                         SecureWipe(*call->req.mutable_access_token());
-                                         SecureWipe(*call->req.mutable_refresh_token());
-                                         if (!st.ok()) {
-                                           done(proto::FromGrpcStatus(st));
-                                           return;
-                                         }
-                                         done(call->resp.stored());
-                                       });
+  Launch(
+      call,
+      [this](auto* c, auto callback) {
+        stub_->async()->CompleteOAuthRefresh(&c->ctx, &c->req, &c->resp, std::move(callback));
+      },
+      [done = std::move(done)](const grpc::Status& st, auto& c) {
+        SecureWipe(*c.req.mutable_access_token());
+        SecureWipe(*c.req.mutable_refresh_token());
+        if (!st.ok()) {
+          done(proto::FromGrpcStatus(st));
+          return;
+        }
+        done(c.resp.stored());
+      });
 }
 
 void GrpcOAuthCoordinator::Fail(const std::string& sandbox_id, const std::string& name, int64_t generation,
@@ -120,23 +127,14 @@ void GrpcOAuthCoordinator::Fail(const std::string& sandbox_id, const std::string
   call->req.set_sandbox_id(sandbox_id);
   call->req.set_name(name);
   call->req.set_generation(generation);
-  Begin();
-  stub_->async()->FailOAuthRefresh(&call->ctx, &call->req, &call->resp,
-                                   [this, call, done = std::move(done)](grpc::Status st) mutable {
-                                     struct Finish {
-                                       GrpcOAuthCoordinator* self;
-                                       decltype(call)& c;
-                                       ~Finish() {
-                                         c.reset();
-                                         self->End();
-                                       }
-                                     } finish{this, call};
-                                     if (!st.ok()) {
-                                       done(proto::FromGrpcStatus(st));
-                                       return;
-                                     }
-                                     done(Status{});
-                                   });
+  Launch(
+      call,
+      [this](auto* c, auto callback) {
+        stub_->async()->FailOAuthRefresh(&c->ctx, &c->req, &c->resp, std::move(callback));
+      },
+      [done = std::move(done)](const grpc::Status& st, auto&) {
+        done(st.ok() ? Status{} : Status(proto::FromGrpcStatus(st)));
+      });
 }
 
 }  // namespace osb::worker

@@ -32,6 +32,12 @@ class GrpcOAuthCoordinator final : public secretsproxy::OAuthCoordinator {
             std::function<void(Status)> done) override;
 
  private:
+  // Runs one unary call: start(call, callback) issues it; on_done(status,
+  // *call) runs in gRPC's callback; then the call's context and messages go,
+  // and only then the call stops counting as in flight (the destructor
+  // waits for that).
+  template <typename C, typename Start, typename OnDone>
+  void Launch(std::shared_ptr<C> call, Start start, OnDone on_done);
   void Begin();
   void End();
   std::unique_ptr<v1::ControlPlane::Stub> stub_;
