@@ -46,11 +46,6 @@ struct OAuthTokenService::Target {
   ~Target() { SecureWipe(refresh_token); }
 };
 
-OAuthTokenService::Grant::~Grant() {
-  SecureWipe(access_token);
-  SecureWipe(refresh_token);
-}
-
 OAuthTokenService::OAuthTokenService(store::Store& store, Resolver& resolver, const crypto::Keyring& keyring,
                                      Clock now)
     : store_(store), resolver_(resolver), keyring_(keyring), now_(std::move(now)) {

@@ -27,6 +27,7 @@
 #include <functional>
 #include <string>
 
+#include "common/oauth_grant.h"
 #include "common/result.h"
 #include "controlplane/resolution.h"
 #include "crypto/keyring.h"
@@ -44,20 +45,7 @@ class OAuthTokenService {
 
   OAuthTokenService(store::Store& store, Resolver& resolver, const crypto::Keyring& keyring, Clock now = nullptr);
 
-  struct Grant {
-    enum class Kind { kToken, kLease, kWait };
-    Kind kind = Kind::kWait;
-    std::string access_token;                          // kToken
-    std::chrono::system_clock::time_point expires_at;  // kToken
-    std::string refresh_token;                         // kLease
-    int64_t generation = 0;                            // kLease: the lease id
-    std::chrono::system_clock::time_point lease_until; // kLease
-    std::chrono::milliseconds retry_after{0};          // kWait
-    Grant() = default;
-    Grant(Grant&&) noexcept = default;
-    Grant& operator=(Grant&&) noexcept = default;
-    ~Grant();
-  };
+  using Grant = OAuthGrant;  // common/oauth_grant.h, the worker's type too
   Result<Grant> Acquire(const std::string& worker_id, const std::string& sandbox_id, const std::string& name);
   // Stores the refresh's outcome if the caller still holds lease
   // `generation`; returns whether it did. expires_in_sec is clamped to

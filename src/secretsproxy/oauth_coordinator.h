@@ -19,29 +19,13 @@
 #include <functional>
 #include <string>
 
+#include "common/oauth_grant.h"
 #include "common/result.h"
-#include "common/secure_memory.h"
 
 namespace osb::secretsproxy {
 
-struct OAuthGrant {
-  enum class Kind { kToken, kLease, kWait };
-  Kind kind = Kind::kWait;
-  std::string access_token;                          // kToken
-  std::chrono::system_clock::time_point expires_at;  // kToken
-  std::string refresh_token;                         // kLease
-  int64_t generation = 0;                            // kLease: the lease id
-  std::chrono::milliseconds retry_after{0};          // kWait
-  OAuthGrant() = default;
-  OAuthGrant(const OAuthGrant&) = default;
-  OAuthGrant(OAuthGrant&&) noexcept = default;
-  OAuthGrant& operator=(const OAuthGrant&) = default;
-  OAuthGrant& operator=(OAuthGrant&&) noexcept = default;
-  ~OAuthGrant() {
-    SecureWipe(access_token);
-    SecureWipe(refresh_token);
-  }
-};
+// The grant type lives in common/ (the control plane builds the same answer).
+using osb::OAuthGrant;
 
 class OAuthCoordinator {
  public:
