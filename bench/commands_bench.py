@@ -19,57 +19,16 @@ Writes OUT/commands.json and OUT/commands.md.
 import argparse
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sdks", "python"))
-from opensandbox import _websocket  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from osb_dev import OsbDev, pct, rss_kib  # noqa: E402
 
 PER_SANDBOX = 25  # under the per-sandbox cap of 32 running commands
 PRINTER = ("import sys,time\nline=b'x'*1023+b'\\n'\nwhile True:\n"
            "    sys.stdout.buffer.write(line); sys.stdout.flush(); time.sleep(0.01)\n")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
-class Api:
-    def __init__(self, url, key):
-        self.url, self.key = url, key
-
-    def call(self, method, path, body=None):
-        req = urllib.request.Request(self.url + path, method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"X-API-Key": self.key})
-        with urllib.request.urlopen(req, timeout=300) as r:
-            text = r.read()
-            return json.loads(text) if text else None
-
-    def ws(self, path):
-        return _websocket.connect(self.url, path, {"X-API-Key": self.key}, timeout=60)
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def thread_count(pid):
@@ -124,102 +83,88 @@ def main():
     if os.geteuid() != 0:
         print("commands_bench: needs root; skipped")
         return 0
-    work = tempfile.mkdtemp(prefix="osb-commands-bench-")
-    port = free_port()
-    env = dict(os.environ, HOME=work, XDG_CONFIG_HOME=os.path.join(work, "cfg"))
-    log = open(os.path.join(work, "dev.log"), "w")
-    dev = subprocess.Popen(
-        [args.osb, "--log-level", "warn", "dev", "--data-dir", os.path.join(work, "data"), "--listen", f"127.0.0.1:{port}",
-         "--grpc-listen", "127.0.0.1:0", "--worker-listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0",
-         "--transparent-listen", "127.0.0.1:0", "--transparent-http-listen", "127.0.0.1:0",
-         "--dns-listen", "127.0.0.1:0", "--address-pool", "10.205.0.0/16", "--name-prefix", "osbc",
-         "--run-dir", "/run/osbc"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    sandboxes = []
-    try:
-        deadline = time.monotonic() + 120
-        api = None
-        while time.monotonic() < deadline:
-            key_file = os.path.join(work, "data", "api-key")
-            if os.path.exists(key_file):
+    with OsbDev(args.osb, "commands", prefix="osbc", pool="10.205.0.0/16") as dev:
+        sandboxes = [dev.ready]
+        try:
+            return run(args, dev, sandboxes)
+        finally:
+            for sid in sandboxes:
                 try:
-                    api = Api(f"http://127.0.0.1:{port}", open(key_file).read().strip())
-                    sandboxes.append(api.call("POST", "/api/sandboxes", {"timeout": 900})["sandboxID"])
-                    break
-                except Exception:  # noqa: BLE001 - not up yet
-                    api = None
-            time.sleep(0.2)  # polling for readiness
-        if api is None:
-            raise SystemExit("commands_bench: osb dev did not come up:\n" + open(os.path.join(work, "dev.log")).read())
+                    dev.api.call("DELETE", f"/api/sandboxes/{sid}")
+                except Exception:  # noqa: BLE001 - best effort
+                    pass
 
-        first_byte(api, sandboxes[0])  # warm-up
-        on_open, on_connect = [], []
-        for _ in range(args.n):
-            a, b = first_byte(api, sandboxes[0])
-            on_open.append(a)
-            on_connect.append(b)
 
-        need = (args.attached + PER_SANDBOX - 1) // PER_SANDBOX
-        while len(sandboxes) < need:
-            sandboxes.append(api.call("POST", "/api/sandboxes", {"timeout": 900, "memoryMB": 1024})["sandboxID"])
-        ids = []
-        for i in range(args.attached):
-            sid = sandboxes[i // PER_SANDBOX]
-            c = api.call("POST", f"/api/sandboxes/{sid}/commands", {"cmd": "python3", "args": ["-c", PRINTER]})
-            ids.append((sid, c["id"]))
-        rss_before = rss_kib(dev.pid)
-        threads_before = thread_count(dev.pid)
-        received = [0] * len(ids)
-        dropped = [0] * len(ids)
-        stop = threading.Event()
-        conns = []
+def run(args, dev, sandboxes):
+    api = dev.api
+    first_byte(api, sandboxes[0])  # warm-up
+    on_open, on_connect = [], []
+    for _ in range(args.n):
+        a, b = first_byte(api, sandboxes[0])
+        on_open.append(a)
+        on_connect.append(b)
 
-        def reader(i, ws):
-            while not stop.is_set():
-                m = ws.recv()
-                if m is None:
-                    return
-                if m[0]:
-                    received[i] += len(m[1]) - 1
-                elif b'"dropped"' in m[1]:
-                    dropped[i] += json.loads(m[1])["bytes"]
+    need = (args.attached + PER_SANDBOX - 1) // PER_SANDBOX
+    while len(sandboxes) < need:
+        sandboxes.append(api.call("POST", "/api/sandboxes", {"timeout": 900, "memoryMB": 1024})["sandboxID"])
+    ids = []
+    for i in range(args.attached):
+        sid = sandboxes[i // PER_SANDBOX]
+        c = api.call("POST", f"/api/sandboxes/{sid}/commands", {"cmd": "python3", "args": ["-c", PRINTER]})
+        ids.append((sid, c["id"]))
+    rss_before = rss_kib(dev.pid)
+    threads_before = thread_count(dev.pid)
+    received = [0] * len(ids)
+    dropped = [0] * len(ids)
+    stop = threading.Event()
+    conns = []
 
-        threads = []
-        for i, (sid, cid) in enumerate(ids):
-            ws = api.ws(f"/api/sandboxes/{sid}/commands/{cid}/attach")
-            conns.append(ws)
-            t = threading.Thread(target=reader, args=(i, ws), daemon=True)
-            t.start()
-            threads.append(t)
-        hz = os.sysconf("SC_CLK_TCK")
-        t0, c0 = time.monotonic(), cpu_ticks(dev.pid)
-        peak, threads_peak = rss_before, threads_before
-        while time.monotonic() - t0 < args.seconds:
-            peak = max(peak, rss_kib(dev.pid))
-            threads_peak = max(threads_peak, thread_count(dev.pid))
-            time.sleep(0.25)  # sampling interval
-        elapsed = time.monotonic() - t0
-        cpu = (cpu_ticks(dev.pid) - c0) / hz / elapsed
-        total = sum(received)
-        stop.set()
-        for ws in conns:
-            ws.shutdown()
-        for sid, cid in ids:
-            api.call("POST", f"/api/sandboxes/{sid}/commands/{cid}/kill", {"signal": "KILL"})
+    def reader(i, ws):
+        while not stop.is_set():
+            m = ws.recv()
+            if m is None:
+                return
+            if m[0]:
+                received[i] += len(m[1]) - 1
+            elif b'"dropped"' in m[1]:
+                dropped[i] += json.loads(m[1])["bytes"]
 
-        summary = {
-            "first_byte_ms_from_start": {"p50": pct(on_open, 50), "p99": pct(on_open, 99), "n": len(on_open)},
-            "first_byte_ms_from_connect": {"p50": pct(on_connect, 50), "p99": pct(on_connect, 99), "n": len(on_connect)},
-            "attached": {"commands": len(ids), "seconds": elapsed, "rss_before_mib": rss_before / 1024,
-                         "rss_peak_mib": peak / 1024, "threads_before": threads_before,
-                         "threads_peak": threads_peak, "cpu_cores": cpu, "received_mib_s": total / elapsed / 2**20,
-                         "replay_dropped_bytes": sum(dropped)},
-        }
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "commands.json"), "w") as f:
-            json.dump(summary, f, indent=2)
-        a = summary["attached"]
-        md = f"""# Streaming exec and attached background commands (REST WebSocket -> control plane -> gRPC -> worker -> sandbox)
+    threads = []
+    for i, (sid, cid) in enumerate(ids):
+        ws = api.ws(f"/api/sandboxes/{sid}/commands/{cid}/attach")
+        conns.append(ws)
+        t = threading.Thread(target=reader, args=(i, ws), daemon=True)
+        t.start()
+        threads.append(t)
+    hz = os.sysconf("SC_CLK_TCK")
+    t0, c0 = time.monotonic(), cpu_ticks(dev.pid)
+    peak, threads_peak = rss_before, threads_before
+    while time.monotonic() - t0 < args.seconds:
+        peak = max(peak, rss_kib(dev.pid))
+        threads_peak = max(threads_peak, thread_count(dev.pid))
+        time.sleep(0.25)  # sampling interval
+    elapsed = time.monotonic() - t0
+    cpu = (cpu_ticks(dev.pid) - c0) / hz / elapsed
+    total = sum(received)
+    stop.set()
+    for ws in conns:
+        ws.shutdown()
+    for sid, cid in ids:
+        api.call("POST", f"/api/sandboxes/{sid}/commands/{cid}/kill", {"signal": "KILL"})
+
+    summary = {
+        "first_byte_ms_from_start": {"p50": pct(on_open, 50), "p99": pct(on_open, 99), "n": len(on_open)},
+        "first_byte_ms_from_connect": {"p50": pct(on_connect, 50), "p99": pct(on_connect, 99), "n": len(on_connect)},
+        "attached": {"commands": len(ids), "seconds": elapsed, "rss_before_mib": rss_before / 1024,
+                     "rss_peak_mib": peak / 1024, "threads_before": threads_before,
+                     "threads_peak": threads_peak, "cpu_cores": cpu, "received_mib_s": total / elapsed / 2**20,
+                     "replay_dropped_bytes": sum(dropped)},
+    }
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "commands.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    a = summary["attached"]
+    md = f"""# Streaming exec and attached background commands (REST WebSocket -> control plane -> gRPC -> worker -> sandbox)
 
 Measured by `python3 bench/commands_bench.py --osb BUILD/osb --out bench/results` (part of `make bench`), root, `osb dev` (API server and worker in one process), {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}.
 
@@ -236,24 +181,11 @@ Measured by `python3 bench/commands_bench.py --osb BUILD/osb --out bench/results
 | osb dev CPU while attached | {a['cpu_cores']:.2f} cores |
 | output received by the clients | {a['received_mib_s']:.1f} MiB/s |
 """
-        with open(os.path.join(args.out, "commands.md"), "w") as f:
-            f.write(md)
-        record_in_readme(os.path.join(args.out, "README.md"), md)
-        print(md)
-        return 0
-    finally:
-        for sid in sandboxes:
-            try:
-                Api(f"http://127.0.0.1:{port}", open(os.path.join(work, "data", "api-key")).read().strip()).call(
-                    "DELETE", f"/api/sandboxes/{sid}")
-            except Exception:  # noqa: BLE001 - best effort
-                pass
-        os.killpg(dev.pid, signal.SIGTERM)
-        try:
-            dev.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(dev.pid, signal.SIGKILL)
-        shutil.rmtree(work, ignore_errors=True)
+    with open(os.path.join(args.out, "commands.md"), "w") as f:
+        f.write(md)
+    record_in_readme(os.path.join(args.out, "README.md"), md)
+    print(md)
+    return 0
 
 
 if __name__ == "__main__":

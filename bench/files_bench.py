@@ -26,33 +26,15 @@ Writes OUT/files.json and OUT/files.md.
 import argparse
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hop_floors  # noqa: E402
 import same_chain_floor  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+from osb_dev import OsbDev, cpu_s, rss_kib  # noqa: E402
 
 
 class RssPeak:
@@ -80,21 +62,6 @@ class RssPeak:
     @property
     def growth_mib(self):
         return max(0, self.peak - self.start) / 1024
-
-
-def cpu_s(pid):
-    """CPU seconds (user + system) of a process so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def api_call(url, key, method, path, body=None):
-    req = urllib.request.Request(url + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"X-API-Key": key})
-    with urllib.request.urlopen(req, timeout=300) as r:
-        text = r.read()
-        return json.loads(text) if text else None
 
 
 def timed(cmd):
@@ -128,113 +95,93 @@ def main():
         print("files_bench: needs root; skipped")
         return 0
     size = int(args.gib * (1 << 30))
-    work = tempfile.mkdtemp(prefix="osb-files-bench-")
-    port = free_port()
-    env = dict(os.environ, HOME=work, XDG_CONFIG_HOME=os.path.join(work, "cfg"))
-    log = open(os.path.join(work, "dev.log"), "w")
-    dev = subprocess.Popen(
-        [args.osb, "--log-level", "warn", "dev", "--data-dir", os.path.join(work, "data"), "--listen", f"127.0.0.1:{port}",
-         "--grpc-listen", "127.0.0.1:0", "--worker-listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0",
-         "--transparent-listen", "127.0.0.1:0", "--transparent-http-listen", "127.0.0.1:0",
-         "--dns-listen", "127.0.0.1:0", "--address-pool", "10.205.0.0/16", "--name-prefix", "osbf",
-         "--run-dir", "/run/osbf"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        key, sid = None, None
-        # The sandbox's scratch tmpfs is half its memory: room for the file.
-        memory_mb = int(size / (1 << 20) * 2 + 512)
-        while time.monotonic() < deadline:
-            key_file = os.path.join(work, "data", "api-key")
-            if os.path.exists(key_file):
-                try:
-                    key = open(key_file).read().strip()
-                    sid = api_call(url, key, "POST", "/api/sandboxes", {"timeout": 3600, "memoryMB": memory_mb})["sandboxID"]
-                    break
-                except Exception:  # noqa: BLE001 - not up yet
-                    sid = None
-            time.sleep(0.2)  # polling for readiness
-        if sid is None:
-            raise SystemExit("files_bench: osb dev did not come up:\n" + open(os.path.join(work, "dev.log")).read())
+    # The sandbox's scratch tmpfs is half its memory: room for the file.
+    memory_mb = int(size / (1 << 20) * 2 + 512)
+    create = lambda api: api.call("POST", "/api/sandboxes", {"timeout": 3600, "memoryMB": memory_mb})["sandboxID"]  # noqa: E731
+    with OsbDev(args.osb, "files", prefix="osbf", pool="10.205.0.0/16", ready=create) as dev:
+        run(args, size, dev)
+    return 0
 
-        src = os.path.join(work, "big.bin")
-        with open(src, "wb") as f:
-            block = os.urandom(1 << 20)
-            for _ in range(size >> 20):
-                f.write(block)
-        timed(["sh", "-c", f"cat {src} > /dev/null"])  # warm the page cache
-        cat_s = min(timed(["sh", "-c", f"cat {src} > /dev/null"])[0] for _ in range(3))
-        floors = hop_floors.measure(src)
-        min_chain = os.path.join(os.path.dirname(os.path.abspath(args.osb)), "bench", "min_file_chain")
-        chain = same_chain_floor.measure(src, min_chain if os.access(min_chain, os.X_OK) else None)
-        if "min" not in chain:
-            raise SystemExit(f"files_bench: {min_chain} missing (build the bench targets: make bench)")
 
-        files_url = f"{url}/api/sandboxes/{sid}/files?path=%2Fhome%2Fsandbox%2Fbig.bin"
-        curl = ["curl", "-sS", "--fail", "-H", f"X-API-Key: {key}"]
-        # Best of three, like the floors; CPU per GiB and RSS growth over all three.
-        up_s, down_s, up_cpu, down_cpu = [], [], 0.0, 0.0
-        with RssPeak(dev.pid) as up_rss:
-            for i in range(3):
-                if i:  # room on the sandbox's tmpfs for the next upload's temporary file
-                    api_call(url, key, "DELETE", f"/api/sandboxes/{sid}/files?path=%2Fhome%2Fsandbox%2Fbig.bin")
-                c0 = cpu_s(dev.pid)
-                # -T streams the file (--data-binary @FILE loads it whole, and
-                # curl refuses files above 1 GiB that way).
-                dt, out = timed(curl + ["-T", src, files_url])
-                up_cpu += cpu_s(dev.pid) - c0
-                up_s.append(dt)
-                stored = json.loads(out)["size"]
-                if stored != size:
-                    raise SystemExit(f"files_bench: stored {stored} bytes, sent {size}")
-        with RssPeak(dev.pid) as down_rss:
-            for _ in range(3):
-                c0 = cpu_s(dev.pid)
-                down_s.append(timed(curl + ["-o", "/dev/null", files_url])[0])
-                down_cpu += cpu_s(dev.pid) - c0
-        up_s, down_s = min(up_s), min(down_s)
-        load = os.getloadavg()[0]
+def run(args, size, dev):
+    work, sid, url, key = dev.work, dev.ready, dev.api.url, dev.api.key
+    src = os.path.join(work, "big.bin")
+    with open(src, "wb") as f:
+        block = os.urandom(1 << 20)
+        for _ in range(size >> 20):
+            f.write(block)
+    timed(["sh", "-c", f"cat {src} > /dev/null"])  # warm the page cache
+    cat_s = min(timed(["sh", "-c", f"cat {src} > /dev/null"])[0] for _ in range(3))
+    floors = hop_floors.measure(src)
+    min_chain = os.path.join(os.path.dirname(os.path.abspath(args.osb)), "bench", "min_file_chain")
+    chain = same_chain_floor.measure(src, min_chain if os.access(min_chain, os.X_OK) else None)
+    if "min" not in chain:
+        raise SystemExit(f"files_bench: {min_chain} missing (build the bench targets: make bench)")
 
-        rate = lambda s: size / s  # noqa: E731
-        summary = {
-            "bytes": size,
-            "cat_host_MBps": rate(cat_s) / 1e6,
-            "upload_MBps": rate(up_s) / 1e6,
-            "download_MBps": rate(down_s) / 1e6,
-            "upload_ratio_to_cat": cat_s / up_s,
-            "download_ratio_to_cat": cat_s / down_s,
-            "rss_growth_mib": {"upload": up_rss.growth_mib, "download": down_rss.growth_mib},
-            "osb_cpu_s_per_gib": {"upload": up_cpu / 3 / (size / 2**30), "download": down_cpu / 3 / (size / 2**30)},
-            "load_average_1m": load,
-            "rss_note": "osb dev: API, secrets proxy and worker in one process",
-            "hop_floors_MBps": floors,
-            "upload_ratio_to_curl_null": (rate(up_s) / 1e6) / floors["curl_put_null"],
-            "download_ratio_to_curl_null": (rate(down_s) / 1e6) / floors["curl_get_null"],
-            "same_chain_MBps": chain,
-            "upload_ratio_to_same_chain": (rate(up_s) / 1e6) / chain["min"]["upload"],
-            "download_ratio_to_same_chain": (rate(down_s) / 1e6) / chain["min"]["download"],
-            "targets": {"ratio": 0.5, "ratio_to_same_chain": 0.5, "rss_growth_mib": 32},
-        }
-        up_floor = min(floors["curl_put_null"], floors["tmpfs_write"])
-        down_floor = min(floors["curl_get_null"], floors["host_cat"])
-        summary["upload_ratio_to_min_hop"] = (rate(up_s) / 1e6) / up_floor
-        summary["download_ratio_to_min_hop"] = (rate(down_s) / 1e6) / down_floor
-        summary["met"] = {
-            "upload_ratio": summary["upload_ratio_to_cat"] >= 0.5,
-            "download_ratio": summary["download_ratio_to_cat"] >= 0.5,
-            "upload_ratio_to_curl_null": summary["upload_ratio_to_curl_null"] >= 0.5,
-            "download_ratio_to_curl_null": summary["download_ratio_to_curl_null"] >= 0.5,
-            "upload_ratio_to_min_hop": summary["upload_ratio_to_min_hop"] >= 0.5,
-            "download_ratio_to_min_hop": summary["download_ratio_to_min_hop"] >= 0.5,
-            "upload_ratio_to_same_chain": summary["upload_ratio_to_same_chain"] >= 0.5,
-            "download_ratio_to_same_chain": summary["download_ratio_to_same_chain"] >= 0.5,
-            "rss": max(up_rss.growth_mib, down_rss.growth_mib) < 32,
-        }
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "files.json"), "w") as f:
-            json.dump(summary, f, indent=2)
-        md = f"""# Files: {size >> 20} MiB through the API (REST -> control plane -> worker's file data port -> sandbox helper)
+    files_url = f"{url}/api/sandboxes/{sid}/files?path=%2Fhome%2Fsandbox%2Fbig.bin"
+    curl = ["curl", "-sS", "--fail", "-H", f"X-API-Key: {key}"]
+    # Best of three, like the floors; CPU per GiB and RSS growth over all three.
+    up_s, down_s, up_cpu, down_cpu = [], [], 0.0, 0.0
+    with RssPeak(dev.pid) as up_rss:
+        for i in range(3):
+            if i:  # room on the sandbox's tmpfs for the next upload's temporary file
+                dev.api.call("DELETE", f"/api/sandboxes/{sid}/files?path=%2Fhome%2Fsandbox%2Fbig.bin")
+            c0 = cpu_s(dev.pid)
+            # -T streams the file (--data-binary @FILE loads it whole, and
+            # curl refuses files above 1 GiB that way).
+            dt, out = timed(curl + ["-T", src, files_url])
+            up_cpu += cpu_s(dev.pid) - c0
+            up_s.append(dt)
+            stored = json.loads(out)["size"]
+            if stored != size:
+                raise SystemExit(f"files_bench: stored {stored} bytes, sent {size}")
+    with RssPeak(dev.pid) as down_rss:
+        for _ in range(3):
+            c0 = cpu_s(dev.pid)
+            down_s.append(timed(curl + ["-o", "/dev/null", files_url])[0])
+            down_cpu += cpu_s(dev.pid) - c0
+    up_s, down_s = min(up_s), min(down_s)
+    load = os.getloadavg()[0]
+
+    rate = lambda s: size / s  # noqa: E731
+    summary = {
+        "bytes": size,
+        "cat_host_MBps": rate(cat_s) / 1e6,
+        "upload_MBps": rate(up_s) / 1e6,
+        "download_MBps": rate(down_s) / 1e6,
+        "upload_ratio_to_cat": cat_s / up_s,
+        "download_ratio_to_cat": cat_s / down_s,
+        "rss_growth_mib": {"upload": up_rss.growth_mib, "download": down_rss.growth_mib},
+        "osb_cpu_s_per_gib": {"upload": up_cpu / 3 / (size / 2**30), "download": down_cpu / 3 / (size / 2**30)},
+        "load_average_1m": load,
+        "rss_note": "osb dev: API, secrets proxy and worker in one process",
+        "hop_floors_MBps": floors,
+        "upload_ratio_to_curl_null": (rate(up_s) / 1e6) / floors["curl_put_null"],
+        "download_ratio_to_curl_null": (rate(down_s) / 1e6) / floors["curl_get_null"],
+        "same_chain_MBps": chain,
+        "upload_ratio_to_same_chain": (rate(up_s) / 1e6) / chain["min"]["upload"],
+        "download_ratio_to_same_chain": (rate(down_s) / 1e6) / chain["min"]["download"],
+        "targets": {"ratio": 0.5, "ratio_to_same_chain": 0.5, "rss_growth_mib": 32},
+    }
+    up_floor = min(floors["curl_put_null"], floors["tmpfs_write"])
+    down_floor = min(floors["curl_get_null"], floors["host_cat"])
+    summary["upload_ratio_to_min_hop"] = (rate(up_s) / 1e6) / up_floor
+    summary["download_ratio_to_min_hop"] = (rate(down_s) / 1e6) / down_floor
+    summary["met"] = {
+        "upload_ratio": summary["upload_ratio_to_cat"] >= 0.5,
+        "download_ratio": summary["download_ratio_to_cat"] >= 0.5,
+        "upload_ratio_to_curl_null": summary["upload_ratio_to_curl_null"] >= 0.5,
+        "download_ratio_to_curl_null": summary["download_ratio_to_curl_null"] >= 0.5,
+        "upload_ratio_to_min_hop": summary["upload_ratio_to_min_hop"] >= 0.5,
+        "download_ratio_to_min_hop": summary["download_ratio_to_min_hop"] >= 0.5,
+        "upload_ratio_to_same_chain": summary["upload_ratio_to_same_chain"] >= 0.5,
+        "download_ratio_to_same_chain": summary["download_ratio_to_same_chain"] >= 0.5,
+        "rss": max(up_rss.growth_mib, down_rss.growth_mib) < 32,
+    }
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "files.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    md = f"""# Files: {size >> 20} MiB through the API (REST -> control plane -> worker's file data port -> sandbox helper)
 
 Measured by `python3 bench/files_bench.py --osb BUILD/osb --out bench/results --gib {args.gib:g}` (part of
 `make bench`; root; Release build), `osb dev` (API server, secrets proxy and worker in one process; each
@@ -297,19 +244,11 @@ sandbox's mount namespace and user, openat2, framing, size checks, bounded
 channels) is in the numerator and nothing else. How the figures got here:
 `files_history.md`.
 """
-        with open(os.path.join(args.out, "files.md"), "w") as f:
-            f.write(md)
-        print(md)
-        add_to_readme(os.path.join(args.out, "README.md"), md)
-        api_call(url, key, "DELETE", f"/api/sandboxes/{sid}")
-    finally:
-        os.killpg(dev.pid, signal.SIGTERM)
-        try:
-            dev.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(dev.pid, signal.SIGKILL)
-        shutil.rmtree(work, ignore_errors=True)
-    return 0
+    with open(os.path.join(args.out, "files.md"), "w") as f:
+        f.write(md)
+    print(md)
+    add_to_readme(os.path.join(args.out, "README.md"), md)
+    dev.api.call("DELETE", f"/api/sandboxes/{sid}")
 
 
 if __name__ == "__main__":

@@ -158,8 +158,8 @@ void Worker(bool upload, SSL_CTX* ctx, int lfd, int helper) {
     uint64_t size = 0;
     SslReadExact(s, reinterpret_cast<char*>(&size), sizeof size);
     for (uint64_t got = 0; got < size;) {
-      const size_t n = SslRead(s, buf.data(), static_cast<size_t>(std::min<uint64_t>(kPiece, size - got)));
-      if (n == 0) Die("worker: short upload");
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, size - got));
+      SslReadExact(s, buf.data(), n);
       WriteAllFd(helper, buf.data(), n);
       got += n;
     }
@@ -218,7 +218,8 @@ int main(int argc, char** argv) {
     SslWriteAll(s, reinterpret_cast<const char*>(&size), sizeof size);
     if (!rest.empty()) SslWriteAll(s, rest.data(), rest.size());
     for (uint64_t got = rest.size(); got < size;) {
-      const ssize_t n = recv(client, buf.data(), static_cast<size_t>(std::min<uint64_t>(kPiece, size - got)), 0);
+      // Whole 1 MiB pieces, as the product reads them.
+      const ssize_t n = recv(client, buf.data(), static_cast<size_t>(std::min<uint64_t>(kPiece, size - got)), MSG_WAITALL);
       if (n <= 0) Die("api: short body");
       SslWriteAll(s, buf.data(), static_cast<size_t>(n));
       got += static_cast<uint64_t>(n);
