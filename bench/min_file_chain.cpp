@@ -1,6 +1,8 @@
 // The cheapest program we can write that moves one file along the product's
 // chain — HTTP from curl, mutual TLS 1.3 between an "API" and a "worker", a
-// UNIX socket to a "helper" that splices into / sendfiles out of the file —
+// UNIX socket to a "helper" that splices into the file (upload), the worker
+// reading the file itself (download, as with the product's helper's
+// read-only descriptor) —
 // as a yardstick for the product's file throughput (bench/files_bench.py),
 // like min_relay is for the proxy. Blocking sockets, one thread per box,
 // 1 MiB buffers, OpenSSL read-ahead, TLS records sent 256 KiB at a time; no authentication, no gRPC grant, no
@@ -11,7 +13,6 @@
 // download: GET answers with FILE.
 #include <fcntl.h>
 #include <openssl/ssl.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -114,10 +115,11 @@ uint64_t ContentLength(const std::string& head) {
   return std::strtoull(p + 17, nullptr, 10);
 }
 
-// The helper: splice from the socket into the file (upload) or sendfile the
-// file into the socket (download), like the product's file helper.
-void Helper(bool upload, int sock, const char* path) {
-  if (upload) {
+// The helper: splices from the socket into the file, like the product's
+// file helper does for an upload. (For a download the product's helper hands
+// the worker a read-only descriptor of the file, so there is no helper hop.)
+void Helper(int sock, const char* path) {
+  {
     const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int pipefd[2];
     if (fd < 0 || pipe(pipefd) != 0) Die("helper open");
@@ -134,22 +136,13 @@ void Helper(bool upload, int sock, const char* path) {
     }
     close(fd);
     WriteAllFd(sock, "k", 1);  // stored
-  } else {
-    const int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st {};
-    if (fd < 0 || fstat(fd, &st) != 0) Die("helper open");
-    const uint64_t size = static_cast<uint64_t>(st.st_size);
-    WriteAllFd(sock, reinterpret_cast<const char*>(&size), sizeof size);
-    off_t off = 0;
-    while (off < st.st_size)
-      if (sendfile(sock, fd, &off, static_cast<size_t>(st.st_size - off)) <= 0) Die("sendfile");
-    close(fd);
   }
   close(sock);
 }
 
-// The worker: TLS on one side, the helper's socket on the other.
-void Worker(bool upload, SSL_CTX* ctx, int lfd, int helper) {
+// The worker: TLS on one side, the helper's socket (upload) or the file
+// (download) on the other.
+void Worker(bool upload, SSL_CTX* ctx, int lfd, int helper, const char* path) {
   const int fd = accept(lfd, nullptr, nullptr);
   SSL* s = NewSsl(ctx, fd);
   if (SSL_accept(s) != 1) Die("worker handshake");
@@ -168,12 +161,18 @@ void Worker(bool upload, SSL_CTX* ctx, int lfd, int helper) {
     if (read(helper, &ack, 1) != 1) Die("helper ack");
     SslWriteAll(s, &ack, 1);
   } else {
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || fstat(fd, &st) != 0) Die("worker open");
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    SslWriteAll(s, reinterpret_cast<const char*>(&size), sizeof size);
     while (true) {
-      const ssize_t n = read(helper, buf.data(), kPiece);
+      const ssize_t n = read(fd, buf.data(), kPiece);
       if (n < 0) Die("worker read");
       if (n == 0) break;
       SslWriteAll(s, buf.data(), static_cast<size_t>(n));
     }
+    close(fd);
   }
   SSL_shutdown(s);
   SSL_free(s);
@@ -193,8 +192,9 @@ int main(int argc, char** argv) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) Die("socketpair");
   const int worker_lfd = osb::bench::ListenAndPublishPort("127.0.0.1", std::string(argv[6]) + ".worker");
-  std::thread helper(Helper, upload, pair[1], argv[2]);
-  std::thread worker(Worker, upload, server_ctx, worker_lfd, pair[0]);
+  std::thread helper;
+  if (upload) helper = std::thread(Helper, pair[1], argv[2]);
+  std::thread worker(Worker, upload, server_ctx, worker_lfd, pair[0], argv[2]);
 
   // The API: one HTTP exchange with curl, the body through TLS to the worker.
   const int lfd = osb::bench::ListenAndPublishPort("127.0.0.1", argv[6]);
@@ -242,7 +242,7 @@ int main(int argc, char** argv) {
     }
   }
   worker.join();
-  helper.join();
+  if (helper.joinable()) helper.join();
   close(client);
   return 0;
 }

@@ -15,8 +15,10 @@ tmpfs file at the end) and 1 MiB buffers, as the product uses:
     upload:   curl -T FILE http://A   -> socat TCP-LISTEN:A -> OPENSSL:B
               socat OPENSSL-LISTEN:B  -> UNIX-CONNECT:S
               socat UNIX-LISTEN:S     -> /dev/shm/FILE
-    download: the same chain reversed, curl -o /dev/null --http0.9 (socat
-              speaks no HTTP, so the body comes without a header).
+    download: the same chain reversed, except that the "worker" reads the
+              file itself (the product's helper hands the worker a read-only
+              descriptor); curl -o /dev/null --http0.9 (socat speaks no HTTP,
+              so the body comes without a header).
 
 What the floor leaves out is what the product adds on top of moving bytes:
 HTTP parsing and the response, API-key authentication, the gRPC call that
@@ -26,8 +28,9 @@ size check. The ratio product / floor is the share of the machine's
 capacity *for this chain* that the product delivers.
 
 The second floor, bench/min_file_chain.cpp, is the same chain as the
-cheapest C++ we can write (blocking threads, OpenSSL, splice/sendfile at
-the helper): what any implementation of this architecture can reach here.
+cheapest C++ we can write (blocking threads, OpenSSL, the helper splicing
+into the file, the worker reading the file for a download): what any
+implementation of this architecture can reach here.
 
 Run alone: same_chain_floor.py FILE [BUILD/bench/min_file_chain]  -> JSON (MB/s).
 """
@@ -101,10 +104,8 @@ def _chain(c, d, up, src, dst):
                                                f"OPENSSL:127.0.0.1:{b},{_tls(c, 'client')}"]))
         _wait_listening(port=a)
         return procs, ["curl", "-sS", "-T", src, f"http://127.0.0.1:{a}/x"]
-    procs = [subprocess.Popen(socat + [f"OPEN:{src},rdonly", f"UNIX-LISTEN:{sock}"])]
-    _wait_listening(path=sock)
-    procs.append(subprocess.Popen(socat + [f"UNIX-CONNECT:{sock}",
-                                           f"OPENSSL-LISTEN:{b},bind=127.0.0.1,reuseaddr,{_tls(c, 'server')}"]))
+    procs = [subprocess.Popen(socat + [f"OPEN:{src},rdonly",
+                                       f"OPENSSL-LISTEN:{b},bind=127.0.0.1,reuseaddr,{_tls(c, 'server')}"])]
     _wait_listening(port=b)
     procs.append(subprocess.Popen(socat + [f"OPENSSL:127.0.0.1:{b},{_tls(c, 'client')}",
                                            f"TCP-LISTEN:{a},bind=127.0.0.1,reuseaddr"]))
