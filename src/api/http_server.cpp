@@ -258,6 +258,10 @@ class HttpServer::Impl {
         }
         continue;
       }
+      // Streams (WebSocket frames, chunked bodies) write small pieces back to
+      // back: with Nagle's algorithm the second waits for the client's
+      // delayed ACK, 40 ms on Linux, before a streamed command's first output.
+      socket.set_option(tcp::no_delay(true), ec);
       auto conn = std::make_shared<Connection>(std::move(socket));
       const uint64_t id = self->next_id_++;
       {

@@ -158,6 +158,13 @@ Result<std::unique_ptr<WsClient>> Handshake(std::unique_ptr<S> s, const ApiUrl& 
   return std::unique_ptr<WsClient>(std::move(s));
 }
 
+// Stdin frames and keystrokes are small writes back to back: without
+// TCP_NODELAY each waits for the ACK of the one before.
+void NoDelay(beast::tcp_stream& stream) {
+  boost::system::error_code ignored;
+  stream.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<WsClient>> WsClient::Connect(const ApiUrl& base, const std::string& ca_file,
@@ -181,6 +188,7 @@ Result<std::unique_ptr<WsClient>> WsClient::Connect(const ApiUrl& base, const st
     lowest.expires_after(timeout);
     ec = AwaitOne(plain->io(), [&](auto handler) { lowest.async_connect(endpoints, handler); });
     if (ec) return NetError(base, "connecting", ec);
+    NoDelay(lowest);
     return Handshake(std::move(plain), base, api_key, target);
   }
   auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
@@ -205,6 +213,7 @@ Result<std::unique_ptr<WsClient>> WsClient::Connect(const ApiUrl& base, const st
   lowest.expires_after(timeout);
   ec = AwaitOne(s->io(), [&](auto handler) { lowest.async_connect(endpoints, handler); });
   if (ec) return NetError(base, "connecting", ec);
+  NoDelay(lowest);
   SSL* ssl = tls_stream.native_handle();
   boost::system::error_code addr_ec;
   (void)asio::ip::make_address(base.host, addr_ec);

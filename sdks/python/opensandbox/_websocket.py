@@ -171,6 +171,8 @@ def connect(
     target = (parts.path.rstrip("/") + path) or "/"
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
+        # Frames are small writes back to back (stdin, keystrokes): no Nagle delay.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls:
             context = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
             context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -136,6 +136,8 @@ function openNode(config: ResolvedConfig, path: string, headers: Record<string, 
     const sock: net.Socket = secure
       ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ca: config.caFile ? readCaFile(config.caFile) : undefined, minVersion: "TLSv1.2" })
       : net.connect({ host, port });
+    // Frames are small writes back to back (stdin, keystrokes): no Nagle delay.
+    sock.setNoDelay(true);
     const timer = setTimeout(() => sock.destroy(new Error("timed out")), config.requestTimeoutMs || 30000);
     let buf = Buffer.alloc(0);
     let upgraded = false;
