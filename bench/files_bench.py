@@ -214,7 +214,7 @@ The same chain without the product, same run (`bench/same_chain_floor.py`): curl
 | the same chain built as | upload | download |
 | --- | ---: | ---: |
 | the cheapest C++ we can write (`bench/min_file_chain.cpp`: blocking threads, OpenSSL, splice into the file) | {chain['min']['upload']:.0f} | {chain['min']['download']:.0f} |
-| stock tools (three `socat -b 1048576` relays, `curl --http0.9` for the download) | {chain['socat']['upload']:.0f} | {chain['socat']['download']:.0f} |
+| stock tools (`socat -b 1048576` relays: three for an upload, two for a download read by `curl --http0.9`) | {chain['socat']['upload']:.0f} | {chain['socat']['download']:.0f} |
 
 **Proposed target (replaces "0.5 of host `cat`", see below): the product delivers at least half of
 what the cheapest program moving the file along the same chain delivers on the same machine in the
