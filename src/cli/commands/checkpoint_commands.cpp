@@ -17,11 +17,11 @@ void PrintCheckpoint(Context& ctx, const nlohmann::json& c) {
 }
 
 void PrintSandboxState(Context& ctx, const nlohmann::json& s) {
-  if (ctx.json) return PrintJson(ctx.out(), s);
-  PrintFields(ctx.out(), {{"sandboxID", Cell(s, "sandboxID")},
-                          {"status", Cell(s, "status")},
-                          {"startedAt", Cell(s, "startedAt")},
-                          {"endAt", Cell(s, "endAt")}});
+  PrintObject(ctx, s,
+              {{"sandboxID", Cell(s, "sandboxID")},
+               {"status", Cell(s, "status")},
+               {"startedAt", Cell(s, "startedAt")},
+               {"endAt", Cell(s, "endAt")}});
 }
 
 int PostSandbox(Context& ctx, const std::string& id, const std::string& verb, const nlohmann::json& body,

@@ -108,6 +108,11 @@ int DeleteOne(Context& ctx, const std::string& path, const std::string& what);
 int PrintList(Context& ctx, const std::string& path, std::vector<std::string> columns,
               const std::function<std::vector<std::string>(const nlohmann::json& item)>& row);
 
+// The one-object verbs (get, create, update): with --json the response as it
+// is, otherwise `fields` as aligned "name: value" lines.
+void PrintObject(Context& ctx, const nlohmann::json& response,
+                 const std::vector<std::pair<std::string, std::string>>& fields);
+
 // Prints the result of a delete: "deleted <what>" for people, the server's
 // JSON (or {}) with --json.
 int PrintDeleted(Context& ctx, const nlohmann::json& response, const std::string& what);

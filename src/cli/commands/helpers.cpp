@@ -130,6 +130,12 @@ int PrintList(Context& ctx, const std::string& path, std::vector<std::string> co
   });
 }
 
+void PrintObject(Context& ctx, const nlohmann::json& response,
+                 const std::vector<std::pair<std::string, std::string>>& fields) {
+  if (ctx.json) return PrintJson(ctx.out(), response);
+  PrintFields(ctx.out(), fields);
+}
+
 int PrintDeleted(Context& ctx, const nlohmann::json& response, const std::string& what) {
   if (ctx.json) {
     PrintJson(ctx.out(), response.is_null() ? nlohmann::json::object() : response);

@@ -84,18 +84,18 @@ std::string Allowlist(const nlohmann::json& project) {
 }
 
 void PrintProject(Context& ctx, const nlohmann::json& p) {
-  if (ctx.json) return PrintJson(ctx.out(), p);
-  PrintFields(ctx.out(), {{"id", Cell(p, "id")},
-                          {"name", Cell(p, "name")},
-                          {"template", Cell(p, "template")},
-                          {"cpuCount", Cell(p, "cpuCount")},
-                          {"memoryMB", Cell(p, "memoryMB")},
-                          {"diskMB", Cell(p, "diskMB")},
-                          {"timeoutSec", Cell(p, "timeoutSec")},
-                          {"egressAllowlist", Allowlist(p)},
-                          {"secretGroups", Cell(p, "secretGroups")},
-                          {"createdAt", Cell(p, "createdAt")},
-                          {"updatedAt", Cell(p, "updatedAt")}});
+  PrintObject(ctx, p,
+              {{"id", Cell(p, "id")},
+               {"name", Cell(p, "name")},
+               {"template", Cell(p, "template")},
+               {"cpuCount", Cell(p, "cpuCount")},
+               {"memoryMB", Cell(p, "memoryMB")},
+               {"diskMB", Cell(p, "diskMB")},
+               {"timeoutSec", Cell(p, "timeoutSec")},
+               {"egressAllowlist", Allowlist(p)},
+               {"secretGroups", Cell(p, "secretGroups")},
+               {"createdAt", Cell(p, "createdAt")},
+               {"updatedAt", Cell(p, "updatedAt")}});
 }
 
 int Create(Context& ctx, const ProjectFlags& f) {

@@ -29,19 +29,19 @@ struct CreateFlags {
 };
 
 void PrintSandbox(Context& ctx, const nlohmann::json& s) {
-  if (ctx.json) return PrintJson(ctx.out(), s);
-  PrintFields(ctx.out(), {{"sandboxID", Cell(s, "sandboxID")},
-                          {"status", Cell(s, "status")},
-                          {"projectId", Cell(s, "projectId")},
-                          {"templateID", Cell(s, "templateID")},
-                          {"cpuCount", Cell(s, "cpuCount")},
-                          {"memoryMB", Cell(s, "memoryMB")},
-                          {"diskMB", Cell(s, "diskMB")},
-                          {"startedAt", Cell(s, "startedAt")},
-                          {"endAt", Cell(s, "endAt")},
-                          {"metadata", s.contains("metadata") && s["metadata"].is_object() && !s["metadata"].empty()
-                                           ? s["metadata"].dump()
-                                           : "-"}});
+  PrintObject(ctx, s,
+              {{"sandboxID", Cell(s, "sandboxID")},
+               {"status", Cell(s, "status")},
+               {"projectId", Cell(s, "projectId")},
+               {"templateID", Cell(s, "templateID")},
+               {"cpuCount", Cell(s, "cpuCount")},
+               {"memoryMB", Cell(s, "memoryMB")},
+               {"diskMB", Cell(s, "diskMB")},
+               {"startedAt", Cell(s, "startedAt")},
+               {"endAt", Cell(s, "endAt")},
+               {"metadata", s.contains("metadata") && s["metadata"].is_object() && !s["metadata"].empty()
+                                ? s["metadata"].dump()
+                                : "-"}});
 }
 
 int Create(Context& ctx, const CreateFlags& f) {

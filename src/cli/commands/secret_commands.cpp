@@ -260,7 +260,6 @@ void AddSecretVerbs(CLI::App* parent, Context& ctx, const Owner& owner) {
 }
 
 void PrintGroup(Context& ctx, const nlohmann::json& g) {
-  if (ctx.json) return PrintJson(ctx.out(), g);
   std::vector<std::pair<std::string, std::string>> fields = {
       {"id", Cell(g, "id")}, {"name", Cell(g, "name")}};
   if (g.contains("secrets") && g["secrets"].is_array()) {
@@ -273,7 +272,7 @@ void PrintGroup(Context& ctx, const nlohmann::json& g) {
   }
   fields.emplace_back("createdAt", Cell(g, "createdAt"));
   fields.emplace_back("updatedAt", Cell(g, "updatedAt"));
-  PrintFields(ctx.out(), fields);
+  PrintObject(ctx, g, fields);
 }
 
 void AddSecretGroupCommands(CLI::App& root, Context& ctx) {

@@ -20,11 +20,9 @@ namespace {
 constexpr auto kImportTimeout = std::chrono::hours(2);
 
 void PrintTemplate(Context& ctx, const nlohmann::json& t) {
-  if (ctx.json) return PrintJson(ctx.out(), t);
-  PrintFields(ctx.out(), {{"name", Cell(t, "name")},
-                          {"digest", Cell(t, "digest")},
-                          {"size", Cell(t, "size")},
-                          {"createdAt", Cell(t, "createdAt")}});
+  PrintObject(ctx, t,
+              {{"name", Cell(t, "name")}, {"digest", Cell(t, "digest")}, {"size", Cell(t, "size")},
+               {"createdAt", Cell(t, "createdAt")}});
 }
 
 int Import(Context& ctx, const std::string& file, const std::string& name) {
