@@ -156,6 +156,24 @@ std::string RandomSuffix() {
   return buf;
 }
 
+// The local archive of a directory copy: an empty /tmp/oc-cp-XXXXXX, removed
+// when it goes out of scope; path is empty when it could not be created.
+struct LocalTemp {
+  std::string path;
+  LocalTemp() {
+    char tmpl[] = "/tmp/oc-cp-XXXXXX";
+    const int fd = mkstemp(tmpl);
+    if (fd < 0) return;
+    close(fd);
+    path = tmpl;
+  }
+  ~LocalTemp() {
+    if (!path.empty()) unlink(path.c_str());
+  }
+  LocalTemp(const LocalTemp&) = delete;
+  LocalTemp& operator=(const LocalTemp&) = delete;
+};
+
 int Copy(Context& ctx, const std::string& src_arg, const std::string& dst_arg) {
   const Location src = ParseLocation(src_arg), dst = ParseLocation(dst_arg);
   if (src.sandbox.empty() == dst.sandbox.empty())
@@ -167,15 +185,9 @@ int Copy(Context& ctx, const std::string& src_arg, const std::string& dst_arg) {
     struct stat st {};
     if (stat(src.path.c_str(), &st) != 0) return ctx.Usage("cannot read " + src.path + ": " + std::strerror(errno));
     if (!S_ISDIR(st.st_mode)) return Upload(ctx, dst.sandbox, src.path, dst.path, "");
-    char tmpl[] = "/tmp/oc-cp-XXXXXX";
-    int fd = mkstemp(tmpl);
-    if (fd < 0) return ctx.Fail(MakeError(ErrorCode::kInternal, "cannot create a temp file"));
-    close(fd);
-    const std::string archive = tmpl;
-    struct Cleanup {
-      std::string p;
-      ~Cleanup() { unlink(p.c_str()); }
-    } cleanup{archive};
+    const LocalTemp temp;
+    if (temp.path.empty()) return ctx.Fail(MakeError(ErrorCode::kInternal, "cannot create a temp file"));
+    const std::string& archive = temp.path;
     if (RunLocal({"tar", "-cf", archive, "-C", src.path, "."}) != 0)
       return ctx.Fail(MakeError(ErrorCode::kInternal, "tar could not pack " + src.path));
     const std::string remote_archive = "/tmp/.oc-cp-" + RandomSuffix() + ".tar";
@@ -194,15 +206,9 @@ int Copy(Context& ctx, const std::string& src_arg, const std::string& dst_arg) {
   const std::string remote_archive = "/tmp/.oc-cp-" + RandomSuffix() + ".tar";
   auto packed = RunRemote(ctx, *api, src.sandbox, {"tar", "-cf", remote_archive, "-C", src.path, "."});
   if (!packed) return ctx.Fail(packed.error());
-  char tmpl[] = "/tmp/oc-cp-XXXXXX";
-  int fd = mkstemp(tmpl);
-  if (fd < 0) return ctx.Fail(MakeError(ErrorCode::kInternal, "cannot create a temp file"));
-  close(fd);
-  const std::string archive = tmpl;
-  struct Cleanup {
-    std::string p;
-    ~Cleanup() { unlink(p.c_str()); }
-  } cleanup{archive};
+  const LocalTemp temp;
+  if (temp.path.empty()) return ctx.Fail(MakeError(ErrorCode::kInternal, "cannot create a temp file"));
+  const std::string& archive = temp.path;
   int rc = *packed == 0 ? Download(ctx, src.sandbox, remote_archive, archive) : 1;
   (void)api->Delete(FilesPath(src.sandbox, "", remote_archive));
   if (*packed != 0) return ctx.Fail(MakeError(ErrorCode::kInternal, "tar in the sandbox could not pack " + src.path));
