@@ -1,6 +1,7 @@
 #include "cli/http_client.h"
 
 #include "cli/await_one.h"
+#include "cli/tls_client.h"
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -33,12 +34,6 @@ struct Outcome {
   std::optional<HttpResponse> response;
   std::optional<Error> error;
 };
-
-Error NetError(const ApiUrl& base, std::string_view what, const beast::error_code& ec) {
-  std::string cause = ec == beast::error::timeout ? std::string("timed out") : ec.message();
-  return MakeError(ErrorCode::kUnavailable,
-                   "cannot reach " + base.ToString() + ": " + std::string(what) + ": " + cause);
-}
 
 http::request<http::string_body> BuildRequest(const ApiUrl& base, const HttpRequest& req) {
   http::request<http::string_body> out;
@@ -233,15 +228,7 @@ Outcome Run(asio::io_context& io, const ApiUrl& base, const HttpRequest& req,
 
   beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls);
   SSL* ssl = stream.native_handle();
-  boost::system::error_code addr_ec;
-  (void)asio::ip::make_address(base.host, addr_ec);
-  if (addr_ec) {
-    // SNI and host name verification for a DNS name.
-    SSL_set_tlsext_host_name(ssl, base.host.c_str());
-    SSL_set1_host(ssl, base.host.c_str());
-  } else {
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), base.host.c_str());
-  }
+  SetTlsPeerName(ssl, base.host);
   ec = AwaitOne(io, [&](auto handler) { stream.async_handshake(asio::ssl::stream_base::client, handler); });
   if (ec) {
     std::string what = "TLS handshake";
@@ -266,18 +253,7 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
   std::optional<asio::ssl::context> tls;
   if (base_.tls) {
     tls.emplace(asio::ssl::context::tls_client);
-    SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
-    if (ca_file_.empty()) {
-      tls->set_default_verify_paths();
-    } else {
-      boost::system::error_code ec;
-      tls->load_verify_file(ca_file_, ec);
-      if (ec) {
-        return MakeError(ErrorCode::kFailedPrecondition,
-                         "--ca-file: cannot load PEM CA certificates from " + ca_file_ + ": " + ec.message());
-      }
-    }
-    tls->set_verify_mode(asio::ssl::verify_peer);
+    if (auto configured = ConfigureTlsClient(*tls, ca_file_); !configured) return configured.error();
   }
   try {
     Outcome outcome = Run(io, base_, request, tls ? &*tls : nullptr);

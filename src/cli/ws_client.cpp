@@ -1,6 +1,7 @@
 #include "cli/ws_client.h"
 
 #include "cli/await_one.h"
+#include "cli/tls_client.h"
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -27,12 +28,6 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-Error NetError(const ApiUrl& base, std::string_view what, const beast::error_code& ec) {
-  std::string cause = ec == beast::error::timeout ? std::string("timed out") : ec.message();
-  return MakeError(ErrorCode::kUnavailable, "cannot reach " + base.ToString() + ": " + std::string(what) + ": " + cause);
-}
-
 
 ErrorCode CodeForStatus(int status) {
   switch (status) {
@@ -192,18 +187,7 @@ Result<std::unique_ptr<WsClient>> WsClient::Connect(const ApiUrl& base, const st
     return Handshake(std::move(plain), base, api_key, target);
   }
   auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-  if (ca_file.empty()) {
-    ctx->set_default_verify_paths();
-  } else {
-    boost::system::error_code lec;
-    ctx->load_verify_file(ca_file, lec);
-    if (lec) {
-      return MakeError(ErrorCode::kFailedPrecondition,
-                       "--ca-file: cannot load PEM CA certificates from " + ca_file + ": " + lec.message());
-    }
-  }
-  ctx->set_verify_mode(asio::ssl::verify_peer);
+  if (auto configured = ConfigureTlsClient(*ctx, ca_file); !configured) return configured.error();
   auto& io_ref = *io;
   auto& ctx_ref = *ctx;
   auto s = std::make_unique<Session<beast::ssl_stream<beast::tcp_stream>>>(std::move(io), std::move(ctx), io_ref,
@@ -214,15 +198,7 @@ Result<std::unique_ptr<WsClient>> WsClient::Connect(const ApiUrl& base, const st
   ec = AwaitOne(s->io(), [&](auto handler) { lowest.async_connect(endpoints, handler); });
   if (ec) return NetError(base, "connecting", ec);
   NoDelay(lowest);
-  SSL* ssl = tls_stream.native_handle();
-  boost::system::error_code addr_ec;
-  (void)asio::ip::make_address(base.host, addr_ec);
-  if (addr_ec) {
-    SSL_set_tlsext_host_name(ssl, base.host.c_str());
-    SSL_set1_host(ssl, base.host.c_str());
-  } else {
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), base.host.c_str());
-  }
+  SetTlsPeerName(tls_stream.native_handle(), base.host);
   ec = AwaitOne(s->io(), [&](auto handler) { tls_stream.async_handshake(asio::ssl::stream_base::client, handler); });
   if (ec) return NetError(base, "TLS handshake", ec);
   return Handshake(std::move(s), base, api_key, target);

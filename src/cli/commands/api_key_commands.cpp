@@ -17,6 +17,19 @@ std::string ExpiryCell(const nlohmann::json& k) {
   return k.contains("expiresAt") && k["expiresAt"].is_string() ? k["expiresAt"].get<std::string>() : "never";
 }
 
+// Prints a new key once, then wipes it from the response (the only copy).
+void PrintNewKey(Context& ctx, nlohmann::json& doc) {
+  if (ctx.json) {
+    PrintJson(ctx.out(), doc);
+  } else {
+    PrintFields(ctx.out(), {{"id", Cell(doc, "id")}, {"name", Cell(doc, "name")}, {"scope", Cell(doc, "scope")},
+                            {"createdAt", Cell(doc, "createdAt")}, {"expiresAt", ExpiryCell(doc)},
+                            {"key", Cell(doc, "key")}});
+    ctx.Warn("the key is shown only now: store it in a secret manager (oc login --api-key-stdin reads it)");
+  }
+  if (doc.contains("key") && doc["key"].is_string()) SecureWipe(doc["key"].get_ref<std::string&>());
+}
+
 }  // namespace
 
 void AddApiKeyCommands(CLI::App& root, Context& ctx) {
@@ -40,26 +53,11 @@ void AddApiKeyCommands(CLI::App& root, Context& ctx) {
   create->add_option("--expires-at", create_args->expires_at, "Expire the key at this RFC 3339 time")
       ->excludes(expires_in);
   OnRun(create, ctx, [&ctx, create_args] {
-    int code = 0;
-    ApiClient* api = ctx.Api(&code);
-    if (api == nullptr) return code;
     nlohmann::json body{{"name", create_args->name}};
     if (!create_args->scope.empty()) body["scope"] = create_args->scope;
     if (!create_args->expires_in.empty()) body["expiresIn"] = create_args->expires_in;
     if (!create_args->expires_at.empty()) body["expiresAt"] = create_args->expires_at;
-    auto res = api->Post(ApiPath({"api-keys"}), body);
-    if (!res) return ctx.Fail(res.error());
-    nlohmann::json doc = *res;
-    if (ctx.json) {
-      PrintJson(ctx.out(), doc);
-    } else {
-      PrintFields(ctx.out(), {{"id", Cell(doc, "id")}, {"name", Cell(doc, "name")}, {"scope", Cell(doc, "scope")},
-                              {"createdAt", Cell(doc, "createdAt")}, {"expiresAt", ExpiryCell(doc)},
-                              {"key", Cell(doc, "key")}});
-      ctx.Warn("the key is shown only now: store it in a secret manager (oc login --api-key-stdin reads it)");
-    }
-    if (doc.contains("key") && doc["key"].is_string()) SecureWipe(doc["key"].get_ref<std::string&>());
-    return 0;
+    return SendOne(ctx, "POST", ApiPath({"api-keys"}), body, PrintNewKey);
   });
 
   auto* list = keys->add_subcommand("list", "List your org's API keys (never the keys themselves)");
@@ -73,14 +71,7 @@ void AddApiKeyCommands(CLI::App& root, Context& ctx) {
   auto del_id = std::make_shared<std::string>();
   auto* del = keys->add_subcommand("delete", "Revoke an API key at once (the org's last unexpired admin key cannot be deleted)");
   del->add_option("id", *del_id, "Key id (key_..., from oc api-key list)")->required()->check(NonEmptyArg());
-  OnRun(del, ctx, [&ctx, del_id] {
-    int code = 0;
-    ApiClient* api = ctx.Api(&code);
-    if (api == nullptr) return code;
-    auto res = api->Delete(ApiPath({"api-keys", *del_id}));
-    if (!res) return ctx.Fail(res.error());
-    return PrintDeleted(ctx, *res, "API key " + *del_id);
-  });
+  OnRun(del, ctx, [&ctx, del_id] { return DeleteOne(ctx, ApiPath({"api-keys", *del_id}), "API key " + *del_id); });
 }
 
 }  // namespace osb::cli

@@ -11,35 +11,25 @@ namespace {
 // Saving or restoring files may take a while.
 constexpr auto kLongCall = std::chrono::minutes(10);
 
-int PrintCheckpoint(Context& ctx, const nlohmann::json& c) {
-  if (ctx.json) {
-    PrintJson(ctx.out(), c);
-  } else {
-    ctx.out() << TerminalSafe(Cell(c, "checkpointID")) << "\n";
-  }
-  return 0;
+void PrintCheckpoint(Context& ctx, const nlohmann::json& c) {
+  if (ctx.json) return PrintJson(ctx.out(), c);
+  ctx.out() << TerminalSafe(Cell(c, "checkpointID")) << "\n";
 }
 
 void PrintSandboxState(Context& ctx, const nlohmann::json& s) {
-  if (ctx.json) return PrintJson(ctx.out(), s);
-  PrintFields(ctx.out(), {{"sandboxID", Cell(s, "sandboxID")},
-                          {"status", Cell(s, "status")},
-                          {"startedAt", Cell(s, "startedAt")},
-                          {"endAt", Cell(s, "endAt")}});
+  PrintObject(ctx, s,
+              {{"sandboxID", Cell(s, "sandboxID")},
+               {"status", Cell(s, "status")},
+               {"startedAt", Cell(s, "startedAt")},
+               {"endAt", Cell(s, "endAt")}});
 }
 
 int PostSandbox(Context& ctx, const std::string& id, const std::string& verb, const nlohmann::json& body,
                 bool checkpoint_result) {
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
   ApiClient::CallOptions options;
   options.timeout = kLongCall;
-  auto res = api->Call("POST", ApiPath({"sandboxes", id, verb}), &body, options);
-  if (!res) return ctx.Fail(res.error());
-  if (checkpoint_result) return PrintCheckpoint(ctx, *res);
-  PrintSandboxState(ctx, *res);
-  return 0;
+  return CallOne(ctx, "POST", ApiPath({"sandboxes", id, verb}), &body, options,
+                 checkpoint_result ? PrintCheckpoint : PrintSandboxState);
 }
 
 }  // namespace
@@ -74,12 +64,7 @@ void AddCheckpointCommands(CLI::App& root, Context& ctx) {
   del->add_option("sandbox", *del_sb, "Sandbox id the checkpoint was taken of")->required()->check(NonEmptyArg());
   del->add_option("checkpoint", *del_id, "Checkpoint id")->required()->check(NonEmptyArg());
   OnRun(del, ctx, [&ctx, del_sb, del_id] {
-    int code = 0;
-    ApiClient* api = ctx.Api(&code);
-    if (api == nullptr) return code;
-    auto res = api->Delete(ApiPath({"sandboxes", *del_sb, "checkpoints", *del_id}));
-    if (!res) return ctx.Fail(res.error());
-    return PrintDeleted(ctx, *res, "checkpoint " + *del_id);
+    return DeleteOne(ctx, ApiPath({"sandboxes", *del_sb, "checkpoints", *del_id}), "checkpoint " + *del_id);
   });
 
   auto t_id = std::make_shared<std::string>();

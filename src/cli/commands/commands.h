@@ -79,10 +79,39 @@ bool IsEnvName(std::string_view name);
 // Drops empty items (e.g. from "a,,b" or a trailing comma).
 std::vector<std::string> NonEmpty(const std::vector<std::string>& items);
 
+// --- the verbs that are one API call -----------------------------------
+// Each gets the client (or returns the exit code Context::Api gave), makes
+// one call, reports a failure once through ctx.Fail, and otherwise hands the
+// server's answer to a Printer and returns 0. The route stays at the call
+// site: `ShowOne(ctx, ApiPath({"projects", ref}), PrintProject)`.
+
+// Prints a response (each printer handles --json itself). It gets the only
+// copy of the answer, so it may wipe what it printed (api-key create).
+using Printer = std::function<void(Context& ctx, nlohmann::json& response)>;
+
+// `method` `path` with `body` (nullptr: none) and `options`, printed by `print`.
+int CallOne(Context& ctx, std::string_view method, const std::string& path, const nlohmann::json* body,
+            const ApiClient::CallOptions& options, const Printer& print);
+
+// GET `path`, printed by `print`.
+int ShowOne(Context& ctx, const std::string& path, const Printer& print);
+
+// `method` (POST, PATCH) `body` to `path`, the answer printed by `print`.
+int SendOne(Context& ctx, std::string_view method, const std::string& path, const nlohmann::json& body,
+            const Printer& print);
+
+// DELETE `path`, then PrintDeleted(what).
+int DeleteOne(Context& ctx, const std::string& path, const std::string& what);
+
 // The list verbs: GET `path`; with --json the response as it is, otherwise a
 // table with `columns` and one row per item, made by `row`.
 int PrintList(Context& ctx, const std::string& path, std::vector<std::string> columns,
               const std::function<std::vector<std::string>(const nlohmann::json& item)>& row);
+
+// The one-object verbs (get, create, update): with --json the response as it
+// is, otherwise `fields` as aligned "name: value" lines.
+void PrintObject(Context& ctx, const nlohmann::json& response,
+                 const std::vector<std::pair<std::string, std::string>>& fields);
 
 // Prints the result of a delete: "deleted <what>" for people, the server's
 // JSON (or {}) with --json.

@@ -236,15 +236,12 @@ int Exec(Context& ctx, const StreamExecFlags& f) {
   nlohmann::json body = StartBody(f, *envs);
   if (f.timeout_opt->count() > 0) body["timeoutSec"] = f.timeout;
   if (f.detach) {
-    int code = 0;
-    ApiClient* api = ctx.Api(&code);
-    if (api == nullptr) return code;
     if (f.tty) body["pty"] = true;
-    auto res = api->Post(ApiPath({"sandboxes", f.id, "commands"}), body);
-    if (!res) return ctx.Fail(res.error());
-    if (ctx.json) PrintJson(ctx.out(), *res);
-    else ctx.out() << Cell(*res, "id") << "\n";
-    return kExitOk;
+    return SendOne(ctx, "POST", ApiPath({"sandboxes", f.id, "commands"}), body,
+                   [](Context& ctx, const nlohmann::json& started) {
+                     if (ctx.json) PrintJson(ctx.out(), started);
+                     else ctx.out() << Cell(started, "id") << "\n";
+                   });
   }
   body["type"] = "start";
   SessionOptions opt;
@@ -281,16 +278,13 @@ int Attach(Context& ctx, const std::string& id, const std::string& cmd, bool no_
 }
 
 int KillCmd(Context& ctx, const std::string& id, const std::string& cmd, const std::string& signal) {
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
   nlohmann::json body = nlohmann::json::object();
   if (!signal.empty()) body["signal"] = signal;
-  auto res = api->Post(ApiPath({"sandboxes", id, "commands", cmd, "kill"}), body);
-  if (!res) return ctx.Fail(res.error());
-  if (ctx.json) PrintJson(ctx.out(), *res);
-  else ctx.out() << "signalled command " << cmd << "\n";
-  return kExitOk;
+  return SendOne(ctx, "POST", ApiPath({"sandboxes", id, "commands", cmd, "kill"}), body,
+                 [&cmd](Context& ctx, const nlohmann::json& response) {
+                   if (ctx.json) PrintJson(ctx.out(), response);
+                   else ctx.out() << "signalled command " << cmd << "\n";
+                 });
 }
 
 }  // namespace

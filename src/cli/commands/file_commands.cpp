@@ -27,23 +27,23 @@ std::string FilesPath(const std::string& id, const std::string& suffix, const st
   return ApiPath({"sandboxes", id, "files"}) + suffix + "?path=" + EncodeQueryValue(path, /*keep_slash=*/true) + extra;
 }
 
+// put and mkdir print nothing for people: the server's answer with --json only.
+void PrintJsonOnly(Context& ctx, const nlohmann::json& response) {
+  if (ctx.json) PrintJson(ctx.out(), response);
+}
+
 int Upload(Context& ctx, const std::string& id, const std::string& local, const std::string& remote,
            const std::string& mode) {
   struct stat st {};
   if (stat(local.c_str(), &st) != 0) return ctx.Usage("cannot read " + local + ": " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return ctx.Usage(local + " is not a regular file (for directories use `oc cp`)");
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
   ApiClient::CallOptions options;
   options.timeout = kTransferTimeout;
   options.upload_file = local;
   TransferProgress progress(ctx, "uploading " + local);
   options.upload_progress = progress.Callback();
-  auto res = api->Call("PUT", FilesPath(id, "", remote, mode.empty() ? "" : "&mode=" + mode), nullptr, options);
-  if (!res) return ctx.Fail(res.error());
-  if (ctx.json) PrintJson(ctx.out(), *res);
-  return 0;
+  return CallOne(ctx, "PUT", FilesPath(id, "", remote, mode.empty() ? "" : "&mode=" + mode), nullptr, options,
+                 PrintJsonOnly);
 }
 
 int Download(Context& ctx, const std::string& id, const std::string& remote, const std::string& local) {
@@ -80,43 +80,27 @@ int Download(Context& ctx, const std::string& id, const std::string& remote, con
   return 0;
 }
 
-int List(Context& ctx, const std::string& id, const std::string& path) {
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
-  auto res = api->Get(FilesPath(id, "/list", path));
-  if (!res) return ctx.Fail(res.error());
-  if (ctx.json) {
-    PrintJson(ctx.out(), *res);
-    return 0;
-  }
+void PrintListing(Context& ctx, const nlohmann::json& listing) {
+  if (ctx.json) return PrintJson(ctx.out(), listing);
   Table table({"TYPE", "MODE", "SIZE", "MTIME", "NAME"});
-  for (const auto& e : res->value("entries", nlohmann::json::array())) {
+  for (const auto& e : listing.value("entries", nlohmann::json::array())) {
     table.AddRow({Cell(e, "type"), Cell(e, "mode"), Cell(e, "size"), Cell(e, "mtime"), TerminalSafe(Cell(e, "name"))});
   }
   table.Print(ctx.out());
-  if (res->value("truncated", false)) ctx.Warn("the listing was truncated by the server");
-  return 0;
+  if (listing.value("truncated", false)) ctx.Warn("the listing was truncated by the server");
+}
+
+int List(Context& ctx, const std::string& id, const std::string& path) {
+  return ShowOne(ctx, FilesPath(id, "/list", path), PrintListing);
 }
 
 int Remove(Context& ctx, const std::string& id, const std::string& path, bool recursive) {
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
-  auto res = api->Delete(FilesPath(id, "", path, recursive ? "&recursive=true" : ""));
-  if (!res) return ctx.Fail(res.error());
-  return PrintDeleted(ctx, *res, path);
+  return DeleteOne(ctx, FilesPath(id, "", path, recursive ? "&recursive=true" : ""), path);
 }
 
 int Mkdir(Context& ctx, const std::string& id, const std::string& path, bool parents) {
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
   nlohmann::json body = {{"path", path}, {"parents", parents}};
-  auto res = api->Post(ApiPath({"sandboxes", id, "files", "mkdir"}), body);
-  if (!res) return ctx.Fail(res.error());
-  if (ctx.json) PrintJson(ctx.out(), *res);
-  return 0;
+  return SendOne(ctx, "POST", ApiPath({"sandboxes", id, "files", "mkdir"}), body, PrintJsonOnly);
 }
 
 // --- oc cp --------------------------------------------------------------
@@ -172,6 +156,24 @@ std::string RandomSuffix() {
   return buf;
 }
 
+// The local archive of a directory copy: an empty /tmp/oc-cp-XXXXXX, removed
+// when it goes out of scope; path is empty when it could not be created.
+struct LocalTemp {
+  std::string path;
+  LocalTemp() {
+    char tmpl[] = "/tmp/oc-cp-XXXXXX";
+    const int fd = mkstemp(tmpl);
+    if (fd < 0) return;
+    close(fd);
+    path = tmpl;
+  }
+  ~LocalTemp() {
+    if (!path.empty()) unlink(path.c_str());
+  }
+  LocalTemp(const LocalTemp&) = delete;
+  LocalTemp& operator=(const LocalTemp&) = delete;
+};
+
 int Copy(Context& ctx, const std::string& src_arg, const std::string& dst_arg) {
   const Location src = ParseLocation(src_arg), dst = ParseLocation(dst_arg);
   if (src.sandbox.empty() == dst.sandbox.empty())
@@ -183,15 +185,9 @@ int Copy(Context& ctx, const std::string& src_arg, const std::string& dst_arg) {
     struct stat st {};
     if (stat(src.path.c_str(), &st) != 0) return ctx.Usage("cannot read " + src.path + ": " + std::strerror(errno));
     if (!S_ISDIR(st.st_mode)) return Upload(ctx, dst.sandbox, src.path, dst.path, "");
-    char tmpl[] = "/tmp/oc-cp-XXXXXX";
-    int fd = mkstemp(tmpl);
-    if (fd < 0) return ctx.Fail(MakeError(ErrorCode::kInternal, "cannot create a temp file"));
-    close(fd);
-    const std::string archive = tmpl;
-    struct Cleanup {
-      std::string p;
-      ~Cleanup() { unlink(p.c_str()); }
-    } cleanup{archive};
+    const LocalTemp temp;
+    if (temp.path.empty()) return ctx.Fail(MakeError(ErrorCode::kInternal, "cannot create a temp file"));
+    const std::string& archive = temp.path;
     if (RunLocal({"tar", "-cf", archive, "-C", src.path, "."}) != 0)
       return ctx.Fail(MakeError(ErrorCode::kInternal, "tar could not pack " + src.path));
     const std::string remote_archive = "/tmp/.oc-cp-" + RandomSuffix() + ".tar";
@@ -210,15 +206,9 @@ int Copy(Context& ctx, const std::string& src_arg, const std::string& dst_arg) {
   const std::string remote_archive = "/tmp/.oc-cp-" + RandomSuffix() + ".tar";
   auto packed = RunRemote(ctx, *api, src.sandbox, {"tar", "-cf", remote_archive, "-C", src.path, "."});
   if (!packed) return ctx.Fail(packed.error());
-  char tmpl[] = "/tmp/oc-cp-XXXXXX";
-  int fd = mkstemp(tmpl);
-  if (fd < 0) return ctx.Fail(MakeError(ErrorCode::kInternal, "cannot create a temp file"));
-  close(fd);
-  const std::string archive = tmpl;
-  struct Cleanup {
-    std::string p;
-    ~Cleanup() { unlink(p.c_str()); }
-  } cleanup{archive};
+  const LocalTemp temp;
+  if (temp.path.empty()) return ctx.Fail(MakeError(ErrorCode::kInternal, "cannot create a temp file"));
+  const std::string& archive = temp.path;
   int rc = *packed == 0 ? Download(ctx, src.sandbox, remote_archive, archive) : 1;
   (void)api->Delete(FilesPath(src.sandbox, "", remote_archive));
   if (*packed != 0) return ctx.Fail(MakeError(ErrorCode::kInternal, "tar in the sandbox could not pack " + src.path));

@@ -95,21 +95,45 @@ std::vector<std::string> NonEmpty(const std::vector<std::string>& items) {
   return out;
 }
 
-int PrintList(Context& ctx, const std::string& path, std::vector<std::string> columns,
-              const std::function<std::vector<std::string>(const nlohmann::json& item)>& row) {
+int CallOne(Context& ctx, std::string_view method, const std::string& path, const nlohmann::json* body,
+            const ApiClient::CallOptions& options, const Printer& print) {
   int code = 0;
   ApiClient* api = ctx.Api(&code);
   if (api == nullptr) return code;
-  auto res = api->Get(path);
+  auto res = api->Call(method, path, body, options);
   if (!res) return ctx.Fail(res.error());
-  if (ctx.json) {
-    PrintJson(ctx.out(), *res);
-    return 0;
-  }
-  Table table(std::move(columns));
-  for (const auto& item : ListItems(*res)) table.AddRow(row(item));
-  table.Print(ctx.out());
+  print(ctx, *res);
   return 0;
+}
+
+int ShowOne(Context& ctx, const std::string& path, const Printer& print) {
+  return CallOne(ctx, "GET", path, nullptr, {}, print);
+}
+
+int SendOne(Context& ctx, std::string_view method, const std::string& path, const nlohmann::json& body,
+            const Printer& print) {
+  return CallOne(ctx, method, path, &body, {}, print);
+}
+
+int DeleteOne(Context& ctx, const std::string& path, const std::string& what) {
+  return CallOne(ctx, "DELETE", path, nullptr, {},
+                 [&what](Context& ctx, const nlohmann::json& response) { PrintDeleted(ctx, response, what); });
+}
+
+int PrintList(Context& ctx, const std::string& path, std::vector<std::string> columns,
+              const std::function<std::vector<std::string>(const nlohmann::json& item)>& row) {
+  return ShowOne(ctx, path, [&](Context& ctx, const nlohmann::json& response) {
+    if (ctx.json) return PrintJson(ctx.out(), response);
+    Table table(std::move(columns));
+    for (const auto& item : ListItems(response)) table.AddRow(row(item));
+    table.Print(ctx.out());
+  });
+}
+
+void PrintObject(Context& ctx, const nlohmann::json& response,
+                 const std::vector<std::pair<std::string, std::string>>& fields) {
+  if (ctx.json) return PrintJson(ctx.out(), response);
+  PrintFields(ctx.out(), fields);
 }
 
 int PrintDeleted(Context& ctx, const nlohmann::json& response, const std::string& what) {

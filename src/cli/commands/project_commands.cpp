@@ -84,29 +84,23 @@ std::string Allowlist(const nlohmann::json& project) {
 }
 
 void PrintProject(Context& ctx, const nlohmann::json& p) {
-  if (ctx.json) return PrintJson(ctx.out(), p);
-  PrintFields(ctx.out(), {{"id", Cell(p, "id")},
-                          {"name", Cell(p, "name")},
-                          {"template", Cell(p, "template")},
-                          {"cpuCount", Cell(p, "cpuCount")},
-                          {"memoryMB", Cell(p, "memoryMB")},
-                          {"diskMB", Cell(p, "diskMB")},
-                          {"timeoutSec", Cell(p, "timeoutSec")},
-                          {"egressAllowlist", Allowlist(p)},
-                          {"secretGroups", Cell(p, "secretGroups")},
-                          {"createdAt", Cell(p, "createdAt")},
-                          {"updatedAt", Cell(p, "updatedAt")}});
+  PrintObject(ctx, p,
+              {{"id", Cell(p, "id")},
+               {"name", Cell(p, "name")},
+               {"template", Cell(p, "template")},
+               {"cpuCount", Cell(p, "cpuCount")},
+               {"memoryMB", Cell(p, "memoryMB")},
+               {"diskMB", Cell(p, "diskMB")},
+               {"timeoutSec", Cell(p, "timeoutSec")},
+               {"egressAllowlist", Allowlist(p)},
+               {"secretGroups", Cell(p, "secretGroups")},
+               {"createdAt", Cell(p, "createdAt")},
+               {"updatedAt", Cell(p, "updatedAt")}});
 }
 
 int Create(Context& ctx, const ProjectFlags& f) {
   if (f.name.empty()) return ctx.Usage("--name must not be empty");
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
-  auto res = api->Post(ApiPath({"projects"}), ProjectBody(f));
-  if (!res) return ctx.Fail(res.error());
-  PrintProject(ctx, *res);
-  return 0;
+  return SendOne(ctx, "POST", ApiPath({"projects"}), ProjectBody(f), PrintProject);
 }
 
 int Update(Context& ctx, const ProjectFlags& f) {
@@ -117,13 +111,7 @@ int Update(Context& ctx, const ProjectFlags& f) {
                      "--clear-secret-groups");
   }
   if (f.name_opt->count() > 0 && f.name.empty()) return ctx.Usage("--name must not be empty");
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
-  auto res = api->Patch(ApiPath({"projects", f.ref}), body);
-  if (!res) return ctx.Fail(res.error());
-  PrintProject(ctx, *res);
-  return 0;
+  return SendOne(ctx, "PATCH", ApiPath({"projects", f.ref}), body, PrintProject);
 }
 
 int List(Context& ctx) {
@@ -135,23 +123,10 @@ int List(Context& ctx) {
                    });
 }
 
-int Get(Context& ctx, const std::string& ref) {
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
-  auto res = api->Get(ApiPath({"projects", ref}));
-  if (!res) return ctx.Fail(res.error());
-  PrintProject(ctx, *res);
-  return 0;
-}
+int Get(Context& ctx, const std::string& ref) { return ShowOne(ctx, ApiPath({"projects", ref}), PrintProject); }
 
 int Delete(Context& ctx, const std::string& ref) {
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
-  auto res = api->Delete(ApiPath({"projects", ref}));
-  if (!res) return ctx.Fail(res.error());
-  return PrintDeleted(ctx, *res, "project " + ref);
+  return DeleteOne(ctx, ApiPath({"projects", ref}), "project " + ref);
 }
 
 }  // namespace

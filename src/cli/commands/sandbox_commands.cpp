@@ -29,19 +29,19 @@ struct CreateFlags {
 };
 
 void PrintSandbox(Context& ctx, const nlohmann::json& s) {
-  if (ctx.json) return PrintJson(ctx.out(), s);
-  PrintFields(ctx.out(), {{"sandboxID", Cell(s, "sandboxID")},
-                          {"status", Cell(s, "status")},
-                          {"projectId", Cell(s, "projectId")},
-                          {"templateID", Cell(s, "templateID")},
-                          {"cpuCount", Cell(s, "cpuCount")},
-                          {"memoryMB", Cell(s, "memoryMB")},
-                          {"diskMB", Cell(s, "diskMB")},
-                          {"startedAt", Cell(s, "startedAt")},
-                          {"endAt", Cell(s, "endAt")},
-                          {"metadata", s.contains("metadata") && s["metadata"].is_object() && !s["metadata"].empty()
-                                           ? s["metadata"].dump()
-                                           : "-"}});
+  PrintObject(ctx, s,
+              {{"sandboxID", Cell(s, "sandboxID")},
+               {"status", Cell(s, "status")},
+               {"projectId", Cell(s, "projectId")},
+               {"templateID", Cell(s, "templateID")},
+               {"cpuCount", Cell(s, "cpuCount")},
+               {"memoryMB", Cell(s, "memoryMB")},
+               {"diskMB", Cell(s, "diskMB")},
+               {"startedAt", Cell(s, "startedAt")},
+               {"endAt", Cell(s, "endAt")},
+               {"metadata", s.contains("metadata") && s["metadata"].is_object() && !s["metadata"].empty()
+                                ? s["metadata"].dump()
+                                : "-"}});
 }
 
 int Create(Context& ctx, const CreateFlags& f) {
@@ -67,19 +67,12 @@ int Create(Context& ctx, const CreateFlags& f) {
     body["metadata"] = m;
   }
 
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
   ApiClient::CallOptions options;
   options.timeout = std::chrono::minutes(2);  // creating may wait for a worker
-  auto res = api->Call("POST", ApiPath({"sandboxes"}), &body, options);
-  if (!res) return ctx.Fail(res.error());
-  if (ctx.json) {
-    PrintJson(ctx.out(), *res);
-  } else {
-    ctx.out() << TerminalSafe(res->at("sandboxID").get<std::string>()) << "\n";
-  }
-  return 0;
+  return CallOne(ctx, "POST", ApiPath({"sandboxes"}), &body, options, [](Context& ctx, const nlohmann::json& s) {
+    if (ctx.json) return PrintJson(ctx.out(), s);
+    ctx.out() << TerminalSafe(s.at("sandboxID").get<std::string>()) << "\n";
+  });
 }
 
 int List(Context& ctx) {
@@ -91,24 +84,9 @@ int List(Context& ctx) {
                    });
 }
 
-int Get(Context& ctx, const std::string& id) {
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
-  auto res = api->Get(ApiPath({"sandboxes", id}));
-  if (!res) return ctx.Fail(res.error());
-  PrintSandbox(ctx, *res);
-  return 0;
-}
+int Get(Context& ctx, const std::string& id) { return ShowOne(ctx, ApiPath({"sandboxes", id}), PrintSandbox); }
 
-int Kill(Context& ctx, const std::string& id) {
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
-  auto res = api->Delete(ApiPath({"sandboxes", id}));
-  if (!res) return ctx.Fail(res.error());
-  return PrintDeleted(ctx, *res, "sandbox " + id);
-}
+int Kill(Context& ctx, const std::string& id) { return DeleteOne(ctx, ApiPath({"sandboxes", id}), "sandbox " + id); }
 
 }  // namespace
 

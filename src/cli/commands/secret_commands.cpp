@@ -201,12 +201,8 @@ int List(Context& ctx, const Owner& owner, const std::string& ref) {
 }
 
 int Delete(Context& ctx, const Owner& owner, const std::string& ref, const std::string& name) {
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
-  auto res = api->Delete(ApiPath({owner.collection, ref, "secrets", name}));
-  if (!res) return ctx.Fail(res.error());
-  return PrintDeleted(ctx, *res, "secret " + name + " from " + owner.noun + " " + ref);
+  return DeleteOne(ctx, ApiPath({owner.collection, ref, "secrets", name}),
+                   "secret " + name + " from " + owner.noun + " " + ref);
 }
 
 // set / list / delete under `parent`, the owner given as first positional.
@@ -264,7 +260,6 @@ void AddSecretVerbs(CLI::App* parent, Context& ctx, const Owner& owner) {
 }
 
 void PrintGroup(Context& ctx, const nlohmann::json& g) {
-  if (ctx.json) return PrintJson(ctx.out(), g);
   std::vector<std::pair<std::string, std::string>> fields = {
       {"id", Cell(g, "id")}, {"name", Cell(g, "name")}};
   if (g.contains("secrets") && g["secrets"].is_array()) {
@@ -277,7 +272,7 @@ void PrintGroup(Context& ctx, const nlohmann::json& g) {
   }
   fields.emplace_back("createdAt", Cell(g, "createdAt"));
   fields.emplace_back("updatedAt", Cell(g, "updatedAt"));
-  PrintFields(ctx.out(), fields);
+  PrintObject(ctx, g, fields);
 }
 
 void AddSecretGroupCommands(CLI::App& root, Context& ctx) {
@@ -289,14 +284,7 @@ void AddSecretGroupCommands(CLI::App& root, Context& ctx) {
   auto* create = group->add_subcommand("create", "Create a secret group");
   create->add_option("name", *create_name, "Group name, unique in the org")->required()->check(NonEmptyArg());
   OnRun(create, ctx, [&ctx, create_name] {
-    int code = 0;
-    ApiClient* api = ctx.Api(&code);
-    if (api == nullptr) return code;
-    auto res = api->Post(ApiPath({"secret-groups"}), nlohmann::json{{"name", *create_name}});
-    if (!res) return ctx.Fail(res.error());
-    nlohmann::json doc = *res;
-    PrintGroup(ctx, doc);
-    return 0;
+    return SendOne(ctx, "POST", ApiPath({"secret-groups"}), nlohmann::json{{"name", *create_name}}, PrintGroup);
   });
 
   auto* list = group->add_subcommand("list", "List the org's secret groups");
@@ -310,30 +298,15 @@ void AddSecretGroupCommands(CLI::App& root, Context& ctx) {
   auto get_ref = std::make_shared<std::string>();
   auto* get = group->add_subcommand("get", "Show one secret group");
   get->add_option("group", *get_ref, "Group id or name")->required()->check(NonEmptyArg());
-  OnRun(get, ctx, [&ctx, get_ref] {
-    int code = 0;
-    ApiClient* api = ctx.Api(&code);
-    if (api == nullptr) return code;
-    auto res = api->Get(ApiPath({"secret-groups", *get_ref}));
-    if (!res) return ctx.Fail(res.error());
-    nlohmann::json doc = *res;
-    PrintGroup(ctx, doc);
-    return 0;
-  });
+  OnRun(get, ctx, [&ctx, get_ref] { return ShowOne(ctx, ApiPath({"secret-groups", *get_ref}), PrintGroup); });
 
   auto rename = std::make_shared<std::pair<std::string, std::string>>();
   auto* update = group->add_subcommand("update", "Rename a secret group (projects stay attached)");
   update->add_option("group", rename->first, "Group id or name")->required()->check(NonEmptyArg());
   update->add_option("--name", rename->second, "The new name")->required()->check(NonEmptyArg());
   OnRun(update, ctx, [&ctx, rename] {
-    int code = 0;
-    ApiClient* api = ctx.Api(&code);
-    if (api == nullptr) return code;
-    auto res = api->Patch(ApiPath({"secret-groups", rename->first}), nlohmann::json{{"name", rename->second}});
-    if (!res) return ctx.Fail(res.error());
-    nlohmann::json doc = *res;
-    PrintGroup(ctx, doc);
-    return 0;
+    return SendOne(ctx, "PATCH", ApiPath({"secret-groups", rename->first}), nlohmann::json{{"name", rename->second}},
+                   PrintGroup);
   });
 
   auto del_ref = std::make_shared<std::string>();
@@ -341,12 +314,7 @@ void AddSecretGroupCommands(CLI::App& root, Context& ctx) {
       "delete", "Delete a secret group and its secrets (refused while a project attaches it)");
   del->add_option("group", *del_ref, "Group id or name")->required()->check(NonEmptyArg());
   OnRun(del, ctx, [&ctx, del_ref] {
-    int code = 0;
-    ApiClient* api = ctx.Api(&code);
-    if (api == nullptr) return code;
-    auto res = api->Delete(ApiPath({"secret-groups", *del_ref}));
-    if (!res) return ctx.Fail(res.error());
-    return PrintDeleted(ctx, *res, "secret group " + *del_ref);
+    return DeleteOne(ctx, ApiPath({"secret-groups", *del_ref}), "secret group " + *del_ref);
   });
 
   auto* secrets = group->add_subcommand("secret", "Secrets of a secret group: set, list, delete");

@@ -19,26 +19,26 @@ namespace {
 // Uploading and verifying a large image may take a while.
 constexpr auto kImportTimeout = std::chrono::hours(2);
 
+void PrintTemplate(Context& ctx, const nlohmann::json& t) {
+  PrintObject(ctx, t,
+              {{"name", Cell(t, "name")}, {"digest", Cell(t, "digest")}, {"size", Cell(t, "size")},
+               {"createdAt", Cell(t, "createdAt")}});
+}
+
 int Import(Context& ctx, const std::string& file, const std::string& name) {
   struct stat st {};
   if (stat(file.c_str(), &st) != 0) return ctx.Usage("cannot read " + file + ": " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return ctx.Usage(file + " is not a regular file (an OCI archive or docker save tarball)");
-  int code = 0;
-  ApiClient* api = ctx.Api(&code);
-  if (api == nullptr) return code;
   ApiClient::CallOptions options;
   options.timeout = kImportTimeout;
   options.upload_file = file;
   TransferProgress progress(ctx, "importing " + name, "verifying...");
   options.upload_progress = progress.Callback();
-  auto res = api->Call("POST", ApiPath({"templates"}) + "?name=" + EncodeQueryValue(name), nullptr, options);
-  if (!res) return ctx.Fail(res.error());
-  if (ctx.json) {
-    PrintJson(ctx.out(), *res);
-  } else {
-    ctx.out() << TerminalSafe(Cell(*res, "name")) << " " << TerminalSafe(Cell(*res, "digest")) << "\n";
-  }
-  return 0;
+  return CallOne(ctx, "POST", ApiPath({"templates"}) + "?name=" + EncodeQueryValue(name), nullptr, options,
+                 [](Context& ctx, const nlohmann::json& t) {
+                   if (ctx.json) return PrintJson(ctx.out(), t);
+                   ctx.out() << TerminalSafe(Cell(t, "name")) << " " << TerminalSafe(Cell(t, "digest")) << "\n";
+                 });
 }
 
 }  // namespace
@@ -70,33 +70,13 @@ void AddTemplateCommands(CLI::App& root, Context& ctx) {
   auto get_name = std::make_shared<std::string>();
   auto* get = tpl->add_subcommand("get", "Show one template");
   get->add_option("name", *get_name, "Template name")->required()->check(NonEmptyArg());
-  OnRun(get, ctx, [&ctx, get_name] {
-    int code = 0;
-    ApiClient* api = ctx.Api(&code);
-    if (api == nullptr) return code;
-    auto res = api->Get(ApiPath({"templates", *get_name}));
-    if (!res) return ctx.Fail(res.error());
-    if (ctx.json) {
-      PrintJson(ctx.out(), *res);
-      return 0;
-    }
-    PrintFields(ctx.out(), {{"name", Cell(*res, "name")},
-                            {"digest", Cell(*res, "digest")},
-                            {"size", Cell(*res, "size")},
-                            {"createdAt", Cell(*res, "createdAt")}});
-    return 0;
-  });
+  OnRun(get, ctx, [&ctx, get_name] { return ShowOne(ctx, ApiPath({"templates", *get_name}), PrintTemplate); });
 
   auto del_name = std::make_shared<std::string>();
   auto* del = tpl->add_subcommand("delete", "Delete a template (refused while a sandbox uses it)");
   del->add_option("name", *del_name, "Template name")->required()->check(NonEmptyArg());
   OnRun(del, ctx, [&ctx, del_name] {
-    int code = 0;
-    ApiClient* api = ctx.Api(&code);
-    if (api == nullptr) return code;
-    auto res = api->Delete(ApiPath({"templates", *del_name}));
-    if (!res) return ctx.Fail(res.error());
-    return PrintDeleted(ctx, *res, "template " + *del_name);
+    return DeleteOne(ctx, ApiPath({"templates", *del_name}), "template " + *del_name);
   });
 }
 
