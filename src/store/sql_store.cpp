@@ -1071,6 +1071,10 @@ class SqlStore final : public Store {
   const int version_;
 };
 
+}  // namespace
+
+namespace internal {
+
 Result<std::unique_ptr<Db>> OpenDb(const std::string& url) {
   if (url.starts_with("sqlite://")) {
     const std::string path = url.substr(std::string("sqlite://").size());
@@ -1078,19 +1082,19 @@ Result<std::unique_ptr<Db>> OpenDb(const std::string& url) {
       return MakeError(ErrorCode::kInvalidArgument,
                        "--db: SQLite URL needs an absolute path, e.g. sqlite:///var/lib/osb/osb.db");
     }
-    return internal::OpenSqlite(path);
+    return OpenSqlite(path);
   }
   if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
-    return internal::OpenPostgres(url);
+    return OpenPostgres(url);
   }
   return MakeError(ErrorCode::kInvalidArgument,
                    "--db: unsupported database URL (use sqlite:///abs/path.db or postgresql://...)");
 }
 
-}  // namespace
+}  // namespace internal
 
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url) {
-  auto db = OpenDb(url);
+  auto db = internal::OpenDb(url);
   if (!db) return db.error();
   auto version = internal::ApplyMigrations(**db);
   if (!version) return version.error();
@@ -1098,7 +1102,7 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url) {
 }
 
 Result<int> MigrateStore(const std::string& url) {
-  auto db = OpenDb(url);
+  auto db = internal::OpenDb(url);
   if (!db) return db.error();
   return internal::ApplyMigrations(**db);
 }
