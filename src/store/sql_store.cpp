@@ -1016,6 +1016,50 @@ class SqlStore final : public Store {
     return out;
   }
 
+  Result<std::vector<OAuthTokenRow>> ListAllOAuthTokens() override {
+    std::vector<OAuthTokenRow> out;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(std::string("SELECT ") + kOAuthColumns + " FROM oauth_tokens ORDER BY project_id, name");
+      if (!rows) return rows.error();
+      for (const Row& r : *rows) out.push_back(OAuthFromRow(r));
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
+  Result<bool> ReplaceOAuthCiphertexts(const std::string& project_id, const std::string& name,
+                                       const std::string& old_access, const std::string& old_refresh,
+                                       const std::string& new_access, const std::string& new_refresh) override {
+    // NULL never equals anything: an absent token is matched with IS NULL
+    // (and gets no parameter: PostgreSQL cannot type an unused one).
+    std::vector<Param> params{Param::Text(project_id), Param::Text(name), BlobOrNull(new_access),
+                              BlobOrNull(new_refresh)};
+    std::string sql =
+        "UPDATE oauth_tokens SET access_ciphertext = $3, refresh_ciphertext = $4 "
+        "WHERE project_id = $1 AND name = $2";
+    for (const auto& [column, old] : {std::pair<const char*, const std::string*>{"access_ciphertext", &old_access},
+                                      {"refresh_ciphertext", &old_refresh}}) {
+      if (old->empty()) {
+        sql += std::string(" AND ") + column + " IS NULL";
+      } else {
+        params.push_back(Param::Blob(*old));
+        sql += std::string(" AND ") + column + " = $" + std::to_string(params.size());
+      }
+    }
+    sql += " RETURNING generation";
+    bool replaced = false;
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      // updated_at is left alone: the tokens did not change.
+      auto rows = tx.Exec(sql, params);
+      if (!rows) return rows.error();
+      replaced = !rows->empty();
+      return {};
+    });
+    if (!st) return st.error();
+    return replaced;
+  }
+
   Result<std::vector<TemplateRow>> QueryTemplates(const std::string& sql, const std::vector<Param>& params) {
     std::vector<TemplateRow> out;
     Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
