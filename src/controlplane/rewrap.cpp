@@ -10,49 +10,11 @@ namespace osb::controlplane {
 
 namespace {
 
-void RewrapOrgSecrets(store::Store& store, const crypto::Keyring& keyring, const std::vector<store::SecretRow>& rows,
-                      RewrapReport& report) {
-  for (const auto& row : rows) {
-    const std::string where = row.group_id + "/" + row.name;
-    auto key_id = crypto::Keyring::KeyIdOf(row.ciphertext);
-    if (!key_id) {
-      report.failures.push_back(where + ": " + key_id.error().message);
-      continue;
-    }
-    if (*key_id == report.primary_key_id) {
-      ++report.already_primary;
-      continue;
-    }
-    const std::string aad = SecretAad(row.org_id, row.group_id, row.name);
-    auto plain = keyring.Decrypt(row.ciphertext, aad);
-    if (!plain) {
-      report.failures.push_back(where + ": " + plain.error().message);
-      continue;
-    }
-    auto fresh = keyring.Encrypt(*plain, aad);
-    SecureWipe(*plain);
-    if (!fresh) {
-      report.failures.push_back(where + ": " + fresh.error().message);
-      continue;
-    }
-    auto replaced = store.ReplaceCiphertext(row.group_id, row.name, row.ciphertext, *fresh,
-                                            report.primary_key_id);
-    if (!replaced) {
-      report.failures.push_back(where + ": " + replaced.error().message);
-    } else if (*replaced) {
-      ++report.moved_by_key_id[*key_id];
-    } else {
-      ++report.changed_concurrently;
-    }
-  }
-}
-
-// One token of an oauth_tokens row: `out` becomes its ciphertext under the
-// primary (unchanged when already there or absent). `moved_from` gets the
-// old key id when it was re-encrypted. False (and a failure) when it
-// cannot be.
-bool RewrapToken(const crypto::Keyring& keyring, const std::string& ciphertext, const std::string& aad,
-                 const std::string& where, RewrapReport& report, std::string& out, std::string& moved_from) {
+// One ciphertext: `out` becomes it under the primary (unchanged when
+// already there or absent) and `moved_from` the old key id when it was
+// re-encrypted. False, with a failure naming `where`, when it cannot be.
+bool Reencrypt(const crypto::Keyring& keyring, const std::string& ciphertext, const std::string& aad,
+               const std::string& where, RewrapReport& report, std::string& out, std::string& moved_from) {
   out = ciphertext;
   moved_from.clear();
   if (ciphertext.empty()) return true;  // no such token (yet)
@@ -78,15 +40,39 @@ bool RewrapToken(const crypto::Keyring& keyring, const std::string& ciphertext, 
   return true;
 }
 
+void RewrapOrgSecrets(store::Store& store, const crypto::Keyring& keyring, const std::vector<store::SecretRow>& rows,
+                      RewrapReport& report) {
+  for (const auto& row : rows) {
+    const std::string where = row.group_id + "/" + row.name;
+    std::string fresh, moved_from;
+    if (!Reencrypt(keyring, row.ciphertext, SecretAad(row.org_id, row.group_id, row.name), where, report, fresh,
+                   moved_from)) {
+      continue;
+    }
+    if (moved_from.empty()) {
+      ++report.already_primary;
+      continue;
+    }
+    auto replaced = store.ReplaceCiphertext(row.group_id, row.name, row.ciphertext, fresh, report.primary_key_id);
+    if (!replaced) {
+      report.failures.push_back(where + ": " + replaced.error().message);
+    } else if (*replaced) {
+      ++report.moved_by_key_id[moved_from];
+    } else {
+      ++report.changed_concurrently;
+    }
+  }
+}
+
 void RewrapOAuthTokens(store::Store& store, const crypto::Keyring& keyring,
                        const std::vector<store::OAuthTokenRow>& rows, RewrapReport& report) {
   for (const auto& row : rows) {
     const std::string where = "oauth " + row.project_id + "/" + row.name;
     std::string access, refresh, access_from, refresh_from;
-    const bool access_ok = RewrapToken(keyring, row.access_ciphertext, OAuthAccessAad(row.project_id, row.name),
-                                       where + " access", report, access, access_from);
-    const bool refresh_ok = RewrapToken(keyring, row.refresh_ciphertext, OAuthRefreshAad(row.project_id, row.name),
-                                        where + " refresh", report, refresh, refresh_from);
+    const bool access_ok = Reencrypt(keyring, row.access_ciphertext, OAuthAccessAad(row.project_id, row.name),
+                                     where + " access", report, access, access_from);
+    const bool refresh_ok = Reencrypt(keyring, row.refresh_ciphertext, OAuthRefreshAad(row.project_id, row.name),
+                                      where + " refresh", report, refresh, refresh_from);
     if (!access_ok || !refresh_ok) continue;  // the row is left as it is
     const int present = (row.access_ciphertext.empty() ? 0 : 1) + (row.refresh_ciphertext.empty() ? 0 : 1);
     const int moving = (access_from.empty() ? 0 : 1) + (refresh_from.empty() ? 0 : 1);
@@ -123,29 +109,27 @@ Result<RewrapReport> RewrapSecrets(store::Store& store, const crypto::Keyring& k
 
 std::string RewrapSummary(const RewrapReport& report) {
   std::ostringstream out;
-  int moved = 0;
-  for (const auto& [key_id, count] : report.moved_by_key_id) {
-    out << "key " << key_id << ": " << count << " secret(s) re-encrypted under primary key "
-        << report.primary_key_id << "\n";
-    moved += count;
-  }
-  out << "key " << report.primary_key_id << " (primary): " << report.already_primary
-      << " secret(s) already current\n";
-  if (report.changed_concurrently > 0) {
-    out << report.changed_concurrently << " secret(s) were rewritten concurrently (already current)\n";
-  }
-  int oauth_moved = 0;
-  for (const auto& [key_id, count] : report.oauth_moved_by_key_id) {
-    out << "key " << key_id << ": " << count << " oauth token(s) re-encrypted under primary key "
-        << report.primary_key_id << "\n";
-    oauth_moved += count;
-  }
-  out << "key " << report.primary_key_id << " (primary): " << report.oauth_already_primary
-      << " oauth token(s) already current\n";
-  if (report.oauth_changed_concurrently > 0) {
-    out << report.oauth_changed_concurrently
-        << " oauth token row(s) were refreshed concurrently (already current)\n";
-  }
+  // One block per kind; returns how many moved.
+  const auto counts = [&](const std::map<std::string, int>& moved_by_key_id, int already_primary,
+                          int changed_concurrently, const char* what, const char* concurrently) {
+    int moved = 0;
+    for (const auto& [key_id, count] : moved_by_key_id) {
+      out << "key " << key_id << ": " << count << " " << what << " re-encrypted under primary key "
+          << report.primary_key_id << "\n";
+      moved += count;
+    }
+    out << "key " << report.primary_key_id << " (primary): " << already_primary << " " << what
+        << " already current\n";
+    if (changed_concurrently > 0) {
+      out << changed_concurrently << " " << concurrently << " (already current)\n";
+    }
+    return moved;
+  };
+  const int moved = counts(report.moved_by_key_id, report.already_primary, report.changed_concurrently,
+                           "secret(s)", "secret(s) were rewritten concurrently");
+  const int oauth_moved = counts(report.oauth_moved_by_key_id, report.oauth_already_primary,
+                                 report.oauth_changed_concurrently, "oauth token(s)",
+                                 "oauth token row(s) were refreshed concurrently");
   out << "rewrap: " << moved << " moved, " << oauth_moved << " oauth token(s) moved, " << report.failures.size()
       << " failed\n";
   return out.str();
