@@ -17,7 +17,7 @@
 #include "controlplane/secrets.h"
 #include "crypto/keyring.h"
 #include "store/store.h"
-#include "test_db.h"
+#include "store_fixture.h"
 
 namespace osb::controlplane {
 namespace {
@@ -41,12 +41,11 @@ struct ControlPlane {
   OAuthTokenService oauth;
 };
 
-class RewrapTest : public ::testing::Test {
+class RewrapTest : public osb::testing::StoreFixture {
  protected:
   void SetUp() override {
-    auto opened = store::OpenStore(osb::testing::FreshDatabaseUrl());
-    ASSERT_TRUE(opened.ok()) << opened.error().message;
-    store_ = std::move(*opened);
+    StoreFixture::SetUp();
+    if (HasFatalFailure()) return;
     key_a_ = crypto::GenerateKeyHex();
     key_b_ = crypto::GenerateKeyHex();
     only_a_ = Ring(key_a_, {});
@@ -124,7 +123,6 @@ class RewrapTest : public ::testing::Test {
     }
   }
 
-  std::unique_ptr<store::Store> store_;
   std::string key_a_, key_b_, id_a_, id_b_, project_, sandbox_;
   std::shared_ptr<const crypto::Keyring> only_a_, rotated_, only_b_;
   const std::chrono::system_clock::time_point start_ = std::chrono::system_clock::now();

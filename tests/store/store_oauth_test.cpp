@@ -8,18 +8,17 @@
 #include <thread>
 
 #include "store/store.h"
+#include "store_fixture.h"
 #include "test_db.h"
 
 namespace osb::store {
 namespace {
 
-class StoreOAuthTest : public ::testing::Test {
+class StoreOAuthTest : public osb::testing::StoreFixture {
  protected:
   void SetUp() override {
-    url_ = osb::testing::FreshDatabaseUrl();
-    auto opened = OpenStore(url_);
-    ASSERT_TRUE(opened.ok()) << opened.error().message;
-    store_ = std::move(*opened);
+    StoreFixture::SetUp();
+    if (HasFatalFailure()) return;
     auto org = store_->EnsureOrg("a");
     ASSERT_TRUE(org.ok());
     Project p;
@@ -39,8 +38,6 @@ class StoreOAuthTest : public ::testing::Test {
   static std::string T(int seconds) {
     return Rfc3339Ms(std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000 + seconds)));
   }
-  std::string url_;
-  std::unique_ptr<Store> store_;
   std::string project_;
 };
 
