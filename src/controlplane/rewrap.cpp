@@ -64,6 +64,8 @@ void RewrapOrgSecrets(store::Store& store, const crypto::Keyring& keyring, const
   }
 }
 
+}  // namespace
+
 void RewrapOAuthTokens(store::Store& store, const crypto::Keyring& keyring,
                        const std::vector<store::OAuthTokenRow>& rows, RewrapReport& report) {
   for (const auto& row : rows) {
@@ -92,8 +94,6 @@ void RewrapOAuthTokens(store::Store& store, const crypto::Keyring& keyring,
     }
   }
 }
-
-}  // namespace
 
 Result<RewrapReport> RewrapSecrets(store::Store& store, const crypto::Keyring& keyring) {
   RewrapReport report;

@@ -36,6 +36,12 @@ struct RewrapReport {
 
 Result<RewrapReport> RewrapSecrets(store::Store& store, const crypto::Keyring& keyring);
 
+// The OAuth half of RewrapSecrets over rows read earlier (a test seam: a
+// refresh can complete between the read and the compare-and-set).
+// report.primary_key_id must be keyring.primary_key_id().
+void RewrapOAuthTokens(store::Store& store, const crypto::Keyring& keyring,
+                       const std::vector<store::OAuthTokenRow>& rows, RewrapReport& report);
+
 // What `osb rewrap` prints (stdout; failures go to stderr separately):
 // counts and key ids only, never a value.
 std::string RewrapSummary(const RewrapReport& report);

@@ -4,7 +4,9 @@
 // RFC 3339 timestamps, INTEGER numbers, JSON arrays as TEXT, partial unique
 // indexes, ON DELETE rules) means the same on both backends.
 //
-// Never edit a released migration: append a new one.
+// Never edit a released migration: append a new one. Versions may have
+// gaps and may arrive out of order (two branches): every version missing
+// from schema_migrations is applied, lowest first.
 #include <algorithm>
 #include <set>
 #include <span>

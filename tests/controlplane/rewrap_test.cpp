@@ -209,5 +209,32 @@ TEST_F(RewrapTest, ARowWithOnlySomeTokensUnderTheOldKeyMovesOnlyThose) {
   EXPECT_EQ(TokenKeyIds(), (std::vector<std::string>{id_b_, id_b_}));
 }
 
+TEST_F(RewrapTest, ARefreshBetweenReadAndWriteIsKeptAndCountedAsConcurrent) {
+  auto read = store_->ListAllOAuthTokens();  // what rewrap read
+  ASSERT_TRUE(read.ok());
+  // Meanwhile a worker refreshes through a replica already on primary B.
+  ControlPlane cp(*store_, rotated_, Clock());
+  offset_ = 3590s;
+  auto lease = cp.oauth.Acquire("w1", sandbox_, "OAUTH");
+  ASSERT_TRUE(lease.ok()) << lease.error().message;
+  ASSERT_EQ(lease->kind, OAuthGrant::Kind::kLease);
+  ASSERT_TRUE(*cp.oauth.Complete("w1", sandbox_, "OAUTH", lease->generation, "at-meanwhile-0123456789", 3600,
+                                 "rt-meanwhile-0123456789"));
+  RewrapReport report;
+  report.primary_key_id = id_b_;
+  RewrapOAuthTokens(*store_, *rotated_, *read, report);
+  EXPECT_TRUE(report.failures.empty());
+  EXPECT_EQ(report.oauth_changed_concurrently, 1);
+  EXPECT_TRUE(report.oauth_moved_by_key_id.empty());
+  EXPECT_NE(RewrapSummary(report).find("1 oauth token row(s) were refreshed concurrently"), std::string::npos);
+  // The refresh's tokens stay (not overwritten with the re-encrypted old
+  // ones). The secret itself is still under A here (only the OAuth half ran).
+  auto token = cp.oauth.Acquire("w1", sandbox_, "OAUTH");
+  ASSERT_TRUE(token.ok()) << token.error().message;
+  ASSERT_EQ(token->kind, OAuthGrant::Kind::kToken);
+  EXPECT_EQ(token->access_token, "at-meanwhile-0123456789");
+  EXPECT_EQ(TokenKeyIds(), (std::vector<std::string>{id_b_, id_b_}));
+}
+
 }  // namespace
 }  // namespace osb::controlplane
