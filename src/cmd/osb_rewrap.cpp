@@ -1,4 +1,4 @@
-// osb rewrap: re-encrypt every stored secret under the primary key.
+// osb rewrap: re-encrypt every stored secret and OAuth token under the primary key.
 #include <iostream>
 #include <memory>
 
@@ -27,26 +27,15 @@ int Rewrap(const std::string& db) {
     std::cerr << "error: " << report.error().message << "\n";
     return 1;
   }
-  int moved = 0;
-  for (const auto& [key_id, count] : report->moved_by_key_id) {
-    std::cout << "key " << key_id << ": " << count << " secret(s) re-encrypted under primary key "
-              << report->primary_key_id << "\n";
-    moved += count;
-  }
-  std::cout << "key " << report->primary_key_id << " (primary): " << report->already_primary
-            << " secret(s) already current\n";
-  if (report->changed_concurrently > 0) {
-    std::cout << report->changed_concurrently << " secret(s) were rewritten concurrently (already current)\n";
-  }
+  std::cout << osb::controlplane::RewrapSummary(*report);
   for (const auto& f : report->failures) std::cerr << "error: " << f << "\n";
-  std::cout << "rewrap: " << moved << " moved, " << report->failures.size() << " failed\n";
   return report->failures.empty() ? 0 : 1;
 }
 
 const bool registered = osb::cmd::RegisterOsbCommand(50, [](CLI::App& root, int& exit_code) {
   auto db = std::make_shared<std::string>();
   auto* sub = root.add_subcommand("rewrap",
-                                  "Re-encrypt every stored secret under the primary key (after a key rotation)");
+                                  "Re-encrypt every stored secret and OAuth token under the primary key (after a key rotation)");
   sub->add_option("--db", *db, "Database URL: sqlite:///abs/path.db or postgresql://...")->required();
   sub->callback([db, &exit_code] { exit_code = Rewrap(*db); });
 });

@@ -15,14 +15,6 @@ namespace {
 
 using SysClock = std::chrono::system_clock;
 
-// Which token a ciphertext holds is part of its binding: an access-token
-// ciphertext cannot be replayed as the refresh token, nor moved to another
-// project or name.
-std::string TokenAad(std::string_view which, const std::string& project_id, const std::string& name) {
-  return SecretAad(which, project_id, name);
-}
-constexpr std::string_view kAccessAad = "oauth2-refresh/access";
-constexpr std::string_view kRefreshAad = "oauth2-refresh/refresh";
 
 SysClock::time_point ParseMs(const std::string& rfc3339) {
   // The store's fixed format: YYYY-MM-DDTHH:MM:SS.mmmZ
@@ -38,6 +30,16 @@ SysClock::time_point ParseMs(const std::string& rfc3339) {
 }
 
 }  // namespace
+
+// Which token a ciphertext holds is part of its binding: an access-token
+// ciphertext cannot be replayed as the refresh token, nor moved to another
+// project or name.
+std::string OAuthAccessAad(const std::string& project_id, const std::string& name) {
+  return SecretAad("oauth2-refresh/access", project_id, name);
+}
+std::string OAuthRefreshAad(const std::string& project_id, const std::string& name) {
+  return SecretAad("oauth2-refresh/refresh", project_id, name);
+}
 
 struct OAuthTokenService::Target {
   std::string project_id;
@@ -109,7 +111,7 @@ Result<OAuthTokenService::Grant> OAuthTokenService::Acquire(const std::string& w
     if (got->row.refresh_ciphertext.empty()) {
       g.refresh_token = target->refresh_token;
     } else {
-      auto plain = keyring_.Decrypt(got->row.refresh_ciphertext, TokenAad(kRefreshAad, target->project_id, name));
+      auto plain = keyring_.Decrypt(got->row.refresh_ciphertext, OAuthRefreshAad(target->project_id, name));
       if (!plain) {
         // Undecryptable (its key was removed): give the lease back rather
         // than present the material's probably revoked token.
@@ -122,7 +124,7 @@ Result<OAuthTokenService::Grant> OAuthTokenService::Acquire(const std::string& w
     return g;
   }
   if (!got->row.access_ciphertext.empty() && got->row.expires_at > store::Rfc3339Ms(now + kRefreshMargin)) {
-    auto plain = keyring_.Decrypt(got->row.access_ciphertext, TokenAad(kAccessAad, target->project_id, name));
+    auto plain = keyring_.Decrypt(got->row.access_ciphertext, OAuthAccessAad(target->project_id, name));
     if (plain) {
       g.kind = Grant::Kind::kToken;
       g.access_token = std::move(*plain);
@@ -149,11 +151,11 @@ Result<bool> OAuthTokenService::Complete(const std::string& worker_id, const std
   auto target = Authorize(worker_id, sandbox_id, name);
   if (!target) return target.error();
   const auto lifetime = std::chrono::seconds(std::clamp<int64_t>(expires_in_sec, 1, 366 * 24 * 3600));
-  auto access_ct = keyring_.Encrypt(access_token, TokenAad(kAccessAad, target->project_id, name));
+  auto access_ct = keyring_.Encrypt(access_token, OAuthAccessAad(target->project_id, name));
   if (!access_ct) return access_ct.error();
   std::string refresh_ct;
   if (!rotated_refresh_token.empty()) {
-    auto ct = keyring_.Encrypt(rotated_refresh_token, TokenAad(kRefreshAad, target->project_id, name));
+    auto ct = keyring_.Encrypt(rotated_refresh_token, OAuthRefreshAad(target->project_id, name));
     if (!ct) return ct.error();
     refresh_ct = std::move(*ct);
   }

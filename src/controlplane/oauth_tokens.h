@@ -35,6 +35,13 @@
 
 namespace osb::controlplane {
 
+// The associated data of the stored access / rotated refresh token of
+// secret `name` in `project_id` (which token it is is part of it: one
+// cannot be replayed as the other). The one rule for writers, readers and
+// osb rewrap.
+std::string OAuthAccessAad(const std::string& project_id, const std::string& name);
+std::string OAuthRefreshAad(const std::string& project_id, const std::string& name);
+
 class OAuthTokenService {
  public:
   // Same margin as the worker's cache (secretsproxy/oauth_stage.h).

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,7 +57,24 @@ class Db {
 Result<std::unique_ptr<Db>> OpenSqlite(const std::string& path);
 Result<std::unique_ptr<Db>> OpenPostgres(const std::string& url);
 
-// Applies pending migrations (store/migrations.cpp); returns the version.
+// The backend named by a URL (sqlite:///abs/path.db or postgresql://...),
+// without applying migrations.
+Result<std::unique_ptr<Db>> OpenDb(const std::string& url);
+
+// One schema migration (store/migrations.cpp). `{blob}` in a statement
+// becomes BLOB (SQLite) or BYTEA (PostgreSQL).
+struct Migration {
+  int version;
+  const char* description;
+  std::vector<const char*> statements;
+};
+
+// Applies pending migrations (store/migrations.cpp); returns the highest
+// applied version.
 Result<int> ApplyMigrations(Db& db);
+// The same runner over `migrations` (a test seam): one transaction (under
+// a PostgreSQL advisory lock) applies, in version order, every migration
+// whose version schema_migrations does not record, gaps included.
+Result<int> ApplyMigrations(Db& db, std::span<const Migration> migrations);
 
 }  // namespace osb::store::internal

@@ -4,7 +4,12 @@
 // RFC 3339 timestamps, INTEGER numbers, JSON arrays as TEXT, partial unique
 // indexes, ON DELETE rules) means the same on both backends.
 //
-// Never edit a released migration: append a new one.
+// Never edit a released migration: append a new one. Versions may have
+// gaps and may arrive out of order (two branches): every version missing
+// from schema_migrations is applied, lowest first.
+#include <algorithm>
+#include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -13,12 +18,6 @@
 
 namespace osb::store::internal {
 namespace {
-
-struct Migration {
-  int version;
-  const char* description;
-  std::vector<const char*> statements;
-};
 
 const std::vector<Migration>& Migrations() {
   static const std::vector<Migration> migrations = {
@@ -185,7 +184,17 @@ std::string ForDialect(std::string sql, Dialect dialect) {
 
 }  // namespace
 
-Result<int> ApplyMigrations(Db& db) {
+Result<int> ApplyMigrations(Db& db) { return ApplyMigrations(db, Migrations()); }
+
+// Applies every migration whose version is not recorded in
+// schema_migrations, in version order, so a version numbered below the
+// newest applied one (two branches, a hotfix) is still applied. A plain
+// MAX(version) would skip it forever.
+Result<int> ApplyMigrations(Db& db, std::span<const Migration> migrations) {
+  std::vector<const Migration*> ordered;
+  for (const Migration& m : migrations) ordered.push_back(&m);
+  std::sort(ordered.begin(), ordered.end(),
+            [](const Migration* a, const Migration* b) { return a->version < b->version; });
   int version = 0;
   Status st = db.InTransaction(true, [&](Tx& tx) -> Status {
     if (db.dialect() == Dialect::kPostgres) {
@@ -197,25 +206,27 @@ Result<int> ApplyMigrations(Db& db) {
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
         "description TEXT NOT NULL, applied_at TEXT NOT NULL)");
     if (!created) return created.error();
-    auto rows = tx.Exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    auto rows = tx.Exec("SELECT version FROM schema_migrations");
     if (!rows) return rows.error();
-    version = std::stoi(rows->at(0).at(0).value_or("0"));
-    for (const Migration& m : Migrations()) {
-      if (m.version <= version) continue;
-      for (const char* statement : m.statements) {
+    std::set<int> applied;
+    for (const Row& row : *rows) applied.insert(std::stoi(row.at(0).value_or("0")));
+    for (const Migration* m : ordered) {
+      if (applied.contains(m->version)) continue;
+      for (const char* statement : m->statements) {
         auto done = tx.Exec(ForDialect(statement, db.dialect()));
         if (!done) {
-          return MakeError(done.error().code, "migration " + std::to_string(m.version) + ": " +
+          return MakeError(done.error().code, "migration " + std::to_string(m->version) + ": " +
                                                   done.error().message);
         }
       }
       auto recorded = tx.Exec(
           "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, "
           "$3)",
-          {Param::Int(m.version), Param::Text(m.description), Param::Text(NowRfc3339())});
+          {Param::Int(m->version), Param::Text(m->description), Param::Text(NowRfc3339())});
       if (!recorded) return recorded.error();
-      version = m.version;
+      applied.insert(m->version);
     }
+    version = applied.empty() ? 0 : *applied.rbegin();
     return {};
   });
   if (!st) return st.error();

@@ -1016,6 +1016,50 @@ class SqlStore final : public Store {
     return out;
   }
 
+  Result<std::vector<OAuthTokenRow>> ListAllOAuthTokens() override {
+    std::vector<OAuthTokenRow> out;
+    Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
+      auto rows = tx.Exec(std::string("SELECT ") + kOAuthColumns + " FROM oauth_tokens ORDER BY project_id, name");
+      if (!rows) return rows.error();
+      for (const Row& r : *rows) out.push_back(OAuthFromRow(r));
+      return {};
+    });
+    if (!st) return st.error();
+    return out;
+  }
+
+  Result<bool> ReplaceOAuthCiphertexts(const std::string& project_id, const std::string& name,
+                                       const std::string& old_access, const std::string& old_refresh,
+                                       const std::string& new_access, const std::string& new_refresh) override {
+    // NULL never equals anything: an absent token is matched with IS NULL
+    // (and gets no parameter: PostgreSQL cannot type an unused one).
+    std::vector<Param> params{Param::Text(project_id), Param::Text(name), BlobOrNull(new_access),
+                              BlobOrNull(new_refresh)};
+    std::string sql =
+        "UPDATE oauth_tokens SET access_ciphertext = $3, refresh_ciphertext = $4 "
+        "WHERE project_id = $1 AND name = $2";
+    for (const auto& [column, old] : {std::pair<const char*, const std::string*>{"access_ciphertext", &old_access},
+                                      {"refresh_ciphertext", &old_refresh}}) {
+      if (old->empty()) {
+        sql += std::string(" AND ") + column + " IS NULL";
+      } else {
+        params.push_back(Param::Blob(*old));
+        sql += std::string(" AND ") + column + " = $" + std::to_string(params.size());
+      }
+    }
+    sql += " RETURNING generation";
+    bool replaced = false;
+    Status st = db_->InTransaction(true, [&](Tx& tx) -> Status {
+      // updated_at is left alone: the tokens did not change.
+      auto rows = tx.Exec(sql, params);
+      if (!rows) return rows.error();
+      replaced = !rows->empty();
+      return {};
+    });
+    if (!st) return st.error();
+    return replaced;
+  }
+
   Result<std::vector<TemplateRow>> QueryTemplates(const std::string& sql, const std::vector<Param>& params) {
     std::vector<TemplateRow> out;
     Status st = db_->InTransaction(false, [&](Tx& tx) -> Status {
@@ -1071,6 +1115,10 @@ class SqlStore final : public Store {
   const int version_;
 };
 
+}  // namespace
+
+namespace internal {
+
 Result<std::unique_ptr<Db>> OpenDb(const std::string& url) {
   if (url.starts_with("sqlite://")) {
     const std::string path = url.substr(std::string("sqlite://").size());
@@ -1078,19 +1126,19 @@ Result<std::unique_ptr<Db>> OpenDb(const std::string& url) {
       return MakeError(ErrorCode::kInvalidArgument,
                        "--db: SQLite URL needs an absolute path, e.g. sqlite:///var/lib/osb/osb.db");
     }
-    return internal::OpenSqlite(path);
+    return OpenSqlite(path);
   }
   if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
-    return internal::OpenPostgres(url);
+    return OpenPostgres(url);
   }
   return MakeError(ErrorCode::kInvalidArgument,
                    "--db: unsupported database URL (use sqlite:///abs/path.db or postgresql://...)");
 }
 
-}  // namespace
+}  // namespace internal
 
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url) {
-  auto db = OpenDb(url);
+  auto db = internal::OpenDb(url);
   if (!db) return db.error();
   auto version = internal::ApplyMigrations(**db);
   if (!version) return version.error();
@@ -1098,7 +1146,7 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url) {
 }
 
 Result<int> MigrateStore(const std::string& url) {
-  auto db = OpenDb(url);
+  auto db = internal::OpenDb(url);
   if (!db) return db.error();
   return internal::ApplyMigrations(**db);
 }

@@ -371,6 +371,16 @@ class Store {
                                          const std::string& worker_id) = 0;
   // The row, or kNotFound (tests, tools).
   virtual Result<OAuthTokenRow> GetOAuthToken(const std::string& project_id, const std::string& name) = 0;
+  // Every row, by project and name (osb rewrap).
+  virtual Result<std::vector<OAuthTokenRow>> ListAllOAuthTokens() = 0;
+  // Compare-and-swap of one row's two ciphertexts (osb rewrap), its own
+  // transaction: replaces them only if the row still holds exactly
+  // `old_access` and `old_refresh` ("" = NULL, kept NULL). A refresh or a
+  // reset in between makes it a no-op. Returns whether it replaced them;
+  // the lease, expiry and generation are left alone.
+  virtual Result<bool> ReplaceOAuthCiphertexts(const std::string& project_id, const std::string& name,
+                                               const std::string& old_access, const std::string& old_refresh,
+                                               const std::string& new_access, const std::string& new_refresh) = 0;
 };
 
 // Opens the backend named by `url`, creating the SQLite file if missing, and

@@ -221,6 +221,9 @@ TEST(OsbBinary, RotationThenRewrapRetiresTheOldKey) {
   ASSERT_EQ(RunOsb({"rewrap", "--db", url}, rotated, &out, &err), 0) << err;
   EXPECT_NE(out.find("key " + id1 + ": 4 secret(s) re-encrypted"), std::string::npos) << out;
   EXPECT_NE(out.find("key " + id2 + " (primary): 1 secret(s) already current"), std::string::npos) << out;
+  // OAuth state is covered too (none stored here: no oauth2-refresh secret).
+  EXPECT_NE(out.find("key " + id2 + " (primary): 0 oauth token(s) already current"), std::string::npos) << out;
+  EXPECT_NE(out.find("0 oauth token(s) moved, 0 failed"), std::string::npos) << out;
   // Idempotent.
   ASSERT_EQ(RunOsb({"rewrap", "--db", url}, rotated, &out, &err), 0) << err;
   EXPECT_NE(out.find("rewrap: 0 moved"), std::string::npos) << out;

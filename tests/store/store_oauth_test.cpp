@@ -8,18 +8,17 @@
 #include <thread>
 
 #include "store/store.h"
+#include "store_fixture.h"
 #include "test_db.h"
 
 namespace osb::store {
 namespace {
 
-class StoreOAuthTest : public ::testing::Test {
+class StoreOAuthTest : public osb::testing::StoreFixture {
  protected:
   void SetUp() override {
-    url_ = osb::testing::FreshDatabaseUrl();
-    auto opened = OpenStore(url_);
-    ASSERT_TRUE(opened.ok()) << opened.error().message;
-    store_ = std::move(*opened);
+    StoreFixture::SetUp();
+    if (HasFatalFailure()) return;
     auto org = store_->EnsureOrg("a");
     ASSERT_TRUE(org.ok());
     Project p;
@@ -39,8 +38,6 @@ class StoreOAuthTest : public ::testing::Test {
   static std::string T(int seconds) {
     return Rfc3339Ms(std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000 + seconds)));
   }
-  std::string url_;
-  std::unique_ptr<Store> store_;
   std::string project_;
 };
 
@@ -152,6 +149,70 @@ TEST_F(StoreOAuthTest, ConcurrentAcquirersOnSeparateConnectionsGetExactlyOneLeas
   for (auto& t : threads) t.join();
   EXPECT_EQ(leased.load(), 1);
   EXPECT_EQ(failed.load(), 0);
+}
+
+// osb rewrap's compare-and-set: the ciphertexts move only while the row
+// still holds what rewrap read; a refresh in between wins.
+TEST_F(StoreOAuthTest, ReplaceCiphertextsIsACompareAndSet) {
+  auto a = Acquire("w1");
+  ASSERT_TRUE(a.ok() && a->leased);
+  const std::string access("acc\0\xff", 5), refresh("ref\0\x01", 5);
+  ASSERT_TRUE(*store_->CompleteOAuthLease(project_, "GH", a->row.generation, "w1", access, T(3700), refresh));
+  auto listed = store_->ListAllOAuthTokens();
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().project_id, project_);
+  EXPECT_EQ(listed->front().access_ciphertext, access);
+  EXPECT_EQ(listed->front().refresh_ciphertext, refresh);
+
+  // Stale expectations (either column) change nothing.
+  EXPECT_FALSE(*store_->ReplaceOAuthCiphertexts(project_, "GH", "other", refresh, "A2", "R2"));
+  EXPECT_FALSE(*store_->ReplaceOAuthCiphertexts(project_, "GH", access, "other", "A2", "R2"));
+  EXPECT_FALSE(*store_->ReplaceOAuthCiphertexts(project_, "GH", access, "", "A2", ""));
+  EXPECT_FALSE(*store_->ReplaceOAuthCiphertexts(project_, "NOPE", access, refresh, "A2", "R2"));
+  auto row = store_->GetOAuthToken(project_, "GH");
+  EXPECT_EQ(row->access_ciphertext, access);
+  EXPECT_EQ(row->refresh_ciphertext, refresh);
+
+  // The current pair: replaced; lease bookkeeping and expiry untouched.
+  auto moved = store_->ReplaceOAuthCiphertexts(project_, "GH", access, refresh, std::string("A2\0", 3), "R2");
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_TRUE(*moved);
+  row = store_->GetOAuthToken(project_, "GH");
+  EXPECT_EQ(row->access_ciphertext, std::string("A2\0", 3));
+  EXPECT_EQ(row->refresh_ciphertext, "R2");
+  EXPECT_EQ(row->expires_at, T(3700));
+  EXPECT_EQ(row->generation, a->row.generation);
+
+  // A concurrent refresh (a new lease completed) between rewrap's read and
+  // its write: the refresh's token stays.
+  auto b = Acquire("w2", "fp1", 3680);
+  ASSERT_TRUE(b.ok() && b->leased);
+  ASSERT_TRUE(*store_->CompleteOAuthLease(project_, "GH", b->row.generation, "w2", "fresh", T(7300), ""));
+  EXPECT_FALSE(*store_->ReplaceOAuthCiphertexts(project_, "GH", std::string("A2\0", 3), "R2", "A3", "R3"));
+  row = store_->GetOAuthToken(project_, "GH");
+  EXPECT_EQ(row->access_ciphertext, "fresh");
+  EXPECT_EQ(row->refresh_ciphertext, "R2");
+}
+
+TEST_F(StoreOAuthTest, ReplaceCiphertextsMatchesAbsentTokens) {
+  // A leased row that never completed: no tokens at all (NULL columns).
+  ASSERT_TRUE(Acquire("w1").ok());
+  EXPECT_FALSE(*store_->ReplaceOAuthCiphertexts(project_, "GH", "x", "", "A", ""));
+  EXPECT_TRUE(*store_->ReplaceOAuthCiphertexts(project_, "GH", "", "", "", ""));
+  // Only an access token (no rotation yet): the refresh column stays NULL.
+  auto b = Acquire("w2", "fp1", 131);
+  ASSERT_TRUE(b.ok() && b->leased);
+  ASSERT_TRUE(*store_->CompleteOAuthLease(project_, "GH", b->row.generation, "w2", "acc", T(3700), ""));
+  EXPECT_TRUE(*store_->ReplaceOAuthCiphertexts(project_, "GH", "acc", "", "acc2", ""));
+  auto row = store_->GetOAuthToken(project_, "GH");
+  EXPECT_EQ(row->access_ciphertext, "acc2");
+  EXPECT_TRUE(row->refresh_ciphertext.empty());
+  // Still NULL (not an empty blob): a later rotation-less completion keeps it absent.
+  EXPECT_EQ(osb::testing::RawQuery(url_, "SELECT COUNT(*) FROM oauth_tokens WHERE refresh_ciphertext IS NULL")
+                .at(0)
+                .at(0),
+            "1");
 }
 
 TEST_F(StoreOAuthTest, DeletingTheProjectDeletesItsRows) {

@@ -7,18 +7,17 @@
 #include <thread>
 
 #include "store/store.h"
+#include "store_fixture.h"
 #include "test_db.h"
 
 namespace osb::store {
 namespace {
 
-class StoreTemplatesTest : public ::testing::Test {
+class StoreTemplatesTest : public osb::testing::StoreFixture {
  protected:
   void SetUp() override {
-    url_ = osb::testing::FreshDatabaseUrl();
-    auto opened = OpenStore(url_);
-    ASSERT_TRUE(opened.ok()) << opened.error().message;
-    store_ = std::move(*opened);
+    StoreFixture::SetUp();
+    if (HasFatalFailure()) return;
     org_a_ = store_->EnsureOrg("a")->id;
     org_b_ = store_->EnsureOrg("b")->id;
   }
@@ -37,8 +36,6 @@ class StoreTemplatesTest : public ::testing::Test {
     const std::string now = NowRfc3339();
     ASSERT_TRUE(store_->UpsertWorker({"w1", "w1:1", 1000, now, 0, 0, now}).ok());
   }
-  std::string url_;
-  std::unique_ptr<Store> store_;
   std::string org_a_, org_b_;
 };
 

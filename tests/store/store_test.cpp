@@ -7,18 +7,17 @@
 #include <thread>
 
 #include "store/store.h"
+#include "store_fixture.h"
 #include "test_db.h"
 
 namespace osb::store {
 namespace {
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public osb::testing::StoreFixture {
  protected:
   void SetUp() override {
-    url_ = testing::FreshDatabaseUrl();
-    auto opened = OpenStore(url_);
-    ASSERT_TRUE(opened.ok()) << opened.error().message;
-    store_ = std::move(*opened);
+    StoreFixture::SetUp();
+    if (HasFatalFailure()) return;
     auto org = store_->EnsureOrg("default");
     ASSERT_TRUE(org.ok()) << org.error().message;
     org_ = *org;
@@ -47,8 +46,6 @@ class StoreTest : public ::testing::Test {
     return s;
   }
 
-  std::string url_;
-  std::unique_ptr<Store> store_;
   Org org_;
 };
 
